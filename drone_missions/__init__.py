@@ -1,0 +1,4 @@
+"""Drone missions: survey planning, safety validation, flight through MAVSDK/PX4.
+
+Layer: above the ``smartmine`` core.
+"""

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fresh-machine set-up (Debian 12 / Python 3.11), then one of:
+#   scripts/setup.sh demo   install, then run the main job on the built-in sample
+#   scripts/setup.sh test   install with test tools, then run the whole test suite
+# System libraries the wheels need: libGL/libgomp (open3d), libusb (pyrealsense2), expat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job="${1:-demo}"
+sudo_cmd=""
+if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+pkgs="libgl1 libgomp1 libusb-1.0-0 libexpat1"
+if ! dpkg -s $pkgs >/dev/null 2>&1; then
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends $pkgs
+fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+case "$job" in
+  demo)
+    .venv/bin/python -m pip install -q -e .
+    out="${SMARTMINE_DEMO_OUT:-runs/demo}"
+    rm -rf "$out"
+    .venv/bin/smartmine bag sample "$out/sample.mcap"
+    .venv/bin/smartmine bag info "$out/sample.mcap"
+    .venv/bin/smartmine bag export "$out/sample.mcap" --all --out "$out/export"
+    ;;
+  test)
+    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pytest -q
+    ;;
+  *)
+    echo "usage: scripts/setup.sh demo|test" >&2
+    exit 2
+    ;;
+esac

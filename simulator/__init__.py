@@ -1,0 +1,4 @@
+"""Mine simulator: procedural open-pit and drift scenes rendered into bags with ground truth.
+
+Layer: above the ``smartmine`` core (and calibration's camera models, hyperspectral library).
+"""

@@ -1,0 +1,465 @@
+"""One streaming reader for ROS 1 ``.bag``, ROS 2 sqlite3 and ROS 2 mcap bags.
+
+Built on ``rosbags``. Differences from a plain ``AnyReader``:
+
+- type definitions are taken per connection: one topic whose definition is missing or
+  cannot be parsed is reported (``TopicSummary.problem``) instead of failing the bag,
+  and standard types the bag does not define come from the ROS distribution's store;
+- a bad path, a truncated or corrupted file, an unknown topic: one ``BagError`` that
+  names the file or topic, whatever the underlying library raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from smartmine.errors import BagError
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection
+    from rosbags.typesys.store import Typestore
+
+ROS1_STORE = "ros1_noetic"
+ROS2_STORE = "ros2_jazzy"
+
+
+class BagMessage(NamedTuple):
+    """A decoded message with the bag's receive (log) time."""
+
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    message: Any
+
+
+class RawMessage(NamedTuple):
+    """An undecoded message as stored (ROS 1 or CDR serialization)."""
+
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    data: bytes | memoryview
+    connection: Connection
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    """What a bag holds on one topic."""
+
+    name: str
+    msgtype: str
+    count: int
+    problem: str | None = None
+    """Why messages on this topic cannot be decoded; None when they can."""
+
+    @property
+    def decodable(self) -> bool:
+        return self.problem is None
+
+
+def detect_storage(path: Path) -> str:
+    """``rosbag1``, ``sqlite3`` or ``mcap`` from the path (file or ROS 2 bag directory)."""
+    if path.is_dir():
+        meta = path / "metadata.yaml"
+        if meta.exists():
+            import yaml
+
+            try:
+                info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+                return str(info.get("storage_identifier") or "sqlite3")
+            except (yaml.YAMLError, KeyError, TypeError) as err:
+                raise BagError(f"{meta}: unreadable rosbag2 metadata ({err})") from None
+        files = sorted(p for p in path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
+        if not files:
+            raise BagError(f"{path}: not a bag (no metadata.yaml, .mcap, .db3 or .bag inside)")
+        return detect_storage(files[0])
+    suffixes = {".bag": "rosbag1", ".db3": "sqlite3", ".mcap": "mcap"}
+    if path.suffix not in suffixes:
+        raise BagError(f"{path}: unknown bag format (expected .bag, .db3, .mcap or a directory)")
+    return suffixes[path.suffix]
+
+
+def _bag_paths(path: Path) -> list[Path]:
+    """The paths rosbags should open for ``path``.
+
+    The storage files of an uncompressed ROS 2 directory are opened directly: rosbags'
+    directory reader yields nothing when metadata.yaml lacks the per-file index (before
+    metadata version 5) or when its QoS text differs from the one in the storage file.
+    A directory without metadata opens the storage file inside.
+    """
+    if not path.is_dir():
+        return [path]
+    meta = path / "metadata.yaml"
+    if meta.exists():
+        import yaml
+
+        info = yaml.safe_load(meta.read_text()).get("rosbag2_bagfile_information", {})
+        files = [path / str(f) for f in info.get("relative_file_paths") or []]
+        if not info.get("compression_mode") and files:
+            if missing := [f for f in files if not f.exists()]:
+                raise BagError(
+                    f"{path}: storage file {missing[0].name} listed in metadata.yaml is missing"
+                )
+            return files
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
+    if files and all(p.suffix == ".bag" for p in files):
+        return files
+    if len(files) != 1:
+        raise BagError(f"{path}: expected metadata.yaml or exactly one .mcap/.db3 file")
+    return files
+
+
+def _make_reader_class() -> type[Any]:
+    """An AnyReader whose typestore tolerates per-connection definition problems."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
+
+    from smartmine.msgs.factory import typestore as named_store
+
+    class TolerantAnyReader(AnyReader):
+        problems: dict[str, str]
+        guessed: set[str]
+        distro_store: str | None = None
+
+        def _open(self) -> None:
+            assert self.stack
+            for reader in self.readers:
+                self.stack.enter_context(reader)
+            connections = [c for r in self.readers for c in r.connections]
+            defined: dict[str, Any] = {}
+            problems: dict[str, str] = {}
+            for conn in connections:
+                fmt = conn.msgdef.format
+                if fmt == MessageDefinitionFormat.NONE or conn.msgtype in defined:
+                    continue
+                try:
+                    if fmt == MessageDefinitionFormat.MSG:
+                        typs = get_types_from_msg(conn.msgdef.data, conn.msgtype)
+                    else:
+                        typs = {}
+                        sep = "=" * 80 + "\n"
+                        parts = (
+                            [p.split("\n", 1)[1] for p in conn.msgdef.data.split(sep)[1:]]
+                            if conn.msgdef.data.startswith(f"{sep}IDL: ")
+                            else [conn.msgdef.data]
+                        )
+                        for idl in parts:
+                            typs.update(get_types_from_idl(idl))
+                except Exception as err:  # rosbags raises several parser error types
+                    first = conn.msgdef.data.strip().splitlines()[0][:80]
+                    problems[conn.msgtype] = (
+                        f"definition stored in the bag cannot be parsed "
+                        f"({type(err).__name__} at {first!r})"
+                    )
+                    continue
+                defined.update(typs)
+            default = named_store(self.distro_store or (ROS2_STORE if self.is2 else ROS1_STORE))
+            default_name = self.distro_store or (ROS2_STORE if self.is2 else ROS1_STORE)
+            merged = dict(defined)
+            for conn in connections:
+                _add_with_dependencies(conn.msgtype, default.fielddefs, merged)
+            store = get_typestore(Stores.EMPTY)
+            store.register(merged)
+            for conn in connections:
+                if conn.msgtype in problems:
+                    continue
+                try:
+                    store.get_msgdef(conn.msgtype)
+                except Exception:
+                    problems[conn.msgtype] = (
+                        f"type definition is neither stored in the bag nor a standard "
+                        f"{default_name} type"
+                    )
+            self.connections = connections
+            self.typestore = store
+            self.problems = problems
+            self.guessed = {c.msgtype for c in connections} - set(defined) - set(problems)
+
+    return TolerantAnyReader
+
+
+_READER_CLASS: type[Any] | None = None
+
+
+def _reader_class() -> type[Any]:
+    global _READER_CLASS
+    if _READER_CLASS is None:
+        _READER_CLASS = _make_reader_class()
+    return _READER_CLASS
+
+
+def _add_with_dependencies(msgtype: str, source: dict[str, Any], into: dict[str, Any]) -> None:
+    """Copy ``msgtype`` and the types it nests from ``source`` (types already in
+    ``into`` win: the bag's own definitions). Registering only what the bag uses keeps
+    opening a bag fast."""
+    from rosbags.interfaces import Nodetype
+
+    pending = [msgtype]
+    while pending:
+        name = pending.pop()
+        if name in into:
+            definition = into[name]
+        elif name in source:
+            definition = into[name] = source[name]
+        else:
+            continue
+        for _, (node, detail) in definition[1]:
+            if node == Nodetype.NAME:
+                nested = detail
+            elif node in (Nodetype.ARRAY, Nodetype.SEQUENCE) and detail[0][0] == Nodetype.NAME:
+                nested = detail[0][1]
+            else:
+                continue
+            if nested not in into:
+                pending.append(nested)
+
+
+class BagReader:
+    """Streaming, time-ordered reader of one bag (use as a context manager).
+
+    >>> with BagReader("drift.mcap") as bag:
+    ...     for m in bag.messages(topics=["/camera/color/image_raw"]):
+    ...         image = image_to_numpy(m.message)
+    """
+
+    def __init__(self, path: Path | str, *, distro: str | None = None) -> None:
+        """``distro`` (``foxy``, ``humble``, ``noetic``...) supplies definitions the bag lacks;
+        by default ROS 2 Jazzy for ROS 2 bags, ROS 1 Noetic for ROS 1 bags."""
+        self.path = Path(path)
+        self.distro = distro
+        self.skipped: dict[str, str] = {}
+        """Topics left out of ``messages()`` (all topics) because a message did not decode."""
+        if not self.path.exists():
+            raise BagError(f"{self.path}: no such bag")
+        self.storage = detect_storage(self.path)
+        self._paths = _bag_paths(self.path)
+        self._reader: Any = None
+
+    # -- opening -----------------------------------------------------------------
+    def open(self) -> None:
+        if self._reader is not None:
+            return
+        try:
+            reader = _reader_class()(self._paths)
+            reader.distro_store = _distro_store(self.distro) if self.distro else None
+            reader.open()
+        except BagError:
+            raise
+        except FileNotFoundError as err:
+            raise BagError(f"{self.path}: {err}") from None
+        except Exception as err:
+            raise BagError(
+                f"{self.path}: cannot open {self.storage} bag: {_one_line(err)}"
+            ) from None
+        self._reader = reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def _r(self) -> Any:
+        if self._reader is None:
+            raise BagError(f"{self.path}: bag is not open")
+        return self._reader
+
+    # -- metadata ----------------------------------------------------------------
+    @property
+    def typestore(self) -> Typestore:
+        """The typestore the bag's messages decode with (bag definitions + standard ones)."""
+        store: Typestore = self._r.typestore
+        return store
+
+    @property
+    def is_ros1(self) -> bool:
+        return not bool(self._r.is2)
+
+    @property
+    def start_ns(self) -> int:
+        return int(self._r.start_time) if self.message_count else 0
+
+    @property
+    def end_ns(self) -> int:
+        return int(self._r.end_time) if self.message_count else 0
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+    @property
+    def message_count(self) -> int:
+        return int(self._r.message_count)
+
+    @property
+    def files(self) -> list[Path]:
+        if self.path.is_dir():
+            return sorted(p for p in self.path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
+        return [self.path]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
+
+    @property
+    def topics(self) -> dict[str, TopicSummary]:
+        """Every topic, decodable or not, by name."""
+        problems: dict[str, str] = self._r.problems
+        out: dict[str, TopicSummary] = {}
+        for name, info in self._r.topics.items():
+            msgtype = info.msgtype or "/".join(sorted({c.msgtype for c in info.connections}))
+            out[name] = TopicSummary(name, msgtype, int(info.msgcount), problems.get(msgtype))
+        return out
+
+    def require_topics(self, topics: Collection[str]) -> None:
+        """Raise the clear error if any topic is missing or cannot be decoded."""
+        self._connections(topics, None, decodable=True)
+
+    def _connections(
+        self, topics: Collection[str] | None, msgtypes: Collection[str] | None, *, decodable: bool
+    ) -> list[Connection]:
+        known = self.topics
+        if topics is not None:
+            missing = [t for t in topics if t not in known]
+            if missing:
+                listing = ", ".join(sorted(known)) or "none"
+                raise BagError(
+                    f"{self.path}: topic {missing[0]!r} is not in the bag (topics: {listing})"
+                )
+            if decodable:
+                for t in topics:
+                    if known[t].problem:
+                        raise BagError(
+                            f"{self.path}: topic {t!r} ({known[t].msgtype}) cannot be decoded: "
+                            f"{known[t].problem}"
+                        )
+        conns = []
+        for conn in self._r.connections:
+            if topics is not None and conn.topic not in topics:
+                continue
+            if msgtypes is not None and conn.msgtype not in msgtypes:
+                continue
+            if decodable and conn.msgtype in self._r.problems:
+                continue
+            conns.append(conn)
+        return conns
+
+    # -- messages ----------------------------------------------------------------
+    def _iter(
+        self, conns: list[Connection], start_ns: int | None, end_ns: int | None
+    ) -> Iterator[RawMessage]:
+        if not conns:
+            return
+        last = start_ns
+        try:
+            for conn, time_ns, data in self._r.messages(conns, start=start_ns, stop=end_ns):
+                last = time_ns
+                yield RawMessage(conn.topic, conn.msgtype, time_ns, data, conn)
+        except BagError:
+            raise
+        except Exception as err:
+            where = f" after t={last} ns" if last is not None else ""
+            raise BagError(
+                f"{self.path}: corrupted or truncated{where}: {_one_line(err)}"
+            ) from None
+
+    def raw_messages(
+        self,
+        topics: Collection[str] | None = None,
+        msgtypes: Collection[str] | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> Iterator[RawMessage]:
+        """Undecoded messages (any topic) in log-time order; ``end_ns`` is exclusive."""
+        return self._iter(self._connections(topics, msgtypes, decodable=False), start_ns, end_ns)
+
+    def messages(
+        self,
+        topics: Collection[str] | None = None,
+        msgtypes: Collection[str] | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> Iterator[BagMessage]:
+        """Decoded messages in log-time order; ``end_ns`` is exclusive.
+
+        With ``topics`` None every decodable topic is read (undecodable ones are listed by
+        ``topics``); a named topic that cannot be decoded is an error.
+        """
+        conns = self._connections(topics, msgtypes, decodable=True)
+        store = self._r.typestore
+        deserialize = store.deserialize_cdr if self._r.is2 else store.deserialize_ros1
+        guessed: set[str] = self._r.guessed
+        for raw in self._iter(conns, start_ns, end_ns):
+            if raw.topic in self.skipped:
+                continue
+            try:
+                msg = deserialize(raw.data, raw.msgtype)
+            except Exception as err:
+                source = (
+                    "the standard definition (none stored in the bag; recorded with another "
+                    "ROS distribution? pass distro=)"
+                    if raw.msgtype in guessed
+                    else "the definition stored in the bag"
+                )
+                reason = (
+                    f"message at t={raw.log_time_ns} ns does not decode as {raw.msgtype} with "
+                    f"{source}: {_one_line(err)}"
+                )
+                if topics is None:
+                    self.skipped[raw.topic] = reason
+                    continue
+                raise BagError(f"{self.path}: topic {raw.topic!r}: {reason}") from None
+            yield BagMessage(raw.topic, raw.msgtype, raw.log_time_ns, msg)
+
+    def to_cdr(self, raw: RawMessage, store: Typestore | None = None) -> bytes | memoryview:
+        """CDR bytes of a raw message for a ROS 2 bag written with ``store`` (Jazzy).
+
+        ROS 2 data passes through untouched; ROS 1 data is decoded and rebuilt field by
+        field (Header loses ``seq``, CameraInfo ``K`` becomes ``k``...).
+        """
+        if not self.is_ros1:
+            return raw.data
+        from smartmine.msgs.factory import recast, typestore
+
+        target = store if store is not None else typestore()
+        message = self._r.typestore.deserialize_ros1(raw.data, raw.msgtype)
+        data: memoryview = target.serialize_cdr(recast(message, raw.msgtype, target), raw.msgtype)
+        return data
+
+
+def _distro_store(distro: str) -> str:
+    from rosbags.typesys import Stores
+
+    name = distro.lower()
+    if name in {"latest", "empty"}:
+        return name
+    for prefix in ("ros2_", "ros1_", ""):
+        if any(s.value == prefix + name for s in Stores):
+            return prefix + name
+    choices = ", ".join(s.value.split("_", 1)[-1] for s in Stores if "_" in s.value)
+    raise BagError(f"unknown ROS distribution {distro!r} (choose from {choices})")
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

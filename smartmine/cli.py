@@ -1,0 +1,70 @@
+"""The ``smartmine`` command.
+
+Each package registers its subcommands through the ``smartmine.commands`` entry-point
+group (see pyproject.toml): the registered function adds an argparse subparser and sets
+``handler``; handlers import heavy libraries only when run, so ``smartmine --help``
+stays fast. A handler returns an exit code; a ``SmartmineError`` becomes one line on
+stderr and exit code 2, with nothing half-written (products are written atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from smartmine import __version__
+from smartmine.errors import SmartmineError
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartmine",
+        description="Mine survey field stack: bags, missions, SfM, SLAM, hyperspectral, twin.",
+    )
+    parser.add_argument("--version", action="version", version=f"smartmine {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks instead of one-line errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group="smartmine.commands"), key=lambda e: e.name):
+        if ep.name in seen:  # an editable and a regular install side by side
+            continue
+        seen.add(ep.name)
+        register: Register = ep.load()
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SmartmineError as err:
+        if args.debug or os.environ.get("SMARTMINE_DEBUG"):
+            raise
+        print(f"smartmine: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(
+            "smartmine: interrupted (completed products kept; run again to resume)", file=sys.stderr
+        )
+        return 130
+    except OSError as err:
+        if args.debug:
+            raise
+        print(f"smartmine: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
