@@ -38,9 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
         if ep.name in seen:  # an editable and a regular install side by side
             continue
         seen.add(ep.name)
-        register: Register = ep.load()
-        register(sub)
+        try:
+            register: Register = ep.load()
+            register(sub)
+        except Exception as err:  # one broken package must not take the command down
+            reason = f"{ep.value} does not load: {type(err).__name__}: {err}"
+            broken = sub.add_parser(ep.name, help=f"(unavailable: {reason})")
+            broken.add_argument("args", nargs=argparse.REMAINDER)
+            broken.set_defaults(handler=_unavailable(ep.name, reason))
     return parser
+
+
+def _unavailable(name: str, reason: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        raise SmartmineError(f"command {name!r} is installed but broken: {reason}")
+
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
