@@ -1,0 +1,96 @@
+"""Open-pit survey flight, live: GNSS poses in UTM 44N and rectified colour images.
+
+For a survey drone over an open pit in East Kazakhstan (78°E-84°E, UTM zone 44N,
+EPSG:32644): ``gnss_to_pose`` turns the receiver's NavSatFix into poses and TF in UTM
+44N and states the CRS on a latched topic; ``image_rectify`` undistorts the survey
+camera's colour images for photogrammetry.
+
+    ros2 launch smartmine_ros open_pit_survey.launch.py
+    ros2 launch smartmine_ros open_pit_survey.launch.py namespace:=drone1 \\
+        gnss_fix_topic:=/ublox/fix \\
+        image_topic:=/camera/camera/color/image_raw \\
+        camera_info_topic:=/camera/camera/color/camera_info
+
+Topics are node-relative, so ``namespace:=drone1`` puts them under ``/drone1``.
+Remappings (launch argument -> node topic; the defaults leave the topics as they are):
+
+    gnss_to_pose   in   gnss/fix                       <- gnss_fix_topic
+                   out  gnss/pose  tf  gnss/crs (latched)
+    image_rectify  in   camera/color/image_raw         <- image_topic
+                   in   camera/color/camera_info       <- camera_info_topic
+                   out  camera/color/image_rect  camera/color/camera_info_rect
+
+Parameters: ``params/open_pit_survey.yaml`` (installed to share/smartmine_ros/params),
+or ``params_file:=/path/to.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from launch.launch_description import LaunchDescription
+
+NODES = ["gnss_to_pose", "image_rectify"]
+"""Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
+
+PARAMS_FILE = "open_pit_survey.yaml"
+"""Default parameter file, in share/smartmine_ros/params (launch/params in the repository)."""
+
+USE_SIM_TIME = "false"
+"""Default of the ``use_sim_time`` argument: live flight, wall-clock time."""
+
+TOPIC_ARGUMENTS = {
+    "gnss_fix_topic": ("gnss_to_pose", "gnss/fix", "NavSatFix input of gnss_to_pose"),
+    "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
+    "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+}
+"""Launch argument -> (node, node topic it remaps, description); default: the node topic."""
+
+
+def generate_launch_description() -> LaunchDescription:
+    from ament_index_python.packages import get_package_share_directory
+    from launch.actions import DeclareLaunchArgument
+    from launch.launch_description import LaunchDescription
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+    from launch_ros.parameter_descriptions import ParameterValue
+
+    share = Path(get_package_share_directory("smartmine_ros"))
+    arguments = [
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=str(share / "params" / PARAMS_FILE),
+            description="ROS 2 parameter file of the nodes",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value=USE_SIM_TIME, description="use /clock time"
+        ),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the nodes and topics"
+        ),
+        *(
+            DeclareLaunchArgument(arg, default_value=topic, description=text)
+            for arg, (_, topic, text) in TOPIC_ARGUMENTS.items()
+        ),
+    ]
+    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    nodes = [
+        Node(
+            package="smartmine_ros",
+            executable=name,
+            name=f"smartmine_{name}",
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time}],
+            remappings=[
+                (topic, LaunchConfiguration(arg))
+                for arg, (node, topic, _) in TOPIC_ARGUMENTS.items()
+                if node == name
+            ],
+            output="screen",
+            emulate_tty=True,
+        )
+        for name in NODES
+    ]
+    return LaunchDescription([*arguments, *nodes])

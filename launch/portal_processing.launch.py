@@ -1,0 +1,97 @@
+"""Portal processing: replay a recorded bag through image_rectify and gnss_to_pose.
+
+At the mine portal (adit entrance) the surface GNSS survey meets the underground
+network. This launch file reprocesses a bag recorded there with ``use_sim_time:=true``
+(default here), so the nodes run on the bag's clock:
+
+    ros2 launch smartmine_ros portal_processing.launch.py
+    ros2 bag play portal_2024-06-12 --clock            # in a second terminal
+    ros2 bag record -o portal_processed /gnss/pose /gnss/crs /tf \\
+        /camera/color/image_rect /camera/color/camera_info_rect
+
+A bag recorded with other topic names is remapped with the arguments below, e.g.
+``gnss_fix_topic:=/ublox/fix image_topic:=/camera/camera/color/image_raw
+camera_info_topic:=/camera/camera/color/camera_info``. Topics are node-relative, so
+``namespace:=...`` moves them under that namespace.
+
+    gnss_to_pose   in   gnss/fix                       <- gnss_fix_topic
+                   out  gnss/pose  tf  gnss/crs (latched)
+    image_rectify  in   camera/color/image_raw         <- image_topic
+                   in   camera/color/camera_info       <- camera_info_topic
+                   out  camera/color/image_rect  camera/color/camera_info_rect
+
+Parameters: ``params/portal_processing.yaml`` (installed to share/smartmine_ros/params),
+or ``params_file:=/path/to.yaml``. For offline processing without ROS see
+``smartmine node run`` (same processors, same parameter file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from launch.launch_description import LaunchDescription
+
+NODES = ["gnss_to_pose", "image_rectify"]
+"""Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
+
+PARAMS_FILE = "portal_processing.yaml"
+"""Default parameter file, in share/smartmine_ros/params (launch/params in the repository)."""
+
+USE_SIM_TIME = "true"
+"""Default of the ``use_sim_time`` argument: bag replay on the bag's clock (play --clock)."""
+
+TOPIC_ARGUMENTS = {
+    "gnss_fix_topic": ("gnss_to_pose", "gnss/fix", "NavSatFix input of gnss_to_pose"),
+    "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
+    "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+}
+"""Launch argument -> (node, node topic it remaps, description); default: the node topic."""
+
+
+def generate_launch_description() -> LaunchDescription:
+    from ament_index_python.packages import get_package_share_directory
+    from launch.actions import DeclareLaunchArgument
+    from launch.launch_description import LaunchDescription
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+    from launch_ros.parameter_descriptions import ParameterValue
+
+    share = Path(get_package_share_directory("smartmine_ros"))
+    arguments = [
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=str(share / "params" / PARAMS_FILE),
+            description="ROS 2 parameter file of the nodes",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value=USE_SIM_TIME, description="use /clock time"
+        ),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the nodes and topics"
+        ),
+        *(
+            DeclareLaunchArgument(arg, default_value=topic, description=text)
+            for arg, (_, topic, text) in TOPIC_ARGUMENTS.items()
+        ),
+    ]
+    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    nodes = [
+        Node(
+            package="smartmine_ros",
+            executable=name,
+            name=f"smartmine_{name}",
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time}],
+            remappings=[
+                (topic, LaunchConfiguration(arg))
+                for arg, (node, topic, _) in TOPIC_ARGUMENTS.items()
+                if node == name
+            ],
+            output="screen",
+            emulate_tty=True,
+        )
+        for name in NODES
+    ]
+    return LaunchDescription([*arguments, *nodes])
