@@ -1,0 +1,270 @@
+"""Camera projection models on top of the core :class:`~smartmine.msgs.CameraIntrinsics`.
+
+One implementation of project / distort / undistort for the three ROS distortion
+models, in numpy, matching OpenCV to rounding:
+
+- ``plumb_bob`` (k1, k2, p1, p2, k3) and ``rational_polynomial`` (k1, k2, p1, p2, k3,
+  k4, k5, k6): OpenCV's pinhole model;
+- ``equidistant`` (k1, k2, k3, k4): OpenCV's fisheye (Kannala-Brandt) model, valid
+  beyond 90 degrees off-axis.
+
+The simulator renders with it, mapping back-projects with it and calibration tests
+check against it, so they all agree on what a calibration means. Pixel coordinates are
+OpenCV's: the centre of the top-left pixel is (0, 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from calibration.errors import CalibrationError
+from smartmine.errors import ConversionError
+from smartmine.msgs import CameraIntrinsics
+
+F64 = npt.NDArray[np.float64]
+
+COEFFICIENTS: Final = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+"""Distortion coefficients of each model (shorter vectors are padded with zeros)."""
+
+COEFFICIENT_NAMES: Final = {
+    "plumb_bob": ("k1", "k2", "p1", "p2", "k3"),
+    "rational_polynomial": ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6"),
+    "equidistant": ("k1", "k2", "k3", "k4"),
+}
+
+_NEWTON_ITERATIONS: Final = 20
+_NEWTON_TOL: Final = 1e-13
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A calibrated camera: intrinsics plus the maths to use them."""
+
+    intrinsics: CameraIntrinsics
+
+    def __post_init__(self) -> None:
+        model = self.intrinsics.distortion_model
+        if model not in COEFFICIENTS:
+            raise CalibrationError(
+                f"distortion model {model!r} is not supported "
+                f"(supported: {', '.join(COEFFICIENTS)})"
+            )
+        n = COEFFICIENTS[model]
+        if self.intrinsics.d.size > n:
+            extra = self.intrinsics.d[n:]
+            if np.any(extra != 0):
+                raise CalibrationError(
+                    f"{model} takes {n} distortion coefficients, got {self.intrinsics.d.size}"
+                )
+
+    @classmethod
+    def create(
+        cls,
+        width: int,
+        height: int,
+        k: npt.ArrayLike,
+        d: npt.ArrayLike,
+        distortion_model: str = "plumb_bob",
+    ) -> CameraModel:
+        """A model from size, camera matrix and coefficients (P = [K | 0], R = I)."""
+        try:
+            intr = CameraIntrinsics(width, height, k, d, distortion_model)
+        except ConversionError as err:
+            raise CalibrationError(str(err)) from None
+        return cls(intr)
+
+    # -- parameters --------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        return self.intrinsics.width
+
+    @property
+    def height(self) -> int:
+        return self.intrinsics.height
+
+    @property
+    def k(self) -> F64:
+        return self.intrinsics.k
+
+    @property
+    def distortion_model(self) -> str:
+        return self.intrinsics.distortion_model
+
+    @property
+    def is_fisheye(self) -> bool:
+        return self.distortion_model == "equidistant"
+
+    @property
+    def d(self) -> F64:
+        """Distortion coefficients padded to the model's full length (OpenCV order)."""
+        n = COEFFICIENTS[self.distortion_model]
+        out = np.zeros(n)
+        src = self.intrinsics.d[:n]
+        out[: src.size] = src
+        return out
+
+    @property
+    def fx(self) -> float:
+        return self.intrinsics.fx
+
+    @property
+    def fy(self) -> float:
+        return self.intrinsics.fy
+
+    @property
+    def cx(self) -> float:
+        return self.intrinsics.cx
+
+    @property
+    def cy(self) -> float:
+        return self.intrinsics.cy
+
+    @property
+    def skew(self) -> float:
+        return float(self.k[0, 1])
+
+    def coefficients(self) -> dict[str, float]:
+        """Distortion coefficients by name (k1, k2, p1...)."""
+        names = COEFFICIENT_NAMES[self.distortion_model]
+        return {n: float(v) for n, v in zip(names, self.d, strict=True)}
+
+    # -- normalized <-> pixel ----------------------------------------------------
+    def _to_pixels(self, xy: F64) -> F64:
+        u = self.fx * xy[:, 0] + self.skew * xy[:, 1] + self.cx
+        v = self.fy * xy[:, 1] + self.cy
+        return np.stack([u, v], axis=1)
+
+    def _from_pixels(self, uv: F64) -> F64:
+        y = (uv[:, 1] - self.cy) / self.fy
+        x = (uv[:, 0] - self.cx - self.skew * y) / self.fx
+        return np.stack([x, y], axis=1)
+
+    # -- the distortion functions (normalized coordinates) -----------------------
+    def _distort_normalized(self, xy: F64) -> F64:
+        """Pinhole models: ideal normalized (x/z, y/z) -> distorted normalized."""
+        d = self.d
+        k1, k2, p1, p2, k3 = d[:5]
+        k4, k5, k6 = d[5:8] if d.size >= 8 else (0.0, 0.0, 0.0)
+        x, y = xy[:, 0], xy[:, 1]
+        r2 = x * x + y * y
+        r4 = r2 * r2
+        r6 = r4 * r2
+        radial = (1 + k1 * r2 + k2 * r4 + k3 * r6) / (1 + k4 * r2 + k5 * r4 + k6 * r6)
+        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        return np.stack([xd, yd], axis=1)
+
+    def _theta_d(self, theta: F64) -> F64:
+        k1, k2, k3, k4 = self.d
+        t2 = theta * theta
+        out: F64 = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+        return out
+
+    # -- public maps -------------------------------------------------------------
+    def project(self, points_cam: npt.ArrayLike) -> F64:
+        """(N, 3) points in the camera optical frame -> (N, 2) pixels.
+
+        Points behind a pinhole camera (z <= 0) give NaN; the fisheye model projects
+        any direction except straight backwards.
+        """
+        p = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
+        if self.is_fisheye:
+            rho = np.hypot(p[:, 0], p[:, 1])
+            theta = np.arctan2(rho, p[:, 2])
+            theta_d = self._theta_d(theta)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(rho > 1e-15, theta_d / np.where(rho > 0, rho, 1.0), 0.0)
+            xy = p[:, :2] * scale[:, None]
+            return self._to_pixels(xy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xy = p[:, :2] / p[:, 2:3]
+        xy[p[:, 2] <= 0] = np.nan
+        return self._to_pixels(self._distort_normalized(xy))
+
+    def distort(self, xy_normalized: npt.ArrayLike) -> F64:
+        """Ideal normalized image coordinates (x/z, y/z) -> distorted pixels."""
+        xy = np.asarray(xy_normalized, dtype=np.float64).reshape(-1, 2)
+        return self.project(np.column_stack([xy, np.ones(len(xy))]))
+
+    def unproject(self, pixels: npt.ArrayLike) -> F64:
+        """(N, 2) pixels -> (N, 3) unit rays in the camera optical frame.
+
+        Pixels beyond the fold of a strong pinhole distortion (where the map has no
+        inverse) give NaN.
+        """
+        uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        xd = self._from_pixels(uv)
+        if self.is_fisheye:
+            theta_d = np.hypot(xd[:, 0], xd[:, 1])
+            theta = self._solve_theta(theta_d)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(theta_d > 1e-15, np.sin(theta) / np.maximum(theta_d, 1e-300), 1.0)
+            rays = np.column_stack([xd * scale[:, None], np.cos(theta)])
+        else:
+            xy = self._undistort_normalized(xd)
+            rays = np.column_stack([xy, np.ones(len(xy))])
+        norm = np.linalg.norm(rays, axis=1, keepdims=True)
+        out: F64 = rays / norm
+        return out
+
+    def undistort_points(self, pixels: npt.ArrayLike) -> F64:
+        """(N, 2) distorted pixels -> ideal normalized coordinates (x/z, y/z)."""
+        rays = self.unproject(pixels)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: F64 = rays[:, :2] / rays[:, 2:3]
+        return out
+
+    # -- inverses ----------------------------------------------------------------
+    def _undistort_normalized(self, xd: F64) -> F64:
+        """Newton's method on the distortion map (OpenCV's fixed-point loop stalls on
+        strong distortion); the Jacobian is taken by forward differences."""
+        x = xd.copy()
+        h = 1e-7
+        active = np.ones(len(x), dtype=bool)
+        for _ in range(_NEWTON_ITERATIONS):
+            xa = x[active]
+            f = self._distort_normalized(xa) - xd[active]
+            fx_ = (self._distort_normalized(xa + np.array([h, 0.0])) - xd[active] - f) / h
+            fy_ = (self._distort_normalized(xa + np.array([0.0, h])) - xd[active] - f) / h
+            a, b, c, dd = fx_[:, 0], fy_[:, 0], fx_[:, 1], fy_[:, 1]
+            det = a * dd - b * c
+            det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+            step_x = (dd * f[:, 0] - b * f[:, 1]) / det
+            step_y = (-c * f[:, 0] + a * f[:, 1]) / det
+            x[active, 0] -= step_x
+            x[active, 1] -= step_y
+            done = np.hypot(step_x, step_y) < _NEWTON_TOL
+            idx = np.flatnonzero(active)
+            active[idx[done]] = False
+            if not active.any():
+                break
+        # beyond the fold of a strong distortion the map has no inverse
+        bad = np.hypot(*(self._distort_normalized(x) - xd).T) > 1e-9
+        x[bad] = np.nan
+        return x
+
+    def _solve_theta(self, theta_d: F64) -> F64:
+        k1, k2, k3, k4 = self.d
+        theta = theta_d.copy()
+        for _ in range(_NEWTON_ITERATIONS):
+            t2 = theta * theta
+            g = self._theta_d(theta) - theta_d
+            dg = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+            step = g / np.where(np.abs(dg) < 1e-12, 1e-12, dg)
+            theta = theta - step
+            if np.all(np.abs(step) < _NEWTON_TOL):
+                break
+        return theta
+
+    # -- conversions -------------------------------------------------------------
+    def to_intrinsics(self) -> CameraIntrinsics:
+        """The CameraInfo-level intrinsics (P = [K | 0], R = I unless given)."""
+        return self.intrinsics
+
+    def opencv_matrix_and_coefficients(self) -> tuple[F64, F64]:
+        """``(K, D)`` as OpenCV's calibration and undistortion functions take them."""
+        return np.array(self.k, dtype=np.float64), self.d.copy()
