@@ -23,7 +23,6 @@ Parameters: ``params/drift_slam.yaml`` (installed to share/smartmine_ros/params)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,47 +45,9 @@ TOPIC_ARGUMENTS = {
 
 
 def generate_launch_description() -> LaunchDescription:
-    from ament_index_python.packages import get_package_share_directory
-    from launch.actions import DeclareLaunchArgument
-    from launch.launch_description import LaunchDescription
-    from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import Node
-    from launch_ros.parameter_descriptions import ParameterValue
+    from smartmine_ros.launching import build_launch_description
 
-    share = Path(get_package_share_directory("smartmine_ros"))
-    arguments = [
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=str(share / "params" / PARAMS_FILE),
-            description="ROS 2 parameter file of the nodes",
-        ),
-        DeclareLaunchArgument(
-            "use_sim_time", default_value=USE_SIM_TIME, description="use /clock time"
-        ),
-        DeclareLaunchArgument(
-            "namespace", default_value="", description="namespace of the nodes and topics"
-        ),
-        *(
-            DeclareLaunchArgument(arg, default_value=topic, description=text)
-            for arg, (_, topic, text) in TOPIC_ARGUMENTS.items()
-        ),
-    ]
-    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
-    nodes = [
-        Node(
-            package="smartmine_ros",
-            executable=name,
-            name=f"smartmine_{name}",
-            namespace=LaunchConfiguration("namespace"),
-            parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time}],
-            remappings=[
-                (topic, LaunchConfiguration(arg))
-                for arg, (node, topic, _) in TOPIC_ARGUMENTS.items()
-                if node == name
-            ],
-            output="screen",
-            emulate_tty=True,
-        )
-        for name in NODES
-    ]
-    return LaunchDescription([*arguments, *nodes])
+    description: LaunchDescription = build_launch_description(
+        NODES, PARAMS_FILE, USE_SIM_TIME, TOPIC_ARGUMENTS
+    )
+    return description

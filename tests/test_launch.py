@@ -96,9 +96,10 @@ def test_launch_file_uses_its_params_file(path: Path) -> None:
     )
     used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
     assert {"PARAMS_FILE", "NODES", "USE_SIM_TIME"} <= used
-    text = path.read_text()
+    assert "build_launch_description" in used, f"{path.name} builds its own description"
+    builder = (PKG_DIR / "smartmine_ros" / "launching.py").read_text()
     for argument in ("params_file", "use_sim_time", "namespace"):
-        assert f'"{argument}"' in text, f"{path.name} declares no {argument!r} argument"
+        assert f'"{argument}"' in builder, f"launching.py declares no {argument!r} argument"
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=ids(LAUNCH_FILES))
