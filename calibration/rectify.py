@@ -55,6 +55,7 @@ _COEFFS: Final = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
 """Coefficients per distortion model; shorter D vectors are padded with zeros."""
 
 _CAMERA_INFO_QUEUE: Final = 30
+_PENDING_IMAGES: Final = 8
 
 
 @dataclass
@@ -107,7 +108,9 @@ class ImageRectify(Processor[ImageRectifyParams]):
     refused (remapping a mosaic mixes colours: debayer first).
 
     ``waiting_for_camera_info`` counts images that gave no output on arrival because
-    no (matching) camera_info was at hand; ``maps_built`` counts map computations.
+    no (matching) camera_info was at hand; in latest mode the last few of those before
+    the first camera_info are held and rectified when it comes. ``maps_built`` counts
+    map computations.
     """
 
     name = "image_rectify"
@@ -135,6 +138,8 @@ class ImageRectify(Processor[ImageRectifyParams]):
         self.rectifier: _Rectifier | None = None
         self.waiting_for_camera_info = 0
         self.maps_built = 0
+        # images that came before any camera_info (drivers often start with an image)
+        self.pending_images: deque[Any] = deque(maxlen=_PENDING_IMAGES)
 
     def process(self, port: str, message: Any, receive_time_ns: int) -> list[Output]:
         stamp = header_stamp_ns(message)
@@ -145,7 +150,9 @@ class ImageRectify(Processor[ImageRectifyParams]):
                     o for pair in self.sync.push(port, stamp, intr) for o in self._rectify(pair)
                 ]
             self.camera_infos.append((stamp, intr))
-            return []
+            held = list(self.pending_images)
+            self.pending_images.clear()
+            return [o for image in held for o in self._rectify_latest(image)]
         if port != "image":
             raise ProcessorError(f"image_rectify has no input port {port!r}")
         if not self.params.use_latest_camera_info:
@@ -153,10 +160,15 @@ class ImageRectify(Processor[ImageRectifyParams]):
             if not pairs:
                 self.waiting_for_camera_info += 1
             return [o for pair in pairs for o in self._rectify(pair)]
-        info = self._camera_info_for(stamp)
-        if info is None:
+        if not self.camera_infos:
             self.waiting_for_camera_info += 1
+            self.pending_images.append(message)
             return []
+        return self._rectify_latest(message)
+
+    def _rectify_latest(self, message: Any) -> list[Output]:
+        info = self._camera_info_for(header_stamp_ns(message))
+        assert info is not None
         return self._rectify({"image": message, "camera_info": info})
 
     def _camera_info_for(self, stamp: int) -> CameraIntrinsics | None:

@@ -293,6 +293,23 @@ def test_latest_camera_info_is_used_when_none_matches() -> None:
     assert by_stamp == {20: 490.0, 40: 510.0, 99: 510.0}
 
 
+def test_images_before_the_first_camera_info_are_held_then_rectified() -> None:
+    """A driver that starts with an image loses no frame: it is rectified once the
+    first camera_info arrives (stamps and order kept)."""
+    proc = ImageRectify()
+    pixels = np.zeros((H, W), np.uint8)
+    assert proc.process("image", image(pixels, "mono8", 5), 5) == []
+    assert proc.process("image", image(pixels, "mono8", 6), 6) == []
+    out = proc.process("camera_info", camera_info(stamp_ns=6), 6)
+    assert [(o.port, header_stamp_ns(o.message)) for o in out] == [
+        ("image_rect", 5),
+        ("camera_info_rect", 5),
+        ("image_rect", 6),
+        ("camera_info_rect", 6),
+    ]
+    assert proc.process("camera_info", camera_info(stamp_ns=7), 7) == []  # nothing held twice
+
+
 # -- errors -----------------------------------------------------------------------------------
 def test_size_mismatch_is_an_error_naming_width_and_height() -> None:
     proc = ImageRectify()
