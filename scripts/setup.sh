@@ -20,9 +20,15 @@ case "$job" in
     .venv/bin/python -m pip install -q -e .
     out="${SMARTMINE_DEMO_OUT:-runs/demo}"
     rm -rf "$out"
-    .venv/bin/smartmine bag sample "$out/sample.mcap"
-    .venv/bin/smartmine bag info "$out/sample.mcap"
-    .venv/bin/smartmine bag export "$out/sample.mcap" --all --out "$out/export"
+    # the built-in sample: a simulated drone survey of an open pit (UTM 44N), with truth
+    .venv/bin/smartmine sim open-pit --out "$out/pit" --frames 40
+    .venv/bin/smartmine bag info "$out/pit/open-pit.mcap"
+    # the same processors the ROS nodes run, offline over the bag
+    .venv/bin/smartmine node run image_rectify --bag "$out/pit/open-pit.mcap" --out "$out/rectified.mcap"
+    .venv/bin/smartmine node run gnss_to_pose --bag "$out/pit/open-pit.mcap" --out "$out/gnss_pose.mcap"
+    .venv/bin/smartmine bag export "$out/gnss_pose.mcap" --topic /gnss/pose --out "$out/export"
+    .venv/bin/smartmine bag export "$out/rectified.mcap" --all --out "$out/export"
+    echo "demo products in $out"
     ;;
   test)
     .venv/bin/python -m pip install -q -e '.[test]'

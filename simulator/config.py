@@ -1,0 +1,381 @@
+"""Every knob of a simulation in one tree of dataclasses, with per-scene defaults.
+
+The effective configuration is written into ``scene.json`` beside the products, so a
+run can be repeated exactly: same configuration and seed, same bytes. Overrides come as
+a nested mapping (``--config FILE.json`` on the command line); an unknown key or a
+value of the wrong type is a :class:`SimulatorError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_type_hints
+
+from simulator.errors import SimulatorError
+
+SceneKind = Literal["open-pit", "drift"]
+SCENES: tuple[SceneKind, ...] = ("open-pit", "drift")
+DepthEncoding = Literal["16UC1", "32FC1"]
+
+START_NS = 1_782_021_600_000_000_000
+"""2026-06-21T06:00:00Z, late morning local solar time in East Kazakhstan."""
+
+
+@dataclass
+class CameraConfig:
+    """RGB camera: pinhole with plumb_bob distortion; the depth image is aligned to it."""
+
+    width: int = 640
+    height: int = 480
+    hfov_deg: float = 65.0
+    """Horizontal field of view of the undistorted pinhole; fx = fy follow from it."""
+    distortion: list[float] = field(default_factory=lambda: [-0.12, 0.05, 0.0008, -0.0005, 0.0])
+    """plumb_bob k1, k2, p1, p2, k3 (OpenCV order)."""
+    rate_hz: float = 0.0
+    """Frame rate; 0 spreads the frames evenly over the whole path (survey coverage)."""
+    noise_dn: float = 1.5
+    """Gaussian read noise of the 8-bit image, digital numbers."""
+    marker_supersample: int = 6
+    """Sub-samples per axis for pixels at survey markers (anti-aliased corners)."""
+    mount_pitch_deg: float = 90.0
+    """Camera pitched down from the body's forward axis (90 = nadir)."""
+    mount_xyz_m: list[float] = field(default_factory=lambda: [0.1, 0.0, -0.1])
+    """camera_link origin in base_link (FLU), metres."""
+
+
+@dataclass
+class DepthConfig:
+    """Aligned depth like a RealSense D435: z-depth in the colour optical frame.
+
+    Noise grows as ``sigma_z = noise_c_per_m * z²``; pixels beyond the range limits, at
+    grazing incidence, at depth edges, or dropped at random read as invalid (0 in
+    16UC1 millimetres, NaN in 32FC1 metres).
+    """
+
+    min_range_m: float = 0.3
+    max_range_m: float = 10.0
+    noise_c_per_m: float = 0.0015
+    dropout: float = 0.01
+    grazing_limit_deg: float = 80.0
+    edge_jump_rel: float = 0.05
+    encoding: DepthEncoding = "16UC1"
+
+
+@dataclass
+class HsiConfig:
+    """Snapshot hyperspectral camera, boresighted with the RGB camera."""
+
+    width: int = 64
+    height: int = 48
+    bands: int = 106
+    """Band centres evenly spaced over 400–2500 nm (106 bands: 20 nm)."""
+    supersample: int = 4
+    """Sub-rays per axis per pixel; their zone fractions make the linear mixture."""
+    noise_rel: float = 0.01
+    noise_floor: float = 0.002
+    every: int = 1
+    """One cube every ``every`` camera frames."""
+    offset_m: list[float] = field(default_factory=lambda: [0.0, 0.06, 0.0])
+    """hsi_optical_frame origin in camera_link (FLU), metres."""
+
+
+@dataclass
+class ImuConfig:
+    """IMU at ``offset_m`` in base_link: specific force and angular rate, noise and bias."""
+
+    rate_hz: float = 200.0
+    accel_noise_density: float = 2.0e-3
+    """m/s²/√Hz (white noise; per-sample sigma = density·√rate)."""
+    gyro_noise_density: float = 1.7e-4
+    """rad/s/√Hz."""
+    accel_bias_sigma: float = 0.05
+    """m/s²: each axis's constant bias is drawn once per seed from N(0, sigma)."""
+    gyro_bias_sigma: float = 2.0e-3
+    """rad/s."""
+    offset_m: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.02])
+
+
+@dataclass
+class GnssConfig:
+    """GNSS receiver: white noise in metres (east, north, up); no fix underground."""
+
+    rate_hz: float = 5.0
+    sigma_horizontal_m: float = 0.8
+    sigma_vertical_m: float = 1.5
+    antenna_offset_m: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.15])
+
+
+@dataclass
+class PathConfig:
+    """The built-in path, and how any path is flown or driven."""
+
+    speed_m_s: float = 8.0
+    altitude_m: float = 80.0
+    """Pit: above the rim (the scene origin's level). Drift: base_link above the floor."""
+    sidelap: float = 0.65
+    """Pit lawnmower: side overlap of neighbouring lines at rim level."""
+    margin_m: float = 20.0
+    """Pit lawnmower: how far beyond the pit the lines extend."""
+    accel_time_s: float = 3.0
+    """Smooth start from rest and stop at the end, seconds each."""
+    corner_radius_m: float = 15.0
+    """Largest fillet radius at path corners (plan waypoints)."""
+
+
+@dataclass
+class GeoConfig:
+    """Where the scene is on the earth, and its mine grid."""
+
+    origin_lat_deg: float = 49.9480
+    origin_lon_deg: float = 82.6280
+    origin_alt_m: float = 300.0
+    """Ellipsoidal height of the scene origin (local ENU 0, 0, 0)."""
+    grid_rotation_deg: float = 0.0
+    """Mine grid rotation from UTM east/north, counter-clockwise degrees."""
+    grid_origin_m: list[float] = field(default_factory=lambda: [10000.0, 20000.0, 1300.0])
+    """Mine grid coordinates of the scene origin."""
+    grid_scale: float = 1.0
+
+
+@dataclass
+class PitConfig:
+    """Open pit: benched terraces, a haul ramp, zones and contamination."""
+
+    width_m: float = 300.0
+    length_m: float = 300.0
+    depth_m: float = 60.0
+    bench_height_m: float = 10.0
+    berm_width_m: float = 8.0
+    face_angle_deg: float = 70.0
+    ramp_width_m: float = 18.0
+    ramp_grade: float = 0.10
+    grid_res_m: float = 0.5
+    margin_m: float = 45.0
+    outline_noise: float = 0.06
+    sun_azimuth_deg: float = 135.0
+    sun_elevation_deg: float = 40.0
+    ambient: float = 0.3
+    shadows: bool = True
+    gcp_size_m: float = 4.0
+    """Side of the ground-control ArUco targets (black square)."""
+    gcp_count: int = 6
+
+
+@dataclass
+class DriftConfig:
+    """Underground drift: arched section, a bend, a junction, wall markers."""
+
+    width_m: float = 4.0
+    wall_height_m: float = 3.0
+    arch_rise_m: float = 1.0
+    """0 gives a rectangular section."""
+    leg1_m: float = 50.0
+    bend_deg: float = 50.0
+    bend_radius_m: float = 15.0
+    leg2_m: float = 60.0
+    junction_at_m: float = 30.0
+    branch_length_m: float = 25.0
+    grade: float = 0.01
+    roughness_m: float = 0.15
+    res_m: float = 0.1
+    heading_deg: float = 30.0
+    """Azimuth of the first leg, clockwise from north."""
+    marker_size_m: float = 0.3
+    marker_spacing_m: float = 10.0
+    lamp_power: float = 4.0
+    """Headlamp irradiance at 1 m on the optical axis (1 = a white wall at full scale)."""
+
+
+@dataclass
+class SimConfig:
+    """A whole simulation."""
+
+    scene: SceneKind = "open-pit"
+    seed: int = 0
+    frames: int = 120
+    start_ns: int = START_NS
+    plan: str | None = None
+    workers: int = 2
+    """Frames rendered in parallel threads (results do not depend on it)."""
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)
+    hsi: HsiConfig = field(default_factory=HsiConfig)
+    imu: ImuConfig = field(default_factory=ImuConfig)
+    gnss: GnssConfig = field(default_factory=GnssConfig)
+    path: PathConfig = field(default_factory=PathConfig)
+    geo: GeoConfig = field(default_factory=GeoConfig)
+    pit: PitConfig = field(default_factory=PitConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able mapping; for the drift the pit section is left out and vice versa."""
+        out = dataclasses.asdict(self)
+        out.pop("drift" if self.scene == "open-pit" else "pit")
+        return out
+
+
+def default_config(scene: str) -> SimConfig:
+    """The defaults of ``scene`` (``open-pit`` or ``drift``)."""
+    if scene not in SCENES:
+        raise SimulatorError(f"unknown scene {scene!r} (choose from {', '.join(SCENES)})")
+    if scene == "open-pit":
+        return SimConfig(
+            scene="open-pit",
+            # a drone's depth camera cannot see 80-140 m; a long-range stereo stand-in,
+            # in metres (16UC1 millimetres stop at 65.5 m)
+            depth=DepthConfig(
+                min_range_m=1.0,
+                max_range_m=300.0,
+                noise_c_per_m=5.0e-5,
+                dropout=0.01,
+                encoding="32FC1",
+            ),
+        )
+    return SimConfig(
+        scene="drift",
+        camera=CameraConfig(mount_pitch_deg=5.0, mount_xyz_m=[0.2, 0.0, 0.45]),
+        path=PathConfig(speed_m_s=0.8, altitude_m=0.35, accel_time_s=2.0),
+        geo=GeoConfig(
+            origin_lat_deg=49.9462,
+            origin_lon_deg=82.6335,
+            origin_alt_m=120.0,
+            grid_rotation_deg=12.5,
+        ),
+    )
+
+
+# --- overrides -----------------------------------------------------------------------------
+
+
+def apply_overrides(config: SimConfig, overrides: Mapping[str, Any]) -> SimConfig:
+    """A copy of ``config`` with the nested ``overrides`` applied (checked per key)."""
+    copy = dataclasses.replace(config)
+    for name in ("camera", "depth", "hsi", "imu", "gnss", "path", "geo", "pit", "drift"):
+        setattr(copy, name, dataclasses.replace(getattr(config, name)))
+    _apply(copy, overrides, "")
+    validate(copy)
+    return copy
+
+
+def _apply(target: Any, overrides: Mapping[str, Any], prefix: str) -> None:
+    if not isinstance(overrides, Mapping):
+        raise SimulatorError(f"configuration {prefix or 'root'} must be a mapping")
+    hints = get_type_hints(type(target))
+    names = {f.name for f in dataclasses.fields(target)}
+    for key, value in overrides.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise SimulatorError(
+                f"unknown configuration key {where!r} (known: {', '.join(sorted(names))})"
+            )
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value, f"{where}.")
+            continue
+        setattr(target, key, _coerce(value, hints[key], where))
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    args = get_args(hint)
+    origin = getattr(hint, "__origin__", None)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SimulatorError(f"configuration {where!r} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SimulatorError(f"configuration {where!r} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SimulatorError(f"configuration {where!r} must be a number, got {value!r}")
+        return float(value)
+    if origin is list:
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            raise SimulatorError(f"configuration {where!r} must be a list of numbers")
+        return [float(v) for v in value]
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(map(str, args))
+            raise SimulatorError(f"configuration {where!r} must be one of {choices}, got {value!r}")
+        return value
+    if type(None) in args:  # str | None
+        if value is not None and not isinstance(value, str):
+            raise SimulatorError(f"configuration {where!r} must be a string or null")
+        return value
+    return value
+
+
+def validate(config: SimConfig) -> None:
+    """Reject parameters that cannot give a meaningful simulation, naming the parameter."""
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise SimulatorError(message)
+
+    def finite(*values: float) -> bool:
+        return all(math.isfinite(v) for v in values)
+
+    cam, depth, hsi = config.camera, config.depth, config.hsi
+    need(config.scene in SCENES, f"unknown scene {config.scene!r}")
+    need(config.frames >= 1, f"--frames must be at least 1, got {config.frames}")
+    need(config.seed >= 0, f"--seed must be a non-negative integer, got {config.seed}")
+    need(1 <= config.workers <= 64, f"workers must be 1..64, got {config.workers}")
+    need(
+        8 <= cam.width <= 8192 and 8 <= cam.height <= 8192,
+        f"camera size {cam.width}x{cam.height} must be 8..8192 pixels per side",
+    )
+    need(
+        finite(cam.hfov_deg) and 10.0 <= cam.hfov_deg <= 150.0,
+        f"camera.hfov_deg {cam.hfov_deg} must be 10..150",
+    )
+    need(len(cam.distortion) == 5, "camera.distortion must be 5 numbers: k1 k2 p1 p2 k3")
+    need(cam.rate_hz >= 0.0, f"camera.rate_hz {cam.rate_hz} must be >= 0 (0: spread frames)")
+    need(cam.noise_dn >= 0.0, "camera.noise_dn must be >= 0")
+    need(1 <= cam.marker_supersample <= 16, "camera.marker_supersample must be 1..16")
+    need(len(cam.mount_xyz_m) == 3, "camera.mount_xyz_m must be 3 numbers")
+    need(
+        0.0 < depth.min_range_m < depth.max_range_m,
+        f"depth range {depth.min_range_m}..{depth.max_range_m} m must be 0 < min < max",
+    )
+    need(
+        depth.encoding != "16UC1" or depth.max_range_m <= 65.535,
+        f"depth.max_range_m {depth.max_range_m} does not fit 16UC1 millimetres "
+        "(max 65.535 m); use encoding 32FC1",
+    )
+    need(0.0 <= depth.dropout < 1.0, "depth.dropout must be in [0, 1)")
+    need(depth.noise_c_per_m >= 0.0, "depth.noise_c_per_m must be >= 0")
+    need(2 <= hsi.bands <= 512, f"hsi.bands {hsi.bands} must be 2..512")
+    need(hsi.width >= 1 and hsi.height >= 1, "hsi size must be positive")
+    need(1 <= hsi.supersample <= 16, "hsi.supersample must be 1..16")
+    need(hsi.every >= 1, "hsi.every must be >= 1")
+    need(config.imu.rate_hz > 0.0, "imu.rate_hz must be positive")
+    need(config.gnss.rate_hz > 0.0, "gnss.rate_hz must be positive")
+    need(
+        config.gnss.sigma_horizontal_m >= 0.0 and config.gnss.sigma_vertical_m >= 0.0,
+        "gnss sigmas must be >= 0",
+    )
+    need(config.path.speed_m_s > 0.0, "path.speed_m_s must be positive")
+    need(config.path.accel_time_s >= 0.0, "path.accel_time_s must be >= 0")
+    need(0.0 <= config.path.sidelap < 0.95, "path.sidelap must be in [0, 0.95)")
+    pit = config.pit
+    need(pit.depth_m > 0 and pit.bench_height_m > 0, "pit depth and bench height must be > 0")
+    need(0.0 < pit.face_angle_deg < 90.0, "pit.face_angle_deg must be in (0, 90)")
+    need(pit.berm_width_m >= 0.0, "pit.berm_width_m must be >= 0")
+    need(pit.width_m >= 50.0 and pit.length_m >= 50.0, "pit width and length must be >= 50 m")
+    need(0.1 <= pit.grid_res_m <= 5.0, "pit.grid_res_m must be 0.1..5 m")
+    need(0.0 < pit.sun_elevation_deg <= 90.0, "pit.sun_elevation_deg must be in (0, 90]")
+    drift = config.drift
+    need(drift.width_m >= 1.0 and drift.wall_height_m >= 1.0, "drift section too small")
+    need(drift.arch_rise_m >= 0.0, "drift.arch_rise_m must be >= 0")
+    need(
+        drift.width_m / 2 < drift.junction_at_m < drift.leg1_m - drift.width_m,
+        "drift.junction_at_m must lie inside the first leg",
+    )
+    need(0.02 <= drift.res_m <= 0.5, "drift.res_m must be 0.02..0.5 m")
+    need(drift.roughness_m >= 0.0, "drift.roughness_m must be >= 0")

@@ -1,0 +1,92 @@
+"""The hyperspectral sensor: snapshot cubes mixed from the zones' library spectra.
+
+Choice: a **snapshot** camera (every pixel of a low-resolution frame at once, like the
+mosaic-filter cameras drones carry), boresighted with the RGB camera, not a push-broom
+line: frames then share the RGB camera's poses and timing, which is what SfM, SLAM and
+map-making pipelines consume. Each pixel's footprint is sampled by ``supersample²``
+sub-rays; the pixel is the linear mixture of their zones' reflectance spectra
+(:mod:`hyperspectral.spectra`), each weighted by its illumination (sun incidence and
+shadow, or headlamp falloff) and texture brightness, times the illumination's spectral
+shape, plus Gaussian noise.
+
+Published as ``sensor_msgs/Image`` with encoding ``32FC<bands>`` (see
+:data:`HSI_CONVENTION`); band centres on the latched ``/hyperspectral/wavelengths``
+(``std_msgs/Float32MultiArray``), in scene.json and in spectra.csv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.mesh import MARKER_ZONE, ZONES
+
+F64Array = npt.NDArray[np.float64]
+F32Array = npt.NDArray[np.float32]
+
+HSI_CONVENTION = (
+    "sensor_msgs/Image with encoding 32FC<bands>: height x width pixels, each pixel the "
+    "<bands> float32 values of its spectrum in band order (band centres on "
+    "/hyperspectral/wavelengths, nm). Value = reflectance x relative irradiance x "
+    "illumination (1 = a white Lambertian target on flat ground in full sun, or at 1 m on "
+    "the headlamp axis x lamp_power); divide by spectra.csv irradiance_rel for apparent "
+    "reflectance. Linear mixture of the zones in the pixel's footprint, Gaussian noise "
+    "sigma = noise_floor + noise_rel x signal."
+)
+
+
+def zone_spectra(wavelengths_nm: F64Array) -> F64Array:
+    """(zones, bands) reflectance of every zone at the sensor's band centres (markers:
+    1, scaled per sub-ray by the printed pattern's reflectance)."""
+    from hyperspectral.spectra import reflectance
+
+    table = np.zeros((len(ZONES), len(wavelengths_nm)))
+    for z in ZONES:
+        if z.spectrum is not None:
+            table[z.id] = reflectance(z.spectrum, wavelengths_nm)
+    table[MARKER_ZONE] = 1.0
+    return table
+
+
+@dataclass
+class HsiRender:
+    """One hyperspectral cube and the zone fractions it was mixed from."""
+
+    cube: F32Array
+    """(H, W, bands) at-sensor signal: reflectance × irradiance shape × illumination."""
+    fractions: F64Array
+    """(H, W, zones) geometric fraction of each zone in each pixel's footprint."""
+
+
+def mix(
+    zone: npt.NDArray[np.integer],
+    weight: F64Array,
+    shape: tuple[int, int],
+    samples_per_pixel: int,
+    zone_refl: F64Array,
+    irradiance: F64Array,
+    noise_floor: float,
+    noise_rel: float,
+    rng: np.random.Generator,
+) -> HsiRender:
+    """Mix sub-ray samples (pixel-major, ``samples_per_pixel`` each) into a cube.
+
+    ``zone`` (0 where the ray hit nothing) and ``weight`` (illumination × brightness)
+    per sub-ray; the pixel's spectrum is ``Σ weight·ρ_zone / n × irradiance + noise``.
+    """
+    n_pix = shape[0] * shape[1]
+    n_zones = zone_refl.shape[0]
+    pixel = np.arange(len(zone)) // samples_per_pixel
+    flat = pixel * n_zones + np.asarray(zone, dtype=np.int64)
+    size = n_pix * n_zones
+    weights = np.bincount(flat, weights=weight, minlength=size).reshape(n_pix, n_zones)
+    counts = np.bincount(flat, minlength=size).reshape(n_pix, n_zones).astype(np.float64)
+    signal = (weights / samples_per_pixel @ zone_refl) * irradiance
+    sigma = noise_floor + noise_rel * signal
+    cube = signal + sigma * rng.standard_normal(signal.shape)
+    return HsiRender(
+        cube.reshape(*shape, -1).astype(np.float32),
+        (counts / samples_per_pixel).reshape(*shape, n_zones),
+    )

@@ -1,0 +1,235 @@
+"""A built scene: geometry, zones, markers, lighting, georeference and its built-in path.
+
+Scenes live in a local ENU frame (x east, y north, z up, metres) at a stated WGS84
+origin, which is the ``map`` frame of the bag. ``smartmine.geodesy.LocalEnu`` carries
+points exactly to UTM 44N (EPSG:32644) and WGS84; the mine grid is a
+``smartmine.geodesy.MineGrid`` on EPSG:32644.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.config import SimConfig
+from simulator.markers import Marker
+from simulator.mesh import MARKER_ZONE, Mesh, classify, merge
+from simulator.noise import fbm, octave_sum
+from smartmine.geodesy import LocalEnu, MineGrid
+
+if TYPE_CHECKING:
+    import open3d as o3d
+
+F64Array = npt.NDArray[np.float64]
+
+UTM_EPSG = 32644
+"""WGS 84 / UTM zone 44N: East Kazakhstan."""
+
+Lighting = Literal["sun", "headlamp"]
+TEXTURE_GAIN = 0.65
+"""Amplitude ratio of successive texture octaves: more fine grain than 0.5 (features)."""
+
+
+@dataclass(eq=False)
+class Scene:
+    """Everything the renderer and the writers need to know about a scene."""
+
+    kind: str
+    terrain: Mesh
+    """The surfaces without markers; ``face_zone`` is the zone at each face's centroid."""
+    vertex_scores: npt.NDArray[np.float32]
+    """(terrain vertices, rules) zone fields; see :func:`simulator.mesh.classify`."""
+    score_zones: tuple[int, ...]
+    """The zone of each score column, in priority order."""
+    base_zone: int
+    markers: list[Marker]
+    origin: LocalEnu
+    mine_grid: MineGrid
+    lighting: Lighting
+    default_waypoints: F64Array
+    """The built-in path of base_link (lawnmower / drift centre-line), local ENU."""
+    default_corner_radius_m: float
+    home_enu: F64Array
+    """Where a mission plan's home is placed (relative altitudes are above this)."""
+    raster_bounds_enu: tuple[float, float, float, float]
+    """x_min, x_max, y_min, y_max of the class raster, local ENU metres."""
+    raster_res_m: float
+    raster_look: Literal["down", "up"]
+    """How the class raster sees the scene: from above (pit) or from below (drift floor)."""
+    underground: bool
+    texture_seed: int
+    texture_scale_m: float
+    texture_octaves: int
+    texture_vertex_octaves: int
+    """The coarsest octaves of the texture are sampled at the vertices and interpolated
+    (cheap); the finer ones are evaluated at every rendered point."""
+    sun_dir_enu: F64Array = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    ambient: float = 0.3
+    shadows: bool = False
+    lamp_power: float = 4.0
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
+
+    @functools.cached_property
+    def mesh(self) -> Mesh:
+        """Terrain and marker plates in one mesh (marker faces last)."""
+        return merge([self.terrain, *[m.mesh() for m in self.markers]])
+
+    @functools.cached_property
+    def marker_of_face(self) -> npt.NDArray[np.int32]:
+        """Index into ``markers`` of every face of :attr:`mesh`, -1 for terrain."""
+        out = np.full(len(self.mesh.triangles), -1, dtype=np.int32)
+        start = len(self.terrain.triangles)
+        for i in range(len(self.markers)):
+            out[start + 2 * i : start + 2 * i + 2] = i
+        return out
+
+    # -- zones and texture -------------------------------------------------------------
+    def coarse_texture(self, points: F64Array) -> tuple[F64Array, F64Array]:
+        """The coarse texture octaves (unnormalised) and the large-scale colour tone."""
+        coarse, _ = octave_sum(
+            points,
+            self.texture_seed,
+            scale_m=self.texture_scale_m,
+            first=0,
+            count=self.texture_vertex_octaves,
+            gain=TEXTURE_GAIN,
+        )
+        tone = fbm(points, self.texture_seed + 101, scale_m=self.texture_scale_m * 6.0, octaves=2)
+        return coarse, tone
+
+    def fine_texture(self, points: F64Array) -> F64Array:
+        """The fine texture octaves (unnormalised), evaluated per rendered point."""
+        fine, _ = octave_sum(
+            points,
+            self.texture_seed,
+            scale_m=self.texture_scale_m,
+            first=self.texture_vertex_octaves,
+            count=self.texture_octaves - self.texture_vertex_octaves,
+            gain=TEXTURE_GAIN,
+        )
+        return fine
+
+    @property
+    def texture_norm(self) -> float:
+        """Total amplitude of all texture octaves (normalises coarse + fine to [0, 1])."""
+        return float(sum(TEXTURE_GAIN**k for k in range(self.texture_octaves)))
+
+    @functools.cached_property
+    def _fields(self) -> npt.NDArray[np.float32]:
+        """Per-vertex zone scores, coarse texture and tone (marker vertices padded)."""
+        coarse, tone = self.coarse_texture(self.terrain.vertices)
+        terrain = np.column_stack([self.vertex_scores, coarse, tone]).astype(np.float32)
+        n_pad = len(self.mesh.vertices) - len(terrain)
+        pad = np.full((n_pad, terrain.shape[1]), -1.0, np.float32)
+        return np.concatenate([terrain, pad])
+
+    @functools.cached_property
+    def smooth_faces(self) -> npt.NDArray[np.bool_]:
+        """Faces small enough for the vertex-interpolated coarse texture."""
+        v = self.mesh.vertices[self.mesh.triangles]
+        edges = np.linalg.norm(v - np.roll(v, 1, axis=1), axis=2).max(axis=1)
+        finest = self.texture_scale_m / 2 ** (self.texture_vertex_octaves - 1)
+        return np.asarray(edges <= finest)
+
+    def interpolate(
+        self, primitive_ids: npt.NDArray[np.integer], uvs: npt.NDArray[np.floating]
+    ) -> npt.NDArray[np.float32]:
+        """Vertex fields at ray hits by the hit's barycentric coordinates (Open3D:
+        point = (1-u-v)·A + u·B + v·C)."""
+        prim = np.asarray(primitive_ids, dtype=np.int64)
+        tri = self.mesh.triangles[prim]
+        u = uvs[:, 0:1].astype(np.float32)
+        v = uvs[:, 1:2].astype(np.float32)
+        f = self._fields
+        out: npt.NDArray[np.float32] = (
+            f[tri[:, 0]] * (1.0 - u - v) + f[tri[:, 1]] * u + f[tri[:, 2]] * v
+        )
+        return out
+
+    def zones_from_fields(
+        self, fields: npt.NDArray[np.float32], primitive_ids: npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.uint8]:
+        """Zones of interpolated fields (first positive score wins); markers by face."""
+        zone = classify(fields[:, : len(self.score_zones)], self.score_zones, self.base_zone)
+        marker = self.marker_of_face[np.asarray(primitive_ids, dtype=np.int64)] >= 0
+        zone[marker] = MARKER_ZONE
+        return zone
+
+    def zones_at(
+        self, primitive_ids: npt.NDArray[np.integer], uvs: npt.NDArray[np.floating]
+    ) -> npt.NDArray[np.uint8]:
+        """Zone at ray hits: the zone fields interpolated across the hit triangle, so
+        borders run smoothly through faces instead of stepping along edges."""
+        return self.zones_from_fields(self.interpolate(primitive_ids, uvs), primitive_ids)
+
+    @functools.cached_property
+    def raycaster(self) -> o3d.t.geometry.RaycastingScene:
+        """Open3D BVH over :attr:`mesh` (float32, as Open3D stores it)."""
+        import open3d as o3d
+
+        scene = o3d.t.geometry.RaycastingScene()
+        mesh = o3d.t.geometry.TriangleMesh()
+        mesh.vertex.positions = o3d.core.Tensor(self.mesh.vertices.astype(np.float32))
+        mesh.triangle.indices = o3d.core.Tensor(self.mesh.triangles.astype(np.int32))
+        scene.add_triangles(mesh)
+        return scene
+
+    def cast(self, origins: F64Array, directions: F64Array) -> dict[str, Any]:
+        """Cast rays (N, 3) + (N, 3); numpy results of Open3D's ``cast_rays``."""
+        import open3d as o3d
+
+        rays = np.concatenate([origins, directions], axis=-1).astype(np.float32)
+        result = self.raycaster.cast_rays(o3d.core.Tensor(rays))
+        return {k: v.numpy() for k, v in result.items()}
+
+    def vertical_hits(self, x: F64Array, y: F64Array, z_from: float, look: str) -> dict[str, Any]:
+        """Cast vertical rays at (x, y) from height ``z_from``, down or up."""
+        n = x.size
+        origins = np.stack([x.ravel(), y.ravel(), np.full(n, z_from)], axis=1)
+        directions = np.zeros((n, 3))
+        directions[:, 2] = -1.0 if look == "down" else 1.0
+        return self.cast(origins, directions)
+
+    def surface_height(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, z_from: float = 5000.0
+    ) -> F64Array:
+        """Height of the first surface below (x, y) seen from ``z_from`` (NaN where none)."""
+        xa = np.asarray(x, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64)
+        hits = self.vertical_hits(xa, ya, z_from, "down")
+        t = hits["t_hit"].astype(np.float64)
+        z = np.where(np.isfinite(t), z_from - t, np.nan)
+        return np.asarray(z.reshape(xa.shape), dtype=np.float64)
+
+    def is_inside(self, points: F64Array) -> npt.NDArray[np.bool_]:
+        """Whether points lie inside the closed drift (odd crossings upward)."""
+        import open3d as o3d
+
+        directions = np.tile([0.0, 0.0, 1.0], (len(points), 1))
+        rays = np.concatenate([points, directions], axis=1).astype(np.float32)
+        counts = self.raycaster.count_intersections(o3d.core.Tensor(rays)).numpy()
+        return np.asarray(counts % 2 == 1)
+
+
+def make_mine_grid(cfg: SimConfig, origin: LocalEnu) -> MineGrid:
+    """The mine grid: rotation and scale from the config, translated so the scene origin
+    has the configured grid coordinates."""
+    g = cfg.geo
+    e0, n0, h0 = origin.to_projected(0.0, 0.0, 0.0, UTM_EPSG)
+    rot = math.radians(g.grid_rotation_deg)
+    c, s = math.cos(rot), math.sin(rot)
+    en = np.array([float(e0), float(n0)])
+    rotated = g.grid_scale * np.array([c * en[0] - s * en[1], s * en[0] + c * en[1]])
+    translation = [
+        g.grid_origin_m[0] - rotated[0],
+        g.grid_origin_m[1] - rotated[1],
+        g.grid_origin_m[2] - float(h0),
+    ]
+    name = "pit grid" if cfg.scene == "open-pit" else "mine grid"
+    return MineGrid.horizontal(UTM_EPSG, g.grid_scale, g.grid_rotation_deg, translation, name)

@@ -1,0 +1,320 @@
+"""Procedural underground drift: arched section, a bend, a junction, wall markers.
+
+The main drift runs ``leg1_m`` on azimuth ``heading_deg``, bends right by ``bend_deg``
+(radius ``bend_radius_m``) and runs on for ``leg2_m``, rising at ``grade``. A branch
+(cross-cut) leaves it to the left at ``junction_at_m``. Each is a tube swept along its
+centre-line: a closed cross-section (flat floor, vertical walls to ``wall_height_m``,
+a half-ellipse arch of ``arch_rise_m``; 0 gives a rectangle) whose vertices are pushed
+*outward* by up to ``roughness_m`` of seeded noise (less on the floor). The junction is
+cut where each tube lies inside the other's smooth section; pushing rock only outward
+makes the cut watertight (no ray escapes). Ends are closed by flat faces.
+
+Zones: granite host rock crossed by an oxidised ore vein, a kaolinite fault gouge and a
+limestone band in the cross-cut; a seep high on a wall stains it with jarosite, drips
+schwertmannite on the floor and fills puddles (horizontal water surfaces) on the
+down-grade side. ArUco survey markers are bolted to the walls every
+``marker_spacing_m`` (alternating sides, turned 35° toward the approaching robot) and
+on both dead-end faces; their mine-grid coordinates are the control the SLAM map is
+tied to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.config import SimConfig
+from simulator.markers import Marker
+from simulator.mesh import ZONE_IDS, Mesh, classify, merge, vertex_normals
+from simulator.noise import fbm
+from simulator.scene import Scene, make_mine_grid
+from simulator.trajectory import Path
+from smartmine.geodesy import LocalEnu
+
+F64Array = npt.NDArray[np.float64]
+_MARKER_YAW_DEG = 35.0
+_MARKER_HEIGHT_M = 1.5
+_PUDDLE_DEPTH_M = 0.025
+
+
+@dataclass(frozen=True)
+class _Section:
+    half_width: float
+    wall_height: float
+    rise: float
+
+    def roof(self, lat: F64Array) -> F64Array:
+        frac = np.clip(1.0 - (lat / self.half_width) ** 2, 0.0, None)
+        return np.asarray(self.wall_height + self.rise * np.sqrt(frac))
+
+    def profile(self, spacing: float) -> tuple[F64Array, F64Array]:
+        """Closed cross-section polyline (l, z) and outward unit normals."""
+        hw, wh, rise = self.half_width, self.wall_height, self.rise
+
+        def run(a: tuple[float, float], b: tuple[float, float]) -> F64Array:
+            n = max(2, math.ceil(math.dist(a, b) / spacing) + 1)
+            return np.linspace(a, b, n)[:-1]
+
+        floor = run((-hw, 0.0), (hw, 0.0))
+        wall_r = run((hw, 0.0), (hw, wh))
+        arch_len = math.pi * math.sqrt((hw**2 + rise**2) / 2.0) if rise > 0 else 2 * hw
+        n_arch = max(4, math.ceil(arch_len / spacing))
+        ang = np.linspace(0.0, math.pi, n_arch + 1)[:-1]
+        arch = np.stack([hw * np.cos(ang), wh + rise * np.sin(ang)], axis=1)
+        wall_l = run((-hw, wh), (-hw, 0.0))
+        pts = np.concatenate([floor, wall_r, arch, wall_l])
+        normals = np.zeros_like(pts)
+        n_f, n_r, n_a = len(floor), len(wall_r), len(arch)
+        normals[:n_f] = (0.0, -1.0)
+        normals[n_f : n_f + n_r] = (1.0, 0.0)
+        if rise > 0:
+            arch_n = np.stack([np.cos(ang) / hw, np.sin(ang) / rise], axis=1)
+        else:
+            arch_n = np.tile([0.0, 1.0], (n_arch, 1))
+        normals[n_f + n_r : n_f + n_r + n_a] = arch_n
+        normals[n_f + n_r + n_a :] = (-1.0, 0.0)
+        # corners: average the two sides
+        for i in (0, n_f, n_f + n_r, n_f + n_r + n_a):
+            normals[i] = normals[i - 1] + normals[(i + 1) % len(pts)]
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        return pts, normals
+
+    def contains(self, lat: F64Array, up: F64Array) -> npt.NDArray[np.bool_]:
+        return np.asarray((np.abs(lat) < self.half_width) & (up > 0.0) & (up < self.roof(lat)))
+
+
+def _frames(path: Path, s: F64Array) -> tuple[F64Array, F64Array, F64Array, F64Array]:
+    """Centre, tangent, left and up unit vectors along a path."""
+    centre, tangent = path.evaluate(s)
+    cross = np.cross([0.0, 0.0, 1.0], tangent)
+    left: F64Array = np.asarray(cross / np.linalg.norm(cross, axis=1, keepdims=True), np.float64)
+    up: F64Array = np.asarray(np.cross(tangent, left), dtype=np.float64)
+    return centre, tangent, left, up
+
+
+def _sweep(
+    path: Path, section: _Section, res: float, rough_m: float, seed: int
+) -> tuple[F64Array, npt.NDArray[np.int32], F64Array]:
+    """Tube vertices (rings × profile), triangles, and each vertex's profile normal z."""
+    prof, prof_n = section.profile(res)
+    n_rings = max(2, math.ceil(path.length / res) + 1)
+    s = np.linspace(0.0, path.length, n_rings)
+    centre, _, left, up = _frames(path, s)
+    lat, vert = prof[:, 0], prof[:, 1]
+    base = (
+        centre[:, None, :]
+        + lat[None, :, None] * left[:, None, :]
+        + vert[None, :, None] * up[:, None, :]
+    )
+    normal = prof_n[None, :, 0, None] * left[:, None, :] + prof_n[None, :, 1, None] * up[:, None, :]
+    pts = base.reshape(-1, 3)
+    bump = 0.8 * fbm(pts, seed, scale_m=1.5, octaves=4) + 0.2 * fbm(
+        pts, seed + 1, scale_m=0.25, octaves=2
+    )
+    # floors are graded: a third of the wall roughness
+    weight = np.where(np.tile(prof_n[:, 1], n_rings) < -0.9, 0.3, 1.0)
+    verts = pts + normal.reshape(-1, 3) * (rough_m * bump * weight)[:, None]
+    m = len(prof)
+    ring = np.arange(n_rings - 1)[:, None] * m
+    j = np.arange(m)[None, :]
+    a = (ring + j).ravel()
+    b = (ring + (j + 1) % m).ravel()
+    c, d = a + m, b + m
+    tris = np.concatenate([np.stack([a, c, d], 1), np.stack([a, d, b], 1)]).astype(np.int32)
+    return verts, tris, np.tile(prof_n[:, 1], n_rings)
+
+
+def _cap(ring: F64Array, flip: bool) -> tuple[F64Array, npt.NDArray[np.int32]]:
+    """Fan of triangles closing a ring (star-shaped around its centroid)."""
+    centre = ring.mean(axis=0)
+    verts = np.concatenate([ring, centre[None, :]])
+    m = len(ring)
+    i = np.arange(m)
+    tris = np.stack([i, (i + 1) % m, np.full(m, m)], axis=1)
+    if flip:
+        tris = tris[:, ::-1]
+    return verts, tris.astype(np.int32)
+
+
+def build_drift(cfg: SimConfig) -> Scene:
+    """The drift scene of ``cfg`` (deterministic for ``cfg.seed``)."""
+    d = cfg.drift
+    rng = np.random.default_rng([cfg.seed, 102])
+    seeds = rng.integers(0, 2**31 - 1, size=8)
+    section = _Section(d.width_m / 2.0, d.wall_height_m, d.arch_rise_m)
+    az1 = math.radians(d.heading_deg)
+    az2 = az1 + math.radians(d.bend_deg)
+    h1 = np.array([math.sin(az1), math.cos(az1), 0.0])
+    h2 = np.array([math.sin(az2), math.cos(az2), 0.0])
+    w0 = np.zeros(3)
+    w1 = w0 + d.leg1_m * h1 + [0.0, 0.0, d.grade * d.leg1_m]
+    w2 = w1 + d.leg2_m * h2 + [0.0, 0.0, d.grade * d.leg2_m]
+    main_path = Path(np.stack([w0, w1, w2]), d.bend_radius_m)
+    t1 = (w1 - w0) / np.linalg.norm(w1 - w0)
+    junction = w0 + t1 * d.junction_at_m
+    branch_dir = np.array([-h1[1], h1[0], 0.0])  # 90° left of the first leg
+    branch_path = Path(np.stack([junction, junction + d.branch_length_m * branch_dir]), 1.0)
+
+    mv, mt, mnz = _sweep(main_path, section, d.res_m, d.roughness_m, int(seeds[0]))
+    bv, bt, bnz = _sweep(branch_path, section, d.res_m, d.roughness_m, int(seeds[0]))
+
+    def local(points: F64Array, origin: F64Array, tangent: F64Array) -> tuple[F64Array, ...]:
+        left = np.cross([0.0, 0.0, 1.0], tangent)
+        left /= np.linalg.norm(left)
+        up = np.cross(tangent, left)
+        rel = points - origin
+        return rel @ tangent, rel @ left, rel @ up
+
+    # cut the junction: drop faces lying wholly inside the other tube's smooth section
+    # (wall vertices at the floor corner count as inside too, or a kerb would remain)
+    bs, bl, bu = local(mv, junction, branch_dir)
+    in_branch = section.contains(bl, np.where(mnz > -0.9, np.abs(bu), bu))
+    in_branch &= (bs > 0.0) & (bs < d.branch_length_m)
+    ms, ml, mu = local(bv, w0, t1)
+    straight = float(main_path.segments[0].length)
+    in_main = section.contains(ml, np.where(bnz > -0.9, np.abs(mu), mu)) & (ms < straight)
+    # the main floor carries the junction: drop the cross-cut's floor over it
+    in_main |= (bnz < -0.9) & (np.abs(ml) < section.half_width) & (ms < straight)
+    keep_main = np.asarray(~in_branch[mt].all(axis=1))
+    keep_branch = np.asarray(~in_main[bt].all(axis=1))
+    main = Mesh(mv, mt, np.zeros(len(mt), np.uint8)).keep_faces(keep_main)
+    branch = Mesh(bv, bt, np.zeros(len(bt), np.uint8)).keep_faces(keep_branch)
+    m = len(section.profile(d.res_m)[0])
+    caps = []
+    for verts, first in ((mv, True), (bv, False)):
+        n_rings = len(verts) // m
+        if first:  # the main drift's start
+            cv, ct = _cap(verts[:m], flip=True)
+            caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
+        cv, ct = _cap(verts[(n_rings - 1) * m :], flip=False)
+        caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
+    terrain = merge([main, branch, *caps])
+
+    # puddles: where the floor's roughness dips deepest near the seep, water stands
+    seep_s = float(rng.uniform(d.junction_at_m + 5.0, straight - 2.0))
+    seep_side = 1.0 if rng.random() < 0.5 else -1.0
+    seep_c, _, seep_l, seep_u = (a[0] for a in _frames(main_path, np.array([seep_s])))
+    seep_floor = seep_c + seep_side * seep_l * 1.2
+    seep_point = seep_c + seep_side * seep_l * section.half_width + seep_u * 2.6
+    verts = terrain.vertices
+    floor_v = np.abs(vertex_normals(verts, terrain.triangles)[:, 2]) > 0.9
+    smooth_floor = w0[2] + ((verts - w0) @ t1) * t1[2]
+    near = 5.0 - np.hypot(verts[:, 0] - seep_floor[0], verts[:, 1] - seep_floor[1])
+    pool = fbm(verts, int(seeds[1]), scale_m=1.2, octaves=3) - 0.55
+    water_score = np.minimum(near, pool)
+    puddle = floor_v & (water_score > 0.0) & (verts[:, 2] < smooth_floor + 0.1)
+    verts[:, 2] = np.where(puddle, smooth_floor - _PUDDLE_DEPTH_M, verts[:, 2])
+    water_score = np.where(floor_v & (verts[:, 2] < smooth_floor + 0.1), water_score, -1.0)
+    level = float(seep_floor[2]) - _PUDDLE_DEPTH_M
+
+    # zones as fields at the vertices (positive inside; AND = min)
+    tri = terrain.triangles
+    abs_nz = np.abs(vertex_normals(verts, tri)[:, 2])
+    seeds_band = int(seeds[2])
+
+    def plane_band(point: F64Array, strike_rad: float, dip_deg: float, half: float) -> F64Array:
+        dip = math.radians(dip_deg)
+        normal = np.array(
+            [
+                math.cos(strike_rad) * math.sin(dip),
+                -math.sin(strike_rad) * math.sin(dip),
+                math.cos(dip),
+            ]
+        )
+        wobble = 0.4 * (fbm(verts, seeds_band, scale_m=2.0, octaves=2) - 0.5)
+        return np.asarray(half - np.abs((verts - point) @ normal + wobble))
+
+    vein_s = float(rng.uniform(straight + 15.0, main_path.length - 8.0))
+    vein_p = main_path.evaluate(np.array([vein_s]))[0][0]
+    fault_s = float(rng.uniform(8.0, d.junction_at_m - 5.0))
+    fault_p = main_path.evaluate(np.array([fault_s]))[0][0]
+    lime_p = junction + branch_dir * rng.uniform(10.0, d.branch_length_m - 5.0)
+    stain = fbm(verts, int(seeds[3]), scale_m=0.8, octaves=3)
+    drip = fbm(verts, int(seeds[4]), scale_m=0.6, octaves=3)
+    dist_seep = np.linalg.norm(verts[:, :2] - seep_point[:2], axis=1)
+    dist_floor = np.linalg.norm(verts[:, :2] - seep_floor[:2], axis=1)
+    rules = {
+        "water": water_score,
+        "schwertmannite": np.minimum.reduce(
+            [abs_nz - 0.9, seep_floor[2] + 0.5 - verts[:, 2], 4.5 - dist_floor, drip - 0.4]
+        ),
+        "jarosite": np.minimum.reduce(
+            [0.7 - abs_nz, seep_point[2] + 0.3 - verts[:, 2], 3.0 - dist_seep, stain - 0.42]
+        ),
+        "oxidised_ore": plane_band(vein_p, az2 + math.radians(rng.uniform(40, 70)), 75.0, 1.2),
+        "kaolinite": plane_band(fault_p, az1 + math.radians(rng.uniform(50, 80)), 65.0, 0.7),
+        "limestone": plane_band(lime_p, az1 + math.radians(rng.uniform(-20, 20)), 60.0, 2.0),
+    }
+    score_zones = tuple(ZONE_IDS[k] for k in rules)
+    scores = np.stack(list(rules.values()), axis=1).astype(np.float32)
+    base_zone = ZONE_IDS["granite"]
+    zone = classify(scores[tri].mean(axis=1), score_zones, base_zone)
+    terrain = Mesh(verts, tri, zone)
+
+    # survey markers
+    markers: list[Marker] = []
+    clearance = d.marker_size_m * 0.67 * math.sin(math.radians(_MARKER_YAW_DEG)) + 0.05
+    plate = d.marker_size_m * 4.0 / 3.0
+    yaw = math.radians(_MARKER_YAW_DEG)
+    side = 1.0
+    s = 5.0
+    while s < main_path.length - 4.0:
+        if abs(s - d.junction_at_m) > section.half_width + 2.0:
+            c, t, lft, u = (a[0] for a in _frames(main_path, np.array([s])))
+            lat = side * (section.half_width - clearance)
+            centre = c + lft * lat + u * _MARKER_HEIGHT_M
+            normal = -side * lft * math.cos(yaw) - t * math.sin(yaw)
+            markers.append(Marker.facing(len(markers), d.marker_size_m, plate, centre, normal, u))
+            side = -side
+        s += d.marker_spacing_m
+    for path in (main_path, branch_path):
+        c, t, _, u = (a[0] for a in _frames(path, np.array([path.length])))
+        centre = c - t * 0.05 + u * (_MARKER_HEIGHT_M + 0.1)
+        markers.append(Marker.facing(len(markers), d.marker_size_m, plate, centre, -t, u))
+
+    # robot path: along the main drift's centre-line, base_link above the floor
+    lift = np.array([0.0, 0.0, cfg.path.altitude_m])
+    t2 = (w2 - w1) / np.linalg.norm(w2 - w1)
+    waypoints = np.stack([w0 + 2.5 * t1 + lift, w1 + lift, w2 - 2.5 * t2 + lift])
+
+    g = cfg.geo
+    origin = LocalEnu(g.origin_lat_deg, g.origin_lon_deg, g.origin_alt_m)
+    xy = terrain.vertices[:, :2]
+    lo, hi = xy.min(axis=0) - 1.0, xy.max(axis=0) + 1.0
+    return Scene(
+        kind="drift",
+        terrain=terrain,
+        vertex_scores=scores,
+        score_zones=score_zones,
+        base_zone=base_zone,
+        markers=markers,
+        origin=origin,
+        mine_grid=make_mine_grid(cfg, origin),
+        lighting="headlamp",
+        default_waypoints=waypoints,
+        default_corner_radius_m=d.bend_radius_m,
+        home_enu=waypoints[0] - lift,
+        raster_bounds_enu=(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])),
+        raster_res_m=0.1,
+        raster_look="up",
+        underground=True,
+        texture_seed=int(seeds[6]),
+        texture_scale_m=1.0,
+        texture_octaves=6,
+        texture_vertex_octaves=3,
+        lamp_power=d.lamp_power,
+        parameters={
+            "section": "arched" if d.arch_rise_m > 0 else "rectangular",
+            "centre_line_m": main_path.length,
+            "waypoints_enu_m": [w.tolist() for w in (w0, w1, w2)],
+            "junction_enu_m": junction.tolist(),
+            "branch_azimuth_deg": math.degrees(math.atan2(branch_dir[0], branch_dir[1])) % 360,
+            "seep_enu_m": seep_point.tolist(),
+            "water_level_z_m": level,
+            "ore_vein_at_m": vein_s,
+            "fault_at_m": fault_s,
+        },
+    )
