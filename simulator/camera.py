@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from calibration.camera_model import CameraModel as LensModel
 from simulator.errors import SimulatorError
 from smartmine.msgs import CameraIntrinsics
 
@@ -76,68 +77,38 @@ class CameraModel:
             "pixel_centre_convention": "integer coordinates (OpenCV)",
         }
 
-    # -- the model -----------------------------------------------------------------------
-    def distort(self, x: F64Array, y: F64Array) -> tuple[F64Array, F64Array]:
-        """Normalised undistorted (x, y) to normalised distorted coordinates."""
-        k1, k2, p1, p2, k3 = self.dist
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
-        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-        return xd, yd
+    # -- the model (calibration's camera model: one implementation of the maths) -------
+    @functools.cached_property
+    def model(self) -> LensModel:
+        """The calibration package's model of this camera (projection and its inverse)."""
+        return LensModel(self.intrinsics())
 
     def project(self, points_cam: npt.ArrayLike) -> F64Array:
         """(N, 3) points in the optical frame to (N, 2) pixels (as cv2.projectPoints)."""
-        p = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
-        x, y = p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
-        xd, yd = self.distort(x, y)
-        return np.stack([self.fx * xd + self.cx, self.fy * yd + self.cy], axis=1)
-
-    def _jacobian(self, x: F64Array, y: F64Array) -> tuple[F64Array, ...]:
-        k1, k2, p1, p2, k3 = self.dist
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        dradial_dr2 = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
-        dr_dx, dr_dy = dradial_dr2 * 2.0 * x, dradial_dr2 * 2.0 * y
-        a = radial + x * dr_dx + 2.0 * p1 * y + 6.0 * p2 * x
-        b = x * dr_dy + 2.0 * p1 * x + 2.0 * p2 * y
-        c = y * dr_dx + 2.0 * p1 * x + 2.0 * p2 * y
-        d = radial + y * dr_dy + 6.0 * p1 * y + 2.0 * p2 * x
-        return a, b, c, d
+        return self.model.project(points_cam)
 
     def pixel_rays(self, u: npt.ArrayLike, v: npt.ArrayLike) -> F64Array:
         """(N, 3) optical-frame rays (z = 1) through pixel coordinates (u, v).
 
-        ``cv2.undistortPoints`` gives the start, Newton steps on the forward model polish
-        it until re-projection agrees to 1e-6 px; a pixel the model cannot reach (beyond
-        where the distortion folds over) is a SimulatorError.
+        The inverse comes from the calibration model (Newton on the forward model); it is
+        checked here by re-projection to 1e-6 px, and a pixel the model cannot reach
+        (beyond where the distortion folds over) is a SimulatorError.
         """
-        import cv2
-
         uu = np.asarray(u, dtype=np.float64).ravel()
         vv = np.asarray(v, dtype=np.float64).ravel()
-        pts = np.stack([uu, vv], axis=1).reshape(-1, 1, 2)
-        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
-        und = cv2.undistortPoints(pts, self.k, self.dist_array, criteria=criteria)
-        x = und[:, 0, 0].astype(np.float64)
-        y = und[:, 0, 1].astype(np.float64)
-        xd_target = (uu - self.cx) / self.fx
-        yd_target = (vv - self.cy) / self.fy
-        for _ in range(6):
-            xd, yd = self.distort(x, y)
-            ex, ey = xd - xd_target, yd - yd_target
-            a, b, c, d = self._jacobian(x, y)
-            det = a * d - b * c
-            x = x - (d * ex - b * ey) / det
-            y = y - (-c * ex + a * ey) / det
-        xd, yd = self.distort(x, y)
-        err_px = np.hypot((xd - xd_target) * self.fx, (yd - yd_target) * self.fy)
-        if err_px.size and float(err_px.max()) > _UNDISTORT_TOL_PX:
+        pixels = np.stack([uu, vv], axis=1)
+        rays = self.model.unproject(pixels)
+        rays = rays / rays[:, 2:3]
+        err_px = np.hypot(*(self.model.project(rays) - pixels).T)
+        worst_px = float(np.max(err_px)) if err_px.size else 0.0  # NaN: no inverse
+        if not worst_px <= _UNDISTORT_TOL_PX:
+            why = "it folds over" if math.isnan(worst_px) else f"residual {worst_px:.2g} px"
             raise SimulatorError(
                 f"distortion {list(self.dist)} cannot be inverted at some pixels "
-                f"(residual {float(err_px.max()):.2g} px); use milder coefficients"
+                f"({why}); use milder coefficients"
             )
-        return np.stack([x, y, np.ones_like(x)], axis=1)
+        out: F64Array = rays
+        return out
 
     @functools.cached_property
     def image_rays(self) -> F64Array:

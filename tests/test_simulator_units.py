@@ -168,3 +168,12 @@ def test_plan_files_are_recognised(tmp_path: Path) -> None:
         read_plan(bad)
     with pytest.raises(SimulatorError, match="cannot read plan"):
         read_plan(tmp_path / "missing.plan")
+
+
+def test_distortion_without_inverse_is_a_clear_error() -> None:
+    """Strong barrel distortion over a wide field folds over: no ray for some pixels."""
+    cam = CameraModel.from_fov(64, 48, 120.0, [-0.5, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(
+        SimulatorError, match=r"cannot be inverted at some pixels \(it folds over\)"
+    ):
+        _ = cam.image_rays
