@@ -86,13 +86,13 @@ class Feeder:
         expected = cls.input_port(port).msgtype
         got = message_type_of(message)
         if got is not None and got != expected:
-            return self._reject(topic, receive_time_ns, f"type {got}, expected {expected}")
+            return self.reject(topic, receive_time_ns, f"type {got}, expected {expected}")
         try:
             outputs = self.processor.process(port, message, receive_time_ns)
         except SmartmineError as err:
-            return self._reject(topic, receive_time_ns, str(err))
+            return self.reject(topic, receive_time_ns, str(err))
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as err:
-            return self._reject(
+            return self.reject(
                 topic, receive_time_ns, f"malformed message ({type(err).__name__}: {err})"
             )
         return [(self.topics[o.port], o.message) for o in outputs]
@@ -100,7 +100,7 @@ class Feeder:
     def finish(self) -> list[tuple[str, Any]]:
         return [(self.topics[o.port], o.message) for o in self.processor.finish()]
 
-    def _reject(self, topic: str, time_ns: int, why: str) -> list[tuple[str, Any]]:
+    def reject(self, topic: str, time_ns: int, why: str) -> list[tuple[str, Any]]:
         self.rejected += 1
         self.report(
             f"{self.processor.name}: message on {topic!r} at t={time_ns} ns rejected: {why}"
@@ -198,11 +198,7 @@ def run_on_bag(
                 try:
                     message = deserialize(raw.data, raw.msgtype)
                 except Exception as err:
-                    feeder.rejected += 1
-                    report(
-                        f"{cls.name}: message on {raw.topic!r} at t={raw.log_time_ns} ns "
-                        f"does not decode: {err}"
-                    )
+                    feeder.reject(raw.topic, raw.log_time_ns, f"does not decode: {err}")
                     continue
                 publish(feeder.feed(in_port.name, message, raw.log_time_ns), raw.log_time_ns)
             publish(feeder.finish(), last_ns)

@@ -62,57 +62,52 @@ class TopicSummary:
         return self.problem is None
 
 
-def detect_storage(path: Path) -> str:
-    """``rosbag1``, ``sqlite3`` or ``mcap`` from the path (file or ROS 2 bag directory)."""
-    if path.is_dir():
-        meta = path / "metadata.yaml"
-        if meta.exists():
-            import yaml
-
-            try:
-                info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
-                return str(info.get("storage_identifier") or "sqlite3")
-            except (yaml.YAMLError, KeyError, TypeError) as err:
-                raise BagError(f"{meta}: unreadable rosbag2 metadata ({err})") from None
-        files = sorted(p for p in path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
-        if not files:
-            raise BagError(f"{path}: not a bag (no metadata.yaml, .mcap, .db3 or .bag inside)")
-        return detect_storage(files[0])
-    suffixes = {".bag": "rosbag1", ".db3": "sqlite3", ".mcap": "mcap"}
-    if path.suffix not in suffixes:
-        raise BagError(f"{path}: unknown bag format (expected .bag, .db3, .mcap or a directory)")
-    return suffixes[path.suffix]
+STORAGE_OF_SUFFIX = {".bag": "rosbag1", ".db3": "sqlite3", ".mcap": "mcap"}
 
 
-def _bag_paths(path: Path) -> list[Path]:
-    """The paths rosbags should open for ``path``.
+def _storage_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in STORAGE_OF_SUFFIX)
+
+
+def resolve_bag(path: Path) -> tuple[str, list[Path]]:
+    """Storage (``rosbag1``, ``sqlite3``, ``mcap``) and the paths rosbags should open.
 
     The storage files of an uncompressed ROS 2 directory are opened directly: rosbags'
     directory reader yields nothing when metadata.yaml lacks the per-file index (before
     metadata version 5) or when its QoS text differs from the one in the storage file.
-    A directory without metadata opens the storage file inside.
+    A directory without metadata opens the storage file inside (or its ROS 1 bags).
     """
     if not path.is_dir():
-        return [path]
+        if path.suffix not in STORAGE_OF_SUFFIX:
+            raise BagError(
+                f"{path}: unknown bag format (expected .bag, .db3, .mcap or a directory)"
+            )
+        return STORAGE_OF_SUFFIX[path.suffix], [path]
     meta = path / "metadata.yaml"
     if meta.exists():
         import yaml
 
-        info = yaml.safe_load(meta.read_text()).get("rosbag2_bagfile_information", {})
-        files = [path / str(f) for f in info.get("relative_file_paths") or []]
-        if not info.get("compression_mode") and files:
-            if missing := [f for f in files if not f.exists()]:
-                raise BagError(
-                    f"{path}: storage file {missing[0].name} listed in metadata.yaml is missing"
-                )
-            return files
-        return [path]
-    files = sorted(p for p in path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
-    if files and all(p.suffix == ".bag" for p in files):
-        return files
+        try:
+            info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+            storage = str(info.get("storage_identifier") or "sqlite3")
+            files = [path / str(f) for f in info.get("relative_file_paths") or []]
+        except (yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+            raise BagError(f"{meta}: unreadable rosbag2 metadata ({err})") from None
+        if info.get("compression_mode") or not files:
+            return storage, [path]
+        if missing := [f for f in files if not f.exists()]:
+            raise BagError(
+                f"{path}: storage file {missing[0].name} listed in metadata.yaml is missing"
+            )
+        return storage, files
+    files = _storage_files(path)
+    if not files:
+        raise BagError(f"{path}: not a bag (no metadata.yaml, .mcap, .db3 or .bag inside)")
+    if all(p.suffix == ".bag" for p in files):
+        return "rosbag1", files
     if len(files) != 1:
         raise BagError(f"{path}: expected metadata.yaml or exactly one .mcap/.db3 file")
-    return files
+    return STORAGE_OF_SUFFIX[files[0].suffix], files
 
 
 def _make_reader_class() -> type[Any]:
@@ -238,8 +233,7 @@ class BagReader:
         """Topics left out of ``messages()`` (all topics) because a message did not decode."""
         if not self.path.exists():
             raise BagError(f"{self.path}: no such bag")
-        self.storage = detect_storage(self.path)
-        self._paths = _bag_paths(self.path)
+        self.storage, self._paths = resolve_bag(self.path)
         self._reader: Any = None
 
     # -- opening -----------------------------------------------------------------
@@ -314,7 +308,7 @@ class BagReader:
     @property
     def files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(p for p in self.path.iterdir() if p.suffix in {".mcap", ".db3", ".bag"})
+            return _storage_files(self.path)
         return [self.path]
 
     @property
