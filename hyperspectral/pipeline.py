@@ -1,0 +1,225 @@
+"""Library classification of a cube into map products (hloc-style ``run``).
+
+``run(config, cube_path, out_dir) -> Path`` reads the cube tile by tile (memory bounded
+by ``tile_mb``), classifies every pixel against the library resampled to the cube's
+bands (SAM or SID, thresholds, unclassified), and writes into ``out_dir``:
+
+- ``class_map.hdr/.img``: ENVI Classification (``class names``, ``class lookup``, map info)
+- ``class_map.tif``: the same labels as a Cloud-Optimized GeoTIFF (uint8/uint16, colour map)
+- ``class_scores.tif``: per-class similarity 0–1 (one band per class)
+- ``heat_map.tif``: contamination index 0–1 (see :func:`contamination_index`)
+- ``class_map.png`` / ``heat_map.png``: previews with legend and colour bar
+- ``report.json``: classes, pixel counts, areas (m² when georeferenced), CRS, timing
+- ``config.json``: the effective configuration
+
+GeoTIFFs carry the CRS when the cube's header has a UTM ``map info``; otherwise they are
+in image coordinates (pixel = 1 unit, no CRS) and ``report.json`` says so. A finished
+``out_dir`` (its ``report.json`` exists) is not redone unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperspectral.calibrate import continuum_removed, good_band_mask
+from hyperspectral.classify import LibraryClassifier, confidence
+from hyperspectral.cube import Cube, open_cube, tile_lines_for
+from hyperspectral.errors import HyperspectralError
+from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
+from smartmine.atomic import write_text_atomic
+from smartmine.progress import progress
+
+F32Array = npt.NDArray[np.float32]
+
+HEAT_INDEX_DOC = (
+    "contamination index = sum over classes of weight(class) x membership(class); "
+    "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
+    "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
+    "Weights: "
+    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
+    + "; all other classes 0."
+)
+
+
+@dataclass
+class ClassifyConfig:
+    """What ``smartmine hsi classify`` does (saved as config.json beside the result)."""
+
+    library: str = "bundled"
+    classes: list[str] = field(default_factory=list)
+    """Library classes or spectrum names to use; empty = all."""
+    method: Literal["sam", "sid"] = "sam"
+    threshold: float | None = None
+    """Maximum score (SAM: radians, SID: divergence) for every class; None = no limit."""
+    class_thresholds: dict[str, float] = field(default_factory=dict)
+    drop_bad_bands: bool = True
+    """Leave out water-absorption windows and the header's bbl."""
+    continuum_removal: bool = False
+    tile_mb: float = 64.0
+    skip_incomplete_spectra: bool = True
+    """Leave out library spectra with missing points within the cube's wavelength range
+    (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
+    valid bands, which favours spectra missing the informative bands)."""
+
+
+def contamination_index(
+    labels: npt.NDArray[np.uint16], membership: F32Array, classes: tuple[str, ...]
+) -> F32Array:
+    """Heat map 0–1 from labels (1..C, 0 none) and the winning class's membership."""
+    weights = np.array([0.0, *(CONTAMINATION_WEIGHTS.get(c, 0.0) for c in classes)], np.float32)
+    return np.asarray(weights[labels] * np.nan_to_num(membership), dtype=np.float32)
+
+
+def prepare_library(config: ClassifyConfig, cube: Cube) -> SpectralLibrary:
+    """The configured library on the cube's bands, incomplete spectra handled."""
+    library = load_library(config.library)
+    if config.classes:
+        library = library.subset(list(config.classes))
+    wl = cube.require_wavelengths()
+    if config.skip_incomplete_spectra:
+        lib_wl = library.wavelengths_nm
+        inside = (lib_wl >= np.nanmin(wl)) & (lib_wl <= np.nanmax(wl))
+        complete = [i for i in range(len(library)) if np.isfinite(library.spectra[i][inside]).all()]
+        if not complete:
+            raise HyperspectralError(f"{library.source}: every spectrum has missing points")
+        library = library.subset(complete)
+    return library.resample(wl, cube.fwhm_nm)
+
+
+def band_mask(
+    config: ClassifyConfig, cube: Cube, library: SpectralLibrary
+) -> npt.NDArray[np.bool_]:
+    wl = cube.require_wavelengths()
+    mask = np.isfinite(library.spectra).any(axis=0)
+    if config.drop_bad_bands:
+        mask &= good_band_mask(wl, cube.good_bands)
+    return np.asarray(mask, bool)
+
+
+def run(
+    config: ClassifyConfig, cube_path: Path | str, out_dir: Path | str, overwrite: bool = False
+) -> Path:
+    """Classify ``cube_path`` into map products in ``out_dir`` (see the module docstring)."""
+    from hyperspectral import outputs
+
+    out = Path(out_dir)
+    report_path = out / "report.json"
+    if report_path.exists() and not overwrite:
+        return out
+    started = time.perf_counter()
+    cube = open_cube(cube_path)
+    library = prepare_library(config, cube)
+    mask = band_mask(config, cube, library)
+    thresholds: float | dict[str, float] | None = (
+        dict(config.class_thresholds) if config.class_thresholds else config.threshold
+    )
+    if config.class_thresholds and config.threshold is not None:
+        thresholds = {c: config.threshold for c in library.class_names}
+        thresholds.update(config.class_thresholds)
+    classifier = LibraryClassifier(library, config.method, thresholds, mask)
+    lines, samples, bands = cube.shape
+    n_classes = len(classifier.classes)
+    labels = np.zeros((lines, samples), np.uint16)
+    best = np.full((lines, samples), np.nan, np.float32)
+    scores = np.full((lines, samples, n_classes), np.nan, np.float32)
+    step = tile_lines_for(samples, bands, config.tile_mb)
+    wl = cube.require_wavelengths()
+    for start, block in progress(
+        cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile"
+    ):
+        valid = cube.valid_mask(block)
+        if config.continuum_removal:
+            block = continuum_removed(block, wl).astype(np.float32)
+        tile = classifier.classify_block(block, valid)
+        stop = start + block.shape[0]
+        labels[start:stop] = tile.labels
+        best[start:stop] = tile.best_score
+        scores[start:stop] = confidence(tile.class_scores, config.method)
+    membership = confidence(best, config.method)
+    heat = contamination_index(labels, membership, classifier.classes)
+    heat[np.isnan(best)] = np.nan
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(classifier.classes)
+    georef = cube.georef
+    outputs.write_envi_classification(
+        out / "class_map.hdr",
+        labels,
+        names,
+        georef,
+        f"smartmine {config.method.upper()} classification",
+    )
+    colours = outputs.class_colours(n_classes)
+    label_dtype = np.uint8 if n_classes < 255 else np.uint16
+    outputs.write_geotiff(
+        out / "class_map.tif",
+        labels.astype(label_dtype),
+        georef,
+        nodata=None,
+        colormap=colours if label_dtype == np.uint8 else None,
+    )
+    outputs.write_geotiff(
+        out / "class_scores.tif", scores, georef, nodata=float("nan"), band_names=names
+    )
+    outputs.write_geotiff(
+        out / "heat_map.tif", heat, georef, nodata=float("nan"), band_names=["contamination_index"]
+    )
+    outputs.class_map_png(
+        out / "class_map.png",
+        labels,
+        names,
+        f"{Path(str(cube_path)).name} ({config.method.upper()})",
+    )
+    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
+    report = class_report(labels, names, cube, heat)
+    report.update(
+        {
+            "cube": str(cube_path),
+            "method": config.method,
+            "library": library.source,
+            "library_spectra": len(library),
+            "bands_used": int(mask.sum()),
+            "bands": bands,
+            "heat_index": HEAT_INDEX_DOC,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
+    return out
+
+
+def class_report(
+    labels: npt.NDArray[np.uint16], names: list[str], cube: Cube, heat: F32Array | None = None
+) -> dict[str, Any]:
+    """Pixel counts and areas per class, the CRS or 'image coordinates'."""
+    georef = cube.georef
+    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
+    area = georef.pixel_area_m2 if georef else None
+    classes = []
+    for i, name in enumerate(["unclassified", *names]):
+        entry: dict[str, Any] = {"label": i, "name": name, "pixels": int(counts[i])}
+        if area is not None:
+            entry["area_m2"] = round(float(counts[i]) * area, 3)
+        classes.append(entry)
+    report: dict[str, Any] = {
+        "lines": int(labels.shape[0]),
+        "samples": int(labels.shape[1]),
+        "crs": f"EPSG:{georef.epsg}" if georef else None,
+        "georeferenced": georef is not None,
+        "coordinates": "map (CRS above)" if georef else "image coordinates (line, sample); no CRS",
+        "pixel_area_m2": area,
+        "classes": classes,
+    }
+    if georef is not None:
+        report["extent_corners"] = georef.corners(*labels.shape).round(3).tolist()
+    if heat is not None and np.isfinite(heat).any():
+        report["heat_mean"] = round(float(np.nanmean(heat)), 5)
+        report["heat_above_0_5_pixels"] = int(np.nansum(heat > 0.5))
+    return report
