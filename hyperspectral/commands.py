@@ -43,7 +43,7 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--keep-bad-bands", action="store_true", help="use water-absorption and bbl bands too"
     )
     p.add_argument("--continuum-removal", action="store_true")
-    p.add_argument("--tile-mb", type=float, default=64.0, help="tile size (default 64 MB)")
+    p.add_argument("--tile-mb", type=float, default=16.0, help="tile size (default 16 MB)")
     p.add_argument(
         "--model", type=Path, help="trained model (.pt from 'hsi train') instead of a library"
     )

@@ -91,12 +91,18 @@ class Cube:
         return self.wavelengths_nm
 
     def tiles(self, lines_per_tile: int = DEFAULT_TILE_LINES) -> Iterator[tuple[int, F32Array]]:
-        """``(first_line, block)`` blocks of whole lines as float32 copies, in order."""
+        """``(first_line, block)`` blocks of whole lines as float32, in order.
+
+        Treat blocks as read-only: a native float32 BIP file is handed out as a view of
+        the memory map (no copy), anything else is converted into a new array."""
         lines = self.shape[0]
         step = max(1, int(lines_per_tile))
         for start in range(0, lines, step):
-            block = np.asarray(self.data[start : start + step], dtype=np.float32)
-            yield start, np.array(block, dtype=np.float32, copy=True)
+            block = self.data[start : start + step]
+            if block.dtype == np.float32 and block.dtype.isnative and block.flags.c_contiguous:
+                yield start, np.asarray(block)
+            else:
+                yield start, np.array(block, dtype=np.float32)
 
     def read(self) -> F32Array:
         """The whole cube in memory as float32 (small cubes only)."""
@@ -105,9 +111,8 @@ class Cube:
     def valid_mask(self, block: F32Array) -> BoolArray:
         """Pixels of ``block`` that hold data: finite, not the ignore value, not constant
         (AVIRIS-NG fills no-data pixels with one value, e.g. -0.005, in every band)."""
-        finite = np.isfinite(block).all(axis=-1)
-        with np.errstate(invalid="ignore"):
-            ok = finite & (np.ptp(np.where(np.isfinite(block), block, 0.0), axis=-1) > 0)
+        low, high = block.min(axis=-1), block.max(axis=-1)  # NaN propagates
+        ok = np.isfinite(low) & np.isfinite(high) & (high > low)
         if self.ignore_value is not None:
             ok &= ~np.isclose(block[..., 0], self.ignore_value)
         return np.asarray(ok, dtype=np.bool_)

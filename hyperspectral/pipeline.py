@@ -62,7 +62,7 @@ class ClassifyConfig:
     drop_bad_bands: bool = True
     """Leave out water-absorption windows and the header's bbl."""
     continuum_removal: bool = False
-    tile_mb: float = 64.0
+    tile_mb: float = 16.0
     skip_incomplete_spectra: bool = True
     """Leave out library spectra with missing points within the cube's wavelength range
     (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
