@@ -35,11 +35,11 @@ if __name__ == "__main__":
     os.environ["OPENBLAS_NUM_THREADS"] = _threads
     os.environ["OMP_NUM_THREADS"] = _threads
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from hyperspectral.classify import LibraryClassifier  # noqa: E402
-from hyperspectral.cube import open_cube, tile_lines_for  # noqa: E402
-from hyperspectral.library import bundled_library  # noqa: E402
+from hyperspectral.classify import LibraryClassifier
+from hyperspectral.cube import open_cube, tile_lines_for
+from hyperspectral.library import bundled_library
 
 
 def make_cube(path: Path, lines: int, samples: int, bands: int, seed: int = 0) -> Any:
