@@ -168,11 +168,13 @@ def _classify(args: argparse.Namespace) -> int:
     import json
 
     report = json.loads((out / "report.json").read_text())
-    for entry in report["classes"]:
+    table = report["tables"][0]
+    for row in table["rows"]:
+        entry = dict(zip(table["columns"], row, strict=True))
         if entry["pixels"]:
             area = f" {entry['area_m2']:.1f} m2" if "area_m2" in entry else ""
             print(f"{entry['name']}: {entry['pixels']} px{area}")
-    print(f"{report['crs'] or 'image coordinates (no CRS)'} -> {out}")
+    print(f"{report['summary']['crs'] or 'image coordinates (no CRS)'} -> {out}")
     return 0
 
 

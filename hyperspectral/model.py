@@ -372,8 +372,7 @@ def classify_with_model(
     from hyperspectral import outputs
     from hyperspectral.cube import open_cube
     from hyperspectral.library import CONTAMINATION_WEIGHTS
-    from hyperspectral.pipeline import HEAT_INDEX_DOC, class_report
-    from smartmine.atomic import write_text_atomic
+    from hyperspectral.pipeline import class_report, write_hsi_report
 
     out = Path(out_dir)
     if (out / "report.json").exists() and not overwrite:
@@ -404,6 +403,6 @@ def classify_with_model(
     )
     outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     report = class_report(labels, model.classes, cube, heat)
-    report.update({"cube": str(cube_path), "model": str(model_path), "heat_index": HEAT_INDEX_DOC})
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+    report.update({"cube": str(cube_path), "model": str(model_path)})
+    write_hsi_report(out, "Hyperspectral classification (CNN)", report, asdict(model.config))
     return out

@@ -186,13 +186,49 @@ def run(
             "library_spectra": len(library),
             "bands_used": int(mask.sum()),
             "bands": bands,
-            "heat_index": HEAT_INDEX_DOC,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
-    write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
+    write_hsi_report(
+        out, f"Hyperspectral classification ({config.method.upper()})", report, asdict(config)
+    )
     return out
+
+
+def write_hsi_report(
+    out: Path,
+    title: str,
+    info: dict[str, Any],
+    config: dict[str, Any],
+    tables: list[Any] | None = None,
+) -> Path:
+    """report.json + report.html (smartmine.report): summary numbers, the per-class table
+    (pixels, m²), the class and heat map previews, the heat-index definition."""
+    from smartmine.report import Report, Table, write_report
+
+    classes = info.pop("classes")
+    columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
+    rows = [[c[k] for k in columns] for c in classes]
+    figures = {
+        caption: out / name
+        for caption, name in (
+            ("class map", "class_map.png"),
+            ("contamination heat map", "heat_map.png"),
+            ("confusion matrix", "confusion.png"),
+        )
+        if (out / name).exists()
+    }
+    report = Report(
+        title=title,
+        summary=info,
+        tables=[Table("classes", columns, rows), *(tables or [])],
+        figures=figures,
+        notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
+        config=config,
+    )
+    json_path, _ = write_report(report, out)
+    return json_path
 
 
 def class_report(

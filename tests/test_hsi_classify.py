@@ -38,6 +38,12 @@ OWN_SAM_AGREEMENT = {
 }
 
 
+def class_rows(report: dict) -> list[dict]:
+    """The per-class table of a report.json as dicts."""
+    table = next(t for t in report["tables"] if t["title"] == "classes")
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+
+
 def _reference_names(cube_name: str) -> np.ndarray:
     import spectral
 
@@ -119,10 +125,11 @@ def test_classify_products_georeferenced(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["hsi", "classify", str(cube_path), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["crs"] == "EPSG:32612"
-    total = sum(c["pixels"] for c in report["classes"])
+    assert report["summary"]["crs"] == "EPSG:32612"
+    assert (out / "report.html").stat().st_size > 5000  # figures embedded
+    total = sum(c["pixels"] for c in class_rows(report))
     assert total == 100
-    area = sum(c["area_m2"] for c in report["classes"])
+    area = sum(c["area_m2"] for c in class_rows(report))
     assert area == pytest.approx(100 * 1.1 * 1.1, rel=1e-6)
     with rasterio.open(cube_path.with_suffix(".img")) as src:
         source_transform = src.transform
@@ -157,10 +164,11 @@ def test_ungeoreferenced_cube_says_image_coordinates(tmp_path: Path) -> None:
     )
     out = run(ClassifyConfig(), header, tmp_path / "o")
     report = json.loads((out / "report.json").read_text())
-    assert report["crs"] is None and "image coordinates" in report["coordinates"]
-    names = [c["name"] for c in report["classes"] if c["pixels"]]
+    assert report["summary"]["crs"] is None
+    assert "image coordinates" in report["summary"]["coordinates"]
+    names = [c["name"] for c in class_rows(report) if c["pixels"]]
     assert names == ["jarosite", "vegetation"]
-    assert "area_m2" not in report["classes"][0]
+    assert "area_m2" not in class_rows(report)[0]
 
 
 def test_library_from_sli_with_spectrum_subset() -> None:

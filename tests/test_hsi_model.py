@@ -13,6 +13,7 @@ from scipy.io import loadmat
 from hyperspectral.model import disjoint_halves, metrics
 from smartmine.cli import main
 from tests.conftest import shared
+from tests.test_hsi_classify import class_rows
 
 
 def _jasper_labels(tmp_path: Path) -> tuple[Path, Path]:
@@ -63,8 +64,8 @@ def test_train_and_classify_jasper_spatially_disjoint(tmp_path: Path) -> None:
     out = tmp_path / "cls"
     assert main(["hsi", "classify", str(cube), "--model", str(model), "--out", str(out)]) == 0
     classified = json.loads((out / "report.json").read_text())
-    assert sum(c["pixels"] for c in classified["classes"]) == 10000
-    assert classified["crs"] is None
+    assert sum(c["pixels"] for c in class_rows(classified)) == 10000
+    assert classified["summary"]["crs"] is None
 
 
 def test_model_file_that_is_not_ours_is_refused(
