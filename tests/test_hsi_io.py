@@ -237,3 +237,33 @@ def test_continuum_removal_is_one_on_the_hull() -> None:
     cr = continuum_removed(spectrum, wl)
     assert cr.max() == pytest.approx(1.0) and cr[0] == pytest.approx(1.0)
     assert 0.6 < cr.min() < 0.75 and abs(wl[np.argmin(cr)] - 2200) < 45
+
+
+def test_calibrate_cli_empirical_line_from_targets(tmp_path: Path) -> None:
+    truth = np.full((6, 6, 12), 0.4, np.float32)
+    truth[1, 1] = 0.05  # dark target
+    truth[4, 4] = 0.9  # bright target
+    gain, offset = np.linspace(200, 400, 12), np.linspace(3, 9, 12)
+    raw = _write(tmp_path, (truth * gain + offset).astype(np.float32), "bip", 0)
+    targets = tmp_path / "targets.csv"
+    rows = ['wavelength_nm,"dark@1,1","bright@4,4"']
+    rows += [f"{w * 1000:.1f},0.05,0.9" for w in WL_UM]
+    targets.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "el.hdr"
+    assert (
+        main(
+            [
+                "hsi",
+                "calibrate",
+                str(raw),
+                "--targets",
+                str(targets),
+                "--target-radius",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(open_cube(out).read(), truth, atol=1e-4)

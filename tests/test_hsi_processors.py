@@ -70,6 +70,11 @@ def test_capture_lines_on_distance_then_classify(tmp_path: Path) -> None:
         ]
     assert [s for s, _ in lines] == stamps[0:24:2]  # each line carries its pose's stamp
     assert lines[0][1].shape == (1, 8, 90)
+    from hyperspectral.cube import open_cube  # a bag is a cube source too (first cube)
+
+    from_bag = open_cube(captured)
+    assert from_bag.shape == (1, 8, 90) and from_bag.wavelengths_nm is not None
+    np.testing.assert_allclose(from_bag.read(), lines[0][1])
     classified = tmp_path / "classified.mcap"
     run_on_bag(HsiClassifier, captured, classified)
     with BagReader(classified) as reader:
