@@ -20,6 +20,7 @@ This module imports only numpy/scipy (the simulator uses it).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -236,10 +237,55 @@ def load_sli(path: Path) -> SpectralLibrary:
     return SpectralLibrary(names, names, wl, fwhm, spectra[keep], source=str(header))
 
 
+@functools.lru_cache(maxsize=1)
 def bundled_library() -> SpectralLibrary:
-    """The bundled USGS splib07 mine-contamination library (AVIRIS-95 bands)."""
+    """The bundled USGS splib07 mine-contamination library (AVIRIS-95 bands); cached, its
+    arrays read-only."""
     text = resources.files("hyperspectral").joinpath("data", BUNDLED_FILE).read_text("utf-8")
-    return parse_csv(text, f"bundled {BUNDLED_FILE}")
+    lib = parse_csv(text, f"bundled {BUNDLED_FILE}")
+    for array in (lib.wavelengths_nm, lib.fwhm_nm, lib.spectra):
+        if array is not None:
+            array.flags.writeable = False
+    return lib
+
+
+MEASURED_STAND_INS: Final = MappingProxyType(
+    {
+        "granite": {"quartz": 0.55, "muscovite": 0.3, "montmorillonite": 0.15},
+        "limestone": {"calcite": 1.0},
+        "oxidised_ore": {"goethite": 0.6, "hematite": 0.4},
+        "kaolinite": {"kaolinite": 1.0},
+        "jarosite": {"jarosite": 1.0},
+        "schwertmannite": {"schwertmannite": 1.0},
+        "water": {"water": 1.0},
+        "vegetation": {"vegetation": 1.0},
+    }
+)
+"""Measured replacements of the synthetic :mod:`hyperspectral.spectra` materials: an areal
+(linear) mixture of bundled class means. Granite host rock: quartz, muscovite (sericite)
+and clay; oxidised ore: a goethite/hematite gossan."""
+
+
+def measured_reflectance(
+    material: str, wavelengths_nm: npt.ArrayLike, fwhm_nm: npt.ArrayLike | None = None
+) -> F64Array:
+    """Reflectance of a material (a :data:`MEASURED_STAND_INS` key or a bundled class) from
+    the measured USGS spectra, resampled to the sensor's bands by FWHM."""
+    mixture = MEASURED_STAND_INS.get(material) or {material: 1.0}
+    lib = bundled_library()
+    wl = np.asarray(wavelengths_nm, dtype=np.float64)
+    total = np.zeros(len(wl))
+    for cls, weight in mixture.items():
+        members = lib.subset([cls]).resample(wl, fwhm_nm)
+        with np.errstate(all="ignore"):
+            total += weight * np.nanmean(members.spectra, axis=0)
+    if not np.isfinite(total).all():
+        raise HyperspectralError(
+            f"{material}: the bundled library does not cover "
+            f"{wl[~np.isfinite(total)].min():.0f} nm (range {lib.wavelengths_nm.min():.0f}-"
+            f"{lib.wavelengths_nm.max():.0f} nm)"
+        )
+    return total
 
 
 def load_library(path: Path | str | None = None) -> SpectralLibrary:

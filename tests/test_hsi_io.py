@@ -267,3 +267,18 @@ def test_calibrate_cli_empirical_line_from_targets(tmp_path: Path) -> None:
         == 0
     )
     np.testing.assert_allclose(open_cube(out).read(), truth, atol=1e-4)
+
+
+def test_measured_stand_ins_for_the_simulator_materials() -> None:
+    from hyperspectral.library import MEASURED_STAND_INS, measured_reflectance
+    from hyperspectral.spectra import LIBRARY
+
+    assert set(MEASURED_STAND_INS) == set(LIBRARY)  # every synthetic material has one
+    wl = np.linspace(400, 2500, 64)
+    for name in LIBRARY:
+        refl = measured_reflectance(name, wl, np.full(64, 30.0))
+        assert np.isfinite(refl).all() and refl.min() >= 0 and refl.max() < 1.1
+    veg = measured_reflectance("vegetation", [670.0, 800.0])
+    assert veg[1] > 2 * veg[0]  # red edge
+    with pytest.raises(HyperspectralError, match="does not cover"):
+        measured_reflectance("jarosite", [300.0])
