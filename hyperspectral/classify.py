@@ -150,16 +150,17 @@ class LibraryClassifier:
         """
         n = pixels.shape[0]
         n_classes = len(self.classes)
-        labels = np.zeros(n, np.uint16)
-        best = np.full(n, np.nan, np.float32)
-        per_class = np.full((n, n_classes), np.nan, np.float32)
-        best_spec = np.full(n, -1, np.int32)
         all_valid = bool(valid.all())
-        idx = np.arange(n) if all_valid else np.flatnonzero(valid)
+        idx = np.flatnonzero(valid)
         if idx.size == 0:
-            return ClassifiedTile(labels, best, per_class, best_spec)
+            return ClassifiedTile(
+                np.zeros(n, np.uint16),
+                np.full(n, np.nan, np.float32),
+                np.full((n, n_classes), np.nan, np.float32),
+                np.full(n, -1, np.int32),
+            )
         x = self._features(pixels if all_valid else pixels[idx])
-        rows = np.arange(idx.size)
+        rows = np.arange(len(x))
         if self.method == "sam":
             if self.has_missing:
                 dots = self._cosines(x)[:, self.order]
@@ -171,9 +172,11 @@ class LibraryClassifier:
                     inv = np.where(norm > 0, np.float32(1.0) / norm, np.float32(np.nan))
             j = np.argmax(dots, axis=1)  # NaN rows (no signal) give a NaN best
             best_cos = dots[rows, j] * inv
-            class_cos = self._class_max(dots) * inv[:, None]
+            class_cos = self._class_max(dots)
+            class_cos *= inv[:, None]
             score = np.arccos(np.clip(best_cos, -1.0, 1.0))
-            class_score = np.arccos(np.clip(class_cos, -1.0, 1.0))
+            np.clip(class_cos, -1.0, 1.0, out=class_cos)
+            class_score = np.arccos(class_cos, out=class_cos)
             no_signal = np.isnan(best_cos)
         else:
             sid = self._sid(x)[:, self.order]
@@ -183,10 +186,21 @@ class LibraryClassifier:
             no_signal = ~np.isfinite(score)
         cls = self.sorted_class[j]
         ok = ~no_signal & (score <= self.max_score[cls])
-        labels[idx[ok]] = (cls[ok] + 1).astype(np.uint16)
-        best[idx] = np.where(no_signal, np.nan, score)
-        best_spec[idx[ok]] = self.order[j[ok]]
-        per_class[idx] = class_score
+        sub_labels = np.where(ok, cls + 1, 0).astype(np.uint16)
+        sub_best = np.where(no_signal, np.float32(np.nan), score).astype(np.float32)
+        sub_spec = np.where(ok, self.order[j], -1).astype(np.int32)
+        if all_valid:
+            return ClassifiedTile(sub_labels, sub_best, class_score.astype(np.float32), sub_spec)
+        labels = np.zeros(n, np.uint16)
+        best = np.full(n, np.nan, np.float32)
+        per_class = np.full((n, n_classes), np.nan, np.float32)
+        best_spec = np.full(n, -1, np.int32)
+        labels[idx], best[idx], per_class[idx], best_spec[idx] = (
+            sub_labels,
+            sub_best,
+            class_score,
+            sub_spec,
+        )
         return ClassifiedTile(labels, best, per_class, best_spec)
 
     def _class_max(self, values: F32Array) -> F32Array:
