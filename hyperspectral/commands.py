@@ -47,6 +47,12 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--model", type=Path, help="trained model (.pt from 'hsi train') instead of a library"
     )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="reference labels (ENVI classification with class names, .tif, .npy): "
+        "confusion matrix and agreement by class name in the report",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_classify)
 
@@ -163,6 +169,7 @@ def _classify(args: argparse.Namespace) -> int:
         drop_bad_bands=not args.keep_bad_bands,
         continuum_removal=args.continuum_removal,
         tile_mb=args.tile_mb,
+        labels=str(args.labels or ""),
     )
     out = run(config, args.cube, args.out, overwrite=args.overwrite)
     import json

@@ -204,23 +204,32 @@ def heat_map_png(path: Path, heat: npt.NDArray[np.float32], title: str) -> Path:
     return _write_png(path, canvas)
 
 
-def confusion_png(path: Path, matrix: npt.NDArray[np.int64], names: list[str]) -> Path:
-    """PNG of a confusion matrix (rows: truth, columns: prediction), row-normalised."""
-    n = len(names)
-    cell = 36
-    margin = 170
-    canvas = np.full((margin + n * cell + 10, margin + n * cell + 10, 3), 255, np.uint8)
-    totals = matrix.sum(axis=1, keepdims=True).clip(min=1)
-    frac = matrix / totals
-    for i in range(n):
+def confusion_png(
+    path: Path,
+    matrix: npt.NDArray[np.int64],
+    names: list[str],
+    predicted_names: list[str] | None = None,
+) -> Path:
+    """PNG of a confusion matrix (rows: truth, columns: prediction), shaded by row share;
+    ``predicted_names`` when the columns are other classes than the rows."""
+    cols = predicted_names if predicted_names is not None else names
+    cell, margin = 36, 170
+    canvas = np.full(
+        (margin + len(names) * cell + 10, margin + len(cols) * cell + 10, 3), 255, np.uint8
+    )
+    frac = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
+    for i in range(len(names)):
         _put_text(canvas, names[i][:20], (5, margin + i * cell + 22), 0.4)
-        _put_text(canvas, str(i), (margin + i * cell + 12, margin - 8), 0.4)
-        for j in range(n):
+        for j in range(len(cols)):
             v = int(255 - 200 * frac[i, j])
             y, x = margin + i * cell, margin + j * cell
             canvas[y : y + cell - 1, x : x + cell - 1] = (v, v, 255)
             _put_text(canvas, str(int(matrix[i, j])), (x + 3, y + 22), 0.35)
-    _put_text(canvas, "rows: truth, columns: predicted (index = row order)", (5, 20), 0.45)
+    for j in range(len(cols)):
+        _put_text(canvas, str(j), (margin + j * cell + 12, margin - 8), 0.4)
+    legend = ", ".join(f"{j} {c[:14]}" for j, c in enumerate(cols))
+    _put_text(canvas, "rows: truth; columns: predicted", (5, 20), 0.45)
+    _put_text(canvas, legend[:140], (5, 40), 0.35)
     return _write_png(path, canvas)
 
 

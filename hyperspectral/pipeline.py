@@ -63,6 +63,9 @@ class ClassifyConfig:
     """Leave out water-absorption windows and the header's bbl."""
     continuum_removal: bool = False
     tile_mb: float = 16.0
+    labels: str = ""
+    """Reference label raster (ENVI classification with class names, GeoTIFF, .npy):
+    confusion matrix and per-class agreement by class name in the report."""
     skip_incomplete_spectra: bool = True
     """Leave out library spectra with missing points within the cube's wavelength range
     (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
@@ -189,11 +192,51 @@ def run(
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
+    tables = []
+    if config.labels:
+        agreement, table = compare_with_labels(Path(config.labels), labels, names, out)
+        report["agreement_with_labels"] = agreement
+        tables.append(table)
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     write_hsi_report(
-        out, f"Hyperspectral classification ({config.method.upper()})", report, asdict(config)
+        out,
+        f"Hyperspectral classification ({config.method.upper()})",
+        report,
+        asdict(config),
+        tables,
     )
     return out
+
+
+def compare_with_labels(
+    path: Path, labels: npt.NDArray[np.uint16], names: list[str], out: Path
+) -> tuple[float, Any]:
+    """Agreement (share of labelled pixels whose reference class name equals ours,
+    case-insensitive) and a per-reference-class table; writes confusion.png."""
+    from hyperspectral import outputs
+    from hyperspectral.model import read_labels
+    from smartmine.report import Table
+
+    truth, truth_names = read_labels(path, labels.shape)
+    ours = ["unclassified", *names]
+    matrix = np.zeros((len(truth_names), len(ours)), np.int64)
+    mask = truth >= 0
+    np.add.at(matrix, (truth[mask], labels[mask].astype(np.int64)), 1)
+    lookup = {n.lower(): i for i, n in enumerate(ours)}
+    rows, agree = [], 0
+    for t, name in enumerate(truth_names):
+        same = lookup.get(name.lower())
+        hits = int(matrix[t, same]) if same is not None else 0
+        agree += hits
+        total = int(matrix[t].sum())
+        rows.append([name, total, hits, round(hits / total, 4) if total else None])
+    used = np.flatnonzero(matrix.sum(axis=0))  # only the classes we predicted there
+    outputs.confusion_png(
+        out / "confusion.png", matrix[:, used], truth_names, [ours[i] for i in used]
+    )
+    agreement = agree / max(1, int(mask.sum()))
+    columns = ["reference class", "pixels", "same class", "agreement"]
+    return round(agreement, 6), Table("agreement with the reference labels", columns, rows)
 
 
 def write_hsi_report(

@@ -176,3 +176,27 @@ def test_library_from_sli_with_spectrum_subset() -> None:
     assert not any(n.startswith("Wavelengths") for n in lib.names)
     sub = lib.subset(["Schwertmannite BZ93-1"])
     assert len(sub) == 1
+
+
+def test_classify_with_reference_labels_reports_agreement(tmp_path: Path) -> None:
+    name = "ang20150422t163638_corr_v1e_img_4000-4010_550-560"
+    out = tmp_path / "o"
+    args = [
+        "hsi",
+        "classify",
+        str(shared(*AVIRIS, name + ".hdr")),
+        "--out",
+        str(out),
+        "--library",
+        str(shared("hyperspectral", "usgs_speclib_envi", "s06av95a_envi.hdr")),
+        "--keep-bad-bands",
+        "--labels",
+        str(shared(*AVIRIS, REFERENCE_MAPS[name] + ".hdr")),
+    ]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    # 40 data pixels in the reference (60 are 'No data'); measured 29 agree (0.725)
+    assert report["summary"]["agreement_with_labels"] >= 0.72
+    table = next(t for t in report["tables"] if t["title"].startswith("agreement"))
+    assert sum(r[1] for r in table["rows"]) == 40
+    assert (out / "confusion.png").exists() and (out / "report.html").exists()
