@@ -365,6 +365,30 @@ def train_command(args: argparse.Namespace) -> Path:
     return out
 
 
+def predict_tiled(
+    model: TrainedModel, cube: Any, tile_mb: float = 16.0
+) -> tuple[F32Array, npt.NDArray[np.bool_]]:
+    """(h, w, C) probabilities and the valid mask, tile by tile: each tile of lines is read
+    with ``patch // 2`` lines of halo so patches match a whole-image prediction."""
+    from hyperspectral.cube import tile_lines_for
+    from smartmine.progress import progress
+
+    h, w, bands = cube.shape
+    r = model.config.patch // 2
+    step = max(1, tile_lines_for(w, bands, tile_mb))
+    proba = np.zeros((h, w, len(model.classes)), np.float32)
+    valid = np.zeros((h, w), bool)
+    for start in progress(range(0, h, step), desc="classify", unit="tile"):
+        stop = min(h, start + step)
+        lo, hi = max(0, start - r), min(h, stop + r)
+        block = np.array(cube.data[lo:hi], dtype=np.float32)
+        rows = np.arange(start - lo, stop - lo)
+        idx = (rows[:, None] * w + np.arange(w)[None, :]).ravel()
+        proba[start:stop] = model.predict_proba(block, idx).reshape(stop - start, w, -1)
+        valid[start:stop] = cube.valid_mask(block[start - lo : stop - lo])
+    return proba, valid
+
+
 def classify_with_model(
     model_path: Path, cube_path: Path, out_dir: Path, overwrite: bool = False
 ) -> Path:
@@ -379,14 +403,10 @@ def classify_with_model(
         return out
     model = load_model(model_path)
     cube = open_cube(cube_path)
-    data = cube.read()
-    if data.shape[-1] != len(model.mean):
-        raise HyperspectralError(
-            f"{cube_path}: {data.shape[-1]} bands, the model wants {len(model.mean)}"
-        )
-    h, w, _ = data.shape
-    proba = model.predict_proba(data).reshape(h, w, -1)
-    valid = cube.valid_mask(data)
+    bands = cube.shape[2]
+    if bands != len(model.mean):
+        raise HyperspectralError(f"{cube_path}: {bands} bands, the model wants {len(model.mean)}")
+    proba, valid = predict_tiled(model, cube)
     labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
     weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in model.classes], np.float32)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)

@@ -105,3 +105,36 @@ def test_conditional_gan_generates_spectra_near_their_class() -> None:
         / np.linalg.norm(lib.spectra, axis=1)
     )
     assert (cos.argmax(axis=1) == 1).mean() > 0.8
+
+
+def test_tiled_prediction_equals_whole_image(tmp_path: Path) -> None:
+    import torch
+
+    from hyperspectral.cube import open_cube
+    from hyperspectral.model import TrainConfig, predict_tiled, train
+
+    torch.set_num_threads(1)
+    cube_path, labels_path = _jasper_labels(tmp_path)
+    cube = open_cube(cube_path)
+    data = cube.read()[:40, :30]
+    labels = (np.load(labels_path)[:40, :30] - 1).ravel()
+    model = train(data, labels, np.arange(0, 1200, 7), 4, TrainConfig(epochs=1))
+    model.classes = ["tree", "water", "dirt", "road"]
+    from hyperspectral.cube import Cube
+
+    small = Cube(data, None)
+    whole = model.predict_proba(data).reshape(40, 30, 4)
+    tiled, valid = predict_tiled(model, small, tile_mb=30 * 198 * 4 * 7 / 1e6)  # 7-line tiles
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    assert valid.all()
+
+
+def test_labels_from_an_envi_classification_keep_their_names(tmp_path: Path) -> None:
+    from hyperspectral.model import read_labels
+    from hyperspectral.outputs import write_envi_classification
+
+    labels = np.array([[0, 1, 2], [2, 2, 0]], np.uint16)
+    header = write_envi_classification(tmp_path / "l.hdr", labels, ["jarosite", "water"], None, "t")
+    values, names = read_labels(header, (2, 3))
+    assert names == ["jarosite", "water"]
+    np.testing.assert_array_equal(values, [[-1, 0, 1], [1, 1, -1]])
