@@ -144,34 +144,65 @@ def good_band_mask(
     return good
 
 
-def _upper_hull(x: F64Array, y: F64Array) -> F64Array:
-    """Upper convex hull of (x, y) evaluated at x (monotone chain)."""
-    hull: list[int] = []
-    for i in range(len(x)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.interp(x, x[hull], y[hull])
+def _upper_hull_many(x: F64Array, y: F64Array) -> F64Array:
+    """Upper convex hulls of many spectra ``y`` (n, b) over one sorted ``x`` (b,), evaluated
+    at ``x``: Andrew's monotone chain run for all spectra at once (one stack per row)."""
+    n, b = y.shape
+    rows = np.arange(n)
+    stack = np.zeros((n, b), np.int64)
+    top = np.zeros(n, np.int64)
+    for i in range(b):
+        active = rows[top >= 2]  # rows that may pop; shrinks to those that did
+        while active.size:
+            t = top[active]
+            a = stack[active, t - 2]
+            c = stack[active, t - 1]
+            ya, yc = y[active, a], y[active, c]
+            cross = (x[c] - x[a]) * (y[active, i] - ya) - (yc - ya) * (x[i] - x[a])
+            active = active[cross >= 0]
+            top[active] -= 1
+            active = active[top[active] >= 2]
+        stack[rows, top] = i
+        top += 1
+    vertex = np.zeros((n, b), bool)
+    keep = np.arange(b)[None, :] < top[:, None]
+    vertex[np.repeat(rows, b)[keep.ravel()], stack[keep]] = True
+    band = np.arange(b)[:, None]
+    vt = vertex.T  # (b, n): accumulate along the first axis runs over contiguous rows
+    left = np.maximum.accumulate(np.where(vt, band, 0), axis=0)
+    right = np.minimum.accumulate(np.where(vt, band, b - 1)[::-1], axis=0)[::-1]
+    flat_y = y.ravel()
+    offset = np.arange(n)[None, :] * b
+    y_left, y_right = flat_y[left + offset], flat_y[right + offset]
+    span = x[right] - x[left]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(span > 0, (x[:, None] - x[left]) / span, 0.0)
+    return np.asarray((y_left + t * (y_right - y_left)).T, dtype=np.float64)
 
 
 def continuum_removed(spectra: npt.ArrayLike, wavelengths_nm: F64Array) -> F64Array:
-    """(..., bands) spectra divided by their upper convex hull (1 = no absorption)."""
+    """(..., bands) spectra divided by their upper convex hull (1 = no absorption).
+
+    Spectra with missing points (NaN) are hulled over their valid bands one by one; the
+    rest all at once."""
     values = np.asarray(spectra, dtype=np.float64)
     wl = np.asarray(wavelengths_nm, dtype=np.float64)
     order = np.argsort(wl)
-    flat = values.reshape(-1, values.shape[-1])
+    flat = values.reshape(-1, values.shape[-1])[:, order]
+    x = wl[order]
     out = np.full_like(flat, np.nan)
-    for k, spectrum in enumerate(flat):
-        ok = np.isfinite(spectrum[order])
+    complete = np.isfinite(flat).all(axis=1)
+    if complete.any():
+        hull = _upper_hull_many(x, flat[complete])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[complete] = np.where(hull > 0, flat[complete] / hull, np.nan)
+    for k in np.flatnonzero(~complete):
+        ok = np.isfinite(flat[k])
         if ok.sum() < 2:
             continue
-        idx = order[ok]
-        hull = _upper_hull(wl[idx], spectrum[idx])
+        hull = _upper_hull_many(x[ok], flat[k, ok][None])[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[k, idx] = np.where(hull > 0, spectrum[idx] / hull, np.nan)
-    return out.reshape(values.shape)
+            out[k, ok] = np.where(hull > 0, flat[k, ok] / hull, np.nan)
+    result = np.empty_like(out)
+    result[:, order] = out
+    return result.reshape(values.shape)

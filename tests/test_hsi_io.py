@@ -282,3 +282,23 @@ def test_measured_stand_ins_for_the_simulator_materials() -> None:
     assert veg[1] > 2 * veg[0]  # red edge
     with pytest.raises(HyperspectralError, match="does not cover"):
         measured_reflectance("jarosite", [300.0])
+
+
+def test_batched_continuum_matches_scipy_convex_hull() -> None:
+    from scipy.spatial import ConvexHull
+
+    wl = np.linspace(420, 2450, 120)
+    lib = bundled_library().resample(wl).spectra
+    rng = np.random.default_rng(5)
+    spectra = lib[rng.integers(0, len(lib), 40)] + rng.normal(0, 0.003, (40, 120))
+    spectra[3, 50] = np.nan  # a gap: hulled over the valid bands
+    cr = continuum_removed(spectra, wl)
+    for k in range(40):
+        ok = np.isfinite(spectra[k])
+        pts = np.c_[wl[ok], spectra[k, ok]]
+        floor = [[wl[ok][0], -10.0], [wl[ok][-1], -10.0]]
+        hull = ConvexHull(np.vstack([pts, floor]))
+        top = sorted(i for i in hull.vertices if i < ok.sum())
+        expected = pts[:, 1] / np.interp(pts[:, 0], pts[top, 0], pts[top, 1])
+        np.testing.assert_allclose(cr[k, ok], expected, atol=1e-12)
+    assert np.isnan(cr[3, 50]) and (cr[np.isfinite(cr)] <= 1 + 1e-12).all()
