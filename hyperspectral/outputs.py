@@ -90,6 +90,97 @@ def envi_map_info(georef: GeoReference) -> list[str]:
     return info
 
 
+class TiledGeoTiff:
+    """A GeoTIFF written block by block (bounded memory), turned into a Cloud-Optimized
+    GeoTIFF at ``path`` on success; nothing is left at ``path`` on failure."""
+
+    def __init__(
+        self,
+        path: Path,
+        height: int,
+        width: int,
+        count: int,
+        dtype: str,
+        georef: GeoReference | None,
+        nodata: float | None = None,
+        band_names: list[str] | None = None,
+        colormap: U8Array | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "height": height,
+            "width": width,
+            "count": count,
+            "dtype": dtype,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+        }
+        if nodata is not None:
+            self.profile["nodata"] = nodata
+        if georef is not None:
+            self.profile["crs"] = f"EPSG:{georef.epsg}"
+            self.profile["transform"] = georef.rasterio_transform()
+        self.band_names = band_names
+        self.colormap = colormap
+        self._dst: Any = None
+
+    def __enter__(self) -> TiledGeoTiff:
+        import tempfile
+
+        import rasterio
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmpdir = Path(
+            tempfile.mkdtemp(prefix=f".{self.path.name}.tiles-", dir=self.path.parent)
+        )
+        self._dst = rasterio.open(self._tmpdir / "raw.tif", "w", **self.profile)
+        if self.band_names:
+            for i, name in enumerate(self.band_names):
+                self._dst.set_band_description(i + 1, name)
+        if self.colormap is not None:
+            self._dst.write_colormap(
+                1, {i: (*map(int, c), 255) for i, c in enumerate(self.colormap)}
+            )
+        return self
+
+    def write(self, start_line: int, block: npt.NDArray[Any]) -> None:
+        """Lines ``start_line..`` of all bands: (h, w) or (h, w, count)."""
+        from rasterio.windows import Window
+
+        data = block[..., None] if block.ndim == 2 else block
+        window = Window(0, start_line, data.shape[1], data.shape[0])
+        self._dst.write(np.moveaxis(data, -1, 0).astype(self.profile["dtype"]), window=window)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import shutil
+
+        import rasterio
+        from rio_cogeo.cogeo import cog_translate
+        from rio_cogeo.profiles import cog_profiles
+
+        try:
+            self._dst.close()
+            if exc_type is None:
+                with (
+                    rasterio.open(self._tmpdir / "raw.tif") as src,
+                    atomic_path(self.path, overwrite=True) as tmp,
+                ):
+                    cog_translate(
+                        src,
+                        str(tmp),
+                        cog_profiles.get("deflate"),  # type: ignore[no-untyped-call]
+                        in_memory=False,
+                        quiet=True,
+                        overview_resampling="nearest",
+                    )
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
 def write_geotiff(
     path: Path,
     bands: npt.NDArray[Any],
@@ -99,43 +190,11 @@ def write_geotiff(
     colormap: U8Array | None = None,
 ) -> Path:
     """A Cloud-Optimized GeoTIFF of (H, W) or (H, W, n) ``bands``; CRS when georeferenced."""
-    import rasterio
-    from rasterio.io import MemoryFile
-    from rio_cogeo.cogeo import cog_translate
-    from rio_cogeo.profiles import cog_profiles
-
     data = bands[..., None] if bands.ndim == 2 else bands
     h, w, n = data.shape
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": n,
-        "dtype": data.dtype.name,
-    }
-    if nodata is not None:
-        profile["nodata"] = nodata
-    if georef is not None:
-        profile["crs"] = f"EPSG:{georef.epsg}"
-        profile["transform"] = georef.rasterio_transform()
-    with MemoryFile() as memfile:
-        with memfile.open(**profile) as dst:
-            for i in range(n):
-                dst.write(data[..., i], i + 1)
-                if band_names:
-                    dst.set_band_description(i + 1, band_names[i])
-            if colormap is not None and n == 1 and data.dtype == np.uint8:
-                dst.write_colormap(1, {i: (*map(int, c), 255) for i, c in enumerate(colormap)})
-        with memfile.open() as src, atomic_path(path, overwrite=True) as tmp:
-            cog_translate(
-                src,
-                str(tmp),
-                cog_profiles.get("deflate"),  # type: ignore[no-untyped-call]
-                in_memory=True,
-                quiet=True,
-                overview_resampling="nearest",
-            )
-    del rasterio
+    cmap = colormap if (n == 1 and data.dtype == np.uint8) else None
+    with TiledGeoTiff(path, h, w, n, data.dtype.name, georef, nodata, band_names, cmap) as tif:
+        tif.write(0, data)
     return path
 
 

@@ -129,28 +129,37 @@ def run(
     classifier = LibraryClassifier(library, config.method, thresholds, mask)
     lines, samples, bands = cube.shape
     n_classes = len(classifier.classes)
-    labels = np.zeros((lines, samples), np.uint16)
-    best = np.full((lines, samples), np.nan, np.float32)
-    scores = np.full((lines, samples, n_classes), np.nan, np.float32)
-    step = tile_lines_for(samples, bands, config.tile_mb)
-    wl = cube.require_wavelengths()
-    for start, block in progress(
-        cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile"
-    ):
-        valid = cube.valid_mask(block)
-        if config.continuum_removal:
-            block = continuum_removed(block, wl).astype(np.float32)
-        tile = classifier.classify_block(block, valid)
-        stop = start + block.shape[0]
-        labels[start:stop] = tile.labels
-        best[start:stop] = tile.best_score
-        scores[start:stop] = confidence(tile.class_scores, config.method)
-    membership = confidence(best, config.method)
-    heat = contamination_index(labels, membership, classifier.classes)
-    heat[np.isnan(best)] = np.nan
-    out.mkdir(parents=True, exist_ok=True)
     names = list(classifier.classes)
     georef = cube.georef
+    out.mkdir(parents=True, exist_ok=True)
+    # in memory: labels and heat (6 bytes per pixel); the cube and per-class scores stream
+    labels = np.zeros((lines, samples), np.uint16)
+    heat = np.full((lines, samples), np.nan, np.float32)
+    step = tile_lines_for(samples, bands, config.tile_mb)
+    wl = cube.require_wavelengths()
+    with outputs.TiledGeoTiff(
+        out / "class_scores.tif",
+        lines,
+        samples,
+        n_classes,
+        "float32",
+        georef,
+        nodata=float("nan"),
+        band_names=names,
+    ) as scores_tif:
+        tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
+        for start, block in tiles:
+            valid = cube.valid_mask(block)
+            if config.continuum_removal:
+                block = continuum_removed(block, wl).astype(np.float32)
+            tile = classifier.classify_block(block, valid)
+            stop = start + block.shape[0]
+            labels[start:stop] = tile.labels
+            membership = confidence(tile.best_score, config.method)
+            tile_heat = contamination_index(tile.labels, membership, classifier.classes)
+            tile_heat[np.isnan(tile.best_score)] = np.nan
+            heat[start:stop] = tile_heat
+            scores_tif.write(start, confidence(tile.class_scores, config.method))
     outputs.write_envi_classification(
         out / "class_map.hdr",
         labels,
@@ -168,10 +177,11 @@ def run(
         colormap=colours if label_dtype == np.uint8 else None,
     )
     outputs.write_geotiff(
-        out / "class_scores.tif", scores, georef, nodata=float("nan"), band_names=names
-    )
-    outputs.write_geotiff(
-        out / "heat_map.tif", heat, georef, nodata=float("nan"), band_names=["contamination_index"]
+        out / "heat_map.tif",
+        heat,
+        georef,
+        nodata=float("nan"),
+        band_names=["contamination_index"],
     )
     outputs.class_map_png(
         out / "class_map.png",
