@@ -6,6 +6,6 @@ are what other packages use; ``smartmine calibrate camera|stereo|depth|imu|hsi``
 (``commands``) makes the files. Modules: boards, sources, intrinsics, stereo, depth,
 imu, hsi, io, report, synthetic (board images rendered through a known camera).
 
-Layer: above the ``smartmine`` core; may be imported by mapping, hyperspectral,
-drone_missions, simulator and twin.
+Layer: above the ``smartmine`` core. Other domain packages (mapping, hyperspectral,
+drone_missions, simulator) may import only ``camera_model``; twin anything.
 """
