@@ -419,10 +419,11 @@ class BagReader:
         except BagError:
             raise
         except Exception as err:
-            where = f" after t={last} ns" if last is not None else ""
-            raise BagError(
-                f"{self.path}: corrupted or truncated{where}: {_one_line(err)}"
-            ) from None
+            raise self._corrupted(last, err) from None
+
+    def _corrupted(self, last_ns: int | None, err: Exception) -> BagError:
+        where = f" after t={last_ns} ns" if last_ns is not None else ""
+        return BagError(f"{self.path}: corrupted or truncated{where}: {_one_line(err)}")
 
     def raw_messages(
         self,
@@ -447,30 +448,45 @@ class BagReader:
         ``topics``); a named topic that cannot be decoded is an error.
         """
         conns = self._connections(topics, msgtypes, decodable=True)
+        if not conns:
+            return
         store = self._r.typestore
         deserialize = store.deserialize_cdr if self._r.is2 else store.deserialize_ros1
-        guessed: set[str] = self._r.guessed
-        for raw in self._iter(conns, start_ns, end_ns):
-            if raw.topic in self.skipped:
-                continue
-            try:
-                msg = deserialize(raw.data, raw.msgtype)
-            except Exception as err:
-                source = (
-                    "the standard definition (none stored in the bag; recorded with another "
-                    "ROS distribution? pass distro=)"
-                    if raw.msgtype in guessed
-                    else "the definition stored in the bag"
-                )
-                reason = (
-                    f"message at t={raw.log_time_ns} ns does not decode as {raw.msgtype} with "
-                    f"{source}: {_one_line(err)}"
-                )
-                if topics is None:
-                    self.skipped[raw.topic] = reason
+        skipped = self.skipped
+        last = start_ns
+        # one loop over rosbags' tuples (no RawMessage in between): on IMU-rate topics the
+        # per-message overhead is what a reader costs
+        try:
+            for conn, time_ns, data in self._r.messages(conns, start=start_ns, stop=end_ns):
+                last = time_ns
+                topic = conn.topic
+                if topic in skipped:
                     continue
-                raise BagError(f"{self.path}: topic {raw.topic!r}: {reason}") from None
-            yield BagMessage(raw.topic, raw.msgtype, raw.log_time_ns, msg)
+                try:
+                    msg = deserialize(data, conn.msgtype)
+                except Exception as err:
+                    reason = self._undecodable(conn.msgtype, time_ns, err)
+                    if topics is None:
+                        skipped[topic] = reason
+                        continue
+                    raise BagError(f"{self.path}: topic {topic!r}: {reason}") from None
+                yield BagMessage(topic, conn.msgtype, time_ns, msg)
+        except BagError:
+            raise
+        except Exception as err:
+            raise self._corrupted(last, err) from None
+
+    def _undecodable(self, msgtype: str, time_ns: int, err: Exception) -> str:
+        source = (
+            "the standard definition (none stored in the bag; recorded with another "
+            "ROS distribution? pass distro=)"
+            if msgtype in self._r.guessed
+            else "the definition stored in the bag"
+        )
+        return (
+            f"message at t={time_ns} ns does not decode as {msgtype} with "
+            f"{source}: {_one_line(err)}"
+        )
 
     def to_cdr(self, raw: RawMessage, store: Typestore | None = None) -> bytes | memoryview:
         """CDR bytes of a raw message for a ROS 2 bag written with ``store`` (Jazzy).
