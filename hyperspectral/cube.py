@@ -328,11 +328,17 @@ WAVELENGTH_TOPIC = "/hyperspectral/wavelengths"
 
 
 def open_bag(path: Path, index: int = 0, topic: str = HSI_TOPIC) -> Cube:
-    """Cube number ``index`` on ``topic`` of a bag, with the latched wavelengths."""
+    """A cube from a bag: snapshot frames give frame number ``index``; push-broom lines
+    (images one pixel high) are stacked in stamp order into one cube, their header stamps
+    kept in ``metadata["line_stamps_ns"]`` for pose matching. Band centres come from the
+    latched ``/hyperspectral/wavelengths``."""
     from smartmine.bagio.reader import BagReader
+    from smartmine.msgs import header_stamp_ns
     from smartmine.msgs.image import image_to_numpy
 
     wavelengths: F64Array | None = None
+    lines: list[F32Array] = []
+    stamps: list[int] = []
     with BagReader(path) as reader:
         reader.require_topics([topic])
         if WAVELENGTH_TOPIC in reader.topics:
@@ -340,11 +346,27 @@ def open_bag(path: Path, index: int = 0, topic: str = HSI_TOPIC) -> Cube:
                 wavelengths = np.asarray(message.message.data, dtype=np.float64)
                 break
         for i, message in enumerate(reader.messages(topics=[topic])):
-            if i == index:
-                cube = np.asarray(image_to_numpy(message.message), dtype=np.float32)
-                if cube.ndim == 2:
-                    cube = cube[..., None]
-                return Cube(data=cube, wavelengths_nm=wavelengths, source=f"{path}:{topic}#{i}")
+            image = np.asarray(image_to_numpy(message.message), dtype=np.float32)
+            if image.ndim == 2:
+                image = image[..., None]
+            if image.shape[0] == 1:  # push-broom line
+                if lines and image.shape[1:] != lines[0].shape:
+                    raise HyperspectralError(
+                        f"{path}: {topic} line {i} is {image.shape[1:]}, the first {lines[0].shape}"
+                    )
+                lines.append(image[0])
+                stamps.append(header_stamp_ns(message.message))
+            elif i == index:
+                return Cube(data=image, wavelengths_nm=wavelengths, source=f"{path}:{topic}#{i}")
+    if lines:
+        order = np.argsort(stamps, kind="stable")
+        cube = np.stack([lines[k] for k in order])
+        return Cube(
+            data=cube,
+            wavelengths_nm=wavelengths,
+            source=f"{path}:{topic} ({len(lines)} lines)",
+            metadata={"line_stamps_ns": [stamps[k] for k in order]},
+        )
     raise HyperspectralError(f"{path}: topic {topic} has no cube number {index}")
 
 

@@ -72,9 +72,10 @@ def test_capture_lines_on_distance_then_classify(tmp_path: Path) -> None:
     assert lines[0][1].shape == (1, 8, 90)
     from hyperspectral.cube import open_cube  # a bag is a cube source too (first cube)
 
-    from_bag = open_cube(captured)
-    assert from_bag.shape == (1, 8, 90) and from_bag.wavelengths_nm is not None
-    np.testing.assert_allclose(from_bag.read(), lines[0][1])
+    from_bag = open_cube(captured)  # push-broom lines stacked into one cube, stamps kept
+    assert from_bag.shape == (12, 8, 90) and from_bag.wavelengths_nm is not None
+    np.testing.assert_allclose(from_bag.read(), np.concatenate([line for _, line in lines]))
+    assert from_bag.metadata["line_stamps_ns"] == stamps[0:24:2]
     classified = tmp_path / "classified.mcap"
     run_on_bag(HsiClassifier, captured, classified)
     with BagReader(classified) as reader:
