@@ -206,3 +206,19 @@ def continuum_removed(spectra: npt.ArrayLike, wavelengths_nm: F64Array) -> F64Ar
     result = np.empty_like(out)
     result[:, order] = out
     return result.reshape(values.shape)
+
+
+def load_irradiance(path: str, wavelengths_nm: F64Array) -> F64Array:
+    """Relative illumination spectrum from a CSV (column ``irradiance_rel`` as the simulator
+    writes in spectra.csv, else the first spectrum column), on the sensor's bands; dividing
+    at-sensor signal by it gives apparent reflectance (up to one scale, which SAM ignores)."""
+    from hyperspectral.library import load_library
+
+    lib = load_library(path)
+    name = "irradiance_rel" if "irradiance_rel" in lib.names else lib.names[0]
+    values = lib.reflectance(name, wavelengths_nm)
+    if not np.isfinite(values).all():
+        raise HyperspectralError(f"{path}: {name} does not cover the sensor's bands")
+    if (values <= 0).all():
+        raise HyperspectralError(f"{path}: {name} is zero everywhere")
+    return values

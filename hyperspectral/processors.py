@@ -48,6 +48,11 @@ class HsiClassifierParams:
     drop_bad_bands: bool = param(True, "leave out water-absorption bands")
     model: str = param("", "trained model (.pt from 'smartmine hsi train'); empty = library")
     wavelengths_nm: list[float] = param([], "band centres if no wavelengths topic is published")
+    irradiance_csv: str = param(
+        "",
+        "CSV of the illumination spectrum (column irradiance_rel, e.g. the simulator's "
+        "spectra.csv): cubes are divided by it first; empty = cubes are reflectance",
+    )
 
 
 @register_processor
@@ -100,6 +105,7 @@ class HsiClassifier(Processor[HsiClassifierParams]):
         self._model: Any = None
         self._names_sent = False
         self._held: Any = None
+        self._irradiance: np.ndarray | None = None
         self.waiting_for_wavelengths = 0
         if self.params.model:
             from pathlib import Path
@@ -130,6 +136,17 @@ class HsiClassifier(Processor[HsiClassifierParams]):
             self._classifier = LibraryClassifier(lib, self.params.method, threshold, mask)
         return self._classifier
 
+    def _to_reflectance(self, cube: np.ndarray) -> np.ndarray:
+        from hyperspectral.calibrate import load_irradiance
+
+        if self.wavelengths is None:
+            raise ProcessorError("hsi_classifier: irradiance_csv needs the band centres")
+        if self._irradiance is None or len(self._irradiance) != cube.shape[2]:
+            irr = load_irradiance(self.params.irradiance_csv, self.wavelengths)
+            # bands the illumination does not reach (deep absorption) carry no signal
+            self._irradiance = np.where(irr > 1e-3 * irr.max(), irr, np.inf).astype(np.float32)
+        return np.asarray(cube / self._irradiance, dtype=np.float32)
+
     def _classify(self, message: Any) -> list[Output]:
         from hyperspectral.classify import confidence
         from hyperspectral.cube import Cube
@@ -139,6 +156,8 @@ class HsiClassifier(Processor[HsiClassifierParams]):
         cube = np.asarray(image_to_numpy(message), dtype=np.float32)
         if cube.ndim == 2:
             cube = cube[..., None]
+        if self.params.irradiance_csv:
+            cube = self._to_reflectance(cube)
         valid = Cube(cube, None).valid_mask(cube)
         if self._model is not None:
             h, w, _ = cube.shape

@@ -16,7 +16,7 @@ from smartmine.bagio import BagReader
 from smartmine.bagio.writer import BagWriter
 from smartmine.msgs import matrix_to_pose_stamped
 from smartmine.msgs.image import image_to_numpy
-from smartmine.processor import ProcessorError
+from smartmine.processor import ProcessorError, make_params
 from smartmine.runner import run_on_bag
 
 CLASSES = ["jarosite", "schwertmannite", "vegetation", "calcite"]
@@ -114,3 +114,29 @@ def test_time_trigger_and_frames(tmp_path: Path) -> None:
 def test_capture_without_source_is_refused() -> None:
     with pytest.raises(ProcessorError, match="'source'"):
         HsiCapture(HsiCaptureParams())
+
+
+def test_classifier_divides_by_the_illumination_spectrum(tmp_path: Path) -> None:
+    from hyperspectral.spectra import solar_irradiance
+    from smartmine.msgs.factory import default_factory
+    from smartmine.msgs.image import numpy_to_image
+
+    wl = np.linspace(420, 2450, 90)
+    lib = bundled_library().class_mean(wl).subset(CLASSES)
+    irradiance = solar_irradiance(wl)
+    csv_path = tmp_path / "spectra.csv"
+    csv_path.write_text(
+        "wavelength_nm,irradiance_rel\n"
+        + "\n".join(f"{w:.3f},{v:.6f}" for w, v in zip(wl, irradiance, strict=True))
+        + "\n"
+    )
+    signal = (lib.spectra[:, None, :] * irradiance).astype(np.float32)  # 4 x 1 px at-sensor
+    f = default_factory()
+    message = numpy_to_image(signal, "32FC90", stamp_ns=5, frame_id="hsi", factory=f)
+    outs = {}
+    for irr in ("", str(csv_path)):
+        overrides = {"wavelengths_nm": list(wl), "irradiance_csv": irr, "classes": CLASSES}
+        proc = HsiClassifier(make_params(HsiClassifier, overrides))
+        result = {o.port: o.message for o in proc.process("cube", message, 0)}
+        outs[irr] = image_to_numpy(result["classes"]).ravel()
+    assert (outs[str(csv_path)] == np.arange(1, 5)).all()  # right with the illumination removed
