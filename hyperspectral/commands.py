@@ -53,6 +53,11 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="reference labels (ENVI classification with class names, .tif, .npy): "
         "confusion matrix and agreement by class name in the report",
     )
+    p.add_argument(
+        "--irradiance",
+        type=Path,
+        help="CSV of the illumination spectrum (irradiance_rel) to divide at-sensor cubes by",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_classify)
 
@@ -170,6 +175,7 @@ def _classify(args: argparse.Namespace) -> int:
         continuum_removal=args.continuum_removal,
         tile_mb=args.tile_mb,
         labels=str(args.labels or ""),
+        irradiance=str(args.irradiance or ""),
     )
     out = run(config, args.cube, args.out, overwrite=args.overwrite)
     import json

@@ -63,6 +63,9 @@ class ClassifyConfig:
     """Leave out water-absorption windows and the header's bbl."""
     continuum_removal: bool = False
     tile_mb: float = 16.0
+    irradiance: str = ""
+    """CSV of the illumination spectrum (``irradiance_rel``, e.g. the simulator's
+    spectra.csv) to divide at-sensor cubes by; empty = the cube is reflectance."""
     labels: str = ""
     """Reference label raster (ENVI classification with class names, GeoTIFF, .npy):
     confusion matrix and per-class agreement by class name in the report."""
@@ -137,6 +140,12 @@ def run(
     heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
     wl = cube.require_wavelengths()
+    divisor: npt.NDArray[np.float32] | None = None
+    if config.irradiance:
+        from hyperspectral.calibrate import load_irradiance
+
+        irr = load_irradiance(config.irradiance, wl)
+        divisor = np.where(irr > 1e-3 * irr.max(), irr, np.inf).astype(np.float32)
     with outputs.TiledGeoTiff(
         out / "class_scores.tif",
         lines,
@@ -150,6 +159,8 @@ def run(
         tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
         for start, block in tiles:
             valid = cube.valid_mask(block)
+            if divisor is not None:
+                block = block / divisor
             if config.continuum_removal:
                 block = continuum_removed(block, wl).astype(np.float32)
             tile = classifier.classify_block(block, valid)
