@@ -130,8 +130,16 @@ class TiledGeoTiff:
 
     def __enter__(self) -> TiledGeoTiff:
         import tempfile
+        import warnings
 
         import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        # image coordinates are written on purpose (and said in the report)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="rio_cogeo")
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmpdir = Path(
@@ -179,6 +187,7 @@ class TiledGeoTiff:
                     )
         finally:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._warnings.__exit__(None, None, None)
 
 
 def write_geotiff(
