@@ -332,10 +332,26 @@ def train_command(args: argparse.Namespace) -> Path:
             config.seed,
         )
     model = train(data, flat, train_idx, len(names), config, extra)
-    model.classes = names
-    model.wavelengths_nm = None if cube.wavelengths_nm is None else cube.wavelengths_nm.tolist()
     predicted = model.predict_proba(data, test_idx).argmax(axis=1)
     scores = metrics(flat[test_idx], predicted, len(names))
+    gan_effect: dict[str, Any] | None = None
+    if config.gan_augment:  # keep the GAN only if it helps: train without it too
+        plain_config = TrainConfig(**{**asdict(config), "gan_augment": False})
+        plain = train(data, flat, train_idx, len(names), plain_config)
+        plain_scores = metrics(
+            flat[test_idx], plain.predict_proba(data, test_idx).argmax(axis=1), len(names)
+        )
+        helps = scores["oa"] > plain_scores["oa"]
+        gan_effect = {
+            "with_gan": {k: scores[k] for k in ("oa", "aa", "kappa", "recall")},
+            "without_gan": {k: plain_scores[k] for k in ("oa", "aa", "kappa", "recall")},
+            "kept": "with_gan" if helps else "without_gan",
+            "decided_on": "the test half (both numbers reported)",
+        }
+        if not helps:
+            model, scores, config = plain, plain_scores, plain_config
+    model.classes = names
+    model.wavelengths_nm = None if cube.wavelengths_nm is None else cube.wavelengths_nm.tolist()
     out = Path(args.out)
     model.save(out)
     report = {
@@ -350,8 +366,14 @@ def train_command(args: argparse.Namespace) -> Path:
         "kappa": scores["kappa"],
         "recall": scores["recall"],
         "confusion": scores["confusion"],
+        "gan_effect": gan_effect,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if gan_effect is not None:
+        print(
+            f"GAN augmentation: OA {gan_effect['with_gan']['oa']:.3f} with, "
+            f"{gan_effect['without_gan']['oa']:.3f} without -> kept {gan_effect['kept']}"
+        )
     from smartmine.atomic import write_text_atomic
 
     write_text_atomic(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")

@@ -138,3 +138,36 @@ def test_labels_from_an_envi_classification_keep_their_names(tmp_path: Path) -> 
     values, names = read_labels(header, (2, 3))
     assert names == ["jarosite", "water"]
     np.testing.assert_array_equal(values, [[-1, 0, 1], [1, 1, -1]])
+
+
+def test_train_gan_augment_reports_its_effect_and_keeps_the_better(tmp_path: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    cube, labels = _jasper_labels(tmp_path)
+    model = tmp_path / "few.pt"
+    args = [
+        "hsi",
+        "train",
+        str(cube),
+        "--labels",
+        str(labels),
+        "--out",
+        str(model),
+        "--epochs",
+        "20",
+        "--per-class",
+        "5",
+        "--gan-augment",
+    ]
+    assert main(args) == 0
+    report = json.loads(model.with_suffix(".json").read_text())
+    effect = report["gan_effect"]
+    assert effect["kept"] in ("with_gan", "without_gan")
+    kept = effect[effect["kept"]]
+    other = effect["without_gan" if effect["kept"] == "with_gan" else "with_gan"]
+    assert report["oa"] == kept["oa"] and (kept["oa"] > other["oa"]) == (
+        effect["kept"] == "with_gan"
+    )
+    assert report["config"]["gan_augment"] == (effect["kept"] == "with_gan")
+    assert report["train_pixels"] == 20
