@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -277,7 +278,8 @@ def measured_reflectance(
     total = np.zeros(len(wl))
     for cls, weight in mixture.items():
         members = lib.subset([cls]).resample(wl, fwhm_nm)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a band no member covers: NaN
             total += weight * np.nanmean(members.spectra, axis=0)
     if not np.isfinite(total).all():
         raise HyperspectralError(
