@@ -121,8 +121,9 @@ class Scene:
         return float(sum(TEXTURE_GAIN**k for k in range(self.texture_octaves)))
 
     @functools.cached_property
-    def _fields(self) -> npt.NDArray[np.float32]:
-        """Per-vertex zone scores, coarse texture and tone (marker vertices padded)."""
+    def vertex_fields(self) -> npt.NDArray[np.float32]:
+        """(vertices, rules + 2) per-vertex zone scores, coarse texture and tone of
+        :attr:`mesh` (marker vertices padded with -1)."""
         coarse, tone = self.coarse_texture(self.terrain.vertices)
         terrain = np.column_stack([self.vertex_scores, coarse, tone]).astype(np.float32)
         n_pad = len(self.mesh.vertices) - len(terrain)
@@ -146,7 +147,7 @@ class Scene:
         tri = self.mesh.triangles[prim]
         u = uvs[:, 0:1].astype(np.float32)
         v = uvs[:, 1:2].astype(np.float32)
-        f = self._fields
+        f = self.vertex_fields
         out: npt.NDArray[np.float32] = (
             f[tri[:, 0]] * (1.0 - u - v) + f[tri[:, 1]] * u + f[tri[:, 2]] * v
         )
