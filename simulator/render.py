@@ -105,6 +105,47 @@ def srgb_encode(linear: F64Array) -> F64Array:
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
 
 
+class SubpixelRayCache:
+    """k×k sub-pixel rays (optical frame) of a camera, computed for a pixel when first
+    needed and kept.
+
+    Marker anti-aliasing asks for sub-rays around the same plates frame after frame,
+    and inverting the lens distortion is the costly part (in the drift it took more
+    time than the raycast). Each ray is computed exactly as ``pixel_rays`` computes it
+    for any batch (the inverse is per pixel), so the cache does not change results.
+    The table is reserved, not filled: memory is only used for pixels seen (at most
+    ``max_bytes``; a larger table is not kept and every call computes its rays).
+    """
+
+    def __init__(self, camera: CameraModel, k: int, max_bytes: int = 512 << 20) -> None:
+        self.camera = camera
+        self.k = k
+        offsets = (np.arange(k) + 0.5) / k - 0.5
+        self._ou, self._ov = (a.ravel() for a in np.meshgrid(offsets, offsets))
+        n_pixels = camera.width * camera.height
+        self.enabled = n_pixels * k * k * 3 * 8 <= max_bytes
+        self._table = np.empty((n_pixels if self.enabled else 0, k * k, 3))
+        self._known = np.zeros(n_pixels if self.enabled else 0, dtype=bool)
+        self._lock = threading.Lock()
+
+    def rays(self, pixels: npt.NDArray[np.int64]) -> F64Array:
+        """(len(pixels), k², 3) sub-rays of the flat pixel indices ``pixels``."""
+        if not self.enabled:
+            return self._compute(pixels)
+        with self._lock:
+            new = pixels[~self._known[pixels]]
+            if len(new):
+                self._table[new] = self._compute(new)
+                self._known[new] = True
+            return np.asarray(self._table[pixels])
+
+    def _compute(self, pixels: npt.NDArray[np.int64]) -> F64Array:
+        v, u = np.divmod(pixels, self.camera.width)
+        uu = (u[:, None] + self._ou[None, :]).ravel()
+        vv = (v[:, None] + self._ov[None, :]).ravel()
+        return self.camera.pixel_rays(uu, vv).reshape(len(pixels), self.k * self.k, 3)
+
+
 @dataclass
 class FrameRender:
     """One colour camera frame and the renderer's own record of what each pixel saw."""
@@ -144,6 +185,7 @@ class Renderer:
         _ = self.camera.image_rays
         self.hsi_rays = self.hsi_camera.subpixel_rays(hsi.supersample)
         """(H, W, k², 3) optical-frame sub-rays of the hyperspectral pixels (fixed)."""
+        self.marker_subrays = SubpixelRayCache(self.camera, cam.marker_supersample)
 
     # -- shared ----------------------------------------------------------------------------
     def _cast(self, origin: F64Array, dirs: F64Array) -> dict[str, npt.NDArray[np.generic]]:
@@ -227,13 +269,7 @@ class Renderer:
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
     ) -> F64Array:
-        cam = self.camera
-        v, u = np.divmod(pixels, cam.width)
-        offsets = (np.arange(k) + 0.5) / k - 0.5
-        ou, ov = np.meshgrid(offsets, offsets)
-        uu = (u[:, None] + ou.ravel()[None, :]).ravel()
-        vv = (v[:, None] + ov.ravel()[None, :]).ravel()
-        dirs = cam.pixel_rays(uu, vv) @ rot.T
+        dirs = self.marker_subrays.rays(pixels).reshape(-1, 3) @ rot.T
         hits = self._cast(origin, dirs)
         valid = np.isfinite(hits["t_hit"])
         lin = self._background(len(dirs))
