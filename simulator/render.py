@@ -25,12 +25,23 @@ the range limits, at grazing incidence, on depth edges and at random are invalid
 Hyperspectral cubes are mixed from sub-rays of the same shading (:mod:`simulator.hsi`).
 Every frame draws noise from its own generator seeded by (seed, stream, frame), so frames
 can be rendered in any order or in parallel with identical results.
+
+Where things happen (each a function to extend):
+
+- rays: :class:`Renderer` (pixel rays from the camera model, cached; marker sub-pixel
+  rays in :class:`SubpixelRayCache`), cast by Open3D (:meth:`Scene.cast`);
+- hit geometry, zones, texture, illumination, linear colour: :mod:`simulator.shading`;
+- marker anti-aliasing: :meth:`Renderer._antialias_markers`;
+- sRGB, read noise, depth sensor model: :mod:`simulator.sensor_model`;
+- hyperspectral mixing: :func:`simulator.hsi.mix`.
+
+Per-pixel loops run compiled (:mod:`simulator.compiled`) with the numpy statements'
+IEEE operations in order: a seed gives the same bytes as the plain-numpy renderer did.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +55,7 @@ from simulator.config import SimConfig
 from simulator.hsi import HsiRender, mix, zone_spectra
 from simulator.mesh import MARKER_ZONE, ZONES
 from simulator.scene import Scene
+from simulator.sensor_model import depth_image, sensor_rgb
 from simulator.shading import Surface, linear_rgb, shade
 
 F64Array = npt.NDArray[np.float64]
@@ -99,12 +111,6 @@ def zone_rgb_table() -> F64Array:
     return table
 
 
-def srgb_encode(linear: F64Array) -> F64Array:
-    """Linear [0, 1] to the sRGB transfer curve."""
-    c = np.clip(linear, 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
-
-
 class SubpixelRayCache:
     """k×k sub-pixel rays (optical frame) of a camera, computed for a pixel when first
     needed and kept.
@@ -127,6 +133,11 @@ class SubpixelRayCache:
         self._table = np.empty((n_pixels if self.enabled else 0, k * k, 3))
         self._known = np.zeros(n_pixels if self.enabled else 0, dtype=bool)
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every pixel's rays (benchmarks time the cold cache)."""
+        with self._lock:
+            self._known[:] = False
 
     def rays(self, pixels: npt.NDArray[np.int64]) -> F64Array:
         """(len(pixels), k², 3) sub-rays of the flat pixel indices ``pixels``."""
@@ -261,10 +272,7 @@ class Renderer:
     def _sensor_rgb(self, lin: F64Array, frame_index: int) -> npt.NDArray[np.uint8]:
         """sRGB encoding, Gaussian read noise and 8-bit quantisation of linear RGB."""
         rng = np.random.default_rng([self.config.seed, STREAM_RGB_NOISE, frame_index])
-        srgb = srgb_encode(lin) * 255.0
-        if self.config.camera.noise_dn > 0:
-            srgb = srgb + rng.normal(0.0, self.config.camera.noise_dn, srgb.shape)
-        return np.clip(np.rint(srgb), 0, 255).astype(np.uint8)
+        return sensor_rgb(lin, self.config.camera, rng)
 
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
@@ -282,28 +290,8 @@ class Renderer:
         self, z: F32Array, cos_view: F64Array, frame_index: int
     ) -> npt.NDArray[np.generic]:
         """Apply the depth sensor model to the true z-depth."""
-        dc = self.config.depth
         rng = np.random.default_rng([self.config.seed, STREAM_DEPTH_NOISE, frame_index])
-        zz = z.astype(np.float64)
-        valid = np.isfinite(zz) & (zz >= dc.min_range_m) & (zz <= dc.max_range_m)
-        valid &= cos_view >= math.cos(math.radians(dc.grazing_limit_deg))
-        if dc.edge_jump_rel > 0:
-            padded = np.pad(zz, 1, mode="edge")
-            jump = np.zeros_like(zz)
-            for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-                nb = padded[dy : dy + zz.shape[0], dx : dx + zz.shape[1]]
-                diff = np.abs(nb - zz)
-                jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                valid &= ~(jump > dc.edge_jump_rel * zz)
-        noise = rng.standard_normal(zz.shape)
-        drop = rng.random(zz.shape) < dc.dropout
-        valid &= ~drop
-        noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
-        if dc.encoding == "16UC1":
-            mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
-            return np.where(valid, mm, 0).astype(np.uint16)
-        return np.where(valid, noisy, np.nan).astype(np.float32)
+        return depth_image(z, cos_view, self.config.depth, rng)
 
     # -- hyperspectral ---------------------------------------------------------------------
     def render_hsi(self, world_from_optical: F64Array, frame_index: int) -> HsiRender:

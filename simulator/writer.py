@@ -43,9 +43,10 @@ from simulator.config import SimConfig, validate
 from simulator.errors import SimulatorError
 from simulator.hsi import HsiRender
 from simulator.mesh import ZONES, write_ply
-from simulator.render import FrameRender, Renderer, srgb_encode
+from simulator.render import FrameRender, Renderer
 from simulator.scene import UTM_EPSG, Scene
 from simulator.scene_doc import scene_doc
+from simulator.sensor_model import srgb_encode
 from simulator.sensors import ImuNoise
 from simulator.simulation import (
     Simulation,

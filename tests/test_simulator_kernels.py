@@ -3,12 +3,16 @@ they replace (same seed, same bytes across the speed-up)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from simulator.config import apply_overrides, default_config
+from simulator.camera import CameraModel
+from simulator.config import DepthConfig, apply_overrides, default_config
 from simulator.noise import octave_sum, octave_sum_reference
-from simulator.render import Renderer
+from simulator.render import Renderer, SubpixelRayCache
+from simulator.sensor_model import depth_image
 from simulator.shading import hit_geometry
 from simulator.writer import build_scene
 
@@ -65,3 +69,58 @@ def test_hit_kernel_matches_the_scene_interpolation() -> None:
         points = origin + dirs[rows] * hits["t_hit"][rows].astype(np.float64)[:, None]
         assert got.points.tobytes() == points.tobytes()
         assert np.all(np.einsum("ij,ij->i", got.normals, dirs[rows]) <= 0.0)  # face the camera
+
+
+def _depth_reference(
+    z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """The depth model as plain numpy (the statement the compiled kernel replaced)."""
+    zz = z.astype(np.float64)
+    valid = np.isfinite(zz) & (zz >= dc.min_range_m) & (zz <= dc.max_range_m)
+    valid &= cos_view >= math.cos(math.radians(dc.grazing_limit_deg))
+    if dc.edge_jump_rel > 0:
+        padded = np.pad(zz, 1, mode="edge")
+        jump = np.zeros_like(zz)
+        for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+            diff = np.abs(padded[dy : dy + zz.shape[0], dx : dx + zz.shape[1]] - zz)
+            jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
+        with np.errstate(invalid="ignore"):
+            valid &= ~(jump > dc.edge_jump_rel * zz)
+    noise = rng.standard_normal(zz.shape)
+    valid &= ~(rng.random(zz.shape) < dc.dropout)
+    noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
+    if dc.encoding == "16UC1":
+        mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
+        return np.where(valid, mm, 0).astype(np.uint16)
+    return np.where(valid, noisy, np.nan).astype(np.float32)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_compiled_depth_model_is_bit_identical_to_numpy(encoding: str) -> None:
+    rng = np.random.default_rng(3)
+    v, u = np.mgrid[0:60, 0:80]
+    z = (0.2 + 0.15 * u + 0.01 * v + rng.normal(0.0, 0.001, u.shape)).astype(np.float32)
+    z[10:20, 30:50] += 3.0  # a step: depth edges; the ramp crosses the range limits
+    z[rng.random(z.shape) < 0.05] = np.nan  # no hit
+    z[0, :] = np.nan  # image border next to holes
+    cos_view = rng.uniform(0.0, 1.0, z.shape)
+    dc = DepthConfig(encoding=encoding, dropout=0.05)  # type: ignore[arg-type]
+    ours = depth_image(z, cos_view, dc, np.random.default_rng(9))
+    reference = _depth_reference(z, cos_view, dc, np.random.default_rng(9))
+    assert ours.dtype == reference.dtype
+    assert ours.tobytes() == reference.tobytes()
+    assert 0 < np.count_nonzero(np.nan_to_num(ours)) < z.size  # some valid, some not
+
+
+def test_marker_subray_cache_returns_the_camera_rays() -> None:
+    cam = CameraModel.from_fov(64, 48, 65.0, [-0.12, 0.05, 0.0008, -0.0005, 0.0])
+    cache = SubpixelRayCache(cam, 3)
+    k_offsets = (np.arange(3) + 0.5) / 3 - 0.5
+    ou, ov = (a.ravel() for a in np.meshgrid(k_offsets, k_offsets))
+    for pixels in (np.array([0, 5, 64 * 48 - 1]), np.arange(100, 400, 7), np.array([5, 5])):
+        v, u = np.divmod(pixels, 64)
+        direct = cam.pixel_rays((u[:, None] + ou).ravel(), (v[:, None] + ov).ravel())
+        assert cache.rays(pixels).tobytes() == direct.tobytes()
+    small = SubpixelRayCache(cam, 3, max_bytes=1024)  # too small to keep: computed each time
+    assert not small.enabled
+    assert small.rays(np.array([7])).tobytes() == cache.rays(np.array([7])).tobytes()
