@@ -193,6 +193,8 @@ class Renderer:
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)
         self.scene.cast(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
+        if scene.lighting == "sun" and scene.shadows:
+            _ = scene.sun_shadow_map
         _ = self.camera.image_rays
         self.hsi_rays = self.hsi_camera.subpixel_rays(hsi.supersample)
         """(H, W, k², 3) optical-frame sub-rays of the hyperspectral pixels (fixed)."""

@@ -25,6 +25,8 @@ from smartmine.geodesy import LocalEnu, MineGrid
 if TYPE_CHECKING:
     import open3d as o3d
 
+    from simulator.shadows import SunShadowMap
+
 F64Array = npt.NDArray[np.float64]
 
 UTM_EPSG = 32644
@@ -180,6 +182,13 @@ class Scene:
         mesh.triangle.indices = o3d.core.Tensor(self.mesh.triangles.astype(np.int32))
         scene.add_triangles(mesh)
         return scene
+
+    @functools.cached_property
+    def sun_shadow_map(self) -> SunShadowMap:
+        """Which shadow rays need casting (see :mod:`simulator.shadows`)."""
+        from simulator.shadows import SunShadowMap
+
+        return SunShadowMap.build(self.mesh, self.raster_bounds_enu, self.sun_dir_enu)
 
     def cast(self, origins: F64Array, directions: F64Array) -> dict[str, Any]:
         """Cast rays (N, 3) + (N, 3); numpy results of Open3D's ``cast_rays``."""

@@ -271,6 +271,8 @@ def sun_illumination(scene: Scene, hits: Hits) -> F64Array:
     if scene.shadows and len(lit):
         import open3d as o3d
 
+        # rays the shadow map proves free are not cast (Open3D would find them free)
+        lit = lit[scene.sun_shadow_map.may_be_shadowed(hits.points, normals, lit, SHADOW_OFFSET_M)]
         rays = np.empty((len(lit), 6), np.float32)
         _shadow_rays_kernel(hits.points, normals, lit, sun, SHADOW_OFFSET_M, rays)
         blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays)).numpy()

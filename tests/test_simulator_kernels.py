@@ -124,3 +124,37 @@ def test_marker_subray_cache_returns_the_camera_rays() -> None:
     small = SubpixelRayCache(cam, 3, max_bytes=1024)  # too small to keep: computed each time
     assert not small.enabled
     assert small.rays(np.array([7])).tobytes() == cache.rays(np.array([7])).tobytes()
+
+
+def test_sun_shadow_map_only_skips_rays_that_are_free() -> None:
+    """Every shadow ray the map lets the renderer skip is one Open3D finds unblocked, and
+    the map skips a good share of them (the speed-up)."""
+    import open3d as o3d
+
+    config = apply_overrides(default_config("open-pit"), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    sun = scene.sun_dir_enu
+    rays_cam = renderer.camera.image_rays.reshape(-1, 3)
+    skipped = cast = 0
+    for k, origin in enumerate(
+        scene.default_waypoints[:: max(1, len(scene.default_waypoints) // 5)]
+    ):
+        yaw = 0.7 * k
+        c, s = np.cos(yaw), np.sin(yaw)
+        down = np.array([[c, -s, 0.0], [-s, -c, 0.0], [0.0, 0.0, -1.0]])  # nadir, turned
+        dirs = rays_cam @ down.T
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        geometry = hit_geometry(
+            scene, origin, dirs, hits, np.flatnonzero(np.isfinite(hits["t_hit"]))
+        )
+        lit = np.flatnonzero(geometry.normals @ sun > 0.0)
+        maybe = scene.sun_shadow_map.may_be_shadowed(geometry.points, geometry.normals, lit, 0.05)
+        free = lit[~maybe]
+        starts = geometry.points[free] + geometry.normals[free] * 0.05
+        rays = np.concatenate([starts, np.broadcast_to(sun, starts.shape)], axis=1)
+        blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays.astype(np.float32)))
+        assert not blocked.numpy().any()
+        skipped += len(free)
+        cast += int(maybe.sum())
+    assert skipped > 0.3 * (skipped + cast)
