@@ -18,5 +18,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def jit(fn: _F) -> _F:
-    """``fn`` compiled by numba: nopython, GIL released, cached on disk, IEEE maths."""
-    return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+    """``fn`` compiled by numba: nopython, GIL released, cached on disk (where a cache
+    folder is writable; otherwise compiled in each process), IEEE maths."""
+    try:
+        return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return cast(_F, numba.njit(cache=False, nogil=True, error_model="numpy")(fn))
