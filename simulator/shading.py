@@ -211,15 +211,19 @@ def hit_geometry(
 
 
 def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
-    """Brightness and tone shift of every hit (see :class:`Surface`)."""
+    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture on
+    rock (evaluated only there), the printed pattern on markers."""
     coarse, tone = hits.coarse, hits.tone
-    big = ~scene.smooth_faces[hits.primitive_ids]  # skirt, end caps: too coarse to interpolate
-    if np.any(big):
-        coarse[big], tone[big] = scene.coarse_texture(hits.points[big])
-    brightness = TEXTURE_BASE + (coarse + scene.fine_texture(hits.points)) / scene.texture_norm
-    tone_shift = TONE_GAIN * (tone - 0.5)
     marker_idx = scene.marker_of_face[hits.primitive_ids]
     on_marker = marker_idx >= 0
+    rock = ~on_marker
+    big = rock & ~scene.smooth_faces[hits.primitive_ids]  # skirt, end caps: too coarse
+    if np.any(big):
+        coarse[big], tone[big] = scene.coarse_texture(hits.points[big])
+    fine = np.zeros(len(coarse))
+    fine[rock] = scene.fine_texture(hits.points[rock])
+    brightness = TEXTURE_BASE + (coarse + fine) / scene.texture_norm
+    tone_shift = TONE_GAIN * (tone - 0.5)
     if np.any(on_marker):
         brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
         tone_shift[on_marker] = 0.0
