@@ -193,6 +193,7 @@ class Renderer:
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)
         self.scene.cast(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
+        _ = scene.vertex_fields, scene.smooth_faces, scene.marker_of_face
         if scene.lighting == "sun" and scene.shadows:
             _ = scene.sun_shadow_map
         _ = self.camera.image_rays
