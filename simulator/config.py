@@ -78,6 +78,10 @@ class HsiConfig:
     noise_floor: float = 0.002
     every: int = 1
     """One cube every ``every`` camera frames."""
+    spectra: str = "measured"
+    """Zone spectra: ``measured`` (USGS splib07 spectra bundled with the hyperspectral
+    library, resampled to the bands) or ``synthetic`` (the stand-ins of
+    hyperspectral.spectra, as before)."""
     offset_m: list[float] = field(default_factory=lambda: [0.0, 0.06, 0.0])
     """hsi_optical_frame origin in camera_link (FLU), metres."""
 
@@ -354,6 +358,7 @@ def validate(config: SimConfig) -> None:
     need(hsi.width >= 1 and hsi.height >= 1, "hsi size must be positive")
     need(1 <= hsi.supersample <= 16, "hsi.supersample must be 1..16")
     need(hsi.every >= 1, "hsi.every must be >= 1")
+    need(hsi.spectra in ("measured", "synthetic"), "hsi.spectra must be measured or synthetic")
     need(config.imu.rate_hz > 0.0, "imu.rate_hz must be positive")
     need(config.gnss.rate_hz > 0.0, "gnss.rate_hz must be positive")
     need(

@@ -37,15 +37,25 @@ HSI_CONVENTION = (
 )
 
 
-def zone_spectra(wavelengths_nm: F64Array) -> F64Array:
+def zone_spectra(wavelengths_nm: F64Array, source: str = "measured") -> F64Array:
     """(zones, bands) reflectance of every zone at the sensor's band centres (markers:
-    1, scaled per sub-ray by the printed pattern's reflectance)."""
+    1, scaled per sub-ray by the printed pattern's reflectance).
+
+    ``measured``: USGS splib07 spectra bundled with the hyperspectral library
+    (:func:`hyperspectral.library.measured_reflectance`: each material's mineral mixture,
+    resampled to the bands with FWHM = band spacing), so a classifier checked on the
+    simulator meets measured spectra, not the generator's own; ``synthetic``: the
+    stand-ins of :mod:`hyperspectral.spectra`."""
+    from hyperspectral.library import measured_reflectance
     from hyperspectral.spectra import reflectance
 
     table = np.zeros((len(ZONES), len(wavelengths_nm)))
     for z in ZONES:
         if z.spectrum is not None:
-            table[z.id] = reflectance(z.spectrum, wavelengths_nm)
+            if source == "measured":
+                table[z.id] = measured_reflectance(z.spectrum, wavelengths_nm)
+            else:
+                table[z.id] = reflectance(z.spectrum, wavelengths_nm)
     table[MARKER_ZONE] = 1.0
     return table
 

@@ -188,7 +188,7 @@ class Renderer:
         irradiance = solar_irradiance if scene.lighting == "sun" else halogen_irradiance
         self.irradiance = irradiance(self.wavelengths_nm)
         self.zone_rgb = zone_rgb_table()
-        self.zone_refl = zone_spectra(self.wavelengths_nm)
+        self.zone_refl = zone_spectra(self.wavelengths_nm, hsi.spectra)
         self.exposure = 0.8 if scene.lighting == "sun" else 1.0
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)

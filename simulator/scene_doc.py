@@ -173,7 +173,10 @@ def hyperspectral_section(sim: Simulation) -> Section:
         "illumination": "solar_irradiance"
         if sim.scene.lighting == "sun"
         else "halogen_irradiance (3000 K)",
-        "spectra": "hyperspectral.spectra (synthetic, literature band positions)",
+        "spectra": "USGS splib07 (bundled, hyperspectral.library.MEASURED_STAND_INS), "
+        "resampled to the bands"
+        if hc.spectra == "measured"
+        else "hyperspectral.spectra (synthetic, literature band positions)",
     }
 
 
