@@ -68,6 +68,9 @@ class HsiRender:
     """(H, W, bands) at-sensor signal: reflectance × irradiance shape × illumination."""
     fractions: F64Array
     """(H, W, zones) geometric fraction of each zone in each pixel's footprint."""
+    line_offsets_s: F64Array | None = None
+    """Push-broom: each row is a line exposed this long after the colour frame's stamp
+    (from its own pose); None for a snapshot cube."""
 
 
 def mix(

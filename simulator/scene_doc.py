@@ -164,7 +164,9 @@ def hyperspectral_section(sim: Simulation) -> Section:
     return {
         **renderer.hsi_camera.to_dict(),
         "frame_id": HSI_OPTICAL,
-        "kind": "snapshot cube",
+        "kind": "push-broom lines (1 x width, each stamped at its exposure)"
+        if hc.mode == "pushbroom"
+        else "snapshot cube",
         "bands": len(renderer.wavelengths_nm),
         "wavelengths_nm": [round(float(w), 4) for w in renderer.wavelengths_nm],
         "supersample": hc.supersample,

@@ -47,3 +47,23 @@ def test_contamination_zones_are_found_in_simulated_cubes() -> None:
             right += int(np.isin(names[labels[pure]], list(MEASURED_STAND_INS[zone])).sum())
     assert total > 200
     assert right / total > 0.95, (right, total)
+
+
+def test_pushbroom_lines_are_rendered_from_their_own_poses() -> None:
+    from simulator.simulation import Simulation
+
+    config = apply_overrides(
+        default_config("open-pit"),
+        {"frames": 6, "hsi": {"mode": "pushbroom", "height": 8, "width": 16, "supersample": 2}},
+    )
+    sim = Simulation.prepare(config)
+    _, hsi = sim.render_frame(2)
+    assert hsi is not None and hsi.cube.shape == (8, 16, config.hsi.bands)
+    offsets = hsi.line_offsets_s
+    assert offsets is not None and offsets[0] == 0.0 and (np.diff(offsets) > 0).all()
+    interval = sim.clocks.frame_t[3] - sim.clocks.frame_t[2]
+    assert offsets[-1] < interval
+    k = 5
+    pose = sim.trajectory.matrices(np.array([sim.clocks.frame_t[2] + offsets[k]]))[0]
+    again = sim.renderer.render_hsi_line(pose @ sim.rig.base_from_hsi, 2 * 8 + k)
+    np.testing.assert_allclose(again.cube[0], hsi.cube[k], rtol=1e-5, atol=1e-7)
