@@ -1,13 +1,15 @@
 """The hyperspectral sensor: snapshot cubes mixed from the zones' library spectra.
 
-Choice: a **snapshot** camera (every pixel of a low-resolution frame at once, like the
-mosaic-filter cameras drones carry), boresighted with the RGB camera, not a push-broom
-line: frames then share the RGB camera's poses and timing, which is what SfM, SLAM and
-map-making pipelines consume. Each pixel's footprint is sampled by ``supersample²``
-sub-rays; the pixel is the linear mixture of their zones' reflectance spectra
-(:mod:`hyperspectral.spectra`), each weighted by its illumination (sun incidence and
-shadow, or headlamp falloff) and texture brightness, times the illumination's spectral
-shape, plus Gaussian noise.
+Default: a **snapshot** camera (every pixel of a low-resolution frame at once, like the
+mosaic-filter cameras drones carry), boresighted with the RGB camera: frames then share
+the RGB camera's poses and timing, which is what SfM, SLAM and map-making pipelines
+consume. ``hsi.mode: pushbroom`` makes it a line sensor instead (the middle row, one line
+per exposure, each from its own pose and stamped with its time). Each pixel's footprint
+is sampled by ``supersample²`` sub-rays; the pixel is the linear mixture of their zones'
+reflectance spectra (measured USGS spectra from :mod:`hyperspectral.library` by default,
+or the synthetic stand-ins of :mod:`hyperspectral.spectra`), each weighted by its
+illumination (sun incidence and shadow, or headlamp falloff) and texture brightness,
+times the illumination's spectral shape, plus Gaussian noise.
 
 Published as ``sensor_msgs/Image`` with encoding ``32FC<bands>`` (see
 :data:`HSI_CONVENTION`); band centres on the latched ``/hyperspectral/wavelengths``
