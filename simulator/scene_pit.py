@@ -32,6 +32,7 @@ from simulator.noise import fbm
 from simulator.scene import Scene, make_mine_grid
 from simulator.trajectory import lawnmower
 from smartmine.geodesy import LocalEnu
+from smartmine.geometry import rot_z
 
 F64Array = npt.NDArray[np.float64]
 
@@ -346,8 +347,7 @@ def zone_rules(
     w = (vertices - strat_origin) @ n_strat
     ore_c = np.array([rng.uniform(-0.35 * a, 0.35 * a), rng.uniform(-0.35 * b, 0.35 * b), -45.0])
     ore_yaw = float(rng.uniform(0, math.pi))
-    c, s = math.cos(ore_yaw), math.sin(ore_yaw)
-    rot = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    rot = rot_z(-ore_yaw)  # into the ore body's frame
     ore_r = np.array(_ORE_RADII_M)
     ore_rho = np.sqrt(((((vertices - ore_c) @ rot.T) / ore_r) ** 2).sum(axis=1))
     blotch = fbm(vertices, int(seeds[2]), scale_m=15.0, octaves=3)

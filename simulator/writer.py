@@ -215,7 +215,7 @@ def write_ground_truth(sim: Simulation, out: Path, counts: dict[str, int]) -> No
 
 
 def _tum_line(stamp_ns: int, matrix: F64Array) -> str:
-    from smartmine.frames import matrix_to_quat
+    from smartmine.geometry import matrix_to_quat
 
     q = matrix_to_quat(matrix[:3, :3])
     t = matrix[:3, 3]
