@@ -607,3 +607,63 @@ def same_items(a: Sequence[MissionItem], b: Sequence[MissionItem], tol: float = 
             if not math.isnan(pn) and abs(pn - qn) > tol * max(1.0, abs(pn)):
                 return False
     return True
+
+
+# -- the camera along a flight -------------------------------------------------------------
+@dataclass(frozen=True)
+class Photo:
+    """A photo the mission's camera items take: where, heading of the leg, which item."""
+
+    position: tuple[float, float, float]
+    heading_rad: float
+    item_index: int
+
+
+def camera_photos(
+    items: Sequence[MissionItem], points: Sequence[tuple[float, float, float] | None]
+) -> list[Photo]:
+    """Where the camera fires when the items are flown along straight legs.
+
+    ``points[i]`` is item ``i``'s position in any metric frame (x east, y north, z up),
+    or None for items without one. DO_SET_CAM_TRIGG_DIST starts (distance > 0) or stops
+    (0) distance triggering, measured horizontally along the legs as PX4 does, with one
+    photo at once when param3 is 1; IMAGE_START_CAPTURE with a count of 1 and
+    DO_DIGICAM_CONTROL with param5 = 1 take one photo where the vehicle is.
+    """
+    photos: list[Photo] = []
+    here: tuple[float, float, float] | None = None
+    heading = 0.0
+    trigger_m = 0.0
+    since_last = 0.0
+    for i, it in enumerate(items):
+        target = points[i] if i < len(points) else None
+        if target is not None:
+            if here is None:
+                here = target
+                continue
+            dx, dy, dz = target[0] - here[0], target[1] - here[1], target[2] - here[2]
+            leg = math.hypot(dx, dy)
+            if leg > 1e-9:
+                heading = math.atan2(dy, dx)
+            if trigger_m > 0 and leg > 0:
+                s = trigger_m - since_last
+                while s <= leg + 1e-9:
+                    f = s / leg
+                    pos = (here[0] + f * dx, here[1] + f * dy, here[2] + f * dz)
+                    photos.append(Photo(pos, heading, i))
+                    s += trigger_m
+                since_last = leg - (s - trigger_m)
+            here = target
+            continue
+        if here is None:
+            continue
+        if it.command == CMD_CAM_TRIGG_DIST:
+            trigger_m = max(_num(it.params[0]), 0.0) if math.isfinite(_num(it.params[0])) else 0.0
+            since_last = 0.0
+            if _num(it.params[2]) == 1:
+                photos.append(Photo(here, heading, i))
+        elif (it.command == CMD_IMAGE_START_CAPTURE and _num(it.params[2]) == 1) or (
+            it.command == CMD_DIGICAM_CONTROL and _num(it.params[4]) == 1
+        ):
+            photos.append(Photo(here, heading, i))
+    return photos

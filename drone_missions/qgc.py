@@ -249,13 +249,14 @@ def _clip_lines(lines: list[tuple[Point, Point]], closed: list[Point]) -> list[t
                 xs.append(hit)
         if len(xs) < 2:
             continue
-        best, first, second = 0.0, xs[0], xs[0]
+        best, first, second = 0.0, xs[0], xs[0]  # (a line through a vertex only: dropped)
         for a in xs:
             for b in xs:
                 d = math.hypot(b[0] - a[0], b[1] - a[1])
                 if d > best:
                     best, first, second = d, a, b
-        out.append((first, second))
+        if best > 1e-6:
+            out.append((first, second))
     return out
 
 
