@@ -105,8 +105,12 @@ def _register_more(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -
     f.add_argument("--front-overlap", type=float, default=0.8)
     f.add_argument("--side-overlap", type=float, default=0.7)
     f.add_argument("--gimbal-pitch-deg", type=float, default=-20.0)
-    f.add_argument("--side", choices=("left", "right"), default="left",
-                   help="side of the line (walking along it) the drone flies on")  # fmt: skip
+    f.add_argument(
+        "--side",
+        choices=("left", "right"),
+        default="left",
+        help="side of the line (walking along it) the drone flies on",
+    )
     f.add_argument("--home", help="LAT,LON (default: the line's first point)")
     _dem_args(f)
     _limits_args(f)

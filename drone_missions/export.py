@@ -266,12 +266,28 @@ def write_png(
             continue
         x, y = px(xy_of(v.lat_deg, v.lon_deg))[0]
         cv2.drawMarker(canvas, (int(x), int(y)), (0, 0, 255), cv2.MARKER_TILTED_CROSS, 22, 3)
-        cv2.putText(canvas, v.rule, (int(x) + 8, int(y) - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (0, 0, 200), 1, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            canvas,
+            v.rule,
+            (int(x) + 8, int(y) - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 0, 200),
+            1,
+            cv2.LINE_AA,
+        )
     bar_m = 10 ** math.floor(math.log10(span / 4))
     cv2.line(canvas, (20, size_px - 20), (20 + int(bar_m * scale), size_px - 20), (0, 0, 0), 3)
-    cv2.putText(canvas, f"{bar_m:g} m", (20, size_px - 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    cv2.putText(
+        canvas,
+        f"{bar_m:g} m",
+        (20, size_px - 30),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.6,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     cv2.putText(canvas, "N", (size_px - 30, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
     with atomic_path(path, overwrite=True) as tmp:
         ok, data = cv2.imencode(".png", canvas)

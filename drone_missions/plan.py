@@ -559,8 +559,9 @@ def plan_to_wpl(plan: Plan) -> str:
     home = plan.home or (0.0, 0.0, 0.0)
     rows: list[tuple[float, ...]] = [(0, 1, FRAME_GLOBAL, CMD_WAYPOINT, 0, 0, 0, 0, *home, 1)]
     for seq, it in enumerate(plan.mission_items(), start=1):
-        rows.append((seq, 0, it.frame, it.command, *(_num(p) for p in it.params),
-                     int(it.autocontinue)))  # fmt: skip
+        rows.append(
+            (seq, 0, it.frame, it.command, *(_num(p) for p in it.params), int(it.autocontinue))
+        )
     out = ["QGC WPL 110"]
     for row in rows:
         cells = [str(int(v)) for v in row[:4]]

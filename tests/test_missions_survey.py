@@ -56,26 +56,41 @@ def _write_area(path: Path, polygon: list) -> Path:
         (
             "DJI Phantom 4 RTK",
             {"distance_m": 100.0},
-            {"gsd": 100 * 13.2 * 100 / (5472 * 8.8), "side": 150.0, "front": 100.0,
-             "spacing": 45.0, "trigger": 20.0},
+            {
+                "gsd": 100 * 13.2 * 100 / (5472 * 8.8),
+                "side": 150.0,
+                "front": 100.0,
+                "spacing": 45.0,
+                "trigger": 20.0,
+            },
         ),
         # GSD 1 cm/px: distance = 8192 px * 1 cm * 35 mm / (35.9 mm * 100)
         (
             "DJI Zenmuse P1 35mm",
             {"gsd_cm_px": 1.0},
-            {"gsd": 1.0, "distance": 8192 * 35 / 3590, "side": 81.92, "front": 54.60,
-             "spacing": 81.92 * 0.3, "trigger": 54.60 * 0.2},
+            {
+                "gsd": 1.0,
+                "distance": 8192 * 35 / 3590,
+                "side": 81.92,
+                "front": 54.60,
+                "spacing": 81.92 * 0.3,
+                "trigger": 54.60 * 0.2,
+            },
         ),
         # 60 m: across = 60 * 17.3 / 12.29; along = 3956 px at the same GSD
         (
             "DJI Mavic 3 Enterprise",
             {"distance_m": 60.0},
-            {"gsd": 60 * 17.3 * 100 / (5280 * 12.29), "side": 60 * 17.3 / 12.29,
-             "front": 3956 * (60 * 17.3 / (5280 * 12.29)), "spacing": 60 * 17.3 / 12.29 * 0.3,
-             "trigger": 3956 * (60 * 17.3 / (5280 * 12.29)) * 0.2},
+            {
+                "gsd": 60 * 17.3 * 100 / (5280 * 12.29),
+                "side": 60 * 17.3 / 12.29,
+                "front": 3956 * (60 * 17.3 / (5280 * 12.29)),
+                "spacing": 60 * 17.3 / 12.29 * 0.3,
+                "trigger": 3956 * (60 * 17.3 / (5280 * 12.29)) * 0.2,
+            },
         ),
     ],
-)  # fmt: skip
+)
 def test_camera_numbers_equal_hand_computed(camera: str, kwargs: dict, expected: dict) -> None:
     calc = qgc.camera_calc(survey_camera(camera), front_overlap=0.8, side_overlap=0.7, **kwargs)
     assert calc.gsd_cm_px == pytest.approx(expected["gsd"], rel=1e-12)
@@ -124,8 +139,9 @@ def test_auto_angle_flies_along_the_long_side() -> None:
     req = SurveyRequest(tuple(polygon), survey_camera("DJI Phantom 4 RTK"), altitude_agl_m=40.0)
     result = plan_survey(req)
     assert 80.0 <= result.angle_deg <= 100.0
-    across = plan_survey(SurveyRequest(tuple(polygon), req.camera, altitude_agl_m=40.0,
-                                       angle_deg=0.0))  # fmt: skip
+    across = plan_survey(
+        SurveyRequest(tuple(polygon), req.camera, altitude_agl_m=40.0, angle_deg=0.0)
+    )
     # spacing 18 m; QGC grid from cx - 1200 m: 4 lines along the strip, 22 across it
     assert len(result.transects) == 4 and len(across.transects) == 22
 
@@ -183,9 +199,16 @@ def _bench_dem(path: Path) -> tuple[Path, tuple[float, float]]:
     cols = np.arange(size)
     z[:, (cols + 0.5) * cell > 450.0] = 840.0
     with rasterio.open(
-        path, "w", driver="GTiff", width=size, height=size, count=1, dtype="float32",
-        crs="EPSG:32643", transform=from_origin(west, north, cell, cell),
-    ) as ds:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32643",
+        transform=from_origin(west, north, cell, cell),
+    ) as ds:
         ds.write(z, 1)
     return path, ORIGIN
 
@@ -244,10 +267,23 @@ def test_plan_survey_never_writes_an_unsafe_plan(
     assert main([*base, "--endurance-min", "3", "--out", str(out)]) == 2
     assert "endurance" in capsys.readouterr().out and not out.exists()
     fence = tmp_path / "fence.geojson"
-    fence.write_text(json.dumps({"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"inclusion": True},
-        "geometry": {"type": "Polygon", "coordinates": [[[p[1], p[0]] for p in _rectangle(
-            150.0, 150.0)]]}}]}))  # fmt: skip
+    fence.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"inclusion": True},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[p[1], p[0]] for p in _rectangle(150.0, 150.0)]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     assert main([*base, "--fence", str(fence), "--out", str(out)]) == 2
     assert "inclusion-fence" in capsys.readouterr().out and not out.exists()
     dem_path, _ = _bench_dem(tmp_path / "bench.tif")
@@ -266,8 +302,22 @@ def test_exports_read_back(tmp_path: Path) -> None:
     polygon = _rectangle(200.0, 150.0)
     area = _write_area(tmp_path / "area.geojson", polygon)
     out = tmp_path / "m.plan"
-    assert main(["plan", "survey", str(area), "--camera", "DJI Phantom 4 RTK",
-                 "--altitude-agl-m", "40", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "plan",
+                "survey",
+                str(area),
+                "--camera",
+                "DJI Phantom 4 RTK",
+                "--altitude-agl-m",
+                "40",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     geo, kml, png = tmp_path / "m.geojson", tmp_path / "m.kml", tmp_path / "m.png"
     export = ["plan", "export", str(out), "--camera", "DJI Phantom 4 RTK", "--geojson", str(geo)]
     assert main([*export, "--kml", str(kml), "--png", str(png), "--max-distance-m", "120"]) == 0
