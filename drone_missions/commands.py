@@ -139,7 +139,11 @@ def _register_more(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -
     d.add_argument("source", type=Path, help="CENTERLINE.csv (x,y,z) or MAP.ply (cloud/mesh)")
     d.add_argument("--spacing-m", type=float, default=2.0, help="waypoint spacing")
     d.add_argument("--clearance-m", type=float, default=1.0, help="min distance to the walls")
-    d.add_argument("--height-m", type=float, help="flight height above the floor (default mid)")
+    d.add_argument(
+        "--height-m",
+        type=float,
+        help="flight height above the floor (CSV: z is then the floor; map: default mid-height)",
+    )
     d.add_argument("--start", help="X,Y start point in the map frame (PLY input)")
     d.add_argument("--goal", help="X,Y goal point in the map frame (PLY input)")
     d.add_argument("--out", type=Path, required=True, help="drift mission .plan (local frame)")

@@ -38,6 +38,7 @@ from drone_missions.plan import (
     read_plan,
 )
 from smartmine.frames import enu_to_ned, quat_enu_flu_to_ned_frd
+from smartmine.geometry import matrix_to_euler, quat_to_matrix
 
 _GLOBAL_FRAMES = {0, 3, 5, 6, 10, 11}
 EXIT_LINK_LOST = 3
@@ -434,11 +435,8 @@ def vision_ned_frd(
     yaw (rad), by :mod:`smartmine.frames`."""
     p_ned = enu_to_ned(np.asarray(position_enu, dtype=np.float64))
     q = quat_enu_flu_to_ned_frd(quat_enu_flu_xyzw)  # (x, y, z, w), NED/FRD
-    x, y, z, w = (float(v) for v in q)
-    roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return p_ned, (roll, pitch, yaw)
+    yaw, pitch, roll = matrix_to_euler(quat_to_matrix(q), "ZYX")  # aerospace Z-Y-X
+    return p_ned, (float(roll), float(pitch), float(yaw))
 
 
 PoseSource = Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None]

@@ -138,7 +138,7 @@ class MissionItem:
     @property
     def has_position(self) -> bool:
         """Whether x/y/z is a place the vehicle flies to (LAND at 0/0 means "here")."""
-        if self.command not in NAV_POSITION_COMMANDS:
+        if self.command not in NAV_POSITION_COMMANDS or self.frame in _LOCAL_FRAMES:
             return False
         lat, lon = self.params[4], self.params[5]
         if lat is None or lon is None or (lat == 0 and lon == 0):
