@@ -155,7 +155,14 @@ def _overlaps(prints: list[Footprint], camera: SensorSpec) -> tuple[float, float
             length = along * min(a.height_agl_m, b.height_agl_m) / camera.focal_length_mm
             forward = min(forward, 1.0 - d / length)
     side = math.inf
-    long_lines = [ln for ln in lines if len(ln) >= 3]
+    # transects, not the short connectors between them: longer than a footprint
+    def span(ln: list[Footprint]) -> float:
+        return math.dist(ln[0].center_xy, ln[-1].center_xy)
+
+    def frontal(ln: list[Footprint]) -> float:
+        return along * min(fp.height_agl_m for fp in ln) / camera.focal_length_mm
+
+    long_lines = [ln for ln in lines if len(ln) >= 3 and span(ln) > frontal(ln)]
     remaining = sorted(long_lines, key=len, reverse=True)
     while remaining:  # one group per transect direction (two with crosshatch)
         h = remaining[0][0].photo.heading_rad

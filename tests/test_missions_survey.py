@@ -128,8 +128,7 @@ def test_footprints_cover_the_area_at_the_requested_overlaps(crosshatch: bool) -
     cov = coverage(plan_route(result.plan), camera, polygon)
     assert cov["covered_fraction"] == 1.0
     assert cov["min_forward_overlap"] >= 0.8 - 1e-6
-    if not crosshatch:
-        assert cov["min_side_overlap"] >= 0.7 - 1e-6
+    assert cov["min_side_overlap"] >= 0.7 - 1e-6
     assert cov["photos"] >= result.camera_shots * 0.9
 
 
@@ -166,6 +165,9 @@ def test_terrain_following_over_srtm_keeps_the_height(tmp_path: Path) -> None:
     # the route really follows: along the survey, the height stays within the tolerance
     survey_part = clearance[np.isfinite(clearance)]
     assert np.percentile(survey_part, 50) < 60.0 + req.terrain_tolerance_m
+    cov = coverage(plan_route(result.plan, dem), camera, polygon, dem)
+    assert cov["covered_fraction"] == 1.0
+    assert cov["min_forward_overlap"] >= 0.8 - 1e-6 and cov["min_side_overlap"] >= 0.7 - 1e-6
     climb = report.stats["climb_m"]
     assert climb > 50  # the terrain does rise and fall under the survey
     # and the climb limit holds on every leg (3 m/s at 5 m/s = 0.6 m per m)
