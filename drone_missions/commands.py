@@ -282,6 +282,12 @@ def _survey(args: argparse.Namespace) -> int:
         f"overlap forward {cov['min_forward_overlap']:.3f} side {cov['min_side_overlap']:.3f} (min)"
     )
     if not report.ok:
+        if dem is not None and any(v.rule == "max-agl" for v in report.violations):
+            print(
+                "hint: the terrain falls faster than --max-descent-m-s allows at --speed-m-s "
+                f"({args.max_descent_m_s:g} m/s at {args.speed_m_s:g} m/s); fly slower or "
+                "descend faster"
+            )
         print(f"not written: {args.out} (the plan fails the check)")
         return EXIT_UNSAFE
     write_plan(result.plan, args.out)

@@ -155,6 +155,7 @@ def _overlaps(prints: list[Footprint], camera: SensorSpec) -> tuple[float, float
             length = along * min(a.height_agl_m, b.height_agl_m) / camera.focal_length_mm
             forward = min(forward, 1.0 - d / length)
     side = math.inf
+
     # transects, not the short connectors between them: longer than a footprint
     def span(ln: list[Footprint]) -> float:
         return math.dist(ln[0].center_xy, ln[-1].center_xy)

@@ -192,3 +192,27 @@ def test_bad_files_name_the_problem(tmp_path: Path, text: str, message: str) -> 
     with pytest.raises(PlanError, match=message) as info:
         read_plan(path)
     assert str(path) in str(info.value)
+
+
+def test_real_geofence_polygons_are_enforced() -> None:
+    """QGC's inclusion/exclusion pair (the exclusion is the inclusion's western half)."""
+    from drone_missions.check import Limits, check_plan
+    from drone_missions.plan import CMD_RTL, command
+
+    fenced = read_plan(_file("qgc_ce_geofence_rd_2.plan"))
+    inc, exc = fenced.fence_polygons
+
+    def centroid(vertices: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+        return (sum(v[0] for v in vertices) / 4, sum(v[1] for v in vertices) / 4)
+
+    east = centroid(tuple(v for v in inc.vertices if v not in exc.vertices) + exc.vertices[2:])
+    limits = Limits(min_clearance_m=5.0)
+
+    def rules(*points: tuple[float, float]) -> set[str]:
+        items = [waypoint(lat, lon, 15.0) for lat, lon in points]
+        plan = Plan((*items, command(CMD_RTL)), fenced.home, fenced.fence_polygons)
+        return {v.rule for v in check_plan(plan, limits=limits).violations}
+
+    assert rules(east) == set()  # home, the point and the way there are in the allowed part
+    assert rules(centroid(exc.vertices)) == {"exclusion-fence"}
+    assert "inclusion-fence" in rules((38.7520, -77.4970))  # 100 m north: outside
