@@ -166,6 +166,11 @@ def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fly.add_argument("--upload-only", action="store_true", help="upload and verify, do not fly")
     fly.add_argument("--no-gps", action="store_true", help="accept a local position only")
     fly.add_argument("--min-battery", type=float, default=0.5, help="min charge to arm (0..1)")
+    fly.add_argument(
+        "--no-check", action="store_true", help="fly without `plan check` (not recommended)"
+    )
+    _dem_args(fly)
+    _limits_args(fly)
     fly.set_defaults(handler=_fly)
 
 

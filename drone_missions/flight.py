@@ -383,6 +383,14 @@ def _stdin_commands(flight: MissionFlight, stop: threading.Event) -> None:
 
 def fly_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
+    if not args.no_check:
+        from drone_missions.check import check_plan
+        from drone_missions.commands import _fences, _limits, _load_dem
+
+        report = check_plan(plan, _load_dem(args), fences=_fences(args), limits=_limits(args))
+        if not report.ok:
+            lines = "; ".join(v.line() for v in report.violations[:5])
+            raise FlightError(f"{args.plan} fails `plan check` ({lines}); not flying it")
     config = FlightConfig(
         connect=args.connect,
         timeout_s=args.timeout_s,

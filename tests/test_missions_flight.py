@@ -253,3 +253,12 @@ def test_vision_conversion_uses_ros_conventions() -> None:
     assert p == pytest.approx([2.0, 1.0, -3.0])
     assert math.degrees(yaw) == pytest.approx(90.0)  # ROS yaw 0 (east) = PX4 heading 90
     assert roll == pytest.approx(0.0, abs=1e-12) and pitch == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fly_refuses_a_plan_that_fails_the_check(capsys: pytest.CaptureFixture[str]) -> None:
+    from smartmine.cli import main
+    from tests.conftest import shared
+
+    no_rtl = shared("qgc_plans", "mavsdk_qgroundcontrol_sample_with_survey.plan")
+    assert main(["fly", str(no_rtl), "--connect", "udpin://127.0.0.1:9", "--timeout-s", "1"]) == 2
+    assert "no-return" in capsys.readouterr().err
