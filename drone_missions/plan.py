@@ -668,3 +668,37 @@ def camera_photos(
         ):
             photos.append(Photo(here, heading, i))
     return photos
+
+
+# -- what a simulator or a viewer flies ----------------------------------------------------
+@dataclass(frozen=True)
+class PathPoint:
+    """A place the vehicle flies to: a mission item's position, altitude and reference."""
+
+    item_index: int
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    altitude_ref: AltitudeRef
+    command: int
+
+
+def path_points(plan: Plan) -> tuple[list[PathPoint], dict[str, int]]:
+    """The positional items in order (a take-off without a position climbs at home),
+    and the other items counted by command name (camera, speed, ROI, RTL, LAND...)."""
+    points: list[PathPoint] = []
+    others: dict[str, int] = {}
+    for i, it in enumerate(plan.mission_items()):
+        if it.command == CMD_TAKEOFF and not it.has_position and plan.home is not None:
+            lat, lon = plan.home[0], plan.home[1]
+        elif it.has_position and it.command != CMD_LAND:
+            lat, lon = it.lat_deg, it.lon_deg
+        else:
+            name = it.name.removeprefix("MAV_CMD_")
+            others[name] = others.get(name, 0) + 1
+            continue
+        alt = it.altitude_m
+        if not math.isfinite(alt):
+            raise PlanError(f"{plan.source}: item {i} ({it.name}) has no altitude")
+        points.append(PathPoint(i, lat, lon, alt, it.altitude_ref, it.command))
+    return points, others
