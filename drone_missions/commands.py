@@ -268,6 +268,7 @@ def _survey(args: argparse.Namespace) -> int:
         speed_m_s=args.speed_m_s,
         max_climb_m_s=args.max_climb_m_s,
         max_descent_m_s=args.max_descent_m_s,
+        max_agl_m=args.max_agl_m,
     )
     result = plan_survey(req, dem)
     calc = result.calc

@@ -22,13 +22,16 @@ from drone_missions import qgc
 from drone_missions.dem import Dem
 from drone_missions.errors import MissionError
 from drone_missions.plan import (
+    CMD_CHANGE_SPEED,
     CMD_RTL,
     CMD_TAKEOFF,
+    CMD_WAYPOINT,
     FRAME_GLOBAL,
     FRAME_GLOBAL_RELATIVE_ALT,
     ComplexItem,
     FencePolygon,
     MissionEntry,
+    MissionItem,
     Plan,
     command,
     waypoint,
@@ -54,6 +57,11 @@ class SurveyRequest:
     speed_m_s: float = 5.0
     max_climb_m_s: float = 3.0
     max_descent_m_s: float = 2.0
+    min_speed_m_s: float = 1.0
+    """Slowest speed on steep ground (terrain following); 0: never slow down."""
+    max_agl_m: float = 120.0
+    """Terrain following slows down on steep ground rather than rise above this (less a
+    5 m margin) or above twice the height above ground."""
     terrain_tolerance_m: float = 5.0
     images_in_turnaround: bool = True
     fence_margin_m: float | None = 50.0
@@ -210,6 +218,8 @@ def _terrain_entries(
         max_climb_m_s=req.max_climb_m_s,
         max_descent_m_s=req.max_descent_m_s,
         tolerance_m=req.terrain_tolerance_m,
+        min_speed_m_s=req.min_speed_m_s,
+        max_excess_m=max(min(calc.distance_m, req.max_agl_m - 5.0 - calc.distance_m), 1.0),
     )
     followed = follow_terrain(route, dem, config)
     # split the followed route back into: climb-out, each survey point with the points
@@ -253,8 +263,42 @@ def _terrain_entries(
     entries += [waypoint(lat, lon, alt, frame=FRAME_GLOBAL) for lat, lon, alt in climb]
     entries.append(ComplexItem("survey", tuple(items), definition))
     entries += [waypoint(lat, lon, alt, frame=FRAME_GLOBAL) for lat, lon, alt in back]
+    entries = _with_speed_changes(entries, [p.speed_m_s for p in followed[1:]], req.speed_m_s)
     entries.append(command(CMD_RTL))
     return entries
+
+
+def _with_speed_changes(
+    entries: list[MissionEntry], speeds: list[float], cruise: float
+) -> list[MissionEntry]:
+    """DO_CHANGE_SPEED before each waypoint whose leg is flown at another speed (steep
+    ground), and back to cruise speed at the end; ``speeds``: one per waypoint after the
+    take-off, in order."""
+    it = iter(speeds)
+    state = {"current": cruise}
+
+    def expand(items: list[MissionItem]) -> list[MissionItem]:
+        out: list[MissionItem] = []
+        for item in items:
+            if item.command == CMD_WAYPOINT and item.has_position:
+                wanted = next(it)
+                if abs(wanted - state["current"]) > 1e-6:
+                    out.append(command(CMD_CHANGE_SPEED, 1, wanted, -1, 0, 0, 0, 0))
+                    state["current"] = wanted
+            out.append(item)
+        return out
+
+    result: list[MissionEntry] = [entries[0]]
+    for entry in entries[1:]:
+        if isinstance(entry, ComplexItem):
+            result.append(
+                ComplexItem(entry.kind, tuple(expand(list(entry.items))), entry.definition)
+            )
+        else:
+            result += expand([entry])
+    if abs(state["current"] - cruise) > 1e-6:
+        result.append(command(CMD_CHANGE_SPEED, 1, cruise, -1, 0, 0, 0, 0))
+    return result
 
 
 def _fence_around(

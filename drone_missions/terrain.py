@@ -1,6 +1,6 @@
 """Terrain following: waypoints over a DEM that keep a height above ground on every leg.
 
-The ground under the whole route is sampled densely (a quarter of the DEM's post spacing,
+The ground under the whole route is sampled densely (an eighth of the DEM's post spacing,
 at most ``max_step_m``); the wanted altitude there is ground + height + margin. Climb and
 descent limits are applied to that profile (a climb starts early enough, a descent ends
 late enough), and the route is then simplified back to as few waypoints as keep the
@@ -33,9 +33,20 @@ class TerrainFollowing:
     max_descent_m_s: float = 2.0
     tolerance_m: float = 5.0
     """How far above the wanted altitude a leg may stay before a waypoint is added."""
-    margin_m: float = 0.3
-    """Kept above the wanted altitude at the samples, for the ground between samples."""
-    max_step_m: float = 5.0
+    margin_m: float = 0.5
+    """Added to the wanted altitude at the samples, for the ground between samples..."""
+    sag_m: float = 0.25
+    """...of which a leg may give back this much (fewer waypoints) before one is added."""
+    max_step_m: float = 2.0
+    min_speed_m_s: float = 1.0
+    """Where the terrain is steeper than the climb or descent rate allows at ``speed_m_s``
+    (see ``max_excess_m``), fly slower, down to this (0: never slow down)."""
+    speed_step_m_s: float = 0.5
+    slow_margin_m: float = 20.0
+    """A slow stretch starts this far before the steep ground and ends this far after."""
+    max_excess_m: float | None = None
+    """Slow down only where cruising would leave the vehicle this much above the wanted
+    height (None: the wanted height again, i.e. twice the height above ground)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class TerrainPoint:
     amsl_m: float
     given_index: int | None
     """Index of the caller's point, or None for a waypoint added for the terrain."""
+    speed_m_s: float = 0.0
+    """Horizontal speed on the leg that ends here."""
 
 
 def _local_xy(points: Sequence[LatLon]) -> F64:
@@ -82,7 +95,7 @@ def follow_terrain(
     """The route through ``points`` with AMSL altitudes that follow the terrain."""
     if len(points) < 2:
         raise MissionError("terrain following needs a route of at least 2 points")
-    step = min(config.max_step_m, dem.cell_size_m / 4.0)
+    step = min(config.max_step_m, dem.cell_size_m / 8.0)
     lat, lon, dist, marks = densify(points, step)
     ground = dem.height_amsl(lat, lon)
     if not np.all(np.isfinite(ground)):
@@ -92,24 +105,85 @@ def follow_terrain(
             f"lat {lat[k]:.6f}, lon {lon[k]:.6f}"
         )
     target = ground + config.height_agl_m + config.margin_m
-    climb = config.max_climb_m_s / config.speed_m_s
-    descent = config.max_descent_m_s / config.speed_m_s
-    ds = np.diff(dist)
-    for k in range(len(target) - 2, -1, -1):  # climb early enough
-        target[k] = max(target[k], target[k + 1] - climb * ds[k])
-    for k in range(1, len(target)):  # descend late enough
-        target[k] = max(target[k], target[k - 1] - descent * ds[k - 1])
-    keep = set(marks)
-    for a, b in itertools.pairwise(marks):
-        _simplify(dist, target, a, b, config.tolerance_m, keep)
+    # a kink of the ground between two samples rises above their chord by at most a
+    # quarter of the second difference: keep that much more at the peaks
+    bulge = np.zeros_like(target)
+    bulge[1:-1] = np.maximum(0.0, -(ground[:-2] - 2.0 * ground[1:-1] + ground[2:])) / 4.0
+    target += np.maximum(bulge, np.maximum(np.roll(bulge, 1), np.roll(bulge, -1)))
+    ds = np.maximum(np.diff(dist), 1e-9)
+    speed = segment_speeds(target, dist, config)
+    target = _rate_limited(target, ds, config.max_climb_m_s / speed, config.max_descent_m_s / speed)
+    # waypoints where the speed changes, so that each leg is flown at one speed
+    changes = (np.flatnonzero(np.diff(speed) != 0) + 1).tolist()
+    anchors = sorted(set(marks) | set(changes))
+    keep = set(anchors)
+    for a, b in itertools.pairwise(anchors):
+        _simplify(dist, target, a, b, config.tolerance_m, config.sag_m, keep)
     out = []
     given = {m: i for i, m in enumerate(marks)}
-    for k in sorted(keep):
-        out.append(TerrainPoint(float(lat[k]), float(lon[k]), float(target[k]), given.get(k)))
+    kept = sorted(keep)
+    previous = kept[0]
+    for k in kept:
+        leg_speed = float(speed[previous:k].min()) if k > previous else config.speed_m_s
+        point = TerrainPoint(
+            float(lat[k]), float(lon[k]), float(target[k]), given.get(k), leg_speed
+        )
+        out.append(point)
+        previous = k
     return out
 
 
-def _simplify(dist: F64, target: F64, a: int, b: int, tolerance: float, keep: set[int]) -> None:
+def _rate_limited(target: F64, ds: F64, climb: F64, descent: F64) -> F64:
+    """The lowest profile above ``target`` whose grades stay within the climb and descent
+    grades of each segment (a climb starts early enough, a descent ends late enough)."""
+    out = target.copy()
+    for k in range(len(out) - 2, -1, -1):
+        out[k] = max(out[k], out[k + 1] - climb[k] * ds[k])
+    for k in range(1, len(out)):
+        out[k] = max(out[k], out[k - 1] - descent[k - 1] * ds[k - 1])
+    return out
+
+
+def segment_speeds(target: F64, dist: F64, config: TerrainFollowing) -> F64:
+    """Speed on each segment between samples: the cruise speed, or slower where at cruise
+    speed the climb or descent rate would leave the vehicle more than ``max_excess_m``
+    above the wanted height (there, as slow as the ground's grade needs, in steps of
+    ``speed_step_m_s``, held ``slow_margin_m`` before and after)."""
+    from scipy.ndimage import binary_dilation, minimum_filter1d
+
+    cruise = config.speed_m_s
+    ds = np.maximum(np.diff(dist), 1e-9)
+    flat = np.full(len(ds), cruise)
+    if config.min_speed_m_s <= 0 or not len(ds):
+        return flat
+    at_cruise = _rate_limited(
+        target, ds, np.full(len(ds), config.max_climb_m_s / cruise),
+        np.full(len(ds), config.max_descent_m_s / cruise),
+    )  # fmt: skip
+    limit = config.max_excess_m if config.max_excess_m is not None else config.height_agl_m
+    high = at_cruise - target > limit
+    if not high.any():
+        return flat
+    window = max(1, math.ceil(config.slow_margin_m / float(np.median(ds))))
+    region = binary_dilation(high[:-1] | high[1:], iterations=window)
+    grade = np.diff(target) / ds
+    with np.errstate(divide="ignore"):
+        need = np.where(
+            grade > 0,
+            config.max_climb_m_s / np.maximum(grade, 1e-12),
+            config.max_descent_m_s / np.maximum(-grade, 1e-12),
+        )
+    v = np.clip(np.minimum(need, cruise), config.min_speed_m_s, cruise)
+    step = config.speed_step_m_s
+    v = np.maximum(np.floor(v / step) * step, min(config.min_speed_m_s, cruise))
+    v = np.where(region, v, cruise)
+    out: F64 = minimum_filter1d(v, size=2 * window + 1, mode="nearest")
+    return out
+
+
+def _simplify(
+    dist: F64, target: F64, a: int, b: int, tolerance: float, sag: float, keep: set[int]
+) -> None:
     stack = [(a, b)]
     while stack:
         i, j = stack.pop()
@@ -120,7 +194,7 @@ def _simplify(dist: F64, target: F64, a: int, b: int, tolerance: float, keep: se
         dev = target[i + 1 : j] - line
         k_hi = int(np.argmax(dev))
         k_lo = int(np.argmin(dev))
-        if dev[k_hi] > 1e-9:
+        if dev[k_hi] > sag:
             k = i + 1 + k_hi
         elif dev[k_lo] < -tolerance:
             k = i + 1 + k_lo

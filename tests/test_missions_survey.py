@@ -394,3 +394,35 @@ def test_terrain_following_over_the_simulated_pit(tmp_path: Path) -> None:
     truth = u - scene.surface_height(e, n)
     survey = s["clearance_m"] >= 39.5
     assert np.nanmin(truth[survey]) >= 40.0 - 3.0
+
+
+def test_steep_srtm_slows_down_instead_of_climbing_too_high() -> None:
+    """600 m x 500 m over 315 m of relief at 80 m AGL: at 5 m/s the 2 m/s descent cannot
+    follow the slopes (the height above ground would reach 240 m); the plan slows down
+    there (DO_CHANGE_SPEED) and stays under 120 m AGL and at 80 m clearance."""
+    from drone_missions.plan import CMD_CHANGE_SPEED
+
+    dem = Dem.open(shared("dem_open_pit", "SRTMGL3_39.834_-105.816_40.466_-105.184.asc"))
+    polygon = _rectangle(600.0, 500.0, origin=(40.05, -105.65))
+    req = SurveyRequest(tuple(polygon), survey_camera("DJI Phantom 4 RTK"), altitude_agl_m=80.0)
+    plan = plan_survey(req, dem).plan
+    report = check_plan(plan, dem, limits=Limits(min_clearance_m=79.5, endurance_min=60.0))
+    assert report.ok, [v.line() for v in report.violations]
+    assert report.stats["max_agl_m"] <= 120.0 and report.stats["min_clearance_m"] >= 80.0
+    items = plan.mission_items()
+    speeds = [i.params[1] for i in items if i.command == CMD_CHANGE_SPEED]
+    assert speeds and min(speeds) < 5.0 and speeds[-1] == 5.0  # back to cruise at the end
+    # every leg within the rates at the speed it is flown
+    route = plan_route(plan, dem)
+    speed_at: dict[int, float] = {}
+    current = 5.0
+    for k, it in enumerate(items):
+        if it.command == CMD_CHANGE_SPEED:
+            current = float(it.params[1] or current)
+        speed_at[k] = current
+    for a, b in zip(route.waypoints[2:-3], route.waypoints[3:-2], strict=True):
+        dh = math.hypot(b.xyz[0] - a.xyz[0], b.xyz[1] - a.xyz[1])
+        v = speed_at[b.item_index]
+        if dh > 1.0:
+            assert (b.xyz[2] - a.xyz[2]) / dh <= 3.0 / v + 1e-6
+            assert (a.xyz[2] - b.xyz[2]) / dh <= 2.0 / v + 1e-6
