@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from calibration.camera_model import SURVEY_CAMERAS, SensorSpec, survey_camera
-from calibration.errors import CalibrationError
 from drone_missions.errors import MissionError
 from drone_missions.plan import FenceCircle, FencePolygon
+from smartmine.errors import SmartmineError
 
 LatLon = tuple[float, float]
 
@@ -212,11 +212,11 @@ def load_camera(name_or_path: str) -> SensorSpec:
             )
         except (TypeError, ValueError) as err:
             raise MissionError(f"{path}: bad camera field ({err})") from None
-        except CalibrationError as err:
+        except SmartmineError as err:
             raise MissionError(f"{path}: {err}") from None
     try:
         return survey_camera(name_or_path)
-    except CalibrationError as err:
+    except SmartmineError as err:
         raise MissionError(str(err)) from None
 
 
