@@ -283,9 +283,9 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise PlanError(f"{file}: no such mission file") from None
+        raise PlanError(f"cannot read plan {file}: no such file") from None
     except OSError as err:
-        raise PlanError(f"cannot read mission {file}: {err.strerror or err}") from None
+        raise PlanError(f"cannot read plan {file}: {err.strerror or err}") from None
     except UnicodeDecodeError:
         raise PlanError(f"{file}: not a text mission file") from None
     return parse_plan(text, str(file))
@@ -298,7 +298,7 @@ def parse_plan(text: str, source: str = "<text>") -> Plan:
     if stripped.startswith("{"):
         return _parse_qgc_json(stripped, source)
     raise PlanError(
-        f"{source}: unknown mission format (expected a QGroundControl .plan JSON or a "
+        f"{source}: unknown plan format (expected a QGroundControl .plan JSON or a "
         "'QGC WPL 110' waypoint file)"
     )
 

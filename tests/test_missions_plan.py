@@ -171,7 +171,7 @@ def test_fence_circles_rally_and_written_json_is_qgc_shaped(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("hello", "unknown mission format"),
+        ("hello", "unknown plan format"),
         ('{"fileType": "Mission"}', "fileType is not 'Plan'"),
         (
             '{"fileType": "Plan", "version": 1, "mission": {"version": 2, "items": [{"type": '
