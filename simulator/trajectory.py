@@ -453,6 +453,18 @@ def photo_times_s(trajectory: Trajectory, positions: F64Array, step_m: float = 0
     return np.asarray(np.interp(s_photo, s_grid, t_grid), dtype=np.float64)
 
 
+def plan_photo_times(plan: MissionPlan | None, scene: Scene, trajectory: Trajectory) -> F64Array:
+    """Camera frame times where the plan's camera items fire along the flown trajectory
+    (empty without a plan or camera items): a planned survey yields its photos."""
+    if plan is None:
+        return np.zeros(0)
+    waypoints, _ = plan_waypoints_enu(plan, scene)
+    positions = plan_photo_positions(plan, waypoints)
+    if not len(positions):
+        return np.zeros(0)
+    return photo_times_s(trajectory, positions)
+
+
 def check_clearance(scene: Scene, path: Path, clearance_m: float) -> None:
     """Refuse a path that goes into the ground (pit) or leaves the drift."""
     n = max(2, math.ceil(path.length / 2.0) + 1)
