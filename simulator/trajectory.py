@@ -329,7 +329,10 @@ def read_plan(path: str | os.PathLike[str]) -> MissionPlan:
             if it.frame == FRAME_LOCAL_ENU and it.params[4] is not None
         ]
         if len(local) >= 2:
-            return MissionPlan(str(file), "local-enu", None, tuple(local), None, others, mission)
+            rest = {k: v for k, v in others.items() if k != "NAV_WAYPOINT"}
+            if others.get("NAV_WAYPOINT", 0) > len(local):
+                rest["NAV_WAYPOINT"] = others["NAV_WAYPOINT"] - len(local)
+            return MissionPlan(str(file), "local-enu", None, tuple(local), None, rest, mission)
     for p in points:
         if p.altitude_ref == "none":
             frame = items[p.item_index].frame

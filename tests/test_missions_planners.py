@@ -149,3 +149,16 @@ def test_drift_centerline_csv_is_pushed_off_the_wall(tmp_path: Path) -> None:
     moved, dmin = keep_clearance(line, cloud, 1.0)
     assert dmin >= 1.0 - 1e-6
     assert np.all(moved[:, 1] > -1.05)
+
+
+def test_the_simulator_flies_a_drift_plan_in_its_frame(tmp_path: Path) -> None:
+    from drone_missions.plan import write_plan
+    from drone_missions.planners import drift_plan
+    from simulator.trajectory import plan_waypoints_enu, read_plan
+
+    pts = np.array([[0.0, 0.0, 1.5], [10.0, 0.0, 1.5], [10.0, 8.0, 1.7]])
+    path = write_plan(drift_plan(pts), tmp_path / "drift.plan")
+    plan = read_plan(path)
+    assert plan.format == "local-enu" and plan.ignored == {}
+    xyz, info = plan_waypoints_enu(plan, scene=None)  # type: ignore[arg-type]
+    assert np.allclose(xyz, pts) and info["relocated"] is False
