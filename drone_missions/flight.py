@@ -79,7 +79,7 @@ def raw_items(plan: Plan) -> list[RawItem]:
         if it.altitude_ref == "terrain" and it.frame in (0, 5) and p[6] is None:
             raise FlightError(
                 f"{plan.source}: item {i} ({it.name}) is {it.altitude_m:g} m above terrain "
-                "with no AMSL altitude computed; re-plan it with a DEM"
+                "with no AMSL altitude computed; give the DEM (--dem) to compute it"
             )
         scale = (
             1e7
@@ -383,6 +383,11 @@ def _stdin_commands(flight: MissionFlight, stop: threading.Event) -> None:
 
 def fly_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
+    if args.dem is not None:  # QGC's above-terrain items get their AMSL altitude
+        from drone_missions.commands import _load_dem
+        from drone_missions.route import resolve_terrain
+
+        plan = resolve_terrain(plan, _load_dem(args))
     if not args.no_check:
         from drone_missions.check import check_plan
         from drone_missions.commands import _fences, _limits, _load_dem

@@ -139,3 +139,41 @@ def _ground(dem: Dem | None, enu: object, xyz: XYZ, fallback: float) -> float:
     lat, lon = _ll(enu, xyz)
     g = float(dem.height_amsl(lat, lon))
     return g if math.isfinite(g) else fallback
+
+
+def resolve_terrain(plan: Plan, dem: Dem) -> Plan:
+    """The plan with QGC's "calculated above terrain" items (AltitudeMode 3, AMSL left
+    null) given their AMSL altitude from ``dem``, as QGC does before an upload: frame
+    GLOBAL, param7 = ground + Altitude (also stored as AMSLAltAboveTerrain)."""
+    from dataclasses import replace
+
+    from drone_missions.plan import QGC_ALT_CALC_ABOVE_TERRAIN, ComplexItem
+
+    def fix(i: int, it: MissionItem) -> MissionItem:
+        if it.qgc_altitude_mode != QGC_ALT_CALC_ABOVE_TERRAIN or not it.has_position:
+            return it
+        ground = float(dem.height_amsl(it.lat_deg, it.lon_deg))
+        if not math.isfinite(ground):
+            raise MissionError(f"{plan.source}: item {i} ({it.name}) lies outside the DEM")
+        amsl = ground + it.altitude_m
+        p = it.params
+        return replace(
+            it,
+            frame=0,
+            params=(p[0], p[1], p[2], p[3], p[4], p[5], amsl),
+            qgc_amsl_alt_above_terrain=amsl,
+        )
+
+    k = 0
+    entries: list[MissionItem | ComplexItem] = []
+    for entry in plan.entries:
+        if isinstance(entry, ComplexItem):
+            items = []
+            for it in entry.items:
+                items.append(fix(k, it))
+                k += 1
+            entries.append(ComplexItem(entry.kind, tuple(items), entry.definition))
+        else:
+            entries.append(fix(k, entry))
+            k += 1
+    return plan.with_entries(entries)

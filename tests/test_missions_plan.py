@@ -216,3 +216,33 @@ def test_real_geofence_polygons_are_enforced() -> None:
     assert rules(east) == set()  # home, the point and the way there are in the allowed part
     assert rules(centroid(exc.vertices)) == {"exclusion-fence"}
     assert "inclusion-fence" in rules((38.7520, -77.4970))  # 100 m north: outside
+
+
+def test_terrain_items_get_their_amsl_altitude_from_a_dem(tmp_path: Path) -> None:
+    """QGC's TerrainTest plan: mode-3 items (80 m and 40 m above terrain, AMSL null) over a
+    flat 100 m DEM in EPSG:4326 become GLOBAL items at 180 m and 140 m, ready to upload."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from drone_missions.dem import Dem
+    from drone_missions.flight import FlightError, raw_items
+    from drone_missions.plan import FRAME_GLOBAL
+    from drone_missions.route import resolve_terrain
+
+    plan = read_plan(_file("qgc_TerrainTest-PX4-MultiRotor.plan"))
+    with pytest.raises(FlightError, match="above terrain"):
+        raw_items(plan)
+    dem_path = tmp_path / "flat.tif"
+    with rasterio.open(
+        dem_path, "w", driver="GTiff", width=200, height=200, count=1, dtype="float32",
+        crs="EPSG:4326", transform=from_origin(-122.2, 47.7, 0.001, 0.001),
+    ) as ds:  # fmt: skip
+        ds.write(np.full((200, 200), 100.0, dtype=np.float32), 1)
+    resolved = resolve_terrain(plan, Dem.open(dem_path))
+    items = resolved.mission_items()
+    assert (items[5].frame, items[5].params[6]) == (FRAME_GLOBAL, pytest.approx(180.0))
+    assert (items[7].frame, items[7].params[6]) == (FRAME_GLOBAL, pytest.approx(140.0))
+    assert [r.z for r in raw_items(resolved)][5] == pytest.approx(180.0)
+    back = read_plan(write_plan(resolved, tmp_path / "resolved.plan"))
+    assert back.mission_items()[5].qgc_amsl_alt_above_terrain == pytest.approx(180.0)
