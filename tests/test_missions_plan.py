@@ -223,7 +223,7 @@ def test_terrain_items_get_their_amsl_altitude_from_a_dem(tmp_path: Path) -> Non
     flat 100 m DEM in EPSG:4326 become GLOBAL items at 180 m and 140 m, ready to upload."""
     import numpy as np
     import rasterio
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     from drone_missions.dem import Dem
     from drone_missions.flight import FlightError, raw_items
@@ -236,7 +236,7 @@ def test_terrain_items_get_their_amsl_altitude_from_a_dem(tmp_path: Path) -> Non
     dem_path = tmp_path / "flat.tif"
     with rasterio.open(
         dem_path, "w", driver="GTiff", width=200, height=200, count=1, dtype="float32",
-        crs="EPSG:4326", transform=from_origin(-122.2, 47.7, 0.001, 0.001),
+        crs="EPSG:4326", transform=Affine(0.001, 0.0, -122.2, 0.0, -0.001, 47.7),
     ) as ds:  # fmt: skip
         ds.write(np.full((200, 200), 100.0, dtype=np.float32), 1)
     resolved = resolve_terrain(plan, Dem.open(dem_path))

@@ -189,7 +189,7 @@ def _bench_dem(path: Path) -> tuple[Path, tuple[float, float]]:
     """A 1.2 km square GeoTIFF in EPSG:32643 (UTM 43N), 800 m high west of 50 m east of
     the origin, 840 m east of it (a 40 m bench wall)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     from smartmine.geodesy import wgs84_to_utm
 
@@ -209,7 +209,7 @@ def _bench_dem(path: Path) -> tuple[Path, tuple[float, float]]:
         count=1,
         dtype="float32",
         crs="EPSG:32643",
-        transform=from_origin(west, north, cell, cell),
+        transform=Affine(cell, 0.0, west, 0.0, -cell, north),
     ) as ds:
         ds.write(z, 1)
     return path, ORIGIN
