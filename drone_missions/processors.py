@@ -7,7 +7,7 @@ on it; every message on its ``tick`` input (any periodic topic, e.g. the GNSS po
 publishes the vehicle's state (JSON) and mission progress (0..1), and a link silent
 longer than ``link_loss_s`` while armed commands RTL once.
 
-``vision_to_px4`` turns a SLAM pose (ROS ENU world, FLU body; PoseStamped or Odometry)
+``vision_to_px4`` turns a SLAM pose (ROS ENU world, FLU body; PoseStamped)
 into PX4's NED/FRD with :mod:`smartmine.frames`, sends it as a vision position estimate
 (MAVSDK mocap) when ``connect`` is set, publishes what it sent, and reports on a latched
 status topic when the pose rate falls below PX4's 30 Hz.
@@ -29,7 +29,6 @@ from smartmine.msgs import (
     header_frame_id,
     header_stamp_ns,
     matrix_to_pose_stamped,
-    odometry_to_matrix,
     pose_stamped_to_matrix,
 )
 from smartmine.processor import Output, Port, Processor, param, register_processor
@@ -186,9 +185,9 @@ class VisionToPx4(Processor[VisionToPx4Params]):
     name = "vision_to_px4"
     description = "SLAM pose (ENU/FLU) -> PX4 vision position estimate (NED/FRD) via MAVSDK"
     inputs = (
-        Port("pose", "/slam/pose", "geometry_msgs/msg/PoseStamped", "sensor", "SLAM pose"),
-        Port("odom", "/slam/odometry", "nav_msgs/msg/Odometry", "sensor", "or SLAM odometry"),
-    )
+        Port("pose", "/slam/pose", "geometry_msgs/msg/PoseStamped", "sensor",
+             "SLAM pose: ENU world, FLU body"),
+    )  # fmt: skip
     outputs = (
         Port("pose_ned", "/px4/vision_pose_ned", "geometry_msgs/msg/PoseStamped", "sensor",
              "the pose as sent to PX4 (NED world, FRD body)"),
@@ -228,7 +227,7 @@ class VisionToPx4(Processor[VisionToPx4Params]):
         return (len(window) - 1) / ((window[-1] - window[0]) * 1e-9)
 
     def process(self, port: str, message: Any, receive_time_ns: int) -> list[Output]:
-        matrix = odometry_to_matrix(message) if port == "odom" else pose_stamped_to_matrix(message)
+        matrix = pose_stamped_to_matrix(message)
         stamp = header_stamp_ns(message)
         self.stamps.append(stamp)
         q_enu_flu = matrix_to_quat(matrix[:3, :3])
@@ -262,11 +261,12 @@ class VisionToPx4(Processor[VisionToPx4Params]):
             )
         )
         rate = self.rate_hz()
-        status = (
-            f"vision rate {rate:.1f} Hz below {self.params.min_rate_hz:g} Hz"
-            if len(self.stamps) >= 10 and rate < self.params.min_rate_hz
-            else "ok"
-        )
+        if len(self.stamps) < 10:
+            status = "measuring the rate"
+        elif rate < self.params.min_rate_hz:
+            status = f"vision rate {rate:.1f} Hz below {self.params.min_rate_hz:g} Hz"
+        else:
+            status = "ok"
         if status != self._status:
             self._status = status
             source = header_frame_id(message) or port

@@ -18,7 +18,7 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
     image_rectify  in   camera/color/image_raw         <- image_topic
                    in   camera/color/camera_info       <- camera_info_topic
                    out  camera/color/image_rect  camera/color/camera_info_rect
-    vision_to_px4  in   slam/pose  slam/odometry       <- slam_pose_topic
+    vision_to_px4  in   slam/pose                      <- slam_pose_topic
                    out  px4/vision_pose_ned  px4/vision_status (latched)
 
 Parameters: ``params/drift_slam.yaml`` (installed to share/smartmine_ros/params), or

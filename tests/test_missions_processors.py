@@ -129,3 +129,29 @@ def test_vision_to_px4_warns_when_slow() -> None:
         outs += node.process("pose", _pose(k / 10.0, 0.0), 0)  # 10 Hz
     status = [json.loads(o.message.data) for o in outs if o.port == "status"]
     assert status[-1]["status"].startswith("vision rate 10.0 Hz below 30 Hz")
+
+
+def test_vision_to_px4_over_a_real_bag(tmp_path: Path) -> None:
+    """The Husky bag's GNSS fixes -> gnss_to_pose (ENU) -> vision_to_px4, offline: every
+    pose comes out in NED (north, east, down) and the 1-10 Hz source is reported slow."""
+    from smartmine.bagio import BagReader
+    from smartmine.cli import main
+    from tests.conftest import shared
+
+    bag = shared("rosbag1_robot_localization_husky", "test1.bag")
+    enu = tmp_path / "enu.mcap"
+    assert main(["node", "run", "gnss_to_pose", "--bag", str(bag), "--out", str(enu),
+                 "--param", "frame=enu", "--remap", "fix:=/fix"]) == 0  # fmt: skip
+    ned = tmp_path / "ned.mcap"
+    assert main(["node", "run", "vision_to_px4", "--bag", str(enu), "--out", str(ned),
+                 "--remap", "pose:=/gnss/pose"]) == 0  # fmt: skip
+    with BagReader(enu) as reader:
+        src = [pose_stamped_to_matrix(m.message) for m in reader.messages(["/gnss/pose"])]
+    with BagReader(ned) as reader:
+        out = [pose_stamped_to_matrix(m.message) for m in reader.messages(["/px4/vision_pose_ned"])]
+        status = [json.loads(m.message.data) for m in reader.messages(["/px4/vision_status"])]
+    assert len(out) == len(src) > 100
+    a = np.array([m[:3, 3] for m in src])
+    b = np.array([m[:3, 3] for m in out])
+    assert np.allclose(b, np.column_stack([a[:, 1], a[:, 0], -a[:, 2]]))
+    assert status[-1]["status"].startswith("vision rate") and status[-1]["rate_hz"] < 30
