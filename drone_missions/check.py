@@ -76,7 +76,8 @@ class CheckReport:
         return not self.violations
 
 
-def _inside_polygon(x: F64, y: F64, poly: F64) -> npt.NDArray[np.bool_]:
+def inside_polygon(x: F64, y: F64, poly: F64) -> npt.NDArray[np.bool_]:
+    """Whether points (x, y) lie inside the polygon (vertices (N, 2)), by ray crossing."""
     inside = np.zeros(x.shape, dtype=bool)
     n = len(poly)
     for i in range(n):
@@ -319,7 +320,7 @@ def _fence_contains(enu: Any, fence: FencePolygon | FenceCircle, xyz: F64) -> np
     lat = np.array([v[0] for v in fence.vertices])
     lon = np.array([v[1] for v in fence.vertices])
     fx, fy, _ = enu.from_wgs84(lat, lon, np.zeros_like(lat))
-    return _inside_polygon(xyz[:, 0], xyz[:, 1], np.stack([fx, fy], axis=1))
+    return inside_polygon(xyz[:, 0], xyz[:, 1], np.stack([fx, fy], axis=1))
 
 
 def _endurance(route: Route, lim: Limits) -> dict[str, Any]:

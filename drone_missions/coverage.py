@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.camera_model import SensorSpec
+from drone_missions.check import inside_polygon
 from drone_missions.dem import Dem
 from drone_missions.plan import Photo, camera_photos
 from drone_missions.route import Route
@@ -70,19 +71,6 @@ def footprints(route: Route, camera: SensorSpec, dem: Dem | None = None) -> list
     return out
 
 
-def _inside(x: F64, y: F64, poly: F64) -> npt.NDArray[np.bool_]:
-    inside = np.zeros(x.shape, dtype=bool)
-    n = len(poly)
-    for i in range(n):
-        x1, y1 = poly[i]
-        x2, y2 = poly[(i + 1) % n]
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xc = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (x < xc)
-    return inside
-
-
 def coverage(
     route: Route,
     camera: SensorSpec,
@@ -106,7 +94,7 @@ def coverage(
     gx = np.arange(px.min() + cell_m / 2, px.max(), cell_m)
     gy = np.arange(py.min() + cell_m / 2, py.max(), cell_m)
     xx, yy = np.meshgrid(gx, gy)
-    mask = _inside(xx, yy, poly)
+    mask = inside_polygon(xx, yy, poly)
     count = np.zeros(xx.shape, dtype=np.int32)
     for fp in prints:
         c = fp.corners_xy
@@ -116,7 +104,7 @@ def coverage(
         j0, j1 = np.searchsorted(gy, [y0, y1])
         if i1 <= i0 or j1 <= j0:
             continue
-        sub = _inside(xx[j0:j1, i0:i1], yy[j0:j1, i0:i1], c)
+        sub = inside_polygon(xx[j0:j1, i0:i1], yy[j0:j1, i0:i1], c)
         count[j0:j1, i0:i1] += sub
     inside_counts = count[mask]
     covered = float(np.mean(inside_counts > 0)) if inside_counts.size else 0.0

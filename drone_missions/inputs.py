@@ -49,19 +49,26 @@ def _geojson_geometries(doc: Any) -> list[dict[str, Any]]:
     return [doc] if kind else []
 
 
-def read_polygons(path: str | Path) -> list[list[LatLon]]:
-    """Outer rings (lat, lon) of the polygons in a GeoJSON or KML file."""
+def _read(path: str | Path, what: str) -> tuple[Path, str, Any]:
+    """The file, its text, and its GeoJSON document (None for KML)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as err:
-        raise MissionError(f"cannot read area {file}: {err.strerror or err}") from None
+        raise MissionError(f"cannot read {what} {file}: {err.strerror or err}") from None
     if file.suffix.lower() == ".kml" or text.lstrip().startswith("<"):
-        return [r for r in _kml_coordinates(text, file, "Polygon") if len(r) >= 3]
+        return file, text, None
     try:
-        doc = json.loads(text)
+        return file, text, json.loads(text)
     except json.JSONDecodeError as err:
         raise MissionError(f"{file}: invalid GeoJSON: {err}") from None
+
+
+def read_polygons(path: str | Path) -> list[list[LatLon]]:
+    """Outer rings (lat, lon) of the polygons in a GeoJSON or KML file."""
+    file, text, doc = _read(path, "area")
+    if doc is None:
+        return [r for r in _kml_coordinates(text, file, "Polygon") if len(r) >= 3]
     rings: list[list[LatLon]] = []
     for g in _geojson_geometries(doc):
         if g.get("type") == "Polygon":
@@ -75,20 +82,12 @@ def read_polygons(path: str | Path) -> list[list[LatLon]]:
 
 def read_polyline(path: str | Path) -> list[LatLon]:
     """The first LineString (lat, lon) of a GeoJSON or KML file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise MissionError(f"cannot read {file}: {err.strerror or err}") from None
-    if file.suffix.lower() == ".kml" or text.lstrip().startswith("<"):
+    file, text, doc = _read(path, "line")
+    if doc is None:
         lines = _kml_coordinates(text, file, "LineString")
         if not lines:
             raise MissionError(f"{file}: no LineString in the KML")
         return lines[0]
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise MissionError(f"{file}: invalid GeoJSON: {err}") from None
     for g in _geojson_geometries(doc):
         if g.get("type") == "LineString":
             coords = g.get("coordinates") or []
@@ -141,13 +140,9 @@ def _in_outer_boundary(polygon: Any, coord: Any) -> bool:
 def read_fences(path: str | Path) -> list[FencePolygon | FenceCircle]:
     """Geofences from GeoJSON: polygons (``properties.inclusion``, default true) and
     points with ``properties.radius_m`` (circles)."""
-    file = Path(path)
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8-sig"))
-    except OSError as err:
-        raise MissionError(f"cannot read fence {file}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise MissionError(f"{file}: invalid GeoJSON: {err}") from None
+    file, _, doc = _read(path, "fence")
+    if doc is None:
+        raise MissionError(f"{file}: fences must be GeoJSON")
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
         features = [{"type": "Feature", "properties": {}, "geometry": doc}]

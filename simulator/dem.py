@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simulator.scene import UTM_EPSG
 from smartmine.atomic import atomic_path
 
 if TYPE_CHECKING:
     from simulator.scene import Scene
 
-DEM_EPSG = 32644
+DEM_EPSG = UTM_EPSG
 NODATA = -9999.0
 
 
@@ -41,11 +42,43 @@ def dem_grid(scene: Scene, res_m: float) -> tuple[Any, Any, float, float]:
     return ee, nn, west, north
 
 
-def write_dem(scene: Scene, path: Path, res_m: float = 1.0) -> dict[str, Any]:
-    """Write ``dem.tif`` (float32 heights, m) and return its description for scene.json."""
+def write_utm_geotiff(
+    path: Path,
+    raster: Any,
+    grid: tuple[float, float, float],
+    nodata: float,
+    tags: dict[str, str],
+    description: str,
+) -> None:
+    """One-band GeoTIFF in UTM 44N, north-up, ``grid`` = (west, north, resolution m),
+    written atomically (the simulator's raster products)."""
     import rasterio
     from rasterio.transform import Affine
 
+    west, north, res = grid
+    with (
+        atomic_path(path, overwrite=True) as tmp,
+        rasterio.open(
+            tmp,
+            "w",
+            driver="GTiff",
+            height=raster.shape[0],
+            width=raster.shape[1],
+            count=1,
+            dtype=raster.dtype.name,
+            crs=f"EPSG:{DEM_EPSG}",
+            transform=Affine(res, 0.0, west, 0.0, -res, north),
+            nodata=nodata,
+            compress="deflate",
+        ) as dst,
+    ):
+        dst.write(raster, 1)
+        dst.update_tags(**tags)
+        dst.set_band_description(1, description)
+
+
+def write_dem(scene: Scene, path: Path, res_m: float = 1.0) -> dict[str, Any]:
+    """Write ``dem.tif`` (float32 heights, m) and return its description for scene.json."""
     ee, nn, west, north = dem_grid(scene, res_m)
     x, y, _ = scene.origin.from_projected(ee, nn, np.full(ee.shape, scene.origin.alt_m), DEM_EPSG)
     if scene.underground:
@@ -57,29 +90,18 @@ def write_dem(scene: Scene, path: Path, res_m: float = 1.0) -> dict[str, Any]:
         z = scene.surface_height(x, y)
     _, _, height = scene.origin.to_wgs84(x, y, np.nan_to_num(z))
     heights = np.where(np.isfinite(z), height, NODATA).astype(np.float32)
-    with (
-        atomic_path(path, overwrite=True) as tmp,
-        rasterio.open(
-            tmp,
-            "w",
-            driver="GTiff",
-            height=heights.shape[0],
-            width=heights.shape[1],
-            count=1,
-            dtype="float32",
-            crs=f"EPSG:{DEM_EPSG}",
-            transform=Affine(res_m, 0.0, west, 0.0, -res_m, north),
-            nodata=NODATA,
-            compress="deflate",
-        ) as dst,
-    ):
-        dst.write(heights, 1)
-        dst.update_tags(
-            vertical="WGS84 ellipsoidal height, m",
-            view="from above" if not scene.underground else "drift floor, from below",
-            scene=scene.kind,
-        )
-        dst.set_band_description(1, "terrain height (m)")
+    write_utm_geotiff(
+        path,
+        heights,
+        (west, north, res_m),
+        NODATA,
+        {
+            "vertical": "WGS84 ellipsoidal height, m",
+            "view": "from above" if not scene.underground else "drift floor, from below",
+            "scene": scene.kind,
+        },
+        "terrain height (m)",
+    )
     valid = heights[heights != NODATA]
     return {
         "crs": f"EPSG:{DEM_EPSG}",

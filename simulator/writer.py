@@ -41,7 +41,7 @@ from simulator.bag_topics import (
     write_latched,
 )
 from simulator.config import SimConfig, validate
-from simulator.dem import write_dem
+from simulator.dem import write_dem, write_utm_geotiff
 from simulator.errors import SimulatorError
 from simulator.hsi import HsiRender
 from simulator.mesh import ZONES, write_ply
@@ -298,34 +298,20 @@ def class_raster(scene: Scene) -> tuple[npt.NDArray[np.uint8], tuple[float, floa
 
 
 def _write_classes(scene: Scene, path: Path) -> dict[str, Any]:
-    import rasterio
-    from rasterio.transform import Affine
-
     raster, (west, north, res) = class_raster(scene)
     legend = {str(z.id): z.name for z in ZONES}
-    with (
-        atomic_path(path, overwrite=True) as tmp,
-        rasterio.open(
-            tmp,
-            "w",
-            driver="GTiff",
-            height=raster.shape[0],
-            width=raster.shape[1],
-            count=1,
-            dtype="uint8",
-            crs=f"EPSG:{UTM_EPSG}",
-            transform=Affine(res, 0.0, west, 0.0, -res, north),
-            nodata=0,
-            compress="deflate",
-        ) as dst,
-    ):
-        dst.write(raster, 1)
-        dst.update_tags(
-            zones=json.dumps(legend),
-            view="from above" if scene.raster_look == "down" else "floor, from below",
-            scene=scene.kind,
-        )
-        dst.set_band_description(1, "zone id (see tag 'zones')")
+    write_utm_geotiff(
+        path,
+        raster,
+        (west, north, res),
+        0,
+        {
+            "zones": json.dumps(legend),
+            "view": "from above" if scene.raster_look == "down" else "floor, from below",
+            "scene": scene.kind,
+        },
+        "zone id (see tag 'zones')",
+    )
     counts = np.bincount(raster.ravel(), minlength=len(ZONES))
     return {
         "shape": list(raster.shape),
