@@ -249,7 +249,19 @@ class CameraTopics:
         )
         bag.write("/camera/depth/image_rect_raw", t, depth)
         self._write_info(bag, "/camera/depth/camera_info", t, COLOR_OPTICAL)
-        if hsi is not None:
+        if hsi is not None and hsi.line_offsets_s is not None:  # push-broom lines
+            encoding = f"32FC{hsi.cube.shape[2]}"
+            for row, offset in enumerate(hsi.line_offsets_s):
+                line_t = t + round(float(offset) * 1e9)
+                line = numpy_to_image(
+                    hsi.cube[row : row + 1],
+                    encoding,
+                    stamp_ns=line_t,
+                    frame_id=HSI_OPTICAL,
+                    factory=f,
+                )
+                bag.write("/hyperspectral/image_raw", line_t, line)
+        elif hsi is not None:
             encoding = f"32FC{hsi.cube.shape[2]}"
             cube = numpy_to_image(hsi.cube, encoding, stamp_ns=t, frame_id=HSI_OPTICAL, factory=f)
             bag.write("/hyperspectral/image_raw", t, cube)

@@ -188,7 +188,7 @@ class Renderer:
         irradiance = solar_irradiance if scene.lighting == "sun" else halogen_irradiance
         self.irradiance = irradiance(self.wavelengths_nm)
         self.zone_rgb = zone_rgb_table()
-        self.zone_refl = zone_spectra(self.wavelengths_nm)
+        self.zone_refl = zone_spectra(self.wavelengths_nm, hsi.spectra)
         self.exposure = 0.8 if scene.lighting == "sun" else 1.0
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)
@@ -302,12 +302,20 @@ class Renderer:
         with single_threaded_blas():
             return self._render_hsi(world_from_optical, frame_index)
 
-    def _render_hsi(self, world_from_optical: F64Array, frame_index: int) -> HsiRender:
+    def render_hsi_line(self, world_from_optical: F64Array, line_index: int) -> HsiRender:
+        """One push-broom line (1 x width): the middle row of the hyperspectral camera."""
+        with single_threaded_blas():
+            return self._render_hsi(world_from_optical, line_index, line=True)
+
+    def _render_hsi(
+        self, world_from_optical: F64Array, frame_index: int, line: bool = False
+    ) -> HsiRender:
         cam = self.hsi_camera
         k = self.config.hsi.supersample
         rot = world_from_optical[:3, :3]
         origin = world_from_optical[:3, 3].astype(np.float64)
-        dirs = self.hsi_rays.reshape(-1, 3) @ rot.T
+        rays = self.hsi_rays[cam.height // 2 : cam.height // 2 + 1] if line else self.hsi_rays
+        dirs = rays.reshape(-1, 3) @ rot.T
         hits = self._cast(origin, dirs)
         valid = np.isfinite(hits["t_hit"])
         surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
@@ -316,14 +324,15 @@ class Renderer:
         weight = np.zeros(len(dirs))
         weight[surf.hits.rows] = surf.illumination * surf.brightness
         hc = self.config.hsi
+        stream = [self.config.seed, STREAM_HSI_NOISE, frame_index] + ([1] if line else [])
         return mix(
             zone,
             weight,
-            (cam.height, cam.width),
+            (1 if line else cam.height, cam.width),
             k * k,
             self.zone_refl,
             self.irradiance,
             hc.noise_floor,
             hc.noise_rel,
-            np.random.default_rng([self.config.seed, STREAM_HSI_NOISE, frame_index]),
+            np.random.default_rng(stream),
         )

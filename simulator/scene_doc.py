@@ -164,7 +164,9 @@ def hyperspectral_section(sim: Simulation) -> Section:
     return {
         **renderer.hsi_camera.to_dict(),
         "frame_id": HSI_OPTICAL,
-        "kind": "snapshot cube",
+        "kind": "push-broom lines (1 x width, each stamped at its exposure)"
+        if hc.mode == "pushbroom"
+        else "snapshot cube",
         "bands": len(renderer.wavelengths_nm),
         "wavelengths_nm": [round(float(w), 4) for w in renderer.wavelengths_nm],
         "supersample": hc.supersample,
@@ -173,7 +175,10 @@ def hyperspectral_section(sim: Simulation) -> Section:
         "illumination": "solar_irradiance"
         if sim.scene.lighting == "sun"
         else "halogen_irradiance (3000 K)",
-        "spectra": "hyperspectral.spectra (synthetic, literature band positions)",
+        "spectra": "USGS splib07 (bundled, hyperspectral.library.MEASURED_STAND_INS), "
+        "resampled to the bands"
+        if hc.spectra == "measured"
+        else "hyperspectral.spectra (synthetic, literature band positions)",
     }
 
 

@@ -220,8 +220,11 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
     big = rock & ~scene.smooth_faces[hits.primitive_ids]  # skirt, end caps: too coarse
     if np.any(big):
         coarse[big], tone[big] = scene.coarse_texture(hits.points[big])
-    fine = np.zeros(len(coarse))
-    fine[rock] = scene.fine_texture(hits.points[rock])
+    if np.all(rock):
+        fine = scene.fine_texture(hits.points)
+    else:
+        fine = np.zeros(len(coarse))
+        fine[rock] = scene.fine_texture(hits.points[rock])
     brightness = TEXTURE_BASE + (coarse + fine) / scene.texture_norm
     tone_shift = TONE_GAIN * (tone - 0.5)
     if np.any(on_marker):

@@ -157,5 +157,27 @@ class Simulation:
         frame = self.renderer.render(base @ self.rig.base_from_optical, i)
         hsi = None
         if i % self.config.hsi.every == 0:
-            hsi = self.renderer.render_hsi(base @ self.rig.base_from_hsi, i)
+            if self.config.hsi.mode == "pushbroom":
+                hsi = self.render_lines(i)
+            else:
+                hsi = self.renderer.render_hsi(base @ self.rig.base_from_hsi, i)
         return frame, hsi
+
+    def render_lines(self, i: int) -> HsiRender:
+        """Push-broom: ``hsi.height`` lines evenly over colour frame ``i``'s interval, each
+        from the pose at its own time (stacked; offsets from the frame's stamp kept)."""
+        hc = self.config.hsi
+        t = self.clocks.frame_t
+        interval = (
+            float(t[i + 1] - t[i]) if i + 1 < len(t) else float(t[i] - t[i - 1]) if i else 0.1
+        )
+        offsets = np.arange(hc.height, dtype=np.float64) * interval / hc.height
+        poses = self.trajectory.matrices(t[i] + offsets) @ self.rig.base_from_hsi
+        lines = [
+            self.renderer.render_hsi_line(pose, i * hc.height + k) for k, pose in enumerate(poses)
+        ]
+        return HsiRender(
+            np.concatenate([line.cube for line in lines]),
+            np.concatenate([line.fractions for line in lines]),
+            np.round(offsets, 9),
+        )
