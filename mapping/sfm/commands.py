@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--preset", default="default", help="fast | default | accurate")
     p.add_argument("--max-image-px", type=int, help="long side of the working images")
     p.add_argument("--pairing", choices=["auto", "spatial", "sequential", "exhaustive"])
-    p.add_argument("--mapper", choices=["incremental", "global"])
+    p.add_argument("--mapper", choices=["auto", "incremental", "global"])
     p.add_argument("--no-dense", action="store_true", help="skip the dense cloud")
     p.add_argument("--image-topic", help="bag input: image topic (default: the colour one)")
     p.add_argument("--fix-topic", help="bag input: NavSatFix topic (default: the only one)")

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from mapping.sfm.errors import SfmError
 
 Pairing = Literal["auto", "spatial", "sequential", "exhaustive"]
-Mapper = Literal["incremental", "global"]
+Mapper = Literal["auto", "incremental", "global"]
 
 
 @dataclass
@@ -20,6 +20,10 @@ class SfmConfig:
     """Long side of the working images (features, dense, orthophoto colour); speed vs accuracy."""
     max_features: int = 4096
     """SIFT keypoints per image at most."""
+    enhance_contrast: bool = True
+    """SIFT on contrast-equalised (CLAHE) copies: many more keypoints on bare ground."""
+    sift_peak_threshold: float = 0.004
+    """SIFT's contrast threshold (COLMAP default 0.0067); lower finds faint texture."""
     pairing: Pairing = "auto"
     """auto: GPS neighbours when positions exist, else sequence for long sets, else exhaustive."""
     spatial_neighbors: int = 12
@@ -28,8 +32,9 @@ class SfmConfig:
     """Following images matched per image when pairing by sequence."""
     exhaustive_max_images: int = 40
     """auto pairing matches every pair only up to this many images."""
-    mapper: Mapper = "incremental"
-    """incremental (default: robust on near-planar drone blocks) or global (GLOMAP)."""
+    mapper: Mapper = "auto"
+    """auto: incremental, then global where incremental leaves images out and the global
+    model fits GPS as well (GLOMAP can bend near-planar blocks); or one of them."""
     use_gps_prior: bool = True
     """Bundle adjustment with the GPS positions as priors."""
     gps_std_m: float = 5.0
@@ -74,6 +79,6 @@ def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
         raise SfmError(f"max_image_px = {config.max_image_px} is too small (>= 200)")
     if config.pairing not in ("auto", "spatial", "sequential", "exhaustive"):
         raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
-    if config.mapper not in ("incremental", "global"):
-        raise SfmError(f"mapper {config.mapper!r} is not incremental|global")
+    if config.mapper not in ("auto", "incremental", "global"):
+        raise SfmError(f"mapper {config.mapper!r} is not auto|incremental|global")
     return config

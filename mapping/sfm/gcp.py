@@ -82,7 +82,7 @@ def parse_crs_header(text: str, where: str) -> int:
     if match:
         return utm_epsg(int(match.group(1)), match.group(2).upper() == "N")
     proj = _PROJ_UTM.search(line)
-    if proj and "+datum=WGS84" in line.replace(" ", "") or (proj and "+ellps=WGS84" in line):
+    if (proj and "+datum=WGS84" in line.replace(" ", "")) or (proj and "+ellps=WGS84" in line):
         assert proj is not None
         return utm_epsg(int(proj.group(1)), "+south" not in line)
     if line.upper().startswith("EPSG:"):

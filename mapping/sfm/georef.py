@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,70 +22,35 @@ from mapping.sfm.errors import SfmError
 from mapping.sfm.gcp import GcpFile
 from mapping.sfm.sparse import WorkingImages, quiet_colmap
 from smartmine.atomic import atomic_path, write_text_atomic
+from smartmine.geometry import GeometryError, RansacOptions, Similarity, fit_similarity
 
 F64 = npt.NDArray[np.float64]
 
 
-@dataclass
-class Sim3:
-    """x' = scale * R @ x + t."""
-
-    scale: float = 1.0
-    rotation: F64 = field(default_factory=lambda: np.eye(3))
-    translation: F64 = field(default_factory=lambda: np.zeros(3))
-
-    def apply(self, points: F64) -> F64:
-        return np.asarray(self.scale * points @ self.rotation.T + self.translation)
-
-    def then(self, other: Sim3) -> Sim3:
-        """``other`` after ``self``."""
-        return Sim3(
-            other.scale * self.scale,
-            other.rotation @ self.rotation,
-            other.scale * other.rotation @ self.translation + other.translation,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "rotation": self.rotation.tolist(),
-                "translation_m": self.translation.tolist()}
-
-
-def fit_sim3(src: F64, dst: F64, threshold_m: float) -> tuple[Sim3, npt.NDArray[np.bool_]]:
-    """Robust similarity dst ~ s R src + t (LO-RANSAC) and its inlier mask.
-
-    Interim: COLMAP's estimator; to be replaced by ``smartmine.geometry.fit_similarity``
-    (weighted Umeyama + RANSAC) once that lands on main.
-    """
-    import pycolmap
-
+def fit_sim3(src: F64, dst: F64, threshold_m: float) -> tuple[Similarity, npt.NDArray[np.bool_]]:
+    """Robust similarity dst ~ s R src + t (RANSAC, then least squares on the inliers)."""
     if len(src) < 3:
         raise SfmError(f"a similarity needs 3 points, got {len(src)}")
-    options = pycolmap.RANSACOptions()
-    options.max_error = threshold_m
-    options.min_inlier_ratio = 0.3
-    sim = pycolmap.estimate_sim3d_robust(src, dst, options) if len(src) > 3 else None
-    if sim is None:
-        sim = pycolmap.estimate_sim3d(src, dst)
-    if sim is None:
-        raise SfmError("the points are degenerate (collinear?): no similarity fits them")
-    result = Sim3(float(sim.scale), np.asarray(sim.rotation.matrix()),
-                  np.asarray(sim.translation, dtype=float))
-    residual = np.linalg.norm(result.apply(src) - dst, axis=1)
-    inliers = residual <= threshold_m
-    if inliers.sum() >= 3 and not inliers.all():  # refit on the inliers only
-        sim = pycolmap.estimate_sim3d(src[inliers], dst[inliers])
-        if sim is not None:
-            result = Sim3(float(sim.scale), np.asarray(sim.rotation.matrix()),
-                          np.asarray(sim.translation, dtype=float))
-            inliers = np.linalg.norm(result.apply(src) - dst, axis=1) <= threshold_m
-    return result, inliers
+    try:
+        fit = fit_similarity(src, dst, ransac=RansacOptions(threshold_m, 2000, seed=0,
+                                                            min_inliers=3))
+    except GeometryError as err:
+        raise SfmError(f"georeferencing fit failed: {err}") from None
+    return fit.transform, np.asarray(fit.inliers, dtype=bool)
 
 
-def transform_reconstruction(reconstruction: Any, sim: Sim3) -> None:
+def _to_dict(sim: Similarity) -> dict[str, Any]:
+    return {"scale": float(sim.scale), "rotation": np.asarray(sim.rotation).tolist(),
+            "translation_m": np.asarray(sim.translation).tolist()}
+
+
+def transform_reconstruction(reconstruction: Any, sim: Similarity) -> None:
     import pycolmap
 
-    rot = pycolmap.Rotation3d(sim.rotation)
-    reconstruction.transform(pycolmap.Sim3d(sim.scale, rot, sim.translation))
+    rot = pycolmap.Rotation3d(np.asarray(sim.rotation))
+    reconstruction.transform(
+        pycolmap.Sim3d(float(sim.scale), rot, np.asarray(sim.translation, dtype=float))
+    )
 
 
 def _rmse(values: F64) -> float:
@@ -145,7 +109,7 @@ def run_georef(
     info: dict[str, Any] = {"epsg": images.epsg, "origin_m": images.origin}
     registered = {img.name: img for img in rec.images.values() if img.has_pose}
     names = [n for n in registered if n in images.local_xyz]
-    total = Sim3()
+    total = Similarity.identity(3)
     mode = "local"
     if len(names) >= 3:
         centres = np.array([registered[n].projection_center() for n in names])
@@ -177,14 +141,14 @@ def run_georef(
                 np.linalg.norm(dst - dst.mean(0), axis=1).max() + 1.0)
             sim, inliers = fit_sim3(src, dst, threshold)
             transform_reconstruction(rec, sim)
-            total = total.then(sim)
+            total = sim.compose(total)
             mode = "gps+gcp" if mode == "gps" else "gcp"
             info["gcp_outliers"] = [k for k, ok in zip(common, inliers, strict=True) if not ok]
             info["gcp_leave_one_out"] = _leave_one_out(src, dst, common)
         elif common:
             info["gcp_note"] = f"only {len(common)} GCP(s) triangulated; 3 needed to refine"
     info["mode"] = mode
-    info["model_to_local"] = total.to_dict()
+    info["model_to_local"] = _to_dict(total)
     info["cameras"] = _camera_residuals(rec, images)
     if gcp_utm:
         model_pts, _ = triangulate_gcps(rec, gcps, images) if gcps else ({}, {})
@@ -209,7 +173,7 @@ def _leave_one_out(src: F64, dst: F64, names: list[str]) -> dict[str, list[float
     out = {}
     for i, name in enumerate(names):
         keep = np.arange(len(names)) != i
-        sim, _ = fit_sim3(src[keep], dst[keep], threshold_m=1e9)
+        sim = fit_similarity(src[keep], dst[keep]).transform
         out[name] = (sim.apply(src[i : i + 1])[0] - dst[i]).tolist()
     return out
 

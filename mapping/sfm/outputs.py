@@ -1,7 +1,6 @@
 """Writers of the products: LAZ clouds with the CRS, cameras CSV, COLMAP model, meshes.
 
-Interim: LAZ and meshes are written here with laspy/trimesh until ``mapping/products.py``
-lands on main; then these delegate to it.
+Clouds and meshes go through :mod:`mapping.products` (one writer for the whole stack).
 """
 
 from __future__ import annotations
@@ -14,30 +13,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mapping.products import ProductFrame, write_cloud_laz, write_mesh
 from smartmine.atomic import atomic_path, write_text_atomic
 
 F64 = npt.NDArray[np.float64]
 
 
-def write_laz(path: Path, points_crs: F64, rgb: npt.NDArray[np.uint8] | None,
-              epsg: int | None) -> Path:
-    """A LAZ point cloud (1 mm scale) with the CRS as a WKT VLR when known."""
-    import laspy
+def frame_of(epsg: int | None, origin: F64) -> ProductFrame:
+    """The products' frame: the CRS with the local origin, or the model's own frame."""
+    o = (float(origin[0]), float(origin[1]), float(origin[2]))
+    if epsg is None:
+        return ProductFrame(None, "sfm model frame (not georeferenced)", o)
+    return ProductFrame(epsg, "", o)
 
-    header = laspy.LasHeader(point_format=7 if rgb is not None else 6, version="1.4")
-    header.scales = np.array([0.001, 0.001, 0.001])
-    header.offsets = np.floor(points_crs.min(axis=0)) if len(points_crs) else np.zeros(3)
-    if epsg:
-        import pyproj
 
-        header.add_crs(pyproj.CRS.from_epsg(epsg))
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = points_crs[:, 0], points_crs[:, 1], points_crs[:, 2]
-    if rgb is not None:
-        las.red, las.green, las.blue = (rgb[:, i].astype(np.uint16) * 257 for i in range(3))
-    with atomic_path(path, overwrite=True) as tmp:
-        las.write(str(tmp), laz_backend=laspy.LazBackend.Lazrs)
-    return path
+def write_laz(path: Path, points_local: F64, rgb: npt.NDArray[np.uint8] | None,
+              frame: ProductFrame) -> Path:
+    """A LAZ cloud in the CRS (millimetre scale, CRS in the header)."""
+    return write_cloud_laz(path, points_local, rgb, frame=frame)
 
 
 def write_cameras_csv(path: Path, rec: Any, origin: F64, georef: dict[str, Any]) -> Path:
@@ -72,21 +65,10 @@ def write_colmap_model(path: Path, rec: Any, origin: F64) -> Path:
     return path
 
 
-def write_mesh(ply: Path, glb: Path, vertices_crs: F64, faces: npt.NDArray[np.int64],
-               rgb: npt.NDArray[np.uint8], origin: F64) -> None:
-    """Coloured mesh: PLY in CRS coordinates; GLB (float32) relative to ``origin`` (glTF
-    has no CRS; the offset is in the GLB's ``extras`` and the report)."""
-    import trimesh
-
-    colours = np.column_stack([rgb, np.full(len(rgb), 255, dtype=np.uint8)])
-    mesh = trimesh.Trimesh(vertices=vertices_crs, faces=faces, vertex_colors=colours,
-                           process=False)
-    with atomic_path(ply, overwrite=True) as tmp:
-        mesh.export(str(tmp), file_type="ply")
-    local = trimesh.Trimesh(vertices=vertices_crs - origin, faces=faces, vertex_colors=colours,
-                            process=False)
-    local.metadata["extras"] = {"crs_offset_m": [float(v) for v in origin]}
-    scene = trimesh.Scene(local)
-    scene.metadata["extras"] = {"crs_offset_m": [float(v) for v in origin]}
-    with atomic_path(glb, overwrite=True) as tmp:
-        tmp.write_bytes(scene.export(file_type="glb"))
+def write_meshes(ply: Path, glb: Path, vertices_local: F64, faces: npt.NDArray[np.int64],
+                 rgb: npt.NDArray[np.uint8], frame: ProductFrame) -> None:
+    """Coloured mesh as PLY and GLB; vertices relative to the frame origin (both formats
+    lack a CRS field and GLB is float32: the origin goes into the GLB root node and the
+    ``.crs.json`` sidecar)."""
+    write_mesh(ply, vertices_local, faces, rgb, frame=frame)
+    write_mesh(glb, vertices_local, faces, rgb, frame=frame)

@@ -123,13 +123,14 @@ def run_pipeline(
     origin = np.asarray(info.get("origin_m") or [0.0, 0.0, 0.0], dtype=float)
     rec = pycolmap.Reconstruction(str(georef_dir))
     gsd_m = ground_sampling_m(rec)
+    frame = outputs.frame_of(epsg if info["mode"] != "local" else None, origin)
     products: dict[str, str] = {}
 
     def sparse_products() -> None:
         pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
         rgb = np.array([p.color for p in rec.points3D.values()], dtype=np.uint8).reshape(-1, 3)
         if not (out_dir / "sparse.laz").exists():
-            outputs.write_laz(out_dir / "sparse.laz", pts + origin, rgb, epsg)
+            outputs.write_laz(out_dir / "sparse.laz", pts, rgb, frame)
         if not (out_dir / "cameras.csv").exists():
             outputs.write_cameras_csv(out_dir / "cameras.csv", rec, origin, info)
         if not (out_dir / "colmap").exists():
@@ -153,7 +154,7 @@ def run_pipeline(
         np.savez(tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw)
         tmp.replace(dense_npz)
         if len(pts):
-            outputs.write_laz(out_dir / "dense.laz", pts + origin, rgb, epsg)
+            outputs.write_laz(out_dir / "dense.laz", pts, rgb, frame)
 
     run.stage("dense", dense_stage)
     stored = np.load(dense_npz)
@@ -193,8 +194,8 @@ def run_pipeline(
             return
         vertices, faces, rgb = rasters.dsm_mesh(dsm, ortho, grid)
         if len(faces):
-            outputs.write_mesh(out_dir / "mesh.ply", out_dir / "mesh.glb", vertices + origin,
-                               faces, rgb, origin)
+            outputs.write_meshes(out_dir / "mesh.ply", out_dir / "mesh.glb", vertices, faces,
+                                 rgb, frame)
 
     run.stage("mesh", mesh_stage)
     if (out_dir / "mesh.ply").exists():
@@ -222,7 +223,7 @@ def run_pipeline(
             "reprojection_error_px": float(rec.compute_mean_reprojection_error()),
             "mean_track_length": float(rec.compute_mean_track_length()),
             "sparse_points": int(rec.num_points3D()),
-            "dense_points": int(len(dense_pts)),
+            "dense_points": len(dense_pts),
             "gsd_working_m": gsd_m,
             "gsd_original_m": gsd_m * float(np.median(list(images.scale.values()))),
             "dsm_resolution_m": resolution_m,
@@ -235,9 +236,11 @@ def run_pipeline(
                 c = np.asarray(image.projection_center())
                 row, col = grid.cell_of(c[None, :2])
                 cells.append((float(row[0]), float(col[0])))
+        timings = {k: v for k, v in run.timings.items() if k != "report"}
+        timings["total"] = sum(timings.values())
         doc = {
             "summary": summary,
-            "timings_s": dict(run.timings),
+            "timings_s": timings,
             "products": products,
             "origin_m": origin.tolist(),
             "images_failed": {**images.failed, **unregistered},
@@ -245,16 +248,10 @@ def run_pipeline(
             "notes": notes,
             "config": conf.to_dict(),
         }
-        report.write_report(out_dir, doc, report.dsm_plot_png(dsm, cells))
-        return out_dir / "report.json"
+        summary["time_total_s"] = timings["total"]
+        return report.write_sfm_report(out_dir, doc, report.dsm_plot_png(dsm, cells))
 
-    path = run.stage("report", report_stage)
-    # the report stage's own time goes into the file on the next write; keep it complete
-    doc = json.loads(path.read_text())
-    doc["timings_s"] = dict(run.timings)
-    doc["timings_s"]["total"] = sum(v for k, v in run.timings.items() if k != "total")
-    write_text_atomic(path, json.dumps(doc, indent=1))
-    return path
+    return run.stage("report", report_stage)
 
 
 def _dense_factor(images: sparse.WorkingImages, conf: SfmConfig) -> float:

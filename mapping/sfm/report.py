@@ -1,20 +1,16 @@
-"""report.json and a self-contained report.html (tables + DSM with camera positions).
-
-Interim writer until ``smartmine/report.py`` lands on main.
-"""
+"""The run's report: report.json + report.html through :mod:`smartmine.report`, with a
+figure of the camera positions over the DSM."""
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from smartmine.atomic import write_text_atomic
+from smartmine.atomic import write_bytes_atomic
+from smartmine.report import Report, Table, write_report
 
 
 def dsm_plot_png(dsm: npt.NDArray[np.float64], camera_cells: list[tuple[float, float]]) -> bytes:
@@ -29,54 +25,55 @@ def dsm_plot_png(dsm: npt.NDArray[np.float64], camera_cells: list[tuple[float, f
         grey = (np.nan_to_num(norm) * 255).astype(np.uint8)
         img = cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS)
         img[~valid] = 0
-    scale = max(1.0, 900 / max(dsm.shape))
-    if scale != 1.0:
-        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    scale = 900 / max(dsm.shape)
+    img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     for row, col in camera_cells:
         centre = (int(col * scale), int(row * scale))
-        cv2.circle(img, centre, 5, (255, 255, 255), -1)
-        cv2.circle(img, centre, 5, (0, 0, 0), 1)
+        cv2.circle(img, centre, 6, (255, 255, 255), -1)
+        cv2.circle(img, centre, 6, (0, 0, 0), 1)
     ok, png = cv2.imencode(".png", img)
     return bytes(png) if ok else b""
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
-    cells = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
-    )
-    return f"<table>{cells}</table>"
-
-
-def write_report(out_dir: Path, report: dict[str, Any], plot_png: bytes | None) -> None:
-    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=1, default=float))
-    summary = report.get("summary", {})
-    rows = list(summary.items())
-    stage_rows = [(k, f"{v:.1f} s") for k, v in report.get("timings_s", {}).items()]
-    cams = report.get("georeferencing", {}).get("cameras", {})
+def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Path:
+    """Write report.json/html; ``doc`` holds summary, timings, georeferencing, notes."""
+    figure = write_bytes_atomic(out_dir / "report_dsm_cameras.png", plot_png)
+    geo = doc["georeferencing"]
+    cams = geo.get("cameras", {})
     cam_rows = [
-        (name, ", ".join(f"{v:+.2f}" for v in c["gps_residual_m"]))
+        [name, *(round(v, 3) for v in c["gps_residual_m"])]
         for name, c in sorted(cams.items()) if "gps_residual_m" in c
     ]
-    gcps = report.get("georeferencing", {}).get("gcps", {})
-    gcp_rows = [(n, ", ".join(f"{v:+.3f}" for v in g["residual_m"])) for n, g in gcps.items()]
-    failed = report.get("images_failed", {})
-    parts = [
-        "<!doctype html><meta charset='utf-8'><title>smartmine sfm report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style>",
-        "<h1>Photogrammetry report</h1>",
-        f"<p>{html.escape(' '.join(report.get('notes', [])))}</p>",
-        "<h2>Summary</h2>", _table(rows),
-        "<h2>Timings per stage</h2>", _table(stage_rows),
+    gcp_rows = [[n, g["observations"], *(round(v, 3) for v in g["residual_m"]),
+                 *(round(v, 3) for v in geo.get("gcp_leave_one_out", {}).get(n, []))]
+                for n, g in geo.get("gcps", {}).items()]
+    tables = [
+        Table("Timings per stage (s)", ["stage", "seconds"],
+              [[k, round(v, 2)] for k, v in doc["timings_s"].items()]),
     ]
-    if plot_png:
-        data = base64.b64encode(plot_png).decode()
-        parts += ["<h2>Camera positions over the DSM</h2>",
-                  f"<img alt='DSM with cameras' src='data:image/png;base64,{data}'>"]
     if cam_rows:
-        parts += ["<h2>GPS residual per camera (E, N, U; m)</h2>", _table(cam_rows)]
+        tables.append(Table("GPS residual per camera (model - GPS, m)",
+                            ["image", "east", "north", "up"], cam_rows))
     if gcp_rows:
-        parts += ["<h2>GCP residuals (E, N, U; m)</h2>", _table(gcp_rows)]
-    if failed:
-        parts += ["<h2>Images not used</h2>", _table(list(failed.items()))]
-    write_text_atomic(out_dir / "report.html", "\n".join(parts))
+        tables.append(Table("GCP residuals (model - GCP, m; then leave-one-out check)",
+                            ["gcp", "observations", "east", "north", "up",
+                             "check east", "check north", "check up"], gcp_rows))
+    if doc["images_failed"]:
+        tables.append(Table("Images not used", ["image", "reason"],
+                            [[k, v] for k, v in doc["images_failed"].items()]))
+    report = Report(
+        title="Photogrammetry (smartmine sfm)",
+        summary=doc["summary"],
+        sections={
+            "Products": doc["products"],
+            "Georeferencing": {k: v for k, v in geo.items()
+                               if k not in ("cameras", "gcps", "gcp_leave_one_out")},
+            "Timings (s)": doc["timings_s"],
+        },
+        tables=tables,
+        figures={"Camera positions (white) over the DSM": figure},
+        notes=doc["notes"],
+        config=doc["config"],
+    )
+    json_path, _ = write_report(report, out_dir)
+    return json_path

@@ -94,7 +94,6 @@ def choose_epsg(crs: str, inputs: Inputs, fallback: int | None = None) -> int | 
 def _decode(path: str, max_px: int) -> np.ndarray[Any, Any] | None:
     """Decode at reduced size where the JPEG allows (DCT scaling is far faster)."""
     import cv2
-
     from PIL import Image
 
     with Image.open(path) as im:
@@ -113,6 +112,20 @@ def _decode(path: str, max_px: int) -> np.ndarray[Any, Any] | None:
         size = (round(w * max_px / long_side), round(h * max_px / long_side))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return np.asarray(image)
+
+
+def enhance(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Grey image with local contrast equalised (CLAHE): bare soil and gravel, faint at
+    drone altitude, then give SIFT several times more repeatable keypoints."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+    return np.asarray(clahe.apply(grey))
+
+
+def feature_images_dir(conf: SfmConfig, work_dir: Path) -> Path:
+    return work_dir / ("features_images" if conf.enhance_contrast else "images")
 
 
 def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path) -> Path:
@@ -141,6 +154,10 @@ def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path
                 with atomic_path(target, overwrite=True) as tmp:
                     if not cv2.imwrite(str(tmp), image, params):
                         raise ValueError("cannot be written")
+            feature_copy = work_dir / "features_images" / record.name
+            if conf.enhance_contrast and not feature_copy.exists():
+                with atomic_path(feature_copy, overwrite=True) as tmp:
+                    cv2.imwrite(str(tmp), enhance(image), params)
         except Exception as err:  # listed, never fatal
             failed[record.name] = f"{record.path}: {err}"
             continue
@@ -223,11 +240,12 @@ def run_features(
         extraction.max_image_size = conf.max_image_px
         extraction.sift.max_num_features = conf.max_features
         extraction.sift.max_num_orientations = 1
+        extraction.sift.peak_threshold = conf.sift_peak_threshold
         for camera_id, names in progress(plan, total=len(plan), desc="features", unit="cam"):
             reader = pycolmap.ImageReaderOptions()
             reader.existing_camera_id = camera_id
             pycolmap.extract_features(
-                str(tmp), str(work_dir / "images"), image_names=names,
+                str(tmp), str(feature_images_dir(conf, work_dir)), image_names=names,
                 camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
                 extraction_options=extraction,
             )
@@ -319,23 +337,54 @@ def run_matches(conf: SfmConfig, database: Path, pairs_file: Path, work_dir: Pat
     return done
 
 
-def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
-    """The largest model from incremental (or global) mapping, in ``work/sparse``; with
-    GPS, bundle adjustment keeps the cameras near their priors (robust loss)."""
+def _gps_fit_rmse(rec: Any, images: WorkingImages) -> float:
+    """Horizontal RMSE of the camera centres after a similarity to GPS (NaN without GPS):
+    the check that a global model is not bent (colmap/glomap#138)."""
+    from smartmine.geometry import fit_similarity
+
+    pairs = [(np.asarray(img.projection_center()), images.local_xyz[img.name])
+             for img in rec.images.values() if img.has_pose and img.name in images.local_xyz]
+    if len(pairs) < 3:
+        return float("nan")
+    src = np.array([p[0] for p in pairs])
+    dst = np.array([p[1] for p in pairs], dtype=float)
+    fit = fit_similarity(src, dst)
+    return float(np.sqrt(np.mean(np.sum(fit.residuals[:, :2] ** 2, axis=1))))
+
+
+def prior_bundle_adjustment(rec: Any, database: Path) -> None:
+    """Bundle adjustment with the GPS positions as priors (Cauchy loss: a bad fix does not
+    pull the block). Straightens a global model bent into an arc (colmap/glomap#138)."""
     import pycolmap
 
-    out = work_dir / "sparse"
-    if (out / "images.bin").exists():
-        return out
-    quiet_colmap()
+    db = pycolmap.Database.open(str(database))
+    priors = db.read_all_pose_priors()
+    db.close()
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    prior_options = pycolmap.PosePriorBundleAdjustmentOptions()
+    prior_options.ceres.prior_position_loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    prior_options.alignment_ransac.max_error = 15.0
+    adjuster = pycolmap.create_pose_prior_bundle_adjuster(
+        pycolmap.BundleAdjustmentOptions(), prior_options, config, priors, rec
+    )
+    adjuster.solve()
+
+
+def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path,
+         scratch: Path) -> Any:
+    import pycolmap
+
     pycolmap.set_random_seed(conf.seed)
-    scratch = work_dir / "mapper"
     scratch.mkdir(parents=True, exist_ok=True)
     use_prior = conf.use_gps_prior and len(images.local_xyz) >= 3
-    if conf.mapper == "global":
-        options = pycolmap.GlobalPipelineOptions()
-        models = pycolmap.global_mapping(str(database), str(work_dir / "images"), str(scratch),
-                                         options)
+    if mapper == "global":
+        models = pycolmap.global_mapping(str(database), str(scratch.parent / "images"),
+                                         str(scratch), pycolmap.GlobalPipelineOptions())
+        if use_prior:
+            for model in models.values():
+                prior_bundle_adjustment(model, database)
     else:
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
@@ -343,15 +392,47 @@ def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir
         options.use_robust_loss_on_prior_position = use_prior
         options.ba_refine_principal_point = False
         models = pycolmap.incremental_mapping(
-            str(database), str(work_dir / "images"), str(scratch), options
+            str(database), str(scratch.parent / "images"), str(scratch), options
         )
     if not models:
+        return None
+    return max(models.values(), key=lambda r: r.num_reg_images())
+
+
+def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
+    """The largest model, in ``work/sparse``. ``auto``: incremental mapping (GPS priors in
+    bundle adjustment); when it leaves images out, the global mapper too (then a GPS-prior
+    bundle adjustment), kept only if it registers more images and its camera centres fit
+    GPS no worse than 1.5x (+1 m): the check against a bent global model."""
+    out = work_dir / "sparse"
+    if (out / "images.bin").exists():
+        return out
+    quiet_colmap()
+    trials: dict[str, dict[str, float]] = {}
+    first = "global" if conf.mapper == "global" else "incremental"
+    best = _map(conf, first, images, database, work_dir / f"mapper_{first}")
+    if best is not None:
+        trials[first] = {"registered": best.num_reg_images(),
+                         "gps_rmse_horizontal_m": _gps_fit_rmse(best, images)}
+    chosen = first
+    if conf.mapper == "auto" and (best is None or best.num_reg_images() < len(images.records)):
+        other = _map(conf, "global", images, database, work_dir / "mapper_global")
+        if other is not None:
+            rmse = _gps_fit_rmse(other, images)
+            trials["global"] = {"registered": other.num_reg_images(),
+                                "gps_rmse_horizontal_m": rmse}
+            limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
+            straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
+            if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
+                best, chosen = other, "global"
+    if best is None:
         raise SfmError(
             "no model could be built: too few matches between the images "
             "(check overlap, or try --pairing exhaustive)"
         )
-    best = max(models.values(), key=lambda r: r.num_reg_images())
     with atomic_path(out) as tmp:
         tmp.mkdir()
         best.write(str(tmp))
+        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials},
+                                                    indent=1))
     return out
