@@ -6,8 +6,10 @@ a second at 800 px on one core and is the classic aerial DSM matcher (Hirschmül
 Each registered image is paired with up to two neighbours sharing the most sparse points at
 a usable baseline; the disparity range comes from those sparse points; a left-right check
 drops occlusions and mismatches. Fusion: points from all pairs fall into voxels of about
-two working pixels on the ground; a voxel is kept where ``dense_min_views`` or more
-independent pairs put a point (the consistency check), its position and colour the mean.
+two working pixels on the ground; where several pairs see a ground column, a voxel is kept
+only where ``dense_min_views`` or more of them put a point (the consistency check); a
+column only one pair sees keeps that pair's left-right-checked points. Each kept voxel
+gives one point, the mean position and colour of its points.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
     rel_t = p2w[:, 3] - rel_r @ p1w[:, 3]
     size = (img1.shape[1], img1.shape[0])
     r1, r2, pr1, pr2, _, _, _ = cv2.stereoRectify(
-        k1, d1, k2, d2, size, rel_r, rel_t, flags=cv2.CALIB_ZERO_DISPARITY, alpha=0
+        k1, d1.reshape(1, -1), k2, d2.reshape(1, -1), size, rel_r, rel_t.reshape(3, 1),
+        flags=cv2.CALIB_ZERO_DISPARITY, alpha=0,
     )
     m1 = cv2.initUndistortRectifyMap(k1, d1, r1, pr1, size, cv2.CV_32FC1)
     m2 = cv2.initUndistortRectifyMap(k2, d2, r2, pr2, size, cv2.CV_32FC1)
@@ -159,6 +162,8 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
         speckleWindowSize=100, speckleRange=2, mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
     )
     left, right = to_t(rect1), to_t(rect2)
+    if min_disp + num_disp >= left.shape[1] - 4 * block:  # views hardly overlap
+        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.uint8)
     disp = sgbm.compute(left, right).astype(np.float32) / 16.0
     right_matcher = cv2.ximgproc.createRightMatcher(sgbm)
     disp_r = right_matcher.compute(right, left).astype(np.float32) / 16.0
@@ -208,7 +213,16 @@ def run_dense(conf: SfmConfig, rec: Any, images_dir: Path, voxel_m: float) -> De
     # distinct pairs per voxel
     vp = np.unique(np.column_stack([voxel, pair_of]), axis=0)
     pairs_per_voxel = np.bincount(vp[:, 0], minlength=len(counts))
-    keep_voxel = pairs_per_voxel >= conf.dense_min_views
+    # where several pairs see a ground column they must agree (same voxel); where only
+    # one pair sees it, its left-right-checked points stand
+    col_keys = np.unique(keys[:, :2], axis=0, return_inverse=True)[1].ravel()
+    cp = np.unique(np.column_stack([col_keys, pair_of]), axis=0)
+    pairs_per_column = np.bincount(cp[:, 0])
+    column_of_voxel = np.zeros(len(counts), dtype=np.int64)
+    column_of_voxel[voxel] = col_keys
+    keep_voxel = (pairs_per_voxel >= conf.dense_min_views) | (
+        pairs_per_column[column_of_voxel] < conf.dense_min_views
+    )
     n = len(counts)
     sums = np.zeros((n, 3))
     np.add.at(sums, voxel, points)

@@ -147,7 +147,8 @@ def run_pipeline(
             return
         if conf.dense:
             result = dense.run_dense(conf, rec, run.work / "images", voxel_m)
-            pts, rgb, n_pairs, n_raw = result.points, result.colours, result.pairs, result.raw_points
+            pts, rgb = result.points, result.colours
+            n_pairs, n_raw = result.pairs, result.raw_points
         else:
             pts, rgb, n_pairs, n_raw = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), 0, 0
         tmp = dense_npz.with_name("dense.partial.npz")
@@ -158,11 +159,11 @@ def run_pipeline(
 
     run.stage("dense", dense_stage)
     stored = np.load(dense_npz)
-    dense_pts, dense_rgb = stored["points"], stored["colours"]
+    dense_pts, _dense_rgb = stored["points"], stored["colours"]
     if len(dense_pts):
         products["dense_cloud"] = "dense.laz"
-    surface = dense_pts if len(dense_pts) >= 1000 else np.array(
-        [p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
+    sparse_pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
+    surface = np.concatenate([dense_pts, sparse_pts]) if len(dense_pts) else sparse_pts
     resolution_m = conf.resolution_cm / 100.0 if conf.resolution_cm > 0 else max(
         2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1, 0.01)
     surface = _clip_outliers(surface)
@@ -173,7 +174,11 @@ def run_pipeline(
     def raster_stage() -> None:
         if dsm_path.exists() and ortho_path.exists() and dsm_cache.exists():
             return
-        max_gap = 6 if len(dense_pts) >= 1000 else 40
+        # gaps the dense cloud leaves are bridged from the sparse points up to ~3 of
+        # their spacings; wider gaps stay nodata
+        area = float(np.prod(np.ptp(surface[:, :2], axis=0))) or 1.0
+        spacing_m = math.sqrt(area / max(len(sparse_pts), 1))
+        max_gap = math.ceil(max(3.0 * spacing_m, 6 * resolution_m) / resolution_m)
         dsm = rasters.make_dsm(surface, grid, max_gap_cells=max_gap)
         ortho = rasters.make_orthophoto(dsm, grid, rec, run.work / "images")
         dsm_out = np.where(np.isfinite(dsm), dsm + origin[2], rasters.NODATA_DSM)

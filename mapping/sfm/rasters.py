@@ -37,8 +37,8 @@ class Grid:
     def around(cls, xy: F64, resolution_m: float, margin_cells: int = 2) -> Grid:
         lo = np.floor(xy.min(0) / resolution_m) * resolution_m - margin_cells * resolution_m
         hi = np.ceil(xy.max(0) / resolution_m) * resolution_m + margin_cells * resolution_m
-        width = int(round((hi[0] - lo[0]) / resolution_m))
-        height = int(round((hi[1] - lo[1]) / resolution_m))
+        width = round((hi[0] - lo[0]) / resolution_m)
+        height = round((hi[1] - lo[1]) / resolution_m)
         return cls(float(lo[0]), float(hi[1]), resolution_m, width, height)
 
     def cell_of(self, xy: F64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

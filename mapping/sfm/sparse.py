@@ -147,7 +147,7 @@ def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path
             image = _decode(record.path, conf.max_image_px) if fresh else cv2.imread(str(target))
             if image is None:
                 raise ValueError("cannot be decoded (corrupt or truncated?)")
-            h, w = image.shape[:2]
+            _h, w = image.shape[:2]
             if fresh:
                 jpeg = target.suffix.lower() in (".jpg", ".jpeg")
                 params = [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else []
