@@ -21,8 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gcp", type=Path, help="ODM gcp_list.txt")
     p.add_argument("--calibration", type=Path, help="camera_info YAML fixing the intrinsics")
     p.add_argument("--crs", default="auto", help="EPSG:326zz, or auto (UTM zone of the data)")
-    p.add_argument("--resolution-cm", type=float, default=0.0,
-                   help="DSM/orthophoto cell size (default: twice the ground sampling)")
+    p.add_argument(
+        "--resolution-cm",
+        type=float,
+        default=0.0,
+        help="DSM/orthophoto cell size (default: twice the ground sampling)",
+    )
     p.add_argument("--preset", default="default", help="fast | default | accurate")
     p.add_argument("--max-image-px", type=int, help="long side of the working images")
     p.add_argument("--pairing", choices=["auto", "spatial", "sequential", "exhaustive"])
@@ -56,10 +60,18 @@ def _run(args: argparse.Namespace) -> int:
         bag_options["fix_topic"] = args.fix_topic
     if args.every_nth != 1:
         bag_options["every_nth"] = args.every_nth
-    path = run_pipeline(args.input, args.out, conf, gcp_path=args.gcp,
-                        calibration_path=args.calibration, **bag_options)
+    path = run_pipeline(
+        args.input,
+        args.out,
+        conf,
+        gcp_path=args.gcp,
+        calibration_path=args.calibration,
+        **bag_options,
+    )
     summary = json.loads(path.read_text())["summary"]
-    print(f"{summary['images_registered']}/{summary['images_input']} images registered, "
-          f"reprojection {summary['reprojection_error_px']:.2f} px, "
-          f"georeferencing {summary['georeferencing']} ({summary['crs']}); report: {path}")
+    print(
+        f"{summary['images_registered']}/{summary['images_input']} images registered, "
+        f"reprojection {summary['reprojection_error_px']:.2f} px, "
+        f"georeferencing {summary['georeferencing']} ({summary['crs']}); report: {path}"
+    )
     return 0

@@ -50,8 +50,9 @@ def opencv_camera(camera: Any, scale: float) -> tuple[F64, F64]:
         fx = fy = float(camera.mean_focal_length())
         cx, cy = camera.principal_point_x, camera.principal_point_y
         k = [0.0] * 4
-    kmat = np.array([[fx * scale, 0, cx * scale - 0.5], [0, fy * scale, cy * scale - 0.5],
-                     [0, 0, 1]])
+    kmat = np.array(
+        [[fx * scale, 0, cx * scale - 0.5], [0, fy * scale, cy * scale - 0.5], [0, 0, 1]]
+    )
     return kmat, np.array(k, dtype=float)
 
 
@@ -71,23 +72,25 @@ def choose_partners(rec: Any, max_partners: int = 2) -> dict[int, list[int]]:
         pose = image.cam_from_world().matrix()
         zs = [
             (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
-            for p in image.points2D if p.has_point3D()
+            for p in image.points2D
+            if p.has_point3D()
         ][:500]
         depth[image_id] = float(np.median(zs)) if zs else 0.0
     partners: dict[int, list[int]] = {}
     for image_id in depth:
         scored = []
-        for (a, b), count in shared.items():
-            if image_id not in (a, b) or count < 30:
+        for other in depth:
+            if other == image_id:
                 continue
-            other = b if a == image_id else a
+            key = (min(image_id, other), max(image_id, other))
             baseline = np.linalg.norm(
-                rec.images[a].projection_center() - rec.images[b].projection_center()
+                rec.images[image_id].projection_center() - rec.images[other].projection_center()
             )
             ratio = baseline / max(depth[image_id], 1e-9)
             if 0.05 <= ratio <= 0.6:
-                scored.append((count, other))
-        partners[image_id] = [o for _, o in sorted(scored, reverse=True)[:max_partners]]
+                # most shared points first; without any, the nearest camera
+                scored.append((shared.get(key, 0), -baseline, other))
+        partners[image_id] = [o for *_, o in sorted(scored, reverse=True)[:max_partners]]
     return partners
 
 
@@ -104,9 +107,9 @@ def _load(images_dir: Path, name: str, long_side: int) -> tuple[npt.NDArray[np.u
     return np.asarray(image, dtype=np.uint8), s
 
 
-def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) -> tuple[
-    F64, npt.NDArray[np.uint8]
-]:
+def stereo_pair(
+    rec: Any, id1: int, id2: int, images_dir: Path, long_side: int
+) -> tuple[F64, npt.NDArray[np.uint8]]:
     """World points and BGR colours from one rectified pair (left-right checked)."""
     import cv2
 
@@ -114,7 +117,10 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
     img1, s1 = _load(images_dir, im1.name, long_side)
     img2, s2 = _load(images_dir, im2.name, long_side)
     if img1.shape != img2.shape:
-        img2 = cv2.resize(img2, (img1.shape[1], img1.shape[0]), interpolation=cv2.INTER_AREA)
+        img2 = np.asarray(
+            cv2.resize(img2, (img1.shape[1], img1.shape[0]), interpolation=cv2.INTER_AREA),
+            dtype=np.uint8,
+        )
         s2 = img1.shape[1] / im2.camera.width
     k1, d1 = opencv_camera(im1.camera, s1)
     k2, d2 = opencv_camera(im2.camera, s2)
@@ -123,8 +129,15 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
     rel_t = p2w[:, 3] - rel_r @ p1w[:, 3]
     size = (img1.shape[1], img1.shape[0])
     r1, r2, pr1, pr2, _, _, _ = cv2.stereoRectify(
-        k1, d1.reshape(1, -1), k2, d2.reshape(1, -1), size, rel_r, rel_t.reshape(3, 1),
-        flags=cv2.CALIB_ZERO_DISPARITY, alpha=0,
+        k1,
+        d1.reshape(1, -1),
+        k2,
+        d2.reshape(1, -1),
+        size,
+        rel_r,
+        rel_t.reshape(3, 1),
+        flags=cv2.CALIB_ZERO_DISPARITY,
+        alpha=0,
     )
     m1 = cv2.initUndistortRectifyMap(k1, d1, r1, pr1, size, cv2.CV_32FC1)
     m2 = cv2.initUndistortRectifyMap(k2, d2, r2, pr2, size, cv2.CV_32FC1)
@@ -144,11 +157,13 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
         a = a[:, ::-1] if flip else a
         return np.ascontiguousarray(np.swapaxes(a, 0, 1) if vertical else a)
 
-    # disparity range from the sparse points both images see
+    # disparity range from the sparse points image 1 sees (else all points in front of it)
     pts = [rec.points3D[p.point3D_id].xyz for p in im1.points2D if p.has_point3D()]
+    if len(pts) < 20:
+        pts = [p.xyz for p in rec.points3D.values()]
     depths = np.array([(p1w[:, :3] @ x + p1w[:, 3])[2] for x in pts]) if pts else np.array([])
     depths = depths[depths > 0]
-    if len(depths) < 20:
+    if len(depths) < 10:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.uint8)
     d_hi = f * baseline / np.percentile(depths, 1) * 1.15
     d_lo = max(f * baseline / np.percentile(depths, 99) * 0.85 - 2, 0)
@@ -156,14 +171,24 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
     num_disp = int(np.ceil((d_hi - min_disp) / 16.0)) * 16
     num_disp = int(min(max(num_disp, 16), 256))
     block = 5
-    sgbm = cv2.StereoSGBM_create(
-        minDisparity=min_disp, numDisparities=num_disp, blockSize=block,
-        P1=8 * 3 * block**2, P2=32 * 3 * block**2, disp12MaxDiff=1, uniquenessRatio=10,
-        speckleWindowSize=100, speckleRange=2, mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
+    sgbm = cv2.StereoSGBM.create(
+        minDisparity=min_disp,
+        numDisparities=num_disp,
+        blockSize=block,
+        P1=8 * 3 * block**2,
+        P2=32 * 3 * block**2,
+        disp12MaxDiff=1,
+        uniquenessRatio=10,
+        speckleWindowSize=100,
+        speckleRange=2,
+        mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
     )
     left, right = to_t(rect1), to_t(rect2)
-    if min_disp + num_disp >= left.shape[1] - 4 * block:  # views hardly overlap
+    room = left.shape[1] - 4 * block - min_disp  # the overlap, in pixels
+    num_disp = min(num_disp, room // 16 * 16)  # short overlap: the nearest heights are lost
+    if num_disp < 32:  # views hardly overlap
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.uint8)
+    sgbm.setNumDisparities(num_disp)
     disp = sgbm.compute(left, right).astype(np.float32) / 16.0
     right_matcher = cv2.ximgproc.createRightMatcher(sgbm)
     disp_r = right_matcher.compute(right, left).astype(np.float32) / 16.0
@@ -183,8 +208,8 @@ def stereo_pair(rec: Any, id1: int, id2: int, images_dir: Path, long_side: int) 
     cam_rect = np.column_stack([x, y, z])
     cam1 = cam_rect @ r1  # rectified -> camera-1 frame (R1 maps camera 1 to rectified)
     world = (cam1 - p1w[:, 3]) @ p1w[:, :3]
-    colours = rect1[rows, cols]
-    return world, colours
+    colours = np.asarray(rect1[rows, cols], dtype=np.uint8)
+    return np.asarray(world, dtype=np.float64), colours
 
 
 def run_dense(conf: SfmConfig, rec: Any, images_dir: Path, voxel_m: float) -> DenseResult:

@@ -139,5 +139,6 @@ def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
             f"{path}: no GCP observation names an input image"
             + (f" ({skipped[0]})" if skipped else "")
         )
-    return GcpFile(path=path, crs_text=lines[0].strip(), epsg=epsg, gcps=list(by_key.values()),
-                   skipped=skipped)
+    return GcpFile(
+        path=path, crs_text=lines[0].strip(), epsg=epsg, gcps=list(by_key.values()), skipped=skipped
+    )

@@ -32,16 +32,20 @@ def fit_sim3(src: F64, dst: F64, threshold_m: float) -> tuple[Similarity, npt.ND
     if len(src) < 3:
         raise SfmError(f"a similarity needs 3 points, got {len(src)}")
     try:
-        fit = fit_similarity(src, dst, ransac=RansacOptions(threshold_m, 2000, seed=0,
-                                                            min_inliers=3))
+        fit = fit_similarity(
+            src, dst, ransac=RansacOptions(threshold_m, 2000, seed=0, min_inliers=3)
+        )
     except GeometryError as err:
         raise SfmError(f"georeferencing fit failed: {err}") from None
     return fit.transform, np.asarray(fit.inliers, dtype=bool)
 
 
 def _to_dict(sim: Similarity) -> dict[str, Any]:
-    return {"scale": float(sim.scale), "rotation": np.asarray(sim.rotation).tolist(),
-            "translation_m": np.asarray(sim.translation).tolist()}
+    return {
+        "scale": float(sim.scale),
+        "rotation": np.asarray(sim.rotation).tolist(),
+        "translation_m": np.asarray(sim.translation).tolist(),
+    }
 
 
 def transform_reconstruction(reconstruction: Any, sim: Similarity) -> None:
@@ -127,8 +131,11 @@ def run_georef(
         if images.epsg is None:
             images.epsg = epsg
             first = np.array(gcps.utm(epsg)[gcps.gcps[0].name])
-            images.origin = [round(float(first[0]), -2), round(float(first[1]), -2),
-                             round(float(first[2]), -1)]
+            images.origin = [
+                round(float(first[0]), -2),
+                round(float(first[1]), -2),
+                round(float(first[2]), -1),
+            ]
             info["epsg"], info["origin_m"] = epsg, images.origin
         gcp_utm = {k: v - np.array(images.origin) for k, v in gcps.utm(epsg).items()}
         model_pts, skipped = triangulate_gcps(rec, gcps, images)
@@ -137,8 +144,11 @@ def run_georef(
         if len(common) >= 3:
             src = np.array([model_pts[k] for k in common])
             dst = np.array([gcp_utm[k] for k in common])
-            threshold = 1.0 if mode == "gps" else 0.05 * float(
-                np.linalg.norm(dst - dst.mean(0), axis=1).max() + 1.0)
+            threshold = (
+                1.0
+                if mode == "gps"
+                else 0.05 * float(np.linalg.norm(dst - dst.mean(0), axis=1).max() + 1.0)
+            )
             sim, inliers = fit_sim3(src, dst, threshold)
             transform_reconstruction(rec, sim)
             total = sim.compose(total)
@@ -153,10 +163,17 @@ def run_georef(
     if gcp_utm:
         model_pts, _ = triangulate_gcps(rec, gcps, images) if gcps else ({}, {})
         info["gcps"] = {
-            k: {"residual_m": (model_pts[k] - gcp_utm[k]).tolist(),
-                "observations": sum(o.image in registered for g in (gcps.gcps if gcps else [])
-                                    if g.name == k for o in g.observations)}
-            for k in model_pts if k in gcp_utm
+            k: {
+                "residual_m": (model_pts[k] - gcp_utm[k]).tolist(),
+                "observations": sum(
+                    o.image in registered
+                    for g in (gcps.gcps if gcps else [])
+                    if g.name == k
+                    for o in g.observations
+                ),
+            }
+            for k in model_pts
+            if k in gcp_utm
         }
     info["summary"] = _summary(info)
     with atomic_path(out) as tmp:
@@ -193,8 +210,9 @@ def _camera_residuals(rec: Any, images: WorkingImages) -> dict[str, dict[str, An
 
 def _summary(info: dict[str, Any]) -> dict[str, float]:
     summary: dict[str, float] = {}
-    res = np.array([c["gps_residual_m"] for c in info["cameras"].values()
-                    if "gps_residual_m" in c]).reshape(-1, 3)
+    res = np.array(
+        [c["gps_residual_m"] for c in info["cameras"].values() if "gps_residual_m" in c]
+    ).reshape(-1, 3)
     if len(res):
         summary["gps_rmse_horizontal_m"] = _rmse(np.linalg.norm(res[:, :2], axis=1))
         summary["gps_rmse_vertical_m"] = _rmse(res[:, 2])

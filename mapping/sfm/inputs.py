@@ -112,9 +112,9 @@ def _dji_xmp(path: Path) -> dict[str, float]:
     return out
 
 
-def _focal_from_exif(exif: dict[str, Any], make_model: str, width: int, height: int) -> tuple[
-    float | None, str
-]:
+def _focal_from_exif(
+    exif: dict[str, Any], make_model: str, width: int, height: int
+) -> tuple[float | None, str]:
     long_side = max(width, height)
     f35 = exif.get("FocalLengthIn35mmFilm")
     if f35:
@@ -230,8 +230,12 @@ def _pick_topic(topics: dict[str, Any], types: tuple[str, ...], wanted: str | No
 
 
 def load_bag(
-    bag_path: Path, images_dir: Path, *, image_topic: str | None = None,
-    fix_topic: str | None = None, every_nth: int = 1,
+    bag_path: Path,
+    images_dir: Path,
+    *,
+    image_topic: str | None = None,
+    fix_topic: str | None = None,
+    every_nth: int = 1,
 ) -> Inputs:
     """Write the bag's colour images to ``images_dir`` and give each the GNSS fix
     interpolated at its header stamp (none where the nearest fix is > 2 s away)."""
@@ -276,8 +280,7 @@ def load_bag(
                         cov = float(np.trace(fix.position_covariance[:2, :2]) / 2)
                         std = math.sqrt(cov) if cov > 0 else float("nan")
                         fixes.append(
-                            (fix.stamp_ns, fix.latitude_deg, fix.longitude_deg,
-                             fix.altitude_m, std)
+                            (fix.stamp_ns, fix.latitude_deg, fix.longitude_deg, fix.altitude_m, std)
                         )
                     continue
                 if m.topic == info_topic:
@@ -299,17 +302,22 @@ def load_bag(
                     if array.ndim == 3 and encoding.startswith("rgb"):
                         array = array[:, :, ::-1]
                     if array.dtype != np.uint8:
-                        array = cv2.normalize(array, None, 0, 255, cv2.NORM_MINMAX).astype(
-                            np.uint8
-                        )
+                        span = float(np.ptp(array)) or 1.0
+                        array = ((array - array.min()) * (255.0 / span)).astype(np.uint8)
                     cv2.imwrite(str(images_dir / name), array, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 except Exception as err:  # one bad frame is listed, not fatal
                     inputs.failed[name] = f"{img_topic} @ {m.log_time_ns}: {err}"
                     continue
                 h, w = array.shape[:2]
                 inputs.images.append(
-                    ImageRecord(name=name, path=str(images_dir / name), width=w, height=h,
-                                stamp_ns=stamp, camera_key=f"bag|{w}x{h}")
+                    ImageRecord(
+                        name=name,
+                        path=str(images_dir / name),
+                        width=w,
+                        height=h,
+                        stamp_ns=stamp,
+                        camera_key=f"bag|{w}x{h}",
+                    )
                 )
     except BagError as err:
         raise SfmError(str(err)) from None
@@ -333,8 +341,7 @@ def load_bag(
             record.lat_deg = lo[1] + t * (hi[1] - lo[1])
             record.lon_deg = lo[2] + t * (hi[2] - lo[2])
             record.alt_m = lo[3] + t * (hi[3] - lo[3])
-            std = lo[4] if math.isfinite(lo[4]) else None
-            record.position_std_m = std
+            record.position_std_m = lo[4] if math.isfinite(lo[4]) else None
     else:
         inputs.notes.append(f"{bag_path}: no NavSatFix topic; images carry no positions")
     return inputs
@@ -344,8 +351,8 @@ def is_bag(path: Path) -> bool:
     if path.is_file():
         return path.suffix.lower() in BAG_SUFFIXES
     return path.is_dir() and (
-        (path / "metadata.yaml").exists() or any(p.suffix in {".mcap", ".db3"} for p in
-                                                  path.iterdir())
+        (path / "metadata.yaml").exists()
+        or any(p.suffix in {".mcap", ".db3"} for p in path.iterdir())
     )
 
 

@@ -27,8 +27,9 @@ def frame_of(epsg: int | None, origin: F64) -> ProductFrame:
     return ProductFrame(epsg, "", o)
 
 
-def write_laz(path: Path, points_local: F64, rgb: npt.NDArray[np.uint8] | None,
-              frame: ProductFrame) -> Path:
+def write_laz(
+    path: Path, points_local: F64, rgb: npt.NDArray[np.uint8] | None, frame: ProductFrame
+) -> Path:
     """A LAZ cloud in the CRS (millimetre scale, CRS in the header)."""
     return write_cloud_laz(path, points_local, rgb, frame=frame)
 
@@ -38,8 +39,21 @@ def write_cameras_csv(path: Path, rec: Any, origin: F64, georef: dict[str, Any])
     quaternion w x y z, GPS residual when the image had GPS."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["image", "easting_m", "northing_m", "height_m", "qw", "qx", "qy", "qz",
-                     "gps_residual_e_m", "gps_residual_n_m", "gps_residual_u_m"])
+    writer.writerow(
+        [
+            "image",
+            "easting_m",
+            "northing_m",
+            "height_m",
+            "qw",
+            "qx",
+            "qy",
+            "qz",
+            "gps_residual_e_m",
+            "gps_residual_n_m",
+            "gps_residual_u_m",
+        ]
+    )
     cameras = georef.get("cameras", {})
     for image in sorted(rec.images.values(), key=lambda i: i.name):
         if not image.has_pose:
@@ -47,9 +61,14 @@ def write_cameras_csv(path: Path, rec: Any, origin: F64, georef: dict[str, Any])
         centre = np.asarray(image.projection_center()) + origin
         x, y, z, w = np.asarray(image.cam_from_world().rotation.inverse().quat)
         residual = cameras.get(image.name, {}).get("gps_residual_m", ["", "", ""])
-        writer.writerow([image.name, *(f"{v:.3f}" for v in centre),
-                         *(f"{v:.8f}" for v in (w, x, y, z)),
-                         *(f"{v:.3f}" if v != "" else "" for v in residual)])
+        writer.writerow(
+            [
+                image.name,
+                *(f"{v:.3f}" for v in centre),
+                *(f"{v:.8f}" for v in (w, x, y, z)),
+                *(f"{v:.3f}" if v != "" else "" for v in residual),
+            ]
+        )
     return write_text_atomic(path, buffer.getvalue())
 
 
@@ -65,8 +84,14 @@ def write_colmap_model(path: Path, rec: Any, origin: F64) -> Path:
     return path
 
 
-def write_meshes(ply: Path, glb: Path, vertices_local: F64, faces: npt.NDArray[np.int64],
-                 rgb: npt.NDArray[np.uint8], frame: ProductFrame) -> None:
+def write_meshes(
+    ply: Path,
+    glb: Path,
+    vertices_local: F64,
+    faces: npt.NDArray[np.int64],
+    rgb: npt.NDArray[np.uint8],
+    frame: ProductFrame,
+) -> None:
     """Coloured mesh as PLY and GLB; vertices relative to the frame origin (both formats
     lack a CRS field and GLB is float32: the origin goes into the GLB root node and the
     ``.crs.json`` sidecar)."""

@@ -30,8 +30,20 @@ from smartmine.atomic import write_text_atomic
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
 
-STAGES = ("inputs", "images", "features", "pairs", "matches", "mapping", "georeferencing",
-          "sparse_products", "dense", "rasters", "mesh", "report")
+STAGES = (
+    "inputs",
+    "images",
+    "features",
+    "pairs",
+    "matches",
+    "mapping",
+    "georeferencing",
+    "sparse_products",
+    "dense",
+    "rasters",
+    "mesh",
+    "report",
+)
 
 
 @dataclass
@@ -72,8 +84,11 @@ def ground_sampling_m(rec: Any) -> float:
         if not image.has_pose:
             continue
         pose = image.cam_from_world().matrix()
-        zs = [(pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
-              for p in image.points2D if p.has_point3D()][:300]
+        zs = [
+            (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
+            for p in image.points2D
+            if p.has_point3D()
+        ][:300]
         if zs:
             values.append(float(np.median(zs)) / float(image.camera.mean_focal_length()))
     return float(np.median(values)) if values else float("nan")
@@ -108,12 +123,12 @@ def run_pipeline(
     epsg = sparse.choose_epsg(conf.crs, inputs, gcps.suggested_epsg() if gcps else None)
     images_json = run.stage("images", lambda: sparse.run_images(conf, inputs, epsg, run.work))
     images = sparse.WorkingImages.load(images_json)
-    database = run.stage("features",
-                         lambda: sparse.run_features(conf, images, run.work, calibration))
+    database = run.stage(
+        "features", lambda: sparse.run_features(conf, images, run.work, calibration)
+    )
     pairs = run.stage("pairs", lambda: sparse.run_pairs(conf, images, run.work))
     run.stage("matches", lambda: sparse.run_matches(conf, database, pairs, run.work))
-    sparse_dir = run.stage("mapping",
-                           lambda: sparse.run_mapping(conf, images, database, run.work))
+    sparse_dir = run.stage("mapping", lambda: sparse.run_mapping(conf, images, database, run.work))
     georef_dir = run.stage(
         "georeferencing",
         lambda: georef.run_georef(conf, images, sparse_dir, run.work, gcps),
@@ -164,8 +179,11 @@ def run_pipeline(
         products["dense_cloud"] = "dense.laz"
     sparse_pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
     surface = np.concatenate([dense_pts, sparse_pts]) if len(dense_pts) else sparse_pts
-    resolution_m = conf.resolution_cm / 100.0 if conf.resolution_cm > 0 else max(
-        2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1, 0.01)
+    resolution_m = (
+        conf.resolution_cm / 100.0
+        if conf.resolution_cm > 0
+        else max(2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1, 0.01)
+    )
     surface = _clip_outliers(surface)
     grid = rasters.Grid.around(surface[:, :2], resolution_m)
     dsm_path, ortho_path = out_dir / "dsm.tif", out_dir / "orthophoto.tif"
@@ -182,10 +200,12 @@ def run_pipeline(
         dsm = rasters.make_dsm(surface, grid, max_gap_cells=max_gap)
         ortho = rasters.make_orthophoto(dsm, grid, rec, run.work / "images")
         dsm_out = np.where(np.isfinite(dsm), dsm + origin[2], rasters.NODATA_DSM)
-        rasters.write_cog(dsm_path, dsm_out.astype(np.float32), grid, origin, epsg,
-                          rasters.NODATA_DSM)
-        rasters.write_cog(ortho_path, np.moveaxis(ortho, 2, 0), grid, origin, epsg,
-                          rasters.NODATA_ORTHO)
+        rasters.write_cog(
+            dsm_path, dsm_out.astype(np.float32), grid, origin, epsg, rasters.NODATA_DSM
+        )
+        rasters.write_cog(
+            ortho_path, np.moveaxis(ortho, 2, 0), grid, origin, epsg, rasters.NODATA_ORTHO
+        )
         np.save(dsm_cache, dsm)
         np.save(run.work / "ortho.npy", ortho)
 
@@ -199,8 +219,9 @@ def run_pipeline(
             return
         vertices, faces, rgb = rasters.dsm_mesh(dsm, ortho, grid)
         if len(faces):
-            outputs.write_meshes(out_dir / "mesh.ply", out_dir / "mesh.glb", vertices, faces,
-                                 rgb, frame)
+            outputs.write_meshes(
+                out_dir / "mesh.ply", out_dir / "mesh.glb", vertices, faces, rgb, frame
+            )
 
     run.stage("mesh", mesh_stage)
     if (out_dir / "mesh.ply").exists():
@@ -208,12 +229,17 @@ def run_pipeline(
 
     def report_stage() -> Path:
         registered = {i.name for i in rec.images.values() if i.has_pose}
-        unregistered = {r.name: "not registered (too few matches)" for r in images.records
-                        if r.name not in registered}
+        unregistered = {
+            r.name: "not registered (too few matches)"
+            for r in images.records
+            if r.name not in registered
+        }
         notes = list(images.notes)
         if info["mode"] == "local":
-            notes.append("LOCAL FRAME: no GPS and no usable GCPs; the model has an arbitrary "
-                         "scale, position and orientation (not georeferenced).")
+            notes.append(
+                "LOCAL FRAME: no GPS and no usable GCPs; the model has an arbitrary "
+                "scale, position and orientation (not georeferenced)."
+            )
         summary: dict[str, Any] = {
             "input": str(input_path),
             "input_kind": inputs.kind,

@@ -55,8 +55,9 @@ class Grid:
     def transform(self, origin: F64) -> Any:
         from rasterio.transform import from_origin
 
-        return from_origin(self.x0 + origin[0], self.y0 + origin[1], self.resolution_m,
-                           self.resolution_m)
+        return from_origin(
+            self.x0 + origin[0], self.y0 + origin[1], self.resolution_m, self.resolution_m
+        )
 
 
 def make_dsm(points: F64, grid: Grid, max_gap_cells: int = 6) -> F64:
@@ -72,9 +73,9 @@ def make_dsm(points: F64, grid: Grid, max_gap_cells: int = 6) -> F64:
     flat, z = flat[order], z[order]
     cells, start, count = np.unique(flat, return_index=True, return_counts=True)
     median = z[start + count // 2]
-    dsm = np.full(grid.width * grid.height, np.nan)
-    dsm[cells] = median
-    dsm = dsm.reshape(grid.height, grid.width)
+    flat_dsm = np.full(grid.width * grid.height, np.nan)
+    flat_dsm[cells] = median
+    dsm = flat_dsm.reshape(grid.height, grid.width)
     known = np.isfinite(dsm)
     if known.sum() >= 3 and not known.all():
         distance = ndimage.distance_transform_edt(~known)
@@ -87,13 +88,16 @@ def make_dsm(points: F64, grid: Grid, max_gap_cells: int = 6) -> F64:
 
 
 def camera_centres(reconstruction: Any) -> dict[int, F64]:
-    return {i: np.asarray(img.projection_center()) for i, img in reconstruction.images.items()
-            if img.has_pose}
+    return {
+        i: np.asarray(img.projection_center())
+        for i, img in reconstruction.images.items()
+        if img.has_pose
+    }
 
 
-def make_orthophoto(dsm: F64, grid: Grid, reconstruction: Any, images_dir: Path) -> npt.NDArray[
-    np.uint8
-]:
+def make_orthophoto(
+    dsm: F64, grid: Grid, reconstruction: Any, images_dir: Path
+) -> npt.NDArray[np.uint8]:
     """RGB orthophoto on the DSM grid; cells without DSM or without a view are 0 (nodata)."""
     import cv2
 
@@ -127,11 +131,14 @@ def make_orthophoto(dsm: F64, grid: Grid, reconstruction: Any, images_dir: Path)
         idx, uv = idx[ok], uv[ok].astype(np.float32)
         if not len(idx):
             continue
-        sampled = np.concatenate([  # remap wants maps under 32767 rows
-            cv2.remap(picture, uv[i : i + 30000, 0:1], uv[i : i + 30000, 1:2],
-                      cv2.INTER_LINEAR).reshape(-1, 3)
-            for i in range(0, len(uv), 30000)
-        ])
+        sampled = np.concatenate(
+            [  # remap wants maps under 32767 rows
+                cv2.remap(
+                    picture, uv[i : i + 30000, 0:1], uv[i : i + 30000, 1:2], cv2.INTER_LINEAR
+                ).reshape(-1, 3)
+                for i in range(0, len(uv), 30000)
+            ]
+        )
         colour[idx] = sampled[:, ::-1]
         best_score[idx] = score[idx]
     ortho = np.zeros((grid.height, grid.width, 3), dtype=np.uint8)
@@ -141,8 +148,9 @@ def make_orthophoto(dsm: F64, grid: Grid, reconstruction: Any, images_dir: Path)
     return ortho
 
 
-def write_cog(path: Path, bands: npt.NDArray[Any], grid: Grid, origin: F64, epsg: int | None,
-              nodata: float) -> Path:
+def write_cog(
+    path: Path, bands: npt.NDArray[Any], grid: Grid, origin: F64, epsg: int | None, nodata: float
+) -> Path:
     """A Cloud-Optimized GeoTIFF (deflate, internal overviews) with nodata, written atomically."""
     import rasterio
     from rasterio.crs import CRS
@@ -152,25 +160,39 @@ def write_cog(path: Path, bands: npt.NDArray[Any], grid: Grid, origin: F64, epsg
 
     data = bands if bands.ndim == 3 else bands[None]
     profile = {
-        "driver": "GTiff", "width": grid.width, "height": grid.height, "count": data.shape[0],
-        "dtype": str(data.dtype), "transform": grid.transform(origin), "nodata": nodata,
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": data.shape[0],
+        "dtype": str(data.dtype),
+        "transform": grid.transform(origin),
+        "nodata": nodata,
         "crs": CRS.from_epsg(epsg) if epsg else None,
     }
     with atomic_path(path, overwrite=True) as tmp, MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
             if data.shape[0] == 3:
-                dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
-                                   rasterio.enums.ColorInterp.blue]
+                dst.colorinterp = [
+                    rasterio.enums.ColorInterp.red,
+                    rasterio.enums.ColorInterp.green,
+                    rasterio.enums.ColorInterp.blue,
+                ]
         with mem.open() as src:
-            cog_translate(src, str(tmp), cog_profiles.get("deflate"), quiet=True,
-                          in_memory=True, nodata=nodata)
+            cog_translate(
+                src,
+                str(tmp),
+                cog_profiles.get("deflate"),  # type: ignore[no-untyped-call]
+                quiet=True,
+                in_memory=True,
+                nodata=nodata,
+            )
     return path
 
 
-def dsm_mesh(dsm: F64, ortho: npt.NDArray[np.uint8], grid: Grid, max_faces: int = 400_000) -> tuple[
-    F64, npt.NDArray[np.int64], npt.NDArray[np.uint8]
-]:
+def dsm_mesh(
+    dsm: F64, ortho: npt.NDArray[np.uint8], grid: Grid, max_faces: int = 400_000
+) -> tuple[F64, npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Vertices (local frame), triangles and RGB colours of the DSM surface (2.5D)."""
     step = 1
     while (grid.width // step) * (grid.height // step) * 2 > max_faces:

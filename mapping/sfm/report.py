@@ -42,32 +42,66 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
     cams = geo.get("cameras", {})
     cam_rows = [
         [name, *(round(v, 3) for v in c["gps_residual_m"])]
-        for name, c in sorted(cams.items()) if "gps_residual_m" in c
+        for name, c in sorted(cams.items())
+        if "gps_residual_m" in c
     ]
-    gcp_rows = [[n, g["observations"], *(round(v, 3) for v in g["residual_m"]),
-                 *(round(v, 3) for v in geo.get("gcp_leave_one_out", {}).get(n, []))]
-                for n, g in geo.get("gcps", {}).items()]
+    gcp_rows = [
+        [
+            n,
+            g["observations"],
+            *(round(v, 3) for v in g["residual_m"]),
+            *(round(v, 3) for v in geo.get("gcp_leave_one_out", {}).get(n, [])),
+        ]
+        for n, g in geo.get("gcps", {}).items()
+    ]
     tables = [
-        Table("Timings per stage (s)", ["stage", "seconds"],
-              [[k, round(v, 2)] for k, v in doc["timings_s"].items()]),
+        Table(
+            "Timings per stage (s)",
+            ["stage", "seconds"],
+            [[k, round(v, 2)] for k, v in doc["timings_s"].items()],
+        ),
     ]
     if cam_rows:
-        tables.append(Table("GPS residual per camera (model - GPS, m)",
-                            ["image", "east", "north", "up"], cam_rows))
+        tables.append(
+            Table(
+                "GPS residual per camera (model - GPS, m)",
+                ["image", "east", "north", "up"],
+                cam_rows,
+            )
+        )
     if gcp_rows:
-        tables.append(Table("GCP residuals (model - GCP, m; then leave-one-out check)",
-                            ["gcp", "observations", "east", "north", "up",
-                             "check east", "check north", "check up"], gcp_rows))
+        tables.append(
+            Table(
+                "GCP residuals (model - GCP, m; then leave-one-out check)",
+                [
+                    "gcp",
+                    "observations",
+                    "east",
+                    "north",
+                    "up",
+                    "check east",
+                    "check north",
+                    "check up",
+                ],
+                gcp_rows,
+            )
+        )
     if doc["images_failed"]:
-        tables.append(Table("Images not used", ["image", "reason"],
-                            [[k, v] for k, v in doc["images_failed"].items()]))
+        tables.append(
+            Table(
+                "Images not used",
+                ["image", "reason"],
+                [[k, v] for k, v in doc["images_failed"].items()],
+            )
+        )
     report = Report(
         title="Photogrammetry (smartmine sfm)",
         summary=doc["summary"],
         sections={
             "Products": doc["products"],
-            "Georeferencing": {k: v for k, v in geo.items()
-                               if k not in ("cameras", "gcps", "gcp_leave_one_out")},
+            "Georeferencing": {
+                k: v for k, v in geo.items() if k not in ("cameras", "gcps", "gcp_leave_one_out")
+            },
             "Timings (s)": doc["timings_s"],
         },
         tables=tables,

@@ -99,8 +99,11 @@ def _decode(path: str, max_px: int) -> np.ndarray[Any, Any] | None:
     with Image.open(path) as im:
         w, h = im.size
     reduce = 1
-    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                         (2, cv2.IMREAD_REDUCED_COLOR_2)):
+    for factor, flag in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
         if max(w, h) / factor >= max_px:
             reduce = flag
             break
@@ -177,8 +180,11 @@ def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path
         lon = np.array([r.lon_deg for r in gps], dtype=float)
         alt = np.array([r.alt_m if r.alt_m is not None else 0.0 for r in gps])
         e, n, _ = wgs84_to_utm(lat, lon, zone=zone, north=north)
-        origin = [round(float(np.mean(e)), -2), round(float(np.mean(n)), -2),
-                  round(float(np.mean(alt)), -1)]
+        origin = [
+            round(float(np.mean(e)), -2),
+            round(float(np.mean(n)), -2),
+            round(float(np.mean(alt)), -1),
+        ]
         for r, x, y, z in zip(gps, e, n, alt, strict=True):
             local[r.name] = [float(x) - origin[0], float(y) - origin[1], float(z) - origin[2]]
     notes = list(inputs.notes)
@@ -217,12 +223,15 @@ def run_features(
             s = images.scale[first.name]
             w, h = round(first.width * s), round(first.height * s)
             if calibration is not None and calibration.width == first.width:
-                camera = pycolmap.Camera.create_from_model_name(
-                    0, "OPENCV", 1.0, w, h
-                )
+                camera = pycolmap.Camera.create_from_model_name(0, "OPENCV", 1.0, w, h)
                 k, d = calibration.k, calibration.d
-                camera.params = [k[0, 0] * s, k[1, 1] * s, k[0, 2] * s, k[1, 2] * s,
-                                 *list(np.asarray(d, dtype=float).ravel()[:4])]
+                camera.params = [
+                    k[0, 0] * s,
+                    k[1, 1] * s,
+                    k[0, 2] * s,
+                    k[1, 2] * s,
+                    *list(np.asarray(d, dtype=float).ravel()[:4]),
+                ]
                 camera.has_prior_focal_length = True
             elif first.focal_px is not None:
                 camera = pycolmap.Camera.create_from_model_name(
@@ -245,8 +254,11 @@ def run_features(
             reader = pycolmap.ImageReaderOptions()
             reader.existing_camera_id = camera_id
             pycolmap.extract_features(
-                str(tmp), str(feature_images_dir(conf, work_dir)), image_names=names,
-                camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                str(tmp),
+                str(feature_images_dir(conf, work_dir)),
+                image_names=names,
+                camera_mode=pycolmap.CameraMode.SINGLE,
+                reader_options=reader,
                 extraction_options=extraction,
             )
         db = pycolmap.Database.open(str(tmp))
@@ -342,8 +354,11 @@ def _gps_fit_rmse(rec: Any, images: WorkingImages) -> float:
     the check that a global model is not bent (colmap/glomap#138)."""
     from smartmine.geometry import fit_similarity
 
-    pairs = [(np.asarray(img.projection_center()), images.local_xyz[img.name])
-             for img in rec.images.values() if img.has_pose and img.name in images.local_xyz]
+    pairs = [
+        (np.asarray(img.projection_center()), images.local_xyz[img.name])
+        for img in rec.images.values()
+        if img.has_pose and img.name in images.local_xyz
+    ]
     if len(pairs) < 3:
         return float("nan")
     src = np.array([p[0] for p in pairs])
@@ -372,16 +387,19 @@ def prior_bundle_adjustment(rec: Any, database: Path) -> None:
     adjuster.solve()
 
 
-def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path,
-         scratch: Path) -> Any:
+def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, scratch: Path) -> Any:
     import pycolmap
 
     pycolmap.set_random_seed(conf.seed)
     scratch.mkdir(parents=True, exist_ok=True)
     use_prior = conf.use_gps_prior and len(images.local_xyz) >= 3
     if mapper == "global":
-        models = pycolmap.global_mapping(str(database), str(scratch.parent / "images"),
-                                         str(scratch), pycolmap.GlobalPipelineOptions())
+        models = pycolmap.global_mapping(
+            str(database),
+            str(scratch.parent / "images"),
+            str(scratch),
+            pycolmap.GlobalPipelineOptions(),
+        )
         if use_prior:
             for model in models.values():
                 prior_bundle_adjustment(model, database)
@@ -412,15 +430,16 @@ def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir
     first = "global" if conf.mapper == "global" else "incremental"
     best = _map(conf, first, images, database, work_dir / f"mapper_{first}")
     if best is not None:
-        trials[first] = {"registered": best.num_reg_images(),
-                         "gps_rmse_horizontal_m": _gps_fit_rmse(best, images)}
+        trials[first] = {
+            "registered": best.num_reg_images(),
+            "gps_rmse_horizontal_m": _gps_fit_rmse(best, images),
+        }
     chosen = first
     if conf.mapper == "auto" and (best is None or best.num_reg_images() < len(images.records)):
         other = _map(conf, "global", images, database, work_dir / "mapper_global")
         if other is not None:
             rmse = _gps_fit_rmse(other, images)
-            trials["global"] = {"registered": other.num_reg_images(),
-                                "gps_rmse_horizontal_m": rmse}
+            trials["global"] = {"registered": other.num_reg_images(), "gps_rmse_horizontal_m": rmse}
             limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
             straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
             if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
@@ -433,6 +452,5 @@ def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir
     with atomic_path(out) as tmp:
         tmp.mkdir()
         best.write(str(tmp))
-        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials},
-                                                    indent=1))
+        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials}, indent=1))
     return out
