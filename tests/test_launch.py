@@ -37,7 +37,7 @@ ROS_ONLY = {"launch", "launch_ros", "ament_index_python", "rclpy"}
 EXPECTED = {
     "open_pit_survey": {"gnss_to_pose", "image_rectify"},
     "drift_slam": {"image_rectify"},
-    "portal_processing": {"gnss_to_pose", "image_rectify"},
+    "portal_processing": {"gnss_to_pose", "image_rectify", "sfm_portal"},
 }
 
 

@@ -239,8 +239,6 @@ def load_bag(
 ) -> Inputs:
     """Write the bag's colour images to ``images_dir`` and give each the GNSS fix
     interpolated at its header stamp (none where the nearest fix is > 2 s away)."""
-    import bisect
-
     import cv2
     import numpy as np
 
@@ -269,7 +267,7 @@ def load_bag(
             if fix_topic and gnss_topic is None:
                 raise SfmError(f"{bag_path}: no NavSatFix topic {fix_topic!r}")
             info_topic = img_topic.rsplit("/", 1)[0] + "/camera_info"
-            fixes: list[tuple[int, float, float, float, float]] = []
+            fixes: list[Fix] = []
             focal: float | None = None
             frame_index = 0
             wanted = [img_topic] + [t for t in (gnss_topic, info_topic) if t and t in topics]
@@ -327,24 +325,36 @@ def load_bag(
         if focal is not None:
             record.focal_px, record.focal_source = focal, "camera_info"
     if fixes:
-        fixes.sort()
-        stamps = [f[0] for f in fixes]
-        for record in inputs.images:
-            assert record.stamp_ns is not None
-            i = bisect.bisect_left(stamps, record.stamp_ns)
-            lo, hi = fixes[max(i - 1, 0)], fixes[min(i, len(fixes) - 1)]
-            gap = min(abs(record.stamp_ns - lo[0]), abs(record.stamp_ns - hi[0])) / 1e9
-            if gap > MAX_FIX_GAP_S:
-                continue
-            t = 0.0 if hi[0] == lo[0] else (record.stamp_ns - lo[0]) / (hi[0] - lo[0])
-            t = min(max(t, 0.0), 1.0)
-            record.lat_deg = lo[1] + t * (hi[1] - lo[1])
-            record.lon_deg = lo[2] + t * (hi[2] - lo[2])
-            record.alt_m = lo[3] + t * (hi[3] - lo[3])
-            record.position_std_m = lo[4] if math.isfinite(lo[4]) else None
+        attach_fixes(inputs.images, fixes)
     else:
         inputs.notes.append(f"{bag_path}: no NavSatFix topic; images carry no positions")
     return inputs
+
+
+Fix = tuple[int, float, float, float, float]
+"""(stamp_ns, lat_deg, lon_deg, alt_m, horizontal std m or NaN)."""
+
+
+def attach_fixes(records: list[ImageRecord], fixes: list[Fix]) -> None:
+    """Give each image the fix interpolated at its stamp (none beyond 2 s of any fix)."""
+    import bisect
+
+    fixes = sorted(fixes)
+    stamps = [f[0] for f in fixes]
+    for record in records:
+        if record.stamp_ns is None:
+            continue
+        i = bisect.bisect_left(stamps, record.stamp_ns)
+        lo, hi = fixes[max(i - 1, 0)], fixes[min(i, len(fixes) - 1)]
+        gap = min(abs(record.stamp_ns - lo[0]), abs(record.stamp_ns - hi[0])) / 1e9
+        if gap > MAX_FIX_GAP_S:
+            continue
+        t = 0.0 if hi[0] == lo[0] else (record.stamp_ns - lo[0]) / (hi[0] - lo[0])
+        t = min(max(t, 0.0), 1.0)
+        record.lat_deg = lo[1] + t * (hi[1] - lo[1])
+        record.lon_deg = lo[2] + t * (hi[2] - lo[2])
+        record.alt_m = lo[3] + t * (hi[3] - lo[3])
+        record.position_std_m = lo[4] if math.isfinite(lo[4]) else None
 
 
 def is_bag(path: Path) -> bool:

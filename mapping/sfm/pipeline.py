@@ -24,7 +24,7 @@ from mapping.sfm import dense, georef, outputs, rasters, report, sparse
 from mapping.sfm.config import SfmConfig
 from mapping.sfm.errors import SfmError
 from mapping.sfm.gcp import GcpFile, read_gcp_file
-from mapping.sfm.inputs import load_inputs
+from mapping.sfm.inputs import Inputs, load_inputs
 from smartmine.atomic import write_text_atomic
 
 T = TypeVar("T")
@@ -102,6 +102,7 @@ def run_pipeline(
     gcp_path: Path | None = None,
     calibration_path: Path | None = None,
     log: Callable[[str], None] | None = None,
+    inputs: Inputs | None = None,
     **bag_options: Any,
 ) -> Path:
     """Everything from images to report; returns the report.json path."""
@@ -116,7 +117,11 @@ def run_pipeline(
     write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
     calibration = _load_calibration(calibration_path) if calibration_path else None
 
-    inputs = run.stage("inputs", lambda: load_inputs(input_path, run.work, **bag_options))
+    given = inputs
+    inputs = run.stage(
+        "inputs",
+        lambda: given if given is not None else load_inputs(input_path, run.work, **bag_options),
+    )
     gcps: GcpFile | None = None
     if gcp_path is not None:
         gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
