@@ -168,3 +168,79 @@ def test_gps_and_gcps_on_berlin(tmp_path: Path) -> None:
     assert summary["crs"] == "EPSG:32633"
     # two GCPs carry coordinates; one is seen in two images and gets a residual
     assert summary["gcp_rmse_horizontal_m"] < 15.0  # phone GPS (DOP 5) fixes the frame
+
+
+def test_gcp_only_georeferencing_matches_the_gps_model(seneca: Path, tmp_path: Path) -> None:
+    """Images without any GPS or EXIF (the working copies), the camera from a calibration
+    file, and a gcp_list.txt made from five points of the GPS run: the model lands where
+    the GPS run put it."""
+    import pycolmap
+
+    from smartmine.msgs.camera import CameraIntrinsics, write_camera_info_yaml
+
+    rec = pycolmap.Reconstruction(str(seneca / "work" / "georef"))
+    camera = next(iter(rec.cameras.values()))
+    f, cx, cy, k1 = camera.params
+    calibration = tmp_path / "camera.yaml"
+    write_camera_info_yaml(
+        CameraIntrinsics(
+            camera.width,
+            camera.height,
+            [[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]],
+            [k1, 0, 0, 0, 0],
+        ),
+        calibration,
+        "survey_camera",
+    )
+    origin = np.array(
+        json.loads((seneca / "work" / "georef" / "georef.json").read_text())["origin_m"]
+    )
+    points = sorted(rec.points3D.values(), key=lambda p: -p.track.length())
+    chosen, used = [], set()
+    for point in points:  # well-seen points, spread over the block
+        if all(np.linalg.norm(point.xyz[:2] - q) > 15 for q in used):
+            chosen.append(point)
+            used.add(tuple(point.xyz[:2]))
+        if len(chosen) == 5:
+            break
+    lines = ["WGS84 UTM 17N"]
+    for k, point in enumerate(chosen):
+        xyz = point.xyz + origin
+        for element in point.track.elements:
+            image = rec.images[element.image_id]
+            u, v = image.points2D[element.point2D_idx].xy
+            lines.append(
+                f"{xyz[0]:.3f} {xyz[1]:.3f} {xyz[2]:.3f} {u:.2f} {v:.2f} {image.name} p{k}"
+            )
+    (tmp_path / "gcp_list.txt").write_text("\n".join(lines) + "\n")
+    folder = tmp_path / "images"
+    shutil.copytree(seneca / "work" / "images", folder)  # re-encoded: no EXIF, no GPS
+    out = tmp_path / "out"
+    conf = make_config(max_image_px=1024, max_features=4096, dense=False)
+    run_pipeline(
+        folder,
+        out,
+        conf,
+        gcp_path=tmp_path / "gcp_list.txt",
+        calibration_path=calibration,
+        log=lambda _: None,
+    )
+    summary = _report(out)["summary"]
+    assert isinstance(summary, dict)
+    assert summary["georeferencing"] == "gcp" and summary["crs"] == "EPSG:32617"
+    assert summary["gcp_rmse_horizontal_m"] < 0.5
+    assert summary["gcp_check_rmse_horizontal_m"] < 1.0  # leave-one-out check points
+
+    def centres(path: Path) -> dict[str, np.ndarray]:
+        with path.open() as f:
+            return {
+                r["image"]: np.array([float(r[k]) for k in ("easting_m", "northing_m", "height_m")])
+                for r in csv.DictReader(f)
+            }
+
+    gps_run, gcp_run = centres(seneca / "cameras.csv"), centres(out / "cameras.csv")
+    common = sorted(set(gps_run) & set(gcp_run))
+    assert len(common) >= 4
+    error = np.array([gcp_run[n] - gps_run[n] for n in common])
+    # the reference is the GPS run, itself pulled to consumer-GPS positions (a few metres)
+    assert np.sqrt(np.mean(np.sum(error[:, :2] ** 2, axis=1))) < 3.0

@@ -128,7 +128,7 @@ def run_georef(
     gcp_utm: dict[str, F64] = {}
     if gcps is not None:
         epsg = images.epsg or gcps.suggested_epsg()
-        if images.epsg is None:
+        if not images.local_xyz:  # no GPS: the local origin comes from the GCPs
             images.epsg = epsg
             first = np.array(gcps.utm(epsg)[gcps.gcps[0].name])
             images.origin = [

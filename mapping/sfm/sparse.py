@@ -198,7 +198,9 @@ def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path
 def _camera_groups(images: WorkingImages) -> dict[str, list[ImageRecord]]:
     groups: dict[str, list[ImageRecord]] = {}
     for r in images.records:
-        key = r.camera_key if r.focal_px is not None else f"unknown|{r.name}"
+        # like COLMAP's AUTO mode: one camera per (model, size, focal); same-size images
+        # without any EXIF share one too (a survey camera), their focal found by the BA
+        key = r.camera_key if r.focal_px is not None else f"unknown|{r.width}x{r.height}"
         groups.setdefault(key, []).append(r)
     return groups
 
@@ -228,9 +230,9 @@ def run_features(
                 camera.params = [
                     k[0, 0] * s,
                     k[1, 1] * s,
-                    k[0, 2] * s,
-                    k[1, 2] * s,
-                    *list(np.asarray(d, dtype=float).ravel()[:4]),
+                    (k[0, 2] + 0.5) * s,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
+                    (k[1, 2] + 0.5) * s,
+                    *list(np.concatenate([np.asarray(d, dtype=float).ravel(), np.zeros(4)])[:4]),
                 ]
                 camera.has_prior_focal_length = True
             elif first.focal_px is not None:
@@ -417,11 +419,23 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
     return max(models.values(), key=lambda r: r.num_reg_images())
 
 
+def _plausible_cameras(rec: Any) -> bool:
+    """False for a degenerate model: focal lengths off by 3x from the image size or a
+    radial distortion beyond |k| = 0.5 (a planar block without focal prior can do that)."""
+    for camera in rec.cameras.values():
+        ratio = float(camera.mean_focal_length()) / max(camera.width, camera.height)
+        extra = [abs(float(camera.params[i])) for i in camera.extra_params_idxs()]
+        if not 0.25 <= ratio <= 4.0 or any(k > 0.5 for k in extra):
+            return False
+    return True
+
+
 def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
     """The largest model, in ``work/sparse``. ``auto``: incremental mapping (GPS priors in
     bundle adjustment); when it leaves images out, the global mapper too (then a GPS-prior
-    bundle adjustment), kept only if it registers more images and its camera centres fit
-    GPS no worse than 1.5x (+1 m): the check against a bent global model."""
+    bundle adjustment), kept only if it registers more images, its cameras are plausible
+    and its camera centres fit GPS no worse than 1.5x (+1 m): the check against a bent
+    global model (without GPS there is no such check, so no global fallback)."""
     out = work_dir / "sparse"
     if (out / "images.bin").exists():
         return out
@@ -435,13 +449,18 @@ def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir
             "gps_rmse_horizontal_m": _gps_fit_rmse(best, images),
         }
     chosen = first
-    if conf.mapper == "auto" and (best is None or best.num_reg_images() < len(images.records)):
+    # global only where GPS can show it is not bent; otherwise keep the incremental model
+    checkable = len(images.local_xyz) >= 3
+    incomplete = best is None or best.num_reg_images() < len(images.records)
+    if conf.mapper == "auto" and checkable and incomplete:
         other = _map(conf, "global", images, database, work_dir / "mapper_global")
         if other is not None:
             rmse = _gps_fit_rmse(other, images)
             trials["global"] = {"registered": other.num_reg_images(), "gps_rmse_horizontal_m": rmse}
             limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
             straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
+            straight = straight and _plausible_cameras(other)
+            trials["global"]["plausible_cameras"] = float(_plausible_cameras(other))
             if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
                 best, chosen = other, "global"
     if best is None:
