@@ -306,9 +306,19 @@ def _clip_outliers(points: F64) -> F64:
 
 
 def _load_calibration(path: Path) -> Any:
-    """A ROS camera_info YAML (as ``smartmine calibrate`` writes): K and distortion."""
+    """A ROS camera_info YAML (``NAME.yaml`` of ``smartmine calibrate``): K and distortion."""
     from smartmine.msgs.camera import read_camera_info_yaml
 
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError as err:
+        raise SfmError(f"{path}: cannot read calibration ({err.strerror})") from None
+    if "smartmine/calibration" in head:
+        names = ", ".join(sorted(p.name for p in path.parent.glob("*.yaml") if p != path))
+        raise SfmError(
+            f"{path}: a multi-camera calibration.yaml; give the camera's ROS camera_info "
+            f"YAML written beside it ({names or 'NAME.yaml'})"
+        )
     try:
         intrinsics, _ = read_camera_info_yaml(path)
     except FileNotFoundError:
