@@ -51,6 +51,8 @@ class SfmConfig:
     """A dense point is kept where this many stereo pairs agree."""
     slope_mask_deg: float = 0.0
     """Unused by the pipeline; kept for reports that state a slope mask."""
+    refine_intrinsics: bool = True
+    """Bundle adjustment refines focal length and distortion (off: a calibration fixes them)."""
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
 

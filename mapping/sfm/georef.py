@@ -35,8 +35,13 @@ def fit_sim3(src: F64, dst: F64, threshold_m: float) -> tuple[Similarity, npt.ND
         fit = fit_similarity(
             src, dst, ransac=RansacOptions(threshold_m, 2000, seed=0, min_inliers=3)
         )
-    except GeometryError as err:
-        raise SfmError(f"georeferencing fit failed: {err}") from None
+    except GeometryError:
+        # no consensus within the threshold (few points, a weak model): least squares on
+        # all of them; the residuals in the report then show how good it is
+        try:
+            fit = fit_similarity(src, dst)
+        except GeometryError as err:
+            raise SfmError(f"georeferencing fit failed: {err}") from None
     return fit.transform, np.asarray(fit.inliers, dtype=bool)
 
 

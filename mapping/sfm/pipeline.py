@@ -8,6 +8,7 @@ last finished stage; the effective config is saved as ``OUT/config.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -114,8 +115,10 @@ def run_pipeline(
         run.log = log
     run.work.mkdir(parents=True, exist_ok=True)
     run.timings = _load_timings(run.work)
-    write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
     calibration = _load_calibration(calibration_path) if calibration_path else None
+    if calibration is not None:  # a calibration fixes the intrinsics
+        conf = dataclasses.replace(conf, refine_intrinsics=False)
+    write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
 
     given = inputs
     inputs = run.stage(

@@ -408,9 +408,15 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
     else:
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
+        options.num_threads = 1  # repeatable: multi-threaded mapping varies run to run
         options.use_prior_position = use_prior
         options.use_robust_loss_on_prior_position = use_prior
         options.ba_refine_principal_point = False
+        if not conf.refine_intrinsics:
+            options.ba_refine_focal_length = False
+            options.ba_refine_extra_params = False
+            options.mapper.abs_pose_refine_focal_length = False
+            options.mapper.abs_pose_refine_extra_params = False
         models = pycolmap.incremental_mapping(
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
