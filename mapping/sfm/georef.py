@@ -145,6 +145,8 @@ def run_georef(
         gcp_utm = {k: v - np.array(images.origin) for k, v in gcps.utm(epsg).items()}
         model_pts, skipped = triangulate_gcps(rec, gcps, images)
         info["gcp_skipped"] = skipped
+        if gcps.skipped:  # observations naming images that are not among the inputs
+            info["gcp_file_lines_skipped"] = gcps.skipped
         common = [k for k in model_pts if k in gcp_utm]
         if len(common) >= 3:
             src = np.array([model_pts[k] for k in common])
