@@ -408,7 +408,7 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
     else:
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
-        options.num_threads = 1  # repeatable: multi-threaded mapping varies run to run
+        options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
         options.use_prior_position = use_prior
         options.use_robust_loss_on_prior_position = use_prior
         options.ba_refine_principal_point = False
