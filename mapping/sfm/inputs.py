@@ -74,6 +74,8 @@ class Inputs:
     images: list[ImageRecord]
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calibration: Any = None
+    """CameraIntrinsics from the bag's CameraInfo (fixes the intrinsics like --calibration)."""
 
     @property
     def with_gps(self) -> int:
@@ -245,6 +247,7 @@ def load_bag(
     from smartmine.bagio.reader import BagReader
     from smartmine.errors import BagError
     from smartmine.msgs import (
+        camera_info_to_intrinsics,
         compressed_image_to_numpy,
         header_stamp_ns,
         image_to_numpy,
@@ -283,8 +286,12 @@ def load_bag(
                     continue
                 if m.topic == info_topic:
                     k = list(m.message.k if hasattr(m.message, "k") else m.message.K)
-                    if k[0] > 0:
+                    if k[0] > 0 and inputs.calibration is None:
                         focal = float(k[0])
+                        try:
+                            inputs.calibration = camera_info_to_intrinsics(m.message)
+                        except Exception:  # a malformed CameraInfo: keep the focal only
+                            inputs.calibration = None
                     continue
                 frame_index += 1
                 if (frame_index - 1) % every_nth:

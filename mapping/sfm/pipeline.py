@@ -116,15 +116,17 @@ def run_pipeline(
     run.work.mkdir(parents=True, exist_ok=True)
     run.timings = _load_timings(run.work)
     calibration = _load_calibration(calibration_path) if calibration_path else None
-    if calibration is not None:  # a calibration fixes the intrinsics
-        conf = dataclasses.replace(conf, refine_intrinsics=False)
-    write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
 
     given = inputs
     inputs = run.stage(
         "inputs",
         lambda: given if given is not None else load_inputs(input_path, run.work, **bag_options),
     )
+    if calibration is None and inputs.calibration is not None:
+        calibration = inputs.calibration  # the bag's CameraInfo
+    if calibration is not None:  # a calibration fixes the intrinsics
+        conf = dataclasses.replace(conf, refine_intrinsics=False)
+    write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
     gcps: GcpFile | None = None
     if gcp_path is not None:
         gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
