@@ -104,6 +104,11 @@ def test_corrupt_image_is_listed_not_fatal(tmp_path: Path) -> None:
         np.subtract(images.local_xyz["IMG_0462.jpg"][:2], images.local_xyz["IMG_0461.jpg"][:2])
     )
     assert 20 < step < 45
+    lever = make_config(max_image_px=400, camera_below_antenna_m=0.25)
+    lowered = WorkingImages.load(run_images(lever, inputs, 32617, tmp_path / "work2"))
+    name = "IMG_0461.jpg"
+    height = images.local_xyz[name][2] + images.origin[2]
+    assert lowered.local_xyz[name][2] + lowered.origin[2] == pytest.approx(height - 0.25)
     pairs, mode = image_pairs(conf, images)
     assert mode == "exhaustive" and len(pairs) == 3
 

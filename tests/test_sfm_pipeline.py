@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mapping.sfm.config import make_config
+from mapping.sfm.errors import SfmError
 from mapping.sfm.pipeline import run_pipeline
 from tests.conftest import shared
 
@@ -119,6 +120,13 @@ def test_resume_skips_finished_stages(seneca: Path) -> None:
     assert (seneca / "orthophoto.tif").exists()
     assert after["features"] == before["features"]  # not run again
     assert len(lines) == 12 and lines[2].startswith("sfm [3/12] features:")
+    with pytest.raises(SfmError, match="other settings \\(max_features\\)"):
+        run_pipeline(
+            seneca.parent / "images",
+            seneca,
+            make_config(max_image_px=1024, max_features=999, dense_max_px=800),
+            log=lines.append,
+        )
 
 
 def test_unordered_photos_without_gps_make_a_local_model(tmp_path: Path) -> None:

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="DSM/orthophoto cell size (default: twice the ground sampling)",
     )
     p.add_argument("--preset", default="default", help="fast | default | accurate")
+    p.add_argument(
+        "--camera-below-antenna-m",
+        type=float,
+        help="vertical GNSS lever arm: camera this far below the antenna",
+    )
     p.add_argument("--max-image-px", type=int, help="long side of the working images")
     p.add_argument("--pairing", choices=["auto", "spatial", "sequential", "exhaustive"])
     p.add_argument("--mapper", choices=["auto", "incremental", "global"])
@@ -52,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         pairing=args.pairing,
         mapper=args.mapper,
         dense=False if args.no_dense else None,
+        camera_below_antenna_m=args.camera_below_antenna_m,
     )
     bag_options = {}
     if args.image_topic:

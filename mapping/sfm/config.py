@@ -39,6 +39,8 @@ class SfmConfig:
     """Bundle adjustment with the GPS positions as priors."""
     gps_std_m: float = 5.0
     """1-sigma of a GPS position prior when the input gives none (consumer GNSS)."""
+    camera_below_antenna_m: float = 0.0
+    """Vertical lever arm: how far the camera sits below the GNSS antenna (nadir survey)."""
     crs: str = "auto"
     """Projected CRS of the products, ``EPSG:32644``, or ``auto`` (UTM zone of the data)."""
     resolution_cm: float = 0.0

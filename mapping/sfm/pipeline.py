@@ -126,6 +126,7 @@ def run_pipeline(
         calibration = inputs.calibration  # the bag's CameraInfo
     if calibration is not None:  # a calibration fixes the intrinsics
         conf = dataclasses.replace(conf, refine_intrinsics=False)
+    _check_same_settings(out_dir / "config.json", conf)
     write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
     gcps: GcpFile | None = None
     if gcp_path is not None:
@@ -293,6 +294,22 @@ def run_pipeline(
         return report.write_sfm_report(out_dir, doc, report.dsm_plot_png(dsm, cells))
 
     return run.stage("report", report_stage)
+
+
+def _check_same_settings(path: Path, conf: SfmConfig) -> None:
+    """Resuming with other settings would mix stages made under different ones."""
+    if not path.exists():
+        return
+    try:
+        before = json.loads(path.read_text())
+    except ValueError:
+        return
+    changed = sorted(k for k, v in conf.to_dict().items() if k in before and before[k] != v)
+    if changed:
+        raise SfmError(
+            f"{path.parent} holds a run made with other settings ({', '.join(changed)}); "
+            "give a new --out or delete that folder"
+        )
 
 
 def _dense_factor(images: sparse.WorkingImages, conf: SfmConfig) -> float:

@@ -179,6 +179,7 @@ def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path
         lat = np.array([r.lat_deg for r in gps], dtype=float)
         lon = np.array([r.lon_deg for r in gps], dtype=float)
         alt = np.array([r.alt_m if r.alt_m is not None else 0.0 for r in gps])
+        alt = alt - conf.camera_below_antenna_m  # GNSS antenna -> camera centre
         e, n, _ = wgs84_to_utm(lat, lon, zone=zone, north=north)
         origin = [
             round(float(np.mean(e)), -2),
