@@ -23,6 +23,11 @@ camera_info_topic:=/camera/camera/color/camera_info``. Topics are node-relative,
                    in   hyperspectral/wavelengths (latched)
                    out  hyperspectral/class_image  hyperspectral/heat_map
                         hyperspectral/class_names (latched)
+    sfm_portal     in   sfm/request (String: a finished bag or image folder)  <- sfm_request_topic
+                   out  sfm/products (latched JSON)  sfm/preview (latched PointCloud2)
+
+``sfm_portal`` runs photogrammetry (``smartmine sfm``) on each path sent to sfm/request:
+    ros2 topic pub --once /sfm/request std_msgs/msg/String "{data: /data/flight_0612}"
 
 Parameters: ``params/portal_processing.yaml`` (installed to share/smartmine_ros/params),
 or ``params_file:=/path/to.yaml``. For offline processing without ROS see
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier"]
+NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier", "sfm_portal"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "portal_processing.yaml"
@@ -50,6 +55,7 @@ TOPIC_ARGUMENTS = {
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
     "hsi_topic": ("hsi_classifier", "hyperspectral/image_raw", "hyperspectral cubes (32FC<bands>)"),
+    "sfm_request_topic": ("sfm_portal", "sfm/request", "paths (String) of bags/folders for SfM"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

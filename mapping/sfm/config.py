@@ -1,0 +1,88 @@
+"""The pipeline's settings, with named presets; the effective config is saved beside results."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mapping.sfm.errors import SfmError
+
+Pairing = Literal["auto", "spatial", "sequential", "exhaustive"]
+Mapper = Literal["auto", "incremental", "global"]
+
+
+@dataclass
+class SfmConfig:
+    """Everything that changes a result. Units in names; defaults = the ``default`` preset."""
+
+    max_image_px: int = 1600
+    """Long side of the working images (features, dense, orthophoto colour); speed vs accuracy."""
+    max_features: int = 4096
+    """SIFT keypoints per image at most."""
+    enhance_contrast: bool = True
+    """SIFT on contrast-equalised (CLAHE) copies: many more keypoints on bare ground."""
+    sift_peak_threshold: float = 0.004
+    """SIFT's contrast threshold (COLMAP default 0.0067); lower finds faint texture."""
+    pairing: Pairing = "auto"
+    """auto: GPS neighbours when positions exist, else sequence for long sets, else exhaustive."""
+    spatial_neighbors: int = 12
+    """GPS neighbours matched per image."""
+    sequential_overlap: int = 8
+    """Following images matched per image when pairing by sequence."""
+    exhaustive_max_images: int = 40
+    """auto pairing matches every pair only up to this many images."""
+    mapper: Mapper = "auto"
+    """auto: incremental, then global where incremental leaves images out and the global
+    model fits GPS as well (GLOMAP can bend near-planar blocks); or one of them."""
+    use_gps_prior: bool = True
+    """Bundle adjustment with the GPS positions as priors."""
+    gps_std_m: float = 5.0
+    """1-sigma of a GPS position prior when the input gives none (consumer GNSS)."""
+    camera_below_antenna_m: float = 0.0
+    """Vertical lever arm: how far the camera sits below the GNSS antenna (nadir survey)."""
+    crs: str = "auto"
+    """Projected CRS of the products, ``EPSG:32644``, or ``auto`` (UTM zone of the data)."""
+    resolution_cm: float = 0.0
+    """DSM/orthophoto cell size; 0 = twice the mean ground sampling distance."""
+    dense: bool = True
+    """Compute the dense cloud (SGBM stereo on neighbouring views, fused)."""
+    dense_max_px: int = 800
+    """Long side of the images used for dense stereo."""
+    dense_min_views: int = 2
+    """A dense point is kept where this many stereo pairs agree."""
+    slope_mask_deg: float = 0.0
+    """Unused by the pipeline; kept for reports that state a slope mask."""
+    refine_intrinsics: bool = True
+    """Bundle adjustment refines focal length and distortion (off: a calibration fixes them)."""
+    seed: int = 0
+    """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"max_image_px": 1024, "max_features": 2048, "dense_max_px": 640},
+    "default": {},
+    "accurate": {"max_image_px": 2400, "max_features": 8192, "dense_max_px": 1200},
+}
+
+
+def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
+    """A preset with overrides applied; unknown names are an error naming them."""
+    if preset not in PRESETS:
+        raise SfmError(f"unknown preset {preset!r} (presets: {', '.join(PRESETS)})")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    names = {f.name for f in dataclasses.fields(SfmConfig)}
+    unknown = set(values) - names
+    if unknown:
+        raise SfmError(f"unknown sfm setting(s): {', '.join(sorted(unknown))}")
+    config = SfmConfig(**values)
+    if config.max_image_px < 200:
+        raise SfmError(f"max_image_px = {config.max_image_px} is too small (>= 200)")
+    if config.pairing not in ("auto", "spatial", "sequential", "exhaustive"):
+        raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
+    if config.mapper not in ("auto", "incremental", "global"):
+        raise SfmError(f"mapper {config.mapper!r} is not auto|incremental|global")
+    return config

@@ -1,0 +1,144 @@
+"""Ground control points in OpenDroneMap's ``gcp_list.txt`` format.
+
+First line: the CRS (``EPSG:4326`` with lon lat alt order, ``EPSG:326zz``, ``WGS84 UTM 17N``
+or a ``+proj=utm`` string); then one observation a line:
+``geo_x geo_y geo_z pixel_x pixel_y image_name [gcp_name]``. Observations of the same
+coordinates (or the same name) are one GCP. Coordinates are converted to the project's
+UTM CRS through :mod:`smartmine.geodesy`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mapping.sfm.errors import SfmError
+from smartmine.errors import GeodesyError
+from smartmine.geodesy import describe_crs, utm_epsg, utm_to_wgs84, utm_zone, wgs84_to_utm
+
+
+@dataclass
+class GcpObservation:
+    image: str
+    pixel_xy: tuple[float, float]
+    """Pixel position in the original image (ODM: origin at the top-left pixel's corner)."""
+
+
+@dataclass
+class Gcp:
+    name: str
+    xyz: tuple[float, float, float]
+    """Coordinates in the file's CRS."""
+    observations: list[GcpObservation] = field(default_factory=list)
+
+
+@dataclass
+class GcpFile:
+    path: Path
+    crs_text: str
+    epsg: int
+    gcps: list[Gcp]
+    skipped: list[str] = field(default_factory=list)
+    """Lines or observations left out, each with its reason."""
+
+    def utm(self, target_epsg: int) -> dict[str, np.ndarray]:
+        """Each GCP's easting, northing, height in ``target_epsg`` (a WGS84 UTM code)."""
+        out: dict[str, np.ndarray] = {}
+        zone, north = target_epsg % 100, target_epsg // 100 == 326
+        for gcp in self.gcps:
+            x, y, z = gcp.xyz
+            if self.epsg in (4326, 4979):
+                lat, lon = y, x
+            elif self.epsg == target_epsg:
+                out[gcp.name] = np.array([x, y, z])
+                continue
+            else:
+                lat_a, lon_a = utm_to_wgs84(x, y, self.epsg)
+                lat, lon = float(lat_a), float(lon_a)
+            e, n, _ = wgs84_to_utm(lat, lon, zone=zone, north=north)
+            out[gcp.name] = np.array([float(e), float(n), z])
+        return out
+
+    def suggested_epsg(self) -> int:
+        """The UTM zone of the GCPs (for ``--crs auto`` without GPS)."""
+        if self.epsg in (4326, 4979):
+            x, y, _ = self.gcps[0].xyz
+            return utm_epsg(utm_zone(x, y), y >= 0)
+        return self.epsg
+
+
+_UTM_TEXT = re.compile(r"^WGS\s*84\s+UTM\s+(\d{1,2})\s*([NS])$", re.IGNORECASE)
+_PROJ_UTM = re.compile(r"\+proj=utm\b.*?\+zone=(\d{1,2})", re.IGNORECASE)
+
+
+def parse_crs_header(text: str, where: str) -> int:
+    """EPSG code of an ODM CRS header; an error naming the file for anything else."""
+    line = text.strip()
+    match = _UTM_TEXT.match(line)
+    if match:
+        return utm_epsg(int(match.group(1)), match.group(2).upper() == "N")
+    proj = _PROJ_UTM.search(line)
+    if (proj and "+datum=WGS84" in line.replace(" ", "")) or (proj and "+ellps=WGS84" in line):
+        assert proj is not None
+        return utm_epsg(int(proj.group(1)), "+south" not in line)
+    if line.upper().startswith("EPSG:"):
+        try:
+            code = int(line.split(":", 1)[1])
+            describe_crs(code)
+        except (ValueError, GeodesyError):
+            raise SfmError(f"{where}: unknown CRS {line!r} on the first line") from None
+        if code in (4326, 4979) or 32601 <= code <= 32660 or 32701 <= code <= 32760:
+            return code
+        raise SfmError(
+            f"{where}: CRS {line} ({describe_crs(code)}) is not supported for GCPs; "
+            "give WGS84 (EPSG:4326) or WGS84 / UTM coordinates"
+        )
+    raise SfmError(
+        f"{where}: unknown CRS {line!r} on the first line (expected EPSG:xxxx, "
+        "'WGS84 UTM 17N' or a +proj=utm string)"
+    )
+
+
+def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
+    """Parse ``gcp_list.txt``; observations of images not in ``images`` are skipped and
+    listed (never fatal); a file with no usable GCP is an error."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as err:
+        raise SfmError(f"{path}: cannot read GCP file ({err.strerror})") from None
+    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise SfmError(f"{path}: empty GCP file")
+    epsg = parse_crs_header(lines[0], str(path))
+    by_key: dict[str, Gcp] = {}
+    skipped: list[str] = []
+    known = set(images) if images is not None else None
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        if len(parts) < 6:
+            raise SfmError(
+                f"{path}:{number}: expected 'x y z pixel_x pixel_y image [name]', got {line!r}"
+            )
+        try:
+            x, y, z, px, py = (float(v) for v in parts[:5])
+        except ValueError:
+            raise SfmError(f"{path}:{number}: non-numeric coordinate in {line!r}") from None
+        image = parts[5]
+        name = parts[6] if len(parts) > 6 else f"{x:.3f}_{y:.3f}_{z:.3f}"
+        if known is not None and image not in known:
+            skipped.append(f"line {number}: image {image!r} is not among the input images")
+            continue
+        gcp = by_key.setdefault(name, Gcp(name=name, xyz=(x, y, z)))
+        gcp.observations.append(GcpObservation(image=image, pixel_xy=(px, py)))
+    if not by_key:
+        raise SfmError(
+            f"{path}: no GCP observation names an input image"
+            + (f" ({skipped[0]})" if skipped else "")
+        )
+    return GcpFile(
+        path=path, crs_text=lines[0].strip(), epsg=epsg, gcps=list(by_key.values()), skipped=skipped
+    )

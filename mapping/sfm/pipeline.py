@@ -1,0 +1,353 @@
+"""The whole run: stages chained, each skipping work already on disk, timed, reported.
+
+    run_pipeline(Path("flight/"), Path("out/"), make_config("default"), gcp_path=None)
+
+Work files live in ``OUT/work``; products in ``OUT``. An interrupted run resumes from the
+last finished stage; the effective config is saved as ``OUT/config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from mapping.sfm import dense, georef, outputs, rasters, report, sparse
+from mapping.sfm.config import SfmConfig
+from mapping.sfm.errors import SfmError
+from mapping.sfm.gcp import GcpFile, read_gcp_file
+from mapping.sfm.inputs import Inputs, load_inputs
+from smartmine.atomic import write_text_atomic
+
+T = TypeVar("T")
+F64 = npt.NDArray[np.float64]
+
+STAGES = (
+    "inputs",
+    "images",
+    "features",
+    "pairs",
+    "matches",
+    "mapping",
+    "georeferencing",
+    "sparse_products",
+    "dense",
+    "rasters",
+    "mesh",
+    "report",
+)
+
+
+@dataclass
+class Run:
+    out_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
+
+    @property
+    def work(self) -> Path:
+        return self.out_dir / "work"
+
+    def stage(self, name: str, fn: Callable[[], T]) -> T:
+        """Run one stage, timing it and saying so; a resumed stage keeps its old time."""
+        index = STAGES.index(name) + 1
+        started = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - started
+        if elapsed > 0.05 or name not in self.timings:
+            self.timings[name] = elapsed
+        self.log(f"sfm [{index}/{len(STAGES)}] {name}: {elapsed:.1f} s")
+        write_text_atomic(self.work / "timings.json", json.dumps(self.timings, indent=1))
+        return result
+
+
+def _load_timings(work: Path) -> dict[str, float]:
+    path = work / "timings.json"
+    if path.exists():
+        loaded: dict[str, float] = json.loads(path.read_text())
+        return loaded
+    return {}
+
+
+def ground_sampling_m(rec: Any) -> float:
+    """Median ground sampling distance of the working images (depth / focal)."""
+    values = []
+    for image in rec.images.values():
+        if not image.has_pose:
+            continue
+        pose = image.cam_from_world().matrix()
+        zs = [
+            (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
+            for p in image.points2D
+            if p.has_point3D()
+        ][:300]
+        if zs:
+            values.append(float(np.median(zs)) / float(image.camera.mean_focal_length()))
+    return float(np.median(values)) if values else float("nan")
+
+
+def run_pipeline(
+    input_path: Path,
+    out_dir: Path,
+    conf: SfmConfig,
+    *,
+    gcp_path: Path | None = None,
+    calibration_path: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    inputs: Inputs | None = None,
+    **bag_options: Any,
+) -> Path:
+    """Everything from images to report; returns the report.json path."""
+    import pycolmap
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = Run(out_dir)
+    if log is not None:
+        run.log = log
+    run.work.mkdir(parents=True, exist_ok=True)
+    run.timings = _load_timings(run.work)
+    calibration = _load_calibration(calibration_path) if calibration_path else None
+
+    given = inputs
+    inputs = run.stage(
+        "inputs",
+        lambda: given if given is not None else load_inputs(input_path, run.work, **bag_options),
+    )
+    if calibration is None and inputs.calibration is not None:
+        calibration = inputs.calibration  # the bag's CameraInfo
+    if calibration is not None:  # a calibration fixes the intrinsics
+        conf = dataclasses.replace(conf, refine_intrinsics=False)
+    _check_same_settings(out_dir / "config.json", conf)
+    write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
+    gcps: GcpFile | None = None
+    if gcp_path is not None:
+        gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
+    epsg = sparse.choose_epsg(conf.crs, inputs, gcps.suggested_epsg() if gcps else None)
+    images_json = run.stage("images", lambda: sparse.run_images(conf, inputs, epsg, run.work))
+    images = sparse.WorkingImages.load(images_json)
+    database = run.stage(
+        "features", lambda: sparse.run_features(conf, images, run.work, calibration)
+    )
+    pairs = run.stage("pairs", lambda: sparse.run_pairs(conf, images, run.work))
+    run.stage("matches", lambda: sparse.run_matches(conf, database, pairs, run.work))
+    sparse_dir = run.stage("mapping", lambda: sparse.run_mapping(conf, images, database, run.work))
+    georef_dir = run.stage(
+        "georeferencing",
+        lambda: georef.run_georef(conf, images, sparse_dir, run.work, gcps),
+    )
+    info = georef.load_georef(georef_dir)
+    epsg = info.get("epsg")
+    origin = np.asarray(info.get("origin_m") or [0.0, 0.0, 0.0], dtype=float)
+    rec = pycolmap.Reconstruction(str(georef_dir))
+    gsd_m = ground_sampling_m(rec)
+    frame = outputs.frame_of(epsg if info["mode"] != "local" else None, origin)
+    products: dict[str, str] = {}
+
+    def sparse_products() -> None:
+        pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
+        rgb = np.array([p.color for p in rec.points3D.values()], dtype=np.uint8).reshape(-1, 3)
+        if not (out_dir / "sparse.laz").exists():
+            outputs.write_laz(out_dir / "sparse.laz", pts, rgb, frame)
+        if not (out_dir / "cameras.csv").exists():
+            outputs.write_cameras_csv(out_dir / "cameras.csv", rec, origin, info)
+        if not (out_dir / "colmap").exists():
+            outputs.write_colmap_model(out_dir / "colmap", rec, origin)
+
+    run.stage("sparse_products", sparse_products)
+    products.update(sparse_cloud="sparse.laz", cameras="cameras.csv", colmap_model="colmap")
+    dense_gsd = gsd_m * _dense_factor(images, conf)
+    voxel_m = 2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1
+    dense_npz = run.work / "dense.npz"
+
+    def dense_stage() -> None:
+        if dense_npz.exists():
+            return
+        if conf.dense:
+            result = dense.run_dense(conf, rec, run.work / "images", voxel_m)
+            pts, rgb = result.points, result.colours
+            n_pairs, n_raw = result.pairs, result.raw_points
+        else:
+            pts, rgb, n_pairs, n_raw = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), 0, 0
+        tmp = dense_npz.with_name("dense.partial.npz")
+        np.savez(tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw)
+        tmp.replace(dense_npz)
+        if len(pts):
+            outputs.write_laz(out_dir / "dense.laz", pts, rgb, frame)
+
+    run.stage("dense", dense_stage)
+    stored = np.load(dense_npz)
+    dense_pts, _dense_rgb = stored["points"], stored["colours"]
+    if len(dense_pts):
+        products["dense_cloud"] = "dense.laz"
+    sparse_pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
+    surface = np.concatenate([dense_pts, sparse_pts]) if len(dense_pts) else sparse_pts
+    resolution_m = (
+        conf.resolution_cm / 100.0
+        if conf.resolution_cm > 0
+        else max(2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1, 0.01)
+    )
+    surface = _clip_outliers(surface)
+    grid = rasters.Grid.around(surface[:, :2], resolution_m)
+    dsm_path, ortho_path = out_dir / "dsm.tif", out_dir / "orthophoto.tif"
+    dsm_cache = run.work / "dsm.npy"
+
+    def raster_stage() -> None:
+        if dsm_path.exists() and ortho_path.exists() and dsm_cache.exists():
+            return
+        # gaps the dense cloud leaves are bridged from the sparse points up to ~3 of
+        # their spacings; wider gaps stay nodata
+        area = float(np.prod(np.ptp(surface[:, :2], axis=0))) or 1.0
+        spacing_m = math.sqrt(area / max(len(sparse_pts), 1))
+        max_gap = math.ceil(max(3.0 * spacing_m, 6 * resolution_m) / resolution_m)
+        dsm = rasters.make_dsm(surface, grid, max_gap_cells=max_gap)
+        ortho = rasters.make_orthophoto(dsm, grid, rec, run.work / "images")
+        dsm_out = np.where(np.isfinite(dsm), dsm + origin[2], rasters.NODATA_DSM)
+        rasters.write_cog(
+            dsm_path, dsm_out.astype(np.float32), grid, origin, epsg, rasters.NODATA_DSM
+        )
+        rasters.write_cog(
+            ortho_path, np.moveaxis(ortho, 2, 0), grid, origin, epsg, rasters.NODATA_ORTHO
+        )
+        np.save(dsm_cache, dsm)
+        np.save(run.work / "ortho.npy", ortho)
+
+    run.stage("rasters", raster_stage)
+    products.update(dsm="dsm.tif", orthophoto="orthophoto.tif")
+    dsm = np.load(dsm_cache)
+    ortho = np.load(run.work / "ortho.npy")
+
+    def mesh_stage() -> None:
+        if (out_dir / "mesh.ply").exists() and (out_dir / "mesh.glb").exists():
+            return
+        vertices, faces, rgb = rasters.dsm_mesh(dsm, ortho, grid)
+        if len(faces):
+            outputs.write_meshes(
+                out_dir / "mesh.ply", out_dir / "mesh.glb", vertices, faces, rgb, frame
+            )
+
+    run.stage("mesh", mesh_stage)
+    if (out_dir / "mesh.ply").exists():
+        products.update(mesh_ply="mesh.ply", mesh_glb="mesh.glb")
+
+    def report_stage() -> Path:
+        registered = {i.name for i in rec.images.values() if i.has_pose}
+        unregistered = {
+            r.name: "not registered (too few matches)"
+            for r in images.records
+            if r.name not in registered
+        }
+        notes = list(images.notes)
+        if info["mode"] == "local":
+            notes.append(
+                "LOCAL FRAME: no GPS and no usable GCPs; the model has an arbitrary "
+                "scale, position and orientation (not georeferenced)."
+            )
+        summary: dict[str, Any] = {
+            "input": str(input_path),
+            "input_kind": inputs.kind,
+            "images_input": len(inputs.images) + len(inputs.failed),
+            "images_registered": len(registered),
+            "images_unregistered": len(unregistered),
+            "images_failed": len(images.failed),
+            "crs": f"EPSG:{epsg}" if epsg else "local (none)",
+            "georeferencing": info["mode"],
+            "pairing": sparse.pairing_mode(pairs),
+            "mapper": conf.mapper,
+            "reprojection_error_px": float(rec.compute_mean_reprojection_error()),
+            "mean_track_length": float(rec.compute_mean_track_length()),
+            "sparse_points": int(rec.num_points3D()),
+            "dense_points": len(dense_pts),
+            "gsd_working_m": gsd_m,
+            "gsd_original_m": gsd_m * float(np.median(list(images.scale.values()))),
+            "dsm_resolution_m": resolution_m,
+            "coverage_m2": float(np.isfinite(dsm).sum() * resolution_m**2),
+            **info.get("summary", {}),
+        }
+        cells = []
+        for image in rec.images.values():
+            if image.has_pose:
+                c = np.asarray(image.projection_center())
+                row, col = grid.cell_of(c[None, :2])
+                cells.append((float(row[0]), float(col[0])))
+        timings = {k: v for k, v in run.timings.items() if k != "report"}
+        timings["total"] = sum(timings.values())
+        doc = {
+            "summary": summary,
+            "timings_s": timings,
+            "products": products,
+            "origin_m": origin.tolist(),
+            "images_failed": {**images.failed, **unregistered},
+            "georeferencing": info,
+            "notes": notes,
+            "config": conf.to_dict(),
+        }
+        summary["time_total_s"] = timings["total"]
+        return report.write_sfm_report(out_dir, doc, report.dsm_plot_png(dsm, cells))
+
+    return run.stage("report", report_stage)
+
+
+def _check_same_settings(path: Path, conf: SfmConfig) -> None:
+    """Resuming with other settings would mix stages made under different ones."""
+    if not path.exists():
+        return
+    try:
+        before = json.loads(path.read_text())
+    except ValueError:
+        return
+    changed = sorted(k for k, v in conf.to_dict().items() if k in before and before[k] != v)
+    if changed:
+        raise SfmError(
+            f"{path.parent} holds a run made with other settings ({', '.join(changed)}); "
+            "give a new --out or delete that folder"
+        )
+
+
+def _dense_factor(images: sparse.WorkingImages, conf: SfmConfig) -> float:
+    long_side = max(max(r.width, r.height) * images.scale[r.name] for r in images.records)
+    return max(1.0, long_side / conf.dense_max_px) if conf.dense else 1.0
+
+
+def _clip_outliers(points: F64) -> F64:
+    """Drop far outliers (robust z-score > 6 in height, or outside the 0.5-99.5 % box)."""
+    if len(points) < 50:
+        return points
+    lo, hi = np.percentile(points, [0.5, 99.5], axis=0)
+    span = hi - lo
+    keep = np.all((points >= lo - 0.1 * span) & (points <= hi + 0.1 * span), axis=1)
+    return points[keep]
+
+
+def _load_calibration(path: Path) -> Any:
+    """A ROS camera_info YAML (``NAME.yaml`` of ``smartmine calibrate``): K and distortion."""
+    from smartmine.msgs.camera import read_camera_info_yaml
+
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError as err:
+        raise SfmError(f"{path}: cannot read calibration ({err.strerror})") from None
+    if "smartmine/calibration" in head:
+        names = ", ".join(sorted(p.name for p in path.parent.glob("*.yaml") if p != path))
+        raise SfmError(
+            f"{path}: a multi-camera calibration.yaml; give the camera's ROS camera_info "
+            f"YAML written beside it ({names or 'NAME.yaml'})"
+        )
+    try:
+        intrinsics, _ = read_camera_info_yaml(path)
+    except FileNotFoundError:
+        raise SfmError(f"{path}: no such calibration file") from None
+    except Exception as err:
+        raise SfmError(f"{path}: not a camera calibration YAML ({err})") from None
+    return intrinsics
+
+
+__all__ = ["STAGES", "GcpFile", "run_pipeline"]

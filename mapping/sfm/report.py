@@ -1,0 +1,113 @@
+"""The run's report: report.json + report.html through :mod:`smartmine.report`, with a
+figure of the camera positions over the DSM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from smartmine.atomic import write_bytes_atomic
+from smartmine.report import Report, Table, write_report
+
+
+def dsm_plot_png(dsm: npt.NDArray[np.float64], camera_cells: list[tuple[float, float]]) -> bytes:
+    """The DSM in colour (nodata black) with camera positions as white dots."""
+    import cv2
+
+    valid = np.isfinite(dsm)
+    img = np.zeros((*dsm.shape, 3), dtype=np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(dsm[valid], [2, 98])
+        norm = np.clip((dsm - lo) / max(hi - lo, 1e-6), 0, 1)
+        grey = (np.nan_to_num(norm) * 255).astype(np.uint8)
+        img = cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS)
+        img[~valid] = 0
+    scale = 900 / max(dsm.shape)
+    img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    for row, col in camera_cells:
+        centre = (int(col * scale), int(row * scale))
+        cv2.circle(img, centre, 6, (255, 255, 255), -1)
+        cv2.circle(img, centre, 6, (0, 0, 0), 1)
+    ok, png = cv2.imencode(".png", img)
+    return bytes(png) if ok else b""
+
+
+def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Path:
+    """Write report.json/html; ``doc`` holds summary, timings, georeferencing, notes."""
+    figure = write_bytes_atomic(out_dir / "report_dsm_cameras.png", plot_png)
+    geo = doc["georeferencing"]
+    cams = geo.get("cameras", {})
+    cam_rows = [
+        [name, *(round(v, 3) for v in c["gps_residual_m"])]
+        for name, c in sorted(cams.items())
+        if "gps_residual_m" in c
+    ]
+    gcp_rows = [
+        [
+            n,
+            g["observations"],
+            *(round(v, 3) for v in g["residual_m"]),
+            *(round(v, 3) for v in geo.get("gcp_leave_one_out", {}).get(n, [])),
+        ]
+        for n, g in geo.get("gcps", {}).items()
+    ]
+    tables = [
+        Table(
+            "Timings per stage (s)",
+            ["stage", "seconds"],
+            [[k, round(v, 2)] for k, v in doc["timings_s"].items()],
+        ),
+    ]
+    if cam_rows:
+        tables.append(
+            Table(
+                "GPS residual per camera (model - GPS, m)",
+                ["image", "east", "north", "up"],
+                cam_rows,
+            )
+        )
+    if gcp_rows:
+        tables.append(
+            Table(
+                "GCP residuals (model - GCP, m; then leave-one-out check)",
+                [
+                    "gcp",
+                    "observations",
+                    "east",
+                    "north",
+                    "up",
+                    "check east",
+                    "check north",
+                    "check up",
+                ],
+                gcp_rows,
+            )
+        )
+    if doc["images_failed"]:
+        tables.append(
+            Table(
+                "Images not used",
+                ["image", "reason"],
+                [[k, v] for k, v in doc["images_failed"].items()],
+            )
+        )
+    report = Report(
+        title="Photogrammetry (smartmine sfm)",
+        summary=doc["summary"],
+        sections={
+            "Products": doc["products"],
+            "Georeferencing": {
+                k: v for k, v in geo.items() if k not in ("cameras", "gcps", "gcp_leave_one_out")
+            },
+            "Timings (s)": doc["timings_s"],
+        },
+        tables=tables,
+        figures={"Camera positions (white) over the DSM": figure},
+        notes=doc["notes"],
+        config=doc["config"],
+    )
+    json_path, _ = write_report(report, out_dir)
+    return json_path

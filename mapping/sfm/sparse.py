@@ -1,0 +1,482 @@
+"""Sparse stages on pycolmap (CPU): working images, SIFT, pairs, matches, mapping.
+
+Each stage is ``run_*(conf, ..., work_dir) -> Path`` and returns at once when its output
+is already on disk (resume). Images that fail to decode or register are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mapping.sfm.config import SfmConfig
+from mapping.sfm.errors import SfmError
+from mapping.sfm.inputs import ImageRecord, Inputs
+from smartmine.atomic import atomic_path, write_text_atomic
+from smartmine.geodesy import utm_epsg, utm_zone, wgs84_to_utm
+from smartmine.progress import progress
+
+F64 = npt.NDArray[np.float64]
+
+
+def quiet_colmap() -> None:
+    """COLMAP logs every image at INFO through glog; keep warnings only."""
+    import pycolmap
+
+    pycolmap.logging.minloglevel = 2
+
+
+@dataclass
+class WorkingImages:
+    """The images the pipeline works on (downscaled copies) and how they map back."""
+
+    records: list[ImageRecord]
+    scale: dict[str, float]
+    """Working size / original size, per image."""
+    failed: dict[str, str]
+    epsg: int | None
+    origin: list[float]
+    """Local frame origin (easting, northing, height) subtracted from UTM for numerics."""
+    local_xyz: dict[str, list[float]]
+    """GPS positions in the local frame (UTM - origin), per image that has one."""
+    notes: list[str]
+
+    @classmethod
+    def load(cls, path: Path) -> WorkingImages:
+        doc = json.loads(path.read_text())
+        doc["records"] = [ImageRecord(**r) for r in doc["records"]]
+        return cls(**doc)
+
+    def to_json(self) -> str:
+        doc = {
+            "records": [r.to_dict() for r in self.records],
+            "scale": self.scale,
+            "failed": self.failed,
+            "epsg": self.epsg,
+            "origin": self.origin,
+            "local_xyz": self.local_xyz,
+            "notes": self.notes,
+        }
+        return json.dumps(doc, indent=1)
+
+    def record(self, name: str) -> ImageRecord:
+        for r in self.records:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def choose_epsg(crs: str, inputs: Inputs, fallback: int | None = None) -> int | None:
+    """The product CRS: given (``EPSG:326zz``), or the UTM zone of the images' GPS."""
+    if crs and crs.lower() != "auto":
+        text = crs.upper().removeprefix("EPSG:")
+        try:
+            code = int(text)
+        except ValueError:
+            raise SfmError(f"--crs {crs!r}: expected EPSG:326zz/327zz or auto") from None
+        if not (32601 <= code <= 32660 or 32701 <= code <= 32760):
+            raise SfmError(f"--crs {crs}: only WGS84 / UTM (EPSG:32601-32760) is supported")
+        return code
+    gps = [r for r in inputs.images if r.has_gps]
+    if not gps:
+        return fallback
+    lat = float(np.median([r.lat_deg for r in gps]))
+    lon = float(np.median([r.lon_deg for r in gps]))
+    return utm_epsg(utm_zone(lon, lat), lat >= 0)
+
+
+def _decode(path: str, max_px: int) -> np.ndarray[Any, Any] | None:
+    """Decode at reduced size where the JPEG allows (DCT scaling is far faster)."""
+    import cv2
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+    reduce = 1
+    for factor, flag in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
+        if max(w, h) / factor >= max_px:
+            reduce = flag
+            break
+    image = cv2.imread(path, reduce if reduce != 1 else cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    long_side = max(w, h)
+    if long_side > max_px:
+        size = (round(w * max_px / long_side), round(h * max_px / long_side))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(image)
+
+
+def enhance(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Grey image with local contrast equalised (CLAHE): bare soil and gravel, faint at
+    drone altitude, then give SIFT several times more repeatable keypoints."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+    return np.asarray(clahe.apply(grey))
+
+
+def feature_images_dir(conf: SfmConfig, work_dir: Path) -> Path:
+    return work_dir / ("features_images" if conf.enhance_contrast else "images")
+
+
+def run_images(conf: SfmConfig, inputs: Inputs, epsg: int | None, work_dir: Path) -> Path:
+    """Downscaled working copies in ``work/images`` and ``work/images.json``."""
+    import cv2
+
+    out = work_dir / "images.json"
+    if out.exists():
+        return out
+    images_dir = work_dir / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    records: list[ImageRecord] = []
+    scale: dict[str, float] = {}
+    failed = dict(inputs.failed)
+    for record in progress(inputs.images, total=len(inputs.images), desc="images", unit="img"):
+        target = images_dir / record.name
+        try:
+            fresh = not target.exists()
+            image = _decode(record.path, conf.max_image_px) if fresh else cv2.imread(str(target))
+            if image is None:
+                raise ValueError("cannot be decoded (corrupt or truncated?)")
+            _h, w = image.shape[:2]
+            if fresh:
+                jpeg = target.suffix.lower() in (".jpg", ".jpeg")
+                params = [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else []
+                with atomic_path(target, overwrite=True) as tmp:
+                    if not cv2.imwrite(str(tmp), image, params):
+                        raise ValueError("cannot be written")
+            feature_copy = work_dir / "features_images" / record.name
+            if conf.enhance_contrast and not feature_copy.exists():
+                with atomic_path(feature_copy, overwrite=True) as tmp:
+                    cv2.imwrite(str(tmp), enhance(image), params)
+        except Exception as err:  # listed, never fatal
+            failed[record.name] = f"{record.path}: {err}"
+            continue
+        scale[record.name] = w / record.width
+        records.append(record)
+    if len(records) < 2:
+        raise SfmError(
+            f"fewer than 2 usable images ({len(records)}); failed: "
+            + "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
+        )
+    local: dict[str, list[float]] = {}
+    origin = [0.0, 0.0, 0.0]
+    gps = [r for r in records if r.has_gps]
+    if epsg is not None and gps:
+        zone, north = epsg % 100, epsg // 100 == 326
+        lat = np.array([r.lat_deg for r in gps], dtype=float)
+        lon = np.array([r.lon_deg for r in gps], dtype=float)
+        alt = np.array([r.alt_m if r.alt_m is not None else 0.0 for r in gps])
+        alt = alt - conf.camera_below_antenna_m  # GNSS antenna -> camera centre
+        e, n, _ = wgs84_to_utm(lat, lon, zone=zone, north=north)
+        origin = [
+            round(float(np.mean(e)), -2),
+            round(float(np.mean(n)), -2),
+            round(float(np.mean(alt)), -1),
+        ]
+        for r, x, y, z in zip(gps, e, n, alt, strict=True):
+            local[r.name] = [float(x) - origin[0], float(y) - origin[1], float(z) - origin[2]]
+    notes = list(inputs.notes)
+    if not gps:
+        notes.append("no image has a GPS position")
+    result = WorkingImages(records, scale, failed, epsg, origin, local, notes)
+    write_text_atomic(out, result.to_json())
+    return out
+
+
+def _camera_groups(images: WorkingImages) -> dict[str, list[ImageRecord]]:
+    groups: dict[str, list[ImageRecord]] = {}
+    for r in images.records:
+        # like COLMAP's AUTO mode: one camera per (model, size, focal); same-size images
+        # without any EXIF share one too (a survey camera), their focal found by the BA
+        key = r.camera_key if r.focal_px is not None else f"unknown|{r.width}x{r.height}"
+        groups.setdefault(key, []).append(r)
+    return groups
+
+
+def run_features(
+    conf: SfmConfig, images: WorkingImages, work_dir: Path, calibration: Any = None
+) -> Path:
+    """SIFT into ``work/database.db``: one camera per (model, size, focal) group, seeded by
+    the focal prior (calibration > EXIF); GPS positions written as pose priors."""
+    import pycolmap
+
+    out = work_dir / "database.db"
+    if out.exists():
+        return out
+    quiet_colmap()
+    with atomic_path(out) as tmp:
+        db = pycolmap.Database.open(str(tmp))
+        groups = _camera_groups(images)
+        plan: list[tuple[int, list[str]]] = []
+        for records in groups.values():
+            first = records[0]
+            s = images.scale[first.name]
+            w, h = round(first.width * s), round(first.height * s)
+            if calibration is not None and calibration.width == first.width:
+                camera = pycolmap.Camera.create_from_model_name(0, "OPENCV", 1.0, w, h)
+                k, d = calibration.k, calibration.d
+                camera.params = [
+                    k[0, 0] * s,
+                    k[1, 1] * s,
+                    (k[0, 2] + 0.5) * s,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
+                    (k[1, 2] + 0.5) * s,
+                    *list(np.concatenate([np.asarray(d, dtype=float).ravel(), np.zeros(4)])[:4]),
+                ]
+                camera.has_prior_focal_length = True
+            elif first.focal_px is not None:
+                camera = pycolmap.Camera.create_from_model_name(
+                    0, "SIMPLE_RADIAL", first.focal_px * s, w, h
+                )
+                camera.has_prior_focal_length = True
+            else:
+                camera = pycolmap.Camera.create_from_model_name(
+                    0, "SIMPLE_RADIAL", 1.2 * max(w, h), w, h
+                )
+            camera_id = db.write_camera(camera)
+            plan.append((camera_id, [r.name for r in records]))
+        db.close()
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.max_image_size = conf.max_image_px
+        extraction.sift.max_num_features = conf.max_features
+        extraction.sift.max_num_orientations = 1
+        extraction.sift.peak_threshold = conf.sift_peak_threshold
+        for camera_id, names in progress(plan, total=len(plan), desc="features", unit="cam"):
+            reader = pycolmap.ImageReaderOptions()
+            reader.existing_camera_id = camera_id
+            pycolmap.extract_features(
+                str(tmp),
+                str(feature_images_dir(conf, work_dir)),
+                image_names=names,
+                camera_mode=pycolmap.CameraMode.SINGLE,
+                reader_options=reader,
+                extraction_options=extraction,
+            )
+        db = pycolmap.Database.open(str(tmp))
+        for image in db.read_all_images():
+            xyz = images.local_xyz.get(image.name)
+            if xyz is None:
+                continue
+            std = images.record(image.name).position_std_m or conf.gps_std_m
+            prior = pycolmap.PosePrior()
+            prior.corr_data_id = image.data_id
+            prior.position = np.asarray(xyz, dtype=float)
+            prior.position_covariance = np.diag([std**2, std**2, (1.5 * std) ** 2])
+            prior.coordinate_system = pycolmap.PosePriorCoordinateSystem.CARTESIAN
+            db.write_pose_prior(prior)
+        db.close()
+    return out
+
+
+def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str, str]], str]:
+    """Pairs to match and how they were chosen: GPS neighbours (plus the next images in
+    capture order, which catches GPS glitches), the sequence, or every pair."""
+    names = [r.name for r in images.records]
+    n = len(names)
+    mode = conf.pairing
+    with_gps = [nm for nm in names if nm in images.local_xyz]
+    if mode == "auto":
+        if len(with_gps) >= 0.8 * n and n > 3:
+            mode = "spatial"
+        elif n <= conf.exhaustive_max_images:
+            mode = "exhaustive"
+        else:
+            mode = "sequential"
+    pairs: set[tuple[int, int]] = set()
+    if mode == "exhaustive":
+        pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
+    if mode in ("sequential", "spatial"):
+        overlap = conf.sequential_overlap if mode == "sequential" else 2
+        pairs |= {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))}
+    if mode == "spatial":
+        xy = np.array([images.local_xyz.get(nm, [np.nan] * 3)[:2] for nm in names])
+        dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+        dist[~np.isfinite(dist)] = np.inf
+        np.fill_diagonal(dist, np.inf)
+        k = min(conf.spatial_neighbors, n - 1)
+        for i in range(n):
+            for j in np.argsort(dist[i])[:k]:
+                if math.isfinite(dist[i, j]):
+                    pairs.add((min(i, int(j)), max(i, int(j))))
+    return [(names[i], names[j]) for i, j in sorted(pairs)], mode
+
+
+def run_pairs(conf: SfmConfig, images: WorkingImages, work_dir: Path) -> Path:
+    out = work_dir / "pairs.txt"
+    if out.exists():
+        return out
+    pairs, mode = image_pairs(conf, images)
+    write_text_atomic(out, f"# pairing: {mode}\n" + "".join(f"{a} {b}\n" for a, b in pairs))
+    return out
+
+
+def pairing_mode(pairs_file: Path) -> str:
+    first = pairs_file.read_text().splitlines()[0]
+    return first.split(":", 1)[1].strip() if first.startswith("#") else "imported"
+
+
+def run_matches(conf: SfmConfig, database: Path, pairs_file: Path, work_dir: Path) -> Path:
+    """Match and geometrically verify the chosen pairs (brute-force SIFT, CPU)."""
+    import pycolmap
+
+    done = work_dir / "matches.done"
+    if done.exists():
+        return done
+    quiet_colmap()
+    plain = work_dir / "pairs.plain.txt"
+    lines = [ln for ln in pairs_file.read_text().splitlines() if ln and not ln.startswith("#")]
+    write_text_atomic(plain, "\n".join(lines) + "\n")
+    db = pycolmap.Database.open(str(database))
+    db.clear_matches()
+    db.clear_two_view_geometries()
+    db.close()
+    pairing = pycolmap.ImportedPairingOptions()
+    pairing.match_list_path = str(plain)
+    pycolmap.match_image_pairs(str(database), pairing_options=pairing)
+    db = pycolmap.Database.open(str(database))
+    verified = db.num_verified_image_pairs()
+    db.close()
+    write_text_atomic(done, json.dumps({"pairs": len(lines), "verified_pairs": verified}))
+    return done
+
+
+def _gps_fit_rmse(rec: Any, images: WorkingImages) -> float:
+    """Horizontal RMSE of the camera centres after a similarity to GPS (NaN without GPS):
+    the check that a global model is not bent (colmap/glomap#138)."""
+    from smartmine.geometry import fit_similarity
+
+    pairs = [
+        (np.asarray(img.projection_center()), images.local_xyz[img.name])
+        for img in rec.images.values()
+        if img.has_pose and img.name in images.local_xyz
+    ]
+    if len(pairs) < 3:
+        return float("nan")
+    src = np.array([p[0] for p in pairs])
+    dst = np.array([p[1] for p in pairs], dtype=float)
+    fit = fit_similarity(src, dst)
+    return float(np.sqrt(np.mean(np.sum(fit.residuals[:, :2] ** 2, axis=1))))
+
+
+def prior_bundle_adjustment(rec: Any, database: Path) -> None:
+    """Bundle adjustment with the GPS positions as priors (Cauchy loss: a bad fix does not
+    pull the block). Straightens a global model bent into an arc (colmap/glomap#138)."""
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    priors = db.read_all_pose_priors()
+    db.close()
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    prior_options = pycolmap.PosePriorBundleAdjustmentOptions()
+    prior_options.ceres.prior_position_loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    prior_options.alignment_ransac.max_error = 15.0
+    adjuster = pycolmap.create_pose_prior_bundle_adjuster(
+        pycolmap.BundleAdjustmentOptions(), prior_options, config, priors, rec
+    )
+    adjuster.solve()
+
+
+def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, scratch: Path) -> Any:
+    import pycolmap
+
+    pycolmap.set_random_seed(conf.seed)
+    scratch.mkdir(parents=True, exist_ok=True)
+    use_prior = conf.use_gps_prior and len(images.local_xyz) >= 3
+    if mapper == "global":
+        models = pycolmap.global_mapping(
+            str(database),
+            str(scratch.parent / "images"),
+            str(scratch),
+            pycolmap.GlobalPipelineOptions(),
+        )
+        if use_prior:
+            for model in models.values():
+                prior_bundle_adjustment(model, database)
+    else:
+        options = pycolmap.IncrementalPipelineOptions()
+        options.random_seed = conf.seed
+        options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
+        options.use_prior_position = use_prior
+        options.use_robust_loss_on_prior_position = use_prior
+        options.ba_refine_principal_point = False
+        if not conf.refine_intrinsics:
+            options.ba_refine_focal_length = False
+            options.ba_refine_extra_params = False
+            options.mapper.abs_pose_refine_focal_length = False
+            options.mapper.abs_pose_refine_extra_params = False
+        models = pycolmap.incremental_mapping(
+            str(database), str(scratch.parent / "images"), str(scratch), options
+        )
+    if not models:
+        return None
+    return max(models.values(), key=lambda r: r.num_reg_images())
+
+
+def _plausible_cameras(rec: Any) -> bool:
+    """False for a degenerate model: focal lengths off by 3x from the image size or a
+    radial distortion beyond |k| = 0.5 (a planar block without focal prior can do that)."""
+    for camera in rec.cameras.values():
+        ratio = float(camera.mean_focal_length()) / max(camera.width, camera.height)
+        extra = [abs(float(camera.params[i])) for i in camera.extra_params_idxs()]
+        if not 0.25 <= ratio <= 4.0 or any(k > 0.5 for k in extra):
+            return False
+    return True
+
+
+def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
+    """The largest model, in ``work/sparse``. ``auto``: incremental mapping (GPS priors in
+    bundle adjustment); when it leaves images out, the global mapper too (then a GPS-prior
+    bundle adjustment), kept only if it registers more images, its cameras are plausible
+    and its camera centres fit GPS no worse than 1.5x (+1 m): the check against a bent
+    global model (without GPS there is no such check, so no global fallback)."""
+    out = work_dir / "sparse"
+    if (out / "images.bin").exists():
+        return out
+    quiet_colmap()
+    trials: dict[str, dict[str, float]] = {}
+    first = "global" if conf.mapper == "global" else "incremental"
+    best = _map(conf, first, images, database, work_dir / f"mapper_{first}")
+    if best is not None:
+        trials[first] = {
+            "registered": best.num_reg_images(),
+            "gps_rmse_horizontal_m": _gps_fit_rmse(best, images),
+        }
+    chosen = first
+    # global only where GPS can show it is not bent; otherwise keep the incremental model
+    checkable = len(images.local_xyz) >= 3
+    incomplete = best is None or best.num_reg_images() < len(images.records)
+    if conf.mapper == "auto" and checkable and incomplete:
+        other = _map(conf, "global", images, database, work_dir / "mapper_global")
+        if other is not None:
+            rmse = _gps_fit_rmse(other, images)
+            trials["global"] = {"registered": other.num_reg_images(), "gps_rmse_horizontal_m": rmse}
+            limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
+            straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
+            straight = straight and _plausible_cameras(other)
+            trials["global"]["plausible_cameras"] = float(_plausible_cameras(other))
+            if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
+                best, chosen = other, "global"
+    if best is None:
+        raise SfmError(
+            "no model could be built: too few matches between the images "
+            "(check overlap, or try --pairing exhaustive)"
+        )
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        best.write(str(tmp))
+        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials}, indent=1))
+    return out
