@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mapping.slam.frame import Pinhole, RgbdFrame
-from mapping.slam.odometry import RgbdOdometry, _icp_terms, rotation_vector
+from mapping.slam.odometry import PRESETS, RgbdOdometry, _icp_terms, rotation_vector
 from mapping.slam.processor import SlamProcessor
 from mapping.slam.sources import FolderSource
 from mapping.slam.system import Slam, SlamConfig
@@ -51,7 +51,7 @@ def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def test_relative_poses_match_the_given_ones() -> None:
     gt = given_poses()
-    odo = RgbdOdometry(CAM)
+    odo = RgbdOdometry(CAM, PRESETS["wide"])  # frames 0.2-0.7 m and up to 25 deg apart
     tracked = [odo.prepare(f) for f in frames()]
     print("\npair  given |t| m  given rot deg  err t m  err rot deg  inliers")
     for a in range(4):
@@ -72,7 +72,7 @@ def test_fused_cloud_is_not_ghosted() -> None:
     """Surfaces of every frame meet those of the first: the point-to-plane residual with
     our poses is no worse than with the given ones (ghosting would double it)."""
     fs = frames()
-    slam = Slam(CAM, SlamConfig(keyframe_translation_m=0.01))
+    slam = Slam(CAM, SlamConfig(odometry=PRESETS["wide"], keyframe_translation_m=0.01))
     for f in fs:
         assert slam.step(f).pose is not None
     _, ours = slam.trajectory()
@@ -131,7 +131,7 @@ def test_offline_slam_over_a_bag_with_corrupt_frames(tmp_path: Path) -> None:
     bag = tmp_path / "kinect.mcap"
     write_kinect_bag(bag, corrupt=True)
     out = tmp_path / "run"
-    assert main(["slam", str(bag), "--out", str(out), "--voxel", "0.02"]) == 0
+    assert main(["slam", str(bag), "--out", str(out), "--voxel", "0.02", "--preset", "wide"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["status_counts"].get("skipped", 0) == 2  # blank image, no depth
     assert report["tracked_frames"] == 5
@@ -157,7 +157,7 @@ def test_slam_processor_over_a_bag(tmp_path: Path) -> None:
     bag = tmp_path / "kinect.mcap"
     write_kinect_bag(bag, corrupt=False)
     out = tmp_path / "odom.mcap"
-    result = run_on_bag(SlamProcessor, bag, out)
+    result = run_on_bag(SlamProcessor, bag, out, overrides={"preset": "wide"})
     assert result.outputs == {"/slam/odometry": 5, "/tf": 5}
     with BagReader(out) as reader:
         odoms = [m.message for m in reader.messages(["/slam/odometry"])]

@@ -95,6 +95,12 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     slam.add_argument("--max-frames", type=int, help="stop after this many frames")
     slam.add_argument("--stride", type=int, default=1, help="use every Nth frame")
     slam.add_argument("--voxel", type=float, default=0.04, help="TSDF voxel, m (default 0.04)")
+    slam.add_argument(
+        "--preset",
+        choices=["live", "wide"],
+        default="live",
+        help="odometry preset: live (30 Hz, speed) or wide (frames far apart)",
+    )
     slam.add_argument("--no-map", action="store_true", help="trajectory and report only")
     slam.add_argument("--rpe-delta", default="1m")
     slam.add_argument("--overwrite", action="store_true")
@@ -139,7 +145,11 @@ def _slam(args: argparse.Namespace) -> int:
         if beside.exists():
             gt = beside
             print(f"ground truth: {gt}")
+    from mapping.slam.odometry import PRESETS
+    from mapping.slam.system import SlamConfig
+
     options = RunOptions(
+        slam=SlamConfig(odometry=PRESETS[args.preset]),
         fusion=FusionConfig(voxel_m=args.voxel),
         markers=args.markers,
         marker_dictionary=args.marker_dictionary,

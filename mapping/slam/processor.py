@@ -14,12 +14,12 @@ back after relocalisation).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from mapping.slam.frame import Pinhole, RgbdFrame
-from mapping.slam.odometry import OdometryConfig
+from mapping.slam.odometry import PRESETS
 from mapping.slam.sources import Undistorter, depth_to_metres
 from mapping.slam.system import Slam, SlamConfig
 from smartmine.frames import R_BODY_FROM_OPTICAL
@@ -38,6 +38,7 @@ from smartmine.sync import TimeSync
 
 @dataclass
 class SlamParams:
+    preset: Literal["live", "wide"] = param("live", "odometry preset (wide: frames far apart)")
     map_frame_id: str = param("slam_map", "frame_id of the odometry (first camera, FLU)")
     child_frame_id: str = param("camera_slam", "child frame of the odometry and TF")
     publish_tf: bool = param(True, "also publish map -> child on /tf")
@@ -78,7 +79,7 @@ class SlamProcessor(Processor[SlamParams]):
         intr = camera_info_to_intrinsics(info)
         cam = Pinhole.from_k(intr.width, intr.height, intr.k)
         self.undistorter = Undistorter.create(intr)
-        odo = replace(OdometryConfig(), max_depth_m=self.params.max_depth_m)
+        odo = replace(PRESETS[self.params.preset], max_depth_m=self.params.max_depth_m)
         config = SlamConfig(odometry=odo, keyframe_translation_m=self.params.keyframe_translation_m)
         self.slam = Slam(cam, config)
 
