@@ -150,7 +150,6 @@ def main() -> None:
         }
         s_stamps, s_poses = slam.trajectory()
         for name, poses in runs.items():
-            res = evaluate(Trajectory(stamps, np.array(poses), name), gt, rpe_delta="1m")
             report(name, evaluate(Trajectory(stamps, np.array(poses), name), gt))
         s_traj = Trajectory(s_stamps.astype(np.float64) * 1e-9, s_poses, "slam")
         report("ours full SLAM", evaluate(s_traj, gt))
