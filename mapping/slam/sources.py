@@ -82,6 +82,7 @@ class BagSource:
         info_topic: str | None = None,
         max_frames: int | None = None,
         stride: int = 1,
+        imu_topic: str | None = "auto",
     ) -> None:
         from smartmine.bagio.reader import BagReader
         from smartmine.msgs import camera_info_to_intrinsics
@@ -112,6 +113,14 @@ class BagSource:
                 if t not in topics:
                     raise SlamError(f"{path}: no topic {t!r} (topics: {', '.join(sorted(topics))})")
             info_msg = next(iter(bag.messages([self.info_topic]))).message
+            imus = [t for t, s in topics.items() if s.msgtype == "sensor_msgs/msg/Imu"]
+            self.imu_topic = (imus[0] if imus else None) if imu_topic == "auto" else imu_topic
+            self.R_cam_imu: npt.NDArray[np.float64] | None = None
+            if self.imu_topic is not None:
+                imu_msg = next(iter(bag.messages([self.imu_topic]))).message
+                self.R_cam_imu = _static_rotation(
+                    bag, info_msg.header.frame_id, imu_msg.header.frame_id
+                )
         self.intrinsics = camera_info_to_intrinsics(info_msg)
         self.camera = Pinhole.from_k(
             self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
@@ -121,16 +130,29 @@ class BagSource:
         self.skipped_messages = 0
 
     def __iter__(self) -> Iterator[RgbdFrame]:
+        from mapping.slam.odometry import se3_exp
         from smartmine.bagio.reader import BagReader
-        from smartmine.msgs import header_stamp_ns, image_to_numpy
+        from smartmine.msgs import header_stamp_ns, image_to_numpy, imu_to_sample
 
+        use_imu = self.imu_topic is not None and self.R_cam_imu is not None
+        gyro = np.eye(3)
+        last_imu_ns: int | None = None
         pending_color: dict[int, Any] = {}
         pending_depth: dict[int, Any] = {}
         index = 0
         emitted = 0
         with BagReader(self.path) as bag:
-            for msg in bag.messages([self.color_topic, self.depth_topic]):
+            wanted = [self.color_topic, self.depth_topic]
+            for msg in bag.messages([*wanted, self.imu_topic] if use_imu else wanted):
                 stamp = header_stamp_ns(msg.message)
+                if msg.topic == self.imu_topic:
+                    sample = imu_to_sample(msg.message)
+                    if last_imu_ns is not None and 0 < stamp - last_imu_ns < 100_000_000:
+                        dt = (stamp - last_imu_ns) * 1e-9
+                        twist = np.r_[sample.angular_velocity_rad_s * dt, 0.0, 0.0, 0.0]
+                        gyro = gyro @ se3_exp(twist)[:3, :3]
+                    last_imu_ns = stamp
+                    continue
                 store = pending_color if msg.topic == self.color_topic else pending_depth
                 store[stamp] = msg.message
                 other = pending_depth if msg.topic == self.color_topic else pending_color
@@ -166,10 +188,41 @@ class BagSource:
                 color = np.ascontiguousarray(color, dtype=np.uint8)
                 if self.undistorter is not None:
                     color, depth = self.undistorter.apply(color, depth)
-                yield RgbdFrame(header_stamp_ns(color_msg), color, depth, index - 1)
+                prior = None
+                if use_imu and last_imu_ns is not None and emitted:
+                    assert self.R_cam_imu is not None
+                    prior = self.R_cam_imu @ gyro @ self.R_cam_imu.T
+                gyro = np.eye(3)
+                yield RgbdFrame(header_stamp_ns(color_msg), color, depth, index - 1, prior)
                 emitted += 1
                 if self.max_frames is not None and emitted >= self.max_frames:
                     return
+
+
+def _static_rotation(bag: Any, camera_frame: str, imu_frame: str) -> npt.NDArray[np.float64] | None:
+    """R_cam_imu from /tf_static (None when the frames are not connected there)."""
+    from smartmine.msgs import tf_message_to_transforms
+
+    if camera_frame == imu_frame:
+        return np.eye(3)
+    if "/tf_static" not in bag.topics:
+        return None
+    edges: dict[str, list[tuple[str, npt.NDArray[np.float64]]]] = {}
+    for msg in bag.messages(["/tf_static"]):
+        for t in tf_message_to_transforms(msg.message):
+            r = np.asarray(t.matrix, dtype=np.float64)[:3, :3]  # R_parent_child
+            edges.setdefault(t.parent_frame, []).append((t.child_frame, r))
+            edges.setdefault(t.child_frame, []).append((t.parent_frame, r.T))
+    # breadth-first from the IMU frame: R_node_imu for every reachable node
+    found = {imu_frame: np.eye(3)}
+    queue = [imu_frame]
+    while queue:
+        node = queue.pop(0)
+        for other, r_node_other in edges.get(node, []):
+            if other not in found:
+                found[other] = r_node_other.T @ found[node]
+                queue.append(other)
+    return found.get(camera_frame)
 
 
 def _nearest(store: dict[int, Any], stamp: int, tolerance_ns: int) -> int | None:
