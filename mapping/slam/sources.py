@@ -143,7 +143,9 @@ class BagSource:
         emitted = 0
         with BagReader(self.path) as bag:
             wanted = [self.color_topic, self.depth_topic]
-            for msg in bag.messages([*wanted, self.imu_topic] if use_imu else wanted):
+            if use_imu and self.imu_topic is not None:
+                wanted.append(self.imu_topic)
+            for msg in bag.messages(wanted):
                 stamp = header_stamp_ns(msg.message)
                 if msg.topic == self.imu_topic:
                     sample = imu_to_sample(msg.message)
