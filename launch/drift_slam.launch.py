@@ -17,6 +17,14 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
                    in   camera/color/camera_info       <- camera_info_topic
                    out  camera/color/image_rect  camera/color/camera_info_rect
 
+``slam`` tracks the raw colour (it undistorts itself, as it must undistort the depth
+too), the aligned depth and the colour CameraInfo, and publishes ``slam/odometry``
+(nav_msgs/Odometry) and TF ``slam_map -> camera_slam`` at camera rate:
+
+    slam           in   camera/color/image_raw  camera/depth/image_rect_raw (<- depth_topic)
+                        camera/color/camera_info
+                   out  slam/odometry  /tf
+
 Parameters: ``params/drift_slam.yaml`` (installed to share/smartmine_ros/params), or
 ``params_file:=/path/to.yaml``.
 """
@@ -28,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["image_rectify"]
+NODES = ["image_rectify", "slam"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "drift_slam.yaml"
@@ -40,6 +48,7 @@ USE_SIM_TIME = "false"
 TOPIC_ARGUMENTS = {
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+    "depth_topic": ("slam", "camera/depth/image_rect_raw", "depth aligned to colour"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 
