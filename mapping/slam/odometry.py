@@ -45,6 +45,11 @@ class OdometryConfig:
     huber_m: float = 0.02
     feature_weight: float = 100.0
     gyro_weight: float = 1e4
+    photometric_weight: float = 0.0
+    """Weight of grey-level residuals (0-1 units) against ICP metres; 0 switches it off.
+    Off by default: under the robot's own light a drift looks alike metre after metre
+    (measured on the simulator: 0.25 shrank the tracked motion tenfold)."""
+    huber_intensity: float = 0.04
     min_icp_points: int = 300
     max_rmse_m: float = 0.08
 
@@ -61,6 +66,8 @@ class TrackedFrame:
     """(N, 3) feature points in the camera frame; NaN rows where depth is missing."""
     levels: dict[int, tuple[F32Array, F32Array]] = field(repr=False)
     """factor -> (points (H, W, 3), normals (H, W, 3)) at that downsampling."""
+    intensity: dict[int, F32Array] = field(default_factory=dict, repr=False)
+    """factor -> grey image in [0, 1], area-averaged to that size (photometric term)."""
 
 
 @dataclass
@@ -143,7 +150,16 @@ class FeatureExtractor:
             small = downsample_depth(clipped, factor)
             points = backproject(small, cam.scaled(factor))
             levels[factor] = (points, normals_of(points))
-        return TrackedFrame(frame.index, frame.stamp_ns, px, descriptors, pts, levels)
+        intensity = {}
+        if self.config.photometric_weight > 0:
+            import cv2
+
+            for factor in self.config.icp_levels:
+                small_gray = cv2.resize(
+                    gray, (cam.width // factor, cam.height // factor), interpolation=cv2.INTER_AREA
+                )
+                intensity[factor] = small_gray.astype(np.float32) / 255.0
+        return TrackedFrame(frame.index, frame.stamp_ns, px, descriptors, pts, levels, intensity)
 
     def match(self, ref: TrackedFrame, cur: TrackedFrame) -> tuple[Any, Any]:
         """Indices of descriptor matches (ref, cur) passing Lowe's ratio test."""
@@ -230,6 +246,48 @@ def _icp_terms(
     return jac, residual
 
 
+def _photometric_terms(
+    ref_gray: F32Array, cur_gray: F32Array, cur_pts: F32Array, cam: Pinhole, T: F64Array
+) -> tuple[F64Array, F64Array]:
+    """Grey-level rows: ``I_ref(π(T p)) - I_cur(u)`` over current pixels with depth."""
+    h, w = ref_gray.shape
+    valid = cur_pts[:, :, 2] > 0
+    p = cur_pts[valid].astype(np.float64)
+    i_cur = cur_gray[valid].astype(np.float64)
+    q = p @ T[:3, :3].T + T[:3, 3]
+    z = q[:, 2]
+    front = z > 1e-3
+    q, z, i_cur = q[front], z[front], i_cur[front]
+    u = q[:, 0] / z * cam.fx + cam.cx
+    v = q[:, 1] / z * cam.fy + cam.cy
+    inside = (u >= 1) & (u < w - 2) & (v >= 1) & (v < h - 2)
+    q, z, u, v, i_cur = q[inside], z[inside], u[inside], v[inside], i_cur[inside]
+    u0, v0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+    a, b = u - u0, v - v0
+    img = ref_gray
+
+    def sample(du: int, dv: int) -> F64Array:
+        uu, vv = u0 + du, v0 + dv
+        return np.asarray(
+            (1 - a) * (1 - b) * img[vv, uu]
+            + a * (1 - b) * img[vv, uu + 1]
+            + (1 - a) * b * img[vv + 1, uu]
+            + a * b * img[vv + 1, uu + 1],
+            dtype=np.float64,
+        )
+
+    i_ref = sample(0, 0)
+    gx = 0.5 * (sample(1, 0) - sample(-1, 0))
+    gy = 0.5 * (sample(0, 1) - sample(0, -1))
+    # a = dI/dq = [gx, gy] · dπ/dq
+    ax = gx * cam.fx / z
+    ay = gy * cam.fy / z
+    az = -(ax * q[:, 0] + ay * q[:, 1]) / z
+    grad = np.stack([ax, ay, az], axis=1)
+    jac = np.hstack([np.cross(q, grad), grad])
+    return jac, i_ref - i_cur
+
+
 def _reprojection_terms(
     p_ref: F64Array, px_cur: F64Array, cam: Pinhole, T: F64Array
 ) -> tuple[F64Array, F64Array]:
@@ -291,6 +349,18 @@ def refine(
             H = (jac * w[:, None]).T @ jac
             g = (jac * w[:, None]).T @ res
             rmse = float(np.sqrt(np.mean(res**2))) if n_icp else np.inf
+            if config.photometric_weight > 0 and factor in ref.intensity:
+                jp, rp = _photometric_terms(
+                    ref.intensity[factor], cur.intensity[factor], cur_pts, lcam, T
+                )
+                wp = np.where(
+                    np.abs(rp) < config.huber_intensity,
+                    1.0,
+                    config.huber_intensity / np.maximum(np.abs(rp), 1e-12),
+                )
+                wp *= config.photometric_weight
+                H += (jp * wp[:, None]).T @ jp
+                g += (jp * wp[:, None]).T @ rp
             if len(f_ref):
                 jf, rf = _reprojection_terms(f_ref, f_px, cam, T)
                 err = np.sqrt(rf[0::2] ** 2 + rf[1::2] ** 2)
