@@ -16,13 +16,20 @@ one by a weak edge that the next loop closure corrects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from mapping.slam.frame import F64Array, Pinhole, RgbdFrame
+from mapping.slam.frame import (
+    F64Array,
+    Pinhole,
+    RgbdFrame,
+    backproject,
+    downsample_depth,
+    normals_of,
+)
 from mapping.slam.odometry import (
     OdometryConfig,
     OdometryResult,
@@ -58,9 +65,25 @@ class Keyframe:
     """T_world_cam, updated by pose-graph optimisation."""
     path_m: float
     thumbnail: npt.NDArray[np.float32]
-    color_small: npt.NDArray[np.uint8]
-    depth_small_mm: npt.NDArray[np.uint16]
+    color_jpg: bytes
+    """Colour at 1/map_scale resolution, JPEG (memory: ~20 kB a keyframe)."""
+    depth_png: bytes
+    """Depth (mm) at 1/map_scale resolution, 16-bit PNG (lossless)."""
     segment: int
+
+    @property
+    def color_small(self) -> npt.NDArray[np.uint8]:
+        import cv2
+
+        bgr = np.asarray(cv2.imdecode(np.frombuffer(self.color_jpg, np.uint8), cv2.IMREAD_COLOR))
+        return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.uint8)
+
+    @property
+    def depth_small_mm(self) -> npt.NDArray[np.uint16]:
+        import cv2
+
+        depth = cv2.imdecode(np.frombuffer(self.depth_png, np.uint8), cv2.IMREAD_UNCHANGED)
+        return np.asarray(depth, dtype=np.uint16)
 
 
 @dataclass
@@ -83,6 +106,15 @@ class LoopClosure:
     rmse_m: float
     correction_m: float
     """How far the edge moved the pose against the drifted estimate (before optimising)."""
+
+
+def _encode(ext: str, image: npt.NDArray[Any]) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if ext == ".jpg" else [])
+    if not ok:
+        raise ValueError(f"cannot encode a keyframe image as {ext}")
+    return bytes(buf.tobytes())
 
 
 def thumbnail(frame: RgbdFrame) -> npt.NDArray[np.float32]:
@@ -201,11 +233,13 @@ class Slam:
             pose=pose,
             path_m=prev_path + step,
             thumbnail=thumbnail(frame),
-            color_small=np.asarray(color, dtype=np.uint8),
-            depth_small_mm=depth_mm,
+            color_jpg=_encode(".jpg", np.ascontiguousarray(color[:, :, ::-1])),
+            depth_png=_encode(".png", depth_mm),
             segment=self.segment,
         )
-        # keyframes keep only what loop closure needs: drop the fine ICP level's memory
+        # older keyframes keep features only; their ICP levels are rebuilt when needed
+        if self.keyframes:
+            self.keyframes[-1].tracked.levels = {}
         self.keyframes.append(kf)
         if link is not None:
             prev, T_prev_cur, info = link
@@ -219,7 +253,7 @@ class Slam:
     def _recover(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState:
         candidates = self._place_candidates(thumbnail(frame), None, exclude_recent=0)
         for kf in [self.keyframes[-1], *candidates]:
-            result = self.odometry.estimate(kf.tracked, tracked, None)
+            result = self.odometry.estimate(self._full(kf), tracked, None)
             if result.ok and result.feature_inliers >= self.config.loop_min_inliers:
                 self.lost_since = None
                 self.velocity = np.eye(4)
@@ -274,7 +308,7 @@ class Slam:
         found = False
         for cand in candidates:
             guess = np.linalg.inv(cand.pose) @ kf.pose
-            result = self.odometry.estimate(cand.tracked, kf.tracked, guess)
+            result = self.odometry.estimate(self._full(cand), kf.tracked, guess)
             if not result.ok or result.feature_inliers < self.config.loop_min_inliers:
                 continue
             correction = float(np.linalg.norm(result.T_ref_cur[:3, 3] - guess[:3, 3]))
@@ -314,6 +348,20 @@ class Slam:
         if self.frames:
             _, poses = self.trajectory()
             self.last_pose = poses[-1]
+
+    def _full(self, kf: Keyframe) -> TrackedFrame:
+        """The keyframe with its ICP levels (rebuilt from the kept depth if dropped)."""
+        if kf.tracked.levels:
+            return kf.tracked
+        s = self.config.map_scale
+        depth = kf.depth_small_mm.astype(np.float32) / 1000.0
+        depth[depth >= self.config.odometry.max_depth_m] = 0
+        levels = {}
+        for factor in self.config.odometry.icp_levels:
+            small = downsample_depth(depth, max(1, factor // s))
+            points = backproject(small, self.cam.scaled(factor))
+            levels[factor] = (points, normals_of(points))
+        return replace(kf.tracked, levels=levels)
 
     def _record(self, state: FrameState) -> FrameState:
         self.states.append(state)
