@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.errors import CalibrationError
+from smartmine.geometry import fit_similarity, matrix_to_rotvec, rotvec_to_matrix
 
 F64 = npt.NDArray[np.float64]
 
@@ -71,19 +72,6 @@ class ImuCalibrationResult:
 # --- rates ------------------------------------------------------------------------------
 
 
-def rotvec(r: F64) -> F64:
-    """Rotation vectors of (..., 3, 3) matrices."""
-    from scipy.spatial.transform import Rotation
-
-    out: F64 = Rotation.from_matrix(r).as_rotvec()
-    return out
-
-
-def rotation_from_vec(v: F64) -> F64:
-    from scipy.spatial.transform import Rotation
-
-    out: F64 = Rotation.from_rotvec(v).as_matrix()
-    return out
 
 
 @dataclass(frozen=True)
@@ -116,7 +104,7 @@ def camera_rates(
     dt = np.diff(t)
     ok = (dt > 0) & (dt <= max_gap_factor * float(np.median(dt[dt > 0])))
     rel = np.einsum("nji,njk->nik", r[:-1], r[1:])  # R_k^T R_k+1: body-frame increment
-    w = rotvec(rel) / np.where(dt > 0, dt, 1.0)[:, None]
+    w = matrix_to_rotvec(rel) / np.where(dt > 0, dt, 1.0)[:, None]
     return RateIntervals(t[:-1][ok], t[1:][ok], w[ok])
 
 
@@ -240,11 +228,8 @@ def estimate_time_offset(
 
 def kabsch(a: F64, b: F64) -> F64:
     """Rotation R minimising sum |b - R a|^2 (rows of a, b are vectors)."""
-    h = a.T @ b
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    out: F64 = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return out
+    fit = fit_similarity(a, b, with_scale=False, with_translation=False)
+    return fit.transform.rotation
 
 
 def calibrate_camera_imu(
@@ -295,7 +280,7 @@ def calibrate_camera_imu(
     r0 = kabsch(a, b)
 
     def rate_residuals(x: F64) -> F64:
-        r = rotation_from_vec(x[:3])
+        r = rotvec_to_matrix(x[:3])
         off = float(x[3])
         bias = x[4:7] if estimate_bias else np.zeros(3)
         t0, t1 = cam.t0_s + off, cam.t1_s + off
@@ -305,7 +290,7 @@ def calibrate_camera_imu(
         res: F64 = (gyro.mean(t0c, t1c) - bias - cam.omega_rad_s @ r.T).reshape(-1)
         return res
 
-    x0 = np.concatenate([rotvec(r0), [offset], np.zeros(3) if estimate_bias else []])
+    x0 = np.concatenate([matrix_to_rotvec(r0), [offset], np.zeros(3) if estimate_bias else []])
     dt = float(np.median(cam.t1_s - cam.t0_s))
     lo = np.full(x0.size, -np.inf)
     hi = np.full(x0.size, np.inf)
@@ -320,12 +305,12 @@ def calibrate_camera_imu(
         np.asarray(camera_times_s, np.float64),
         np.asarray(r_world_camera, np.float64),
         gyro.attitude(bias),
-        rotation_from_vec(sol.x[:3]),
+        rotvec_to_matrix(sol.x[:3]),
         float(sol.x[3]),
         hand_eye_interval_s,
         dt,
     )
-    x_final = np.concatenate([rotvec(r_fit), [off_fit], bias if estimate_bias else []])
+    x_final = np.concatenate([matrix_to_rotvec(r_fit), [off_fit], bias if estimate_bias else []])
     _, _, ok = aligned(off_fit)
     res = rate_residuals(x_final).reshape(-1, 3)[ok]
     return ImuCalibrationResult(
@@ -379,7 +364,7 @@ def _hand_eye(
         out: F64 = (b.inv() * r * a * r.inv()).as_rotvec().reshape(-1)
         return out
 
-    x0 = np.concatenate([rotvec(r0), [offset0]])
+    x0 = np.concatenate([matrix_to_rotvec(r0), [offset0]])
     lo = np.array([-np.inf, -np.inf, -np.inf, offset0 - frame_dt])
     hi = np.array([np.inf, np.inf, np.inf, offset0 + frame_dt])
     inside = (t[i0] + offset0 - frame_dt >= imu.t[0]) & (t[i1] + offset0 + frame_dt <= imu.t[-1])
@@ -390,7 +375,7 @@ def _hand_eye(
     sol = least_squares(residuals, x0, bounds=(lo, hi), x_scale="jac", loss="soft_l1", f_scale=0.01)
     res = residuals(sol.x).reshape(-1, 3)
     rms_deg = float(np.degrees(np.sqrt(np.mean(np.sum(res**2, axis=1)))))
-    return rotation_from_vec(sol.x[:3]), float(sol.x[3]), rms_deg
+    return rotvec_to_matrix(sol.x[:3]), float(sol.x[3]), rms_deg
 
 
 # --- from a bag -----------------------------------------------------------------------

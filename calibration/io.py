@@ -192,7 +192,7 @@ def camera_to_dict(entry: CameraEntry) -> dict[str, Any]:
 
 
 def calibration_to_dict(cal: Calibration) -> dict[str, Any]:
-    from smartmine.frames import matrix_to_quat
+    from smartmine.geometry import matrix_to_quat
 
     return {
         "schema": SCHEMA,
@@ -333,7 +333,7 @@ def _camera_from(d: _Doc) -> CameraEntry:
 
 
 def calibration_from_dict(doc: Any, path: Path) -> Calibration:
-    from smartmine.frames import make_transform, quat_to_matrix
+    from smartmine.geometry import make_transform, quat_to_matrix
 
     top = _Doc(doc, path, "")
     if top.get("schema") != SCHEMA:

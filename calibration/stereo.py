@@ -35,6 +35,7 @@ from calibration.intrinsics import (
     rms_of,
 )
 from calibration.sources import Frame
+from smartmine.geometry import rotation_angle
 
 F64 = npt.NDArray[np.float64]
 
@@ -110,8 +111,7 @@ class StereoResult:
 
 def rotation_angle_deg(r: F64) -> float:
     """Angle of a rotation matrix, degrees."""
-    c = (float(np.trace(r)) - 1.0) / 2.0
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+    return math.degrees(float(rotation_angle(r)))
 
 
 # --- pairing --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from calibration.boards import Board
 from calibration.camera_model import CameraModel
+from smartmine.geometry import rot_x, rot_y, rot_z
 
 F64 = npt.NDArray[np.float64]
 U8 = npt.NDArray[np.uint8]
@@ -34,19 +35,7 @@ _TEXTURES: dict[tuple[str, int], U8] = {}
 def rotation(rx_deg: float = 0.0, ry_deg: float = 0.0, rz_deg: float = 0.0) -> F64:
     """Rotation Rx @ Ry @ Rz from angles in degrees."""
     ax, ay, az = (math.radians(a) for a in (rx_deg, ry_deg, rz_deg))
-    cx, sx, cy, sy, cz, sz = (
-        math.cos(ax),
-        math.sin(ax),
-        math.cos(ay),
-        math.sin(ay),
-        math.cos(az),
-        math.sin(az),
-    )
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    out: F64 = rx @ ry @ rz
-    return out
+    return rot_x(ax) @ rot_y(ay) @ rot_z(az)
 
 
 def board_pose(

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from smartmine.frames import make_transform
 from smartmine.geodesy import LocalEnu, utm_epsg, utm_zone, wgs84_to_utm
+from smartmine.geometry import make_transform
 from smartmine.msgs import (
     StampedTransform,
     header_frame_id,

@@ -21,6 +21,7 @@ from simulator.markers import Marker
 from simulator.mesh import MARKER_ZONE, Mesh, classify, merge
 from simulator.noise import fbm, octave_sum
 from smartmine.geodesy import LocalEnu, MineGrid
+from smartmine.geometry import rot_z
 
 if TYPE_CHECKING:
     import open3d as o3d
@@ -222,10 +223,12 @@ def make_mine_grid(cfg: SimConfig, origin: LocalEnu) -> MineGrid:
     has the configured grid coordinates."""
     g = cfg.geo
     e0, n0, h0 = origin.to_projected(0.0, 0.0, 0.0, UTM_EPSG)
-    rot = math.radians(g.grid_rotation_deg)
-    c, s = math.cos(rot), math.sin(rot)
     en = np.array([float(e0), float(n0)])
-    rotated = g.grid_scale * np.array([c * en[0] - s * en[1], s * en[0] + c * en[1]])
+    r = rot_z(math.radians(g.grid_rotation_deg))
+    # written out, not r @ en: BLAS may fuse the products and change the last bit
+    rotated = g.grid_scale * np.array(
+        [r[0, 0] * en[0] + r[0, 1] * en[1], r[1, 0] * en[0] + r[1, 1] * en[1]]
+    )
     translation = [
         g.grid_origin_m[0] - rotated[0],
         g.grid_origin_m[1] - rotated[1],

@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.config import SimConfig
-from smartmine.frames import R_BODY_FROM_OPTICAL, make_transform
+from smartmine.frames import R_BODY_FROM_OPTICAL
 from smartmine.geodesy import LocalEnu
+from smartmine.geometry import make_transform, rot_y
 
 F64Array = npt.NDArray[np.float64]
 
@@ -31,8 +32,7 @@ STREAM_GNSS = 22
 
 def _pitch(deg: float) -> F64Array:
     """Rotation about +y (FLU): positive pitches the x axis down."""
-    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return rot_y(math.radians(deg))
 
 
 @dataclass(frozen=True, eq=False)

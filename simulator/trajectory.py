@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.errors import SimulatorError
+from smartmine.geometry import rot_z
 
 if TYPE_CHECKING:
     from simulator.scene import Scene
@@ -174,12 +175,7 @@ class Timing:
 
 def yaw_matrices(yaw: F64Array) -> F64Array:
     """(N, 3, 3) rotations about z (ENU world from FLU body)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    out = np.zeros((len(yaw), 3, 3))
-    out[:, 0, 0], out[:, 0, 1] = c, -s
-    out[:, 1, 0], out[:, 1, 1] = s, c
-    out[:, 2, 2] = 1.0
-    return out
+    return rot_z(np.asarray(yaw, dtype=np.float64).reshape(-1))
 
 
 class Trajectory:

@@ -159,7 +159,7 @@ def _ns(config: SimConfig, t_s: F64Array) -> npt.NDArray[np.int64]:
 
 
 def _tum_line(stamp_ns: int, matrix: F64Array) -> str:
-    from smartmine.frames import matrix_to_quat
+    from smartmine.geometry import matrix_to_quat
 
     q = matrix_to_quat(matrix[:3, :3])
     t = matrix[:3, 3]

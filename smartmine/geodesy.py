@@ -29,6 +29,7 @@ import pyproj
 from pyproj.exceptions import CRSError, ProjError
 
 from smartmine.errors import GeodesyError
+from smartmine.geometry import fit_similarity, rot_z
 
 __all__ = [
     "EPSG_ECEF",
@@ -41,6 +42,7 @@ __all__ = [
     "UtmCoordinates",
     "describe_crs",
     "fit_mine_grid",
+    "to_pyproj_crs",
     "utm_epsg",
     "utm_to_wgs84",
     "utm_zone",
@@ -234,6 +236,11 @@ def _utm_zone_of_epsg(epsg: int) -> tuple[int, bool]:
     raise GeodesyError(f"EPSG:{code} is not a WGS84 / UTM code (32601..32660, 32701..32760)")
 
 
+def to_pyproj_crs(crs: CrsInput) -> pyproj.CRS:
+    """The pyproj CRS of an EPSG code or WKT/PROJ string (for writers: LAS, GeoTIFF)."""
+    return _crs(crs)
+
+
 def describe_crs(epsg_or_wkt: CrsInput) -> str:
     """Human-readable name of a CRS (pyproj's), for logs and metadata."""
     return str(_crs(epsg_or_wkt).name)
@@ -398,11 +405,6 @@ class LocalEnu:
 # --------------------------------------------------------------------------------------
 
 
-def _rotation_about_z(angle_rad: float) -> FloatArray:
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=np.float64)
-
-
 def _readonly(array: FloatArray) -> FloatArray:
     array = np.array(array, dtype=np.float64)
     array.setflags(write=False)
@@ -501,7 +503,7 @@ class MineGrid:
         return cls(
             crs=crs,
             scale=scale,
-            rotation=_rotation_about_z(math.radians(float(rotation_deg))),
+            rotation=rot_z(math.radians(float(rotation_deg))),
             translation_m=_as_float_array(translation_m, "translation_m"),
             kind="horizontal",
             name=name,
@@ -630,37 +632,23 @@ def _check_spread(centred: FloatArray, what: str, need: int) -> None:
 
 
 def _fit_helmert3d(src: FloatArray, dst: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-    """Umeyama (1991): least-squares similarity with a proper rotation (det = +1)."""
-    mu_src, mu_dst = src.mean(axis=0), dst.mean(axis=0)
-    src_c, dst_c = src - mu_src, dst - mu_dst
-    _check_spread(src_c, "projected control points", 2)
-    _check_spread(dst_c, "grid control points", 2)
-    covariance = dst_c.T @ src_c / src.shape[0]
-    u, singular, vt = np.linalg.svd(covariance)
-    d = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0.0:
-        d[2] = -1.0  # the best orthogonal matrix is a reflection: flip the weakest axis
-    rotation = (u * d) @ vt
-    variance_src = float(np.mean(np.sum(src_c**2, axis=1)))
-    scale = float(np.sum(singular * d) / variance_src)
-    translation = mu_dst - scale * rotation @ mu_src
-    return scale, rotation, translation
+    """7-parameter similarity (Umeyama, in :mod:`smartmine.geometry`)."""
+    _check_spread(src - src.mean(axis=0), "projected control points", 2)
+    _check_spread(dst - dst.mean(axis=0), "grid control points", 2)
+    fit = fit_similarity(src, dst).transform
+    return fit.scale, np.array(fit.rotation), np.array(fit.translation)
 
 
 def _fit_horizontal(src: FloatArray, dst: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-    """Closed-form 2D similarity in E/N (complex least squares) plus the mean height offset."""
+    """2D similarity in E/N plus the mean height offset."""
     mu_src, mu_dst = src.mean(axis=0), dst.mean(axis=0)
     _check_spread(src[:, :2] - mu_src[:2], "projected control points (horizontally)", 1)
     _check_spread(dst[:, :2] - mu_dst[:2], "grid control points (horizontally)", 1)
-    p = (src[:, 0] - mu_src[0]) + 1j * (src[:, 1] - mu_src[1])
-    g = (dst[:, 0] - mu_dst[0]) + 1j * (dst[:, 1] - mu_dst[1])
-    a = complex(np.sum(np.conj(p) * g) / np.sum(np.abs(p) ** 2))  # a = scale * exp(i*theta)
-    scale = abs(a)
-    rotation = _rotation_about_z(math.atan2(a.imag, a.real))
-    translation = np.empty(3)
-    translation[:2] = mu_dst[:2] - scale * rotation[:2, :2] @ mu_src[:2]
-    translation[2] = mu_dst[2] - mu_src[2]
-    return scale, rotation, translation
+    fit = fit_similarity(src[:, :2], dst[:, :2]).transform
+    rotation = np.eye(3)
+    rotation[:2, :2] = fit.rotation
+    translation = np.append(fit.translation, mu_dst[2] - mu_src[2])
+    return fit.scale, rotation, translation
 
 
 def fit_mine_grid(

@@ -28,7 +28,7 @@ from calibration.io import (
     write_products,
     write_ros_yaml,
 )
-from smartmine.frames import make_transform
+from smartmine.geometry import make_transform
 from smartmine.msgs import (
     camera_info_to_intrinsics,
     intrinsics_to_camera_info,

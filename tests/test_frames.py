@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from smartmine.errors import GeodesyError
 from smartmine.frames import (
     R_BODY_FROM_OPTICAL,
     R_ENU_FROM_NED,
@@ -17,12 +16,16 @@ from smartmine.frames import (
     enu_to_ned,
     flu_to_frd,
     frd_to_flu,
-    invert_transform,
-    make_transform,
-    matrix_to_quat,
     ned_to_enu,
     quat_enu_flu_to_ned_frd,
     quat_ned_frd_to_enu_flu,
+)
+from smartmine.geometry import (
+    GeometryError,
+    RotationError,
+    invert_transform,
+    make_transform,
+    matrix_to_quat,
     quat_to_matrix,
     quat_wxyz_to_xyzw,
     quat_xyzw_to_wxyz,
@@ -83,7 +86,7 @@ def test_vector_conversions_are_vectorised_and_round_trip() -> None:
     np.testing.assert_array_equal(enu_to_ned(ned_to_enu(v)), v)
     np.testing.assert_array_equal(flu_to_frd(frd_to_flu(v)), v)
     np.testing.assert_array_equal(ned_to_enu(v)[2, 3], ned_to_enu(v[2, 3]))
-    with pytest.raises(GeodesyError, match=r"\(\.\.\., 3\)"):
+    with pytest.raises(GeometryError, match=r"\(\.\.\., 3\)"):
         ned_to_enu([1.0, 2.0])
 
 
@@ -142,13 +145,13 @@ def test_matrix_to_quat_near_half_turn(axis: tuple[float, float, float]) -> None
 
 
 def test_matrix_to_quat_rejects_non_rotations() -> None:
-    with pytest.raises(GeodesyError, match="reflection"):
+    with pytest.raises(RotationError, match="reflection"):
         matrix_to_quat(np.diag([1.0, 1.0, -1.0]))
-    with pytest.raises(GeodesyError, match="orthonormal"):
+    with pytest.raises(RotationError, match="orthonormal"):
         matrix_to_quat(2.0 * np.eye(3))
-    with pytest.raises(GeodesyError, match="non-zero"):
+    with pytest.raises(RotationError, match="non-zero"):
         quat_to_matrix([0.0, 0.0, 0.0, 0.0])
-    with pytest.raises(GeodesyError, match=r"\(\.\.\., 4\)"):
+    with pytest.raises(RotationError, match=r"\(\.\.\., 4\)"):
         quat_to_matrix([0.0, 0.0, 1.0])
 
 
@@ -234,9 +237,9 @@ def test_transform_points() -> None:
 
 
 def test_transform_errors() -> None:
-    with pytest.raises(GeodesyError, match="last row"):
+    with pytest.raises(RotationError, match="last row"):
         invert_transform(np.ones((4, 4)))
-    with pytest.raises(GeodesyError, match="orthonormal"):
+    with pytest.raises(RotationError, match="orthonormal"):
         make_transform(np.ones((3, 3)), [0.0, 0.0, 0.0])
-    with pytest.raises(GeodesyError, match="translation"):
+    with pytest.raises(RotationError, match="translation"):
         make_transform(np.eye(3), [0.0, 0.0])

@@ -24,8 +24,8 @@ from simulator.render import Renderer
 from simulator.sensors import Rig
 from simulator.writer import TOPICS, build_scene, run_simulation
 from smartmine.bagio import BagReader
-from smartmine.frames import quat_to_matrix
 from smartmine.geodesy import LocalEnu, MineGrid
+from smartmine.geometry import quat_to_matrix
 from smartmine.msgs import camera_info_to_intrinsics, image_to_numpy, navsatfix_to_geofix
 
 FRAMES = 16

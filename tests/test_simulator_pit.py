@@ -23,8 +23,8 @@ from simulator.mesh import ZONE_IDS, ZONES, read_ply_zones
 from simulator.writer import run_simulation
 from smartmine.bagio import BagReader
 from smartmine.cli import main
-from smartmine.frames import quat_to_matrix
 from smartmine.geodesy import LocalEnu
+from smartmine.geometry import quat_to_matrix
 from smartmine.msgs import (
     camera_info_to_intrinsics,
     image_to_numpy,

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from smartmine.bagio.writer import BagWriter
-from smartmine.frames import make_transform
 from smartmine.geodesy import LocalEnu
+from smartmine.geometry import make_transform
 from smartmine.msgs import (
     CameraIntrinsics,
     GeoFix,

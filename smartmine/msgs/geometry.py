@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartmine.errors import ConversionError
-from smartmine.msgs._quat import check_rigid, quat_to_rotation, rotation_to_quat
+from smartmine.geometry import RotationError, check_transform, matrix_to_quat, quat_to_matrix
 from smartmine.msgs._util import (
     F64Array,
     dataclass_eq,
@@ -44,9 +44,25 @@ def _xyzw(msg: Any, what: str) -> F64Array:
 
 def _matrix(translation: F64Array, rotation_xyzw: F64Array, what: str) -> F64Array:
     t = np.eye(4)
-    t[:3, :3] = quat_to_rotation(rotation_xyzw, what)
+    try:
+        t[:3, :3] = quat_to_matrix(rotation_xyzw, what)
+    except RotationError as exc:
+        raise ConversionError(f"{what} is not a rotation: {exc}") from None
     t[:3, 3] = translation
     return t
+
+
+def check_rigid(t: npt.ArrayLike, what: str) -> F64Array:
+    """``t`` as a float64 4x4 rigid transform, or ConversionError saying what is wrong."""
+    try:
+        return check_transform(t, what)
+    except RotationError as exc:
+        raise ConversionError(str(exc)) from None
+
+
+def rotation_to_quat(r: F64Array) -> F64Array:
+    """Quaternion (x, y, z, w), w >= 0, of an already checked rotation matrix."""
+    return matrix_to_quat(r)
 
 
 def _vector3_msg(msgtype: str, v: F64Array, factory: MessageFactory) -> Any:
