@@ -18,7 +18,7 @@ from mapping.slam.system import Slam, SlamConfig
 from mapping.slam.trajectory import read_trajectory
 from smartmine.bagio import BagReader, BagWriter
 from smartmine.cli import main
-from smartmine.frames import quat_to_matrix
+from smartmine.geometry import quat_to_matrix
 from smartmine.msgs import CameraIntrinsics, intrinsics_to_camera_info, numpy_to_image
 from smartmine.runner import run_on_bag
 from tests.conftest import shared
@@ -133,9 +133,9 @@ def test_offline_slam_over_a_bag_with_corrupt_frames(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(["slam", str(bag), "--out", str(out), "--voxel", "0.02", "--preset", "wide"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["status_counts"].get("skipped", 0) == 2  # blank image, no depth
-    assert report["tracked_frames"] == 5
-    assert "not georeferenced" in report["frame"]
+    assert report["sections"]["tracking"]["status_counts"].get("skipped", 0) == 2
+    assert report["summary"]["tracked_frames"] == 5
+    assert "not georeferenced" in report["summary"]["frame"]
     traj = read_trajectory(out / "trajectory_tum.txt")
     gt = given_poses()
     rel_gt = np.linalg.inv(gt[0]) @ gt[4]

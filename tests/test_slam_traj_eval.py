@@ -83,6 +83,7 @@ def test_tum_and_kitti_round_trip_and_known_error(tmp_path: Path) -> None:
     n = 200
     poses = np.tile(np.eye(4), (n, 1, 1))
     poses[:, 0, 3] = np.linspace(0, 20, n)
+    poses[:, 1, 3] = 3.0 * np.sin(np.linspace(0, 3, n))  # a curve: a line leaves a rotation free
     angle = np.linspace(0, 1.0, n)
     poses[:, 0, 0] = poses[:, 1, 1] = np.cos(angle)
     poses[:, 0, 1], poses[:, 1, 0] = -np.sin(angle), np.sin(angle)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from mapping.slam.errors import TrajectoryError
 from mapping.slam.trajectory import Trajectory
+from smartmine.geometry import GeometryError, fit_similarity
 
 F64Array = npt.NDArray[np.float64]
 Alignment = Literal["se3", "sim3", "origin", "none"]
@@ -111,21 +112,16 @@ def associate(
 
 # -- alignment -------------------------------------------------------------------------
 def umeyama(src: F64Array, dst: F64Array, with_scale: bool) -> tuple[F64Array, F64Array, float]:
-    """Least-squares ``dst ≈ s R src + t`` (Umeyama 1991), as evo and TUM compute it."""
+    """Least-squares ``dst ≈ s R src + t`` (Umeyama 1991, the core's ``fit_similarity``),
+    as evo and TUM's tools compute it."""
     if len(src) < 3:
         raise TrajectoryError(f"alignment needs at least 3 matched poses, got {len(src)}")
-    mu_src, mu_dst = src.mean(axis=0), dst.mean(axis=0)
-    src_c, dst_c = src - mu_src, dst - mu_dst
-    cov = dst_c.T @ src_c / len(src)
-    u, d, vt = np.linalg.svd(cov)
-    s_mat = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        s_mat[2, 2] = -1.0
-    rotation = u @ s_mat @ vt
-    sigma_sq = float((src_c**2).sum(axis=1).mean())
-    scale = float(np.trace(np.diag(d) @ s_mat) / sigma_sq) if with_scale else 1.0
-    translation = mu_dst - scale * rotation @ mu_src
-    return rotation, translation, scale
+    try:
+        fit = fit_similarity(src, dst, with_scale=with_scale)
+    except GeometryError as err:
+        raise TrajectoryError(f"cannot align the trajectories: {err}") from None
+    sim = fit.transform
+    return np.asarray(sim.rotation), np.asarray(sim.translation), sim.scale
 
 
 def align(est: Trajectory, ref: Trajectory, how: Alignment) -> tuple[Trajectory, F64Array, float]:

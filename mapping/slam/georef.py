@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mapping.slam.errors import SlamError
-from mapping.slam.evaluation import umeyama
 from mapping.slam.frame import F64Array, Pinhole
+from smartmine.geometry import GeometryError, RansacOptions, fit_similarity
 
 ARUCO_DICTIONARIES = ("DICT_4X4_50", "DICT_5X5_100", "DICT_6X6_250", "DICT_APRILTAG_36h11")
 
@@ -181,10 +181,11 @@ def fit_map_to_grid(
     observed: dict[tuple[int, int], F64Array],
     control: ControlPoints,
     inlier_m: float = 0.25,
-    iterations: int = 300,
+    iterations: int = 500,
     seed: int = 0,
 ) -> GeorefResult | None:
-    """Robust similarity map→grid over corners (RANSAC on whole markers, then LSQ)."""
+    """Robust similarity map→grid over marker corners (the core's ``fit_similarity``
+    with RANSAC), per-marker residuals; None when fewer than 3 markers were located."""
     keys = [k for k in observed if k in control.points]
     if not keys:
         # control given as centres: compare marker centres
@@ -194,38 +195,31 @@ def fit_map_to_grid(
         observed = {k: np.mean(v, axis=0) for k, v in centres.items() if len(v) == 4}
         keys = [k for k in observed if k in control.points]
     markers = sorted({k[0] for k in keys})
-    if len(markers) < 3 and len(keys) < 4:
+    if len(markers) < 3:
         return None
     src = np.array([observed[k] for k in keys])
     dst = np.array([control.points[k] for k in keys])
     ids = np.array([k[0] for k in keys])
-    rng = np.random.default_rng(seed)
-    best: npt.NDArray[np.bool_] | None = None
-    for _ in range(iterations if len(markers) >= 3 else 1):
-        pick = rng.choice(markers, size=min(3, len(markers)), replace=False)
-        sel = np.isin(ids, pick)
-        try:
-            r, t, s = umeyama(src[sel], dst[sel], with_scale=True)
-        except Exception:
-            continue
-        err = np.linalg.norm(src @ (s * r).T + t - dst, axis=1)
-        marker_ok = {m for m in markers if np.median(err[ids == m]) < inlier_m}
-        inl = np.isin(ids, list(marker_ok))
-        if best is None or inl.sum() > best.sum():
-            best = inl
-    if best is None or best.sum() < 4:
+    try:
+        fit = fit_similarity(
+            src,
+            dst,
+            with_scale=True,
+            ransac=RansacOptions(inlier_m, iterations, seed, min_inliers=min(len(keys), 6)),
+        )
+    except GeometryError:
         return None
-    r, t, s = umeyama(src[best], dst[best], with_scale=True)
-    err = np.linalg.norm(src @ (s * r).T + t - dst, axis=1)
-    used = sorted({int(m) for m in ids[best]})
-    residuals = {int(m): float(np.sqrt(np.mean(err[ids == m] ** 2))) for m in markers}
+    norms = fit.residual_norms
+    residuals = {int(m): float(np.sqrt(np.mean(norms[ids == m] ** 2))) for m in markers}
+    used = sorted({int(m) for m in ids[fit.inliers]})
+    sim = fit.transform
     return GeorefResult(
-        scale=s,
-        rotation=r,
-        translation=t,
+        scale=sim.scale,
+        rotation=np.asarray(sim.rotation),
+        translation=np.asarray(sim.translation),
         crs=control.crs,
         markers_used=used,
         markers_rejected=[int(m) for m in markers if m not in used],
         residuals_m=residuals,
-        rmse_m=float(np.sqrt(np.mean(err[best] ** 2))),
+        rmse_m=fit.rms,
     )

@@ -26,6 +26,7 @@ from mapping.slam.frame import (
     downsample_depth,
     normals_of,
 )
+from smartmine.geometry import matrix_to_rotvec, rotvec_to_matrix
 
 
 @dataclass(frozen=True)
@@ -95,20 +96,14 @@ iterations."""
 
 def se3_exp(twist: F64Array) -> F64Array:
     """4×4 of a small twist ``[ω, v]`` (rotation vector first)."""
-    import cv2
-
     out = np.eye(4)
-    rot, _ = cv2.Rodrigues(np.asarray(twist[:3], dtype=np.float64).reshape(3, 1))
-    out[:3, :3] = rot
+    out[:3, :3] = rotvec_to_matrix(twist[:3])
     out[:3, 3] = twist[3:]
     return out
 
 
 def rotation_vector(rotation: F64Array) -> F64Array:
-    import cv2
-
-    vec, _ = cv2.Rodrigues(np.asarray(rotation, dtype=np.float64))
-    return np.asarray(vec, dtype=np.float64).reshape(3)
+    return matrix_to_rotvec(rotation)
 
 
 class FeatureExtractor:
@@ -207,7 +202,7 @@ def pnp(
         ref.points_cam[i_ref[inl]], cur.keypoints_px[j_cur[inl]], cam.k, None, rvec, tvec
     )
     T_cur_ref = np.eye(4)
-    T_cur_ref[:3, :3], _ = cv2.Rodrigues(rvec)
+    T_cur_ref[:3, :3] = rotvec_to_matrix(np.asarray(rvec, dtype=np.float64).reshape(3))
     T_cur_ref[:3, 3] = tvec.reshape(3)
     return np.asarray(np.linalg.inv(T_cur_ref), dtype=np.float64), i_ref[inl], j_cur[inl]
 

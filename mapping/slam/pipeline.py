@@ -19,14 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from mapping.products import ProductFrame, write_cloud_laz, write_cloud_ply, write_mesh
 from mapping.slam.errors import SlamError
-from mapping.slam.fusion import FusionConfig, fuse
+from mapping.slam.fusion import FusedMap, FusionConfig, fuse
 from mapping.slam.georef import MarkerObservations, fit_map_to_grid, read_control_points
+from mapping.slam.plots import plot_trajectory
 from mapping.slam.sources import RgbdSource
 from mapping.slam.system import FrameState, Slam, SlamConfig
 from mapping.slam.trajectory import Trajectory, read_trajectory, write_tum
 from smartmine.atomic import atomic_path
 from smartmine.progress import progress
+from smartmine.report import Report, Table, write_report
 
 
 @dataclass
@@ -117,40 +120,30 @@ def run(
         if georef is not None:
             raw = evaluate(traj, gt, alignment="none", rpe_delta=options.rpe_delta)
             report["evaluation"]["ate_in_grid_without_alignment_m"] = dataclasses.asdict(raw.ate_m)
+    product_frame = _product_frame(georef.crs if georef is not None else None)
     with atomic_path(out_dir, overwrite=options.overwrite) as tmp:
         tmp.mkdir()
         write_tum(tmp / "trajectory_tum.txt", traj)
         write_tum(tmp / "keyframes_tum.txt", kf_traj)
+        floor = None
         if options.write_map:
             images = [(k.color_small, k.depth_small_mm, k.pose) for k in slam.keyframes]
             small_cam = source.camera.scaled(options.slam.map_scale)
             fused = fuse(images, small_cam, options.fusion)
             if georef is not None:
-                fused.vertices = (
-                    fused.vertices @ (georef.scale * georef.rotation).T + georef.translation
-                )
-                fused.points = (
-                    fused.points @ (georef.scale * georef.rotation).T + georef.translation
-                )
-            from mapping.slam.products import write_cloud, write_mesh
-
-            write_mesh(tmp / "map_mesh.ply", fused)
-            write_mesh(tmp / "map_mesh.glb", fused)
-            write_cloud(tmp / "map_cloud.ply", fused)
-            write_cloud(tmp / "map_cloud.laz", fused)
+                scaled = georef.scale * georef.rotation
+                fused.vertices = fused.vertices @ scaled.T + georef.translation
+                fused.points = fused.points @ scaled.T + georef.translation
+            _write_map(tmp, fused, product_frame)
             report["map"] = {
                 "vertices": len(fused.vertices),
                 "triangles": len(fused.triangles),
                 "cloud_points": len(fused.points),
                 "voxel_m": options.fusion.voxel_m,
                 "chunks": fused.chunks,
+                "frame": product_frame.to_dict(),
             }
             floor = fused.points
-        else:
-            floor = None
-        from mapping.slam.report import write_report
-
-        write_report(tmp, report, traj, evaluation, floor)
         config = {
             "slam": dataclasses.asdict(options.slam),
             "fusion": dataclasses.asdict(options.fusion),
@@ -158,4 +151,91 @@ def run(
             "ground_truth": str(options.ground_truth) if options.ground_truth else None,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
+        write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)
+
+
+def _product_frame(crs: str | None) -> ProductFrame:
+    """EPSG codes become the products' CRS; a named grid stays a local frame."""
+    if crs is None:
+        return ProductFrame(local_frame="SLAM map: first camera's optical frame")
+    text = crs.strip().upper().removeprefix("EPSG:")
+    if text.isdigit():
+        return ProductFrame(crs=int(text))
+    return ProductFrame(local_frame=crs)
+
+
+def _write_map(folder: Path, fused: FusedMap, frame: ProductFrame) -> None:
+    rgb = np.clip(fused.vertex_colors * 255, 0, 255).astype(np.uint8)
+    origin = np.floor(fused.vertices.min(axis=0)) if len(fused.vertices) else np.zeros(3)
+    local = ProductFrame(frame.crs, frame.local_frame, (origin[0], origin[1], origin[2]))
+    for name in ("map_mesh.ply", "map_mesh.glb"):
+        write_mesh(folder / name, fused.vertices - origin, fused.triangles, rgb, frame=local)
+    cloud_rgb = np.clip(fused.point_colors * 255, 0, 255).astype(np.uint8)
+    write_cloud_ply(folder / "map_cloud.ply", fused.points - origin, cloud_rgb, frame=local)
+    write_cloud_laz(folder / "map_cloud.laz", fused.points, cloud_rgb, frame=frame)
+
+
+def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Report:
+    """The run's numbers as the core's Report (report.json + report.html)."""
+    summary_keys = (
+        "frames",
+        "tracked_frames",
+        "keyframes",
+        "segments",
+        "tracking_fps",
+        "path_length_m",
+        "frame",
+    )
+    summary = {k: data[k] for k in summary_keys}
+    summary["loop_closures"] = len(data["loop_closures"])
+    if "evaluation" in data:
+        ev = data["evaluation"]
+        summary["ate_rmse_m"] = ev["ate_m"]["rmse"]
+        summary["rpe_trans_rmse_m"] = ev["rpe_trans_m"]["rmse"]
+        summary["rpe_rot_rmse_deg"] = ev["rpe_rot_deg"]["rmse"]
+    fit = (data.get("markers") or {}).get("fit")
+    if fit:
+        summary["marker_fit_rmse_m"] = fit["rmse_m"]
+    sections = {
+        "tracking": {
+            "status_counts": data["status_counts"],
+            "tracking_fps": data["tracking_fps"],
+            "total_s": data["total_s"],
+            "source": data["source"],
+        }
+    }
+    for key in ("evaluation", "markers", "map"):
+        if data.get(key):
+            sections[key] = data[key]
+    tables = [
+        Table(
+            "Loop closures",
+            ["keyframe", "matched keyframe", "feature inliers", "ICP rmse m", "correction m"],
+            [
+                [lc["kf_from"], lc["kf_to"], lc["inliers"], lc["rmse_m"], lc["correction_m"]]
+                for lc in data["loop_closures"]
+            ],
+        )
+    ]
+    if fit:
+        tables.append(
+            Table(
+                "Control markers",
+                ["marker", "residual m", "used"],
+                [[m, r, int(m) in fit["markers_used"]] for m, r in fit["residuals_m"].items()],
+            )
+        )
+    notes = [f"Coordinates: {data['frame']}."]
+    if data["status_counts"].get("lost"):
+        notes.append(f"Tracking was lost on {data['status_counts']['lost']} frames.")
+    return Report(
+        title="smartmine SLAM",
+        summary=summary,
+        sections=sections,
+        tables=tables,
+        figures={"Trajectory over the map's floor plan": figure},
+        notes=notes,
+        config=config,
+    )

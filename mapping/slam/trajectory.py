@@ -19,8 +19,7 @@ import numpy.typing as npt
 
 from mapping.slam.errors import TrajectoryError
 from smartmine.atomic import write_text_atomic
-from smartmine.errors import GeodesyError
-from smartmine.frames import matrix_to_quat, quat_to_matrix
+from smartmine.geometry import GeometryError, matrix_to_quat, quat_to_matrix
 
 F64Array = npt.NDArray[np.float64]
 TrajectoryFormat = Literal["tum", "kitti", "euroc"]
@@ -68,7 +67,7 @@ class Trajectory:
 def _poses_from(positions: F64Array, quats_xyzw: F64Array, where: str) -> F64Array:
     try:
         rotations = quat_to_matrix(quats_xyzw)
-    except GeodesyError as err:
+    except GeometryError as err:
         raise TrajectoryError(f"{where}: {err}") from None
     poses = np.tile(np.eye(4), (len(positions), 1, 1))
     poses[:, :3, :3] = rotations
