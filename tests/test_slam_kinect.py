@@ -173,3 +173,25 @@ def test_missing_bag_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["slam", str(tmp_path / "none.mcap"), "--out", str(tmp_path / "o")]) == 2
     assert "none.mcap" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_tracking_loss_is_reported_and_recovered() -> None:
+    """A frame of noise (a sensor glitch) loses tracking; the next real frame relocalises
+    against the keyframes, and the trajectory carries on as accurate as before."""
+    fs = frames()
+    rng = np.random.default_rng(0)
+    junk = RgbdFrame(
+        fs[1].stamp_ns + 1,
+        rng.integers(0, 255, (480, 640, 3), dtype=np.uint8),
+        rng.uniform(0.5, 8, (480, 640)).astype(np.float32),
+        99,
+    )
+    slam = Slam(CAM, SlamConfig(odometry=PRESETS["wide"]))
+    states = [slam.step(f) for f in [fs[0], fs[1], junk, fs[2], fs[3], fs[4]]]
+    assert [s.status for s in states][2:4] == ["lost", "relocalised"]
+    assert states[2].pose is None
+    _, poses = slam.trajectory()
+    assert len(poses) == 5
+    gt = given_poses()
+    t_err, r_err = pose_error(np.linalg.inv(gt[0]) @ gt[4], np.linalg.inv(poses[0]) @ poses[-1])
+    assert t_err < 0.1 and r_err < 2.0
