@@ -234,11 +234,14 @@ class EvaluationResult:
     path_length_m: float
     aligned: Trajectory = field(repr=False)
     matched_ref: Trajectory = field(repr=False)
+    alignment_matrix: F64Array = field(repr=False, default_factory=lambda: np.eye(4))
+    """Rigid part of the alignment: aligned = alignment_matrix @ (positions × scale)."""
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("aligned")
         data.pop("matched_ref")
+        data["alignment_matrix"] = self.alignment_matrix.tolist()
         return data
 
     def text(self) -> str:
@@ -271,7 +274,7 @@ def evaluate(
 ) -> EvaluationResult:
     """ATE and RPE of ``est`` against ``ref`` (see the module docstring for the rules)."""
     est_m, ref_m = associate(est, ref, max_diff_s, association, offset_s)
-    aligned, _, scale = align(est_m, ref_m, alignment)
+    aligned, left, scale = align(est_m, ref_m, alignment)
     delta, unit = parse_delta(rpe_delta)
     trans, rot = rpe_errors(aligned, ref_m, rpe_pairs(ref_m, delta, unit))
     return EvaluationResult(
@@ -288,6 +291,7 @@ def evaluate(
         rpe_rot_deg=Stats.of(rot),
         path_length_m=ref_m.path_length_m(),
         aligned=aligned,
+        alignment_matrix=left,
         matched_ref=ref_m,
     )
 

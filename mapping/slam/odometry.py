@@ -185,16 +185,19 @@ def pnp(
     i_ref, j_cur = i_ref[have], j_cur[have]
     if len(i_ref) < config.pnp_min_inliers:
         return None, i_ref[:0], j_cur[:0]
-    ok, rvec, tvec, inliers = cv2.solvePnPRansac(
-        ref.points_cam[i_ref].astype(np.float64),
-        cur.keypoints_px[j_cur].astype(np.float64),
-        cam.k,
-        None,
-        iterationsCount=500,
-        reprojectionError=config.pnp_reproj_px,
-        confidence=0.999,
-        flags=cv2.SOLVEPNP_SQPNP,
-    )
+    try:
+        ok, rvec, tvec, inliers = cv2.solvePnPRansac(
+            ref.points_cam[i_ref].astype(np.float64),
+            cur.keypoints_px[j_cur].astype(np.float64),
+            cam.k,
+            None,
+            iterationsCount=500,
+            reprojectionError=config.pnp_reproj_px,
+            confidence=0.999,
+            flags=cv2.SOLVEPNP_SQPNP,
+        )
+    except cv2.error:  # degenerate point sets (all on a line, or coincident)
+        return None, i_ref[:0], j_cur[:0]
     if not ok or inliers is None or len(inliers) < config.pnp_min_inliers:
         return None, i_ref[:0], j_cur[:0]
     inl = inliers.reshape(-1)

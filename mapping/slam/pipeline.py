@@ -28,6 +28,7 @@ from mapping.slam.sources import RgbdSource
 from mapping.slam.system import FrameState, Slam, SlamConfig
 from mapping.slam.trajectory import Trajectory, read_trajectory, write_tum
 from smartmine.atomic import atomic_path
+from smartmine.geometry import make_transform
 from smartmine.progress import progress
 from smartmine.report import Report, Table, write_report
 
@@ -94,6 +95,13 @@ def run(
         "path_length_m": traj.path_length_m(),
         "frame": "local map frame (the first camera), not georeferenced",
     }
+    evaluation = None
+    if options.ground_truth is not None:
+        from mapping.slam.evaluation import evaluate
+
+        gt = read_trajectory(options.ground_truth)
+        evaluation = evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
+        report["evaluation"] = {"ground_truth": str(options.ground_truth), **evaluation.summary()}
     georef = None
     if control is not None:
         observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
@@ -106,20 +114,11 @@ def run(
         }
         if georef is not None:
             report["frame"] = f"{georef.crs} (similarity fit on {len(georef.markers_used)} markers)"
-            traj = traj.transformed(georef.matrix())
-            kf_traj = kf_traj.transformed(georef.matrix())
+            rigid = make_transform(georef.rotation, georef.translation)
+            traj = traj.transformed(rigid, georef.scale)
+            kf_traj = kf_traj.transformed(rigid, georef.scale)
         else:
             report["frame"] += " (too few markers for the mine-grid fit)"
-    evaluation = None
-    if options.ground_truth is not None:
-        from mapping.slam.evaluation import evaluate
-
-        gt = read_trajectory(options.ground_truth)
-        evaluation = evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
-        report["evaluation"] = {"ground_truth": str(options.ground_truth), **evaluation.summary()}
-        if georef is not None:
-            raw = evaluate(traj, gt, alignment="none", rpe_delta=options.rpe_delta)
-            report["evaluation"]["ate_in_grid_without_alignment_m"] = dataclasses.asdict(raw.ate_m)
     product_frame = _product_frame(georef.crs if georef is not None else None)
     with atomic_path(out_dir, overwrite=options.overwrite) as tmp:
         tmp.mkdir()
@@ -130,6 +129,7 @@ def run(
             images = [(k.color_small, k.depth_small_mm, k.pose) for k in slam.keyframes]
             small_cam = source.camera.scaled(options.slam.map_scale)
             fused = fuse(images, small_cam, options.fusion)
+            floor = fused.points.copy()  # local map frame, for the plot
             if georef is not None:
                 scaled = georef.scale * georef.rotation
                 fused.vertices = fused.vertices @ scaled.T + georef.translation
@@ -143,7 +143,6 @@ def run(
                 "chunks": fused.chunks,
                 "frame": product_frame.to_dict(),
             }
-            floor = fused.points
         config = {
             "slam": dataclasses.asdict(options.slam),
             "fusion": dataclasses.asdict(options.fusion),
@@ -151,6 +150,12 @@ def run(
             "ground_truth": str(options.ground_truth) if options.ground_truth else None,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        if evaluation is not None:  # plot in the ground truth's frame
+            if floor is not None:
+                left = evaluation.alignment_matrix
+                floor = evaluation.scale * floor @ left[:3, :3].T + left[:3, 3]
+        elif georef is not None and floor is not None:
+            floor = georef.scale * floor @ georef.rotation.T + georef.translation
         plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
         write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)

@@ -49,6 +49,13 @@ class SlamConfig:
     loop_radius_m: float = 6.0
     loop_candidates: int = 4
     loop_min_inliers: int = 25
+    loop_max_drift: float = 0.1
+    """A loop may correct at most this fraction of the path between the two keyframes..."""
+    loop_slack_m: float = 0.5
+    """...plus this much."""
+    weak_inliers_keyframes: bool = False
+    """Make keyframes sooner when few features match. Off: measured on the simulator drift
+    (300 frames, 47 m) it raised ATE from 0.06 m to 0.33 m (shorter baselines, more drift)."""
     relocalise_frames: int = 5
     map_scale: int = 2
     """Keyframe images kept for fusion at 1/map_scale resolution (memory)."""
@@ -137,6 +144,7 @@ class Slam:
         self.edges: list[tuple[int, int, F64Array, F64Array, bool]] = []
         """(source kf, target kf, T_target_source, information, uncertain)"""
         self.loops: list[LoopClosure] = []
+        self.rejected_loops = 0
         self.frames: list[tuple[int, int, int, F64Array]] = []
         """(frame index, stamp, keyframe id, T_kf_cam) of every tracked frame"""
         self.states: list[FrameState] = []
@@ -199,7 +207,11 @@ class Slam:
         if (
             moved > self.config.keyframe_translation_m
             or turned > self.config.keyframe_rotation_deg
-            or (weak and moved > self.config.keyframe_translation_m / 3)
+            or (
+                weak
+                and self.config.weak_inliers_keyframes
+                and moved > self.config.keyframe_translation_m / 3
+            )
         ):
             self._add_keyframe(frame, tracked, pose, (kf, T_kf_cam, result.information))
             self._detect_loop()
@@ -312,6 +324,11 @@ class Slam:
             if not result.ok or result.feature_inliers < self.config.loop_min_inliers:
                 continue
             correction = float(np.linalg.norm(result.T_ref_cur[:3, 3] - guess[:3, 3]))
+            # odometry drifts by a fraction of the path: a bigger jump is perceptual aliasing
+            between = abs(kf.path_m - cand.path_m)
+            if correction > self.config.loop_max_drift * between + self.config.loop_slack_m:
+                self.rejected_loops += 1
+                continue
             self.edges.append((kf.kf_id, cand.kf_id, result.T_ref_cur, result.information, True))
             self.loops.append(
                 LoopClosure(kf.kf_id, cand.kf_id, result.feature_inliers, result.rmse_m, correction)
@@ -377,4 +394,5 @@ class Slam:
             "keyframes": len(self.keyframes),
             "segments": self.segment + 1,
             "loop_closures": [vars(lc) for lc in self.loops],
+            "loop_candidates_rejected": self.rejected_loops,
         }
