@@ -113,3 +113,18 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "bad.txt" in capsys.readouterr().err
     with pytest.raises(TrajectoryError):
         parse_delta("1km")
+
+
+def test_straight_trajectory_is_aligned_by_its_poses() -> None:
+    """A straight drift gives collinear positions: the roll about the line is pinned by
+    the poses' axes, so a rotated copy aligns exactly."""
+    n = 50
+    poses = np.tile(np.eye(4), (n, 1, 1))
+    poses[:, :3, 3] = np.outer(np.linspace(0, 30, n), [0.8, 0.6, 0.0])
+    ref = Trajectory(np.arange(n) * 0.2, poses, "ref")
+    moved = np.eye(4)
+    moved[:3, :3] = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])
+    moved[:3, 3] = [5, -2, 1]
+    est = Trajectory(ref.stamps_s, moved @ poses, "est")
+    result = evaluate(est, ref)
+    assert result.ate_m.rmse < 1e-9

@@ -124,12 +124,27 @@ def umeyama(src: F64Array, dst: F64Array, with_scale: bool) -> tuple[F64Array, F
     return np.asarray(sim.rotation), np.asarray(sim.translation), sim.scale
 
 
+def _with_axis_tips(trajectory: Trajectory) -> F64Array:
+    """Positions plus the tips of each pose's x and y axes at 1 m."""
+    p = trajectory.positions
+    return np.vstack([p, p + trajectory.poses[:, :3, 0], p + trajectory.poses[:, :3, 1]])
+
+
 def align(est: Trajectory, ref: Trajectory, how: Alignment) -> tuple[Trajectory, F64Array, float]:
     """The estimate aligned onto the reference (matched pairs), with the 4×4 and scale."""
     left = np.eye(4)
     scale = 1.0
     if how in ("se3", "sim3"):
-        rotation, translation, scale = umeyama(est.positions, ref.positions, how == "sim3")
+        try:
+            rotation, translation, scale = umeyama(est.positions, ref.positions, how == "sim3")
+        except TrajectoryError:
+            if len(est) < 3:
+                raise
+            # positions on a straight line (a straight drift) leave the roll about it free;
+            # the poses' own axes (1 m tips) pin it, where evo would return an arbitrary one
+            rotation, translation, scale = umeyama(
+                _with_axis_tips(est), _with_axis_tips(ref), how == "sim3"
+            )
         left[:3, :3] = rotation
         left[:3, 3] = translation
     elif how == "origin":
