@@ -11,7 +11,7 @@ matrix of the pose-graph edge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,10 @@ class OdometryConfig:
     huber_m: float = 0.02
     feature_weight: float = 100.0
     gyro_weight: float = 1e4
+    motion_prior_weight: float = 0.0
+    """Pull toward the predicted motion (constant velocity), per metre and radian. Off:
+    measured on the simulator drift (300 frames) 30 raised ATE from 0.06 to 0.55 m (a
+    robot starting from rest is predicted to stay there)."""
     photometric_weight: float = 0.0
     """Weight of grey-level residuals (0-1 units) against ICP metres; 0 switches it off.
     Off by default: under the robot's own light a drift looks alike metre after metre
@@ -320,8 +324,10 @@ def refine(
     pairs: tuple[Any, Any],
     config: OdometryConfig,
     gyro_R_ref_cur: F64Array | None = None,
+    T_prior: F64Array | None = None,
 ) -> OdometryResult:
-    """Joint Gauss-Newton (dense ICP + 3D feature pairs + gyro prior) from ``T_init``."""
+    """Joint Gauss-Newton (dense ICP + feature reprojections + gyro and motion priors)
+    from ``T_init``."""
     T = T_init.copy()
     i_ref, j_cur = pairs
     f_ref = ref.points_cam[i_ref]
@@ -368,6 +374,11 @@ def refine(
                 wf = wf * config.feature_weight * 1e-4 * max(n_icp, 1) / 1000
                 H += (jf * wf[:, None]).T @ jf
                 g += (jf * wf[:, None]).T @ rf
+            if T_prior is not None and config.motion_prior_weight > 0:
+                wm = config.motion_prior_weight
+                H += wm * np.eye(6)
+                g[:3] += wm * rotation_vector(T[:3, :3] @ T_prior[:3, :3].T)
+                g[3:] += wm * (T[:3, 3] - T_prior[:3, 3])
             if gyro_R_ref_cur is not None:
                 r_rot = rotation_vector(T[:3, :3] @ gyro_R_ref_cur.T)
                 H[:3, :3] += config.gyro_weight * np.eye(3)
@@ -389,7 +400,13 @@ class RgbdOdometry:
 
     def __init__(self, cam: Pinhole, config: OdometryConfig | None = None) -> None:
         self.cam = cam
-        self.config = config or OdometryConfig()
+        config = config or OdometryConfig()
+        # the ICP levels are tuned for 640-pixel-wide images: keep their pixel count
+        ratio = cam.width / 640.0
+        levels = tuple(max(1, round(f * ratio)) for f in config.icp_levels)
+        if len(set(levels)) == len(levels) and levels != config.icp_levels:
+            config = replace(config, icp_levels=levels)
+        self.config = config
         self.features = FeatureExtractor(self.config)
 
     def prepare(self, frame: RgbdFrame) -> TrackedFrame:
@@ -408,7 +425,9 @@ class RgbdOdometry:
         starts = [T for T in (T_pnp, T_guess) if T is not None] or [np.eye(4)]
         best: OdometryResult | None = None
         for T0 in starts:
-            result = refine(ref, cur, self.cam, T0, (i_in, j_in), self.config, gyro_R_ref_cur)
+            result = refine(
+                ref, cur, self.cam, T0, (i_in, j_in), self.config, gyro_R_ref_cur, T_guess
+            )
             result.feature_inliers = len(i_in)
             if best is None or (result.ok and (not best.ok or result.rmse_m < best.rmse_m)):
                 best = result

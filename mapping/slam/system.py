@@ -372,9 +372,9 @@ class Slam:
             return kf.tracked
         s = self.config.map_scale
         depth = kf.depth_small_mm.astype(np.float32) / 1000.0
-        depth[depth >= self.config.odometry.max_depth_m] = 0
+        depth[depth >= self.odometry.config.max_depth_m] = 0
         levels = {}
-        for factor in self.config.odometry.icp_levels:
+        for factor in self.odometry.config.icp_levels:
             small = downsample_depth(depth, max(1, factor // s))
             points = backproject(small, self.cam.scaled(factor))
             levels[factor] = (points, normals_of(points))
