@@ -130,3 +130,107 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(BagError, match="unknown bag format"):
         BagReader(tmp_path / "notes.txt")
+
+
+def _bag_with_json_topic(path: Path, storage: str) -> Path:
+    """A ROS 2 bag with one CDR topic and one whose serialization format is ``json``
+    (rosbag2's own tests record topics in non-CDR formats such as ``rmw_format``)."""
+    import json
+
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from smartmine.msgs.factory import typestore
+
+    store = typestore()
+    string = store.types["std_msgs/msg/String"]
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        cdr = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=store)
+        other = writer.add_connection(
+            "/chatter_json", "std_msgs/msg/String", typestore=store, serialization_format="json"
+        )
+        for i in range(3):
+            t = 1_700_000_000_000_000_000 + i * 10**8
+            writer.write(cdr, t, store.serialize_cdr(string(data=f"hi {i}"), string.__msgtype__))
+            writer.write(other, t + 1, json.dumps({"data": f"hi {i}"}).encode())
+    return path
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_non_cdr_topic_is_undecodable_with_its_reason(storage: str, tmp_path: Path) -> None:
+    from smartmine.bagio.info import format_info
+
+    folder = _bag_with_json_topic(tmp_path / "bag", storage)
+    storage_file = next(folder.glob("*.mcap" if storage == "mcap" else "*.db3"))
+    for path in (folder, storage_file):
+        with BagReader(path) as bag:
+            topics = bag.topics
+            assert topics["/chatter"].decodable and topics["/chatter"].count == 3
+            json_topic = topics["/chatter_json"]
+            assert json_topic.count == 3 and not json_topic.decodable
+            assert json_topic.problem and "serialization format 'json' is not CDR" in (
+                json_topic.problem
+            )
+            assert [m.message.data for m in bag.messages()] == ["hi 0", "hi 1", "hi 2"]
+            assert bag.skipped == {}
+            with pytest.raises(BagError, match=r"'/chatter_json'.*'json' is not CDR"):
+                list(bag.messages(["/chatter_json"]))
+            with pytest.raises(BagError, match=r"'/chatter_json'.*'json' is not CDR"):
+                bag.require_topics(["/chatter_json"])
+            raw = next(bag.raw_messages(["/chatter_json"]))
+            assert bytes(raw.data).startswith(b'{"data": "hi 0"}')
+            with pytest.raises(BagError, match="cannot be converted"):
+                bag.to_cdr(raw)
+        info = bag_info(path)
+        text = format_info(info)
+        line = next(x for x in text.splitlines() if "/chatter_json" in x)
+        assert "3 msgs" in line and "cannot decode: serialization format 'json'" in line
+        assert info.message_count == 6
+
+
+def test_non_cdr_topic_in_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from smartmine.cli import main
+
+    folder = _bag_with_json_topic(tmp_path / "bag", "mcap")
+    assert main(["bag", "info", str(folder), "--json"]) == 0
+    topics = {t["name"]: t for t in json.loads(capsys.readouterr().out)["topics"]}
+    assert topics["/chatter"]["decodable"] and not topics["/chatter_json"]["decodable"]
+    assert "'json' is not CDR" in topics["/chatter_json"]["problem"]
+    out = tmp_path / "export"
+    code = main(["bag", "export", str(folder), "--topic", "/chatter_json", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "/chatter_json" in err and "'json' is not CDR" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_mcap_with_a_ros1_topic_reads_the_rest(tmp_path: Path) -> None:
+    """An MCAP topic recorded from ROS 1 (message encoding ``ros1``, schema ``ros1msg``):
+    rosbags alone refuses the whole file; we report that topic and read the others."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from smartmine.msgs.factory import typestore
+
+    store, ros1 = typestore(), get_typestore(Stores.ROS1_NOETIC)
+    with Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        cdr = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=store)
+        old = writer.add_connection(
+            "/legacy", "std_msgs/msg/Header", typestore=store, serialization_format="ros1"
+        )
+        string, header = store.types["std_msgs/msg/String"], ros1.types["std_msgs/msg/Header"]
+        stamp = ros1.types["builtin_interfaces/msg/Time"](sec=1, nanosec=0)
+        for i in range(2):
+            writer.write(cdr, 10 + i, store.serialize_cdr(string(data="x"), string.__msgtype__))
+            legacy = header(seq=i, stamp=stamp, frame_id="base")
+            writer.write(old, 11 + i, ros1.serialize_ros1(legacy, header.__msgtype__))
+    mcap = tmp_path / "bag" / "bag.mcap"
+    data = mcap.read_bytes()
+    # the schema as a ROS 1 recorder writes it: same length, so offsets stay valid
+    schema = b"\x13\x00\x00\x00std_msgs/msg/Header\x07\x00\x00\x00"
+    assert data.count(schema + b"ros2msg") == 2  # in the chunk and in the summary
+    mcap.write_bytes(data.replace(schema + b"ros2msg", schema + b"ros1msg"))
+    with BagReader(mcap) as bag:
+        assert "serialization format 'ros1' is not CDR" in str(bag.topics["/legacy"].problem)
+        assert [m.topic for m in bag.messages()] == ["/chatter", "/chatter"]

@@ -6,7 +6,8 @@ consecutive keyframes (plus ``overlap_keyframes`` on each side, so surfaces at a
 edge are complete): each chunk's mesh keeps only the triangles nearest to one of its own
 keyframes' positions, so chunks tile the drift without seams or doubled walls, and only
 one chunk's volume is held at a time. Measured on the simulator drift: ~4 MB of volume
-per keyframe (4 cm voxels, 8 m depth), so the defaults (70 keyframes at a time) hold ~0.3 GB whatever the length.
+per keyframe (4 cm voxels, 8 m depth), so the defaults (70 keyframes at a time) hold
+~0.3 GB whatever the length.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Built on ``rosbags``. Differences from a plain ``AnyReader``:
 - type definitions are taken per connection: one topic whose definition is missing or
   cannot be parsed is reported (``TopicSummary.problem``) instead of failing the bag,
   and standard types the bag does not define come from the ROS distribution's store;
+- a ROS 2 topic serialized in another format than CDR (rosbag2's ``serialization_format``,
+  MCAP's ``message_encoding``) is reported the same way: its bytes are not CDR, so they
+  are never decoded, exported or copied as if they were;
 - a bad path, a truncated or corrupted file, an unknown topic: one ``BagError`` that
   names the file or topic, whatever the underlying library raised.
 """
@@ -110,8 +113,33 @@ def resolve_bag(path: Path) -> tuple[str, list[Path]]:
     return STORAGE_OF_SUFFIX[files[0].suffix], files
 
 
+def _tolerate_foreign_mcap_schemas() -> None:
+    """Let rosbags' MCAP reader open files with schemas in foreign encodings.
+
+    rosbags fails the whole file on a schema encoding other than ros2msg, ros2idl or
+    omgidl (``protobuf``, ``jsonschema``, ``ros1msg`` from Foxglove or ROS 1 recorders).
+    Such a schema is read as "no definition" instead; its topic's message encoding is not
+    CDR, so the topic is reported undecodable with that reason and the rest still reads.
+    """
+    from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat
+    from rosbags.rosbag2 import storage_mcap
+
+    strict = storage_mcap.get_msgdef
+    if getattr(strict, "__name__", "") == "tolerant_get_msgdef":
+        return
+
+    def tolerant_get_msgdef(schema: Any) -> Any:
+        try:
+            return strict(schema)
+        except KeyError:
+            return MessageDefinition(MessageDefinitionFormat.NONE, "")
+
+    storage_mcap.get_msgdef = tolerant_get_msgdef
+
+
 def _make_reader_class() -> type[Any]:
     """An AnyReader whose typestore tolerates per-connection definition problems."""
+    _tolerate_foreign_mcap_schemas()
     from rosbags.highlevel import AnyReader
     from rosbags.interfaces import MessageDefinitionFormat
     from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
@@ -120,6 +148,7 @@ def _make_reader_class() -> type[Any]:
 
     class TolerantAnyReader(AnyReader):
         problems: dict[str, str]
+        topic_problems: dict[str, str]
         guessed: set[str]
         distro_store: str | None = None
 
@@ -175,9 +204,23 @@ def _make_reader_class() -> type[Any]:
             self.connections = connections
             self.typestore = store
             self.problems = problems
+            self.topic_problems = _serialization_problems(connections)
             self.guessed = {c.msgtype for c in connections} - set(defined) - set(problems)
 
     return TolerantAnyReader
+
+
+def _serialization_problems(connections: list[Connection]) -> dict[str, str]:
+    """Topic -> why it cannot be decoded, for ROS 2 topics not serialized as CDR."""
+    problems: dict[str, str] = {}
+    for conn in connections:
+        fmt = getattr(conn.ext, "serialization_format", "cdr")  # ROS 1 connections: none
+        if fmt != "cdr" and conn.topic not in problems:
+            problems[conn.topic] = (
+                f"serialization format {fmt!r} is not CDR (only CDR-serialized ROS 2 "
+                "messages decode)"
+            )
+    return problems
 
 
 _READER_CLASS: type[Any] | None = None
@@ -319,10 +362,12 @@ class BagReader:
     def topics(self) -> dict[str, TopicSummary]:
         """Every topic, decodable or not, by name."""
         problems: dict[str, str] = self._r.problems
+        topic_problems: dict[str, str] = self._r.topic_problems
         out: dict[str, TopicSummary] = {}
         for name, info in self._r.topics.items():
             msgtype = info.msgtype or "/".join(sorted({c.msgtype for c in info.connections}))
-            out[name] = TopicSummary(name, msgtype, int(info.msgcount), problems.get(msgtype))
+            problem = topic_problems.get(name) or problems.get(msgtype)
+            out[name] = TopicSummary(name, msgtype, int(info.msgcount), problem)
         return out
 
     def require_topics(self, topics: Collection[str]) -> None:
@@ -353,7 +398,9 @@ class BagReader:
                 continue
             if msgtypes is not None and conn.msgtype not in msgtypes:
                 continue
-            if decodable and conn.msgtype in self._r.problems:
+            if decodable and (
+                conn.msgtype in self._r.problems or conn.topic in self._r.topic_problems
+            ):
                 continue
             conns.append(conn)
         return conns
@@ -372,10 +419,11 @@ class BagReader:
         except BagError:
             raise
         except Exception as err:
-            where = f" after t={last} ns" if last is not None else ""
-            raise BagError(
-                f"{self.path}: corrupted or truncated{where}: {_one_line(err)}"
-            ) from None
+            raise self._corrupted(last, err) from None
+
+    def _corrupted(self, last_ns: int | None, err: Exception) -> BagError:
+        where = f" after t={last_ns} ns" if last_ns is not None else ""
+        return BagError(f"{self.path}: corrupted or truncated{where}: {_one_line(err)}")
 
     def raw_messages(
         self,
@@ -400,30 +448,45 @@ class BagReader:
         ``topics``); a named topic that cannot be decoded is an error.
         """
         conns = self._connections(topics, msgtypes, decodable=True)
+        if not conns:
+            return
         store = self._r.typestore
         deserialize = store.deserialize_cdr if self._r.is2 else store.deserialize_ros1
-        guessed: set[str] = self._r.guessed
-        for raw in self._iter(conns, start_ns, end_ns):
-            if raw.topic in self.skipped:
-                continue
-            try:
-                msg = deserialize(raw.data, raw.msgtype)
-            except Exception as err:
-                source = (
-                    "the standard definition (none stored in the bag; recorded with another "
-                    "ROS distribution? pass distro=)"
-                    if raw.msgtype in guessed
-                    else "the definition stored in the bag"
-                )
-                reason = (
-                    f"message at t={raw.log_time_ns} ns does not decode as {raw.msgtype} with "
-                    f"{source}: {_one_line(err)}"
-                )
-                if topics is None:
-                    self.skipped[raw.topic] = reason
+        skipped = self.skipped
+        last = start_ns
+        # one loop over rosbags' tuples (no RawMessage in between): on IMU-rate topics the
+        # per-message overhead is what a reader costs
+        try:
+            for conn, time_ns, data in self._r.messages(conns, start=start_ns, stop=end_ns):
+                last = time_ns
+                topic = conn.topic
+                if topic in skipped:
                     continue
-                raise BagError(f"{self.path}: topic {raw.topic!r}: {reason}") from None
-            yield BagMessage(raw.topic, raw.msgtype, raw.log_time_ns, msg)
+                try:
+                    msg = deserialize(data, conn.msgtype)
+                except Exception as err:
+                    reason = self._undecodable(conn.msgtype, time_ns, err)
+                    if topics is None:
+                        skipped[topic] = reason
+                        continue
+                    raise BagError(f"{self.path}: topic {topic!r}: {reason}") from None
+                yield BagMessage(topic, conn.msgtype, time_ns, msg)
+        except BagError:
+            raise
+        except Exception as err:
+            raise self._corrupted(last, err) from None
+
+    def _undecodable(self, msgtype: str, time_ns: int, err: Exception) -> str:
+        source = (
+            "the standard definition (none stored in the bag; recorded with another "
+            "ROS distribution? pass distro=)"
+            if msgtype in self._r.guessed
+            else "the definition stored in the bag"
+        )
+        return (
+            f"message at t={time_ns} ns does not decode as {msgtype} with "
+            f"{source}: {_one_line(err)}"
+        )
 
     def to_cdr(self, raw: RawMessage, store: Typestore | None = None) -> bytes | memoryview:
         """CDR bytes of a raw message for a ROS 2 bag written with ``store`` (Jazzy).
@@ -431,6 +494,8 @@ class BagReader:
         ROS 2 data passes through untouched; ROS 1 data is decoded and rebuilt field by
         field (Header loses ``seq``, CameraInfo ``K`` becomes ``k``...).
         """
+        if problem := self._r.topic_problems.get(raw.topic):
+            raise BagError(f"{self.path}: topic {raw.topic!r} cannot be converted: {problem}")
         if not self.is_ros1:
             return raw.data
         from smartmine.msgs.factory import recast, typestore

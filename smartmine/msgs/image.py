@@ -2,8 +2,11 @@
 
 Raw images decode to a view of the message buffer when the layout allows it (native
 byte order, aligned): such arrays may be read-only and share memory with the message;
-``.copy()`` them before writing. Rows padded by ``step`` give a strided view.
-Multi-byte big-endian data is byte-swapped into a native-endian copy.
+``.copy()`` them before writing. Rows padded by ``step`` give a strided view
+(Open3D takes only contiguous buffers: ``np.ascontiguousarray`` such a view first).
+Element types are native-endian and spelled so (``uint16``, not ``<u2``), which
+Open3D, OpenCV, torch and rasterio take as they are; multi-byte big-endian data is
+byte-swapped once, into a native-endian copy.
 
 Compressed images decode through OpenCV, so colour comes back in OpenCV's channel
 order (BGR / BGRA), whatever the encoding the publisher started from.
@@ -83,7 +86,12 @@ def image_encoding(encoding: str) -> ImageEncoding:
 
 
 def _byteorder(dtype: np.dtype[Any], big: bool) -> np.dtype[Any]:
-    return dtype.newbyteorder(">" if big else "<")
+    """``dtype`` in the message's byte order, spelled native (``=``) where it is native.
+
+    ``newbyteorder("<")`` keeps an explicit ``<`` even on a little-endian machine, and
+    its buffer format (``<H``) is refused by Open3D; ``np.dtype(str)`` normalises it.
+    """
+    return np.dtype(dtype.newbyteorder(">" if big else "<").str)
 
 
 def image_to_numpy(msg: Any) -> AnyArray:

@@ -5,6 +5,7 @@ Reading gives a 1-D structured array of ``height*width`` points (row-major; resh
 one field per ``PointField`` at its offset, ``count > 1`` as a sub-array, itemsize
 ``point_step`` (padding kept). Little-endian clouds without row padding decode to a
 view of ``msg.data`` (possibly read-only); big-endian ones to a native-endian copy.
+Field types are native and spelled so (``float32``, not ``<f4``), as Open3D requires.
 """
 
 from __future__ import annotations
@@ -73,9 +74,8 @@ def _cloud_dtype(fields: Any, point_step: int, big: bool) -> np.dtype[Any]:
                 f"{where} at offset {offset} with {size} bytes exceeds point_step = {point_step}"
             )
         names.append(name)
-        formats.append(
-            base.newbyteorder(order) if count == 1 else (base.newbyteorder(order), (count,))
-        )
+        element = np.dtype(base.newbyteorder(order).str)  # "=" where native (see image.py)
+        formats.append(element if count == 1 else (element, (count,)))
         offsets.append(offset)
     return np.dtype(
         {"names": names, "formats": formats, "offsets": offsets, "itemsize": point_step}
