@@ -103,6 +103,25 @@ def full_slam(frames: list[RgbdFrame], cam: Pinhole, preset: str) -> tuple[float
     return len(frames) / (time.perf_counter() - started), slam
 
 
+def keypoint_counts(frames: list[RgbdFrame]) -> tuple[list[int], list[int]]:
+    """SIFT and ORB (OpenCV defaults, ORB up to 5000) keypoints per frame: how much
+    texture a front end finds (the issue's yardstick against the real Kinect frames)."""
+    import cv2
+
+    sift = cv2.SIFT.create()
+    orb = cv2.ORB.create(nfeatures=5000)
+    grays = [f.gray for f in frames]
+    return [len(sift.detect(g, None)) for g in grays], [len(orb.detect(g, None)) for g in grays]
+
+
+def print_keypoints(label: str, frames: list[RgbdFrame]) -> None:
+    sift, orb = keypoint_counts(frames)
+    print(
+        f"keypoints per frame, {label}: SIFT {min(sift)}-{max(sift)} (median "
+        f"{int(np.median(sift))}), ORB {min(orb)}-{max(orb)} (median {int(np.median(orb))})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bag", type=Path, help="RGB-D bag (default: the Kinect frames)")
@@ -127,6 +146,11 @@ def main() -> None:
         gt_path = None
     assert isinstance(cam, Pinhole)
     print(f"{len(frames)} frames {cam.width}x{cam.height}")
+    if KINECT.exists():
+        kinect_cam = Pinhole(640, 480, 518.0, 519.0, 325.5, 253.5)
+        print_keypoints("real Kinect (slambook joinMap)", list(FolderSource(KINECT, kinect_cam)))
+    if args.bag is not None:
+        print_keypoints(f"{args.bag.name} (every 10th frame)", frames[::10])
     ours_fps, ours_poses, ours_fail = our_odometry(frames, cam, args.preset)
     o3d_fps, o3d_poses, o3d_fail = open3d_odometry(frames, cam, None)
     o3d20_fps, o3d20_poses, o3d20_fail = open3d_odometry(frames, cam, 20.0)
