@@ -195,3 +195,22 @@ def test_tracking_loss_is_reported_and_recovered() -> None:
     gt = given_poses()
     t_err, r_err = pose_error(np.linalg.inv(gt[0]) @ gt[4], np.linalg.inv(poses[0]) @ poses[-1])
     assert t_err < 0.1 and r_err < 2.0
+
+
+def test_loop_closure_when_the_camera_comes_back() -> None:
+    """Out along the five frames and back: place recognition + PnP/ICP verification close
+    loops against the first keyframes, and after pose-graph optimisation the camera ends
+    where it started."""
+    fs = frames()
+    seq = fs + fs[::-1][1:]
+    slam = Slam(
+        CAM, SlamConfig(odometry=PRESETS["wide"], loop_min_path_m=1.0, keyframe_translation_m=0.01)
+    )
+    for i, f in enumerate(seq):
+        f.index, f.stamp_ns = i, i * 100_000_000
+        assert slam.step(f).pose is not None
+    assert len(slam.loops) >= 2
+    assert any(lc.kf_to == 0 for lc in slam.loops)
+    _, poses = slam.trajectory()
+    t_err, r_err = pose_error(poses[0], poses[-1])
+    assert t_err < 0.01 and r_err < 0.5
