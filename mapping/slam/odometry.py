@@ -119,6 +119,7 @@ class FeatureExtractor:
         self.config = config
         self.orb = cv2.ORB.create(nfeatures=config.orb_features, fastThreshold=12)
         self.orb_low = cv2.ORB.create(nfeatures=config.orb_features, fastThreshold=4)
+        self.bland = False
         # LSH (FLANN) is ~3x faster than brute force at 1-2k ORB descriptors
         self.matcher = cv2.FlannBasedMatcher(
             {"algorithm": 6, "table_number": 6, "key_size": 12, "multi_probe_level": 1},
@@ -127,9 +128,14 @@ class FeatureExtractor:
 
     def extract(self, frame: RgbdFrame, cam: Pinhole) -> TrackedFrame:
         gray = frame.gray
-        kps, desc = self.orb.detectAndCompute(gray, None)
-        if len(kps) < self.config.orb_features // 4:  # bland image: lower the FAST bar
+        # bland images need a lower FAST bar; remember which one the last frame needed
+        enough = self.config.orb_features // 4
+        kps, desc = (self.orb_low if self.bland else self.orb).detectAndCompute(gray, None)
+        if not self.bland and len(kps) < enough:
             kps, desc = self.orb_low.detectAndCompute(gray, None)
+            self.bland = True
+        elif self.bland and len(kps) >= self.config.orb_features:
+            self.bland = False  # texture is back: the normal bar from the next frame on
         px = np.array([k.pt for k in kps], dtype=np.float64).reshape(-1, 2)
         descriptors: npt.NDArray[np.uint8] = (
             np.zeros((0, 32), np.uint8) if desc is None else np.asarray(desc, np.uint8)
@@ -223,9 +229,11 @@ def _icp_terms(
     max_dist_m: float,
 ) -> tuple[F64Array, F64Array]:
     """Point-to-plane rows: Jacobian (M, 6) and residuals (M,) of cur→ref projective data
-    association at the current estimate ``T`` (= T_ref_cur)."""
-    valid = cur_pts[:, :, 2] > 0
-    p = cur_pts[valid].astype(np.float64)
+    association at the current estimate ``T`` (= T_ref_cur). ``cur_pts`` is an image of
+    points (H, W, 3) or the valid points already gathered (N, 3)."""
+    if cur_pts.ndim == 3:
+        cur_pts = cur_pts[cur_pts[:, :, 2] > 0]
+    p = cur_pts.astype(np.float64)
     q = p @ T[:3, :3].T + T[:3, 3]
     z = q[:, 2]
     front = z > 1e-3
@@ -337,7 +345,8 @@ def refine(
     rmse = np.inf
     for factor, iterations in zip(config.icp_levels, config.icp_iterations, strict=True):
         ref_pts, ref_nrm = ref.levels[factor]
-        cur_pts, _ = cur.levels[factor]
+        cur_img, _ = cur.levels[factor]
+        cur_pts = cur_img[cur_img[:, :, 2] > 0]
         lcam = cam.scaled(factor)
         for it in range(iterations):
             dist = (
@@ -355,7 +364,7 @@ def refine(
             rmse = float(np.sqrt(np.mean(res**2))) if n_icp else np.inf
             if config.photometric_weight > 0 and factor in ref.intensity:
                 jp, rp = _photometric_terms(
-                    ref.intensity[factor], cur.intensity[factor], cur_pts, lcam, T
+                    ref.intensity[factor], cur.intensity[factor], cur_img, lcam, T
                 )
                 wp = np.where(
                     np.abs(rp) < config.huber_intensity,
@@ -388,7 +397,7 @@ def refine(
             except np.linalg.LinAlgError:
                 break
             T = se3_exp(step) @ T
-            if np.linalg.norm(step) < 1e-5:
+            if np.linalg.norm(step) < 1e-4:  # 0.1 mm, 0.1 mrad
                 break
     ok = n_icp >= config.min_icp_points and rmse < config.max_rmse_m
     reason = "" if ok else f"ICP: {n_icp} points, rmse {rmse:.3f} m"
