@@ -183,6 +183,8 @@ class RealsenseCapture(Processor[RealsenseCaptureParams]):
         super().__init__(params, factory)
         self._frames: Iterator[RealsenseFrame] | None = None
         self.finished = False
+        self.poll_period_s = 0.5 / self.params.fps
+        """The live adapter polls this often; ``poll`` waits for the next frame itself."""
 
     def start(self) -> None:
         p = self.params
