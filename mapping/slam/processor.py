@@ -7,8 +7,9 @@ first camera's body frame (x forward, y left, z up: REP-103 FLU), so a level cam
 gives a level map, as ``vision_to_px4`` expects. The child defaults to a frame of its
 own (``camera_slam``) because the camera frame usually has a parent in the robot's TF
 tree already; a static TF from it to the robot's camera link closes the tree.
-Frames that cannot be tracked publish nothing (tracking loss is counted; the pose comes
-back after relocalisation).
+IMU rates, when published, are integrated between frames into a rotation prior (the
+IMU-to-camera rotation comes from /tf_static). Frames that cannot be tracked publish
+nothing (tracking loss is counted; the pose comes back after relocalisation).
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ import numpy as np
 
 from mapping.slam.frame import Pinhole, RgbdFrame
 from mapping.slam.odometry import PRESETS
-from mapping.slam.sources import Undistorter, depth_to_metres
+from mapping.slam.sources import GyroIntegrator, Undistorter, depth_to_metres, rotation_between
 from mapping.slam.system import Slam, SlamConfig
 from smartmine.frames import R_BODY_FROM_OPTICAL
 from smartmine.msgs import (
     OdometrySample,
     StampedTransform,
     camera_info_to_intrinsics,
+    header_frame_id,
     header_stamp_ns,
     image_to_numpy,
+    imu_to_sample,
     sample_to_odometry,
+    tf_message_to_transforms,
     transforms_to_tf_message,
 )
 from smartmine.processor import Output, Port, Processor, param, register_processor
@@ -57,6 +61,8 @@ class SlamProcessor(Processor[SlamParams]):
         Port("color", "/camera/color/image_raw", "sensor_msgs/msg/Image", "sensor"),
         Port("depth", "/camera/depth/image_rect_raw", "sensor_msgs/msg/Image", "sensor"),
         Port("camera_info", "/camera/color/camera_info", "sensor_msgs/msg/CameraInfo", "sensor"),
+        Port("imu", "/imu/data", "sensor_msgs/msg/Imu", "sensor", "gyro prior", optional=True),
+        Port("tf_static", "/tf_static", "tf2_msgs/msg/TFMessage", "latched", "extrinsic", True),
     )
     outputs = (
         Port("odometry", "/slam/odometry", "nav_msgs/msg/Odometry", "reliable"),
@@ -74,6 +80,11 @@ class SlamProcessor(Processor[SlamParams]):
         self.lost = 0
         self.base = np.eye(4)
         self.base[:3, :3] = R_BODY_FROM_OPTICAL
+        self.gyro = GyroIntegrator()
+        self.static: list[Any] = []
+        self.imu_frame = ""
+        self.camera_frame = ""
+        self.R_cam_imu: Any = None
 
     def _start(self, info: Any) -> None:
         intr = camera_info_to_intrinsics(info)
@@ -87,6 +98,16 @@ class SlamProcessor(Processor[SlamParams]):
         if port == "camera_info":
             if self.slam is None:
                 self._start(message)
+                self.camera_frame = header_frame_id(message)
+            return []
+        if port == "tf_static":
+            self.static += tf_message_to_transforms(message)
+            self.R_cam_imu = None
+            return []
+        if port == "imu":
+            sample = imu_to_sample(message)
+            self.imu_frame = sample.frame_id
+            self.gyro.add(sample.stamp_ns, sample.angular_velocity_rad_s)
             return []
         out: list[Output] = []
         for pair in self.sync.push(port, header_stamp_ns(message), message):
@@ -105,7 +126,13 @@ class SlamProcessor(Processor[SlamParams]):
         if self.undistorter is not None:
             color, depth = self.undistorter.apply(color, depth)
         stamp = header_stamp_ns(color_msg)
-        state = self.slam.step(RgbdFrame(stamp, color, depth, self.frame_count))
+        if self.R_cam_imu is None and self.imu_frame and self.camera_frame:
+            self.R_cam_imu = rotation_between(self.static, self.camera_frame, self.imu_frame)
+        prior = self.gyro.take(self.R_cam_imu) if self.R_cam_imu is not None else None
+        frame = RgbdFrame(
+            stamp, color, depth, self.frame_count, prior if self.frame_count else None
+        )
+        state = self.slam.step(frame)
         self.frame_count += 1
         if state.pose is None:
             self.lost += 1

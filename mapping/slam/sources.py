@@ -9,7 +9,7 @@ tracker sees a pinhole camera. ``FolderSource`` reads ``color/N.png`` + ``depth/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,13 +130,11 @@ class BagSource:
         self.skipped_messages = 0
 
     def __iter__(self) -> Iterator[RgbdFrame]:
-        from mapping.slam.odometry import se3_exp
         from smartmine.bagio.reader import BagReader
         from smartmine.msgs import header_stamp_ns, image_to_numpy, imu_to_sample
 
         use_imu = self.imu_topic is not None and self.R_cam_imu is not None
-        gyro = np.eye(3)
-        last_imu_ns: int | None = None
+        gyro = GyroIntegrator()
         pending_color: dict[int, Any] = {}
         pending_depth: dict[int, Any] = {}
         index = 0
@@ -148,12 +146,7 @@ class BagSource:
             for msg in bag.messages(wanted):
                 stamp = header_stamp_ns(msg.message)
                 if msg.topic == self.imu_topic:
-                    sample = imu_to_sample(msg.message)
-                    if last_imu_ns is not None and 0 < stamp - last_imu_ns < 100_000_000:
-                        dt = (stamp - last_imu_ns) * 1e-9
-                        twist = np.r_[sample.angular_velocity_rad_s * dt, 0.0, 0.0, 0.0]
-                        gyro = gyro @ se3_exp(twist)[:3, :3]
-                    last_imu_ns = stamp
+                    gyro.add(stamp, imu_to_sample(msg.message).angular_velocity_rad_s)
                     continue
                 store = pending_color if msg.topic == self.color_topic else pending_depth
                 store[stamp] = msg.message
@@ -190,11 +183,9 @@ class BagSource:
                 color = np.ascontiguousarray(color, dtype=np.uint8)
                 if self.undistorter is not None:
                     color, depth = self.undistorter.apply(color, depth)
-                prior = None
-                if use_imu and last_imu_ns is not None and emitted:
-                    assert self.R_cam_imu is not None
-                    prior = self.R_cam_imu @ gyro @ self.R_cam_imu.T
-                gyro = np.eye(3)
+                prior = gyro.take(self.R_cam_imu) if self.R_cam_imu is not None else None
+                if not emitted:
+                    prior = None
                 yield RgbdFrame(header_stamp_ns(color_msg), color, depth, index - 1, prior)
                 emitted += 1
                 if self.max_frames is not None and emitted >= self.max_frames:
@@ -202,29 +193,62 @@ class BagSource:
 
 
 def _static_rotation(bag: Any, camera_frame: str, imu_frame: str) -> npt.NDArray[np.float64] | None:
-    """R_cam_imu from /tf_static (None when the frames are not connected there)."""
+    """R_cam_imu from the bag's /tf_static (None when the frames are not connected there)."""
     from smartmine.msgs import tf_message_to_transforms
 
     if camera_frame == imu_frame:
         return np.eye(3)
     if "/tf_static" not in bag.topics:
         return None
+    transforms = [
+        t for msg in bag.messages(["/tf_static"]) for t in tf_message_to_transforms(msg.message)
+    ]
+    return rotation_between(transforms, camera_frame, imu_frame)
+
+
+def rotation_between(
+    transforms: Sequence[Any], target_frame: str, source_frame: str
+) -> npt.NDArray[np.float64] | None:
+    """R_target_source through a chain of static transforms (StampedTransform), or None."""
+    if target_frame == source_frame:
+        return np.eye(3)
     edges: dict[str, list[tuple[str, npt.NDArray[np.float64]]]] = {}
-    for msg in bag.messages(["/tf_static"]):
-        for t in tf_message_to_transforms(msg.message):
-            r = np.asarray(t.matrix, dtype=np.float64)[:3, :3]  # R_parent_child
-            edges.setdefault(t.parent_frame, []).append((t.child_frame, r))
-            edges.setdefault(t.child_frame, []).append((t.parent_frame, r.T))
-    # breadth-first from the IMU frame: R_node_imu for every reachable node
-    found = {imu_frame: np.eye(3)}
-    queue = [imu_frame]
+    for t in transforms:
+        r = np.asarray(t.matrix, dtype=np.float64)[:3, :3]  # R_parent_child
+        edges.setdefault(t.parent_frame, []).append((t.child_frame, r))
+        edges.setdefault(t.child_frame, []).append((t.parent_frame, r.T))
+    # breadth-first from the source frame: R_node_source for every reachable node
+    found = {source_frame: np.eye(3)}
+    queue = [source_frame]
     while queue:
         node = queue.pop(0)
         for other, r_node_other in edges.get(node, []):
             if other not in found:
                 found[other] = r_node_other.T @ found[node]
                 queue.append(other)
-    return found.get(camera_frame)
+    return found.get(target_frame)
+
+
+class GyroIntegrator:
+    """Integrates body rates between camera frames into a rotation prior R_prev_cur."""
+
+    def __init__(self) -> None:
+        self.rotation = np.eye(3)
+        self.last_ns: int | None = None
+
+    def add(self, stamp_ns: int, rate_rad_s: npt.NDArray[np.float64]) -> None:
+        from smartmine.geometry import rotvec_to_matrix
+
+        if self.last_ns is not None and 0 < stamp_ns - self.last_ns < 100_000_000:
+            dt = (stamp_ns - self.last_ns) * 1e-9
+            self.rotation = self.rotation @ rotvec_to_matrix(np.asarray(rate_rad_s) * dt)
+        self.last_ns = stamp_ns
+
+    def take(self, r_cam_imu: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+        """The camera rotation since the last take (None before any rate arrived)."""
+        out = None if self.last_ns is None else r_cam_imu @ self.rotation @ r_cam_imu.T
+        self.rotation = np.eye(3)
+        return out
 
 
 def _nearest(store: dict[int, Any], stamp: int, tolerance_ns: int) -> int | None:
