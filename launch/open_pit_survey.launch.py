@@ -3,7 +3,9 @@
 For a survey drone over an open pit in East Kazakhstan (78°E-84°E, UTM zone 44N,
 EPSG:32644): ``gnss_to_pose`` turns the receiver's NavSatFix into poses and TF in UTM
 44N and states the CRS on a latched topic; ``image_rectify`` undistorts the survey
-camera's colour images for photogrammetry.
+camera's colour images for photogrammetry; ``mission_executor`` flies the survey plan
+(``smartmine plan survey``) through MAVSDK: a plan path on ``mission/plan``, commands
+(start, pause, resume, abort, land) on ``mission/command``, state and progress out.
 
     ros2 launch smartmine_ros open_pit_survey.launch.py
     ros2 launch smartmine_ros open_pit_survey.launch.py namespace:=drone1 \\
@@ -19,6 +21,12 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
     image_rectify  in   camera/color/image_raw         <- image_topic
                    in   camera/color/camera_info       <- camera_info_topic
                    out  camera/color/image_rect  camera/color/camera_info_rect
+    hsi_classifier in   hyperspectral/image_raw        <- hsi_topic
+                   in   hyperspectral/wavelengths (latched)
+                   out  hyperspectral/class_image  hyperspectral/heat_map
+                        hyperspectral/class_names (latched)
+    mission_executor in mission/plan  mission/command  gnss/pose (tick)
+                   out  mission/state (latched)  mission/progress
 
 Parameters: ``params/open_pit_survey.yaml`` (installed to share/smartmine_ros/params),
 or ``params_file:=/path/to.yaml``.
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["gnss_to_pose", "image_rectify"]
+NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier", "mission_executor"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "open_pit_survey.yaml"
@@ -44,6 +52,7 @@ TOPIC_ARGUMENTS = {
     "gnss_fix_topic": ("gnss_to_pose", "gnss/fix", "NavSatFix input of gnss_to_pose"),
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+    "hsi_topic": ("hsi_classifier", "hyperspectral/image_raw", "hyperspectral cubes (32FC<bands>)"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

@@ -19,6 +19,10 @@ camera_info_topic:=/camera/camera/color/camera_info``. Topics are node-relative,
     image_rectify  in   camera/color/image_raw         <- image_topic
                    in   camera/color/camera_info       <- camera_info_topic
                    out  camera/color/image_rect  camera/color/camera_info_rect
+    hsi_classifier in   hyperspectral/image_raw        <- hsi_topic
+                   in   hyperspectral/wavelengths (latched)
+                   out  hyperspectral/class_image  hyperspectral/heat_map
+                        hyperspectral/class_names (latched)
 
 Parameters: ``params/portal_processing.yaml`` (installed to share/smartmine_ros/params),
 or ``params_file:=/path/to.yaml``. For offline processing without ROS see
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["gnss_to_pose", "image_rectify"]
+NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "portal_processing.yaml"
@@ -45,6 +49,7 @@ TOPIC_ARGUMENTS = {
     "gnss_fix_topic": ("gnss_to_pose", "gnss/fix", "NavSatFix input of gnss_to_pose"),
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+    "hsi_topic": ("hsi_classifier", "hyperspectral/image_raw", "hyperspectral cubes (32FC<bands>)"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

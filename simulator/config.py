@@ -78,6 +78,15 @@ class HsiConfig:
     noise_floor: float = 0.002
     every: int = 1
     """One cube every ``every`` camera frames."""
+    mode: str = "snapshot"
+    """``snapshot`` (one height x width cube per colour frame) or ``pushbroom``: a line
+    sensor (the middle row of the same camera) exposing ``height`` lines evenly over each
+    colour-frame interval, every line rendered from the pose at its own time and stamped
+    with it (1 x width images on the same topic)."""
+    spectra: str = "measured"
+    """Zone spectra: ``measured`` (USGS splib07 spectra bundled with the hyperspectral
+    library, resampled to the bands) or ``synthetic`` (the stand-ins of
+    hyperspectral.spectra, as before)."""
     offset_m: list[float] = field(default_factory=lambda: [0.0, 0.06, 0.0])
     """hsi_optical_frame origin in camera_link (FLU), metres."""
 
@@ -354,6 +363,8 @@ def validate(config: SimConfig) -> None:
     need(hsi.width >= 1 and hsi.height >= 1, "hsi size must be positive")
     need(1 <= hsi.supersample <= 16, "hsi.supersample must be 1..16")
     need(hsi.every >= 1, "hsi.every must be >= 1")
+    need(hsi.spectra in ("measured", "synthetic"), "hsi.spectra must be measured or synthetic")
+    need(hsi.mode in ("snapshot", "pushbroom"), "hsi.mode must be snapshot or pushbroom")
     need(config.imu.rate_hz > 0.0, "imu.rate_hz must be positive")
     need(config.gnss.rate_hz > 0.0, "gnss.rate_hz must be positive")
     need(

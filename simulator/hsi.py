@@ -1,13 +1,15 @@
 """The hyperspectral sensor: snapshot cubes mixed from the zones' library spectra.
 
-Choice: a **snapshot** camera (every pixel of a low-resolution frame at once, like the
-mosaic-filter cameras drones carry), boresighted with the RGB camera, not a push-broom
-line: frames then share the RGB camera's poses and timing, which is what SfM, SLAM and
-map-making pipelines consume. Each pixel's footprint is sampled by ``supersample²``
-sub-rays; the pixel is the linear mixture of their zones' reflectance spectra
-(:mod:`hyperspectral.spectra`), each weighted by its illumination (sun incidence and
-shadow, or headlamp falloff) and texture brightness, times the illumination's spectral
-shape, plus Gaussian noise.
+Default: a **snapshot** camera (every pixel of a low-resolution frame at once, like the
+mosaic-filter cameras drones carry), boresighted with the RGB camera: frames then share
+the RGB camera's poses and timing, which is what SfM, SLAM and map-making pipelines
+consume. ``hsi.mode: pushbroom`` makes it a line sensor instead (the middle row, one line
+per exposure, each from its own pose and stamped with its time). Each pixel's footprint
+is sampled by ``supersample²`` sub-rays; the pixel is the linear mixture of their zones'
+reflectance spectra (measured USGS spectra from :mod:`hyperspectral.library` by default,
+or the synthetic stand-ins of :mod:`hyperspectral.spectra`), each weighted by its
+illumination (sun incidence and shadow, or headlamp falloff) and texture brightness,
+times the illumination's spectral shape, plus Gaussian noise.
 
 Published as ``sensor_msgs/Image`` with encoding ``32FC<bands>`` (see
 :data:`HSI_CONVENTION`); band centres on the latched ``/hyperspectral/wavelengths``
@@ -37,15 +39,25 @@ HSI_CONVENTION = (
 )
 
 
-def zone_spectra(wavelengths_nm: F64Array) -> F64Array:
+def zone_spectra(wavelengths_nm: F64Array, source: str = "measured") -> F64Array:
     """(zones, bands) reflectance of every zone at the sensor's band centres (markers:
-    1, scaled per sub-ray by the printed pattern's reflectance)."""
+    1, scaled per sub-ray by the printed pattern's reflectance).
+
+    ``measured``: USGS splib07 spectra bundled with the hyperspectral library
+    (:func:`hyperspectral.library.measured_reflectance`: each material's mineral mixture,
+    resampled to the bands with FWHM = band spacing), so a classifier checked on the
+    simulator meets measured spectra, not the generator's own; ``synthetic``: the
+    stand-ins of :mod:`hyperspectral.spectra`."""
+    from hyperspectral.library import measured_reflectance
     from hyperspectral.spectra import reflectance
 
     table = np.zeros((len(ZONES), len(wavelengths_nm)))
     for z in ZONES:
         if z.spectrum is not None:
-            table[z.id] = reflectance(z.spectrum, wavelengths_nm)
+            if source == "measured":
+                table[z.id] = measured_reflectance(z.spectrum, wavelengths_nm)
+            else:
+                table[z.id] = reflectance(z.spectrum, wavelengths_nm)
     table[MARKER_ZONE] = 1.0
     return table
 
@@ -58,6 +70,9 @@ class HsiRender:
     """(H, W, bands) at-sensor signal: reflectance × irradiance shape × illumination."""
     fractions: F64Array
     """(H, W, zones) geometric fraction of each zone in each pixel's footprint."""
+    line_offsets_s: F64Array | None = None
+    """Push-broom: each row is a line exposed this long after the colour frame's stamp
+    (from its own pose); None for a snapshot cube."""
 
 
 def mix(

@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from simulator.compiled import jit
 from simulator.mesh import MARKER_ZONE, Mesh
 
 F64Array = npt.NDArray[np.float64]
@@ -36,6 +37,28 @@ def aruco_bits(dictionary: str, marker_id: int) -> npt.NDArray[np.bool_]:
     bits = np.asarray(image) > 127
     bits.setflags(write=False)
     return bits
+
+
+@jit
+def _pattern_kernel(
+    along_right: F64Array,
+    along_down: F64Array,
+    size_m: float,
+    bits: npt.NDArray[np.bool_],
+    out: F64Array,
+) -> None:
+    """Reflectance from the points' offsets along the marker's right and down axes:
+    the cell of the bit pattern inside the square, white plate around it."""
+    cells = bits.shape[0]
+    for n in range(along_right.shape[0]):
+        x = (along_right[n] + size_m / 2.0) / size_m * cells
+        y = (along_down[n] + size_m / 2.0) / size_m * cells
+        if x >= 0 and x < cells and y >= 0 and y < cells:
+            ix = min(max(np.int64(np.floor(x)), 0), cells - 1)
+            iy = min(max(np.int64(np.floor(y)), 0), cells - 1)
+            out[n] = WHITE if bits[iy, ix] else BLACK
+        else:
+            out[n] = WHITE
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,15 +119,9 @@ class Marker:
         """Reflectance at points on the plate: the bit pattern inside the square, white
         plate around it."""
         bits = aruco_bits(self.dictionary, self.marker_id)
-        cells = bits.shape[0]
         rel = points - self.centre
-        x = (rel @ self.right + self.size_m / 2.0) / self.size_m * cells
-        y = (rel @ self.down + self.size_m / 2.0) / self.size_m * cells
-        inside = (x >= 0) & (x < cells) & (y >= 0) & (y < cells)
-        out = np.full(len(points), WHITE)
-        ix = np.clip(np.floor(x[inside]).astype(np.int64), 0, cells - 1)
-        iy = np.clip(np.floor(y[inside]).astype(np.int64), 0, cells - 1)
-        out[inside] = np.where(bits[iy, ix], WHITE, BLACK)
+        out = np.empty(len(points))
+        _pattern_kernel(rel @ self.right, rel @ self.down, self.size_m, bits, out)
         return out
 
     def to_dict(self) -> dict[str, object]:

@@ -25,12 +25,27 @@ the range limits, at grazing incidence, on depth edges and at random are invalid
 Hyperspectral cubes are mixed from sub-rays of the same shading (:mod:`simulator.hsi`).
 Every frame draws noise from its own generator seeded by (seed, stream, frame), so frames
 can be rendered in any order or in parallel with identical results.
+
+Where things happen (each a function to extend):
+
+- rays: :class:`Renderer` (pixel rays from the camera model, cached; marker sub-pixel
+  rays in :class:`SubpixelRayCache`), cast by Open3D (:meth:`Scene.cast`);
+- hit geometry, zones, texture, illumination, linear colour: :mod:`simulator.shading`;
+- marker anti-aliasing: :meth:`Renderer._antialias_markers`;
+- sRGB, read noise, depth sensor model: :mod:`simulator.sensor_model`;
+- hyperspectral mixing: :func:`simulator.hsi.mix`.
+
+Per-pixel loops run compiled (:mod:`simulator.compiled`) with the numpy statements'
+IEEE operations in order: a seed gives the same bytes as the plain-numpy renderer did.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +55,8 @@ from simulator.config import SimConfig
 from simulator.hsi import HsiRender, mix, zone_spectra
 from simulator.mesh import MARKER_ZONE, ZONES
 from simulator.scene import Scene
+from simulator.sensor_model import depth_image, sensor_rgb
+from simulator.shading import Surface, linear_rgb, shade
 
 F64Array = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -50,7 +67,35 @@ SKY_RGB = np.array([0.55, 0.70, 0.92])
 STREAM_RGB_NOISE = 11
 STREAM_DEPTH_NOISE = 12
 STREAM_HSI_NOISE = 13
-_SHADOW_OFFSET_M = 0.05
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """OpenBLAS on one thread while rendering.
+
+    The renderer's BLAS products are tiny (N×3 by 3×3); with OpenBLAS's worker threads
+    spinning against Open3D's raycasting threads one such product took 80 ms instead of
+    1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
+    Reference-counted so that frames rendered in parallel threads share one limit.
+    """
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+            _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                _BLAS_LIMIT.pop().restore_original_limits()
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0]
+_BLAS_LIMIT: list[Any] = []
 
 
 def zone_rgb_table() -> F64Array:
@@ -66,26 +111,50 @@ def zone_rgb_table() -> F64Array:
     return table
 
 
-def srgb_encode(linear: F64Array) -> F64Array:
-    """Linear [0, 1] to the sRGB transfer curve."""
-    c = np.clip(linear, 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+class SubpixelRayCache:
+    """k×k sub-pixel rays (optical frame) of a camera, computed for a pixel when first
+    needed and kept.
 
+    Marker anti-aliasing asks for sub-rays around the same plates frame after frame,
+    and inverting the lens distortion is the costly part (in the drift it took more
+    time than the raycast). Each ray is computed exactly as ``pixel_rays`` computes it
+    for any batch (the inverse is per pixel), so the cache does not change results.
+    The table is reserved, not filled: memory is only used for pixels seen (at most
+    ``max_bytes``; a larger table is not kept and every call computes its rays).
+    """
 
-@dataclass
-class Surface:
-    """What a batch of rays hit (only rays that hit something)."""
+    def __init__(self, camera: CameraModel, k: int, max_bytes: int = 512 << 20) -> None:
+        self.camera = camera
+        self.k = k
+        offsets = (np.arange(k) + 0.5) / k - 0.5
+        self._ou, self._ov = (a.ravel() for a in np.meshgrid(offsets, offsets))
+        n_pixels = camera.width * camera.height
+        self.enabled = n_pixels * k * k * 3 * 8 <= max_bytes
+        self._table = np.empty((n_pixels if self.enabled else 0, k * k, 3))
+        self._known = np.zeros(n_pixels if self.enabled else 0, dtype=bool)
+        self._lock = threading.Lock()
 
-    points: F64Array
-    normals: F64Array
-    """Unit normals turned toward the ray origin."""
-    zone: npt.NDArray[np.uint8]
-    illumination: F64Array
-    """Irradiance factor (1 = flat ground in full sun; headlamp: power·cos/r²)."""
-    brightness: F64Array
-    """Texture brightness multiplier (terrain) or reflectance (markers)."""
-    tint: F64Array
-    """(N, 3) per-channel colour variation (1 for markers)."""
+    def clear(self) -> None:
+        """Forget every pixel's rays (benchmarks time the cold cache)."""
+        with self._lock:
+            self._known[:] = False
+
+    def rays(self, pixels: npt.NDArray[np.int64]) -> F64Array:
+        """(len(pixels), k², 3) sub-rays of the flat pixel indices ``pixels``."""
+        if not self.enabled:
+            return self._compute(pixels)
+        with self._lock:
+            new = pixels[~self._known[pixels]]
+            if len(new):
+                self._table[new] = self._compute(new)
+                self._known[new] = True
+            return np.asarray(self._table[pixels])
+
+    def _compute(self, pixels: npt.NDArray[np.int64]) -> F64Array:
+        v, u = np.divmod(pixels, self.camera.width)
+        uu = (u[:, None] + self._ou[None, :]).ravel()
+        vv = (v[:, None] + self._ov[None, :]).ravel()
+        return self.camera.pixel_rays(uu, vv).reshape(len(pixels), self.k * self.k, 3)
 
 
 @dataclass
@@ -119,12 +188,18 @@ class Renderer:
         irradiance = solar_irradiance if scene.lighting == "sun" else halogen_irradiance
         self.irradiance = irradiance(self.wavelengths_nm)
         self.zone_rgb = zone_rgb_table()
-        self.zone_refl = zone_spectra(self.wavelengths_nm)
+        self.zone_refl = zone_spectra(self.wavelengths_nm, hsi.spectra)
         self.exposure = 0.8 if scene.lighting == "sun" else 1.0
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)
         self.scene.cast(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
+        _ = scene.vertex_fields, scene.smooth_faces, scene.marker_of_face
+        if scene.lighting == "sun" and scene.shadows:
+            _ = scene.sun_shadow_map
         _ = self.camera.image_rays
+        self.hsi_rays = self.hsi_camera.subpixel_rays(hsi.supersample)
+        """(H, W, k², 3) optical-frame sub-rays of the hyperspectral pixels (fixed)."""
+        self.marker_subrays = SubpixelRayCache(self.camera, cam.marker_supersample)
 
     # -- shared ----------------------------------------------------------------------------
     def _cast(self, origin: F64Array, dirs: F64Array) -> dict[str, npt.NDArray[np.generic]]:
@@ -141,70 +216,21 @@ class Renderer:
     ) -> Surface:
         """Shade-ready facts about the rays in ``valid``: dirs (N, 3) from a camera at
         ``origin`` looking along ``axis`` (where the headlamp points)."""
-        scene = self.scene
-        d = dirs[valid]
-        t = hits["t_hit"][valid].astype(np.float64)
-        prim = hits["primitive_ids"][valid].astype(np.int64)
-        points = origin + d * t[:, None]
-        normals = hits["primitive_normals"][valid].astype(np.float64)
-        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-        facing = np.einsum("ij,ij->i", normals, d)
-        normals *= np.where(facing > 0.0, -1.0, 1.0)[:, None]
-        fields = scene.interpolate(prim, np.asarray(hits["primitive_uvs"][valid], np.float32))
-        zone = scene.zones_from_fields(fields, prim)
+        return shade(self.scene, origin, axis, dirs, hits, np.flatnonzero(valid))
 
-        if scene.lighting == "sun":
-            sun = scene.sun_dir_enu
-            cos_i = np.clip(normals @ sun, 0.0, None)
-            lit = cos_i > 0.0
-            if scene.shadows and np.any(lit):
-                import open3d as o3d
-
-                starts = points[lit] + normals[lit] * _SHADOW_OFFSET_M
-                rays = np.concatenate([starts, np.broadcast_to(sun, starts.shape)], axis=1)
-                blocked = scene.raycaster.test_occlusions(
-                    o3d.core.Tensor(rays.astype(np.float32))
-                ).numpy()
-                cos_i[np.flatnonzero(lit)[blocked]] = 0.0
-            sky = scene.ambient * (0.6 + 0.4 * normals[:, 2])
-            illumination = sky + (1.0 - scene.ambient) * cos_i / sun[2]
-        else:
-            to_lamp = origin - points
-            r = np.linalg.norm(to_lamp, axis=1)
-            to_lamp /= np.maximum(r, 1e-9)[:, None]
-            cos_i = np.clip(np.einsum("ij,ij->i", normals, to_lamp), 0.0, None)
-            cos_off = np.clip(-(to_lamp @ axis), -1.0, 1.0)
-            beam = np.exp(-(((1.0 - cos_off) / 0.35) ** 2))
-            illumination = scene.lamp_power * cos_i * beam / np.maximum(r, 0.3) ** 2 + 0.01
-
-        n_rules = len(scene.score_zones)
-        coarse = fields[:, n_rules].astype(np.float64)
-        tone = fields[:, n_rules + 1].astype(np.float64)
-        big = ~scene.smooth_faces[prim]  # skirt, end caps: too coarse to interpolate
-        if np.any(big):
-            coarse[big], tone[big] = scene.coarse_texture(points[big])
-        brightness = 0.5 + (coarse + scene.fine_texture(points)) / scene.texture_norm
-        tint = 1.0 + 0.3 * (tone - 0.5)[:, None] * np.array([1.0, 0.0, -1.0])
-        marker_idx = self.marker_of_face[prim]
-        on_marker = marker_idx >= 0
-        if np.any(on_marker):
-            refl = np.empty(int(on_marker.sum()))
-            idx = marker_idx[on_marker]
-            pts = points[on_marker]
-            for m in np.unique(idx):
-                sel = idx == m
-                refl[sel] = scene.markers[int(m)].reflectance(pts[sel])
-            brightness[on_marker] = refl
-            tint[on_marker] = 1.0
-        return Surface(points, normals, zone, illumination, brightness, tint)
-
-    def _linear_rgb(self, surf: Surface) -> F64Array:
-        albedo = self.zone_rgb[surf.zone] * surf.brightness[:, None] * surf.tint
-        return np.asarray(albedo * (surf.illumination * self.exposure)[:, None])
+    def _background(self, n: int) -> F64Array:
+        """(n, 3) linear RGB of rays that hit nothing: sky, or black underground."""
+        lin = np.empty((n, 3))
+        lin[:] = SKY_RGB if self.scene.lighting == "sun" else 0.0
+        return lin
 
     # -- colour and depth ------------------------------------------------------------------
     def render(self, world_from_optical: F64Array, frame_index: int) -> FrameRender:
         """Colour and depth of the camera at ``world_from_optical`` (4x4)."""
+        with single_threaded_blas():
+            return self._render(world_from_optical, frame_index)
+
+    def _render(self, world_from_optical: F64Array, frame_index: int) -> FrameRender:
         cam = self.camera
         h, w = cam.height, cam.width
         rot = world_from_optical[:3, :3]
@@ -214,104 +240,99 @@ class Renderer:
         t_hit = hits["t_hit"]
         valid = np.isfinite(t_hit)
         surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
-        lin = np.empty((h * w, 3))
-        lin[:] = SKY_RGB if self.scene.lighting == "sun" else 0.0
-        lin[valid] = self._linear_rgb(surf)
-
-        # anti-alias marker plates: average a k×k grid of sub-rays per pixel
-        k = self.config.camera.marker_supersample
-        prim = np.where(valid, hits["primitive_ids"].astype(np.int64), -1)
-        if k > 1 and self.scene.markers:
-            on_marker = np.zeros(h * w, dtype=bool)
-            on_marker[valid] = self.marker_of_face[prim[valid]] >= 0
-            if np.any(on_marker):
-                from scipy.ndimage import binary_dilation
-
-                grid = binary_dilation(on_marker.reshape(h, w), iterations=2).ravel()
-                lin[grid] = self._supersample(np.flatnonzero(grid), origin, rot, k)
-
-        rng = np.random.default_rng([self.config.seed, STREAM_RGB_NOISE, frame_index])
-        srgb = srgb_encode(lin) * 255.0
-        if self.config.camera.noise_dn > 0:
-            srgb = srgb + rng.normal(0.0, self.config.camera.noise_dn, srgb.shape)
-        rgb = np.clip(np.rint(srgb), 0, 255).astype(np.uint8).reshape(h, w, 3)
+        lin = self._background(h * w)
+        linear_rgb(surf, self.zone_rgb, self.exposure, lin)
+        prim = np.full(h * w, -1, dtype=np.int64)
+        prim[surf.hits.rows] = surf.hits.primitive_ids
+        self._antialias_markers(lin, surf, origin, rot)
+        rgb = self._sensor_rgb(lin, frame_index).reshape(h, w, 3)
 
         depth_true = np.where(valid, t_hit, np.nan).astype(np.float32).reshape(h, w)
         cos_view = np.zeros(h * w)
-        unit = dirs[valid] / np.linalg.norm(dirs[valid], axis=1, keepdims=True)
-        cos_view[valid] = np.abs(np.einsum("ij,ij->i", surf.normals, unit))
+        cos_view[surf.hits.rows] = surf.hits.cos_view
         depth_image = self._depth_image(depth_true, cos_view.reshape(h, w), frame_index)
         uvs = np.asarray(hits["primitive_uvs"], dtype=np.float32).reshape(h, w, 2)
         return FrameRender(rgb, depth_true, depth_image, prim.reshape(h, w), uvs)
 
+    def _antialias_markers(
+        self, lin: F64Array, surf: Surface, origin: F64Array, rot: F64Array
+    ) -> None:
+        """Replace pixels at and around marker plates by the mean of a k×k grid of
+        sub-rays, so marker corners are sharp and sub-pixel accurate."""
+        k = self.config.camera.marker_supersample
+        if k <= 1 or not self.scene.markers:
+            return
+        cam = self.camera
+        on_marker = np.zeros(cam.height * cam.width, dtype=bool)
+        on_marker[surf.hits.rows] = self.marker_of_face[surf.hits.primitive_ids] >= 0
+        if np.any(on_marker):
+            from scipy.ndimage import binary_dilation
+
+            shape = (cam.height, cam.width)
+            grid = binary_dilation(on_marker.reshape(shape), iterations=2).ravel()
+            lin[grid] = self._supersample(np.flatnonzero(grid), origin, rot, k)
+
+    def _sensor_rgb(self, lin: F64Array, frame_index: int) -> npt.NDArray[np.uint8]:
+        """sRGB encoding, Gaussian read noise and 8-bit quantisation of linear RGB."""
+        rng = np.random.default_rng([self.config.seed, STREAM_RGB_NOISE, frame_index])
+        return sensor_rgb(lin, self.config.camera, rng)
+
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
     ) -> F64Array:
-        cam = self.camera
-        v, u = np.divmod(pixels, cam.width)
-        offsets = (np.arange(k) + 0.5) / k - 0.5
-        ou, ov = np.meshgrid(offsets, offsets)
-        uu = (u[:, None] + ou.ravel()[None, :]).ravel()
-        vv = (v[:, None] + ov.ravel()[None, :]).ravel()
-        dirs = cam.pixel_rays(uu, vv) @ rot.T
+        dirs = self.marker_subrays.rays(pixels).reshape(-1, 3) @ rot.T
         hits = self._cast(origin, dirs)
         valid = np.isfinite(hits["t_hit"])
-        lin = np.empty((len(dirs), 3))
-        lin[:] = SKY_RGB if self.scene.lighting == "sun" else 0.0
-        lin[valid] = self._linear_rgb(self.surface(origin, rot[:, 2], dirs, hits, valid))
+        lin = self._background(len(dirs))
+        linear_rgb(
+            self.surface(origin, rot[:, 2], dirs, hits, valid), self.zone_rgb, self.exposure, lin
+        )
         return np.asarray(lin.reshape(len(pixels), k * k, 3).mean(axis=1))
 
     def _depth_image(
         self, z: F32Array, cos_view: F64Array, frame_index: int
     ) -> npt.NDArray[np.generic]:
         """Apply the depth sensor model to the true z-depth."""
-        dc = self.config.depth
         rng = np.random.default_rng([self.config.seed, STREAM_DEPTH_NOISE, frame_index])
-        zz = z.astype(np.float64)
-        valid = np.isfinite(zz) & (zz >= dc.min_range_m) & (zz <= dc.max_range_m)
-        valid &= cos_view >= math.cos(math.radians(dc.grazing_limit_deg))
-        if dc.edge_jump_rel > 0:
-            padded = np.pad(zz, 1, mode="edge")
-            jump = np.zeros_like(zz)
-            for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-                nb = padded[dy : dy + zz.shape[0], dx : dx + zz.shape[1]]
-                diff = np.abs(nb - zz)
-                jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                valid &= ~(jump > dc.edge_jump_rel * zz)
-        noise = rng.standard_normal(zz.shape)
-        drop = rng.random(zz.shape) < dc.dropout
-        valid &= ~drop
-        noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
-        if dc.encoding == "16UC1":
-            mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
-            return np.where(valid, mm, 0).astype(np.uint16)
-        return np.where(valid, noisy, np.nan).astype(np.float32)
+        return depth_image(z, cos_view, self.config.depth, rng)
 
     # -- hyperspectral ---------------------------------------------------------------------
     def render_hsi(self, world_from_optical: F64Array, frame_index: int) -> HsiRender:
         """A snapshot cube: each pixel a linear mixture of its sub-rays' zone spectra."""
+        with single_threaded_blas():
+            return self._render_hsi(world_from_optical, frame_index)
+
+    def render_hsi_line(self, world_from_optical: F64Array, line_index: int) -> HsiRender:
+        """One push-broom line (1 x width): the middle row of the hyperspectral camera."""
+        with single_threaded_blas():
+            return self._render_hsi(world_from_optical, line_index, line=True)
+
+    def _render_hsi(
+        self, world_from_optical: F64Array, frame_index: int, line: bool = False
+    ) -> HsiRender:
         cam = self.hsi_camera
         k = self.config.hsi.supersample
         rot = world_from_optical[:3, :3]
         origin = world_from_optical[:3, 3].astype(np.float64)
-        dirs = cam.subpixel_rays(k).reshape(-1, 3) @ rot.T
+        rays = self.hsi_rays[cam.height // 2 : cam.height // 2 + 1] if line else self.hsi_rays
+        dirs = rays.reshape(-1, 3) @ rot.T
         hits = self._cast(origin, dirs)
         valid = np.isfinite(hits["t_hit"])
         surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
         zone = np.zeros(len(dirs), dtype=np.int64)
-        zone[valid] = surf.zone
+        zone[surf.hits.rows] = surf.zone
         weight = np.zeros(len(dirs))
-        weight[valid] = surf.illumination * surf.brightness
+        weight[surf.hits.rows] = surf.illumination * surf.brightness
         hc = self.config.hsi
+        stream = [self.config.seed, STREAM_HSI_NOISE, frame_index] + ([1] if line else [])
         return mix(
             zone,
             weight,
-            (cam.height, cam.width),
+            (1 if line else cam.height, cam.width),
             k * k,
             self.zone_refl,
             self.irradiance,
             hc.noise_floor,
             hc.noise_rel,
-            np.random.default_rng([self.config.seed, STREAM_HSI_NOISE, frame_index]),
+            np.random.default_rng(stream),
         )

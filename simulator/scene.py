@@ -26,6 +26,8 @@ from smartmine.geometry import rot_z
 if TYPE_CHECKING:
     import open3d as o3d
 
+    from simulator.shadows import SunShadowMap
+
 F64Array = npt.NDArray[np.float64]
 
 UTM_EPSG = 32644
@@ -122,8 +124,9 @@ class Scene:
         return float(sum(TEXTURE_GAIN**k for k in range(self.texture_octaves)))
 
     @functools.cached_property
-    def _fields(self) -> npt.NDArray[np.float32]:
-        """Per-vertex zone scores, coarse texture and tone (marker vertices padded)."""
+    def vertex_fields(self) -> npt.NDArray[np.float32]:
+        """(vertices, rules + 2) per-vertex zone scores, coarse texture and tone of
+        :attr:`mesh` (marker vertices padded with -1)."""
         coarse, tone = self.coarse_texture(self.terrain.vertices)
         terrain = np.column_stack([self.vertex_scores, coarse, tone]).astype(np.float32)
         n_pad = len(self.mesh.vertices) - len(terrain)
@@ -147,7 +150,7 @@ class Scene:
         tri = self.mesh.triangles[prim]
         u = uvs[:, 0:1].astype(np.float32)
         v = uvs[:, 1:2].astype(np.float32)
-        f = self._fields
+        f = self.vertex_fields
         out: npt.NDArray[np.float32] = (
             f[tri[:, 0]] * (1.0 - u - v) + f[tri[:, 1]] * u + f[tri[:, 2]] * v
         )
@@ -180,6 +183,13 @@ class Scene:
         mesh.triangle.indices = o3d.core.Tensor(self.mesh.triangles.astype(np.int32))
         scene.add_triangles(mesh)
         return scene
+
+    @functools.cached_property
+    def sun_shadow_map(self) -> SunShadowMap:
+        """Which shadow rays need casting (see :mod:`simulator.shadows`)."""
+        from simulator.shadows import SunShadowMap
+
+        return SunShadowMap.build(self.mesh, self.raster_bounds_enu, self.sun_dir_enu)
 
     def cast(self, origins: F64Array, directions: F64Array) -> dict[str, Any]:
         """Cast rays (N, 3) + (N, 3); numpy results of Open3D's ``cast_rays``."""

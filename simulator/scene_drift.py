@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from simulator.config import SimConfig
+from simulator.config import DriftConfig, SimConfig
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, merge, vertex_normals
 from simulator.noise import fbm
@@ -35,9 +36,21 @@ from simulator.trajectory import Path
 from smartmine.geodesy import LocalEnu
 
 F64Array = npt.NDArray[np.float64]
+DRIFT_TEXTURE_SCALE_M = 1.0
+"""Coarsest texture feature on the drift's rock (each finer octave halves it)."""
+TEXTURE_OCTAVES = 6
+TEXTURE_VERTEX_OCTAVES = 3
 _MARKER_YAW_DEG = 35.0
+"""Wall markers are turned this far toward the approaching robot."""
 _MARKER_HEIGHT_M = 1.5
+_FIRST_MARKER_M = 5.0
 _PUDDLE_DEPTH_M = 0.025
+_SEEP_HEIGHT_M = 2.6
+_SEEP_FLOOR_OFFSET_M = 1.2
+"""The seep drips this far from the centre-line, on its side."""
+_PATH_END_CLEARANCE_M = 2.5
+"""The robot's path stops this far short of either end of the main drift."""
+_RASTER_RES_M = 0.1
 
 
 @dataclass(frozen=True)
@@ -139,42 +152,70 @@ def _cap(ring: F64Array, flip: bool) -> tuple[F64Array, npt.NDArray[np.int32]]:
     return verts, tris.astype(np.int32)
 
 
-def build_drift(cfg: SimConfig) -> Scene:
-    """The drift scene of ``cfg`` (deterministic for ``cfg.seed``)."""
-    d = cfg.drift
-    rng = np.random.default_rng([cfg.seed, 102])
-    seeds = rng.integers(0, 2**31 - 1, size=8)
-    section = _Section(d.width_m / 2.0, d.wall_height_m, d.arch_rise_m)
-    az1 = math.radians(d.heading_deg)
-    az2 = az1 + math.radians(d.bend_deg)
-    h1 = np.array([math.sin(az1), math.cos(az1), 0.0])
-    h2 = np.array([math.sin(az2), math.cos(az2), 0.0])
-    w0 = np.zeros(3)
-    w1 = w0 + d.leg1_m * h1 + [0.0, 0.0, d.grade * d.leg1_m]
-    w2 = w1 + d.leg2_m * h2 + [0.0, 0.0, d.grade * d.leg2_m]
-    main_path = Path(np.stack([w0, w1, w2]), d.bend_radius_m)
-    t1 = (w1 - w0) / np.linalg.norm(w1 - w0)
-    junction = w0 + t1 * d.junction_at_m
-    branch_dir = np.array([-h1[1], h1[0], 0.0])  # 90° left of the first leg
-    branch_path = Path(np.stack([junction, junction + d.branch_length_m * branch_dir]), 1.0)
+@dataclass(frozen=True)
+class DriftLayout:
+    """Centre-lines of the main drift (two legs joined by a bend) and the cross-cut."""
 
-    mv, mt, mnz = _sweep(main_path, section, d.res_m, d.roughness_m, int(seeds[0]))
-    bv, bt, bnz = _sweep(branch_path, section, d.res_m, d.roughness_m, int(seeds[0]))
+    section: _Section
+    az1: float
+    az2: float
+    w0: F64Array
+    w1: F64Array
+    w2: F64Array
+    main_path: Path
+    t1: F64Array
+    """Unit direction of the first leg."""
+    junction: F64Array
+    branch_dir: F64Array
+    branch_path: Path
 
-    def local(points: F64Array, origin: F64Array, tangent: F64Array) -> tuple[F64Array, ...]:
-        left = np.cross([0.0, 0.0, 1.0], tangent)
-        left /= np.linalg.norm(left)
-        up = np.cross(tangent, left)
-        rel = points - origin
-        return rel @ tangent, rel @ left, rel @ up
+    @classmethod
+    def of(cls, d: DriftConfig) -> DriftLayout:
+        section = _Section(d.width_m / 2.0, d.wall_height_m, d.arch_rise_m)
+        az1 = math.radians(d.heading_deg)
+        az2 = az1 + math.radians(d.bend_deg)
+        h1 = np.array([math.sin(az1), math.cos(az1), 0.0])
+        h2 = np.array([math.sin(az2), math.cos(az2), 0.0])
+        w0 = np.zeros(3)
+        w1 = w0 + d.leg1_m * h1 + [0.0, 0.0, d.grade * d.leg1_m]
+        w2 = w1 + d.leg2_m * h2 + [0.0, 0.0, d.grade * d.leg2_m]
+        main_path = Path(np.stack([w0, w1, w2]), d.bend_radius_m)
+        t1 = (w1 - w0) / np.linalg.norm(w1 - w0)
+        junction = w0 + t1 * d.junction_at_m
+        branch_dir = np.array([-h1[1], h1[0], 0.0])  # 90° left of the first leg
+        branch_end = junction + d.branch_length_m * branch_dir
+        branch_path = Path(np.stack([junction, branch_end]), 1.0)
+        return cls(section, az1, az2, w0, w1, w2, main_path, t1, junction, branch_dir, branch_path)
 
-    # cut the junction: drop faces lying wholly inside the other tube's smooth section
-    # (wall vertices at the floor corner count as inside too, or a kerb would remain)
-    bs, bl, bu = local(mv, junction, branch_dir)
+    @property
+    def straight_m(self) -> float:
+        """Length of the first leg's straight part (the junction lies on it)."""
+        return float(self.main_path.segments[0].length)
+
+
+def _local(
+    points: F64Array, origin: F64Array, tangent: F64Array
+) -> tuple[F64Array, F64Array, F64Array]:
+    """Along, left and up coordinates of points in a straight tube's frame."""
+    left = np.cross([0.0, 0.0, 1.0], tangent)
+    left /= np.linalg.norm(left)
+    up = np.cross(tangent, left)
+    rel = points - origin
+    return rel @ tangent, rel @ left, rel @ up
+
+
+def carve_tunnels(d: DriftConfig, layout: DriftLayout, seed: int) -> Mesh:
+    """Sweep both tubes, cut the junction (drop faces lying wholly inside the other
+    tube's smooth section) and close the dead ends."""
+    section = layout.section
+    mv, mt, mnz = _sweep(layout.main_path, section, d.res_m, d.roughness_m, seed)
+    bv, bt, bnz = _sweep(layout.branch_path, section, d.res_m, d.roughness_m, seed)
+    # wall vertices at the floor corner count as inside too, or a kerb would remain
+    bs, bl, bu = _local(mv, layout.junction, layout.branch_dir)
     in_branch = section.contains(bl, np.where(mnz > -0.9, np.abs(bu), bu))
     in_branch &= (bs > 0.0) & (bs < d.branch_length_m)
-    ms, ml, mu = local(bv, w0, t1)
-    straight = float(main_path.segments[0].length)
+    ms, ml, mu = _local(bv, layout.w0, layout.t1)
+    straight = layout.straight_m
     in_main = section.contains(ml, np.where(bnz > -0.9, np.abs(mu), mu)) & (ms < straight)
     # the main floor carries the junction: drop the cross-cut's floor over it
     in_main |= (bnz < -0.9) & (np.abs(ml) < section.half_width) & (ms < straight)
@@ -182,85 +223,129 @@ def build_drift(cfg: SimConfig) -> Scene:
     keep_branch = np.asarray(~in_main[bt].all(axis=1))
     main = Mesh(mv, mt, np.zeros(len(mt), np.uint8)).keep_faces(keep_main)
     branch = Mesh(bv, bt, np.zeros(len(bt), np.uint8)).keep_faces(keep_branch)
-    m = len(section.profile(d.res_m)[0])
-    caps = []
-    for verts, first in ((mv, True), (bv, False)):
-        n_rings = len(verts) // m
-        if first:  # the main drift's start
-            cv, ct = _cap(verts[:m], flip=True)
-            caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
-        cv, ct = _cap(verts[(n_rings - 1) * m :], flip=False)
-        caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
-    terrain = merge([main, branch, *caps])
+    ring = len(section.profile(d.res_m)[0])
+    return merge([main, branch, *_end_caps(mv, bv, ring)])
 
-    # puddles: where the floor's roughness dips deepest near the seep, water stands
-    seep_s = float(rng.uniform(d.junction_at_m + 5.0, straight - 2.0))
-    seep_side = 1.0 if rng.random() < 0.5 else -1.0
-    seep_c, _, seep_l, seep_u = (a[0] for a in _frames(main_path, np.array([seep_s])))
-    seep_floor = seep_c + seep_side * seep_l * 1.2
-    seep_point = seep_c + seep_side * seep_l * section.half_width + seep_u * 2.6
+
+def _end_caps(main_v: F64Array, branch_v: F64Array, ring: int) -> list[Mesh]:
+    """Flat faces closing the main drift's start and end and the cross-cut's end."""
+    caps = []
+    for verts, first in ((main_v, True), (branch_v, False)):
+        n_rings = len(verts) // ring
+        if first:  # the main drift's start
+            cv, ct = _cap(verts[:ring], flip=True)
+            caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
+        cv, ct = _cap(verts[(n_rings - 1) * ring :], flip=False)
+        caps.append(Mesh(cv, ct, np.zeros(len(ct), np.uint8)))
+    return caps
+
+
+@dataclass(frozen=True)
+class Seep:
+    """A seep high on a wall of the first leg and where it drips onto the floor."""
+
+    along_m: float
+    point: F64Array
+    floor: F64Array
+
+
+def place_seep(d: DriftConfig, layout: DriftLayout, rng: np.random.Generator) -> Seep:
+    seep_s = float(rng.uniform(d.junction_at_m + 5.0, layout.straight_m - 2.0))
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    centre, _, left, up = (a[0] for a in _frames(layout.main_path, np.array([seep_s])))
+    floor = centre + side * left * _SEEP_FLOOR_OFFSET_M
+    point = centre + side * left * layout.section.half_width + up * _SEEP_HEIGHT_M
+    return Seep(seep_s, point, floor)
+
+
+def flood_puddles(
+    terrain: Mesh, layout: DriftLayout, seep: Seep, seed: int
+) -> tuple[F64Array, F64Array, float]:
+    """Where the floor's roughness dips deepest near the seep, water stands: returns the
+    vertices with puddle surfaces levelled, the water zone field and the water level."""
     verts = terrain.vertices
     floor_v = np.abs(vertex_normals(verts, terrain.triangles)[:, 2]) > 0.9
+    w0, t1 = layout.w0, layout.t1
     smooth_floor = w0[2] + ((verts - w0) @ t1) * t1[2]
-    near = 5.0 - np.hypot(verts[:, 0] - seep_floor[0], verts[:, 1] - seep_floor[1])
-    pool = fbm(verts, int(seeds[1]), scale_m=1.2, octaves=3) - 0.55
+    near = 5.0 - np.hypot(verts[:, 0] - seep.floor[0], verts[:, 1] - seep.floor[1])
+    pool = fbm(verts, seed, scale_m=1.2, octaves=3) - 0.55
     water_score = np.minimum(near, pool)
-    puddle = floor_v & (water_score > 0.0) & (verts[:, 2] < smooth_floor + 0.1)
+    low = verts[:, 2] < smooth_floor + 0.1
+    puddle = floor_v & (water_score > 0.0) & low
     verts[:, 2] = np.where(puddle, smooth_floor - _PUDDLE_DEPTH_M, verts[:, 2])
     water_score = np.where(floor_v & (verts[:, 2] < smooth_floor + 0.1), water_score, -1.0)
-    level = float(seep_floor[2]) - _PUDDLE_DEPTH_M
+    return verts, water_score, float(seep.floor[2]) - _PUDDLE_DEPTH_M
 
-    # zones as fields at the vertices (positive inside; AND = min)
-    tri = terrain.triangles
-    abs_nz = np.abs(vertex_normals(verts, tri)[:, 2])
-    seeds_band = int(seeds[2])
+
+@dataclass(frozen=True)
+class Bands:
+    """Where the ore vein and the fault gouge cross the main drift (m along it)."""
+
+    vein_at_m: float
+    fault_at_m: float
+
+
+def drift_zone_rules(
+    d: DriftConfig,
+    verts: F64Array,
+    triangles: npt.NDArray[np.int32],
+    layout: DriftLayout,
+    seep: Seep,
+    water_score: F64Array,
+    seeds: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+) -> tuple[dict[str, F64Array], Bands]:
+    """Zone fields at the vertices, in priority order (positive inside; AND = min):
+    puddles, schwertmannite drips under the seep, jarosite stain around it, an ore vein,
+    a kaolinite fault gouge and a limestone band in the cross-cut."""
+    abs_nz = np.abs(vertex_normals(verts, triangles)[:, 2])
+    band_seed = int(seeds[2])
 
     def plane_band(point: F64Array, strike_rad: float, dip_deg: float, half: float) -> F64Array:
         dip = math.radians(dip_deg)
+        sin_dip = math.sin(dip)
         normal = np.array(
-            [
-                math.cos(strike_rad) * math.sin(dip),
-                -math.sin(strike_rad) * math.sin(dip),
-                math.cos(dip),
-            ]
+            [math.cos(strike_rad) * sin_dip, -math.sin(strike_rad) * sin_dip, math.cos(dip)]
         )
-        wobble = 0.4 * (fbm(verts, seeds_band, scale_m=2.0, octaves=2) - 0.5)
+        wobble = 0.4 * (fbm(verts, band_seed, scale_m=2.0, octaves=2) - 0.5)
         return np.asarray(half - np.abs((verts - point) @ normal + wobble))
 
-    vein_s = float(rng.uniform(straight + 15.0, main_path.length - 8.0))
+    main_path = layout.main_path
+    vein_s = float(rng.uniform(layout.straight_m + 15.0, main_path.length - 8.0))
     vein_p = main_path.evaluate(np.array([vein_s]))[0][0]
     fault_s = float(rng.uniform(8.0, d.junction_at_m - 5.0))
     fault_p = main_path.evaluate(np.array([fault_s]))[0][0]
-    lime_p = junction + branch_dir * rng.uniform(10.0, d.branch_length_m - 5.0)
+    lime_p = layout.junction + layout.branch_dir * rng.uniform(10.0, d.branch_length_m - 5.0)
     stain = fbm(verts, int(seeds[3]), scale_m=0.8, octaves=3)
     drip = fbm(verts, int(seeds[4]), scale_m=0.6, octaves=3)
-    dist_seep = np.linalg.norm(verts[:, :2] - seep_point[:2], axis=1)
-    dist_floor = np.linalg.norm(verts[:, :2] - seep_floor[:2], axis=1)
+    dist_seep = np.linalg.norm(verts[:, :2] - seep.point[:2], axis=1)
+    dist_floor = np.linalg.norm(verts[:, :2] - seep.floor[:2], axis=1)
+    az1, az2 = layout.az1, layout.az2
     rules = {
         "water": water_score,
         "schwertmannite": np.minimum.reduce(
-            [abs_nz - 0.9, seep_floor[2] + 0.5 - verts[:, 2], 4.5 - dist_floor, drip - 0.4]
+            [abs_nz - 0.9, seep.floor[2] + 0.5 - verts[:, 2], 4.5 - dist_floor, drip - 0.4]
         ),
         "jarosite": np.minimum.reduce(
-            [0.7 - abs_nz, seep_point[2] + 0.3 - verts[:, 2], 3.0 - dist_seep, stain - 0.42]
+            [0.7 - abs_nz, seep.point[2] + 0.3 - verts[:, 2], 3.0 - dist_seep, stain - 0.42]
         ),
         "oxidised_ore": plane_band(vein_p, az2 + math.radians(rng.uniform(40, 70)), 75.0, 1.2),
         "kaolinite": plane_band(fault_p, az1 + math.radians(rng.uniform(50, 80)), 65.0, 0.7),
         "limestone": plane_band(lime_p, az1 + math.radians(rng.uniform(-20, 20)), 60.0, 2.0),
     }
-    score_zones = tuple(ZONE_IDS[k] for k in rules)
-    scores = np.stack(list(rules.values()), axis=1).astype(np.float32)
-    base_zone = ZONE_IDS["granite"]
-    zone = classify(scores[tri].mean(axis=1), score_zones, base_zone)
-    terrain = Mesh(verts, tri, zone)
+    return rules, Bands(vein_s, fault_s)
 
-    # survey markers
+
+def place_wall_markers(d: DriftConfig, layout: DriftLayout) -> list[Marker]:
+    """ArUco markers bolted to the walls every ``marker_spacing_m`` (alternating sides,
+    turned toward the approaching robot, none at the junction) and on both dead ends."""
+    section, main_path = layout.section, layout.main_path
     markers: list[Marker] = []
-    clearance = d.marker_size_m * 0.67 * math.sin(math.radians(_MARKER_YAW_DEG)) + 0.05
-    plate = d.marker_size_m * 4.0 / 3.0
     yaw = math.radians(_MARKER_YAW_DEG)
+    clearance = d.marker_size_m * 0.67 * math.sin(yaw) + 0.05
+    plate = d.marker_size_m * 4.0 / 3.0
     side = 1.0
-    s = 5.0
+    s = _FIRST_MARKER_M
     while s < main_path.length - 4.0:
         if abs(s - d.junction_at_m) > section.half_width + 2.0:
             c, t, lft, u = (a[0] for a in _frames(main_path, np.array([s])))
@@ -270,16 +355,41 @@ def build_drift(cfg: SimConfig) -> Scene:
             markers.append(Marker.facing(len(markers), d.marker_size_m, plate, centre, normal, u))
             side = -side
         s += d.marker_spacing_m
-    for path in (main_path, branch_path):
+    for path in (main_path, layout.branch_path):
         c, t, _, u = (a[0] for a in _frames(path, np.array([path.length])))
         centre = c - t * 0.05 + u * (_MARKER_HEIGHT_M + 0.1)
         markers.append(Marker.facing(len(markers), d.marker_size_m, plate, centre, -t, u))
+    return markers
 
-    # robot path: along the main drift's centre-line, base_link above the floor
+
+def robot_path(cfg: SimConfig, layout: DriftLayout) -> tuple[F64Array, F64Array]:
+    """Waypoints of base_link along the main drift's centre-line, and its lift above
+    the floor."""
     lift = np.array([0.0, 0.0, cfg.path.altitude_m])
+    w0, w1, w2, t1 = layout.w0, layout.w1, layout.w2, layout.t1
     t2 = (w2 - w1) / np.linalg.norm(w2 - w1)
-    waypoints = np.stack([w0 + 2.5 * t1 + lift, w1 + lift, w2 - 2.5 * t2 + lift])
+    ends = _PATH_END_CLEARANCE_M
+    return np.stack([w0 + ends * t1 + lift, w1 + lift, w2 - ends * t2 + lift]), lift
 
+
+def build_drift(cfg: SimConfig) -> Scene:
+    """The drift scene of ``cfg`` (deterministic for ``cfg.seed``): each step below draws
+    from one seeded generator in this order, so reordering them changes the drift."""
+    d = cfg.drift
+    rng = np.random.default_rng([cfg.seed, 102])
+    seeds = rng.integers(0, 2**31 - 1, size=8)
+    layout = DriftLayout.of(d)
+    terrain = carve_tunnels(d, layout, int(seeds[0]))
+    seep = place_seep(d, layout, rng)
+    verts, water_score, level = flood_puddles(terrain, layout, seep, int(seeds[1]))
+    tri = terrain.triangles
+    rules, bands = drift_zone_rules(d, verts, tri, layout, seep, water_score, seeds, rng)
+    score_zones = tuple(ZONE_IDS[k] for k in rules)
+    scores = np.stack(list(rules.values()), axis=1).astype(np.float32)
+    base_zone = ZONE_IDS["granite"]
+    terrain = Mesh(verts, tri, classify(scores[tri].mean(axis=1), score_zones, base_zone))
+    markers = place_wall_markers(d, layout)
+    waypoints, lift = robot_path(cfg, layout)
     g = cfg.geo
     origin = LocalEnu(g.origin_lat_deg, g.origin_lon_deg, g.origin_alt_m)
     xy = terrain.vertices[:, :2]
@@ -298,23 +408,31 @@ def build_drift(cfg: SimConfig) -> Scene:
         default_corner_radius_m=d.bend_radius_m,
         home_enu=waypoints[0] - lift,
         raster_bounds_enu=(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])),
-        raster_res_m=0.1,
+        raster_res_m=_RASTER_RES_M,
         raster_look="up",
         underground=True,
         texture_seed=int(seeds[6]),
-        texture_scale_m=1.0,
-        texture_octaves=6,
-        texture_vertex_octaves=3,
+        texture_scale_m=DRIFT_TEXTURE_SCALE_M,
+        texture_octaves=TEXTURE_OCTAVES,
+        texture_vertex_octaves=TEXTURE_VERTEX_OCTAVES,
         lamp_power=d.lamp_power,
-        parameters={
-            "section": "arched" if d.arch_rise_m > 0 else "rectangular",
-            "centre_line_m": main_path.length,
-            "waypoints_enu_m": [w.tolist() for w in (w0, w1, w2)],
-            "junction_enu_m": junction.tolist(),
-            "branch_azimuth_deg": math.degrees(math.atan2(branch_dir[0], branch_dir[1])) % 360,
-            "seep_enu_m": seep_point.tolist(),
-            "water_level_z_m": level,
-            "ore_vein_at_m": vein_s,
-            "fault_at_m": fault_s,
-        },
+        parameters=drift_parameters(d, layout, seep, level, bands),
     )
+
+
+def drift_parameters(
+    d: DriftConfig, layout: DriftLayout, seep: Seep, level: float, bands: Bands
+) -> dict[str, Any]:
+    """What was built, for scene.json's scene_parameters."""
+    bx, by = layout.branch_dir[0], layout.branch_dir[1]
+    return {
+        "section": "arched" if d.arch_rise_m > 0 else "rectangular",
+        "centre_line_m": layout.main_path.length,
+        "waypoints_enu_m": [w.tolist() for w in (layout.w0, layout.w1, layout.w2)],
+        "junction_enu_m": layout.junction.tolist(),
+        "branch_azimuth_deg": math.degrees(math.atan2(bx, by)) % 360,
+        "seep_enu_m": seep.point.tolist(),
+        "water_level_z_m": level,
+        "ore_vein_at_m": bands.vein_at_m,
+        "fault_at_m": bands.fault_at_m,
+    }

@@ -297,7 +297,7 @@ def test_mine_grid_coordinates_of_markers(drift: dict[str, Any]) -> None:
 
 def test_hsi_pixels_are_library_mixtures(drift: dict[str, Any]) -> None:
     """Pure pixels of a zone have that zone's library spectrum (up to illumination)."""
-    from hyperspectral.spectra import band_centres, reflectance
+    from hyperspectral.spectra import band_centres
 
     config = drift["config"]
     renderer = Renderer(build_scene(config), config)
@@ -314,7 +314,7 @@ def test_hsi_pixels_are_library_mixtures(drift: dict[str, Any]) -> None:
         frac = render.fractions.reshape(-1, render.fractions.shape[-1])
         cube = render.cube.reshape(-1, len(wl)).astype(np.float64) / renderer.irradiance
         for zone_id in (ZONE_IDS["granite"], ZONE_IDS["kaolinite"], ZONE_IDS["water"]):
-            spectrum = reflectance({1: "granite", 4: "kaolinite", 7: "water"}[zone_id], wl)
+            spectrum = renderer.zone_refl[zone_id]  # measured USGS spectra by default
             pure = np.flatnonzero(frac[:, zone_id] == 1.0)
             bright = pure[cube[pure].mean(axis=1) > 0.05]
             if bright.size < 5:

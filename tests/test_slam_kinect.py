@@ -158,7 +158,7 @@ def test_slam_processor_over_a_bag(tmp_path: Path) -> None:
     write_kinect_bag(bag, corrupt=False)
     out = tmp_path / "odom.mcap"
     result = run_on_bag(SlamProcessor, bag, out, overrides={"preset": "wide"})
-    assert result.outputs == {"/slam/odometry": 5, "/tf": 5}
+    assert result.outputs == {"/slam/odometry": 5, "/slam/pose": 5, "/tf": 5}
     with BagReader(out) as reader:
         odoms = [m.message for m in reader.messages(["/slam/odometry"])]
     last = odoms[-1].pose.pose.position

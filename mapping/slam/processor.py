@@ -32,6 +32,7 @@ from smartmine.msgs import (
     header_stamp_ns,
     image_to_numpy,
     imu_to_sample,
+    matrix_to_pose_stamped,
     sample_to_odometry,
     tf_message_to_transforms,
     transforms_to_tf_message,
@@ -66,6 +67,7 @@ class SlamProcessor(Processor[SlamParams]):
     )
     outputs = (
         Port("odometry", "/slam/odometry", "nav_msgs/msg/Odometry", "reliable"),
+        Port("pose", "/slam/pose", "geometry_msgs/msg/PoseStamped", "sensor", "for vision_to_px4"),
         Port("tf", "/tf", "tf2_msgs/msg/TFMessage", "reliable"),
     )
     Params = SlamParams
@@ -143,7 +145,10 @@ class SlamProcessor(Processor[SlamParams]):
         sample = OdometrySample(
             stamp, p.map_frame_id, p.child_frame_id, pose, cov, np.zeros(3), np.zeros(3), cov
         )
-        out = [Output("odometry", sample_to_odometry(sample, self.factory))]
+        out = [
+            Output("odometry", sample_to_odometry(sample, self.factory)),
+            Output("pose", matrix_to_pose_stamped(pose, stamp, p.map_frame_id, self.factory)),
+        ]
         if p.publish_tf:
             tf = StampedTransform(stamp, p.map_frame_id, p.child_frame_id, matrix=pose)
             out.append(Output("tf", transforms_to_tf_message([tf], self.factory)))

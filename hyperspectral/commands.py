@@ -1,0 +1,267 @@
+"""``smartmine hsi calibrate|classify|train|library|unmix``: argparse wiring only; the
+hyperspectral modules (numpy, spectral, torch) load when a subcommand runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hsi = sub.add_parser(
+        "hsi",
+        help="hyperspectral: calibrate cubes, classify minerals and contamination, libraries",
+        description="Hyperspectral contamination mapping: radiometric calibration, spectral "
+        "libraries (bundled USGS splib07 subset, ENVI .sli, CSV), SAM/SID library "
+        "classification and a trained spectral-spatial model, georeferenced class and heat "
+        "maps (COG), ENVI classification files, report.json.",
+    )
+    cmds = hsi.add_subparsers(dest="hsi_command", metavar="COMMAND", required=True)
+    _add_classify(cmds)
+    _add_calibrate(cmds)
+    _add_library(cmds)
+    _add_train(cmds)
+    _add_unmix(cmds)
+
+
+def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser("classify", help="classify a cube (library SAM/SID or a trained model)")
+    p.add_argument("cube", type=Path, help="ENVI .hdr/.img, MATLAB .mat or a bag")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--library", default="bundled", help="bundled (default), .sli/.hdr or .csv")
+    p.add_argument("--classes", nargs="*", default=[], help="library classes/spectra to use")
+    p.add_argument("--method", choices=["sam", "sid"], default="sam")
+    p.add_argument("--threshold", type=float, help="max score for all classes (SAM: radians)")
+    p.add_argument(
+        "--class-threshold",
+        action="append",
+        default=[],
+        metavar="CLASS=MAX",
+        help="max score for one class (repeatable)",
+    )
+    p.add_argument(
+        "--keep-bad-bands", action="store_true", help="use water-absorption and bbl bands too"
+    )
+    p.add_argument("--continuum-removal", action="store_true")
+    p.add_argument("--tile-mb", type=float, default=16.0, help="tile size (default 16 MB)")
+    p.add_argument(
+        "--model", type=Path, help="trained model (.pt from 'hsi train') instead of a library"
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="reference labels (ENVI classification with class names, .tif, .npy): "
+        "confusion matrix and agreement by class name in the report",
+    )
+    p.add_argument(
+        "--irradiance",
+        type=Path,
+        help="CSV of the illumination spectrum (irradiance_rel) to divide at-sensor cubes by",
+    )
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_classify)
+
+
+def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser("calibrate", help="raw cube -> reflectance (dark/white or empirical line)")
+    p.add_argument("cube", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="output ENVI header (.hdr)")
+    p.add_argument("--dark", type=Path, help="dark reference cube")
+    p.add_argument("--white", type=Path, help="white reference cube")
+    p.add_argument(
+        "--white-reflectance",
+        type=float,
+        default=1.0,
+        help="reflectance of the white panel (default 1.0)",
+    )
+    p.add_argument(
+        "--per-band",
+        action="store_true",
+        help="one reference per band (default: per column, push-broom)",
+    )
+    p.add_argument(
+        "--targets",
+        type=Path,
+        help="empirical line: CSV of known target reflectance, columns 'NAME@LINE,SAMPLE'",
+    )
+    p.add_argument("--target-radius", type=int, default=1, help="pixels around each target")
+    p.add_argument("--drop-bad-bands", action="store_true", help="write only good bands")
+    p.add_argument("--min-snr", type=float, default=0.0, help="drop bands below this SNR")
+    p.add_argument("--continuum-removal", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_calibrate)
+
+
+def _add_library(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser("library", help="list or show spectral library spectra")
+    lib = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
+    ls = lib.add_parser("list", help="list the spectra and their classes")
+    ls.add_argument("--library", default="bundled")
+    ls.set_defaults(handler=_library_list)
+    show = lib.add_parser("show", help="print (and plot) spectra by class or name")
+    show.add_argument("names", nargs="+")
+    show.add_argument("--library", default="bundled")
+    show.add_argument("--plot", type=Path, help="write a PNG plot here")
+    show.add_argument(
+        "--wavelengths",
+        type=Path,
+        help="resample to these band centres (text, one nm value per line)",
+    )
+    show.set_defaults(handler=_library_show)
+
+
+def _add_train(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser("train", help="train the spectral-spatial CNN on a labelled cube")
+    p.add_argument("cube", type=Path, help="cube (ENVI, .mat)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        help="label raster: ENVI classification, .mat (2-D), GeoTIFF or .npy; 0 = unlabelled",
+    )
+    p.add_argument("--out", type=Path, required=True, help="model file (.pt)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--patch", type=int, default=5, help="patch size (odd)")
+    p.add_argument(
+        "--per-class",
+        type=int,
+        default=0,
+        help="labelled samples per class to train on (0 = all of the training half)",
+    )
+    p.add_argument(
+        "--gan-augment", action="store_true", help="add WGAN-GP spectra for rare classes"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_train)
+
+
+def _add_unmix(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser("unmix", help="fully constrained unmixing against library endmembers")
+    p.add_argument("cube", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="abundance GeoTIFF")
+    p.add_argument("--library", default="bundled")
+    p.add_argument("--classes", nargs="+", required=True, help="endmember classes/spectra")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_unmix)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from hyperspectral.errors import HyperspectralError
+
+    if args.model is not None:
+        from hyperspectral.model import classify_with_model
+
+        out = classify_with_model(args.model, args.cube, args.out, overwrite=args.overwrite)
+        print(f"classified with {args.model} -> {out}")
+        return 0
+    from hyperspectral.pipeline import ClassifyConfig, run
+
+    class_thresholds: dict[str, float] = {}
+    for item in args.class_threshold:
+        name, sep, value = item.partition("=")
+        try:
+            class_thresholds[name] = float(value)
+        except ValueError:
+            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER") from None
+        if not sep:
+            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER")
+    config = ClassifyConfig(
+        library=str(args.library),
+        classes=list(args.classes),
+        method=args.method,
+        threshold=args.threshold,
+        class_thresholds=class_thresholds,
+        drop_bad_bands=not args.keep_bad_bands,
+        continuum_removal=args.continuum_removal,
+        tile_mb=args.tile_mb,
+        labels=str(args.labels or ""),
+        irradiance=str(args.irradiance or ""),
+    )
+    out = run(config, args.cube, args.out, overwrite=args.overwrite)
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    table = report["tables"][0]
+    for row in table["rows"]:
+        entry = dict(zip(table["columns"], row, strict=True))
+        if entry["pixels"]:
+            area = f" {entry['area_m2']:.1f} m2" if "area_m2" in entry else ""
+            print(f"{entry['name']}: {entry['pixels']} px{area}")
+    print(f"{report['summary']['crs'] or 'image coordinates (no CRS)'} -> {out}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from hyperspectral.calibration_run import calibrate_command
+
+    out = calibrate_command(args)
+    print(f"reflectance -> {out}")
+    return 0
+
+
+def _library_list(args: argparse.Namespace) -> int:
+    from hyperspectral.library import CONTAMINATION_WEIGHTS, load_library
+
+    lib = load_library(args.library)
+    wl = lib.wavelengths_nm
+    print(f"{lib.source}: {len(lib)} spectra, {len(wl)} bands {wl.min():.0f}-{wl.max():.0f} nm")
+    for name, cls in zip(lib.names, lib.classes, strict=True):
+        weight = CONTAMINATION_WEIGHTS.get(cls, 0.0)
+        print(f"{cls:<18} {weight:>4.1f}  {name}")
+    return 0
+
+
+def _library_show(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hyperspectral.errors import HyperspectralError
+    from hyperspectral.library import load_library
+
+    lib = load_library(args.library).subset(list(args.names))
+    if args.wavelengths is not None:
+        try:
+            wl = np.loadtxt(args.wavelengths, ndmin=1)
+        except (OSError, ValueError) as err:
+            raise HyperspectralError(f"--wavelengths {args.wavelengths}: {err}") from None
+        lib = lib.resample(wl)
+    for name, cls, spectrum in zip(lib.names, lib.classes, lib.spectra, strict=True):
+        finite = spectrum[np.isfinite(spectrum)]
+        print(
+            f"{cls}: {name}  ({len(finite)}/{len(spectrum)} points, "
+            f"reflectance {finite.min():.3f}-{finite.max():.3f})"
+        )
+    if args.plot is not None:
+        from hyperspectral.outputs import spectra_png
+
+        spectra_png(
+            args.plot,
+            lib.wavelengths_nm,
+            lib.spectra,
+            [f"{c}: {n}" for c, n in zip(lib.classes, lib.names, strict=True)],
+            lib.source,
+        )
+        print(f"plot -> {args.plot}")
+    else:
+        print("wavelength_nm," + ",".join(lib.names))
+        for b, w in enumerate(lib.wavelengths_nm):
+            print(
+                f"{w:.2f},"
+                + ",".join("" if not np.isfinite(v) else f"{v:.5f}" for v in lib.spectra[:, b])
+            )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from hyperspectral.model import train_command
+
+    out = train_command(args)
+    print(f"model -> {out}")
+    return 0
+
+
+def _unmix(args: argparse.Namespace) -> int:
+    from hyperspectral.unmix import unmix_command
+
+    out = unmix_command(args)
+    print(f"abundances -> {out}")
+    return 0

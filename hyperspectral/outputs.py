@@ -1,0 +1,351 @@
+"""Products of a classification: ENVI classification file, GeoTIFF/COG rasters, PNG
+previews with a legend, spectra and confusion-matrix plots.
+
+Rasters are georeferenced (Cloud-Optimized GeoTIFF with the EPSG code) when the cube is,
+else written in image coordinates (no CRS; ``report.json`` says so). Every file is
+written under a temporary name and renamed (smartmine.atomic).
+"""
+
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperspectral.cube import GeoReference
+from smartmine.atomic import atomic_path
+
+U8Array = npt.NDArray[np.uint8]
+
+
+def class_colours(count: int) -> U8Array:
+    """(count + 1, 3) RGB: black for 0 (unclassified), then distinct hues."""
+    colours = np.zeros((count + 1, 3), np.uint8)
+    for i in range(count):
+        hue = (i * 0.618033988749895) % 1.0
+        r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95 if i % 2 == 0 else 0.7)
+        colours[i + 1] = (round(r * 255), round(g * 255), round(b * 255))
+    return colours
+
+
+def write_envi_classification(
+    path: Path,
+    labels: npt.NDArray[np.uint16],
+    class_names: list[str],
+    georef: GeoReference | None,
+    description: str,
+) -> Path:
+    """An ENVI Classification file (``.hdr`` + ``.img``) with ``class names`` and
+    ``class lookup`` as ENVI and pycoal write it; ``path`` is the ``.hdr``."""
+    from spectral.io import envi
+
+    names = ["Unclassified", *class_names]
+    colours = class_colours(len(class_names))
+    metadata: dict[str, Any] = {"description": description, "data ignore value": 0}
+    if georef is not None:
+        metadata["map info"] = envi_map_info(georef)
+    with atomic_path(path, overwrite=True) as tmp:
+        envi.save_classification(
+            str(tmp),
+            labels,
+            class_names=names,
+            class_colors=colours.tolist(),
+            metadata=metadata,
+            force=True,
+        )
+        image_tmp = tmp.with_suffix(".img")
+        image_final = path.with_suffix(".img")
+        image_tmp.replace(image_final)
+    return path
+
+
+def envi_map_info(georef: GeoReference) -> list[str]:
+    """ENVI ``map info`` for a north-up or rotated UTM georeference."""
+    import math
+
+    x0, a, b, y0, d, e = georef.transform
+    dx = math.hypot(a, d)
+    dy = math.hypot(b, e)
+    rotation = math.degrees(math.atan2(d, a))
+    zone = georef.epsg % 100
+    hemisphere = "North" if georef.epsg // 100 == 326 else "South"
+    info = [
+        "UTM",
+        "1.000",
+        "1.000",
+        f"{x0:.3f}",
+        f"{y0:.3f}",
+        f"{dx:.10e}",
+        f"{dy:.10e}",
+        str(zone),
+        hemisphere,
+        "WGS-84",
+        "units=Meters",
+    ]
+    if abs(rotation) > 1e-9:
+        info.append(f"rotation={rotation:.8f}")
+    return info
+
+
+class TiledGeoTiff:
+    """A GeoTIFF written block by block (bounded memory), turned into a Cloud-Optimized
+    GeoTIFF at ``path`` on success; nothing is left at ``path`` on failure."""
+
+    def __init__(
+        self,
+        path: Path,
+        height: int,
+        width: int,
+        count: int,
+        dtype: str,
+        georef: GeoReference | None,
+        nodata: float | None = None,
+        band_names: list[str] | None = None,
+        colormap: U8Array | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "height": height,
+            "width": width,
+            "count": count,
+            "dtype": dtype,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+        }
+        if nodata is not None:
+            self.profile["nodata"] = nodata
+        if georef is not None:
+            self.profile["crs"] = f"EPSG:{georef.epsg}"
+            self.profile["transform"] = georef.rasterio_transform()
+        self.band_names = band_names
+        self.colormap = colormap
+        self._dst: Any = None
+
+    def __enter__(self) -> TiledGeoTiff:
+        import tempfile
+        import warnings
+
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        # image coordinates are written on purpose (and said in the report)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="rio_cogeo")
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmpdir = Path(
+            tempfile.mkdtemp(prefix=f".{self.path.name}.tiles-", dir=self.path.parent)
+        )
+        self._dst = rasterio.open(self._tmpdir / "raw.tif", "w", **self.profile)
+        if self.band_names:
+            for i, name in enumerate(self.band_names):
+                self._dst.set_band_description(i + 1, name)
+        if self.colormap is not None:
+            self._dst.write_colormap(
+                1, {i: (*map(int, c), 255) for i, c in enumerate(self.colormap)}
+            )
+        return self
+
+    def write(self, start_line: int, block: npt.NDArray[Any]) -> None:
+        """Lines ``start_line..`` of all bands: (h, w) or (h, w, count)."""
+        from rasterio.windows import Window
+
+        data = block[..., None] if block.ndim == 2 else block
+        window = Window(0, start_line, data.shape[1], data.shape[0])
+        self._dst.write(np.moveaxis(data, -1, 0).astype(self.profile["dtype"]), window=window)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import shutil
+
+        import rasterio
+        from rio_cogeo.cogeo import cog_translate
+        from rio_cogeo.profiles import cog_profiles
+
+        try:
+            self._dst.close()
+            if exc_type is None:
+                with (
+                    rasterio.open(self._tmpdir / "raw.tif") as src,
+                    atomic_path(self.path, overwrite=True) as tmp,
+                ):
+                    cog_translate(
+                        src,
+                        str(tmp),
+                        cog_profiles.get("deflate"),  # type: ignore[no-untyped-call]
+                        in_memory=False,
+                        quiet=True,
+                        overview_resampling="nearest",
+                    )
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._warnings.__exit__(None, None, None)
+
+
+def write_geotiff(
+    path: Path,
+    bands: npt.NDArray[Any],
+    georef: GeoReference | None,
+    nodata: float | None = None,
+    band_names: list[str] | None = None,
+    colormap: U8Array | None = None,
+) -> Path:
+    """A Cloud-Optimized GeoTIFF of (H, W) or (H, W, n) ``bands``; CRS when georeferenced."""
+    data = bands[..., None] if bands.ndim == 2 else bands
+    h, w, n = data.shape
+    cmap = colormap if (n == 1 and data.dtype == np.uint8) else None
+    with TiledGeoTiff(path, h, w, n, data.dtype.name, georef, nodata, band_names, cmap) as tif:
+        tif.write(0, data)
+    return path
+
+
+def _put_text(image: U8Array, text: str, org: tuple[int, int], scale: float = 0.45) -> None:
+    import cv2
+
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def _scaled(image: U8Array, min_size: int = 400) -> U8Array:
+    import cv2
+
+    h, w = image.shape[:2]
+    factor = max(1, int(np.ceil(min_size / max(h, w))))
+    if factor == 1:
+        return image
+    return np.asarray(
+        cv2.resize(image, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST), np.uint8
+    )
+
+
+def class_map_png(
+    path: Path, labels: npt.NDArray[np.uint16], class_names: list[str], title: str
+) -> Path:
+    """PNG preview of a class map with a legend of the classes present."""
+    import cv2
+
+    colours = class_colours(len(class_names))
+    rgb = _scaled(colours[labels])
+    present = [int(c) for c in np.unique(labels)]
+    row_h = 20
+    legend_w = 260
+    height = max(rgb.shape[0], 30 + row_h * len(present))
+    canvas = np.full((height + 30, rgb.shape[1] + legend_w, 3), 255, np.uint8)
+    canvas[30 : 30 + rgb.shape[0], : rgb.shape[1]] = rgb
+    _put_text(canvas, title, (5, 20), 0.5)
+    names = ["unclassified", *class_names]
+    for k, c in enumerate(present):
+        y = 40 + k * row_h
+        x = rgb.shape[1] + 10
+        canvas[y : y + 14, x : x + 14] = colours[c]
+        cv2.rectangle(canvas, (x, y), (x + 14, y + 14), (0, 0, 0), 1)
+        _put_text(canvas, names[c][:32], (x + 20, y + 12))
+    return _write_png(path, canvas)
+
+
+def heat_map_png(path: Path, heat: npt.NDArray[np.float32], title: str) -> Path:
+    """PNG preview of a 0–1 map (inferno-like colour ramp) with a colour bar."""
+    import cv2
+
+    scaled = np.nan_to_num(np.clip(heat, 0, 1)) * 255
+    grey = scaled.astype(np.uint8)
+    coloured = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
+    coloured[~np.isfinite(heat)] = 128
+    rgb = _scaled(np.asarray(coloured, np.uint8))
+    canvas = np.full((rgb.shape[0] + 30, rgb.shape[1] + 90, 3), 255, np.uint8)
+    canvas[30:, : rgb.shape[1]] = rgb
+    _put_text(canvas, title, (5, 20), 0.5)
+    bar_h = rgb.shape[0] - 20
+    ramp = np.linspace(255, 0, bar_h).astype(np.uint8)[:, None].repeat(20, axis=1)
+    bar = cv2.applyColorMap(ramp, cv2.COLORMAP_INFERNO)[..., ::-1]
+    x = rgb.shape[1] + 10
+    canvas[40 : 40 + bar_h, x : x + 20] = bar
+    _put_text(canvas, "1", (x + 25, 50))
+    _put_text(canvas, "0", (x + 25, 40 + bar_h))
+    return _write_png(path, canvas)
+
+
+def confusion_png(
+    path: Path,
+    matrix: npt.NDArray[np.int64],
+    names: list[str],
+    predicted_names: list[str] | None = None,
+) -> Path:
+    """PNG of a confusion matrix (rows: truth, columns: prediction), shaded by row share;
+    ``predicted_names`` when the columns are other classes than the rows."""
+    cols = predicted_names if predicted_names is not None else names
+    cell, margin = 36, 170
+    canvas = np.full(
+        (margin + len(names) * cell + 10, margin + len(cols) * cell + 10, 3), 255, np.uint8
+    )
+    frac = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
+    for i in range(len(names)):
+        _put_text(canvas, names[i][:20], (5, margin + i * cell + 22), 0.4)
+        for j in range(len(cols)):
+            v = int(255 - 200 * frac[i, j])
+            y, x = margin + i * cell, margin + j * cell
+            canvas[y : y + cell - 1, x : x + cell - 1] = (v, v, 255)
+            _put_text(canvas, str(int(matrix[i, j])), (x + 3, y + 22), 0.35)
+    for j in range(len(cols)):
+        _put_text(canvas, str(j), (margin + j * cell + 12, margin - 8), 0.4)
+    legend = ", ".join(f"{j} {c[:14]}" for j, c in enumerate(cols))
+    _put_text(canvas, "rows: truth; columns: predicted", (5, 20), 0.45)
+    _put_text(canvas, legend[:140], (5, 40), 0.35)
+    return _write_png(path, canvas)
+
+
+def spectra_png(
+    path: Path,
+    wavelengths_nm: npt.NDArray[np.float64],
+    spectra: npt.NDArray[np.float64],
+    names: list[str],
+    title: str,
+) -> Path:
+    """Line plot of spectra (reflectance vs wavelength), NaN gaps left open."""
+    import cv2
+
+    w, h, left, top = 800, 420, 60, 40
+    canvas = np.full((h + top + 60 + 18 * len(names), w + left + 20, 3), 255, np.uint8)
+    lo, hi = float(np.nanmin(wavelengths_nm)), float(np.nanmax(wavelengths_nm))
+    ymax = max(float(np.nanmax(spectra)) * 1.05, 1e-6) if np.isfinite(spectra).any() else 1.0
+    cv2.rectangle(canvas, (left, top), (left + w, top + h), (0, 0, 0), 1)
+    for tick in np.arange(np.ceil(lo / 250) * 250, hi + 1, 250):
+        x = int(left + (tick - lo) / (hi - lo) * w)
+        _put_text(canvas, f"{tick:.0f}", (x - 15, top + h + 16), 0.4)
+    _put_text(canvas, "wavelength (nm)", (left + w // 2 - 50, top + h + 34), 0.45)
+    _put_text(canvas, f"{ymax:.2f}", (5, top + 5), 0.4)
+    _put_text(canvas, "0", (40, top + h), 0.4)
+    _put_text(canvas, title, (left, 25), 0.5)
+    colours = class_colours(len(names))[1:]
+    for k, spectrum in enumerate(spectra):
+        colour = tuple(int(c) for c in colours[k][::-1])
+        xs = left + (wavelengths_nm - lo) / (hi - lo) * w
+        ys = top + h - np.clip(spectrum, 0, ymax) / ymax * h
+        ok = np.isfinite(spectrum)
+        for seg in np.split(np.arange(len(xs)), np.flatnonzero(~ok)):
+            seg = seg[ok[seg]]
+            if len(seg) > 1:
+                pts = np.stack([xs[seg], ys[seg]], axis=1).astype(np.int32)
+                cv2.polylines(canvas, [pts], False, colour, 1, cv2.LINE_AA)
+        y = top + h + 50 + 18 * k
+        cv2.line(canvas, (left, y - 4), (left + 30, y - 4), colour, 2)
+        _put_text(canvas, names[k][:80], (left + 40, y), 0.4)
+    return _write_png(path, canvas)
+
+
+def _write_png(path: Path, rgb: U8Array) -> Path:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return path

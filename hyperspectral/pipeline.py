@@ -1,0 +1,325 @@
+"""Library classification of a cube into map products (hloc-style ``run``).
+
+``run(config, cube_path, out_dir) -> Path`` reads the cube tile by tile (memory bounded
+by ``tile_mb``), classifies every pixel against the library resampled to the cube's
+bands (SAM or SID, thresholds, unclassified), and writes into ``out_dir``:
+
+- ``class_map.hdr/.img``: ENVI Classification (``class names``, ``class lookup``, map info)
+- ``class_map.tif``: the same labels as a Cloud-Optimized GeoTIFF (uint8/uint16, colour map)
+- ``class_scores.tif``: per-class similarity 0–1 (one band per class)
+- ``heat_map.tif``: contamination index 0–1 (see :func:`contamination_index`)
+- ``class_map.png`` / ``heat_map.png``: previews with legend and colour bar
+- ``report.json``: classes, pixel counts, areas (m² when georeferenced), CRS, timing
+- ``config.json``: the effective configuration
+
+GeoTIFFs carry the CRS when the cube's header has a UTM ``map info``; otherwise they are
+in image coordinates (pixel = 1 unit, no CRS) and ``report.json`` says so. A finished
+``out_dir`` (its ``report.json`` exists) is not redone unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperspectral.calibrate import continuum_removed, good_band_mask
+from hyperspectral.classify import LibraryClassifier, confidence
+from hyperspectral.cube import Cube, open_cube, tile_lines_for
+from hyperspectral.errors import HyperspectralError
+from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
+from smartmine.atomic import write_text_atomic
+from smartmine.progress import progress
+
+F32Array = npt.NDArray[np.float32]
+
+HEAT_INDEX_DOC = (
+    "contamination index = sum over classes of weight(class) x membership(class); "
+    "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
+    "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
+    "Weights: "
+    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
+    + "; all other classes 0."
+)
+
+
+@dataclass
+class ClassifyConfig:
+    """What ``smartmine hsi classify`` does (saved as config.json beside the result)."""
+
+    library: str = "bundled"
+    classes: list[str] = field(default_factory=list)
+    """Library classes or spectrum names to use; empty = all."""
+    method: Literal["sam", "sid"] = "sam"
+    threshold: float | None = None
+    """Maximum score (SAM: radians, SID: divergence) for every class; None = no limit."""
+    class_thresholds: dict[str, float] = field(default_factory=dict)
+    drop_bad_bands: bool = True
+    """Leave out water-absorption windows and the header's bbl."""
+    continuum_removal: bool = False
+    tile_mb: float = 16.0
+    irradiance: str = ""
+    """CSV of the illumination spectrum (``irradiance_rel``, e.g. the simulator's
+    spectra.csv) to divide at-sensor cubes by; empty = the cube is reflectance."""
+    labels: str = ""
+    """Reference label raster (ENVI classification with class names, GeoTIFF, .npy):
+    confusion matrix and per-class agreement by class name in the report."""
+    skip_incomplete_spectra: bool = True
+    """Leave out library spectra with missing points within the cube's wavelength range
+    (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
+    valid bands, which favours spectra missing the informative bands)."""
+
+
+def contamination_index(
+    labels: npt.NDArray[np.uint16], membership: F32Array, classes: tuple[str, ...]
+) -> F32Array:
+    """Heat map 0–1 from labels (1..C, 0 none) and the winning class's membership."""
+    weights = np.array([0.0, *(CONTAMINATION_WEIGHTS.get(c, 0.0) for c in classes)], np.float32)
+    return np.asarray(weights[labels] * np.nan_to_num(membership), dtype=np.float32)
+
+
+def prepare_library(config: ClassifyConfig, cube: Cube) -> SpectralLibrary:
+    """The configured library on the cube's bands, incomplete spectra handled."""
+    library = load_library(config.library)
+    if config.classes:
+        library = library.subset(list(config.classes))
+    wl = cube.require_wavelengths()
+    if config.skip_incomplete_spectra:
+        lib_wl = library.wavelengths_nm
+        inside = (lib_wl >= np.nanmin(wl)) & (lib_wl <= np.nanmax(wl))
+        complete = [i for i in range(len(library)) if np.isfinite(library.spectra[i][inside]).all()]
+        if not complete:
+            raise HyperspectralError(f"{library.source}: every spectrum has missing points")
+        library = library.subset(complete)
+    return library.resample(wl, cube.fwhm_nm)
+
+
+def band_mask(
+    config: ClassifyConfig, cube: Cube, library: SpectralLibrary
+) -> npt.NDArray[np.bool_]:
+    wl = cube.require_wavelengths()
+    mask = np.isfinite(library.spectra).any(axis=0)
+    if config.drop_bad_bands:
+        mask &= good_band_mask(wl, cube.good_bands)
+    return np.asarray(mask, bool)
+
+
+def run(
+    config: ClassifyConfig, cube_path: Path | str, out_dir: Path | str, overwrite: bool = False
+) -> Path:
+    """Classify ``cube_path`` into map products in ``out_dir`` (see the module docstring)."""
+    from hyperspectral import outputs
+
+    out = Path(out_dir)
+    report_path = out / "report.json"
+    if report_path.exists() and not overwrite:
+        return out
+    started = time.perf_counter()
+    cube = open_cube(cube_path)
+    library = prepare_library(config, cube)
+    mask = band_mask(config, cube, library)
+    thresholds: float | dict[str, float] | None = (
+        dict(config.class_thresholds) if config.class_thresholds else config.threshold
+    )
+    if config.class_thresholds and config.threshold is not None:
+        thresholds = {c: config.threshold for c in library.class_names}
+        thresholds.update(config.class_thresholds)
+    classifier = LibraryClassifier(library, config.method, thresholds, mask)
+    lines, samples, bands = cube.shape
+    n_classes = len(classifier.classes)
+    names = list(classifier.classes)
+    georef = cube.georef
+    out.mkdir(parents=True, exist_ok=True)
+    # in memory: labels and heat (6 bytes per pixel); the cube and per-class scores stream
+    labels = np.zeros((lines, samples), np.uint16)
+    heat = np.full((lines, samples), np.nan, np.float32)
+    step = tile_lines_for(samples, bands, config.tile_mb)
+    wl = cube.require_wavelengths()
+    divisor: npt.NDArray[np.float32] | None = None
+    if config.irradiance:
+        from hyperspectral.calibrate import load_irradiance
+
+        irr = load_irradiance(config.irradiance, wl)
+        divisor = np.where(irr > 1e-3 * irr.max(), irr, np.inf).astype(np.float32)
+    with outputs.TiledGeoTiff(
+        out / "class_scores.tif",
+        lines,
+        samples,
+        n_classes,
+        "float32",
+        georef,
+        nodata=float("nan"),
+        band_names=names,
+    ) as scores_tif:
+        tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
+        for start, block in tiles:
+            valid = cube.valid_mask(block)
+            if divisor is not None:
+                block = block / divisor
+            if config.continuum_removal:
+                block = continuum_removed(block, wl).astype(np.float32)
+            tile = classifier.classify_block(block, valid)
+            stop = start + block.shape[0]
+            labels[start:stop] = tile.labels
+            membership = confidence(tile.best_score, config.method)
+            tile_heat = contamination_index(tile.labels, membership, classifier.classes)
+            tile_heat[np.isnan(tile.best_score)] = np.nan
+            heat[start:stop] = tile_heat
+            scores_tif.write(start, confidence(tile.class_scores, config.method))
+    outputs.write_envi_classification(
+        out / "class_map.hdr",
+        labels,
+        names,
+        georef,
+        f"smartmine {config.method.upper()} classification",
+    )
+    colours = outputs.class_colours(n_classes)
+    label_dtype = np.uint8 if n_classes < 255 else np.uint16
+    outputs.write_geotiff(
+        out / "class_map.tif",
+        labels.astype(label_dtype),
+        georef,
+        nodata=None,
+        colormap=colours if label_dtype == np.uint8 else None,
+    )
+    outputs.write_geotiff(
+        out / "heat_map.tif",
+        heat,
+        georef,
+        nodata=float("nan"),
+        band_names=["contamination_index"],
+    )
+    outputs.class_map_png(
+        out / "class_map.png",
+        labels,
+        names,
+        f"{Path(str(cube_path)).name} ({config.method.upper()})",
+    )
+    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
+    report = class_report(labels, names, cube, heat)
+    report.update(
+        {
+            "cube": str(cube_path),
+            "method": config.method,
+            "library": library.source,
+            "library_spectra": len(library),
+            "bands_used": int(mask.sum()),
+            "bands": bands,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+    tables = []
+    if config.labels:
+        agreement, table = compare_with_labels(Path(config.labels), labels, names, out)
+        report["agreement_with_labels"] = agreement
+        tables.append(table)
+    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    write_hsi_report(
+        out,
+        f"Hyperspectral classification ({config.method.upper()})",
+        report,
+        asdict(config),
+        tables,
+    )
+    return out
+
+
+def compare_with_labels(
+    path: Path, labels: npt.NDArray[np.uint16], names: list[str], out: Path
+) -> tuple[float, Any]:
+    """Agreement (share of labelled pixels whose reference class name equals ours,
+    case-insensitive) and a per-reference-class table; writes confusion.png."""
+    from hyperspectral import outputs
+    from hyperspectral.model import read_labels
+    from smartmine.report import Table
+
+    truth, truth_names = read_labels(path, labels.shape)
+    ours = ["unclassified", *names]
+    matrix = np.zeros((len(truth_names), len(ours)), np.int64)
+    mask = truth >= 0
+    np.add.at(matrix, (truth[mask], labels[mask].astype(np.int64)), 1)
+    lookup = {n.lower(): i for i, n in enumerate(ours)}
+    rows, agree = [], 0
+    for t, name in enumerate(truth_names):
+        same = lookup.get(name.lower())
+        hits = int(matrix[t, same]) if same is not None else 0
+        agree += hits
+        total = int(matrix[t].sum())
+        rows.append([name, total, hits, round(hits / total, 4) if total else None])
+    used = np.flatnonzero(matrix.sum(axis=0))  # only the classes we predicted there
+    outputs.confusion_png(
+        out / "confusion.png", matrix[:, used], truth_names, [ours[i] for i in used]
+    )
+    agreement = agree / max(1, int(mask.sum()))
+    columns = ["reference class", "pixels", "same class", "agreement"]
+    return round(agreement, 6), Table("agreement with the reference labels", columns, rows)
+
+
+def write_hsi_report(
+    out: Path,
+    title: str,
+    info: dict[str, Any],
+    config: dict[str, Any],
+    tables: list[Any] | None = None,
+) -> Path:
+    """report.json + report.html (smartmine.report): summary numbers, the per-class table
+    (pixels, m²), the class and heat map previews, the heat-index definition."""
+    from smartmine.report import Report, Table, write_report
+
+    classes = info.pop("classes")
+    columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
+    rows = [[c[k] for k in columns] for c in classes]
+    figures = {
+        caption: out / name
+        for caption, name in (
+            ("class map", "class_map.png"),
+            ("contamination heat map", "heat_map.png"),
+            ("confusion matrix", "confusion.png"),
+        )
+        if (out / name).exists()
+    }
+    report = Report(
+        title=title,
+        summary=info,
+        tables=[Table("classes", columns, rows), *(tables or [])],
+        figures=figures,
+        notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
+        config=config,
+    )
+    json_path, _ = write_report(report, out)
+    return json_path
+
+
+def class_report(
+    labels: npt.NDArray[np.uint16], names: list[str], cube: Cube, heat: F32Array | None = None
+) -> dict[str, Any]:
+    """Pixel counts and areas per class, the CRS or 'image coordinates'."""
+    georef = cube.georef
+    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
+    area = georef.pixel_area_m2 if georef else None
+    classes = []
+    for i, name in enumerate(["unclassified", *names]):
+        entry: dict[str, Any] = {"label": i, "name": name, "pixels": int(counts[i])}
+        if area is not None:
+            entry["area_m2"] = round(float(counts[i]) * area, 3)
+        classes.append(entry)
+    report: dict[str, Any] = {
+        "lines": int(labels.shape[0]),
+        "samples": int(labels.shape[1]),
+        "crs": f"EPSG:{georef.epsg}" if georef else None,
+        "georeferenced": georef is not None,
+        "coordinates": "map (CRS above)" if georef else "image coordinates (line, sample); no CRS",
+        "pixel_area_m2": area,
+        "classes": classes,
+    }
+    if georef is not None:
+        report["extent_corners"] = georef.corners(*labels.shape).round(3).tolist()
+    if heat is not None and np.isfinite(heat).any():
+        report["heat_mean"] = round(float(np.nanmean(heat)), 5)
+        report["heat_above_0_5_pixels"] = int(np.nansum(heat > 0.5))
+    return report

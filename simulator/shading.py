@@ -1,0 +1,377 @@
+"""The shading stage: what each ray hit, how it is textured and lit, as linear RGB.
+
+The renderer hands every batch of hits (primary rays, marker sub-rays, hyperspectral
+sub-rays) through the same steps, each a function to extend:
+
+1. :func:`hit_geometry` — hit points, unit normals turned toward the camera, the zone
+   and the coarse texture interpolated across the hit triangle from its vertices;
+2. :func:`texture` — brightness and colour tone: coarse + fine fractal texture on rock,
+   the ArUco bit pattern on markers;
+3. :func:`illumination` — sun (Lambert, cast shadows by a second ray, sky ambient) or a
+   headlamp at the camera (Lambert, inverse-square falloff, beam cone);
+4. :func:`linear_rgb` — albedo × illumination written straight into the frame.
+
+The per-pixel loops run compiled (:mod:`simulator.compiled`); what stays in numpy
+(dot products through BLAS or einsum, exp) stays so because the kernels must reproduce
+its exact rounding: the same seed gives the same bytes as the plain numpy renderer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.compiled import jit
+from simulator.mesh import MARKER_ZONE
+
+if TYPE_CHECKING:
+    from simulator.scene import Scene
+
+F64Array = npt.NDArray[np.float64]
+F32Array = npt.NDArray[np.float32]
+I64Array = npt.NDArray[np.int64]
+
+SHADOW_OFFSET_M = 0.05
+"""Shadow rays start this far off the surface along its normal (no self-hits)."""
+TONE_GAIN = 0.3
+"""Colour tone: red up and blue down (or the reverse) by this much at tone 0 or 1."""
+TONE_RGB = (1.0, 0.0, -1.0)
+"""How the tone shifts each channel."""
+TEXTURE_BASE = 0.5
+"""Brightness = TEXTURE_BASE + normalised texture in [0, 1]."""
+LAMP_BEAM_WIDTH = 0.35
+"""Headlamp cone: beam = exp(-((1 - cos off-axis) / width)²)."""
+LAMP_MIN_RANGE_M = 0.3
+"""Inverse-square falloff is capped at this range (no infinite glare)."""
+LAMP_AMBIENT = 0.01
+"""Stray light underground, so nothing is perfectly black."""
+SKY_AMBIENT_FLOOR = 0.6
+"""Sky light on a vertical face relative to flat ground is SKY_AMBIENT_FLOOR; the
+remaining 0.4 scales with the normal's up component."""
+
+
+@dataclass
+class Hits:
+    """What one batch of rays hit (only rays that hit something: ``rows`` of the batch)."""
+
+    rows: I64Array
+    points: F64Array
+    normals: F64Array
+    """Unit normals turned toward the ray origin."""
+    zone: npt.NDArray[np.uint8]
+    primitive_ids: I64Array
+    coarse: F64Array
+    """Coarse texture octaves interpolated from the vertices (unnormalised)."""
+    tone: F64Array
+    """Large-scale colour tone in [0, 1]."""
+    cos_view: F64Array
+    """|cos| of the angle between the ray and the surface normal."""
+
+
+@dataclass
+class Surface:
+    """Shade-ready facts about the hits of a batch."""
+
+    hits: Hits
+    illumination: F64Array
+    """Irradiance factor (1 = flat ground in full sun; headlamp: power·cos/r²)."""
+    brightness: F64Array
+    """Texture brightness multiplier (terrain) or reflectance (markers)."""
+    tone_shift: F64Array
+    """TONE_GAIN·(tone - 0.5) (0 on markers): the tint is 1 + tone_shift·TONE_RGB."""
+
+    @property
+    def points(self) -> F64Array:
+        return self.hits.points
+
+    @property
+    def normals(self) -> F64Array:
+        return self.hits.normals
+
+    @property
+    def zone(self) -> npt.NDArray[np.uint8]:
+        return self.hits.zone
+
+
+# -- 1. geometry -------------------------------------------------------------------------
+
+
+@jit
+def _hit_kernel(
+    rows: I64Array,
+    dirs: F64Array,
+    origin: F64Array,
+    t_hit: F32Array,
+    primitive_ids: npt.NDArray[np.uint32],
+    uvs: F32Array,
+    normals32: F32Array,
+    triangles: npt.NDArray[np.int32],
+    fields: F32Array,
+    rule_zones: npt.NDArray[np.uint8],
+    base_zone: np.uint8,
+    marker_of_face: npt.NDArray[np.int32],
+    marker_zone: np.uint8,
+    points: F64Array,
+    normals: F64Array,
+    zone: npt.NDArray[np.uint8],
+    prim_out: I64Array,
+    coarse: F64Array,
+    tone: F64Array,
+    cos_view: F64Array,
+) -> None:
+    n_rules = rule_zones.shape[0]
+    one = np.float32(1.0)
+    for m in range(rows.shape[0]):
+        r = rows[m]
+        t = np.float64(t_hit[r])
+        dx, dy, dz = dirs[r, 0], dirs[r, 1], dirs[r, 2]
+        points[m, 0] = origin[0] + dx * t
+        points[m, 1] = origin[1] + dy * t
+        points[m, 2] = origin[2] + dz * t
+        nx = np.float64(normals32[r, 0])
+        ny = np.float64(normals32[r, 1])
+        nz = np.float64(normals32[r, 2])
+        norm = max(np.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+        nx, ny, nz = nx / norm, ny / norm, nz / norm
+        facing = nx * dx + ny * dy + nz * dz
+        if facing > 0.0:
+            nx, ny, nz = -nx, -ny, -nz
+        normals[m, 0], normals[m, 1], normals[m, 2] = nx, ny, nz
+        d_len = np.sqrt(dx * dx + dy * dy + dz * dz)
+        cos_view[m] = abs(nx * (dx / d_len) + ny * (dy / d_len) + nz * (dz / d_len))
+
+        p = np.int64(primitive_ids[r])
+        prim_out[m] = p
+        a, b, c = triangles[p, 0], triangles[p, 1], triangles[p, 2]
+        u, v = uvs[r, 0], uvs[r, 1]
+        w = one - u - v
+        z = base_zone
+        for j in range(n_rules):
+            if fields[a, j] * w + fields[b, j] * u + fields[c, j] * v > 0.0:
+                z = rule_zones[j]
+                break
+        if marker_of_face[p] >= 0:
+            z = marker_zone
+        zone[m] = z
+        k = n_rules
+        coarse[m] = np.float64(fields[a, k] * w + fields[b, k] * u + fields[c, k] * v)
+        k = n_rules + 1
+        tone[m] = np.float64(fields[a, k] * w + fields[b, k] * u + fields[c, k] * v)
+
+
+def hit_geometry(
+    scene: Scene,
+    origin: F64Array,
+    dirs: F64Array,
+    hits: dict[str, npt.NDArray[np.generic]],
+    rows: I64Array,
+) -> Hits:
+    """Geometry, zone and vertex texture of the rays ``rows`` of ``dirs`` (N, 3) cast
+    from ``origin``; ``hits`` is :meth:`Scene.cast`'s result for all N rays."""
+    m = len(rows)
+    out = Hits(
+        rows,
+        np.empty((m, 3)),
+        np.empty((m, 3)),
+        np.empty(m, np.uint8),
+        np.empty(m, np.int64),
+        np.empty(m),
+        np.empty(m),
+        np.empty(m),
+    )
+    _hit_kernel(
+        rows,
+        np.ascontiguousarray(dirs, dtype=np.float64),
+        np.ascontiguousarray(origin, dtype=np.float64),
+        np.asarray(hits["t_hit"], dtype=np.float32),
+        np.asarray(hits["primitive_ids"], dtype=np.uint32),
+        np.ascontiguousarray(hits["primitive_uvs"], dtype=np.float32),
+        np.ascontiguousarray(hits["primitive_normals"], dtype=np.float32),
+        scene.mesh.triangles,
+        scene.vertex_fields,
+        np.asarray(scene.score_zones, dtype=np.uint8),
+        np.uint8(scene.base_zone),
+        scene.marker_of_face,
+        np.uint8(MARKER_ZONE),
+        out.points,
+        out.normals,
+        out.zone,
+        out.primitive_ids,
+        out.coarse,
+        out.tone,
+        out.cos_view,
+    )
+    return out
+
+
+# -- 2. texture --------------------------------------------------------------------------
+
+
+def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
+    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture on
+    rock (evaluated only there), the printed pattern on markers."""
+    coarse, tone = hits.coarse, hits.tone
+    marker_idx = scene.marker_of_face[hits.primitive_ids]
+    on_marker = marker_idx >= 0
+    rock = ~on_marker
+    big = rock & ~scene.smooth_faces[hits.primitive_ids]  # skirt, end caps: too coarse
+    if np.any(big):
+        coarse[big], tone[big] = scene.coarse_texture(hits.points[big])
+    if np.all(rock):
+        fine = scene.fine_texture(hits.points)
+    else:
+        fine = np.zeros(len(coarse))
+        fine[rock] = scene.fine_texture(hits.points[rock])
+    brightness = TEXTURE_BASE + (coarse + fine) / scene.texture_norm
+    tone_shift = TONE_GAIN * (tone - 0.5)
+    if np.any(on_marker):
+        brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
+        tone_shift[on_marker] = 0.0
+    return brightness, tone_shift
+
+
+def marker_reflectance(
+    scene: Scene,
+    marker_idx: npt.NDArray[np.int32],
+    points: F64Array,
+    on_marker: npt.NDArray[np.bool_],
+) -> F64Array:
+    """The printed pattern's reflectance at the hits on marker plates."""
+    refl = np.empty(int(on_marker.sum()))
+    idx = marker_idx[on_marker]
+    pts = points[on_marker]
+    for m in np.unique(idx):
+        sel = idx == m
+        refl[sel] = scene.markers[int(m)].reflectance(pts[sel])
+    return refl
+
+
+# -- 3. illumination ---------------------------------------------------------------------
+
+
+@jit
+def _shadow_rays_kernel(
+    points: F64Array,
+    normals: F64Array,
+    lit: I64Array,
+    sun: F64Array,
+    offset_m: float,
+    rays: F32Array,
+) -> None:
+    for i in range(lit.shape[0]):
+        m = lit[i]
+        for k in range(3):
+            rays[i, k] = np.float32(points[m, k] + normals[m, k] * offset_m)
+            rays[i, 3 + k] = np.float32(sun[k])
+
+
+def sun_illumination(scene: Scene, hits: Hits) -> F64Array:
+    """Sky ambient plus direct sun (Lambert), zero direct light where a ray toward the
+    sun is blocked."""
+    sun = scene.sun_dir_enu
+    normals = hits.normals
+    cos_i = np.clip(normals @ sun, 0.0, None)
+    lit = np.flatnonzero(cos_i > 0.0)
+    if scene.shadows and len(lit):
+        import open3d as o3d
+
+        # rays the shadow map proves free are not cast (Open3D would find them free)
+        lit = lit[scene.sun_shadow_map.may_be_shadowed(hits.points, normals, lit, SHADOW_OFFSET_M)]
+        rays = np.empty((len(lit), 6), np.float32)
+        _shadow_rays_kernel(hits.points, normals, lit, sun, SHADOW_OFFSET_M, rays)
+        blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays)).numpy()
+        cos_i[lit[blocked]] = 0.0
+    sky = scene.ambient * (SKY_AMBIENT_FLOOR + (1.0 - SKY_AMBIENT_FLOOR) * normals[:, 2])
+    return np.asarray(sky + (1.0 - scene.ambient) * cos_i / sun[2])
+
+
+@jit
+def _lamp_vectors_kernel(
+    origin: F64Array, points: F64Array, to_lamp: F64Array, r: F64Array
+) -> None:
+    for m in range(points.shape[0]):
+        x = origin[0] - points[m, 0]
+        y = origin[1] - points[m, 1]
+        z = origin[2] - points[m, 2]
+        dist = np.sqrt(x * x + y * y + z * z)
+        r[m] = dist
+        scale = max(dist, 1e-9)
+        to_lamp[m, 0], to_lamp[m, 1], to_lamp[m, 2] = x / scale, y / scale, z / scale
+
+
+def headlamp_illumination(scene: Scene, origin: F64Array, axis: F64Array, hits: Hits) -> F64Array:
+    """A lamp at the camera pointing along ``axis``: Lambert, 1/r², beam cone."""
+    m = len(hits.rows)
+    to_lamp = np.empty((m, 3))
+    r = np.empty(m)
+    _lamp_vectors_kernel(np.asarray(origin, np.float64), hits.points, to_lamp, r)
+    cos_i = np.clip(np.einsum("ij,ij->i", hits.normals, to_lamp), 0.0, None)
+    cos_off = np.clip(-(to_lamp @ axis), -1.0, 1.0)
+    beam = np.exp(-(((1.0 - cos_off) / LAMP_BEAM_WIDTH) ** 2))
+    falloff = np.maximum(r, LAMP_MIN_RANGE_M) ** 2
+    return np.asarray(scene.lamp_power * cos_i * beam / falloff + LAMP_AMBIENT)
+
+
+def illumination(scene: Scene, origin: F64Array, axis: F64Array, hits: Hits) -> F64Array:
+    """Irradiance factor of every hit under the scene's lighting."""
+    if scene.lighting == "sun":
+        return sun_illumination(scene, hits)
+    return headlamp_illumination(scene, origin, axis, hits)
+
+
+def shade(
+    scene: Scene,
+    origin: F64Array,
+    axis: F64Array,
+    dirs: F64Array,
+    hits: dict[str, npt.NDArray[np.generic]],
+    rows: I64Array,
+) -> Surface:
+    """Steps 1-3 for the rays ``rows`` of a batch cast from ``origin`` (camera looking
+    along ``axis``, where a headlamp points)."""
+    geometry = hit_geometry(scene, origin, dirs, hits, rows)
+    brightness, tone_shift = texture(scene, geometry)
+    light = illumination(scene, origin, axis, geometry)
+    return Surface(geometry, light, brightness, tone_shift)
+
+
+# -- 4. colour ---------------------------------------------------------------------------
+
+
+@jit
+def _linear_rgb_kernel(
+    rows: I64Array,
+    zone: npt.NDArray[np.uint8],
+    zone_rgb: F64Array,
+    brightness: F64Array,
+    tone_shift: F64Array,
+    illumination: F64Array,
+    exposure: float,
+    tone_rgb: F64Array,
+    out: F64Array,
+) -> None:
+    for m in range(rows.shape[0]):
+        light = illumination[m] * exposure
+        z = zone[m]
+        for k in range(3):
+            tint = 1.0 + tone_shift[m] * tone_rgb[k]
+            out[rows[m], k] = zone_rgb[z, k] * brightness[m] * tint * light
+
+
+def linear_rgb(surface: Surface, zone_rgb: F64Array, exposure: float, out: F64Array) -> None:
+    """Write albedo (zone colour × texture × tint) × illumination × exposure into the
+    rows of ``out`` (N, 3) that ``surface`` covers."""
+    _linear_rgb_kernel(
+        surface.hits.rows,
+        surface.zone,
+        zone_rgb,
+        surface.brightness,
+        surface.tone_shift,
+        surface.illumination,
+        float(exposure),
+        np.asarray(TONE_RGB),
+        out,
+    )

@@ -1,0 +1,160 @@
+"""The renderer's compiled kernels give bit for bit the results of the numpy statements
+they replace (same seed, same bytes across the speed-up)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from simulator.camera import CameraModel
+from simulator.config import DepthConfig, apply_overrides, default_config
+from simulator.noise import octave_sum, octave_sum_reference
+from simulator.render import Renderer, SubpixelRayCache
+from simulator.sensor_model import depth_image
+from simulator.shading import hit_geometry
+from simulator.writer import build_scene
+
+
+@pytest.mark.parametrize(
+    ("scale_m", "first", "count", "gain"),
+    [(4.0, 3, 3, 0.65), (24.0, 0, 2, 0.5), (1.5, 0, 4, 0.5), (0.25, 0, 1, 0.5)],
+)
+def test_compiled_noise_is_bit_identical_to_numpy(
+    scale_m: float, first: int, count: int, gain: float
+) -> None:
+    rng = np.random.default_rng(7)
+    points = np.concatenate(
+        [
+            rng.uniform(-3000.0, 3000.0, (4000, 3)),  # negative lattice coordinates too
+            rng.normal(0.0, 2.0, (4000, 3)),
+            [[0.0, 0.0, 0.0], [-0.5, 1e6, -1e-300]],
+        ]
+    )
+    for seed in (0, 12345, 2**31 - 2):
+        fast, norm = octave_sum(points, seed, scale_m=scale_m, first=first, count=count, gain=gain)
+        slow = octave_sum_reference(
+            points, seed, scale_m=scale_m, first=first, count=count, gain=gain
+        )
+        assert fast.tobytes() == slow.tobytes()
+        assert norm == sum(gain**k for k in range(first, first + count))
+    grid = points[:6].reshape(2, 3, 3)  # any leading shape
+    fast, _ = octave_sum(grid, 3, scale_m=scale_m, first=first, count=count, gain=gain)
+    assert fast.shape == (2, 3)
+
+
+def test_hit_kernel_matches_the_scene_interpolation() -> None:
+    """Zones and coarse texture from the compiled hit kernel equal the scene's numpy
+    interpolation (Scene.interpolate / zones_from_fields) at every hit."""
+    config = apply_overrides(default_config("drift"), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    origin = scene.default_waypoints[1]
+    rays = renderer.camera.image_rays.reshape(-1, 3)
+    for yaw in (0.0, 1.3, 2.9):
+        c, s = np.cos(yaw), np.sin(yaw)
+        rot = np.array([[c, 0.0, s], [s, 0.0, -c], [0.0, 1.0, 0.0]])  # optical z level
+        dirs = rays @ rot.T
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        rows = np.flatnonzero(np.isfinite(hits["t_hit"]))
+        assert rows.size > 0.9 * len(dirs)
+        got = hit_geometry(scene, origin, dirs, hits, rows)
+        prim = hits["primitive_ids"][rows]
+        fields = scene.interpolate(prim, hits["primitive_uvs"][rows])
+        n_rules = len(scene.score_zones)
+        assert np.array_equal(got.zone, scene.zones_from_fields(fields, prim))
+        assert got.coarse.tobytes() == fields[:, n_rules].astype(np.float64).tobytes()
+        assert got.tone.tobytes() == fields[:, n_rules + 1].astype(np.float64).tobytes()
+        points = origin + dirs[rows] * hits["t_hit"][rows].astype(np.float64)[:, None]
+        assert got.points.tobytes() == points.tobytes()
+        assert np.all(np.einsum("ij,ij->i", got.normals, dirs[rows]) <= 0.0)  # face the camera
+
+
+def _depth_reference(
+    z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """The depth model as plain numpy (the statement the compiled kernel replaced)."""
+    zz = z.astype(np.float64)
+    valid = np.isfinite(zz) & (zz >= dc.min_range_m) & (zz <= dc.max_range_m)
+    valid &= cos_view >= math.cos(math.radians(dc.grazing_limit_deg))
+    if dc.edge_jump_rel > 0:
+        padded = np.pad(zz, 1, mode="edge")
+        jump = np.zeros_like(zz)
+        for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+            diff = np.abs(padded[dy : dy + zz.shape[0], dx : dx + zz.shape[1]] - zz)
+            jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
+        with np.errstate(invalid="ignore"):
+            valid &= ~(jump > dc.edge_jump_rel * zz)
+    noise = rng.standard_normal(zz.shape)
+    valid &= ~(rng.random(zz.shape) < dc.dropout)
+    noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
+    if dc.encoding == "16UC1":
+        mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
+        return np.where(valid, mm, 0).astype(np.uint16)
+    return np.where(valid, noisy, np.nan).astype(np.float32)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_compiled_depth_model_is_bit_identical_to_numpy(encoding: str) -> None:
+    rng = np.random.default_rng(3)
+    v, u = np.mgrid[0:60, 0:80]
+    z = (0.2 + 0.15 * u + 0.01 * v + rng.normal(0.0, 0.001, u.shape)).astype(np.float32)
+    z[10:20, 30:50] += 3.0  # a step: depth edges; the ramp crosses the range limits
+    z[rng.random(z.shape) < 0.05] = np.nan  # no hit
+    z[0, :] = np.nan  # image border next to holes
+    cos_view = rng.uniform(0.0, 1.0, z.shape)
+    dc = DepthConfig(encoding=encoding, dropout=0.05)  # type: ignore[arg-type]
+    ours = depth_image(z, cos_view, dc, np.random.default_rng(9))
+    reference = _depth_reference(z, cos_view, dc, np.random.default_rng(9))
+    assert ours.dtype == reference.dtype
+    assert ours.tobytes() == reference.tobytes()
+    assert 0 < np.count_nonzero(np.nan_to_num(ours)) < z.size  # some valid, some not
+
+
+def test_marker_subray_cache_returns_the_camera_rays() -> None:
+    cam = CameraModel.from_fov(64, 48, 65.0, [-0.12, 0.05, 0.0008, -0.0005, 0.0])
+    cache = SubpixelRayCache(cam, 3)
+    k_offsets = (np.arange(3) + 0.5) / 3 - 0.5
+    ou, ov = (a.ravel() for a in np.meshgrid(k_offsets, k_offsets))
+    for pixels in (np.array([0, 5, 64 * 48 - 1]), np.arange(100, 400, 7), np.array([5, 5])):
+        v, u = np.divmod(pixels, 64)
+        direct = cam.pixel_rays((u[:, None] + ou).ravel(), (v[:, None] + ov).ravel())
+        assert cache.rays(pixels).tobytes() == direct.tobytes()
+    small = SubpixelRayCache(cam, 3, max_bytes=1024)  # too small to keep: computed each time
+    assert not small.enabled
+    assert small.rays(np.array([7])).tobytes() == cache.rays(np.array([7])).tobytes()
+
+
+def test_sun_shadow_map_only_skips_rays_that_are_free() -> None:
+    """Every shadow ray the map lets the renderer skip is one Open3D finds unblocked, and
+    the map skips a good share of them (the speed-up)."""
+    import open3d as o3d
+
+    config = apply_overrides(default_config("open-pit"), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    sun = scene.sun_dir_enu
+    rays_cam = renderer.camera.image_rays.reshape(-1, 3)
+    skipped = cast = 0
+    for k, origin in enumerate(
+        scene.default_waypoints[:: max(1, len(scene.default_waypoints) // 5)]
+    ):
+        yaw = 0.7 * k
+        c, s = np.cos(yaw), np.sin(yaw)
+        down = np.array([[c, -s, 0.0], [-s, -c, 0.0], [0.0, 0.0, -1.0]])  # nadir, turned
+        dirs = rays_cam @ down.T
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        geometry = hit_geometry(
+            scene, origin, dirs, hits, np.flatnonzero(np.isfinite(hits["t_hit"]))
+        )
+        lit = np.flatnonzero(geometry.normals @ sun > 0.0)
+        maybe = scene.sun_shadow_map.may_be_shadowed(geometry.points, geometry.normals, lit, 0.05)
+        free = lit[~maybe]
+        starts = geometry.points[free] + geometry.normals[free] * 0.05
+        rays = np.concatenate([starts, np.broadcast_to(sun, starts.shape)], axis=1)
+        blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays.astype(np.float32)))
+        assert not blocked.numpy().any()
+        skipped += len(free)
+        cast += int(maybe.sum())
+    assert skipped > 0.3 * (skipped + cast)
