@@ -21,6 +21,15 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
     vision_to_px4  in   slam/pose                      <- slam_pose_topic
                    out  px4/vision_pose_ned  px4/vision_status (latched)
 
+``slam`` tracks the raw colour (it undistorts itself, as it must undistort the depth
+too), the aligned depth and the colour CameraInfo, and publishes ``slam/odometry``
+(nav_msgs/Odometry), ``slam/pose`` (PoseStamped, what ``vision_to_px4`` takes) and TF
+``slam_map -> camera_slam`` at camera rate:
+
+    slam           in   camera/color/image_raw  camera/depth/image_rect_raw (<- depth_topic)
+                        camera/color/camera_info
+                   out  slam/odometry  slam/pose  /tf
+
 Parameters: ``params/drift_slam.yaml`` (installed to share/smartmine_ros/params), or
 ``params_file:=/path/to.yaml``.
 """
@@ -32,7 +41,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["image_rectify", "vision_to_px4"]
+NODES = ["image_rectify", "vision_to_px4", "slam"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "drift_slam.yaml"
@@ -45,6 +54,7 @@ TOPIC_ARGUMENTS = {
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
     "slam_pose_topic": ("vision_to_px4", "slam/pose", "SLAM pose (PoseStamped, ENU/FLU)"),
+    "depth_topic": ("slam", "camera/depth/image_rect_raw", "depth aligned to colour"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

@@ -196,6 +196,8 @@ class DriftConfig:
     marker_spacing_m: float = 10.0
     lamp_power: float = 4.0
     """Headlamp irradiance at 1 m on the optical axis (1 = a white wall at full scale)."""
+    grain_contrast: float = 0.0
+    """Rock grain (mm-cm albedo contrast, simulator/rock_grain.py), e.g. 0.5; 0 = off."""
 
 
 @dataclass
@@ -390,3 +392,4 @@ def validate(config: SimConfig) -> None:
     )
     need(0.02 <= drift.res_m <= 0.5, "drift.res_m must be 0.02..0.5 m")
     need(drift.roughness_m >= 0.0, "drift.roughness_m must be >= 0")
+    need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")

@@ -75,6 +75,8 @@ class Scene:
     ambient: float = 0.3
     shadows: bool = False
     lamp_power: float = 4.0
+    grain_contrast: float = 0.0
+    """Rock grain albedo contrast (:mod:`simulator.rock_grain`); 0 = off."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
 

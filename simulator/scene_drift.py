@@ -416,6 +416,7 @@ def build_drift(cfg: SimConfig) -> Scene:
         texture_octaves=TEXTURE_OCTAVES,
         texture_vertex_octaves=TEXTURE_VERTEX_OCTAVES,
         lamp_power=d.lamp_power,
+        grain_contrast=d.grain_contrast,
         parameters=drift_parameters(d, layout, seep, level, bands),
     )
 

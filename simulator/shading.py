@@ -226,6 +226,12 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
         fine = np.zeros(len(coarse))
         fine[rock] = scene.fine_texture(hits.points[rock])
     brightness = TEXTURE_BASE + (coarse + fine) / scene.texture_norm
+    if scene.grain_contrast > 0 and np.any(rock):
+        from simulator.rock_grain import grain_factor
+
+        brightness[rock] *= grain_factor(
+            hits.points[rock], scene.texture_seed, scene.grain_contrast
+        )
     tone_shift = TONE_GAIN * (tone - 0.5)
     if np.any(on_marker):
         brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)

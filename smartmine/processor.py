@@ -55,6 +55,8 @@ class Port:
     msgtype: str
     qos: QosKind = "sensor"
     description: str = ""
+    optional: bool = False
+    """An input the processor can do without (the bag runner skips it when absent)."""
 
 
 class Output(NamedTuple):

@@ -147,8 +147,13 @@ def run_on_bag(
     bag_out = Path(bag_out)
     result = RunReport(cls.name, str(bag_out))
     with BagReader(bag_in, distro=distro) as reader:
-        in_topics = {topics[p.name]: p for p in cls.inputs}
         available = reader.topics
+        # an optional input (e.g. an IMU beside the camera) absent from the bag is skipped
+        in_topics = {
+            topics[p.name]: p
+            for p in cls.inputs
+            if not (p.optional and topics[p.name] not in available)
+        }
         reader.require_topics([*in_topics, *keep])
         for topic, port in in_topics.items():
             if available[topic].msgtype != port.msgtype:

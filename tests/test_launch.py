@@ -36,7 +36,7 @@ LAUNCH_FILES = sorted(LAUNCH_DIR.glob("*.launch.py"))
 ROS_ONLY = {"launch", "launch_ros", "ament_index_python", "rclpy"}
 EXPECTED = {
     "open_pit_survey": {"gnss_to_pose", "image_rectify", "hsi_classifier", "mission_executor"},
-    "drift_slam": {"image_rectify", "vision_to_px4"},
+    "drift_slam": {"image_rectify", "vision_to_px4", "slam"},
     "portal_processing": {"gnss_to_pose", "image_rectify", "hsi_classifier", "sfm_portal"},
 }
 

@@ -138,6 +138,11 @@ class ProcessorNode(Node):
             self.input_subscriptions.append(subscription)
 
         self.feeder = Feeder(self.processor, self.topics, self._sm_report)
+        # a source processor (no inputs, a ``poll()``: e.g. realsense_capture) is polled
+        poll = getattr(self.processor, "poll", None)
+        if not cls.inputs and callable(poll):
+            period_s = float(getattr(self.processor, "poll_period_s", 1.0 / 60.0))
+            self.create_timer(period_s, self._sm_poll)
         self.add_on_set_parameters_callback(self._sm_check_parameters)
         self.add_post_set_parameters_callback(self._sm_apply_parameters)
         ins = ", ".join(f"{p.name}<-{self.topics[p.name]}" for p in cls.inputs)
@@ -150,6 +155,11 @@ class ProcessorNode(Node):
         """Subscription callback of input ``port``: feed, then publish the outputs."""
         now_ns = self.get_clock().now().nanoseconds
         self._sm_publish(self.feeder.feed(port, message, now_ns))
+
+    def _sm_poll(self) -> None:
+        """Timer callback of a source processor: publish what ``poll()`` returns."""
+        outputs = self.processor.poll()  # type: ignore[attr-defined]
+        self._sm_publish([(self.topics[out.port], out.message) for out in outputs])
 
     def _sm_publish(self, pairs: list[tuple[str, Any]]) -> None:
         for topic, message in pairs:

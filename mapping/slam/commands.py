@@ -1,0 +1,182 @@
+"""``smartmine slam ...`` and ``smartmine traj eval``: argparse wiring only."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register_traj(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    traj = sub.add_parser(
+        "traj",
+        help="evaluate trajectories (ATE/RPE like evo)",
+        description="Trajectory tools. Formats: TUM (t x y z qx qy qz qw), KITTI (3x4 "
+        "matrices), EuRoC ground-truth CSV; guessed from the file.",
+    )
+    cmds = traj.add_subparsers(dest="traj_command", metavar="COMMAND", required=True)
+    ev = cmds.add_parser(
+        "eval",
+        help="ATE and RPE of an estimate against ground truth, with a plot",
+        description="Associate stamps, align (Umeyama), and print ATE and RPE statistics "
+        "as evo does. --association unique --max-diff 0.02 reproduces TUM's evaluate_ate.py.",
+    )
+    ev.add_argument("estimate", type=Path, help="estimated trajectory")
+    ev.add_argument("reference", type=Path, help="ground-truth trajectory")
+    ev.add_argument("--align", choices=["se3", "sim3", "origin", "none"], default="se3")
+    ev.add_argument("--rpe-delta", default="1m", help="RPE step: 1m (path metres) or 10f (frames)")
+    ev.add_argument(
+        "--max-diff", type=float, default=0.01, help="association tolerance, s (default 0.01)"
+    )
+    ev.add_argument("--offset", type=float, default=0.0, help="added to estimate stamps, s")
+    ev.add_argument(
+        "--association",
+        choices=["nearest", "unique"],
+        default="nearest",
+        help="nearest (evo, default) or unique (TUM associate.py)",
+    )
+    for flag in ("--est-format", "--ref-format"):
+        ev.add_argument(flag, choices=["tum", "kitti", "euroc"], help="override the guess")
+    ev.add_argument("--plot", type=Path, help="write a PNG plot here")
+    ev.add_argument("--json", type=Path, help="write the statistics as JSON here")
+    ev.set_defaults(handler=_traj_eval)
+
+
+def _traj_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from mapping.slam.evaluation import evaluate, plot_evaluation
+    from mapping.slam.trajectory import read_trajectory
+    from smartmine.atomic import write_text_atomic
+
+    est = read_trajectory(args.estimate, args.est_format)
+    ref = read_trajectory(args.reference, args.ref_format)
+    result = evaluate(
+        est,
+        ref,
+        alignment=args.align,
+        association=args.association,
+        max_diff_s=args.max_diff,
+        offset_s=args.offset,
+        rpe_delta=args.rpe_delta,
+    )
+    print(result.text())
+    if args.json is not None:
+        write_text_atomic(args.json, json.dumps(result.summary(), indent=2) + "\n")
+    if args.plot is not None:
+        plot_evaluation(result, args.plot)
+        print(f"plot -> {args.plot}")
+    return 0
+
+
+def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    slam = sub.add_parser(
+        "slam",
+        help="RGB-D SLAM over a bag or a RealSense: trajectory, mesh, cloud, report",
+        description="Offline RGB-D SLAM (odometry, keyframes, loop closure, pose graph, TSDF "
+        "map) over a bag with colour, depth and camera_info, a RealSense .bag recording, or a "
+        "live RealSense. With --markers the map is tied to the surveyed grid.",
+    )
+    src = slam.add_mutually_exclusive_group(required=True)
+    src.add_argument("bag", nargs="?", type=Path, help="ROS 1/2 bag (or a color/+depth/ folder)")
+    src.add_argument("--realsense", nargs="?", const="", metavar="SERIAL", help="live RealSense")
+    src.add_argument("--realsense-file", type=Path, metavar="REC.bag", help="RealSense recording")
+    slam.add_argument("--out", type=Path, required=True, help="output folder")
+    slam.add_argument("--markers", type=Path, help="control markers CSV (id, coordinates)")
+    slam.add_argument("--marker-dictionary", default="DICT_4X4_50", help="ArUco dictionary")
+    slam.add_argument("--calibration", type=Path, help="camera_info YAML overriding the bag's")
+    slam.add_argument(
+        "--ground-truth",
+        type=Path,
+        help="TUM trajectory to score against (default: trajectory_tum.txt beside a simulator bag)",
+    )
+    slam.add_argument("--color-topic")
+    slam.add_argument("--depth-topic")
+    slam.add_argument("--info-topic")
+    slam.add_argument("--max-frames", type=int, help="stop after this many frames")
+    slam.add_argument("--stride", type=int, default=1, help="use every Nth frame")
+    slam.add_argument("--voxel", type=float, default=0.04, help="TSDF voxel, m (default 0.04)")
+    slam.add_argument(
+        "--preset",
+        choices=["live", "wide"],
+        default="live",
+        help="odometry preset: live (30 Hz, speed) or wide (frames far apart)",
+    )
+    slam.add_argument("--no-map", action="store_true", help="trajectory and report only")
+    slam.add_argument("--rpe-delta", default="1m")
+    slam.add_argument("--overwrite", action="store_true")
+    slam.set_defaults(handler=_slam)
+
+
+def _slam(args: argparse.Namespace) -> int:
+    from mapping.slam.errors import SlamError
+    from mapping.slam.fusion import FusionConfig
+    from mapping.slam.pipeline import RunOptions, run
+    from mapping.slam.sources import BagSource, RgbdSource
+
+    source: RgbdSource
+    if args.realsense is not None or args.realsense_file is not None:
+        from mapping.slam.realsense import RealsenseSource
+
+        source = RealsenseSource(serial=args.realsense or None, file=args.realsense_file)
+    else:
+        if not args.bag.exists():
+            raise SlamError(f"{args.bag}: no such bag")
+        source = BagSource(
+            args.bag,
+            args.color_topic,
+            args.depth_topic,
+            args.info_topic,
+            max_frames=args.max_frames,
+            stride=args.stride,
+        )
+    if args.calibration is not None:
+        from mapping.slam.frame import Pinhole
+        from smartmine.msgs import read_camera_info_yaml
+
+        intr, _ = read_camera_info_yaml(args.calibration)
+        source.camera = Pinhole.from_k(intr.width, intr.height, intr.k)
+    gt = args.ground_truth
+    if gt is None and args.bag is not None:
+        beside = (
+            args.bag.parent / "trajectory_tum.txt"
+            if args.bag.is_file()
+            else args.bag / "trajectory_tum.txt"
+        )
+        if beside.exists():
+            gt = beside
+            print(f"ground truth: {gt}")
+    from mapping.slam.odometry import PRESETS
+    from mapping.slam.system import SlamConfig
+
+    options = RunOptions(
+        slam=SlamConfig(odometry=PRESETS[args.preset]),
+        fusion=FusionConfig(voxel_m=args.voxel),
+        markers=args.markers,
+        marker_dictionary=args.marker_dictionary,
+        ground_truth=gt,
+        rpe_delta=args.rpe_delta,
+        write_map=not args.no_map,
+        overwrite=args.overwrite,
+    )
+    result = run(source, args.out, options)
+    r = result.report
+    print(
+        f"{r['frames']} frames ({r['status_counts']}), {r['keyframes']} keyframes, "
+        f"{len(r['loop_closures'])} loop closures, {r['segments']} segment(s), "
+        f"tracking {r['tracking_fps']:.1f} frames/s, path {r['path_length_m']:.1f} m"
+    )
+    if "evaluation" in r:
+        ev = r["evaluation"]
+        print(
+            f"ATE rmse {ev['ate_m']['rmse']:.4f} m, RPE ({ev['rpe_delta']}) trans rmse "
+            f"{ev['rpe_trans_m']['rmse']:.4f} m rot {ev['rpe_rot_deg']['rmse']:.3f} deg"
+        )
+    if r.get("markers"):
+        fit = r["markers"]["fit"]
+        print(
+            "markers: no fit (too few seen)"
+            if fit is None
+            else f"markers: fit rmse {fit['rmse_m']:.4f} m on {fit['markers_used']}"
+        )
+    print(f"frame: {r['frame']} -> {result.out_dir}")
+    return 0

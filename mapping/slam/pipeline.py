@@ -1,0 +1,246 @@
+"""Offline SLAM run: source → SLAM → fused map → georeference → products and report.
+
+``run(source, out_dir, options) -> Path`` (hloc style). Everything lands in a temporary
+sibling of ``out_dir`` and is renamed into place only when complete. Products:
+``trajectory_tum.txt`` (every tracked frame, camera optical frame, map or grid frame),
+``keyframes_tum.txt``, ``map_mesh.ply``/``.glb``, ``map_cloud.ply``/``.laz``,
+``report.json``/``report.html`` (+ ``trajectory.png``), ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mapping.products import ProductFrame, write_cloud_laz, write_cloud_ply, write_mesh
+from mapping.slam.errors import SlamError
+from mapping.slam.fusion import FusedMap, FusionConfig, fuse
+from mapping.slam.georef import MarkerObservations, fit_map_to_grid, read_control_points
+from mapping.slam.plots import plot_trajectory
+from mapping.slam.sources import RgbdSource
+from mapping.slam.system import FrameState, Slam, SlamConfig
+from mapping.slam.trajectory import Trajectory, read_trajectory, write_tum
+from smartmine.atomic import atomic_path
+from smartmine.geometry import make_transform
+from smartmine.progress import progress
+from smartmine.report import Report, Table, write_report
+
+
+@dataclass
+class RunOptions:
+    slam: SlamConfig = field(default_factory=SlamConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    markers: Path | None = None
+    marker_dictionary: str = "DICT_4X4_50"
+    ground_truth: Path | None = None
+    rpe_delta: str = "1m"
+    write_map: bool = True
+    overwrite: bool = False
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    report: dict[str, Any]
+
+
+def run(
+    source: RgbdSource,
+    out_dir: Path,
+    options: RunOptions | None = None,
+    on_frame: Callable[[FrameState], None] | None = None,
+) -> RunResult:
+    options = options or RunOptions()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not options.overwrite:
+        raise SlamError(f"{out_dir} exists already (pass --overwrite to replace it)")
+    control = read_control_points(options.markers) if options.markers else None
+    slam = Slam(source.camera, options.slam)
+    markers = MarkerObservations(options.marker_dictionary)
+    started = time.perf_counter()
+    track_s = 0.0
+    for frame in progress(source, desc="slam", unit="frame"):
+        t0 = time.perf_counter()
+        state = slam.step(frame)
+        track_s += time.perf_counter() - t0
+        if state.status in ("keyframe", "relocalised", "new_segment") and control is not None:
+            markers.detect(slam.keyframes[-1].kf_id, frame.color, frame.depth_m, source.camera)
+        if on_frame is not None:
+            on_frame(state)
+    if not slam.frames:
+        raise SlamError(f"{source.description}: no usable RGB-D frames")
+    slam.finish()
+    total_s = time.perf_counter() - started
+    stamps_ns, poses = slam.trajectory()
+    traj = Trajectory(stamps_ns.astype(np.float64) * 1e-9, poses, "slam")
+    kf_traj = Trajectory(
+        np.array([k.stamp_ns for k in slam.keyframes], dtype=np.float64) * 1e-9,
+        np.array([k.pose for k in slam.keyframes]),
+        "keyframes",
+    )
+    report: dict[str, Any] = {
+        "source": source.description,
+        "camera": dataclasses.asdict(source.camera),
+        **slam.stats(),
+        "tracked_frames": len(slam.frames),
+        "tracking_fps": len(slam.states) / max(track_s, 1e-9),
+        "total_s": total_s,
+        "path_length_m": traj.path_length_m(),
+        "frame": "local map frame (the first camera), not georeferenced",
+    }
+    evaluation = None
+    if options.ground_truth is not None:
+        from mapping.slam.evaluation import evaluate
+
+        gt = read_trajectory(options.ground_truth)
+        evaluation = evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
+        report["evaluation"] = {"ground_truth": str(options.ground_truth), **evaluation.summary()}
+    georef = None
+    if control is not None:
+        observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
+        georef = fit_map_to_grid(observed, control)
+        report["markers"] = {
+            "file": str(options.markers),
+            "sightings": len(markers.sightings),
+            "markers_seen": sorted({k[0] for k in observed}),
+            "fit": georef.summary() if georef else None,
+        }
+        if georef is not None:
+            report["frame"] = f"{georef.crs} (similarity fit on {len(georef.markers_used)} markers)"
+            rigid = make_transform(georef.rotation, georef.translation)
+            traj = traj.transformed(rigid, georef.scale)
+            kf_traj = kf_traj.transformed(rigid, georef.scale)
+        else:
+            report["frame"] += " (too few markers for the mine-grid fit)"
+    product_frame = _product_frame(georef.crs if georef is not None else None)
+    with atomic_path(out_dir, overwrite=options.overwrite) as tmp:
+        tmp.mkdir()
+        write_tum(tmp / "trajectory_tum.txt", traj)
+        write_tum(tmp / "keyframes_tum.txt", kf_traj)
+        floor = None
+        if options.write_map:
+            images = [(k.color_small, k.depth_small_mm, k.pose) for k in slam.keyframes]
+            small_cam = source.camera.scaled(options.slam.map_scale)
+            fused = fuse(images, small_cam, options.fusion)
+            floor = fused.points.copy()  # local map frame, for the plot
+            if georef is not None:
+                scaled = georef.scale * georef.rotation
+                fused.vertices = fused.vertices @ scaled.T + georef.translation
+                fused.points = fused.points @ scaled.T + georef.translation
+            _write_map(tmp, fused, product_frame)
+            report["map"] = {
+                "vertices": len(fused.vertices),
+                "triangles": len(fused.triangles),
+                "cloud_points": len(fused.points),
+                "voxel_m": options.fusion.voxel_m,
+                "chunks": fused.chunks,
+                "frame": product_frame.to_dict(),
+            }
+        config = {
+            "slam": dataclasses.asdict(options.slam),
+            "fusion": dataclasses.asdict(options.fusion),
+            "markers": str(options.markers) if options.markers else None,
+            "ground_truth": str(options.ground_truth) if options.ground_truth else None,
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        if evaluation is not None:  # plot in the ground truth's frame
+            if floor is not None:
+                left = evaluation.alignment_matrix
+                floor = evaluation.scale * floor @ left[:3, :3].T + left[:3, 3]
+        elif georef is not None and floor is not None:
+            floor = georef.scale * floor @ georef.rotation.T + georef.translation
+        plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
+        write_report(_report(report, config, tmp / "trajectory.png"), tmp)
+    return RunResult(out_dir, report)
+
+
+def _product_frame(crs: str | None) -> ProductFrame:
+    """EPSG codes become the products' CRS; a named grid stays a local frame."""
+    if crs is None:
+        return ProductFrame(local_frame="SLAM map: first camera's optical frame")
+    text = crs.strip().upper().removeprefix("EPSG:")
+    if text.isdigit():
+        return ProductFrame(crs=int(text))
+    return ProductFrame(local_frame=crs)
+
+
+def _write_map(folder: Path, fused: FusedMap, frame: ProductFrame) -> None:
+    rgb = np.clip(fused.vertex_colors * 255, 0, 255).astype(np.uint8)
+    origin = np.floor(fused.vertices.min(axis=0)) if len(fused.vertices) else np.zeros(3)
+    local = ProductFrame(frame.crs, frame.local_frame, (origin[0], origin[1], origin[2]))
+    for name in ("map_mesh.ply", "map_mesh.glb"):
+        write_mesh(folder / name, fused.vertices - origin, fused.triangles, rgb, frame=local)
+    cloud_rgb = np.clip(fused.point_colors * 255, 0, 255).astype(np.uint8)
+    write_cloud_ply(folder / "map_cloud.ply", fused.points - origin, cloud_rgb, frame=local)
+    write_cloud_laz(folder / "map_cloud.laz", fused.points, cloud_rgb, frame=frame)
+
+
+def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Report:
+    """The run's numbers as the core's Report (report.json + report.html)."""
+    summary_keys = (
+        "frames",
+        "tracked_frames",
+        "keyframes",
+        "segments",
+        "tracking_fps",
+        "path_length_m",
+        "frame",
+    )
+    summary = {k: data[k] for k in summary_keys}
+    summary["loop_closures"] = len(data["loop_closures"])
+    if "evaluation" in data:
+        ev = data["evaluation"]
+        summary["ate_rmse_m"] = ev["ate_m"]["rmse"]
+        summary["rpe_trans_rmse_m"] = ev["rpe_trans_m"]["rmse"]
+        summary["rpe_rot_rmse_deg"] = ev["rpe_rot_deg"]["rmse"]
+    fit = (data.get("markers") or {}).get("fit")
+    if fit:
+        summary["marker_fit_rmse_m"] = fit["rmse_m"]
+    sections = {
+        "tracking": {
+            "status_counts": data["status_counts"],
+            "tracking_fps": data["tracking_fps"],
+            "total_s": data["total_s"],
+            "source": data["source"],
+        }
+    }
+    for key in ("evaluation", "markers", "map"):
+        if data.get(key):
+            sections[key] = data[key]
+    tables = [
+        Table(
+            "Loop closures",
+            ["keyframe", "matched keyframe", "feature inliers", "ICP rmse m", "correction m"],
+            [
+                [lc["kf_from"], lc["kf_to"], lc["inliers"], lc["rmse_m"], lc["correction_m"]]
+                for lc in data["loop_closures"]
+            ],
+        )
+    ]
+    if fit:
+        tables.append(
+            Table(
+                "Control markers",
+                ["marker", "residual m", "used"],
+                [[m, r, int(m) in fit["markers_used"]] for m, r in fit["residuals_m"].items()],
+            )
+        )
+    notes = [f"Coordinates: {data['frame']}."]
+    if data["status_counts"].get("lost"):
+        notes.append(f"Tracking was lost on {data['status_counts']['lost']} frames.")
+    return Report(
+        title="smartmine SLAM",
+        summary=summary,
+        sections=sections,
+        tables=tables,
+        figures={"Trajectory over the map's floor plan": figure},
+        notes=notes,
+        config=config,
+    )

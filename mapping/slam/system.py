@@ -1,0 +1,398 @@
+"""The SLAM core: one object, one ``step(frame)`` per RGB-D frame (KISS-ICP style).
+
+Tracking runs frame-to-keyframe (see :mod:`mapping.slam.odometry`). A new keyframe is
+made when the camera has moved or turned enough, or tracking weakens. Every keyframe is
+looked up against older ones (place recognition: a small normalised thumbnail plus the
+keyframes near the current estimate), and a candidate becomes a loop closure only when
+feature PnP and dense ICP agree on it (geometric verification). The keyframe pose graph
+is then optimised (Open3D, Levenberg-Marquardt with line process pruning of bad loops).
+
+Frames that cannot be used (blank image, no depth) are skipped and counted. When
+tracking fails, the system tries to relocalise against the keyframes on each following
+frame; after ``relocalise_frames`` failures it starts a new segment, joined to the old
+one by a weak edge that the next loop closure corrects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mapping.slam.frame import (
+    F64Array,
+    Pinhole,
+    RgbdFrame,
+    backproject,
+    downsample_depth,
+    normals_of,
+)
+from mapping.slam.odometry import (
+    OdometryConfig,
+    OdometryResult,
+    RgbdOdometry,
+    TrackedFrame,
+    rotation_vector,
+)
+
+
+@dataclass(frozen=True)
+class SlamConfig:
+    odometry: OdometryConfig = field(default_factory=OdometryConfig)
+    keyframe_translation_m: float = 0.3
+    keyframe_rotation_deg: float = 10.0
+    keyframe_min_inliers: int = 40
+    loop_min_path_m: float = 8.0
+    loop_radius_m: float = 6.0
+    loop_candidates: int = 4
+    loop_min_inliers: int = 25
+    loop_max_drift: float = 0.1
+    """A loop may correct at most this fraction of the path between the two keyframes..."""
+    loop_slack_m: float = 0.5
+    """...plus this much."""
+    weak_inliers_keyframes: bool = False
+    """Make keyframes sooner when few features match. Off: measured on the simulator drift
+    (300 frames, 47 m) it raised ATE from 0.06 m to 0.33 m (shorter baselines, more drift)."""
+    relocalise_frames: int = 5
+    map_scale: int = 2
+    """Keyframe images kept for fusion at 1/map_scale resolution (memory)."""
+    optimise_every_loop: bool = True
+
+
+@dataclass
+class Keyframe:
+    kf_id: int
+    frame_index: int
+    stamp_ns: int
+    tracked: TrackedFrame
+    pose: F64Array
+    """T_world_cam, updated by pose-graph optimisation."""
+    path_m: float
+    thumbnail: npt.NDArray[np.float32]
+    color_jpg: bytes
+    """Colour at 1/map_scale resolution, JPEG (memory: ~20 kB a keyframe)."""
+    depth_png: bytes
+    """Depth (mm) at 1/map_scale resolution, 16-bit PNG (lossless)."""
+    segment: int
+
+    @property
+    def color_small(self) -> npt.NDArray[np.uint8]:
+        import cv2
+
+        bgr = np.asarray(cv2.imdecode(np.frombuffer(self.color_jpg, np.uint8), cv2.IMREAD_COLOR))
+        return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.uint8)
+
+    @property
+    def depth_small_mm(self) -> npt.NDArray[np.uint16]:
+        import cv2
+
+        depth = cv2.imdecode(np.frombuffer(self.depth_png, np.uint8), cv2.IMREAD_UNCHANGED)
+        return np.asarray(depth, dtype=np.uint16)
+
+
+@dataclass
+class FrameState:
+    """What ``step`` reports for one frame."""
+
+    index: int
+    stamp_ns: int
+    pose: F64Array | None
+    status: str
+    """tracked | keyframe | relocalised | lost | new_segment | skipped"""
+    detail: str = ""
+
+
+@dataclass
+class LoopClosure:
+    kf_from: int
+    kf_to: int
+    inliers: int
+    rmse_m: float
+    correction_m: float
+    """How far the edge moved the pose against the drifted estimate (before optimising)."""
+
+
+def _encode(ext: str, image: npt.NDArray[Any]) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if ext == ".jpg" else [])
+    if not ok:
+        raise ValueError(f"cannot encode a keyframe image as {ext}")
+    return bytes(buf.tobytes())
+
+
+def thumbnail(frame: RgbdFrame) -> npt.NDArray[np.float32]:
+    """A 32×24 zero-mean unit-norm grey image: a cheap global place descriptor."""
+    import cv2
+
+    small = cv2.resize(frame.gray, (32, 24), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small -= small.mean()
+    return (small / max(float(np.linalg.norm(small)), 1e-6)).astype(np.float32)
+
+
+class Slam:
+    """RGB-D SLAM over a stream of frames; see the module docstring."""
+
+    def __init__(self, cam: Pinhole, config: SlamConfig | None = None) -> None:
+        self.cam = cam
+        self.config = config or SlamConfig()
+        self.odometry = RgbdOdometry(cam, self.config.odometry)
+        self.keyframes: list[Keyframe] = []
+        self.edges: list[tuple[int, int, F64Array, F64Array, bool]] = []
+        """(source kf, target kf, T_target_source, information, uncertain)"""
+        self.loops: list[LoopClosure] = []
+        self.rejected_loops = 0
+        self.frames: list[tuple[int, int, int, F64Array]] = []
+        """(frame index, stamp, keyframe id, T_kf_cam) of every tracked frame"""
+        self.states: list[FrameState] = []
+        self.segment = 0
+        self.lost_count = 0
+        self.lost_since: int | None = None
+        self.last_T_kf_cam = np.eye(4)
+        self.velocity = np.eye(4)
+        self.last_pose: F64Array | None = None
+
+    # -- public ------------------------------------------------------------------------
+    def step(self, frame: RgbdFrame) -> FrameState:
+        """Track one frame; returns its pose (T_world_cam) and status."""
+        reason = frame.is_blank()
+        if reason is not None:
+            return self._record(FrameState(frame.index, frame.stamp_ns, None, "skipped", reason))
+        tracked = self.odometry.prepare(frame)
+        if not self.keyframes:
+            self._add_keyframe(frame, tracked, np.eye(4), None)
+            return self._record(FrameState(frame.index, frame.stamp_ns, np.eye(4), "keyframe"))
+        if self.lost_since is not None:
+            return self._record(self._recover(frame, tracked))
+        kf = self.keyframes[-1]
+        guess = self.last_T_kf_cam @ self.velocity
+        gyro = None
+        if frame.gyro_rotation is not None:
+            gyro = self.last_T_kf_cam[:3, :3] @ frame.gyro_rotation
+        result = self.odometry.estimate(kf.tracked, tracked, guess, gyro)
+        if not result.ok:
+            self.lost_since = frame.index
+            self.lost_count += 1
+            return self._record(
+                FrameState(frame.index, frame.stamp_ns, None, "lost", result.reason)
+            )
+        return self._record(self._accept(frame, tracked, kf, result))
+
+    def finish(self) -> None:
+        """Final pose-graph optimisation."""
+        if self.loops or any(e[4] for e in self.edges):
+            self.optimise()
+
+    def trajectory(self) -> tuple[npt.NDArray[np.int64], F64Array]:
+        """Stamps (ns) and current T_world_cam of every tracked frame."""
+        by_id = {k.kf_id: k.pose for k in self.keyframes}
+        stamps = np.array([f[1] for f in self.frames], dtype=np.int64)
+        poses = np.array([by_id[f[2]] @ f[3] for f in self.frames]).reshape(-1, 4, 4)
+        return stamps, poses
+
+    # -- tracking --------------------------------------------------------------------------
+    def _accept(
+        self, frame: RgbdFrame, tracked: TrackedFrame, kf: Keyframe, result: OdometryResult
+    ) -> FrameState:
+        T_kf_cam = result.T_ref_cur
+        self.velocity = np.linalg.inv(self.last_T_kf_cam) @ T_kf_cam
+        self.last_T_kf_cam = T_kf_cam
+        pose = kf.pose @ T_kf_cam
+        moved = float(np.linalg.norm(T_kf_cam[:3, 3]))
+        turned = math.degrees(float(np.linalg.norm(rotation_vector(T_kf_cam[:3, :3]))))
+        weak = result.feature_inliers < self.config.keyframe_min_inliers
+        if (
+            moved > self.config.keyframe_translation_m
+            or turned > self.config.keyframe_rotation_deg
+            or (
+                weak
+                and self.config.weak_inliers_keyframes
+                and moved > self.config.keyframe_translation_m / 3
+            )
+        ):
+            self._add_keyframe(frame, tracked, pose, (kf, T_kf_cam, result.information))
+            self._detect_loop()
+            return FrameState(frame.index, frame.stamp_ns, pose, "keyframe")
+        self.frames.append((frame.index, frame.stamp_ns, kf.kf_id, T_kf_cam))
+        self.last_pose = pose
+        return FrameState(frame.index, frame.stamp_ns, pose, "tracked")
+
+    def _add_keyframe(
+        self,
+        frame: RgbdFrame,
+        tracked: TrackedFrame,
+        pose: F64Array,
+        link: tuple[Keyframe, F64Array, F64Array] | None,
+        uncertain: bool = False,
+    ) -> Keyframe:
+        import cv2
+
+        s = self.config.map_scale
+        h, w = frame.depth_m.shape
+        color = cv2.resize(frame.color, (w // s, h // s), interpolation=cv2.INTER_AREA)
+        depth = np.ascontiguousarray(frame.depth_m[s // 2 :: s, s // 2 :: s][: h // s, : w // s])
+        depth_mm = np.clip(depth * 1000.0, 0, 65535).astype(np.uint16)
+        prev_path = self.keyframes[-1].path_m if self.keyframes else 0.0
+        step = float(np.linalg.norm(link[1][:3, 3])) if link is not None else 0.0
+        kf = Keyframe(
+            kf_id=len(self.keyframes),
+            frame_index=frame.index,
+            stamp_ns=frame.stamp_ns,
+            tracked=tracked,
+            pose=pose,
+            path_m=prev_path + step,
+            thumbnail=thumbnail(frame),
+            color_jpg=_encode(".jpg", np.ascontiguousarray(color[:, :, ::-1])),
+            depth_png=_encode(".png", depth_mm),
+            segment=self.segment,
+        )
+        # older keyframes keep features only; their ICP levels are rebuilt when needed
+        if self.keyframes:
+            self.keyframes[-1].tracked.levels = {}
+        self.keyframes.append(kf)
+        if link is not None:
+            prev, T_prev_cur, info = link
+            self.edges.append((kf.kf_id, prev.kf_id, T_prev_cur, info, uncertain))
+        self.frames.append((frame.index, frame.stamp_ns, kf.kf_id, np.eye(4)))
+        self.last_T_kf_cam = np.eye(4)
+        self.last_pose = pose
+        return kf
+
+    # -- loss and recovery -------------------------------------------------------------
+    def _recover(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState:
+        candidates = self._place_candidates(thumbnail(frame), None, exclude_recent=0)
+        for kf in [self.keyframes[-1], *candidates]:
+            result = self.odometry.estimate(self._full(kf), tracked, None)
+            if result.ok and result.feature_inliers >= self.config.loop_min_inliers:
+                self.lost_since = None
+                self.velocity = np.eye(4)
+                self.last_T_kf_cam = np.eye(4)
+                pose = kf.pose @ result.T_ref_cur
+                self._add_keyframe(frame, tracked, pose, (kf, result.T_ref_cur, result.information))
+                return FrameState(
+                    frame.index, frame.stamp_ns, pose, "relocalised", f"against keyframe {kf.kf_id}"
+                )
+        assert self.lost_since is not None
+        if frame.index - self.lost_since < self.config.relocalise_frames:
+            self.lost_count += 1
+            return FrameState(frame.index, frame.stamp_ns, None, "lost", "relocalisation failed")
+        # new segment: start at the last pose, weakly tied to the old segment
+        self.segment += 1
+        self.lost_since = None
+        self.velocity = np.eye(4)
+        last = self.keyframes[-1]
+        pose = self.last_pose if self.last_pose is not None else last.pose
+        weak = np.eye(6) * 1e-3
+        T_last_new = np.linalg.inv(last.pose) @ pose
+        self._add_keyframe(frame, tracked, pose, (last, T_last_new, weak), uncertain=True)
+        return FrameState(
+            frame.index, frame.stamp_ns, pose, "new_segment", f"segment {self.segment}"
+        )
+
+    # -- loop closure ------------------------------------------------------------------
+    def _place_candidates(
+        self, thumb: npt.NDArray[np.float32], position: F64Array | None, exclude_recent: int
+    ) -> list[Keyframe]:
+        current_path = self.keyframes[-1].path_m if self.keyframes else 0.0
+        pool = [
+            k
+            for k in self.keyframes[: len(self.keyframes) - exclude_recent]
+            if current_path - k.path_m >= self.config.loop_min_path_m or exclude_recent == 0
+        ]
+        if not pool:
+            return []
+        n = self.config.loop_candidates
+        thumbs = np.stack([k.thumbnail.ravel() for k in pool])
+        score = thumbs @ thumb.ravel()
+        chosen = [pool[i] for i in np.argsort(-score)[:n]]
+        if position is not None:
+            dist = np.array([np.linalg.norm(k.pose[:3, 3] - position) for k in pool])
+            near = [pool[i] for i in np.argsort(dist)[:n] if dist[i] < self.config.loop_radius_m]
+            chosen += [k for k in near if k not in chosen]
+        return chosen
+
+    def _detect_loop(self) -> None:
+        kf = self.keyframes[-1]
+        candidates = self._place_candidates(kf.thumbnail, kf.pose[:3, 3], exclude_recent=1)
+        found = False
+        for cand in candidates:
+            guess = np.linalg.inv(cand.pose) @ kf.pose
+            result = self.odometry.estimate(self._full(cand), kf.tracked, guess)
+            if not result.ok or result.feature_inliers < self.config.loop_min_inliers:
+                continue
+            correction = float(np.linalg.norm(result.T_ref_cur[:3, 3] - guess[:3, 3]))
+            # odometry drifts by a fraction of the path: a bigger jump is perceptual aliasing
+            between = abs(kf.path_m - cand.path_m)
+            if correction > self.config.loop_max_drift * between + self.config.loop_slack_m:
+                self.rejected_loops += 1
+                continue
+            self.edges.append((kf.kf_id, cand.kf_id, result.T_ref_cur, result.information, True))
+            self.loops.append(
+                LoopClosure(kf.kf_id, cand.kf_id, result.feature_inliers, result.rmse_m, correction)
+            )
+            found = True
+            break
+        if found and self.config.optimise_every_loop:
+            self.optimise()
+
+    def optimise(self) -> None:
+        """Pose-graph optimisation of the keyframes (Open3D), keyframe 0 fixed."""
+        import open3d as o3d
+
+        reg = o3d.pipelines.registration
+        graph = reg.PoseGraph()
+        for kf in self.keyframes:
+            graph.nodes.append(reg.PoseGraphNode(kf.pose))
+        for source, target, T_target_source, info, uncertain in self.edges:
+            info = np.asarray(info, dtype=np.float64)
+            info = 0.5 * (info + info.T) + 1e-6 * np.eye(6)
+            graph.edges.append(reg.PoseGraphEdge(source, target, T_target_source, info, uncertain))
+        option = reg.GlobalOptimizationOption(
+            max_correspondence_distance=0.1, edge_prune_threshold=0.25, reference_node=0
+        )
+        with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+            reg.global_optimization(
+                graph,
+                reg.GlobalOptimizationLevenbergMarquardt(),
+                reg.GlobalOptimizationConvergenceCriteria(),
+                option,
+            )
+        for kf, node in zip(self.keyframes, graph.nodes, strict=True):
+            kf.pose = np.asarray(node.pose, dtype=np.float64)
+        if self.frames:
+            _, poses = self.trajectory()
+            self.last_pose = poses[-1]
+
+    def _full(self, kf: Keyframe) -> TrackedFrame:
+        """The keyframe with its ICP levels (rebuilt from the kept depth if dropped)."""
+        if kf.tracked.levels:
+            return kf.tracked
+        s = self.config.map_scale
+        depth = kf.depth_small_mm.astype(np.float32) / 1000.0
+        depth[depth >= self.odometry.config.max_depth_m] = 0
+        levels = {}
+        for factor in self.odometry.config.icp_levels:
+            small = downsample_depth(depth, max(1, factor // s))
+            points = backproject(small, self.cam.scaled(factor))
+            levels[factor] = (points, normals_of(points))
+        return replace(kf.tracked, levels=levels)
+
+    def _record(self, state: FrameState) -> FrameState:
+        self.states.append(state)
+        return state
+
+    def stats(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for s in self.states:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        return {
+            "frames": len(self.states),
+            "status_counts": counts,
+            "keyframes": len(self.keyframes),
+            "segments": self.segment + 1,
+            "loop_closures": [vars(lc) for lc in self.loops],
+            "loop_candidates_rejected": self.rejected_loops,
+        }

@@ -1,0 +1,167 @@
+"""Trajectories as stamped SE(3) poses, read from and written to TUM, KITTI and EuRoC files.
+
+One reader per format behind :func:`read_trajectory`, which guesses the format from the
+path and the first data line: ``.csv`` (EuRoC ground truth: ns stamp, position,
+quaternion w-first), 12 numbers per line (KITTI: a 3×4 row-major matrix, stamped by its
+line index), 8 numbers per line (TUM: ``t x y z qx qy qz qw``, stamp in seconds).
+Poses are body-to-world (T_wb) 4×4 matrices; stamps are float seconds, as evo and the
+TUM tools compare them (nanosecond stamps are kept exact as ``stamps_ns``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from mapping.slam.errors import TrajectoryError
+from smartmine.atomic import write_text_atomic
+from smartmine.geometry import GeometryError, matrix_to_quat, quat_to_matrix
+
+F64Array = npt.NDArray[np.float64]
+TrajectoryFormat = Literal["tum", "kitti", "euroc"]
+
+
+@dataclass
+class Trajectory:
+    """``stamps_s`` (N,) seconds and ``poses`` (N, 4, 4) body-to-world."""
+
+    stamps_s: F64Array
+    poses: F64Array
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.stamps_s = np.asarray(self.stamps_s, dtype=np.float64).reshape(-1)
+        self.poses = np.asarray(self.poses, dtype=np.float64).reshape(-1, 4, 4)
+        if len(self.stamps_s) != len(self.poses):
+            raise TrajectoryError(
+                f"trajectory {self.name!r}: {len(self.stamps_s)} stamps for {len(self.poses)} poses"
+            )
+
+    def __len__(self) -> int:
+        return len(self.stamps_s)
+
+    @property
+    def positions(self) -> F64Array:
+        return self.poses[:, :3, 3]
+
+    def subset(self, indices: npt.ArrayLike) -> Trajectory:
+        idx = np.asarray(indices, dtype=np.int64)
+        return Trajectory(self.stamps_s[idx], self.poses[idx], self.name)
+
+    def transformed(self, left: F64Array, scale: float = 1.0) -> Trajectory:
+        """``left @ pose`` for every pose, the positions first scaled by ``scale``
+        (a similarity applied to the trajectory, as evo's ``align`` does)."""
+        poses = self.poses.copy()
+        poses[:, :3, 3] *= scale
+        return Trajectory(self.stamps_s.copy(), left @ poses, self.name)
+
+    def path_length_m(self) -> float:
+        steps = np.diff(self.positions, axis=0)
+        return float(np.linalg.norm(steps, axis=1).sum())
+
+
+def _poses_from(positions: F64Array, quats_xyzw: F64Array, where: str) -> F64Array:
+    try:
+        rotations = quat_to_matrix(quats_xyzw)
+    except GeometryError as err:
+        raise TrajectoryError(f"{where}: {err}") from None
+    poses = np.tile(np.eye(4), (len(positions), 1, 1))
+    poses[:, :3, :3] = rotations
+    poses[:, :3, 3] = positions
+    return poses
+
+
+def _numeric_rows(path: Path, delimiter: str | None) -> F64Array:
+    rows: list[list[float]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TrajectoryError(f"{path}: no such trajectory file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise TrajectoryError(f"{path}: cannot read ({err})") from None
+    width = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith(("#", "%", "//")):
+            continue
+        parts = line.split(delimiter) if delimiter else line.replace(",", " ").split()
+        try:
+            values = [float(p) for p in parts if p.strip()]
+        except ValueError:
+            raise TrajectoryError(f"{path}:{number}: not a row of numbers: {line[:60]!r}") from None
+        if width is None:
+            width = len(values)
+        elif len(values) != width:
+            raise TrajectoryError(f"{path}:{number}: {len(values)} columns, expected {width}")
+        rows.append(values)
+    if not rows:
+        raise TrajectoryError(f"{path}: no poses")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def read_tum(path: Path) -> Trajectory:
+    rows = _numeric_rows(path, None)
+    if rows.shape[1] != 8:
+        raise TrajectoryError(
+            f"{path}: TUM wants 8 columns (t x y z qx qy qz qw), got {rows.shape[1]}"
+        )
+    return Trajectory(rows[:, 0], _poses_from(rows[:, 1:4], rows[:, 4:8], str(path)), path.stem)
+
+
+def read_kitti(path: Path) -> Trajectory:
+    rows = _numeric_rows(path, None)
+    if rows.shape[1] != 12:
+        raise TrajectoryError(f"{path}: KITTI wants 12 columns (3x4 matrix), got {rows.shape[1]}")
+    poses = np.tile(np.eye(4), (len(rows), 1, 1))
+    poses[:, :3, :4] = rows.reshape(-1, 3, 4)
+    return Trajectory(np.arange(len(rows), dtype=np.float64), poses, path.stem)
+
+
+def read_euroc(path: Path) -> Trajectory:
+    """EuRoC state ground truth: ``t_ns, px, py, pz, qw, qx, qy, qz, ...``."""
+    rows = _numeric_rows(path, None)
+    if rows.shape[1] < 8:
+        raise TrajectoryError(f"{path}: EuRoC CSV wants at least 8 columns, got {rows.shape[1]}")
+    quats = rows[:, [5, 6, 7, 4]]
+    return Trajectory(rows[:, 0] * 1e-9, _poses_from(rows[:, 1:4], quats, str(path)), path.stem)
+
+
+def guess_format(path: Path) -> TrajectoryFormat:
+    if path.suffix.lower() == ".csv":
+        return "euroc"
+    rows = _numeric_rows(path, None)
+    if rows.shape[1] == 12:
+        return "kitti"
+    if rows.shape[1] == 8:
+        return "tum"
+    raise TrajectoryError(
+        f"{path}: cannot tell the format from {rows.shape[1]} columns "
+        "(TUM has 8, KITTI 12, EuRoC is .csv)"
+    )
+
+
+def read_trajectory(path: Path | str, fmt: TrajectoryFormat | None = None) -> Trajectory:
+    """Read a trajectory; ``fmt`` None guesses it from the path and column count."""
+    path = Path(path)
+    fmt = fmt or guess_format(path)
+    reader = {"tum": read_tum, "kitti": read_kitti, "euroc": read_euroc}[fmt]
+    return reader(path)
+
+
+def tum_text(trajectory: Trajectory) -> str:
+    quats = matrix_to_quat(trajectory.poses[:, :3, :3]) if len(trajectory) else np.zeros((0, 4))
+    lines = ["# timestamp tx ty tz qx qy qz qw"]
+    for stamp, pose, q in zip(trajectory.stamps_s, trajectory.poses, quats, strict=True):
+        t = pose[:3, 3]
+        quat = " ".join(f"{v:.8f}" for v in q)
+        lines.append(f"{stamp:.9f} {t[0]:.6f} {t[1]:.6f} {t[2]:.6f} {quat}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tum(path: Path | str, trajectory: Trajectory) -> Path:
+    """Write ``trajectory`` in TUM format (atomically)."""
+    return write_text_atomic(path, tum_text(trajectory))
