@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.camera import CameraModel
+from simulator.compiled import jit
 from simulator.config import SimConfig
 from simulator.hsi import HsiRender, mix, zone_spectra
 from simulator.mesh import MARKER_ZONE, ZONES
@@ -80,9 +81,7 @@ def single_threaded_blas() -> Iterator[None]:
     """
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:
-            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-            _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
+            _BLAS_LIMIT.append(_blas_controller().limit(limits=1, user_api="blas"))
         _BLAS_USERS[0] += 1
     try:
         yield
@@ -93,9 +92,30 @@ def single_threaded_blas() -> Iterator[None]:
                 _BLAS_LIMIT.pop().restore_original_limits()
 
 
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, made once: scanning the
+    process's libraries (what ``threadpool_limits`` does on every call) cost ~3 ms per
+    frame once Open3D, scipy and numba are loaded."""
+    if not _BLAS_CONTROLLER:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0]
+
+
+_BLAS_CONTROLLER: list[Any] = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = [0]
 _BLAS_LIMIT: list[Any] = []
+
+
+@jit
+def _ray_table_kernel(origin: F64Array, dirs: F64Array, rays: F32Array) -> None:
+    """Open3D's (N, 6) float32 rays: ``origin`` and each row of ``dirs``."""
+    for i in range(dirs.shape[0]):
+        for k in range(3):
+            rays[i, k] = np.float32(origin[k])
+            rays[i, 3 + k] = np.float32(dirs[i, k])
 
 
 def zone_rgb_table() -> F64Array:
@@ -203,8 +223,14 @@ class Renderer:
 
     # -- shared ----------------------------------------------------------------------------
     def _cast(self, origin: F64Array, dirs: F64Array) -> dict[str, npt.NDArray[np.generic]]:
-        origins = np.broadcast_to(origin, dirs.shape)
-        return self.scene.cast(np.ascontiguousarray(origins), dirs)
+        """:meth:`Scene.cast` of rays from one ``origin``: the float32 ray table is
+        written in one compiled pass and handed to Open3D without a copy."""
+        import open3d as o3d
+
+        rays = np.empty((len(dirs), 6), dtype=np.float32)
+        _ray_table_kernel(np.asarray(origin, dtype=np.float64), dirs, rays)
+        result = self.scene.raycaster.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        return {k: v.numpy() for k, v in result.items()}
 
     def surface(
         self,
