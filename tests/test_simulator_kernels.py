@@ -86,8 +86,8 @@ def _depth_reference(
             jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
         with np.errstate(invalid="ignore"):
             valid &= ~(jump > dc.edge_jump_rel * zz)
-    noise = rng.standard_normal(zz.shape)
-    valid &= ~(rng.random(zz.shape) < dc.dropout)
+    noise = rng.standard_normal(zz.shape, dtype=np.float32)
+    valid &= ~(rng.random(zz.shape, dtype=np.float32) < np.float32(dc.dropout))
     noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
     if dc.encoding == "16UC1":
         mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
