@@ -257,6 +257,97 @@ class CameraModel:
         return np.array(self.k, dtype=np.float64), self.d.copy()
 
 
+# ======================================================================================
+# Survey camera specifications (sensor, lens, image size) and a catalog of common ones
+# ======================================================================================
+# Mission planning (ground sample distance, footprint, trigger distance), the simulator's
+# survey camera and SfM's first guess of the intrinsics all start from the same data-sheet
+# numbers, so they live here once. Values are the manufacturers' published specifications
+# (effective sensor size, nominal focal length, full-resolution still image size).
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """A survey camera as a data sheet gives it: sensor size (mm), focal length (mm),
+    image size (px). ``landscape``: the long image side lies across the flight line."""
+
+    name: str
+    sensor_width_mm: float
+    sensor_height_mm: float
+    focal_length_mm: float
+    image_width_px: int
+    image_height_px: int
+    landscape: bool = True
+    min_trigger_interval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for attr in ("sensor_width_mm", "sensor_height_mm", "focal_length_mm"):
+            value = getattr(self, attr)
+            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+                raise CalibrationError(f"camera {self.name!r}: {attr} must be > 0, got {value!r}")
+        for attr in ("image_width_px", "image_height_px"):
+            value = getattr(self, attr)
+            if not (isinstance(value, int) and value > 0):
+                raise CalibrationError(
+                    f"camera {self.name!r}: {attr} must be a positive integer, got {value!r}"
+                )
+
+    @property
+    def fx_px(self) -> float:
+        """Focal length in pixels along the image width (pinhole)."""
+        return self.focal_length_mm * self.image_width_px / self.sensor_width_mm
+
+    @property
+    def fy_px(self) -> float:
+        return self.focal_length_mm * self.image_height_px / self.sensor_height_mm
+
+    def pinhole(self, width: int | None = None, height: int | None = None) -> CameraModel:
+        """Distortion-free pinhole intrinsics, optionally for the image scaled to
+        ``width`` x ``height`` (the field of view is kept)."""
+        w = width if width is not None else self.image_width_px
+        h = height if height is not None else self.image_height_px
+        fx = self.fx_px * w / self.image_width_px
+        fy = self.fy_px * h / self.image_height_px
+        k = np.array([[fx, 0.0, (w - 1) / 2.0], [0.0, fy, (h - 1) / 2.0], [0.0, 0.0, 1.0]])
+        return CameraModel.create(w, h, k, np.zeros(5))
+
+
+SURVEY_CAMERAS: Final[dict[str, SensorSpec]] = {
+    spec.name: spec
+    for spec in (
+        # 1" 20 MP, 8.8 mm (24 mm equiv.)
+        SensorSpec("DJI Phantom 4 RTK", 13.2, 8.8, 8.8, 5472, 3648),
+        SensorSpec("DJI Phantom 4 Pro", 13.2, 8.8, 8.8, 5472, 3648),
+        # 4/3" 20 MP wide camera, 12.29 mm (24 mm equiv.)
+        SensorSpec("DJI Mavic 3 Enterprise", 17.3, 13.0, 12.29, 5280, 3956),
+        # full frame 45 MP with the 35 mm lens
+        SensorSpec("DJI Zenmuse P1 35mm", 35.9, 24.0, 35.0, 8192, 5460),
+        # 1" 20 MP, 10.26 mm (28 mm equiv.)
+        SensorSpec("DJI Mavic 2 Pro", 13.2, 8.8, 10.26, 5472, 3648),
+        # full frame 42 MP fixed 35 mm (fixed-wing survey payloads)
+        SensorSpec("Sony RX1R II", 35.9, 24.0, 35.0, 7952, 5304),
+        # APS-C 24 MP with a 16 mm lens
+        SensorSpec("Sony a6000 16mm", 23.5, 15.6, 16.0, 6000, 4000),
+        # multispectral (per band)
+        SensorSpec("MicaSense RedEdge-MX", 4.8, 3.6, 5.5, 1280, 960),
+        SensorSpec("Parrot Sequoia RGB", 6.17, 4.63, 4.88, 4608, 3456),
+    )
+}
+"""Common survey drone cameras by name (``smartmine plan survey --camera NAME``)."""
+
+
+def survey_camera(name: str) -> SensorSpec:
+    """A catalog camera by name (case- and space-insensitive)."""
+    wanted = "".join(name.lower().split())
+    for key, spec in SURVEY_CAMERAS.items():
+        if "".join(key.lower().split()) == wanted:
+            return spec
+    raise CalibrationError(
+        f"no built-in camera named {name!r} (built in: {', '.join(SURVEY_CAMERAS)}; "
+        "or give a camera YAML file)"
+    )
+
+
 def _undistort_points(
     xd: F64, c: F64, iterations: int, tol: float, fold_tol: float, out: F64
 ) -> None:

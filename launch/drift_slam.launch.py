@@ -4,6 +4,8 @@ For a robot in a GPS-denied drift: there is no GNSS underground, so only
 ``image_rectify`` runs; it undistorts the colour stream of the robot's RGB-D camera
 (e.g. a RealSense D435/D455) so that SLAM and mapping see pinhole images. ``alpha: 0.0``
 in the parameter file keeps only valid pixels (no black borders for feature tracking).
+For a drone, ``vision_to_px4`` feeds the SLAM pose (ENU/FLU) to PX4 as a vision position
+estimate (NED/FRD) through MAVSDK, and warns when it arrives slower than 30 Hz.
 
     ros2 launch smartmine_ros drift_slam.launch.py
     ros2 launch smartmine_ros drift_slam.launch.py namespace:=robot1 \\
@@ -16,6 +18,8 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
     image_rectify  in   camera/color/image_raw         <- image_topic
                    in   camera/color/camera_info       <- camera_info_topic
                    out  camera/color/image_rect  camera/color/camera_info_rect
+    vision_to_px4  in   slam/pose                      <- slam_pose_topic
+                   out  px4/vision_pose_ned  px4/vision_status (latched)
 
 Parameters: ``params/drift_slam.yaml`` (installed to share/smartmine_ros/params), or
 ``params_file:=/path/to.yaml``.
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["image_rectify"]
+NODES = ["image_rectify", "vision_to_px4"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "drift_slam.yaml"
@@ -40,6 +44,7 @@ USE_SIM_TIME = "false"
 TOPIC_ARGUMENTS = {
     "image_topic": ("image_rectify", "camera/color/image_raw", "raw colour images"),
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
+    "slam_pose_topic": ("vision_to_px4", "slam/pose", "SLAM pose (PoseStamped, ENU/FLU)"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

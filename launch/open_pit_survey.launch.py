@@ -3,7 +3,9 @@
 For a survey drone over an open pit in East Kazakhstan (78°E-84°E, UTM zone 44N,
 EPSG:32644): ``gnss_to_pose`` turns the receiver's NavSatFix into poses and TF in UTM
 44N and states the CRS on a latched topic; ``image_rectify`` undistorts the survey
-camera's colour images for photogrammetry.
+camera's colour images for photogrammetry; ``mission_executor`` flies the survey plan
+(``smartmine plan survey``) through MAVSDK: a plan path on ``mission/plan``, commands
+(start, pause, resume, abort, land) on ``mission/command``, state and progress out.
 
     ros2 launch smartmine_ros open_pit_survey.launch.py
     ros2 launch smartmine_ros open_pit_survey.launch.py namespace:=drone1 \\
@@ -23,6 +25,8 @@ Remappings (launch argument -> node topic; the defaults leave the topics as they
                    in   hyperspectral/wavelengths (latched)
                    out  hyperspectral/class_image  hyperspectral/heat_map
                         hyperspectral/class_names (latched)
+    mission_executor in mission/plan  mission/command  gnss/pose (tick)
+                   out  mission/state (latched)  mission/progress
 
 Parameters: ``params/open_pit_survey.yaml`` (installed to share/smartmine_ros/params),
 or ``params_file:=/path/to.yaml``.
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier"]
+NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier", "mission_executor"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "open_pit_survey.yaml"

@@ -19,6 +19,7 @@ from simulator.trajectory import (
     MissionPlan,
     Trajectory,
     check_clearance,
+    plan_photo_times,
     plan_waypoints_enu,
     read_plan,
 )
@@ -103,8 +104,12 @@ class Clocks:
     end_s: float
 
     @classmethod
-    def of(cls, config: SimConfig, duration_s: float) -> Clocks:
-        frame_t = frame_times_s(config, duration_s)
+    def of(cls, config: SimConfig, duration_s: float, photo_t: F64Array | None = None) -> Clocks:
+        """The streams' clocks; ``photo_t``, when given and not empty, are the colour
+        frames (a plan's camera items fire the camera)."""
+        frame_t = (
+            photo_t if photo_t is not None and len(photo_t) else frame_times_s(config, duration_s)
+        )
         end_s = max(duration_s, float(frame_t[-1]))
         return cls(
             frame_t,
@@ -130,10 +135,15 @@ class Simulation:
     @classmethod
     def prepare(cls, config: SimConfig, plan: MissionPlan | None = None) -> Simulation:
         scene = build_scene(config)
+        if config.plan and plan is None:
+            plan = read_plan(config.plan)
         trajectory, path_info = build_trajectory(config, scene, plan)
+        photo_t = plan_photo_times(plan, scene, trajectory)
+        if len(photo_t):  # a planned survey yields the photos its flight would take
+            path_info["camera"] = f"fired by the plan's camera items: {len(photo_t)} photos"
         renderer = Renderer(scene, config)
         rig = Rig.from_config(config)
-        clocks = Clocks.of(config, trajectory.duration_s)
+        clocks = Clocks.of(config, trajectory.duration_s, photo_t)
         return cls(config, scene, trajectory, path_info, renderer, rig, clocks)
 
     @functools.cached_property

@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -268,20 +268,6 @@ def lawnmower(
 
 # --- mission plans --------------------------------------------------------------------------
 
-MAV_CMD_NAV_WAYPOINT = 16
-PATH_COMMANDS = {
-    16: "NAV_WAYPOINT",
-    17: "NAV_LOITER_UNLIM",
-    18: "NAV_LOITER_TURNS",
-    19: "NAV_LOITER_TIME",
-    22: "NAV_TAKEOFF",
-    31: "NAV_LOITER_TO_ALT",
-}
-"""MAVLink commands whose position becomes a waypoint of the path (loiters pass through)."""
-_RELATIVE_FRAMES = {3, 6}  # GLOBAL_RELATIVE_ALT(_INT)
-_AMSL_FRAMES = {0, 5}  # GLOBAL(_INT)
-_TERRAIN_FRAMES = {10, 11}  # GLOBAL_TERRAIN_ALT(_INT)
-_TRANSECT_TYPES = {"survey", "CorridorScan"}
 RELOCATE_BEYOND_M = 5000.0
 """A plan whose home is farther than this from the scene origin is moved onto the scene."""
 
@@ -295,11 +281,13 @@ class PlanWaypoint:
     alt_m: float
     altitude: str
     command: int
+    item_index: int = -1
+    """Index of the item in the plan's flat mission (for its camera items)."""
 
 
 @dataclass(frozen=True)
 class MissionPlan:
-    """The positional content of a mission file."""
+    """The positional content of a mission file (read by :mod:`drone_missions.plan`)."""
 
     source: str
     format: str
@@ -309,190 +297,95 @@ class MissionPlan:
     speed_m_s: float | None
     ignored: dict[str, int]
     """Items that do not move the vehicle (camera, speed, ROI...), LAND and RTL, by name."""
-
-
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SimulatorError(f"{what} is {value!r}, expected a number")
-    return float(value)
+    mission: Any = None
+    """The :class:`drone_missions.plan.Plan` itself (its camera items fire the camera)."""
 
 
 def read_plan(path: str | os.PathLike[str]) -> MissionPlan:
-    """Read a QGroundControl ``.plan`` (JSON) or a ``QGC WPL 110`` waypoint file.
+    """Read a QGroundControl ``.plan`` or a ``QGC WPL 110`` file through the one plan
+    model, :mod:`drone_missions.plan` (Survey, StructureScan and CorridorScan expand to
+    their items). Positional items in frames GLOBAL / GLOBAL_RELATIVE_ALT /
+    GLOBAL_TERRAIN_ALT (and _INT) and QGC's above-terrain modes make the path; the other
+    items are counted; LAND and RTL end nothing (the path ends at the last waypoint). A
+    plan with fewer than two positional items, or one in another frame, is refused."""
+    from drone_missions.plan import PlanError, path_points
+    from drone_missions.plan import read_plan as read_mission
 
-    Supported: SimpleItems with a position (``PATH_COMMANDS``) in frames
-    GLOBAL / GLOBAL_RELATIVE_ALT / GLOBAL_TERRAIN_ALT (and their _INT forms), QGC's
-    AltitudeMode 3/4 (above terrain), and survey / CorridorScan complex items through the
-    items QGC generated for them. Other commands are counted and skipped; LAND and RTL
-    end nothing (the path ends at the last waypoint). A StructureScan or another complex
-    item without generated items, an unknown format or a plan with fewer than two
-    waypoints is a SimulatorError.
-    """
     file = FilePath(path)
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise SimulatorError(f"cannot read plan {file}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise SimulatorError(f"{file}: not a text mission plan") from None
-    stripped = text.lstrip()
-    if stripped.startswith("QGC WPL"):
-        plan = _read_wpl(file, stripped)
-    elif stripped.startswith("{"):
-        plan = _read_qgc_json(file, stripped)
-    else:
-        raise SimulatorError(
-            f"{file}: unknown plan format (expected a QGroundControl .plan JSON or a "
-            "'QGC WPL 110' waypoint file)"
-        )
-    if len(plan.waypoints) < 2:
-        raise SimulatorError(
-            f"{file}: the plan has {len(plan.waypoints)} positional waypoint(s); a path needs 2"
-        )
-    return plan
+        mission = read_mission(file)
+        points, others = path_points(mission)
+    except PlanError as err:
+        raise SimulatorError(str(err)) from None
+    items = mission.mission_items()
+    if not points:  # a drift plan: waypoints in the local mine frame (the scene's ENU)
+        from drone_missions.plan import FRAME_LOCAL_ENU
 
-
-def _altitude_kind(frame: int, mode: object, where: str) -> str:
-    if mode in (3, 4):  # QGC: calculated above terrain / terrain frame
-        return "terrain"
-    if frame in _RELATIVE_FRAMES:
-        return "relative"
-    if frame in _AMSL_FRAMES:
-        return "amsl"
-    if frame in _TERRAIN_FRAMES:
-        return "terrain"
-    raise SimulatorError(f"{where}: MAV_FRAME {frame} is not supported (use 0, 3, 5, 6, 10, 11)")
-
-
-def _read_qgc_json(file: FilePath, text: str) -> MissionPlan:
-    import json
-
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SimulatorError(f"{file}: invalid JSON: {err}") from None
-    if not isinstance(doc, dict) or doc.get("fileType") != "Plan":
-        raise SimulatorError(f"{file}: not a QGroundControl plan (fileType is not 'Plan')")
-    mission = doc.get("mission")
-    if not isinstance(mission, dict) or not isinstance(mission.get("items"), list):
-        raise SimulatorError(f"{file}: plan has no mission.items list")
-    home = None
-    planned = mission.get("plannedHomePosition")
-    if isinstance(planned, list) and len(planned) >= 3 and any(planned[:2]):
-        home = tuple(_number(v, f"{file}: plannedHomePosition") for v in planned[:3])
-    speed = None
-    for key in ("hoverSpeed", "cruiseSpeed"):
-        value = mission.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            speed = float(value)
-            break
-    waypoints: list[PlanWaypoint] = []
-    ignored: dict[str, int] = {}
-
-    def simple(item: dict[str, object], where: str) -> None:
-        command = item.get("command")
-        if not isinstance(command, int):
-            raise SimulatorError(f"{where}: SimpleItem without an integer command")
-        if command not in PATH_COMMANDS:
-            name = {20: "NAV_RETURN_TO_LAUNCH", 21: "NAV_LAND"}.get(command, f"command {command}")
-            ignored[name] = ignored.get(name, 0) + 1
-            return
-        params = item.get("params")
-        if not isinstance(params, list) or len(params) < 7:
-            raise SimulatorError(f"{where}: params must be a list of 7 values")
-        frame = item.get("frame")
-        if not isinstance(frame, int):
-            raise SimulatorError(f"{where}: frame must be an integer")
-        kind = _altitude_kind(frame, item.get("AltitudeMode"), where)
-        lat, lon, alt = params[4], params[5], params[6]
-        if alt is None:
-            alt = item.get("Altitude")
-        if command == 22 and (not lat or not lon):  # takeoff straight up from home
-            if home is None:
-                raise SimulatorError(f"{where}: takeoff without a position and no planned home")
-            lat, lon = home[0], home[1]
-        waypoints.append(
+        local = [
             PlanWaypoint(
-                _number(lat, f"{where}: latitude"),
-                _number(lon, f"{where}: longitude"),
-                _number(alt, f"{where}: altitude"),
-                kind,
-                command,
+                _num(it.params[4]), _num(it.params[5]), _num(it.params[6]), "local", it.command, i
             )
+            for i, it in enumerate(items)
+            if it.frame == FRAME_LOCAL_ENU and it.params[4] is not None
+        ]
+        if len(local) >= 2:
+            rest = {k: v for k, v in others.items() if k != "NAV_WAYPOINT"}
+            if others.get("NAV_WAYPOINT", 0) > len(local):
+                rest["NAV_WAYPOINT"] = others["NAV_WAYPOINT"] - len(local)
+            return MissionPlan(str(file), "local-enu", None, tuple(local), None, rest, mission)
+    for p in points:
+        if p.altitude_ref == "none":
+            frame = items[p.item_index].frame
+            raise SimulatorError(
+                f"{file}: item {p.item_index}: MAV_FRAME {frame} is not supported "
+                "(use 0, 3, 5, 6, 10, 11)"
+            )
+    if len(points) < 2:
+        raise SimulatorError(
+            f"{file}: the plan has {len(points)} positional waypoint(s); a path needs 2"
         )
-
-    for n, item in enumerate(mission["items"]):
-        where = f"{file}: mission item {n}"
-        if not isinstance(item, dict):
-            raise SimulatorError(f"{where} is not an object")
-        if item.get("type") == "SimpleItem":
-            simple(item, where)
-        elif item.get("type") == "ComplexItem":
-            ctype = item.get("complexItemType")
-            transect = item.get("TransectStyleComplexItem")
-            generated = transect.get("Items") if isinstance(transect, dict) else None
-            if ctype not in _TRANSECT_TYPES or not isinstance(generated, list):
-                raise SimulatorError(
-                    f"{where}: complex item {ctype!r} is not supported (survey and "
-                    "CorridorScan with their generated items are)"
-                )
-            for k, sub in enumerate(generated):
-                if not isinstance(sub, dict):
-                    raise SimulatorError(f"{where}: generated item {k} is not an object")
-                simple(sub, f"{where} ({ctype} item {k})")
-        else:
-            raise SimulatorError(f"{where}: unknown item type {item.get('type')!r}")
-    return MissionPlan(str(file), "qgc-plan", home, tuple(waypoints), speed, ignored)  # type: ignore[arg-type]
+    waypoints = tuple(
+        PlanWaypoint(p.lat_deg, p.lon_deg, p.alt_m, p.altitude_ref, p.command, p.item_index)
+        for p in points
+    )
+    speed = mission.hover_speed_m_s if mission.file_format == "qgc-plan" else None
+    return MissionPlan(str(file), mission.file_format, mission.home, waypoints, speed, others,
+                       mission)  # fmt: skip
 
 
-def _read_wpl(file: FilePath, text: str) -> MissionPlan:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines[0].split()[-1] == "110":
-        raise SimulatorError(f"{file}: only 'QGC WPL 110' waypoint files are supported")
-    waypoints: list[PlanWaypoint] = []
-    ignored: dict[str, int] = {}
-    home = None
-    for n, line in enumerate(lines[1:], start=2):
-        cols = line.split()
-        if len(cols) != 12:
-            raise SimulatorError(f"{file}: line {n} has {len(cols)} columns, expected 12")
-        try:
-            seq, frame, command = int(cols[0]), int(cols[2]), int(cols[3])
-            lat, lon, alt = float(cols[8]), float(cols[9]), float(cols[10])
-        except ValueError:
-            raise SimulatorError(f"{file}: line {n} is not numeric") from None
-        if seq == 0:  # QGC WPL: the first item is the home position
-            home = (lat, lon, alt)
-            continue
-        if command not in PATH_COMMANDS:
-            name = {20: "NAV_RETURN_TO_LAUNCH", 21: "NAV_LAND"}.get(command, f"command {command}")
-            ignored[name] = ignored.get(name, 0) + 1
-            continue
-        kind = _altitude_kind(frame, None, f"{file}: line {n}")
-        if command == 22 and not (lat or lon) and home is not None:
-            lat, lon = home[0], home[1]
-        waypoints.append(PlanWaypoint(lat, lon, alt, kind, command))
-    return MissionPlan(str(file), "qgc-wpl-110", home, tuple(waypoints), None, ignored)
+def _num(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def plan_waypoints_enu(plan: MissionPlan, scene: Scene) -> tuple[F64Array, dict[str, object]]:
     """The plan's waypoints in the scene's local ENU, and how they were placed.
 
-    Relative altitudes are above ``scene.home_enu`` (the pit: rim level at the pit
-    centre); AMSL altitudes are taken relative to the plan's home altitude; terrain
-    altitudes are above the scene's surface under the waypoint (underground: above
-    home). A plan made within ``RELOCATE_BEYOND_M`` of the scene origin keeps its
-    coordinates; one made elsewhere (e.g. QGC's samples) is moved so its home lands on
-    the scene's home, keeping every waypoint's east/north offset from it.
+    A plan made within ``RELOCATE_BEYOND_M`` of the scene origin is flown where it is:
+    AMSL altitudes exactly (the scene's heights are ellipsoidal, as its ``dem.tif``),
+    relative ones above the plan's home (or ``scene.home_enu`` without one). One made
+    elsewhere (e.g. QGC's samples) is moved so its home lands on ``scene.home_enu``,
+    keeping every waypoint's east/north offset and height above home. Terrain altitudes
+    are above the scene's surface under the waypoint (underground: above home). A drift
+    plan in the local frame (``smartmine plan drift``) is the scene's ENU already.
     """
     from smartmine.geodesy import LocalEnu
 
+    if plan.format == "local-enu":
+        xyz = np.array([[w.lat_deg, w.lon_deg, w.alt_m] for w in plan.waypoints])
+        return xyz, {
+            "file": plan.source,
+            "format": plan.format,
+            "waypoints": len(plan.waypoints),
+            "relocated": False,
+            "ignored_items": plan.ignored,
+            "speed_m_s": plan.speed_m_s,
+        }
     first = plan.waypoints[0]
     home = plan.home if plan.home is not None else (first.lat_deg, first.lon_deg, 0.0)
     lat = np.array([w.lat_deg for w in plan.waypoints])
     lon = np.array([w.lon_deg for w in plan.waypoints])
     alt = np.array([w.alt_m for w in plan.waypoints])
-    hx, hy, _ = scene.origin.from_wgs84(home[0], home[1], scene.origin.alt_m)
+    hx, hy, hz = scene.origin.from_wgs84(home[0], home[1], home[2])
     home_dist = math.hypot(float(hx), float(hy))
     relocated = home_dist > RELOCATE_BEYOND_M
     if relocated:
@@ -500,15 +393,17 @@ def plan_waypoints_enu(plan: MissionPlan, scene: Scene) -> tuple[F64Array, dict[
         east, north, _ = frame.from_wgs84(lat, lon, np.full_like(lat, home[2]))
         x = east + scene.home_enu[0]
         y = north + scene.home_enu[1]
+        base = float(scene.home_enu[2])
+        amsl_z = base + alt - home[2]
     else:
-        x, y, _ = scene.origin.from_wgs84(lat, lon, np.full_like(lat, scene.origin.alt_m))
-    base = float(scene.home_enu[2])
+        x, y, amsl_z = scene.origin.from_wgs84(lat, lon, alt)
+        base = float(hz) if plan.home is not None else float(scene.home_enu[2])
     z = np.empty_like(alt)
     for i, w in enumerate(plan.waypoints):
         if w.altitude == "relative" or (w.altitude == "terrain" and scene.underground):
             z[i] = base + w.alt_m
         elif w.altitude == "amsl":
-            z[i] = base + w.alt_m - home[2]
+            z[i] = amsl_z[i]
         else:
             ground = float(scene.surface_height(np.array([x[i]]), np.array([y[i]]))[0])
             z[i] = (ground if math.isfinite(ground) else base) + w.alt_m
@@ -523,6 +418,54 @@ def plan_waypoints_enu(plan: MissionPlan, scene: Scene) -> tuple[F64Array, dict[
         "speed_m_s": plan.speed_m_s,
     }
     return np.stack([x, y, z], axis=1), info
+
+
+def plan_photo_positions(plan: MissionPlan, waypoints_enu: F64Array) -> F64Array:
+    """Where the plan's camera items fire (``drone_missions.plan.camera_photos``) along
+    its straight legs in the scene's ENU; (0, 3) when it has no camera items."""
+    from drone_missions.plan import camera_photos
+
+    if plan.mission is None:
+        return np.zeros((0, 3))
+    items = plan.mission.mission_items()
+    points: list[tuple[float, float, float] | None] = [None] * len(items)
+    for w, p in zip(plan.waypoints, waypoints_enu, strict=True):
+        if 0 <= w.item_index < len(items):
+            points[w.item_index] = (float(p[0]), float(p[1]), float(p[2]))
+    photos = camera_photos(items, points)
+    return np.array([ph.position for ph in photos], dtype=np.float64).reshape(-1, 3)
+
+
+def photo_times_s(trajectory: Trajectory, positions: F64Array, step_m: float = 0.05) -> F64Array:
+    """The times the trajectory passes the photo positions, in order along the path
+    (the nearest path point at or after the previous photo's)."""
+    path = trajectory.path
+    grid = np.linspace(0.0, path.length, max(2, math.ceil(path.length / step_m) + 1))
+    pos, _ = path.evaluate(grid)
+    s_photo = np.empty(len(positions))
+    start = 0
+    for k, p in enumerate(positions):
+        d = np.linalg.norm(pos[start:] - p, axis=1)
+        j = start + int(np.argmin(d))
+        s_photo[k] = grid[j]
+        start = j
+    t_grid = np.linspace(
+        0.0, trajectory.duration_s, max(2, math.ceil(trajectory.duration_s / 0.01))
+    )
+    s_grid = trajectory.timing.arc_length(t_grid)
+    return np.asarray(np.interp(s_photo, s_grid, t_grid), dtype=np.float64)
+
+
+def plan_photo_times(plan: MissionPlan | None, scene: Scene, trajectory: Trajectory) -> F64Array:
+    """Camera frame times where the plan's camera items fire along the flown trajectory
+    (empty without a plan or camera items): a planned survey yields its photos."""
+    if plan is None:
+        return np.zeros(0)
+    waypoints, _ = plan_waypoints_enu(plan, scene)
+    positions = plan_photo_positions(plan, waypoints)
+    if not len(positions):
+        return np.zeros(0)
+    return photo_times_s(trajectory, positions)
 
 
 def check_clearance(scene: Scene, path: Path, clearance_m: float) -> None:

@@ -8,6 +8,7 @@ presence marks a complete run):
 - ``trajectory_base_link_tum.txt`` — base_link in ``map`` at 20 Hz (the /tf stamps)
 - ``scene_mesh.ply`` — the scene in local ENU metres, a ``zone`` per face
 - ``classes.tif`` — zone raster, GeoTIFF in EPSG:32644 (legend in its tags)
+- ``dem.tif`` — terrain heights, GeoTIFF in EPSG:32644 (``smartmine plan ... --dem``)
 - ``markers.csv`` — marker corners in the mine grid, UTM 44N and local ENU
 - ``spectra.csv`` — the zones' library reflectance and the illumination at the HSI bands
 - ``scene.json`` — CRS, origin, mine grid, sensor models, seeds, the effective config
@@ -40,6 +41,7 @@ from simulator.bag_topics import (
     write_latched,
 )
 from simulator.config import SimConfig, validate
+from simulator.dem import write_dem, write_utm_geotiff
 from simulator.errors import SimulatorError
 from simulator.hsi import HsiRender
 from simulator.mesh import ZONES, write_ply
@@ -80,6 +82,7 @@ PRODUCTS = (
     "trajectory_base_link_tum.txt",
     "scene_mesh.ply",
     "classes.tif",
+    "dem.tif",
     "markers.csv",
     "spectra.csv",
     "scene.json",
@@ -208,9 +211,11 @@ def write_ground_truth(sim: Simulation, out: Path, counts: dict[str, int]) -> No
     write_base_trajectory(sim, out / "trajectory_base_link_tum.txt")
     _write_mesh(sim.scene, sim.renderer, out / "scene_mesh.ply")
     raster_info = _write_classes(sim.scene, out / "classes.tif")
+    dem_info = write_dem(sim.scene, out / "dem.tif")
     _write_markers(sim.scene, out / "markers.csv")
     _write_spectra(sim.renderer, out / "spectra.csv")
     doc = scene_doc(sim, counts, raster_info, bag_name(sim.config), __version__)
+    doc["products"]["dem.tif"] = dem_info
     write_text_atomic(out / "scene.json", json.dumps(doc, indent=2) + "\n")
 
 
@@ -293,34 +298,20 @@ def class_raster(scene: Scene) -> tuple[npt.NDArray[np.uint8], tuple[float, floa
 
 
 def _write_classes(scene: Scene, path: Path) -> dict[str, Any]:
-    import rasterio
-    from rasterio.transform import Affine
-
     raster, (west, north, res) = class_raster(scene)
     legend = {str(z.id): z.name for z in ZONES}
-    with (
-        atomic_path(path, overwrite=True) as tmp,
-        rasterio.open(
-            tmp,
-            "w",
-            driver="GTiff",
-            height=raster.shape[0],
-            width=raster.shape[1],
-            count=1,
-            dtype="uint8",
-            crs=f"EPSG:{UTM_EPSG}",
-            transform=Affine(res, 0.0, west, 0.0, -res, north),
-            nodata=0,
-            compress="deflate",
-        ) as dst,
-    ):
-        dst.write(raster, 1)
-        dst.update_tags(
-            zones=json.dumps(legend),
-            view="from above" if scene.raster_look == "down" else "floor, from below",
-            scene=scene.kind,
-        )
-        dst.set_band_description(1, "zone id (see tag 'zones')")
+    write_utm_geotiff(
+        path,
+        raster,
+        (west, north, res),
+        0,
+        {
+            "zones": json.dumps(legend),
+            "view": "from above" if scene.raster_look == "down" else "floor, from below",
+            "scene": scene.kind,
+        },
+        "zone id (see tag 'zones')",
+    )
     counts = np.bincount(raster.ravel(), minlength=len(ZONES))
     return {
         "shape": list(raster.shape),

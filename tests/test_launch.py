@@ -35,8 +35,8 @@ from smartmine_ros.params import check_ros_value, ros_params  # noqa: E402
 LAUNCH_FILES = sorted(LAUNCH_DIR.glob("*.launch.py"))
 ROS_ONLY = {"launch", "launch_ros", "ament_index_python", "rclpy"}
 EXPECTED = {
-    "open_pit_survey": {"gnss_to_pose", "image_rectify", "hsi_classifier"},
-    "drift_slam": {"image_rectify"},
+    "open_pit_survey": {"gnss_to_pose", "image_rectify", "hsi_classifier", "mission_executor"},
+    "drift_slam": {"image_rectify", "vision_to_px4"},
     "portal_processing": {"gnss_to_pose", "image_rectify", "hsi_classifier"},
 }
 

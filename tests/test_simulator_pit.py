@@ -284,7 +284,10 @@ def test_plan_is_followed(tmp_path: Path) -> None:
         expected.append([float(e), float(n), float(item["params"][6])])
     expected_arr = np.array(expected)
     assert doc["trajectory"]["relocated"] is True
-    assert doc["trajectory"]["ignored_items"] == {"command 2000": 1, "NAV_RETURN_TO_LAUNCH": 1}
+    assert doc["trajectory"]["ignored_items"] == {
+        "IMAGE_START_CAPTURE": 1,
+        "NAV_RETURN_TO_LAUNCH": 1,
+    }
     _, base = read_tum(tmp_path / "trajectory_base_link_tum.txt")
     pos = base[:, :3, 3]
     assert np.allclose(pos[0], expected_arr[0], atol=1e-6)
@@ -330,13 +333,13 @@ def test_unsupported_plans_and_existing_output(tmp_path: Path) -> None:
     from simulator.trajectory import read_plan
 
     structure = shared("qgc_plans", "mavsdk_qgroundcontrol_sample_with_structured_scan.plan")
-    with pytest.raises(SimulatorError, match="StructureScan"):
-        read_plan(structure)
+    scan = read_plan(structure)  # expanded by drone_missions.plan like QGC: 2 layers of 5
+    assert len(scan.waypoints) == 12 and scan.ignored["DO_SET_CAM_TRIGG_DIST"] == 4
     fence = shared("qgc_plans", "qgc_ce_geofence_rd_2.plan")
     with pytest.raises(SimulatorError, match="0 positional waypoint"):
         read_plan(fence)
     survey = read_plan(shared("qgc_plans", "mavsdk_qgroundcontrol_sample_with_survey.plan"))
-    assert len(survey.waypoints) == 8 and survey.ignored["command 206"] == 4
+    assert len(survey.waypoints) == 8 and survey.ignored["DO_SET_CAM_TRIGG_DIST"] == 4
     wpl = read_plan(shared("qgc_plans", "qgc_MissionPlanner.waypoints"))
     assert len(wpl.waypoints) == 5 and wpl.home == pytest.approx((47.660459, -122.103167, 5.21))
     (tmp_path / "scene.json").write_text("{}")

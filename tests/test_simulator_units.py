@@ -161,8 +161,8 @@ def test_plan_files_are_recognised(tmp_path: Path) -> None:
     assert plan.ignored == {"NAV_LAND": 1}
     bad = tmp_path / "bad.plan"
     bad.write_text(
-        '{"fileType": "Plan", "mission": {"items": [{"type": "SimpleItem", '
-        '"command": 16, "frame": 7, "params": [0, 0, 0, 0, 1, 2, 3]}]}}'
+        '{"fileType": "Plan", "version": 1, "mission": {"version": 2, "items": [{"type": '
+        '"SimpleItem", "command": 16, "frame": 7, "params": [0, 0, 0, 0, 1, 2, 3]}]}}'
     )
     with pytest.raises(SimulatorError, match="MAV_FRAME 7 is not supported"):
         read_plan(bad)

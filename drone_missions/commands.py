@@ -1,0 +1,403 @@
+"""``smartmine plan ...`` and ``smartmine fly ...``: argparse wiring; work loads when run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+EXIT_UNSAFE = 2
+
+
+def _limits_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("safety limits")
+    g.add_argument("--max-agl-m", type=float, default=120.0, help="max height above ground")
+    g.add_argument("--max-amsl-m", type=float, help="max altitude above sea level")
+    g.add_argument(
+        "--min-clearance-m", type=float, help="min terrain clearance on every leg (default 10)"
+    )
+    g.add_argument("--max-distance-m", type=float, default=3000.0, help="max distance from home")
+    g.add_argument(
+        "--endurance-min", type=float, default=25.0, help="flight time of a full battery (min)"
+    )
+    g.add_argument("--reserve", type=float, default=0.25, help="battery left on landing (0.25)")
+    g.add_argument("--fence", type=Path, help="extra geofence GeoJSON (properties.inclusion)")
+
+
+def _dem_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dem", type=Path, help="terrain raster (GeoTIFF, ESRI ASCII grid; any CRS)")
+    p.add_argument("--dem-crs", help="CRS of a DEM that states none (e.g. EPSG:4326)")
+
+
+def register_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="plan, check and export drone missions (QGroundControl .plan)",
+        description="Plan survey, facade, corridor and drift missions; check them against "
+        "fences, terrain and battery; export them to GeoJSON, KML and PNG.",
+    )
+    kinds = plan.add_subparsers(dest="plan_command", metavar="ACTION", required=True)
+
+    s = kinds.add_parser(
+        "survey",
+        help="lawnmower survey of a polygon (QGC Survey), optionally terrain-following",
+        description="Transects over AREA (GeoJSON or KML polygon) with QGroundControl's "
+        "Survey maths; with --dem the route follows the terrain. The plan is written only "
+        "if it passes `plan check`; a report (numbers, coverage, check) goes beside it.",
+    )
+    s.add_argument("area", type=Path, help="AREA.geojson or AREA.kml (polygon, WGS84)")
+    s.add_argument("--camera", required=True, help="built-in camera name or camera.yaml")
+    alt = s.add_mutually_exclusive_group(required=True)
+    alt.add_argument("--gsd-cm", type=float, help="ground sample distance, cm/px")
+    alt.add_argument("--altitude-agl-m", type=float, help="height above ground, m")
+    s.add_argument("--front-overlap", type=float, default=0.8, help="0..1 (default 0.8)")
+    s.add_argument("--side-overlap", type=float, default=0.7, help="0..1 (default 0.7)")
+    s.add_argument("--angle", default="auto", help="transect angle, deg from north, or auto")
+    s.add_argument("--crosshatch", action="store_true", help="second pass at +90 deg")
+    s.add_argument("--turnaround-m", type=float, default=10.0, help="turnaround distance")
+    s.add_argument("--home", help="launch point LAT,LON (default: the polygon's first vertex)")
+    s.add_argument("--speed-m-s", type=float, default=5.0, help="survey speed")
+    s.add_argument("--max-climb-m-s", type=float, default=3.0)
+    s.add_argument("--max-descent-m-s", type=float, default=2.0)
+    _dem_args(s)
+    _limits_args(s)
+    s.add_argument("--out", type=Path, required=True, help="mission.plan to write")
+    s.set_defaults(handler=_survey)
+
+    c = kinds.add_parser(
+        "check",
+        help="validate a mission: fences, altitudes, terrain clearance, range, battery, RTL",
+        description="Every violation is listed with its item and numbers; exit 2 if any.",
+    )
+    c.add_argument("plan", type=Path, help="mission.plan or QGC WPL 110 file")
+    _dem_args(c)
+    _limits_args(c)
+    c.add_argument("--json", type=Path, help="write the check report as JSON")
+    c.set_defaults(handler=_check)
+
+    e = kinds.add_parser("export", help="GeoJSON / KML / PNG of a mission")
+    e.add_argument("plan", type=Path)
+    _dem_args(e)
+    e.add_argument("--camera", help="camera, to draw the photo footprints")
+    e.add_argument("--geojson", type=Path)
+    e.add_argument("--kml", type=Path)
+    e.add_argument("--png", type=Path)
+    _limits_args(e)
+    e.set_defaults(handler=_export)
+
+    show = kinds.add_parser("show", help="list a mission's items")
+    show.add_argument("plan", type=Path)
+    show.set_defaults(handler=_show)
+
+    _register_more(kinds)
+
+
+def _register_more(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Facade, corridor and drift planners (see drone_missions.planners)."""
+    f = kinds.add_parser(
+        "facade", help="oblique passes along a pit wall or bench face (gimbal pitched)"
+    )
+    f.add_argument("line", type=Path, help="GeoJSON/KML LineString along the wall's foot or crest")
+    f.add_argument("--standoff-m", type=float, required=True, help="distance from the face")
+    f.add_argument("--bottom-m", type=float, required=True, help="lowest pass, m above home")
+    f.add_argument("--top-m", type=float, required=True, help="highest pass, m above home")
+    f.add_argument("--camera", required=True)
+    f.add_argument("--front-overlap", type=float, default=0.8)
+    f.add_argument("--side-overlap", type=float, default=0.7)
+    f.add_argument("--gimbal-pitch-deg", type=float, default=-20.0)
+    f.add_argument(
+        "--side",
+        choices=("left", "right"),
+        default="left",
+        help="side of the line (walking along it) the drone flies on",
+    )
+    f.add_argument("--home", help="LAT,LON (default: the line's first point)")
+    _dem_args(f)
+    _limits_args(f)
+    f.add_argument("--out", type=Path, required=True)
+    f.set_defaults(handler=_facade)
+
+    c = kinds.add_parser("corridor", help="passes along a haul-road polyline (QGC CorridorScan)")
+    c.add_argument("line", type=Path, help="GeoJSON/KML LineString (road centre line)")
+    c.add_argument("--width-m", type=float, required=True, help="corridor width")
+    c.add_argument("--camera", required=True)
+    alt = c.add_mutually_exclusive_group(required=True)
+    alt.add_argument("--gsd-cm", type=float)
+    alt.add_argument("--altitude-agl-m", type=float)
+    c.add_argument("--front-overlap", type=float, default=0.8)
+    c.add_argument("--side-overlap", type=float, default=0.7)
+    c.add_argument("--turnaround-m", type=float, default=10.0)
+    c.add_argument("--home", help="LAT,LON (default: the line's first point)")
+    _dem_args(c)
+    _limits_args(c)
+    c.add_argument("--out", type=Path, required=True)
+    c.set_defaults(handler=_corridor)
+
+    d = kinds.add_parser(
+        "drift", help="GPS-denied waypoints along an underground drift (local mine frame)"
+    )
+    d.add_argument("source", type=Path, help="CENTERLINE.csv (x,y,z) or MAP.ply (cloud/mesh)")
+    d.add_argument("--spacing-m", type=float, default=2.0, help="waypoint spacing")
+    d.add_argument("--clearance-m", type=float, default=1.0, help="min distance to the walls")
+    d.add_argument(
+        "--height-m",
+        type=float,
+        help="flight height above the floor (CSV: z is then the floor; map: default mid-height)",
+    )
+    d.add_argument("--start", help="X,Y start point in the map frame (PLY input)")
+    d.add_argument("--goal", help="X,Y goal point in the map frame (PLY input)")
+    d.add_argument("--out", type=Path, required=True, help="drift mission .plan (local frame)")
+    d.set_defaults(handler=_drift)
+
+
+def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fly = sub.add_parser(
+        "fly",
+        help="fly a mission through MAVSDK (upload, checks, arm, progress, RTL on Ctrl-C)",
+        description="Upload the mission and read it back, run pre-flight checks, arm, "
+        "start, show progress; Ctrl-C or a lost link returns to launch.",
+    )
+    fly.add_argument("plan", type=Path, help="mission.plan or QGC WPL 110 file")
+    fly.add_argument("--connect", default="udpin://0.0.0.0:14540", help="MAVSDK connection URL")
+    fly.add_argument("--timeout-s", type=float, default=30.0, help="wait for the vehicle")
+    fly.add_argument(
+        "--link-loss-s", type=float, default=5.0, help="RTL after this long without telemetry"
+    )
+    fly.add_argument("--upload-only", action="store_true", help="upload and verify, do not fly")
+    fly.add_argument("--no-gps", action="store_true", help="accept a local position only")
+    fly.add_argument("--min-battery", type=float, default=0.5, help="min charge to arm (0..1)")
+    fly.add_argument(
+        "--no-check", action="store_true", help="fly without `plan check` (not recommended)"
+    )
+    _dem_args(fly)
+    _limits_args(fly)
+    fly.set_defaults(handler=_fly)
+
+
+# -- handlers ----------------------------------------------------------------------------------
+def _latlon(text: str | None, what: str) -> tuple[float, float] | None:
+    from drone_missions.errors import MissionError
+
+    if text is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError:
+        raise MissionError(f"{what} {text!r}: expected LAT,LON") from None
+    return lat, lon
+
+
+def _load_dem(args: argparse.Namespace) -> Any:
+    if getattr(args, "dem", None) is None:
+        return None
+    from drone_missions.dem import Dem
+
+    return Dem.open(args.dem, args.dem_crs)
+
+
+def _limits(args: argparse.Namespace, min_clearance: float | None = None) -> Any:
+    from drone_missions.check import Limits
+
+    clearance = args.min_clearance_m
+    if clearance is None:
+        clearance = min_clearance if min_clearance is not None else 10.0
+    return Limits(
+        max_agl_m=args.max_agl_m,
+        max_amsl_m=args.max_amsl_m,
+        min_clearance_m=clearance,
+        max_distance_m=args.max_distance_m,
+        endurance_min=args.endurance_min,
+        reserve=args.reserve,
+    )
+
+
+def _fences(args: argparse.Namespace) -> tuple[Any, ...]:
+    if args.fence is None:
+        return ()
+    from drone_missions.inputs import read_fences
+
+    return tuple(read_fences(args.fence))
+
+
+def _print_check(report: Any) -> None:
+    s = report.stats
+    print(
+        f"route: {s['horizontal_distance_m']:.0f} m, climb {s['climb_m']:.0f} m, "
+        f"{s['turns']} turns, {s['flight_time_s'] / 60:.1f} min "
+        f"({s['battery_used']:.0%} of the battery); max {s['max_distance_from_home_m']:.0f} m "
+        "from home"
+        + (
+            f"; clearance {s['min_clearance_m']:.1f} m min, AGL {s['max_agl_m']:.1f} m max"
+            if s.get("min_clearance_m") is not None
+            else ""
+        )
+    )
+    for v in report.violations:
+        print(f"VIOLATION {v.line()}")
+
+
+def _survey(args: argparse.Namespace) -> int:
+    import json
+
+    from drone_missions.check import check_plan
+    from drone_missions.coverage import coverage
+    from drone_missions.errors import MissionError
+    from drone_missions.inputs import load_camera, read_polygons
+    from drone_missions.plan import write_plan
+    from drone_missions.route import plan_route
+    from drone_missions.survey import SurveyRequest, plan_survey
+    from smartmine.atomic import write_text_atomic
+
+    polygons = read_polygons(args.area)
+    if len(polygons) != 1:
+        raise MissionError(f"{args.area}: holds {len(polygons)} polygons; give one survey area")
+    camera = load_camera(args.camera)
+    dem = _load_dem(args)
+    angle: float | str = "auto" if args.angle == "auto" else float(args.angle)
+    req = SurveyRequest(
+        polygon=tuple(polygons[0]),
+        camera=camera,
+        altitude_agl_m=args.altitude_agl_m,
+        gsd_cm_px=args.gsd_cm,
+        front_overlap=args.front_overlap,
+        side_overlap=args.side_overlap,
+        angle_deg=angle,  # type: ignore[arg-type]
+        crosshatch=args.crosshatch,
+        turnaround_m=args.turnaround_m,
+        home=_latlon(args.home, "--home"),
+        speed_m_s=args.speed_m_s,
+        max_climb_m_s=args.max_climb_m_s,
+        max_descent_m_s=args.max_descent_m_s,
+        max_agl_m=args.max_agl_m,
+    )
+    result = plan_survey(req, dem)
+    calc = result.calc
+    print(
+        f"{camera.name}: GSD {calc.gsd_cm_px:.2f} cm/px at {calc.distance_m:.1f} m; footprint "
+        f"{calc.footprint_side_m:.1f} x {calc.footprint_frontal_m:.1f} m; line spacing "
+        f"{calc.line_spacing_m:.2f} m; trigger every {calc.trigger_distance_m:.2f} m; "
+        f"{len(result.transects)} transects at {result.angle_deg:g} deg; "
+        f"~{result.camera_shots} photos"
+    )
+    limits = _limits(args, min_clearance=calc.distance_m - 0.5 if dem is not None else None)
+    report = check_plan(result.plan, dem, fences=_fences(args), limits=limits)
+    _print_check(report)
+    cov = coverage(plan_route(result.plan, dem), camera, list(req.polygon), dem)
+    print(
+        f"coverage: {cov['covered_fraction']:.1%} of the area, {cov['photos']} photos, "
+        f"overlap forward {cov['min_forward_overlap']:.3f} side {cov['min_side_overlap']:.3f} (min)"
+    )
+    if not report.ok:
+        if dem is not None and any(v.rule == "max-agl" for v in report.violations):
+            print(
+                "hint: the terrain falls faster than --max-descent-m-s allows at --speed-m-s "
+                f"({args.max_descent_m_s:g} m/s at {args.speed_m_s:g} m/s); fly slower or "
+                "descend faster"
+            )
+        print(f"not written: {args.out} (the plan fails the check)")
+        return EXIT_UNSAFE
+    write_plan(result.plan, args.out)
+    summary = {
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k != "handler"
+        },
+        "camera": camera.__dict__,
+        "camera_calc": calc.__dict__,
+        "angle_deg": result.angle_deg,
+        "entry_location": result.entry_location,
+        "transects": len(result.transects),
+        "camera_shots_qgc": result.camera_shots,
+        "items": len(result.plan.mission_items()),
+        "coverage": cov,
+        "check": report.stats,
+    }
+    write_text_atomic(
+        args.out.with_name(args.out.name + ".json"), json.dumps(summary, indent=2) + "\n"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from drone_missions.check import check_plan
+    from drone_missions.plan import read_plan
+    from smartmine.atomic import write_text_atomic
+
+    plan = read_plan(args.plan)
+    report = check_plan(plan, _load_dem(args), fences=_fences(args), limits=_limits(args))
+    _print_check(report)
+    if args.json is not None:
+        doc = {
+            "plan": str(args.plan),
+            "ok": report.ok,
+            "violations": [v.__dict__ for v in report.violations],
+            "stats": report.stats,
+        }
+        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
+    if report.ok:
+        print(f"{args.plan}: OK")
+        return 0
+    print(f"{args.plan}: {len(report.violations)} violation(s)")
+    return EXIT_UNSAFE
+
+
+def _export(args: argparse.Namespace) -> int:
+    from drone_missions.check import check_plan
+    from drone_missions.coverage import footprints
+    from drone_missions.errors import MissionError
+    from drone_missions.export import features, write_geojson, write_kml, write_png
+    from drone_missions.inputs import load_camera
+    from drone_missions.plan import read_plan
+    from drone_missions.route import plan_route
+
+    if not (args.geojson or args.kml or args.png):
+        raise MissionError("give at least one of --geojson, --kml, --png")
+    plan = read_plan(args.plan)
+    dem = _load_dem(args)
+    route = plan_route(plan, dem)
+    prints = footprints(route, load_camera(args.camera), dem) if args.camera else None
+    report = check_plan(plan, dem, fences=_fences(args), limits=_limits(args))
+    feats = features(plan, route, prints, report)
+    for out, writer in ((args.geojson, write_geojson), (args.kml, write_kml)):
+        if out is not None:
+            writer(out, feats)
+            print(f"wrote {out}")
+    if args.png is not None:
+        write_png(args.png, plan, route, dem, prints, report)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from drone_missions.plan import describe, read_plan
+
+    print(describe(read_plan(args.plan)))
+    return 0
+
+
+def _facade(args: argparse.Namespace) -> int:
+    from drone_missions.planners import facade_command
+
+    return facade_command(args)
+
+
+def _corridor(args: argparse.Namespace) -> int:
+    from drone_missions.planners import corridor_command
+
+    return corridor_command(args)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from drone_missions.planners import drift_command
+
+    return drift_command(args)
+
+
+def _fly(args: argparse.Namespace) -> int:
+    from drone_missions.flight import fly_command
+
+    return fly_command(args)

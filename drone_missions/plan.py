@@ -1,0 +1,704 @@
+"""The mission plan model: one representation for every planner, checker, exporter and flyer.
+
+A :class:`Plan` holds what QGroundControl's ``.plan`` holds: the planned home, the mission
+(simple items and complex items -- Survey, StructureScan, CorridorScan -- with the items
+they generate), the geofence (inclusion/exclusion polygons and circles) and the rally
+points. It reads and writes QGroundControl ``.plan`` files (fileType Plan, version 1,
+mission version 2) and ``QGC WPL 110`` waypoint files, and gives the flat item list a
+vehicle receives (:meth:`Plan.mission_items`).
+
+Command and frame numbers come from pymavlink's generated MAVLink enums (``MAV_CMD``,
+``MAV_FRAME``), never from literals. This module is the one the simulator may import from
+``drone_missions``: it keeps to the standard library, pymavlink's enums and the core.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pymavlink.dialects.v20 import common as mavlink
+
+from smartmine.atomic import write_text_atomic
+from smartmine.errors import SmartmineError
+
+Param = float | None
+"""A MAVLink item parameter; ``None`` is QGC's ``null`` (NaN on the wire: "unchanged")."""
+AltitudeRef = Literal["relative", "amsl", "terrain", "none"]
+
+# -- MAVLink numbers, from the generated enums --------------------------------------------
+CMD_WAYPOINT: Final[int] = mavlink.MAV_CMD_NAV_WAYPOINT
+CMD_LOITER_UNLIM: Final[int] = mavlink.MAV_CMD_NAV_LOITER_UNLIM
+CMD_LOITER_TURNS: Final[int] = mavlink.MAV_CMD_NAV_LOITER_TURNS
+CMD_LOITER_TIME: Final[int] = mavlink.MAV_CMD_NAV_LOITER_TIME
+CMD_RTL: Final[int] = mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH
+CMD_LAND: Final[int] = mavlink.MAV_CMD_NAV_LAND
+CMD_TAKEOFF: Final[int] = mavlink.MAV_CMD_NAV_TAKEOFF
+CMD_LOITER_TO_ALT: Final[int] = mavlink.MAV_CMD_NAV_LOITER_TO_ALT
+CMD_CHANGE_SPEED: Final[int] = mavlink.MAV_CMD_DO_CHANGE_SPEED
+CMD_SET_ROI: Final[int] = mavlink.MAV_CMD_DO_SET_ROI
+CMD_SET_ROI_NONE: Final[int] = mavlink.MAV_CMD_DO_SET_ROI_NONE
+CMD_SET_ROI_WPNEXT_OFFSET: Final[int] = mavlink.MAV_CMD_DO_SET_ROI_WPNEXT_OFFSET
+CMD_MOUNT_CONTROL: Final[int] = mavlink.MAV_CMD_DO_MOUNT_CONTROL
+CMD_GIMBAL_PITCHYAW: Final[int] = mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW
+CMD_CAM_TRIGG_DIST: Final[int] = mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST
+CMD_DIGICAM_CONTROL: Final[int] = mavlink.MAV_CMD_DO_DIGICAM_CONTROL
+CMD_IMAGE_START_CAPTURE: Final[int] = mavlink.MAV_CMD_IMAGE_START_CAPTURE
+CMD_IMAGE_STOP_CAPTURE: Final[int] = mavlink.MAV_CMD_IMAGE_STOP_CAPTURE
+CMD_SET_CAMERA_MODE: Final[int] = mavlink.MAV_CMD_SET_CAMERA_MODE
+CMD_CONDITION_GATE: Final[int] = mavlink.MAV_CMD_CONDITION_GATE
+
+FRAME_GLOBAL: Final[int] = mavlink.MAV_FRAME_GLOBAL
+FRAME_MISSION: Final[int] = mavlink.MAV_FRAME_MISSION
+FRAME_GLOBAL_RELATIVE_ALT: Final[int] = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT
+FRAME_GLOBAL_INT: Final[int] = mavlink.MAV_FRAME_GLOBAL_INT
+FRAME_GLOBAL_RELATIVE_ALT_INT: Final[int] = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+FRAME_GLOBAL_TERRAIN_ALT: Final[int] = mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT
+FRAME_GLOBAL_TERRAIN_ALT_INT: Final[int] = mavlink.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT
+FRAME_LOCAL_NED: Final[int] = mavlink.MAV_FRAME_LOCAL_NED
+FRAME_LOCAL_ENU: Final[int] = mavlink.MAV_FRAME_LOCAL_ENU
+
+NAV_POSITION_COMMANDS: Final[frozenset[int]] = frozenset(
+    {
+        CMD_WAYPOINT,
+        CMD_LOITER_UNLIM,
+        CMD_LOITER_TURNS,
+        CMD_LOITER_TIME,
+        CMD_TAKEOFF,
+        CMD_LOITER_TO_ALT,
+        CMD_LAND,
+    }
+)
+"""Commands whose x/y/z is where the vehicle goes (LAND: where it lands, 0/0 = here)."""
+RETURN_COMMANDS: Final[frozenset[int]] = frozenset({CMD_RTL, CMD_LAND})
+CAMERA_COMMANDS: Final[frozenset[int]] = frozenset(
+    {CMD_CAM_TRIGG_DIST, CMD_DIGICAM_CONTROL, CMD_IMAGE_START_CAPTURE, CMD_IMAGE_STOP_CAPTURE}
+)
+_RELATIVE_FRAMES: Final = {FRAME_GLOBAL_RELATIVE_ALT, FRAME_GLOBAL_RELATIVE_ALT_INT}
+_AMSL_FRAMES: Final = {FRAME_GLOBAL, FRAME_GLOBAL_INT}
+_TERRAIN_FRAMES: Final = {FRAME_GLOBAL_TERRAIN_ALT, FRAME_GLOBAL_TERRAIN_ALT_INT}
+_LOCAL_FRAMES: Final = {FRAME_LOCAL_NED, FRAME_LOCAL_ENU}
+
+# QGC's AltitudeMode (QGroundControlQmlGlobal::AltMode)
+QGC_ALT_MIXED, QGC_ALT_RELATIVE, QGC_ALT_AMSL, QGC_ALT_CALC_ABOVE_TERRAIN, QGC_ALT_TERRAIN_FRAME = (
+    0,
+    1,
+    2,
+    3,
+    4,
+)
+COMPLEX_KINDS: Final = ("survey", "StructureScan", "CorridorScan")
+
+
+class PlanError(SmartmineError):
+    """A mission file cannot be read or written; the message names the file and item."""
+
+
+def command_name(command: int) -> str:
+    """``MAV_CMD_NAV_WAYPOINT`` for 16; the number for one pymavlink does not know."""
+    entry = mavlink.enums["MAV_CMD"].get(command)
+    return (
+        str(entry.name)
+        if entry is not None and not entry.name.endswith("ENUM_END")
+        else (f"MAV_CMD {command}")
+    )
+
+
+def frame_name(frame: int) -> str:
+    entry = mavlink.enums["MAV_FRAME"].get(frame)
+    return str(entry.name) if entry is not None else f"MAV_FRAME {frame}"
+
+
+@dataclass(frozen=True)
+class MissionItem:
+    """One MAVLink mission item: command, frame, params 1-4, x (lat), y (lon), z (alt).
+
+    ``qgc_altitude_mode`` / ``qgc_altitude`` keep QGC's AltitudeMode and Altitude fields:
+    mode 3 ("calculated above terrain") stores the wanted height above ground in
+    ``Altitude`` and the AMSL height (once the terrain is known) in ``params[6]``.
+    """
+
+    command: int
+    frame: int
+    params: tuple[Param, Param, Param, Param, Param, Param, Param]
+    autocontinue: bool = True
+    qgc_altitude_mode: int | None = None
+    qgc_altitude: float | None = None
+    qgc_amsl_alt_above_terrain: float | None = None
+
+    @property
+    def name(self) -> str:
+        return command_name(self.command)
+
+    @property
+    def has_position(self) -> bool:
+        """Whether x/y/z is a place the vehicle flies to (LAND at 0/0 means "here")."""
+        if self.command not in NAV_POSITION_COMMANDS or self.frame in _LOCAL_FRAMES:
+            return False
+        lat, lon = self.params[4], self.params[5]
+        if lat is None or lon is None or (lat == 0 and lon == 0):
+            return False
+        return math.isfinite(lat) and math.isfinite(lon)
+
+    @property
+    def lat_deg(self) -> float:
+        return _num(self.params[4])
+
+    @property
+    def lon_deg(self) -> float:
+        return _num(self.params[5])
+
+    @property
+    def altitude_ref(self) -> AltitudeRef:
+        """What the altitude is measured from: home (relative), sea level, or the ground."""
+        if self.qgc_altitude_mode in (QGC_ALT_CALC_ABOVE_TERRAIN, QGC_ALT_TERRAIN_FRAME):
+            return "terrain"
+        if self.frame in _RELATIVE_FRAMES:
+            return "relative"
+        if self.frame in _AMSL_FRAMES:
+            return "amsl"
+        if self.frame in _TERRAIN_FRAMES:
+            return "terrain"
+        return "none"
+
+    @property
+    def altitude_m(self) -> float:
+        """The altitude in its reference (``altitude_ref``); QGC's Altitude for mode 3."""
+        if self.qgc_altitude_mode == QGC_ALT_CALC_ABOVE_TERRAIN and self.qgc_altitude is not None:
+            return float(self.qgc_altitude)
+        return _num(self.params[6])
+
+    def with_position(self, lat_deg: float, lon_deg: float, alt_m: float) -> MissionItem:
+        p = self.params
+        return replace(self, params=(p[0], p[1], p[2], p[3], lat_deg, lon_deg, alt_m))
+
+
+def _num(value: Param) -> float:
+    return math.nan if value is None else float(value)
+
+
+def waypoint(
+    lat_deg: float,
+    lon_deg: float,
+    alt_m: float,
+    *,
+    frame: int = FRAME_GLOBAL_RELATIVE_ALT,
+    command: int = CMD_WAYPOINT,
+    hold_s: float = 0.0,
+    yaw_deg: Param = None,
+) -> MissionItem:
+    """A pass-through waypoint (QGC's defaults: no hold, no acceptance radius, yaw kept)."""
+    return MissionItem(command, frame, (hold_s, 0.0, 0.0, yaw_deg, lat_deg, lon_deg, alt_m))
+
+
+def command(cmd: int, *params: Param) -> MissionItem:
+    """A non-positional command (frame MISSION), params padded with zeros to seven."""
+    full = (*params, *([0.0] * (7 - len(params))))
+    return MissionItem(cmd, FRAME_MISSION, full[:7])  # type: ignore[arg-type]
+
+
+def camera_trigger_distance(distance_m: float, trigger_now: bool = True) -> MissionItem:
+    """DO_SET_CAM_TRIGG_DIST as QGC writes it (0 m stops triggering)."""
+    return command(CMD_CAM_TRIGG_DIST, distance_m, 0.0, 1.0 if trigger_now else 0.0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ComplexItem:
+    """A QGC complex item (``survey``, ``StructureScan``, ``CorridorScan``) and its items.
+
+    ``items`` are the mission items it expands to (stored by QGC in the file for Survey
+    and CorridorScan, generated by us for StructureScan); ``definition`` is the rest of
+    the JSON object (polygon, CameraCalc, angle...) kept so a re-export is faithful.
+    """
+
+    kind: str
+    items: tuple[MissionItem, ...]
+    definition: dict[str, Any] = field(compare=False, hash=False, repr=False)
+
+
+MissionEntry = MissionItem | ComplexItem
+
+
+@dataclass(frozen=True)
+class FencePolygon:
+    vertices: tuple[tuple[float, float], ...]  # (lat, lon)
+    inclusion: bool = True
+
+
+@dataclass(frozen=True)
+class FenceCircle:
+    center: tuple[float, float]  # (lat, lon)
+    radius_m: float
+    inclusion: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A mission plan as QGroundControl keeps it, plus where it came from."""
+
+    entries: tuple[MissionEntry, ...]
+    home: tuple[float, float, float] | None = None
+    """Planned home (lat, lon, AMSL altitude m)."""
+    fence_polygons: tuple[FencePolygon, ...] = ()
+    fence_circles: tuple[FenceCircle, ...] = ()
+    rally_points: tuple[tuple[float, float, float], ...] = ()
+    cruise_speed_m_s: float = 15.0
+    hover_speed_m_s: float = 5.0
+    firmware_type: int = mavlink.MAV_AUTOPILOT_PX4
+    vehicle_type: int = mavlink.MAV_TYPE_QUADROTOR
+    global_altitude_mode: int | None = None
+    source: str = ""
+    file_format: str = "qgc-plan"
+
+    def mission_items(self) -> list[MissionItem]:
+        """The flat item list a vehicle receives (complex items expanded), in order."""
+        out: list[MissionItem] = []
+        for entry in self.entries:
+            if isinstance(entry, ComplexItem):
+                out.extend(entry.items)
+            else:
+                out.append(entry)
+        return out
+
+    def positions(self) -> list[tuple[int, MissionItem]]:
+        """(index in :meth:`mission_items`, item) of every item with a position."""
+        return [(i, it) for i, it in enumerate(self.mission_items()) if it.has_position]
+
+    def complex_items(self, kind: str | None = None) -> list[ComplexItem]:
+        return [e for e in self.entries if isinstance(e, ComplexItem) and kind in (None, e.kind)]
+
+    def with_entries(self, entries: Iterable[MissionEntry]) -> Plan:
+        return replace(self, entries=tuple(entries))
+
+
+# -- reading ------------------------------------------------------------------------------
+def read_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read a QGroundControl ``.plan`` (JSON) or a ``QGC WPL 110`` file, by content."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PlanError(f"cannot read plan {file}: no such file") from None
+    except OSError as err:
+        raise PlanError(f"cannot read plan {file}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{file}: not a text mission file") from None
+    return parse_plan(text, str(file))
+
+
+def parse_plan(text: str, source: str = "<text>") -> Plan:
+    stripped = text.lstrip()
+    if stripped.startswith("QGC WPL"):
+        return _parse_wpl(stripped, source)
+    if stripped.startswith("{"):
+        return _parse_qgc_json(stripped, source)
+    raise PlanError(
+        f"{source}: unknown plan format (expected a QGroundControl .plan JSON or a "
+        "'QGC WPL 110' waypoint file)"
+    )
+
+
+def _param(value: object, where: str) -> Param:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlanError(f"{where}: parameter is {value!r}, expected a number or null")
+    return float(value)
+
+
+def _opt_float(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _item_from_json(obj: object, where: str) -> MissionItem:
+    if not isinstance(obj, dict):
+        raise PlanError(f"{where}: expected a JSON object")
+    if obj.get("type") != "SimpleItem":
+        raise PlanError(f"{where}: type {obj.get('type')!r} is not SimpleItem")
+    try:
+        cmd = int(obj["command"])
+        frame = int(obj["frame"])
+        raw = obj["params"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise PlanError(f"{where}: missing or bad field {err}") from None
+    if not isinstance(raw, list) or len(raw) != 7:
+        raise PlanError(f"{where}: 'params' must be a list of 7 values")
+    params = tuple(_param(v, f"{where} param{i + 1}") for i, v in enumerate(raw))
+    mode = obj.get("AltitudeMode")
+    return MissionItem(
+        command=cmd,
+        frame=frame,
+        params=params,  # type: ignore[arg-type]
+        autocontinue=bool(obj.get("autoContinue", True)),
+        qgc_altitude_mode=int(mode) if isinstance(mode, int | float) else None,
+        qgc_altitude=_opt_float(obj.get("Altitude")),
+        qgc_amsl_alt_above_terrain=_opt_float(obj.get("AMSLAltAboveTerrain")),
+    )
+
+
+def _latlon_list(value: object, where: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list):
+        raise PlanError(f"{where}: expected a list of [lat, lon]")
+    out = []
+    for i, v in enumerate(value):
+        if not isinstance(v, list) or len(v) < 2:
+            raise PlanError(f"{where}[{i}]: expected [lat, lon]")
+        out.append((float(v[0]), float(v[1])))
+    return tuple(out)
+
+
+def _parse_complex(obj: dict[str, Any], where: str) -> ComplexItem:
+    kind = obj.get("complexItemType")
+    if kind not in COMPLEX_KINDS:
+        raise PlanError(
+            f"{where}: complex item type {kind!r} is not supported "
+            f"(supported: {', '.join(COMPLEX_KINDS)})"
+        )
+    definition = {k: v for k, v in obj.items()}
+    if kind == "StructureScan":
+        from drone_missions.qgc import structure_scan_items
+
+        items = tuple(structure_scan_items(definition, where))
+        return ComplexItem(kind, items, definition)
+    tsci = obj.get("TransectStyleComplexItem")
+    if not isinstance(tsci, dict) or not isinstance(tsci.get("Items"), list):
+        raise PlanError(
+            f"{where}: {kind} has no TransectStyleComplexItem.Items (re-save it with "
+            "QGroundControl 3.4 or later, which stores the generated items)"
+        )
+    items = tuple(_item_from_json(it, f"{where} Items[{j}]") for j, it in enumerate(tsci["Items"]))
+    return ComplexItem(str(kind), items, definition)
+
+
+def _parse_qgc_json(text: str, source: str) -> Plan:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PlanError(f"{source}: invalid JSON: {err}") from None
+    if not isinstance(doc, dict) or doc.get("fileType") != "Plan":
+        raise PlanError(f"{source}: not a QGroundControl plan (fileType is not 'Plan')")
+    if doc.get("version") != 1:
+        raise PlanError(f"{source}: plan file version {doc.get('version')!r} (supported: 1)")
+    mission = doc.get("mission")
+    if not isinstance(mission, dict) or not isinstance(mission.get("items"), list):
+        raise PlanError(f"{source}: plan has no mission.items list")
+    if mission.get("version") != 2:
+        raise PlanError(f"{source}: mission version {mission.get('version')!r} (supported: 2)")
+    entries: list[MissionEntry] = []
+    for i, obj in enumerate(mission["items"]):
+        where = f"{source}: mission.items[{i}]"
+        if isinstance(obj, dict) and obj.get("type") == "ComplexItem":
+            entries.append(_parse_complex(obj, where))
+        else:
+            entries.append(_item_from_json(obj, where))
+    home = None
+    planned = mission.get("plannedHomePosition")
+    if isinstance(planned, list) and len(planned) >= 3 and not (planned[0] == planned[1] == 0):
+        home = (float(planned[0]), float(planned[1]), float(planned[2] or 0.0))
+    polygons: list[FencePolygon] = []
+    circles: list[FenceCircle] = []
+    fence = doc.get("geoFence") or {}
+    for j, poly in enumerate(fence.get("polygons") or []):
+        where = f"{source}: geoFence.polygons[{j}]"
+        verts = _latlon_list(poly.get("polygon"), where)
+        if len(verts) < 3:
+            raise PlanError(f"{where}: a fence polygon needs 3 vertices, got {len(verts)}")
+        polygons.append(FencePolygon(verts, bool(poly.get("inclusion", True))))
+    for j, circ in enumerate(fence.get("circles") or []):
+        where = f"{source}: geoFence.circles[{j}]"
+        c = circ.get("circle") or {}
+        try:
+            center = (float(c["center"][0]), float(c["center"][1]))
+            radius = float(c["radius"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise PlanError(
+                f"{where}: expected circle.center [lat, lon] and circle.radius"
+            ) from None
+        circles.append(FenceCircle(center, radius, bool(circ.get("inclusion", True))))
+    rally = tuple(
+        (float(p[0]), float(p[1]), float(p[2]) if len(p) > 2 else 0.0)
+        for p in ((doc.get("rallyPoints") or {}).get("points") or [])
+    )
+    mode = mission.get("globalPlanAltitudeMode")
+    return Plan(
+        entries=tuple(entries),
+        home=home,
+        fence_polygons=tuple(polygons),
+        fence_circles=tuple(circles),
+        rally_points=rally,
+        cruise_speed_m_s=float(mission.get("cruiseSpeed") or 15.0),
+        hover_speed_m_s=float(mission.get("hoverSpeed") or 5.0),
+        firmware_type=int(mission.get("firmwareType", mavlink.MAV_AUTOPILOT_PX4)),
+        vehicle_type=int(mission.get("vehicleType", mavlink.MAV_TYPE_QUADROTOR)),
+        global_altitude_mode=int(mode) if isinstance(mode, int) else None,
+        source=source,
+        file_format="qgc-plan",
+    )
+
+
+def _parse_wpl(text: str, source: str) -> Plan:
+    lines = text.splitlines()
+    header = lines[0].split()
+    if len(header) < 3 or header[2] != "110":
+        raise PlanError(f"{source}: line 1 is {lines[0]!r}; only 'QGC WPL 110' is supported")
+    home = None
+    entries: list[MissionEntry] = []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cols = line.split()
+        if len(cols) != 12:
+            raise PlanError(f"{source}: line {n} has {len(cols)} columns, expected 12")
+        try:
+            seq, frame, cmd = int(cols[0]), int(cols[2]), int(cols[3])
+            values = [float(c) for c in cols[4:11]]
+            auto = bool(int(float(cols[11])))
+        except ValueError:
+            raise PlanError(f"{source}: line {n} is not numeric") from None
+        if seq == 0:  # QGC WPL: item 0 is the home position (AMSL); 0/0 = none
+            if values[4] or values[5]:
+                home = (values[4], values[5], values[6])
+            continue
+        entries.append(MissionItem(cmd, frame, tuple(values), auto))  # type: ignore[arg-type]
+    return Plan(entries=tuple(entries), home=home, source=source, file_format="qgc-wpl-110")
+
+
+# -- writing ------------------------------------------------------------------------------
+def _num_json(value: Param) -> float | int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
+
+
+def item_to_json(item: MissionItem, do_jump_id: int) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    if item.qgc_altitude_mode is not None:
+        obj["AMSLAltAboveTerrain"] = _num_json(item.qgc_amsl_alt_above_terrain)
+        obj["Altitude"] = _num_json(item.qgc_altitude)
+        obj["AltitudeMode"] = item.qgc_altitude_mode
+    obj.update(
+        {
+            "autoContinue": item.autocontinue,
+            "command": item.command,
+            "doJumpId": do_jump_id,
+            "frame": item.frame,
+            "params": [_num_json(p) for p in item.params],
+            "type": "SimpleItem",
+        }
+    )
+    return obj
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The QGroundControl ``.plan`` document of a plan."""
+    items: list[dict[str, Any]] = []
+    jump = 1
+    for entry in plan.entries:
+        if isinstance(entry, MissionItem):
+            items.append(item_to_json(entry, jump))
+            jump += 1
+            continue
+        obj = dict(entry.definition)
+        generated = []
+        for it in entry.items:
+            generated.append(item_to_json(it, jump))
+            jump += 1
+        if entry.kind != "StructureScan":
+            tsci = dict(obj.get("TransectStyleComplexItem") or {})
+            tsci["Items"] = generated
+            obj["TransectStyleComplexItem"] = tsci
+        obj["type"] = "ComplexItem"
+        obj["complexItemType"] = entry.kind
+        items.append(obj)
+    home = list(plan.home) if plan.home is not None else [0.0, 0.0, 0.0]
+    mission: dict[str, Any] = {
+        "cruiseSpeed": plan.cruise_speed_m_s,
+        "firmwareType": plan.firmware_type,
+        "hoverSpeed": plan.hover_speed_m_s,
+        "items": items,
+        "plannedHomePosition": home,
+        "vehicleType": plan.vehicle_type,
+        "version": 2,
+    }
+    if plan.global_altitude_mode is not None:
+        mission["globalPlanAltitudeMode"] = plan.global_altitude_mode
+    return {
+        "fileType": "Plan",
+        "geoFence": {
+            "circles": [
+                {
+                    "circle": {"center": list(c.center), "radius": c.radius_m},
+                    "inclusion": c.inclusion,
+                    "version": 1,
+                }
+                for c in plan.fence_circles
+            ],
+            "polygons": [
+                {"inclusion": p.inclusion, "polygon": [list(v) for v in p.vertices], "version": 1}
+                for p in plan.fence_polygons
+            ],
+            "version": 2,
+        },
+        "groundStation": "QGroundControl",
+        "mission": mission,
+        "rallyPoints": {"points": [list(p) for p in plan.rally_points], "version": 2},
+        "version": 1,
+    }
+
+
+def plan_to_wpl(plan: Plan) -> str:
+    """The ``QGC WPL 110`` text of a plan (complex items written as their items; the
+    fence and rally points have no place in this format and are left out)."""
+    home = plan.home or (0.0, 0.0, 0.0)
+    rows: list[tuple[float, ...]] = [(0, 1, FRAME_GLOBAL, CMD_WAYPOINT, 0, 0, 0, 0, *home, 1)]
+    for seq, it in enumerate(plan.mission_items(), start=1):
+        rows.append(
+            (seq, 0, it.frame, it.command, *(_num(p) for p in it.params), int(it.autocontinue))
+        )
+    out = ["QGC WPL 110"]
+    for row in rows:
+        cells = [str(int(v)) for v in row[:4]]
+        cells += [repr(float(v)) if not math.isnan(float(v)) else "nan" for v in row[4:11]]
+        cells.append(str(int(row[11])))
+        out.append("\t".join(cells))
+    return "\n".join(out) + "\n"
+
+
+def write_plan(plan: Plan, path: str | os.PathLike[str]) -> Path:
+    """Write ``.plan`` (JSON) or, for ``.waypoints``/``.txt``, QGC WPL 110; atomically."""
+    file = Path(path)
+    if file.suffix.lower() in (".waypoints", ".txt", ".wpl"):
+        text = plan_to_wpl(plan)
+    else:
+        text = json.dumps(plan_to_json(plan), indent=4, allow_nan=False) + "\n"
+    return write_text_atomic(file, text)
+
+
+def describe(plan: Plan) -> str:
+    """One line per item: index, command name, frame, position."""
+    lines = []
+    for i, it in enumerate(plan.mission_items()):
+        pos = (
+            f" {it.lat_deg:.7f},{it.lon_deg:.7f} {it.altitude_m:.1f} m {it.altitude_ref}"
+            if it.has_position
+            else ""
+        )
+        lines.append(f"{i:4d} {it.name}{pos}")
+    return "\n".join(lines)
+
+
+def same_items(a: Sequence[MissionItem], b: Sequence[MissionItem], tol: float = 1e-7) -> bool:
+    """Whether two item lists are the same mission (numbers equal to ``tol``, None = NaN)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if (x.command, x.frame, x.autocontinue) != (y.command, y.frame, y.autocontinue):
+            return False
+        for p, q in zip(x.params, y.params, strict=True):
+            pn, qn = _num(p), _num(q)
+            if math.isnan(pn) != math.isnan(qn):
+                return False
+            if not math.isnan(pn) and abs(pn - qn) > tol * max(1.0, abs(pn)):
+                return False
+    return True
+
+
+# -- the camera along a flight -------------------------------------------------------------
+@dataclass(frozen=True)
+class Photo:
+    """A photo the mission's camera items take: where, heading of the leg, which item."""
+
+    position: tuple[float, float, float]
+    heading_rad: float
+    item_index: int
+
+
+def camera_photos(
+    items: Sequence[MissionItem], points: Sequence[tuple[float, float, float] | None]
+) -> list[Photo]:
+    """Where the camera fires when the items are flown along straight legs.
+
+    ``points[i]`` is item ``i``'s position in any metric frame (x east, y north, z up),
+    or None for items without one. DO_SET_CAM_TRIGG_DIST starts (distance > 0) or stops
+    (0) distance triggering, measured horizontally along the legs as PX4 does, with one
+    photo at once when param3 is 1; IMAGE_START_CAPTURE with a count of 1 and
+    DO_DIGICAM_CONTROL with param5 = 1 take one photo where the vehicle is.
+    """
+    photos: list[Photo] = []
+    here: tuple[float, float, float] | None = None
+    heading = 0.0
+    trigger_m = 0.0
+    since_last = 0.0
+    for i, it in enumerate(items):
+        target = points[i] if i < len(points) else None
+        if target is not None:
+            if here is None:
+                here = target
+                continue
+            dx, dy, dz = target[0] - here[0], target[1] - here[1], target[2] - here[2]
+            leg = math.hypot(dx, dy)
+            if leg > 1e-9:
+                heading = math.atan2(dy, dx)
+            if trigger_m > 0 and leg > 0:
+                s = trigger_m - since_last
+                while s <= leg + 1e-9:
+                    f = s / leg
+                    pos = (here[0] + f * dx, here[1] + f * dy, here[2] + f * dz)
+                    photos.append(Photo(pos, heading, i))
+                    s += trigger_m
+                since_last = leg - (s - trigger_m)
+            here = target
+            continue
+        if here is None:
+            continue
+        if it.command == CMD_CAM_TRIGG_DIST:
+            trigger_m = max(_num(it.params[0]), 0.0) if math.isfinite(_num(it.params[0])) else 0.0
+            since_last = 0.0
+            if _num(it.params[2]) == 1:
+                photos.append(Photo(here, heading, i))
+        elif (it.command == CMD_IMAGE_START_CAPTURE and _num(it.params[2]) == 1) or (
+            it.command == CMD_DIGICAM_CONTROL and _num(it.params[4]) == 1
+        ):
+            photos.append(Photo(here, heading, i))
+    return photos
+
+
+# -- what a simulator or a viewer flies ----------------------------------------------------
+@dataclass(frozen=True)
+class PathPoint:
+    """A place the vehicle flies to: a mission item's position, altitude and reference."""
+
+    item_index: int
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    altitude_ref: AltitudeRef
+    command: int
+
+
+def path_points(plan: Plan) -> tuple[list[PathPoint], dict[str, int]]:
+    """The positional items in order (a take-off without a position climbs at home),
+    and the other items counted by command name (camera, speed, ROI, RTL, LAND...)."""
+    points: list[PathPoint] = []
+    others: dict[str, int] = {}
+    for i, it in enumerate(plan.mission_items()):
+        if it.command == CMD_TAKEOFF and not it.has_position and plan.home is not None:
+            lat, lon = plan.home[0], plan.home[1]
+        elif it.has_position and it.command != CMD_LAND:
+            lat, lon = it.lat_deg, it.lon_deg
+        else:
+            name = it.name.removeprefix("MAV_CMD_")
+            others[name] = others.get(name, 0) + 1
+            continue
+        alt = it.altitude_m
+        if not math.isfinite(alt):
+            raise PlanError(f"{plan.source}: item {i} ({it.name}) has no altitude")
+        points.append(PathPoint(i, lat, lon, alt, it.altitude_ref, it.command))
+    return points, others
