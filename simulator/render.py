@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.camera import CameraModel
-from simulator.compiled import jit
+from simulator.compiled import jit, noise_key
 from simulator.config import SimConfig
 from simulator.hsi import HsiRender, mix, zone_spectra
 from simulator.mesh import MARKER_ZONE, ZONES
@@ -300,8 +300,8 @@ class Renderer:
 
     def _sensor_rgb(self, lin: F64Array, frame_index: int) -> npt.NDArray[np.uint8]:
         """sRGB encoding, Gaussian read noise and 8-bit quantisation of linear RGB."""
-        rng = np.random.default_rng([self.config.seed, STREAM_RGB_NOISE, frame_index])
-        return sensor_rgb(lin, self.config.camera, rng)
+        key = noise_key(self.config.seed, STREAM_RGB_NOISE, frame_index)
+        return sensor_rgb(lin, self.config.camera, key)
 
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
@@ -319,8 +319,8 @@ class Renderer:
         self, z: F32Array, cos_view: F64Array, frame_index: int
     ) -> npt.NDArray[np.generic]:
         """Apply the depth sensor model to the true z-depth."""
-        rng = np.random.default_rng([self.config.seed, STREAM_DEPTH_NOISE, frame_index])
-        return depth_image(z, cos_view, self.config.depth, rng)
+        key = noise_key(self.config.seed, STREAM_DEPTH_NOISE, frame_index)
+        return depth_image(z, cos_view, self.config.depth, key)
 
     # -- hyperspectral ---------------------------------------------------------------------
     def render_hsi(self, world_from_optical: F64Array, frame_index: int) -> HsiRender:

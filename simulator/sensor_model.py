@@ -17,7 +17,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from simulator.compiled import jit
+from simulator.compiled import NORMAL_TABLE, jit, normal_draw, normal_draws, uniform_draws
 from simulator.config import CameraConfig, DepthConfig
 
 F64Array = npt.NDArray[np.float64]
@@ -47,36 +47,35 @@ def _srgb_table() -> F64Array:
 @jit
 def _sensor_rgb_kernel(
     lin: F64Array,
-    noise: F32Array,
+    key: np.uint64,
     noise_dn: float,
     table: F64Array,
+    normal_table: F64Array,
     out: npt.NDArray[np.uint8],
 ) -> None:
-    """sRGB curve (interpolated in ``table``) × 255, + noise × noise_dn, rounded half
-    to even, clipped to 8 bits."""
+    """sRGB curve (interpolated in ``table``) × 255, + read noise (draw i of stream
+    ``key``) × noise_dn, rounded half to even, clipped to 8 bits."""
     steps = table.shape[0] - 1
     for i in range(lin.shape[0]):
         x = min(max(lin[i], 0.0), 1.0) * steps
         j = min(int(x), steps - 1)
         f = x - j
         s = table[j] + (table[j + 1] - table[j]) * f
-        v = np.rint(s + np.float64(noise[i]) * noise_dn)
+        if noise_dn > 0:
+            s += normal_draw(key, i, normal_table) * noise_dn
+        v = np.rint(s)
         out[i] = np.uint8(min(max(v, 0.0), 255.0))
 
 
-def sensor_rgb(lin: F64Array, cam: CameraConfig, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+def sensor_rgb(lin: F64Array, cam: CameraConfig, key: int) -> npt.NDArray[np.uint8]:
     """8-bit sRGB of linear RGB with read noise of ``cam.noise_dn`` digital numbers.
 
-    The standard normal draws are single precision (half the cost of double; the
-    difference is far below the 1 DN quantum: at most 1 DN where a value sits on a
-    rounding boundary, statistically the same noise)."""
+    The noise of value i is draw i of the counter-based stream ``key``
+    (:func:`simulator.compiled.normal_draw`: Gaussian truncated at ±4.33 σ, unit
+    variance), drawn inline."""
     flat = np.ascontiguousarray(lin, dtype=np.float64).reshape(-1)
-    if cam.noise_dn > 0:
-        noise = rng.standard_normal(flat.shape, dtype=np.float32)
-    else:
-        noise = np.zeros(flat.shape, dtype=np.float32)
     out = np.empty(flat.shape, dtype=np.uint8)
-    _sensor_rgb_kernel(flat, noise, float(cam.noise_dn), _SRGB_TABLE, out)
+    _sensor_rgb_kernel(flat, np.uint64(key), float(cam.noise_dn), _SRGB_TABLE, NORMAL_TABLE, out)
     return out.reshape(lin.shape)
 
 
@@ -110,15 +109,19 @@ def _depth_valid_kernel(
 
 
 def depth_image(
-    z: F32Array, cos_view: F64Array, dc: DepthConfig, rng: np.random.Generator
+    z: F32Array, cos_view: F64Array, dc: DepthConfig, key: int
 ) -> npt.NDArray[np.generic]:
     """The published depth image of the true z-depth ``z`` (NaN where nothing was hit)
-    and the |cos| of the viewing angle at every pixel."""
+    and the |cos| of the viewing angle at every pixel. Pixel i's noise is draw i of the
+    counter-based stream ``key`` (standard normal), its dropout draw n + i (uniform)."""
     zz = z.astype(np.float64)
-    # single-precision draws (half the cost; the noise is c·z² ≤ a few mm, its float32
-    # rounding ~1e-7 of that; the dropout threshold is compared in float32)
-    noise = rng.standard_normal(zz.shape, dtype=np.float32)
-    drop = rng.random(zz.shape, dtype=np.float32) < np.float32(dc.dropout)
+    n = zz.size
+    draws = np.empty(n)
+    normal_draws(np.uint64(key), 0, NORMAL_TABLE, draws)
+    noise = draws.reshape(zz.shape)
+    uniform = np.empty(n)
+    uniform_draws(np.uint64(key), n, uniform)
+    drop = uniform.reshape(zz.shape) < dc.dropout
     valid = np.empty(zz.shape, dtype=bool)
     cos_limit = math.cos(math.radians(dc.grazing_limit_deg))
     _depth_valid_kernel(
