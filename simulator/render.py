@@ -23,8 +23,9 @@ invalid) or 32FC1 metres (NaN = invalid). Noise is ``sigma_z = c·z²``; pixels 
 the range limits, at grazing incidence, on depth edges and at random are invalid.
 
 Hyperspectral cubes are mixed from sub-rays of the same shading (:mod:`simulator.hsi`).
-Every frame draws noise from its own generator seeded by (seed, stream, frame), so frames
-can be rendered in any order or in parallel with identical results.
+Every frame draws noise from its own counter-based stream keyed by (seed, stream, frame)
+(:func:`simulator.compiled.normal_draw`: value i takes draw i), so frames can be rendered
+in any order or in parallel with identical results.
 
 Where things happen (each a function to extend):
 
@@ -35,8 +36,9 @@ Where things happen (each a function to extend):
 - sRGB, read noise, depth sensor model: :mod:`simulator.sensor_model`;
 - hyperspectral mixing: :func:`simulator.hsi.mix`.
 
-Per-pixel loops run compiled (:mod:`simulator.compiled`) with the numpy statements'
-IEEE operations in order: a seed gives the same bytes as the plain-numpy renderer did.
+Per-pixel loops run compiled (:mod:`simulator.compiled`); geometry and shading keep the
+numpy statements' IEEE operations in order. The sensor stage changed on purpose for speed
+(NOTES-simspeed.md): counter-based noise draws and a tabulated sRGB curve.
 """
 
 from __future__ import annotations
@@ -360,5 +362,5 @@ class Renderer:
             self.irradiance,
             hc.noise_floor,
             hc.noise_rel,
-            np.random.default_rng(stream),
+            noise_key(*stream),
         )
