@@ -352,11 +352,16 @@ def _undistort_points(
     xd: F64, c: F64, iterations: int, tol: float, fold_tol: float, out: F64
 ) -> None:
     """Pinhole models (k1, k2, p1, p2, k3, k4, k5, k6): Newton per point on
-    distort(x) = xd from x = xd; NaN where the result does not map back."""
+    distort(x) = xd from x = xd / radial(xd); NaN where the result does not map back."""
     k1, k2, p1, p2, k3, k4, k5, k6 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
     for i in range(xd.shape[0]):
         tx, ty = xd[i, 0], xd[i, 1]
-        x, y = tx, ty
+        # start from one fixed-point step (x = xd / radial(xd)): one Newton step fewer
+        r2 = tx * tx + ty * ty
+        radial = (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        if not (radial > 0.1 and radial < 10.0):
+            radial = 1.0
+        x, y = tx / radial, ty / radial
         for it in range(iterations + 1):
             r2 = x * x + y * y
             num = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
