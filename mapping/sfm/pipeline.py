@@ -111,15 +111,16 @@ def run_pipeline(
     """Everything from images to report; returns the report.json path."""
     import pycolmap
 
+    # a bad calibration file fails before anything is written
+    calibration = (
+        _load_calibration(calibration_path, calibration_camera) if calibration_path else None
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     run = Run(out_dir)
     if log is not None:
         run.log = log
     run.work.mkdir(parents=True, exist_ok=True)
     run.timings = _load_timings(run.work)
-    calibration = (
-        _load_calibration(calibration_path, calibration_camera) if calibration_path else None
-    )
 
     given = inputs
     inputs = run.stage(
