@@ -136,6 +136,12 @@ def test_sfm_takes_calibration_yaml(two_cameras: Path) -> None:
     assert _load_calibration(two_cameras, "right") == RIGHT.intrinsics
 
 
+def test_sfm_refuses_a_fisheye_calibration(tmp_path: Path) -> None:
+    cal = save_calibration(Calibration({"fish": CameraEntry(FISH)}), tmp_path / "c.yaml")
+    with pytest.raises(SfmError, match=r"c\.yaml: an equidistant \(fisheye\) calibration"):
+        _load_calibration(cal)
+
+
 def test_sfm_bad_calibration_fails_before_writing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -339,9 +339,15 @@ def _load_calibration(path: Path, camera: str | None = None) -> Any:
     from calibration.camera_model import load_camera_model
 
     try:
-        return load_camera_model(path, camera).intrinsics
+        model = load_camera_model(path, camera)
     except SmartmineError as err:
         raise SfmError(str(err)) from None
+    if model.is_fisheye:  # the COLMAP camera below is OPENCV (k1, k2, p1, p2)
+        raise SfmError(
+            f"{path}: an equidistant (fisheye) calibration; sfm takes plumb_bob or "
+            "rational_polynomial cameras"
+        )
+    return model.intrinsics
 
 
 __all__ = ["STAGES", "GcpFile", "run_pipeline"]
