@@ -11,18 +11,26 @@ models, in numpy, matching OpenCV to rounding:
 The simulator renders with it, mapping back-projects with it and calibration tests
 check against it, so they all agree on what a calibration means. Pixel coordinates are
 OpenCV's: the centre of the top-left pixel is (0, 0).
+
+It also reads one camera out of a calibration file (:func:`load_camera_model`): the
+``calibration.yaml`` that ``smartmine calibrate`` writes, or a ROS camera_info YAML. This
+is the one parser of a calibration.yaml camera entry; ``calibration.io`` builds the whole
+file on it, and the domain packages (which may import only this module of calibration)
+read ``--calibration`` through it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from calibration.errors import CalibrationError
-from smartmine.errors import ConversionError
+from smartmine.errors import ConversionError, SmartmineError
 from smartmine.msgs import CameraIntrinsics
 
 F64 = npt.NDArray[np.float64]
@@ -346,6 +354,177 @@ def survey_camera(name: str) -> SensorSpec:
         f"no built-in camera named {name!r} (built in: {', '.join(SURVEY_CAMERAS)}; "
         "or give a camera YAML file)"
     )
+
+
+# ======================================================================================
+# Reading a camera from a calibration file (calibration.yaml or ROS camera_info YAML)
+# ======================================================================================
+
+SCHEMA: Final = "smartmine/calibration"
+"""The ``schema`` key of calibration.yaml."""
+VERSION: Final = 1
+"""The calibration.yaml schema version this smartmine reads and writes."""
+
+
+class YamlFields:
+    """Typed access to a parsed YAML mapping, with errors that name the file and key."""
+
+    def __init__(self, doc: Any, path: Path, where: str) -> None:
+        if not isinstance(doc, dict):
+            raise CalibrationError(f"{path}: {where or 'document'} is not a mapping")
+        self.doc, self.path, self.where = doc, path, where
+
+    def key(self, key: str) -> str:
+        """``key`` with its place in the document (``cameras.left.width``)."""
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.doc.get(key, default)
+
+    def req(self, key: str) -> Any:
+        if key not in self.doc:
+            raise CalibrationError(f"{self.path}: missing {self.key(key)}")
+        return self.doc[key]
+
+    def str_(self, key: str, default: str | None = None) -> str:
+        v = self.doc.get(key, default) if default is not None else self.req(key)
+        if not isinstance(v, str):
+            raise CalibrationError(f"{self.path}: {self.key(key)} must be a string")
+        return v
+
+    def int_(self, key: str) -> int:
+        v = self.req(key)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise CalibrationError(f"{self.path}: {self.key(key)} must be an integer")
+        return v
+
+    def float_(self, key: str) -> float:
+        v = self.req(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise CalibrationError(f"{self.path}: {self.key(key)} must be a finite number")
+        return float(v)
+
+    def floats(self, key: str, size: int | None = None) -> F64:
+        v = self.req(key)
+        try:
+            arr = np.array(v, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise CalibrationError(
+                f"{self.path}: {self.key(key)} must be a list of numbers"
+            ) from None
+        if size is not None and arr.size != size:
+            raise CalibrationError(
+                f"{self.path}: {self.key(key)} has {arr.size} numbers, expected {size}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise CalibrationError(f"{self.path}: {self.key(key)} holds NaN or infinity")
+        return arr
+
+    def quality(self) -> dict[str, Any]:
+        q = self.doc.get("quality", {})
+        return dict(q) if isinstance(q, dict) else {}
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The parsed YAML of a calibration file; unreadable or invalid files name the file."""
+    import yaml
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise CalibrationError(f"cannot read calibration {file}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{file}: not a text file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise CalibrationError(f"{file}: invalid YAML: {err}".replace("\n", " ")) from None
+
+
+def check_schema(top: YamlFields, hint: str = "") -> None:
+    """Refuse a document that is not calibration.yaml, or of a version not known here."""
+    if top.get("schema") != SCHEMA:
+        raise CalibrationError(
+            f"{top.path}: not a smartmine calibration (schema: {SCHEMA} missing){hint}"
+        )
+    version = top.get("version")
+    if version != VERSION:
+        raise CalibrationError(
+            f"{top.path}: calibration schema version {version!r} is not supported (this "
+            f"smartmine reads version {VERSION}); upgrade smartmine"
+        )
+
+
+def camera_from_fields(d: YamlFields) -> CameraModel:
+    """The model of one ``cameras.NAME`` entry of calibration.yaml."""
+    model = d.str_("distortion_model")
+    if model not in COEFFICIENTS:
+        raise CalibrationError(
+            f"{d.path}: {d.key('distortion_model')} {model!r} is not one of "
+            f"{', '.join(COEFFICIENTS)}"
+        )
+    k = d.floats("camera_matrix", 9).reshape(3, 3)
+    coeffs = d.floats("distortion_coefficients")
+    r = (
+        d.floats("rectification_matrix", 9).reshape(3, 3)
+        if "rectification_matrix" in d.doc
+        else None
+    )
+    p = d.floats("projection_matrix", 12).reshape(3, 4) if "projection_matrix" in d.doc else None
+    try:
+        return CameraModel(
+            CameraIntrinsics(d.int_("width"), d.int_("height"), k, coeffs, model, r, p)
+        )
+    except SmartmineError as err:
+        raise CalibrationError(f"{d.path}: {d.where}: {err}") from None
+
+
+def camera_entries(top: YamlFields) -> dict[str, YamlFields]:
+    """The ``cameras`` of a calibration.yaml by name, in file order (not yet parsed)."""
+    cams = top.get("cameras") or {}
+    if not isinstance(cams, dict):
+        raise CalibrationError(f"{top.path}: cameras must be a mapping of name to camera")
+    return {str(n): YamlFields(c, top.path, f"cameras.{n}") for n, c in cams.items()}
+
+
+def load_camera_model(path: str | Path, camera: str | None = None) -> CameraModel:
+    """One camera from a calibration file: what ``--calibration`` takes.
+
+    ``path`` is either the ``calibration.yaml`` of ``smartmine calibrate`` (the camera
+    named ``camera``; by default the only one, or the first of several) or a ROS
+    camera_info YAML (one camera; ``camera`` is not checked against its camera_name).
+    Every failure is one :class:`CalibrationError` naming the file.
+    """
+    file = Path(path)
+    doc = read_yaml(file)
+    if isinstance(doc, dict) and "schema" not in doc and "camera_matrix" in doc:
+        from smartmine.msgs import read_camera_info_yaml
+
+        try:
+            intr, _ = read_camera_info_yaml(file)
+            return CameraModel(intr)
+        except SmartmineError as err:
+            text = str(err)
+            raise CalibrationError(text if str(file) in text else f"{file}: {text}") from None
+    top = YamlFields(doc, file, "")
+    if "schema" not in top.doc:
+        raise CalibrationError(
+            f"{file}: not a camera calibration: neither a smartmine calibration.yaml "
+            f"(schema: {SCHEMA}) nor a ROS camera_info YAML (image_width, image_height, "
+            "camera_matrix, distortion_coefficients)"
+        )
+    check_schema(top)
+    cameras = camera_entries(top)
+    if not cameras:
+        raise CalibrationError(f"{file}: the calibration holds no cameras")
+    if camera is None:
+        return camera_from_fields(next(iter(cameras.values())))
+    if camera not in cameras:
+        raise CalibrationError(
+            f"{file}: no camera {camera!r} in the calibration (cameras: {', '.join(cameras)})"
+        )
+    return camera_from_fields(cameras[camera])
 
 
 def _undistort_points(

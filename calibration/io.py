@@ -20,7 +20,6 @@ Every file is written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,15 +28,22 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from calibration.camera_model import COEFFICIENTS, CameraModel
+from calibration.camera_model import (
+    COEFFICIENTS,
+    SCHEMA,
+    VERSION,
+    CameraModel,
+    YamlFields,
+    camera_entries,
+    camera_from_fields,
+    check_schema,
+    read_yaml,
+)
 from calibration.errors import CalibrationError
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.errors import SmartmineError
 
 F64 = npt.NDArray[np.float64]
-
-SCHEMA: Final = "smartmine/calibration"
-VERSION: Final = 1
 
 
 # --- calibration.yaml -----------------------------------------------------------------
@@ -249,112 +255,22 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     return write_text_atomic(path, header + dump_yaml(calibration_to_dict(cal)))
 
 
-class _Doc:
-    """Typed access to a parsed YAML mapping, with errors that name the file and key."""
-
-    def __init__(self, doc: Any, path: Path, where: str) -> None:
-        if not isinstance(doc, dict):
-            raise CalibrationError(f"{path}: {where or 'document'} is not a mapping")
-        self.doc, self.path, self.where = doc, path, where
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.doc.get(key, default)
-
-    def req(self, key: str) -> Any:
-        if key not in self.doc:
-            raise CalibrationError(f"{self.path}: missing {self._key(key)}")
-        return self.doc[key]
-
-    def str_(self, key: str, default: str | None = None) -> str:
-        v = self.doc.get(key, default) if default is not None else self.req(key)
-        if not isinstance(v, str):
-            raise CalibrationError(f"{self.path}: {self._key(key)} must be a string")
-        return v
-
-    def int_(self, key: str) -> int:
-        v = self.req(key)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise CalibrationError(f"{self.path}: {self._key(key)} must be an integer")
-        return v
-
-    def float_(self, key: str) -> float:
-        v = self.req(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise CalibrationError(f"{self.path}: {self._key(key)} must be a finite number")
-        return float(v)
-
-    def floats(self, key: str, size: int | None = None) -> F64:
-        v = self.req(key)
-        try:
-            arr = np.array(v, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise CalibrationError(
-                f"{self.path}: {self._key(key)} must be a list of numbers"
-            ) from None
-        if size is not None and arr.size != size:
-            raise CalibrationError(
-                f"{self.path}: {self._key(key)} has {arr.size} numbers, expected {size}"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise CalibrationError(f"{self.path}: {self._key(key)} holds NaN or infinity")
-        return arr
-
-    def quality(self) -> dict[str, Any]:
-        q = self.doc.get("quality", {})
-        return dict(q) if isinstance(q, dict) else {}
-
-
-def _camera_from(d: _Doc) -> CameraEntry:
-    from smartmine.msgs import CameraIntrinsics
-
-    model = d.str_("distortion_model")
-    if model not in COEFFICIENTS:
-        raise CalibrationError(
-            f"{d.path}: {d._key('distortion_model')} {model!r} is not one of "
-            f"{', '.join(COEFFICIENTS)}"
-        )
-    k = d.floats("camera_matrix", 9).reshape(3, 3)
-    coeffs = d.floats("distortion_coefficients")
-    r = (
-        d.floats("rectification_matrix", 9).reshape(3, 3)
-        if "rectification_matrix" in d.doc
-        else None
-    )
-    p = d.floats("projection_matrix", 12).reshape(3, 4) if "projection_matrix" in d.doc else None
-    try:
-        intr = CameraIntrinsics(d.int_("width"), d.int_("height"), k, coeffs, model, r, p)
-        cam = CameraModel(intr)
-    except SmartmineError as err:
-        raise CalibrationError(f"{d.path}: {d.where}: {err}") from None
-    return CameraEntry(cam, d.str_("frame_id", ""), d.quality())
+def _camera_from(d: YamlFields) -> CameraEntry:
+    return CameraEntry(camera_from_fields(d), d.str_("frame_id", ""), d.quality())
 
 
 def calibration_from_dict(doc: Any, path: Path) -> Calibration:
     from smartmine.geometry import make_transform, quat_to_matrix
 
-    top = _Doc(doc, path, "")
-    if top.get("schema") != SCHEMA:
-        raise CalibrationError(
-            f"{path}: not a smartmine calibration (schema: {SCHEMA} missing); camera_info or "
-            "OpenCV YAML files are read with read_ros_yaml / read_opencv_yaml"
-        )
-    version = top.get("version")
-    if version != VERSION:
-        raise CalibrationError(
-            f"{path}: calibration schema version {version!r} is not supported (this smartmine "
-            f"reads version {VERSION}); upgrade smartmine"
-        )
+    top = YamlFields(doc, path, "")
+    check_schema(
+        top, "; camera_info or OpenCV YAML files are read with read_ros_yaml / read_opencv_yaml"
+    )
     cal = Calibration()
-    cams = top.get("cameras") or {}
-    if not isinstance(cams, dict):
-        raise CalibrationError(f"{path}: cameras must be a mapping of name to camera")
-    for name, c in cams.items():
-        cal.cameras[str(name)] = _camera_from(_Doc(c, path, f"cameras.{name}"))
+    for name, entry in camera_entries(top).items():
+        cal.cameras[name] = _camera_from(entry)
 
-    def rot(d: _Doc) -> F64:
+    def rot(d: YamlFields) -> F64:
         try:
             r: F64 = quat_to_matrix(d.floats("rotation_xyzw", 4))
         except SmartmineError as err:
@@ -362,18 +278,18 @@ def calibration_from_dict(doc: Any, path: Path) -> Calibration:
         return r
 
     for i, e in enumerate(top.get("extrinsics") or []):
-        d = _Doc(e, path, f"extrinsics[{i}]")
+        d = YamlFields(e, path, f"extrinsics[{i}]")
         t = make_transform(rot(d), d.floats("translation_m", 3))
         cal.extrinsics.append(Extrinsic(d.str_("parent"), d.str_("child"), t, d.quality()))
     for i, e in enumerate(top.get("imu") or []):
-        d = _Doc(e, path, f"imu[{i}]")
+        d = YamlFields(e, path, f"imu[{i}]")
         cal.imu.append(
             ImuCamera(
                 d.str_("imu"), d.str_("camera"), rot(d), d.float_("time_offset_s"), d.quality()
             )
         )
     for i, e in enumerate(top.get("hsi") or []):
-        d = _Doc(e, path, f"hsi[{i}]")
+        d = YamlFields(e, path, f"hsi[{i}]")
         cal.hsi.append(
             HsiRegistration(
                 d.str_("hsi"),
@@ -387,19 +303,14 @@ def calibration_from_dict(doc: Any, path: Path) -> Calibration:
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    """Read calibration.yaml (the file ``--calibration`` takes)."""
-    import yaml
+    """Read calibration.yaml (every camera, extrinsic, IMU and HSI entry).
 
+    A command that needs only one camera reads it with
+    :func:`calibration.camera_model.load_camera_model`, which also takes a ROS camera_info
+    YAML.
+    """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise CalibrationError(f"cannot read calibration {file}: {err.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise CalibrationError(f"{file}: invalid YAML: {err}".replace("\n", " ")) from None
-    return calibration_from_dict(doc, file)
+    return calibration_from_dict(read_yaml(file), file)
 
 
 # --- ROS camera_info YAML -------------------------------------------------------------

@@ -179,26 +179,26 @@ def test_gps_and_gcps_on_berlin(tmp_path: Path) -> None:
 
 
 def test_gcp_only_georeferencing_matches_the_gps_model(seneca: Path, tmp_path: Path) -> None:
-    """Images without any GPS or EXIF (the working copies), the camera from a calibration
-    file, and a gcp_list.txt made from five points of the GPS run: the model lands where
-    the GPS run put it."""
+    """Images without any GPS or EXIF (the working copies), the camera from the
+    calibration.yaml ``smartmine calibrate`` writes, and a gcp_list.txt made from five points
+    of the GPS run: the model lands where the GPS run put it."""
     import pycolmap
 
-    from smartmine.msgs.camera import CameraIntrinsics, write_camera_info_yaml
+    from calibration.camera_model import CameraModel
+    from calibration.io import Calibration, CameraEntry, save_calibration
 
     rec = pycolmap.Reconstruction(str(seneca / "work" / "georef"))
     camera = next(iter(rec.cameras.values()))
     f, cx, cy, k1 = camera.params
-    calibration = tmp_path / "camera.yaml"
-    write_camera_info_yaml(
-        CameraIntrinsics(
-            camera.width,
-            camera.height,
-            [[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]],
-            [k1, 0, 0, 0, 0],
-        ),
-        calibration,
-        "survey_camera",
+    model = CameraModel.create(
+        camera.width,
+        camera.height,
+        [[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]],
+        [k1, 0, 0, 0, 0],
+    )
+    calibration = save_calibration(
+        Calibration({"survey_camera": CameraEntry(model, "survey_camera_optical_frame")}),
+        tmp_path / "calibration.yaml",
     )
     origin = np.array(
         json.loads((seneca / "work" / "georef" / "georef.json").read_text())["origin_m"]

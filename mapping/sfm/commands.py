@@ -19,7 +19,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("input", type=Path, help="image folder (or ODM project with images/) or bag")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gcp", type=Path, help="ODM gcp_list.txt")
-    p.add_argument("--calibration", type=Path, help="camera_info YAML fixing the intrinsics")
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        help="calibration.yaml of smartmine calibrate, or a camera_info YAML: fixes the intrinsics",
+    )
+    p.add_argument(
+        "--calibration-camera",
+        metavar="NAME",
+        help="camera of a calibration.yaml holding several (default: the only/first one)",
+    )
     p.add_argument("--crs", default="auto", help="EPSG:326zz, or auto (UTM zone of the data)")
     p.add_argument(
         "--resolution-cm",
@@ -72,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         conf,
         gcp_path=args.gcp,
         calibration_path=args.calibration,
+        calibration_camera=args.calibration_camera,
         **bag_options,
     )
     summary = json.loads(path.read_text())["summary"]

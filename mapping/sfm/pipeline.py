@@ -27,6 +27,7 @@ from mapping.sfm.errors import SfmError
 from mapping.sfm.gcp import GcpFile, read_gcp_file
 from mapping.sfm.inputs import Inputs, load_inputs
 from smartmine.atomic import write_text_atomic
+from smartmine.errors import SmartmineError
 
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
@@ -102,6 +103,7 @@ def run_pipeline(
     *,
     gcp_path: Path | None = None,
     calibration_path: Path | None = None,
+    calibration_camera: str | None = None,
     log: Callable[[str], None] | None = None,
     inputs: Inputs | None = None,
     **bag_options: Any,
@@ -109,13 +111,16 @@ def run_pipeline(
     """Everything from images to report; returns the report.json path."""
     import pycolmap
 
+    # a bad calibration file fails before anything is written
+    calibration = (
+        _load_calibration(calibration_path, calibration_camera) if calibration_path else None
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     run = Run(out_dir)
     if log is not None:
         run.log = log
     run.work.mkdir(parents=True, exist_ok=True)
     run.timings = _load_timings(run.work)
-    calibration = _load_calibration(calibration_path) if calibration_path else None
 
     given = inputs
     inputs = run.stage(
@@ -327,27 +332,22 @@ def _clip_outliers(points: F64) -> F64:
     return points[keep]
 
 
-def _load_calibration(path: Path) -> Any:
-    """A ROS camera_info YAML (``NAME.yaml`` of ``smartmine calibrate``): K and distortion."""
-    from smartmine.msgs.camera import read_camera_info_yaml
+def _load_calibration(path: Path, camera: str | None = None) -> Any:
+    """The intrinsics (CameraIntrinsics) of ``--calibration``: a calibration.yaml of
+    ``smartmine calibrate`` (camera ``camera``, default the only/first one) or a ROS
+    camera_info YAML, read by calibration.camera_model's one reader."""
+    from calibration.camera_model import load_camera_model
 
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:2000]
-    except OSError as err:
-        raise SfmError(f"{path}: cannot read calibration ({err.strerror})") from None
-    if "smartmine/calibration" in head:
-        names = ", ".join(sorted(p.name for p in path.parent.glob("*.yaml") if p != path))
+        model = load_camera_model(path, camera)
+    except SmartmineError as err:
+        raise SfmError(str(err)) from None
+    if model.is_fisheye:  # the COLMAP camera below is OPENCV (k1, k2, p1, p2)
         raise SfmError(
-            f"{path}: a multi-camera calibration.yaml; give the camera's ROS camera_info "
-            f"YAML written beside it ({names or 'NAME.yaml'})"
+            f"{path}: an equidistant (fisheye) calibration; sfm takes plumb_bob or "
+            "rational_polynomial cameras"
         )
-    try:
-        intrinsics, _ = read_camera_info_yaml(path)
-    except FileNotFoundError:
-        raise SfmError(f"{path}: no such calibration file") from None
-    except Exception as err:
-        raise SfmError(f"{path}: not a camera calibration YAML ({err})") from None
-    return intrinsics
+    return model.intrinsics
 
 
 __all__ = ["STAGES", "GcpFile", "run_pipeline"]

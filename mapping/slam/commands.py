@@ -83,7 +83,17 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     slam.add_argument("--out", type=Path, required=True, help="output folder")
     slam.add_argument("--markers", type=Path, help="control markers CSV (id, coordinates)")
     slam.add_argument("--marker-dictionary", default="DICT_4X4_50", help="ArUco dictionary")
-    slam.add_argument("--calibration", type=Path, help="camera_info YAML overriding the bag's")
+    slam.add_argument(
+        "--calibration",
+        type=Path,
+        help="calibration.yaml of smartmine calibrate, or a camera_info YAML: overrides the "
+        "bag's camera_info",
+    )
+    slam.add_argument(
+        "--calibration-camera",
+        metavar="NAME",
+        help="camera of a calibration.yaml holding several (default: the only/first one)",
+    )
     slam.add_argument(
         "--ground-truth",
         type=Path,
@@ -111,7 +121,7 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.errors import SlamError
     from mapping.slam.fusion import FusionConfig
     from mapping.slam.pipeline import RunOptions, run
-    from mapping.slam.sources import BagSource, RgbdSource
+    from mapping.slam.sources import BagSource, RgbdSource, apply_calibration
 
     source: RgbdSource
     if args.realsense is not None or args.realsense_file is not None:
@@ -130,11 +140,7 @@ def _slam(args: argparse.Namespace) -> int:
             stride=args.stride,
         )
     if args.calibration is not None:
-        from mapping.slam.frame import Pinhole
-        from smartmine.msgs import read_camera_info_yaml
-
-        intr, _ = read_camera_info_yaml(args.calibration)
-        source.camera = Pinhole.from_k(intr.width, intr.height, intr.k)
+        apply_calibration(source, args.calibration, args.calibration_camera)
     gt = args.ground_truth
     if gt is None and args.bag is not None:
         beside = (

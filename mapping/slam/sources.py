@@ -192,6 +192,31 @@ class BagSource:
                     return
 
 
+def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None) -> None:
+    """Give ``source`` the camera of ``--calibration`` (a calibration.yaml of ``smartmine
+    calibrate``, camera ``camera`` or the only/first one, or a ROS camera_info YAML).
+
+    A bag source also takes its distortion (frames are undistorted with it); the image size
+    must be the bag's.
+    """
+    from calibration.camera_model import load_camera_model
+
+    try:
+        intrinsics = load_camera_model(path, camera).intrinsics
+    except SmartmineError as err:
+        raise SlamError(str(err)) from None
+    if isinstance(source, BagSource):
+        bag = source.intrinsics
+        if (intrinsics.width, intrinsics.height) != (bag.width, bag.height):
+            raise SlamError(
+                f"{path}: calibration is for {intrinsics.width}x{intrinsics.height} images, "
+                f"the bag's {source.info_topic} is {bag.width}x{bag.height}"
+            )
+        source.intrinsics = intrinsics
+        source.undistorter = Undistorter.create(intrinsics)
+    source.camera = Pinhole.from_k(intrinsics.width, intrinsics.height, intrinsics.k)
+
+
 def _static_rotation(bag: Any, camera_frame: str, imu_frame: str) -> npt.NDArray[np.float64] | None:
     """R_cam_imu from the bag's /tf_static (None when the frames are not connected there)."""
     from smartmine.msgs import tf_message_to_transforms
