@@ -77,6 +77,9 @@ class Scene:
     lamp_power: float = 4.0
     grain_contrast: float = 0.0
     """Rock grain albedo contrast (:mod:`simulator.rock_grain`); 0 = off."""
+    wire_mesh_axis: F64Array | None = None
+    """Horizontal unit vector the welded mesh on walls and roof is aligned with
+    (:func:`simulator.rock_grain.wire_mesh_factor`); None = no mesh."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
 

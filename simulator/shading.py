@@ -232,6 +232,12 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
         brightness[rock] *= grain_factor(
             hits.points[rock], scene.texture_seed, scene.grain_contrast
         )
+    if scene.wire_mesh_axis is not None and np.any(rock):
+        from simulator.rock_grain import wire_mesh_factor
+
+        brightness[rock] *= wire_mesh_factor(
+            hits.points[rock], hits.normals[rock], scene.wire_mesh_axis
+        )
     tone_shift = TONE_GAIN * (tone - 0.5)
     if np.any(on_marker):
         brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
