@@ -390,11 +390,14 @@ def build_drift(cfg: SimConfig) -> Scene:
     terrain = Mesh(verts, tri, classify(scores[tri].mean(axis=1), score_zones, base_zone))
     markers = place_wall_markers(d, layout)
     fixture_parameters: dict[str, Any] = {}
+    fixture_faces = None
     if d.fixtures:
         from simulator.drift_fixtures import build_fixtures
 
         fixtures = build_fixtures(d, layout, terrain, markers)
         extra = fixtures.mesh
+        n_rock = len(terrain.triangles)
+        fixture_faces = (n_rock, n_rock + len(extra.triangles))
         terrain = merge(
             [
                 terrain,
@@ -436,6 +439,7 @@ def build_drift(cfg: SimConfig) -> Scene:
         texture_vertex_octaves=TEXTURE_VERTEX_OCTAVES,
         lamp_power=d.lamp_power,
         grain_contrast=d.grain_contrast,
+        fixture_faces=fixture_faces,
         wire_mesh_axis=layout.t1 * [1.0, 1.0, 0.0] / np.linalg.norm(layout.t1[:2])
         if d.wire_mesh
         else None,

@@ -85,6 +85,9 @@ def test_fixtures_are_deterministic_and_can_be_turned_off() -> None:
     bare = build_scene(apply_overrides(config, {"drift": {"fixtures": False}}))
     assert len(bare.terrain.triangles) < len(a.terrain.triangles)
     assert "bolt_plates" not in bare.parameters
+    # the fixtures' faces follow the rock's (their albedo is plain, see shading.texture)
+    assert a.fixture_faces == (len(bare.terrain.triangles), len(a.terrain.triangles))
+    assert bare.fixture_faces is None
     # the fixtures draw no random numbers: the rock, zones and markers are unchanged
     n = len(bare.terrain.vertices)
     assert np.array_equal(a.terrain.vertices[:n], bare.terrain.vertices)
