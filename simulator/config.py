@@ -196,8 +196,16 @@ class DriftConfig:
     marker_spacing_m: float = 10.0
     lamp_power: float = 4.0
     """Headlamp irradiance at 1 m on the optical axis (1 = a white wall at full scale)."""
-    grain_contrast: float = 0.0
-    """Rock grain (mm-cm albedo contrast, simulator/rock_grain.py), e.g. 0.5; 0 = off."""
+    grain_contrast: float = 0.8
+    """Rock grain (mm-cm albedo contrast, simulator/rock_grain.py); 0 = off (the bare
+    fractal of earlier runs: ~20 SIFT keypoints a frame)."""
+    fixtures: bool = True
+    """Rock bolts and plates, a ventilation duct, pipes and a cable
+    (simulator/drift_fixtures.py); false gives the bare rock tube."""
+    bolt_spacing_m: float = 1.25
+    wire_mesh: bool = True
+    """Welded mesh (10 cm) on walls and roof (simulator/rock_grain.py)."""
+    """Distance between the rings of rock bolts along the drift."""
 
 
 @dataclass
@@ -393,3 +401,4 @@ def validate(config: SimConfig) -> None:
     need(0.02 <= drift.res_m <= 0.5, "drift.res_m must be 0.02..0.5 m")
     need(drift.roughness_m >= 0.0, "drift.roughness_m must be >= 0")
     need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")
+    need(drift.bolt_spacing_m >= 0.3, "drift.bolt_spacing_m must be at least 0.3")

@@ -36,3 +36,24 @@ def grain_factor(points: F64Array, texture_seed: int, contrast: float) -> F64Arr
     # fbm sits near 0.5; stretch its spread so the contrast is used, then clip
     stretched = np.clip((grain - 0.5) * 4.0, -1.0, 1.0)
     return np.asarray(1.0 + contrast * stretched, dtype=np.float64)
+
+
+WIRE_SPACING_M = 0.1
+"""Welded mesh: square openings of 10 cm (wire centre to centre)."""
+WIRE_WIDTH_M = 0.006
+WIRE_DARKENING = 0.4
+"""Albedo on a wire (rusted steel and its shadow on the rock) relative to the rock."""
+WIRE_FLOOR_NZ = 0.8
+"""No mesh where the normal (turned toward the camera) points this far up: the floor."""
+
+
+def wire_mesh_factor(points: F64Array, normals: F64Array, axis: F64Array) -> F64Array:
+    """Albedo multiplier of welded mesh pinned to walls and roof: wires at constant
+    height and at constant distance along the horizontal ``axis`` (the drift's heading),
+    every :data:`WIRE_SPACING_M`; 1 off the wires and on the floor."""
+    frac_w = WIRE_WIDTH_M / WIRE_SPACING_M
+    along = (points[:, 0] * axis[0] + points[:, 1] * axis[1]) / WIRE_SPACING_M
+    height = points[:, 2] / WIRE_SPACING_M
+    on_wire = ((along - np.floor(along)) < frac_w) | ((height - np.floor(height)) < frac_w)
+    on_wire &= normals[:, 2] < WIRE_FLOOR_NZ
+    return np.where(on_wire, WIRE_DARKENING, 1.0)

@@ -77,6 +77,12 @@ class Scene:
     lamp_power: float = 4.0
     grain_contrast: float = 0.0
     """Rock grain albedo contrast (:mod:`simulator.rock_grain`); 0 = off."""
+    fixture_faces: tuple[int, int] | None = None
+    """Range [start, end) of terrain faces that are fixtures (bolt plates, duct, pipes:
+    plain, brighter albedo, :data:`simulator.shading.FIXTURE_BRIGHTNESS`); None = none."""
+    wire_mesh_axis: F64Array | None = None
+    """Horizontal unit vector the welded mesh on walls and roof is aligned with
+    (:func:`simulator.rock_grain.wire_mesh_factor`); None = no mesh."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
 

@@ -389,6 +389,28 @@ def build_drift(cfg: SimConfig) -> Scene:
     base_zone = ZONE_IDS["granite"]
     terrain = Mesh(verts, tri, classify(scores[tri].mean(axis=1), score_zones, base_zone))
     markers = place_wall_markers(d, layout)
+    fixture_parameters: dict[str, Any] = {}
+    fixture_faces = None
+    if d.fixtures:
+        from simulator.drift_fixtures import build_fixtures
+
+        fixtures = build_fixtures(d, layout, terrain, markers)
+        extra = fixtures.mesh
+        n_rock = len(terrain.triangles)
+        fixture_faces = (n_rock, n_rock + len(extra.triangles))
+        terrain = merge(
+            [
+                terrain,
+                Mesh(
+                    extra.vertices,
+                    extra.triangles,
+                    np.full(len(extra.triangles), base_zone, np.uint8),
+                ),
+            ]
+        )
+        pad = np.full((len(extra.vertices), scores.shape[1]), -1.0, np.float32)
+        scores = np.concatenate([scores, pad])
+        fixture_parameters = fixtures.parameters()
     waypoints, lift = robot_path(cfg, layout)
     g = cfg.geo
     origin = LocalEnu(g.origin_lat_deg, g.origin_lon_deg, g.origin_alt_m)
@@ -417,7 +439,11 @@ def build_drift(cfg: SimConfig) -> Scene:
         texture_vertex_octaves=TEXTURE_VERTEX_OCTAVES,
         lamp_power=d.lamp_power,
         grain_contrast=d.grain_contrast,
-        parameters=drift_parameters(d, layout, seep, level, bands),
+        fixture_faces=fixture_faces,
+        wire_mesh_axis=layout.t1 * [1.0, 1.0, 0.0] / np.linalg.norm(layout.t1[:2])
+        if d.wire_mesh
+        else None,
+        parameters=drift_parameters(d, layout, seep, level, bands) | fixture_parameters,
     )
 
 

@@ -42,6 +42,8 @@ TONE_RGB = (1.0, 0.0, -1.0)
 """How the tone shifts each channel."""
 TEXTURE_BASE = 0.5
 """Brightness = TEXTURE_BASE + normalised texture in [0, 1]."""
+FIXTURE_BRIGHTNESS = 1.4
+"""Brightness of the drift's fixtures (bolt plates, duct, pipes): plain, brighter than rock."""
 LAMP_BEAM_WIDTH = 0.35
 """Headlamp cone: beam = exp(-((1 - cos off-axis) / width)²)."""
 LAMP_MIN_RANGE_M = 0.3
@@ -232,7 +234,18 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
         brightness[rock] *= grain_factor(
             hits.points[rock], scene.texture_seed, scene.grain_contrast
         )
+    if scene.wire_mesh_axis is not None and np.any(rock):
+        from simulator.rock_grain import wire_mesh_factor
+
+        brightness[rock] *= wire_mesh_factor(
+            hits.points[rock], hits.normals[rock], scene.wire_mesh_axis
+        )
     tone_shift = TONE_GAIN * (tone - 0.5)
+    if scene.fixture_faces is not None:
+        lo, hi = scene.fixture_faces
+        fixture = (hits.primitive_ids >= lo) & (hits.primitive_ids < hi)
+        brightness[fixture] = FIXTURE_BRIGHTNESS  # painted or galvanised steel: plain
+        tone_shift[fixture] = 0.0
     if np.any(on_marker):
         brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
         tone_shift[on_marker] = 0.0

@@ -1,4 +1,4 @@
-"""Rock grain of the drift walls: bounded albedo contrast at cm scale, off by default."""
+"""Rock grain of the drift walls: bounded albedo contrast at cm scale, on by default."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def test_grain_is_bounded_and_varies_at_centimetres() -> None:
     assert np.array_equal(factor, grain_factor(points, texture_seed=3, contrast=0.5))
 
 
-def test_grain_is_off_by_default_and_checked() -> None:
-    assert default_config("drift").drift.grain_contrast == 0.0
+def test_grain_is_on_by_default_and_checked() -> None:
+    assert default_config("drift").drift.grain_contrast == 0.8
     on = apply_overrides(default_config("drift"), {"drift": {"grain_contrast": 0.5}})
     assert on.drift.grain_contrast == 0.5
     with pytest.raises(SimulatorError, match="grain_contrast"):
