@@ -42,6 +42,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
         p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
         p.add_argument(
+            "--front-overlap",
+            type=float,
+            help="open pit: fire the camera by distance for this front overlap (e.g. 0.8); "
+            "the frame count follows",
+        )
+        p.add_argument(
+            "--side-overlap", type=float, help="open pit: side overlap of the lines (e.g. 0.7)"
+        )
+        p.add_argument(
             "--survey-camera",
             metavar="NAME",
             help="render at a catalog survey camera's field of view and aspect "
@@ -110,6 +119,13 @@ def _run(args: argparse.Namespace) -> int:
         overrides["camera"] = camera
     if args.plan is not None:
         overrides["plan"] = str(args.plan)
+    path = dict(overrides.get("path", {}) or {})  # type: ignore[call-overload]
+    if args.front_overlap is not None:
+        path["frontlap"] = args.front_overlap
+    if args.side_overlap is not None:
+        path["sidelap"] = args.side_overlap
+    if path:
+        overrides["path"] = path
     config = apply_overrides(default_config(args.scene), overrides)
     started = time.perf_counter()
     result = run_simulation(config, args.out, overwrite=args.overwrite)

@@ -77,6 +77,8 @@ class Scene:
     lamp_power: float = 4.0
     grain_contrast: float = 0.0
     """Rock grain albedo contrast (:mod:`simulator.rock_grain`); 0 = off."""
+    grain_scale_m: float = 0.03
+    """Coarsest grain feature (drift: 3 cm; open pit: a few GSD, ``pit.detail_*``)."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
 

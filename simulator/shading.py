@@ -230,7 +230,7 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
         from simulator.rock_grain import grain_factor
 
         brightness[rock] *= grain_factor(
-            hits.points[rock], scene.texture_seed, scene.grain_contrast
+            hits.points[rock], scene.texture_seed, scene.grain_contrast, scene.grain_scale_m
         )
     tone_shift = TONE_GAIN * (tone - 0.5)
     if np.any(on_marker):

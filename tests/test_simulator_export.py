@@ -89,3 +89,29 @@ def test_gcp_list_matches_aruco_detection(export: dict[str, Any]) -> None:
 def test_unknown_survey_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "open-pit", "--out", str(tmp_path), "--survey-camera", "Nope 3000"]) != 0
     assert "no built-in camera named 'Nope 3000'" in capsys.readouterr().err
+
+
+def test_survey_fired_by_distance_at_real_overlaps() -> None:
+    from calibration.camera_model import SURVEY_CAMERAS
+    from simulator.commands import survey_camera_overrides
+    from simulator.config import apply_overrides, default_config
+    from simulator.simulation import Simulation, trigger_distance_m
+
+    camera = survey_camera_overrides(SURVEY_CAMERAS[CAMERA], 600, None)
+    config = apply_overrides(
+        default_config("open-pit"),
+        {
+            "pit": {"grid_res_m": 1.0, "width_m": 150.0},
+            "camera": camera,
+            "path": {"frontlap": 0.8, "sidelap": 0.7},
+        },
+    )
+    sim = Simulation.prepare(config)
+    step = trigger_distance_m(config)
+    # P4 RTK, 3:2 image: along-track half-FOV tan = 8.8 / 2 / 8.8; 80 m above the rim
+    assert step == pytest.approx(2 * 80 * (8.8 / 2 / 8.8) * 0.2, rel=1e-3)
+    centres = sim.frame_poses[:, :3, 3]
+    gaps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    assert len(centres) == pytest.approx(sim.trajectory.path.length / step, abs=1.5)
+    assert np.median(gaps) == pytest.approx(step, rel=0.01)  # straight lines: chord = arc
+    assert "fired by distance" in sim.path_info["camera"]
