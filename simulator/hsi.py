@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from simulator.compiled import NORMAL_TABLE, normal_draws
 from simulator.mesh import MARKER_ZONE, ZONES
 
 F64Array = npt.NDArray[np.float64]
@@ -84,7 +85,7 @@ def mix(
     irradiance: F64Array,
     noise_floor: float,
     noise_rel: float,
-    rng: np.random.Generator,
+    noise_key: int,
 ) -> HsiRender:
     """Mix sub-ray samples (pixel-major, ``samples_per_pixel`` each) into a cube.
 
@@ -100,7 +101,10 @@ def mix(
     counts = np.bincount(flat, minlength=size).reshape(n_pix, n_zones).astype(np.float64)
     signal = (weights / samples_per_pixel @ zone_refl) * irradiance
     sigma = noise_floor + noise_rel * signal
-    cube = signal + sigma * rng.standard_normal(signal.shape)
+    # value i of the cube takes draw i of the counter-based stream (simulator.compiled)
+    draws = np.empty(signal.size)
+    normal_draws(np.uint64(noise_key), 0, NORMAL_TABLE, draws)
+    cube = signal + sigma * draws.reshape(signal.shape)
     return HsiRender(
         cube.reshape(*shape, -1).astype(np.float32),
         (counts / samples_per_pixel).reshape(*shape, n_zones),

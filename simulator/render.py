@@ -23,8 +23,9 @@ invalid) or 32FC1 metres (NaN = invalid). Noise is ``sigma_z = c·z²``; pixels 
 the range limits, at grazing incidence, on depth edges and at random are invalid.
 
 Hyperspectral cubes are mixed from sub-rays of the same shading (:mod:`simulator.hsi`).
-Every frame draws noise from its own generator seeded by (seed, stream, frame), so frames
-can be rendered in any order or in parallel with identical results.
+Every frame draws noise from its own counter-based stream keyed by (seed, stream, frame)
+(:func:`simulator.compiled.normal_draw`: value i takes draw i), so frames can be rendered
+in any order or in parallel with identical results.
 
 Where things happen (each a function to extend):
 
@@ -35,8 +36,9 @@ Where things happen (each a function to extend):
 - sRGB, read noise, depth sensor model: :mod:`simulator.sensor_model`;
 - hyperspectral mixing: :func:`simulator.hsi.mix`.
 
-Per-pixel loops run compiled (:mod:`simulator.compiled`) with the numpy statements'
-IEEE operations in order: a seed gives the same bytes as the plain-numpy renderer did.
+Per-pixel loops run compiled (:mod:`simulator.compiled`); geometry and shading keep the
+numpy statements' IEEE operations in order. The sensor stage changed on purpose for speed
+(NOTES-simspeed.md): counter-based noise draws and a tabulated sRGB curve.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.camera import CameraModel
+from simulator.compiled import jit, noise_key
 from simulator.config import SimConfig
 from simulator.hsi import HsiRender, mix, zone_spectra
 from simulator.mesh import MARKER_ZONE, ZONES
@@ -80,9 +83,7 @@ def single_threaded_blas() -> Iterator[None]:
     """
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:
-            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-            _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
+            _BLAS_LIMIT.append(_blas_controller().limit(limits=1, user_api="blas"))
         _BLAS_USERS[0] += 1
     try:
         yield
@@ -93,9 +94,30 @@ def single_threaded_blas() -> Iterator[None]:
                 _BLAS_LIMIT.pop().restore_original_limits()
 
 
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, made once: scanning the
+    process's libraries (what ``threadpool_limits`` does on every call) cost ~3 ms per
+    frame once Open3D, scipy and numba are loaded."""
+    if not _BLAS_CONTROLLER:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0]
+
+
+_BLAS_CONTROLLER: list[Any] = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = [0]
 _BLAS_LIMIT: list[Any] = []
+
+
+@jit
+def _ray_table_kernel(origin: F64Array, dirs: F64Array, rays: F32Array) -> None:
+    """Open3D's (N, 6) float32 rays: ``origin`` and each row of ``dirs``."""
+    for i in range(dirs.shape[0]):
+        for k in range(3):
+            rays[i, k] = np.float32(origin[k])
+            rays[i, 3 + k] = np.float32(dirs[i, k])
 
 
 def zone_rgb_table() -> F64Array:
@@ -203,8 +225,14 @@ class Renderer:
 
     # -- shared ----------------------------------------------------------------------------
     def _cast(self, origin: F64Array, dirs: F64Array) -> dict[str, npt.NDArray[np.generic]]:
-        origins = np.broadcast_to(origin, dirs.shape)
-        return self.scene.cast(np.ascontiguousarray(origins), dirs)
+        """:meth:`Scene.cast` of rays from one ``origin``: the float32 ray table is
+        written in one compiled pass and handed to Open3D without a copy."""
+        import open3d as o3d
+
+        rays = np.empty((len(dirs), 6), dtype=np.float32)
+        _ray_table_kernel(np.asarray(origin, dtype=np.float64), dirs, rays)
+        result = self.scene.raycaster.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        return {k: v.numpy() for k, v in result.items()}
 
     def surface(
         self,
@@ -274,8 +302,8 @@ class Renderer:
 
     def _sensor_rgb(self, lin: F64Array, frame_index: int) -> npt.NDArray[np.uint8]:
         """sRGB encoding, Gaussian read noise and 8-bit quantisation of linear RGB."""
-        rng = np.random.default_rng([self.config.seed, STREAM_RGB_NOISE, frame_index])
-        return sensor_rgb(lin, self.config.camera, rng)
+        key = noise_key(self.config.seed, STREAM_RGB_NOISE, frame_index)
+        return sensor_rgb(lin, self.config.camera, key)
 
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
@@ -293,8 +321,8 @@ class Renderer:
         self, z: F32Array, cos_view: F64Array, frame_index: int
     ) -> npt.NDArray[np.generic]:
         """Apply the depth sensor model to the true z-depth."""
-        rng = np.random.default_rng([self.config.seed, STREAM_DEPTH_NOISE, frame_index])
-        return depth_image(z, cos_view, self.config.depth, rng)
+        key = noise_key(self.config.seed, STREAM_DEPTH_NOISE, frame_index)
+        return depth_image(z, cos_view, self.config.depth, key)
 
     # -- hyperspectral ---------------------------------------------------------------------
     def render_hsi(self, world_from_optical: F64Array, frame_index: int) -> HsiRender:
@@ -334,5 +362,5 @@ class Renderer:
             self.irradiance,
             hc.noise_floor,
             hc.noise_rel,
-            np.random.default_rng(stream),
+            noise_key(*stream),
         )

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from simulator.camera import CameraModel
-from simulator.config import DepthConfig, apply_overrides, default_config
+from simulator.compiled import NORMAL_TABLE, noise_key, normal_draws, uniform_draws
+from simulator.config import CameraConfig, DepthConfig, apply_overrides, default_config
 from simulator.noise import octave_sum, octave_sum_reference
 from simulator.render import Renderer, SubpixelRayCache
-from simulator.sensor_model import depth_image
+from simulator.sensor_model import depth_image, sensor_rgb, srgb_encode
 from simulator.shading import hit_geometry
 from simulator.writer import build_scene
 
@@ -71,9 +72,7 @@ def test_hit_kernel_matches_the_scene_interpolation() -> None:
         assert np.all(np.einsum("ij,ij->i", got.normals, dirs[rows]) <= 0.0)  # face the camera
 
 
-def _depth_reference(
-    z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, rng: np.random.Generator
-) -> np.ndarray:
+def _depth_reference(z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, key: int) -> np.ndarray:
     """The depth model as plain numpy (the statement the compiled kernel replaced)."""
     zz = z.astype(np.float64)
     valid = np.isfinite(zz) & (zz >= dc.min_range_m) & (zz <= dc.max_range_m)
@@ -86,8 +85,12 @@ def _depth_reference(
             jump = np.fmax(jump, np.where(np.isfinite(diff), diff, np.inf))
         with np.errstate(invalid="ignore"):
             valid &= ~(jump > dc.edge_jump_rel * zz)
-    noise = rng.standard_normal(zz.shape)
-    valid &= ~(rng.random(zz.shape) < dc.dropout)
+    noise = np.empty(zz.size)
+    normal_draws(np.uint64(key), 0, NORMAL_TABLE, noise)
+    noise = noise.reshape(zz.shape)
+    uniform = np.empty(zz.size)
+    uniform_draws(np.uint64(key), zz.size, uniform)
+    valid &= ~(uniform.reshape(zz.shape) < dc.dropout)
     noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
     if dc.encoding == "16UC1":
         mm = np.rint(np.clip(np.nan_to_num(noisy) * 1000.0, 0, 65535))
@@ -105,11 +108,47 @@ def test_compiled_depth_model_is_bit_identical_to_numpy(encoding: str) -> None:
     z[0, :] = np.nan  # image border next to holes
     cos_view = rng.uniform(0.0, 1.0, z.shape)
     dc = DepthConfig(encoding=encoding, dropout=0.05)  # type: ignore[arg-type]
-    ours = depth_image(z, cos_view, dc, np.random.default_rng(9))
-    reference = _depth_reference(z, cos_view, dc, np.random.default_rng(9))
+    ours = depth_image(z, cos_view, dc, 9)
+    reference = _depth_reference(z, cos_view, dc, 9)
     assert ours.dtype == reference.dtype
     assert ours.tobytes() == reference.tobytes()
     assert 0 < np.count_nonzero(np.nan_to_num(ours)) < z.size  # some valid, some not
+
+
+def test_counter_based_draws_are_standard_normal_and_order_free() -> None:
+    from scipy import stats
+
+    key = np.uint64(noise_key(0, 11, 3))
+    out = np.empty(400_000)
+    normal_draws(key, 0, NORMAL_TABLE, out)
+    assert abs(out.mean()) < 0.01 and abs(out.std() - 1.0) < 0.01
+    assert abs(stats.skew(out)) < 0.02 and abs(stats.kurtosis(out)) < 0.05
+    assert stats.kstest(out[:50_000], "norm").pvalue > 1e-3
+    assert np.abs(out).max() < 4.4  # truncated at 4.33 sigma
+    tail = np.empty(1000)
+    normal_draws(key, 399_000, NORMAL_TABLE, tail)  # any draw, on its own
+    assert tail.tobytes() == out[399_000:].tobytes()
+    other = np.empty(1000)
+    normal_draws(np.uint64(noise_key(0, 11, 4)), 0, NORMAL_TABLE, other)
+    assert abs(np.corrcoef(other, out[:1000])[0, 1]) < 0.15  # frames are independent
+    u = np.empty(100_000)
+    uniform_draws(key, 0, u)
+    assert u.min() >= 0.0 and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01
+
+
+def test_sensor_rgb_is_the_srgb_curve_plus_the_drawn_noise() -> None:
+    lin = np.random.default_rng(0).uniform(-0.1, 1.1, (120, 160, 3))
+    cam = CameraConfig()
+    ours = sensor_rgb(lin, cam, 77)
+    noise = np.empty(lin.size)
+    normal_draws(np.uint64(77), 0, NORMAL_TABLE, noise)
+    exact = srgb_encode(lin) * 255.0 + noise.reshape(lin.shape) * cam.noise_dn
+    reference = np.clip(np.rint(exact), 0, 255).astype(np.uint8)
+    # the tabulated curve is within 1.3e-4 DN: a value may round the other way only
+    # right at a rounding boundary
+    diff = np.abs(ours.astype(int) - reference)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= lin.size // 1000
+    assert sensor_rgb(lin, cam, 77).tobytes() == ours.tobytes()
 
 
 def test_marker_subray_cache_returns_the_camera_rays() -> None:
