@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +41,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="JSON file of configuration overrides (see scene.json 'config')",
         )
         p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
+        p.add_argument(
+            "--front-overlap",
+            type=float,
+            help="open pit: fire the camera by distance for this front overlap (e.g. 0.8); "
+            "the frame count follows",
+        )
+        p.add_argument(
+            "--side-overlap", type=float, help="open pit: side overlap of the lines (e.g. 0.7)"
+        )
+        p.add_argument(
+            "--survey-camera",
+            metavar="NAME",
+            help="render at a catalog survey camera's field of view and aspect "
+            "(calibration.camera_model.SURVEY_CAMERAS, e.g. 'DJI Phantom 4 RTK'); --width "
+            "(default 640) sets the reduced resolution, the height follows the aspect",
+        )
+        p.add_argument(
+            "--export-images",
+            type=Path,
+            metavar="DIR",
+            help="also write the colour frames as a drone image folder: JPEGs with the noisy "
+            "GNSS fix in EXIF GPS, and an ODM gcp_list.txt of the visible markers (true "
+            "coordinates and pixels) (simulator/export.py)",
+        )
+        p.add_argument(
+            "--export-without-gps",
+            action="store_true",
+            help="with --export-images: leave GPS out of EXIF (GCP-only georeferencing)",
+        )
         p.set_defaults(handler=_run)
 
 
@@ -69,12 +99,33 @@ def _run(args: argparse.Namespace) -> int:
         camera["width"] = args.width
     if args.height is not None:
         camera["height"] = args.height
+    sensor = None
+    if args.survey_camera:
+        from calibration.camera_model import SURVEY_CAMERAS
+
+        wanted = "".join(args.survey_camera.lower().split())
+        sensor = next(
+            (s for k, s in SURVEY_CAMERAS.items() if "".join(k.lower().split()) == wanted), None
+        )
+        if sensor is None:
+            raise SimulatorError(
+                f"--survey-camera: no built-in camera named {args.survey_camera!r} "
+                f"(built in: {', '.join(SURVEY_CAMERAS)})"
+            )
+        camera.update(survey_camera_overrides(sensor, args.width, args.height))
     if args.rate is not None:
         camera["rate_hz"] = args.rate
     if camera:
         overrides["camera"] = camera
     if args.plan is not None:
         overrides["plan"] = str(args.plan)
+    path = dict(overrides.get("path", {}) or {})  # type: ignore[call-overload]
+    if args.front_overlap is not None:
+        path["frontlap"] = args.front_overlap
+    if args.side_overlap is not None:
+        path["sidelap"] = args.side_overlap
+    if path:
+        overrides["path"] = path
     config = apply_overrides(default_config(args.scene), overrides)
     started = time.perf_counter()
     result = run_simulation(config, args.out, overwrite=args.overwrite)
@@ -85,4 +136,26 @@ def _run(args: argparse.Namespace) -> int:
         f"{config.scene}: {result.frames} frames over {result.path_length_m:.0f} m "
         f"({result.duration_s:.1f} s simulated) in {seconds:.1f} s -> {result.out_dir}"
     )
+    if args.export_images is not None:
+        from simulator.export import export_images
+
+        exported = export_images(
+            Path(args.out), args.export_images, with_gps=not args.export_without_gps, sensor=sensor
+        )
+        print(
+            f"exported {len(exported.images)} images ({exported.gps_images} with GPS), "
+            f"{exported.gcp_observations} GCP observations of {exported.markers_seen} markers "
+            f"-> {args.export_images}"
+        )
     return 0
+
+
+def survey_camera_overrides(sensor: Any, width: int | None, height: int | None) -> dict[str, Any]:
+    """Camera config overrides for a catalog survey camera at a reduced resolution: the
+    sensor's horizontal field of view, the image's aspect (square pixels)."""
+    import math
+
+    w = width if width is not None else 640
+    h = height if height is not None else round(w * sensor.image_height_px / sensor.image_width_px)
+    hfov = math.degrees(2.0 * math.atan(sensor.sensor_width_mm / 2.0 / sensor.focal_length_mm))
+    return {"width": w, "height": h, "hfov_deg": hfov}

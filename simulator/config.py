@@ -126,6 +126,10 @@ class PathConfig:
     """Pit: above the rim (the scene origin's level). Drift: base_link above the floor."""
     sidelap: float = 0.65
     """Pit lawnmower: side overlap of neighbouring lines at rim level."""
+    frontlap: float = 0.0
+    """Pit without a plan: > 0 fires the camera by distance, every footprint length (from
+    the vertical field of view at rim level) × (1 - frontlap) metres along the path, and
+    the frame count follows (``frames`` and ``camera.rate_hz`` are then unused); 0 = off."""
     margin_m: float = 20.0
     """Pit lawnmower: how far beyond the pit the lines extend."""
     accel_time_s: float = 3.0
@@ -171,6 +175,12 @@ class PitConfig:
     gcp_size_m: float = 4.0
     """Side of the ground-control ArUco targets (black square)."""
     gcp_count: int = 6
+    detail_contrast: float = 0.8
+    """Ground detail (pebbles, grain: simulator/rock_grain.py at the pit's GSD): albedo
+    contrast. 0.8 gives a 640x480 frame 1,500-3,700 SIFT keypoints (real drone images
+    at that size: up to ~3,900); 0 = off (the frames of runs before it)."""
+    detail_scale_gsd: float = 3.0
+    """Coarsest ground-detail feature in ground sample distances at rim level."""
 
 
 @dataclass
@@ -402,3 +412,6 @@ def validate(config: SimConfig) -> None:
     need(drift.roughness_m >= 0.0, "drift.roughness_m must be >= 0")
     need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")
     need(drift.bolt_spacing_m >= 0.3, "drift.bolt_spacing_m must be at least 0.3")
+    need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
+    need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
+    need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")

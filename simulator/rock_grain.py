@@ -24,12 +24,15 @@ GRAIN_SEED_OFFSET = 7919
 """The grain's noise seed is the scene's texture seed plus this (its own stream)."""
 
 
-def grain_factor(points: F64Array, texture_seed: int, contrast: float) -> F64Array:
-    """Albedo multiplier in ``[1 - contrast, 1 + contrast]`` at each point."""
+def grain_factor(
+    points: F64Array, texture_seed: int, contrast: float, scale_m: float = GRAIN_SCALE_M
+) -> F64Array:
+    """Albedo multiplier in ``[1 - contrast, 1 + contrast]`` at each point (coarsest
+    feature ``scale_m``)."""
     grain = fbm(
         points,
         texture_seed + GRAIN_SEED_OFFSET,
-        scale_m=GRAIN_SCALE_M,
+        scale_m=scale_m,
         octaves=GRAIN_OCTAVES,
         gain=0.7,
     )

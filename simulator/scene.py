@@ -83,6 +83,8 @@ class Scene:
     wire_mesh_axis: F64Array | None = None
     """Horizontal unit vector the welded mesh on walls and roof is aligned with
     (:func:`simulator.rock_grain.wire_mesh_factor`); None = no mesh."""
+    grain_scale_m: float = 0.03
+    """Coarsest grain feature (drift: 3 cm; open pit: a few GSD, ``pit.detail_*``)."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Scene-specific derived facts for scene.json (ramp, pond, zone bodies...)."""
 

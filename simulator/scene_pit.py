@@ -391,6 +391,12 @@ def pit_terrain(
     return terrain, scores, score_zones
 
 
+def rim_gsd_m(cfg: SimConfig) -> float:
+    """Ground sample distance of the colour camera at rim level, metres per pixel."""
+    half_fov = math.radians(cfg.camera.hfov_deg) / 2.0
+    return 2.0 * cfg.path.altitude_m * math.tan(half_fov) / cfg.camera.width
+
+
 def survey_lines(cfg: SimConfig) -> tuple[F64Array, float, float]:
     """The built-in survey: north-south lines with side overlap at rim level; waypoints,
     turn radius and line spacing."""
@@ -458,6 +464,8 @@ def build_pit(cfg: SimConfig) -> Scene:
         sun_dir_enu=sun_direction(p),
         ambient=p.ambient,
         shadows=p.shadows,
+        grain_contrast=p.detail_contrast,
+        grain_scale_m=p.detail_scale_gsd * rim_gsd_m(cfg),
         parameters=pit_parameters(p, grid, benches, ramp, pond, geology, spacing),
     )
 

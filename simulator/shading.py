@@ -232,7 +232,7 @@ def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
         from simulator.rock_grain import grain_factor
 
         brightness[rock] *= grain_factor(
-            hits.points[rock], scene.texture_seed, scene.grain_contrast
+            hits.points[rock], scene.texture_seed, scene.grain_contrast, scene.grain_scale_m
         )
     if scene.wire_mesh_axis is not None and np.any(rock):
         from simulator.rock_grain import wire_mesh_factor

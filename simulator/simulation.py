@@ -4,6 +4,7 @@ vehicle's trajectory, the renderer, the sensor rig and the clocks of every strea
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,27 @@ def ticks(rate_hz: float, end_s: float) -> F64Array:
     return np.asarray(stamps / 1e9, dtype=np.float64)
 
 
+def trigger_distance_m(config: SimConfig) -> float:
+    """Distance between photos for ``path.frontlap``: the footprint's along-track length
+    at rim level (vertical field of view, square pixels) × (1 - frontlap)."""
+    cam = config.camera
+    half_v = math.atan(math.tan(math.radians(cam.hfov_deg) / 2.0) * cam.height / cam.width)
+    footprint_along = 2.0 * config.path.altitude_m * math.tan(half_v)
+    return max(footprint_along * (1.0 - config.path.frontlap), 0.1)
+
+
+def distance_trigger_times(trajectory: Trajectory, step_m: float) -> F64Array:
+    """Times the trajectory has flown 0, step, 2·step, ... metres (camera fired by
+    distance, as a survey drone's trigger-distance mode)."""
+    length = trajectory.path.length
+    s_photo = np.arange(0.0, length + 1e-9, step_m)
+    t_grid = np.linspace(
+        0.0, trajectory.duration_s, max(2, math.ceil(trajectory.duration_s / 0.01))
+    )
+    s_grid = trajectory.timing.arc_length(t_grid)
+    return np.asarray(np.interp(s_photo, s_grid, t_grid), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Clocks:
     """Times (s from the start) of every stream."""
@@ -141,6 +163,13 @@ class Simulation:
         photo_t = plan_photo_times(plan, scene, trajectory)
         if len(photo_t):  # a planned survey yields the photos its flight would take
             path_info["camera"] = f"fired by the plan's camera items: {len(photo_t)} photos"
+        elif config.path.frontlap > 0 and not scene.underground:
+            step_m = trigger_distance_m(config)
+            photo_t = distance_trigger_times(trajectory, step_m)
+            path_info["camera"] = (
+                f"fired by distance every {step_m:.2f} m (front overlap "
+                f"{config.path.frontlap:.0%} at rim level): {len(photo_t)} photos"
+            )
         renderer = Renderer(scene, config)
         rig = Rig.from_config(config)
         clocks = Clocks.of(config, trajectory.duration_s, photo_t)
