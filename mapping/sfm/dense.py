@@ -56,6 +56,17 @@ def opencv_camera(camera: Any, scale: float) -> tuple[F64, F64]:
     return kmat, np.array(k, dtype=float)
 
 
+def median_point_depth(rec: Any, image: Any, limit: int) -> float | None:
+    """Median camera-frame depth of (up to ``limit``) sparse points a posed image sees."""
+    pose = image.cam_from_world().matrix()
+    zs = [
+        (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
+        for p in image.points2D
+        if p.has_point3D()
+    ][:limit]
+    return float(np.median(zs)) if zs else None
+
+
 def choose_partners(rec: Any, max_partners: int = 2) -> dict[int, list[int]]:
     """Per image, the neighbours sharing the most sparse points at a baseline of 5-60 %
     of the scene depth (enough parallax, not too much distortion)."""
@@ -67,15 +78,8 @@ def choose_partners(rec: Any, max_partners: int = 2) -> dict[int, list[int]]:
                 shared[(a, b)] = shared.get((a, b), 0) + 1
     depth: dict[int, float] = {}
     for image_id, image in rec.images.items():
-        if not image.has_pose:
-            continue
-        pose = image.cam_from_world().matrix()
-        zs = [
-            (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
-            for p in image.points2D
-            if p.has_point3D()
-        ][:500]
-        depth[image_id] = float(np.median(zs)) if zs else 0.0
+        if image.has_pose:
+            depth[image_id] = median_point_depth(rec, image, 500) or 0.0
     partners: dict[int, list[int]] = {}
     for image_id in depth:
         scored = []

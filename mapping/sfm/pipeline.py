@@ -83,16 +83,9 @@ def ground_sampling_m(rec: Any) -> float:
     """Median ground sampling distance of the working images (depth / focal)."""
     values = []
     for image in rec.images.values():
-        if not image.has_pose:
-            continue
-        pose = image.cam_from_world().matrix()
-        zs = [
-            (pose[:, :3] @ rec.points3D[p.point3D_id].xyz + pose[:, 3])[2]
-            for p in image.points2D
-            if p.has_point3D()
-        ][:300]
-        if zs:
-            values.append(float(np.median(zs)) / float(image.camera.mean_focal_length()))
+        depth = dense.median_point_depth(rec, image, 300) if image.has_pose else None
+        if depth is not None:
+            values.append(depth / float(image.camera.mean_focal_length()))
     return float(np.median(values)) if values else float("nan")
 
 
