@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from mapping.slam.frame import Pinhole, RgbdFrame
-from mapping.slam.odometry import PRESETS, RgbdOdometry, _icp_terms, rotation_vector
+from mapping.slam.odometry import PRESETS, RgbdOdometry, _icp_terms
 from mapping.slam.processor import SlamProcessor
 from mapping.slam.sources import FolderSource
 from mapping.slam.system import Slam, SlamConfig
 from mapping.slam.trajectory import read_trajectory
 from smartmine.bagio import BagReader, BagWriter
 from smartmine.cli import main
-from smartmine.geometry import quat_to_matrix
+from smartmine.geometry import quat_to_matrix, rotation_angle
 from smartmine.msgs import CameraIntrinsics, intrinsics_to_camera_info, numpy_to_image
 from smartmine.runner import run_on_bag
 from tests.conftest import shared
@@ -45,7 +45,7 @@ def frames() -> list[RgbdFrame]:
 def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     err = np.linalg.inv(a) @ b
     return float(np.linalg.norm(err[:3, 3])), float(
-        np.degrees(np.linalg.norm(rotation_vector(err[:3, :3])))
+        np.degrees(rotation_angle(err[:3, :3]))
     )
 
 
@@ -58,7 +58,7 @@ def test_relative_poses_match_the_given_ones() -> None:
         result = odo.estimate(tracked[a], tracked[a + 1])
         rel = np.linalg.inv(gt[a]) @ gt[a + 1]
         t_err, r_err = pose_error(rel, result.T_ref_cur)
-        given_rot = np.degrees(np.linalg.norm(rotation_vector(rel[:3, :3])))
+        given_rot = np.degrees(rotation_angle(rel[:3, :3]))
         print(
             f"{a + 1}->{a + 2}  {np.linalg.norm(rel[:3, 3]):11.3f}  {given_rot:13.2f}  "
             f"{t_err:7.4f}  {r_err:11.3f}  {result.feature_inliers:7d}"

@@ -106,10 +106,6 @@ def se3_exp(twist: F64Array) -> F64Array:
     return out
 
 
-def rotation_vector(rotation: F64Array) -> F64Array:
-    return matrix_to_rotvec(rotation)
-
-
 class FeatureExtractor:
     """ORB keypoints and descriptors with their 3D points from depth."""
 
@@ -385,10 +381,10 @@ def refine(
             if T_prior is not None and config.motion_prior_weight > 0:
                 wm = config.motion_prior_weight
                 H += wm * np.eye(6)
-                g[:3] += wm * rotation_vector(T[:3, :3] @ T_prior[:3, :3].T)
+                g[:3] += wm * matrix_to_rotvec(T[:3, :3] @ T_prior[:3, :3].T)
                 g[3:] += wm * (T[:3, 3] - T_prior[:3, 3])
             if gyro_R_ref_cur is not None:
-                r_rot = rotation_vector(T[:3, :3] @ gyro_R_ref_cur.T)
+                r_rot = matrix_to_rotvec(T[:3, :3] @ gyro_R_ref_cur.T)
                 H[:3, :3] += config.gyro_weight * np.eye(3)
                 g[:3] += config.gyro_weight * r_rot
             try:

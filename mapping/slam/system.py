@@ -35,8 +35,8 @@ from mapping.slam.odometry import (
     OdometryResult,
     RgbdOdometry,
     TrackedFrame,
-    rotation_vector,
 )
+from smartmine.geometry import rotation_angle
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class Slam:
         self.last_T_kf_cam = T_kf_cam
         pose = kf.pose @ T_kf_cam
         moved = float(np.linalg.norm(T_kf_cam[:3, 3]))
-        turned = math.degrees(float(np.linalg.norm(rotation_vector(T_kf_cam[:3, :3]))))
+        turned = math.degrees(float(rotation_angle(T_kf_cam[:3, :3])))
         weak = result.feature_inliers < self.config.keyframe_min_inliers
         if (
             moved > self.config.keyframe_translation_m

@@ -60,11 +60,6 @@ def check_rigid(t: npt.ArrayLike, what: str) -> F64Array:
         raise ConversionError(str(exc)) from None
 
 
-def rotation_to_quat(r: F64Array) -> F64Array:
-    """Quaternion (x, y, z, w), w >= 0, of an already checked rotation matrix."""
-    return matrix_to_quat(r)
-
-
 def _vector3_msg(msgtype: str, v: F64Array, factory: MessageFactory) -> Any:
     return factory(msgtype, x=float(v[0]), y=float(v[1]), z=float(v[2]))
 
@@ -91,7 +86,7 @@ def matrix_to_pose(T: npt.ArrayLike, factory: MessageFactory | None = None) -> A
     return factory(
         "geometry_msgs/msg/Pose",
         position=_vector3_msg("geometry_msgs/msg/Point", m[:3, 3], factory),
-        orientation=_quat_msg(rotation_to_quat(m[:3, :3]), factory),
+        orientation=_quat_msg(matrix_to_quat(m[:3, :3]), factory),
     )
 
 
@@ -116,7 +111,7 @@ def matrix_to_transform(T: npt.ArrayLike, factory: MessageFactory | None = None)
     """A ``geometry_msgs/msg/Transform`` of a rigid 4x4 matrix."""
     factory = resolve_factory(factory)
     m = check_rigid(T, "transform matrix")
-    return _transform_msg(m[:3, 3], rotation_to_quat(m[:3, :3]), factory)
+    return _transform_msg(m[:3, 3], matrix_to_quat(m[:3, :3]), factory)
 
 
 def pose_stamped_to_matrix(msg: Any) -> F64Array:
@@ -270,7 +265,7 @@ class StampedTransform:
         elif matrix is not None:
             m = check_rigid(matrix, "StampedTransform.matrix")
             t = m[:3, 3].copy()
-            q = rotation_to_quat(m[:3, :3])
+            q = matrix_to_quat(m[:3, :3])
         else:
             raise ConversionError(
                 "StampedTransform needs a matrix, or a translation and a rotation_xyzw"
