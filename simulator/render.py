@@ -79,7 +79,10 @@ def single_threaded_blas() -> Iterator[None]:
     The renderer's BLAS products are tiny (N×3 by 3×3); with OpenBLAS's worker threads
     spinning against Open3D's raycasting threads one such product took 80 ms instead of
     1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
-    Reference-counted so that frames rendered in parallel threads share one limit.
+    Reference-counted so that frames rendered in parallel threads share one limit; a
+    run of frames in threads must hold it around the whole run
+    (:func:`simulator.writer.prefetch_frames` does), or the limit lapses whenever no
+    thread happens to be inside a call and the others' products run threaded again.
     """
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:

@@ -45,7 +45,7 @@ from simulator.dem import write_dem, write_utm_geotiff
 from simulator.errors import SimulatorError
 from simulator.hsi import HsiRender
 from simulator.mesh import ZONES, write_ply
-from simulator.render import FrameRender, Renderer
+from simulator.render import FrameRender, Renderer, single_threaded_blas
 from simulator.scene import UTM_EPSG, Scene
 from simulator.scene_doc import scene_doc
 from simulator.sensor_model import srgb_encode
@@ -183,7 +183,20 @@ def prefetch_frames(
 ) -> Iterator[tuple[FrameRender, HsiRender | None]]:
     """``work(0) ... work(count - 1)`` in order, up to ``workers`` frames rendered ahead in
     threads (Open3D and numpy release the GIL). Each frame draws from its own seeded
-    generator, so the results do not depend on the number of workers."""
+    generator, so the results do not depend on the number of workers.
+
+    OpenBLAS stays on one thread for the whole run, not per render call: with per-call
+    limits, the moment no worker was inside a call restored OpenBLAS's threads, and the
+    other worker's next N×3 by 3×3 product then ran threaded, spinning in OpenBLAS's
+    waits and lock (2 workers burnt 1.8× the CPU per frame of 1 thread, NOTES-simspeed3.md).
+    """
+    with single_threaded_blas():
+        yield from _prefetch(work, count, workers)
+
+
+def _prefetch(
+    work: Callable[[int], tuple[FrameRender, HsiRender | None]], count: int, workers: int
+) -> Iterator[tuple[FrameRender, HsiRender | None]]:
     if workers <= 1:
         for i in range(count):
             yield work(i)
