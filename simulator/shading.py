@@ -26,6 +26,15 @@ import numpy.typing as npt
 
 from simulator.compiled import jit
 from simulator.mesh import MARKER_ZONE
+from simulator.noise import octave_sums
+from simulator.rock_grain import (
+    GRAIN_STRETCH,
+    WIRE_DARKENING,
+    WIRE_FLOOR_NZ,
+    WIRE_SPACING_M,
+    WIRE_WIDTH_M,
+    grain_octaves,
+)
 
 if TYPE_CHECKING:
     from simulator.scene import Scene
@@ -212,9 +221,107 @@ def hit_geometry(
 # -- 2. texture --------------------------------------------------------------------------
 
 
+@jit
+def _rock_points_kernel(points: F64Array, on_marker: npt.NDArray[np.bool_], out: F64Array) -> None:
+    """The points of the hits not on markers, transposed into ``out`` (3, N) for the
+    vectorised octave kernel."""
+    n = 0
+    for m in range(points.shape[0]):
+        if not on_marker[m]:
+            out[0, n], out[1, n], out[2, n] = points[m, 0], points[m, 1], points[m, 2]
+            n += 1
+
+
+@jit
+def _texture_kernel(
+    points: F64Array,
+    normals: F64Array,
+    primitive_ids: I64Array,
+    on_marker: npt.NDArray[np.bool_],
+    coarse: F64Array,
+    tone: F64Array,
+    fine: F64Array,
+    texture_norm: float,
+    grain: F64Array,
+    grain_norm: float,
+    grain_contrast: float,
+    wire_axis: F64Array,
+    fixture_lo: int,
+    fixture_hi: int,
+    brightness: F64Array,
+    tone_shift: F64Array,
+) -> None:
+    """:func:`texture_reference`'s statements for one hit at a time, given the fine and
+    grain octave sums of the rock hits in order (markers are left to the caller)."""
+    frac_w = WIRE_WIDTH_M / WIRE_SPACING_M
+    n = 0
+    for m in range(points.shape[0]):
+        tone_shift[m] = TONE_GAIN * (tone[m] - 0.5)
+        if on_marker[m]:
+            tone_shift[m] = 0.0
+            continue
+        b = TEXTURE_BASE + (coarse[m] + fine[n]) / texture_norm
+        if grain_contrast > 0.0:
+            stretched = min(max((grain[n] / grain_norm - 0.5) * GRAIN_STRETCH, -1.0), 1.0)
+            b = b * (1.0 + grain_contrast * stretched)
+        n += 1
+        if wire_axis.shape[0] > 0:
+            along = (points[m, 0] * wire_axis[0] + points[m, 1] * wire_axis[1]) / WIRE_SPACING_M
+            height = points[m, 2] / WIRE_SPACING_M
+            on_wire = (along - np.floor(along)) < frac_w or (height - np.floor(height)) < frac_w
+            b = b * (WIRE_DARKENING if on_wire and normals[m, 2] < WIRE_FLOOR_NZ else 1.0)
+        if fixture_lo <= primitive_ids[m] < fixture_hi:
+            b = FIXTURE_BRIGHTNESS
+            tone_shift[m] = 0.0
+        brightness[m] = b
+
+
 def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
-    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture on
-    rock (evaluated only there), the printed pattern on markers."""
+    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture,
+    grain and wire mesh on rock, plain fixtures, the printed pattern on markers.
+
+    Compiled passes (:func:`texture_reference` is the same in numpy statements, bit for
+    bit; tests/test_simulator_kernels.py): the numpy version spent most of its time
+    selecting and scattering the rock rows, not computing. The octave sums stay in the
+    vectorised kernel (octaves outside, points inside: ~3× faster than per point)."""
+    marker_idx = scene.marker_of_face[hits.primitive_ids]
+    on_marker = marker_idx >= 0
+    big = ~(on_marker | scene.smooth_faces[hits.primitive_ids])  # skirt, end caps
+    if np.any(big):
+        hits.coarse[big], hits.tone[big] = scene.coarse_texture(hits.points[big])
+    rock_t = np.empty((3, len(hits.rows) - int(np.count_nonzero(on_marker))))
+    _rock_points_kernel(hits.points, on_marker, rock_t)
+    fine = octave_sums(rock_t, scene.fine_octaves)
+    grain = grain_octaves(scene.texture_seed, scene.grain_scale_m)
+    grain_sum = octave_sums(rock_t, grain) if scene.grain_contrast > 0 else fine
+    m = len(hits.rows)
+    brightness, tone_shift = np.empty(m), np.empty(m)
+    lo, hi = scene.fixture_faces or (0, 0)
+    _texture_kernel(
+        hits.points,
+        hits.normals,
+        hits.primitive_ids,
+        on_marker,
+        hits.coarse,
+        hits.tone,
+        fine,
+        scene.texture_norm,
+        grain_sum,
+        grain.norm,
+        float(scene.grain_contrast),
+        np.zeros(0) if scene.wire_mesh_axis is None else scene.wire_mesh_axis.astype(np.float64),
+        lo,
+        hi,
+        brightness,
+        tone_shift,
+    )
+    if np.any(on_marker):
+        brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
+    return brightness, tone_shift
+
+
+def texture_reference(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
+    """:func:`texture` as numpy statements (the statement its kernel must match)."""
     coarse, tone = hits.coarse, hits.tone
     marker_idx = scene.marker_of_face[hits.primitive_ids]
     on_marker = marker_idx >= 0

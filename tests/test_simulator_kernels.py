@@ -13,8 +13,9 @@ from simulator.compiled import NORMAL_TABLE, noise_key, normal_draws, uniform_dr
 from simulator.config import CameraConfig, DepthConfig, apply_overrides, default_config
 from simulator.noise import octave_sum, octave_sum_reference
 from simulator.render import Renderer, SubpixelRayCache
+from simulator.scene import Scene
 from simulator.sensor_model import depth_image, sensor_rgb, srgb_encode
-from simulator.shading import hit_geometry
+from simulator.shading import Hits, hit_geometry, texture, texture_reference
 from simulator.writer import build_scene
 
 
@@ -70,6 +71,53 @@ def test_hit_kernel_matches_the_scene_interpolation() -> None:
         points = origin + dirs[rows] * hits["t_hit"][rows].astype(np.float64)[:, None]
         assert got.points.tobytes() == points.tobytes()
         assert np.all(np.einsum("ij,ij->i", got.normals, dirs[rows]) <= 0.0)  # face the camera
+
+
+def _hit_batches(kind: str) -> tuple[Scene, list[Hits]]:
+    """A scene and hit batches: a camera's view along its path, and a fan of rays at
+    every marker from 2 m in front (plate, pattern and the rock around it)."""
+    config = apply_overrides(default_config(kind), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    batches: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    origin = scene.default_waypoints[1]
+    rays = renderer.camera.image_rays.reshape(-1, 3)
+    for yaw in (0.4, 2.9):
+        c, s = np.cos(yaw), np.sin(yaw)
+        dirs = rays @ np.array([[c, 0.0, s], [s, 0.0, -c], [0.0, -0.6, 0.8]]).T
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        batches.append((origin, dirs, hits))
+    offsets = np.linspace(-1.0, 1.0, 61)
+    for marker in scene.markers[:6]:
+        eye = marker.centre + 2.0 * marker.normal
+        a, b = np.meshgrid(offsets * marker.plate_m, offsets * marker.plate_m)
+        target = marker.centre + a.reshape(-1, 1) * marker.right + b.reshape(-1, 1) * marker.down
+        dirs = target - eye
+        hits = scene.cast(np.broadcast_to(eye, dirs.shape).copy(), dirs)
+        batches.append((eye, dirs, hits))
+    out = []
+    for origin, dirs, hits in batches:
+        rows = np.flatnonzero(np.isfinite(hits["t_hit"]))
+        out.append(hit_geometry(scene, origin, dirs, hits, rows))
+    return scene, out
+
+
+@pytest.mark.parametrize("kind", ["drift", "open-pit"])
+def test_compiled_texture_is_bit_identical_to_numpy(kind: str) -> None:
+    """Fine octaves, grain, wire mesh, fixtures and marker patterns: the compiled texture
+    stage gives the numpy statements' bytes, on rock and on marker plates."""
+    import copy
+
+    scene, batches = _hit_batches(kind)
+    on_marker_total = 0
+    for hits in batches:
+        a, b = copy.deepcopy(hits), copy.deepcopy(hits)
+        got, want = texture(scene, a), texture_reference(scene, b)
+        assert got[0].tobytes() == want[0].tobytes()
+        assert got[1].tobytes() == want[1].tobytes()
+        assert a.coarse.tobytes() == b.coarse.tobytes()
+        on_marker_total += int(np.sum(scene.marker_of_face[hits.primitive_ids] >= 0))
+    assert on_marker_total > 1000  # the marker batches did hit plates
 
 
 def _depth_reference(z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, key: int) -> np.ndarray:
