@@ -245,3 +245,46 @@ def test_sun_shadow_map_only_skips_rays_that_are_free() -> None:
         skipped += len(free)
         cast += int(maybe.sum())
     assert skipped > 0.3 * (skipped + cast)
+
+
+def test_adaptive_marker_antialiasing_is_the_full_supersampling() -> None:
+    """Pixels whose four corner sub-rays lie in one region of a marker plate take the
+    corners' mean: the rendered bytes equal full k×k supersampling but for rounding
+    (≤ 1 DN, almost nowhere), pixels at cell edges are computed exactly as before, and
+    far fewer sub-rays are cast."""
+    from simulator import render
+    from simulator.sensors import Rig
+    from simulator.trajectory import Path, Trajectory
+
+    config = apply_overrides(default_config("drift"), {"camera": {"width": 640, "height": 480}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    traj = Trajectory(
+        Path(scene.default_waypoints, scene.default_corner_radius_m),
+        config.path.speed_m_s,
+        config.path.accel_time_s,
+    )
+    cams = traj.matrices(np.array([0.65, 0.75, 0.85, 0.95]) * traj.duration_s)
+    cams = cams @ Rig.from_config(config).base_from_optical
+    cast = [0]
+    colours = renderer._subray_colours
+
+    def counted(pixels: np.ndarray, subrays: np.ndarray, *args: np.ndarray) -> object:
+        cast[0] += len(pixels) * len(subrays)
+        return colours(pixels, subrays, *args)
+
+    renderer._subray_colours = counted  # type: ignore[method-assign,assignment]
+    adaptive = np.stack([renderer.render(cam, i).rgb for i, cam in enumerate(cams)])
+    adaptive_rays, cast[0] = cast[0], 0
+    tolerance = render.UNIFORM_CORNER_TOLERANCE
+    try:
+        render.UNIFORM_CORNER_TOLERANCE = -1.0  # no pixel is uniform: all k² sub-rays
+        full = np.stack([renderer.render(cam, i).rgb for i, cam in enumerate(cams)])
+    finally:
+        render.UNIFORM_CORNER_TOLERANCE = tolerance
+    k = config.camera.marker_supersample
+    assert cast[0] > 500 * k * k  # the frames show markers
+    assert adaptive_rays < 0.75 * cast[0]
+    diff = np.abs(adaptive.astype(int) - full)
+    assert diff.max() <= 1
+    assert np.count_nonzero(diff) <= diff.size // 100_000
