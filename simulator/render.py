@@ -43,11 +43,8 @@ numpy statements' IEEE operations in order. The sensor stage changed on purpose 
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +57,7 @@ from simulator.mesh import MARKER_ZONE, ZONES
 from simulator.scene import Scene
 from simulator.sensor_model import depth_image, sensor_rgb
 from simulator.shading import Surface, linear_rgb, shade
+from simulator.threads import raycast_threads, single_threaded_blas
 
 F64Array = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -77,48 +75,6 @@ mean (a smooth lamp falloff changes them by well under 1 % across a pixel; a sha
 edge by far more)."""
 MARKER_REGIONS = 1 << 16
 """Region keys of different markers are ``marker * MARKER_REGIONS + region``."""
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """OpenBLAS on one thread while rendering.
-
-    The renderer's BLAS products are tiny (N×3 by 3×3); with OpenBLAS's worker threads
-    spinning against Open3D's raycasting threads one such product took 80 ms instead of
-    1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
-    Reference-counted so that frames rendered in parallel threads share one limit; a
-    run of frames in threads must hold it around the whole run
-    (:func:`simulator.writer.prefetch_frames` does), or the limit lapses whenever no
-    thread happens to be inside a call and the others' products run threaded again.
-    """
-    with _BLAS_LOCK:
-        if _BLAS_USERS[0] == 0:
-            _BLAS_LIMIT.append(_blas_controller().limit(limits=1, user_api="blas"))
-        _BLAS_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS[0] -= 1
-            if _BLAS_USERS[0] == 0:
-                _BLAS_LIMIT.pop().restore_original_limits()
-
-
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries, made once: scanning the
-    process's libraries (what ``threadpool_limits`` does on every call) cost ~3 ms per
-    frame once Open3D, scipy and numba are loaded."""
-    if not _BLAS_CONTROLLER:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-        _BLAS_CONTROLLER.append(ThreadpoolController())
-    return _BLAS_CONTROLLER[0]
-
-
-_BLAS_CONTROLLER: list[Any] = []
-_BLAS_LOCK = threading.Lock()
-_BLAS_USERS = [0]
-_BLAS_LIMIT: list[Any] = []
 
 
 @jit
@@ -249,7 +205,8 @@ class Renderer:
 
         rays = np.empty((len(dirs), 6), dtype=np.float32)
         _ray_table_kernel(np.asarray(origin, dtype=np.float64), dirs, rays)
-        result = self.scene.raycaster.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        tensor = o3d.core.Tensor.from_numpy(rays)
+        result = self.scene.raycaster.cast_rays(tensor, nthreads=raycast_threads())
         return {k: v.numpy() for k, v in result.items()}
 
     def surface(

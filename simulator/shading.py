@@ -35,6 +35,7 @@ from simulator.rock_grain import (
     WIRE_WIDTH_M,
     grain_octaves,
 )
+from simulator.threads import raycast_threads
 
 if TYPE_CHECKING:
     from simulator.scene import Scene
@@ -408,7 +409,8 @@ def sun_illumination(scene: Scene, hits: Hits) -> F64Array:
         lit = lit[scene.sun_shadow_map.may_be_shadowed(hits.points, normals, lit, SHADOW_OFFSET_M)]
         rays = np.empty((len(lit), 6), np.float32)
         _shadow_rays_kernel(hits.points, normals, lit, sun, SHADOW_OFFSET_M, rays)
-        blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays)).numpy()
+        tensor = o3d.core.Tensor.from_numpy(rays)
+        blocked = scene.raycaster.test_occlusions(tensor, nthreads=raycast_threads()).numpy()
         cos_i[lit[blocked]] = 0.0
     sky = scene.ambient * (SKY_AMBIENT_FLOOR + (1.0 - SKY_AMBIENT_FLOOR) * normals[:, 2])
     return np.asarray(sky + (1.0 - scene.ambient) * cos_i / sun[2])

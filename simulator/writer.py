@@ -45,7 +45,7 @@ from simulator.dem import write_dem, write_utm_geotiff
 from simulator.errors import SimulatorError
 from simulator.hsi import HsiRender
 from simulator.mesh import ZONES, write_ply
-from simulator.render import FrameRender, Renderer, single_threaded_blas
+from simulator.render import FrameRender, Renderer
 from simulator.scene import UTM_EPSG, Scene
 from simulator.scene_doc import scene_doc
 from simulator.sensor_model import srgb_encode
@@ -57,6 +57,7 @@ from simulator.simulation import (
     frame_times_s,
     stamps_ns,
 )
+from simulator.threads import frames_in_threads
 from simulator.trajectory import read_plan
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.progress import progress
@@ -185,12 +186,11 @@ def prefetch_frames(
     threads (Open3D and numpy release the GIL). Each frame draws from its own seeded
     generator, so the results do not depend on the number of workers.
 
-    OpenBLAS stays on one thread for the whole run, not per render call: with per-call
-    limits, the moment no worker was inside a call restored OpenBLAS's threads, and the
-    other worker's next N×3 by 3×3 product then ran threaded, spinning in OpenBLAS's
-    waits and lock (2 workers burnt 1.8× the CPU per frame of 1 thread, NOTES-simspeed3.md).
+    The libraries' own thread pools are held back for the whole run
+    (:func:`simulator.threads.frames_in_threads`): with OpenBLAS limited per render call
+    only, 2 workers burnt 1.8× the CPU per frame of 1 thread (NOTES-simspeed3.md).
     """
-    with single_threaded_blas():
+    with frames_in_threads(workers):
         yield from _prefetch(work, count, workers)
 
 
