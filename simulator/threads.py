@@ -1,19 +1,22 @@
-"""How the renderer shares the CPU with itself: OpenBLAS's and Open3D's threads.
+"""How frames share the CPU: worker processes, OpenBLAS's and Open3D's threads.
 
-Frames render in parallel threads (:func:`simulator.writer.prefetch_frames`). Libraries
-that bring their own thread pools then compete with the frames and with each other:
-OpenBLAS's threads spin in their waits, Open3D's TBB workers spin between casts. On the
-2-core machine both made 2 workers slower than 1 thread (NOTES-simspeed3.md). Results do
-not depend on any of these settings (BLAS splits rows, not sums; every ray is cast on
-its own).
+Frames render in parallel in forked worker processes (:func:`in_processes`), not
+threads: Open3D's ``cast_rays`` holds the GIL. Libraries that bring their own thread
+pools would compete with the frames: OpenBLAS's threads spin in their waits (one N×3 by
+3×3 product took 80 ms instead of 1 ms), Open3D's TBB workers spin between casts; so a
+worker process uses one thread of each. Results do not depend on any of these settings
+(BLAS splits rows, not sums; every ray is cast on its own), nor on the number of workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -25,8 +28,8 @@ def single_threaded_blas() -> Iterator[None]:
     1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
     Reference-counted so that frames rendered in parallel threads share one limit; a
     run of frames in threads must hold it around the whole run
-    (:func:`frames_in_threads` does), or the limit lapses whenever no thread happens to
-    be inside a call and the others' products run threaded again.
+    (:func:`simulator.writer.prefetch_frames` does), or the limit lapses whenever no
+    thread happens to be inside a call and the others' products run threaded again.
     """
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:
@@ -62,20 +65,53 @@ _RAYCAST_THREADS = [0]
 
 
 def raycast_threads() -> int:
-    """``nthreads`` for Open3D's casts: 0 (all cores) unless frames render in threads."""
+    """``nthreads`` for Open3D's casts: 0 (all cores) but 1 in a worker process."""
     return _RAYCAST_THREADS[0]
 
 
-@contextlib.contextmanager
-def frames_in_threads(workers: int) -> Iterator[None]:
-    """While rendering a run of frames in ``workers`` threads: OpenBLAS on one thread
-    for the whole run and, with 2 workers or more, each cast on its calling thread (the
-    frames are the parallelism; TBB's workers spinning between two frames' casts cost
-    ~10 % more CPU per frame)."""
-    with single_threaded_blas():
-        previous = _RAYCAST_THREADS[0]
-        _RAYCAST_THREADS[0] = 1 if workers > 1 else 0
-        try:
-            yield
-        finally:
-            _RAYCAST_THREADS[0] = previous
+_WORK: list[Callable[[int], Any]] = []
+
+
+def _worker_setup() -> None:
+    """In each forked worker process: one core's worth of threads (the processes are the
+    parallelism), for the process's whole life."""
+    _RAYCAST_THREADS[0] = 1
+    _blas_controller().limit(limits=1, user_api="blas")
+
+
+def _worker_frame(i: int) -> Any:
+    return _WORK[-1](i)
+
+
+def can_fork() -> bool:
+    """Worker processes are forked (they inherit the built scene, nothing is pickled but
+    the frames): POSIX only."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def in_processes(work: Callable[[int], T], count: int, workers: int) -> Iterator[T]:
+    """``work(0) ... work(count - 1)`` in order, rendered ahead in ``workers`` forked
+    processes (at most 2 per worker in flight).
+
+    Not threads: Open3D's ``cast_rays`` holds the GIL, so frames in threads cast one at a
+    time and 2 thread workers were no faster than 1 thread (NOTES-simspeed3.md). Forked
+    workers share the parent's scene, BVH and caches copy-on-write and start in
+    milliseconds; each casts on its own thread (TBB's pool is not forked with it).
+    ``work`` must not depend on state that changes after the call (it runs on the
+    parent's memory as it was at the fork).
+    """
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    _WORK.append(work)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup) as pool:
+            pending: list[Future[T]] = []
+            submitted = 0
+            for _ in range(count):
+                while submitted < count and len(pending) < 2 * workers:
+                    pending.append(pool.submit(_worker_frame, submitted))
+                    submitted += 1
+                yield pending.pop(0).result()
+    finally:
+        _WORK.pop()

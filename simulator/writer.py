@@ -57,7 +57,7 @@ from simulator.simulation import (
     frame_times_s,
     stamps_ns,
 )
-from simulator.threads import frames_in_threads
+from simulator.threads import can_fork, in_processes, single_threaded_blas
 from simulator.trajectory import read_plan
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.progress import progress
@@ -182,25 +182,29 @@ def write_bag(sim: Simulation, bag_path: Path, overwrite: bool) -> dict[str, int
 def prefetch_frames(
     work: Callable[[int], tuple[FrameRender, HsiRender | None]], count: int, workers: int
 ) -> Iterator[tuple[FrameRender, HsiRender | None]]:
-    """``work(0) ... work(count - 1)`` in order, up to ``workers`` frames rendered ahead in
-    threads (Open3D and numpy release the GIL). Each frame draws from its own seeded
-    generator, so the results do not depend on the number of workers.
+    """``work(0) ... work(count - 1)`` in order; with ``workers`` > 1 rendered ahead in
+    forked worker processes (:func:`simulator.threads.in_processes`; threads where the
+    platform cannot fork). Every frame draws from its own seeded stream, so the results
+    do not depend on the number of workers.
 
-    The libraries' own thread pools are held back for the whole run
-    (:func:`simulator.threads.frames_in_threads`): with OpenBLAS limited per render call
-    only, 2 workers burnt 1.8× the CPU per frame of 1 thread (NOTES-simspeed3.md).
+    OpenBLAS stays on one thread for the whole run: with a limit per render call only,
+    it lapsed between calls and 2 thread workers burnt 1.8× the CPU per frame of 1 thread
+    (NOTES-simspeed3.md).
     """
-    with frames_in_threads(workers):
-        yield from _prefetch(work, count, workers)
+    with single_threaded_blas():
+        if workers <= 1:
+            for i in range(count):
+                yield work(i)
+        elif can_fork():
+            yield from in_processes(work, count, workers)
+        else:
+            yield from _in_threads(work, count, workers)
 
 
-def _prefetch(
+def _in_threads(
     work: Callable[[int], tuple[FrameRender, HsiRender | None]], count: int, workers: int
 ) -> Iterator[tuple[FrameRender, HsiRender | None]]:
-    if workers <= 1:
-        for i in range(count):
-            yield work(i)
-        return
+    """The fallback: threads overlap only what runs outside the GIL (not the casts)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
