@@ -99,8 +99,8 @@ def _depth_kernel(
     ``edge_rel`` of the depth; a missing neighbour counts as a jump) and not dropped
     (uniform draw n + i below ``dropout``); they get z + N(0, 1)·c·z² (normal draw i),
     in mm rounded half to even and clipped to 16 bits into a uint16 ``out`` when
-    ``millimetres``, in metres into a float32 ``out`` otherwise; the others 0 or NaN. The numpy statements' operations in
-    their order (tests/test_simulator_kernels.py)."""
+    ``millimetres``, in metres into a float32 ``out`` otherwise; the others 0 or NaN.
+    The numpy statements' operations in their order (tests/test_simulator_kernels.py)."""
     h, w = zz.shape
     n = h * w
     for y in range(h):
