@@ -112,16 +112,14 @@ def bench_scene(config: SimConfig, frames: int, workers: int, rounds: int) -> No
     print(f"  peer Open3D cast_rays only           : {peer:7.1f} frames/s")
     print(f"  ours render + render_hsi, 1 thread   : {ours:7.1f} frames/s ({ours / peer:.0%})")
     print(
-        f"  ours, {workers} worker processes        : {threaded:7.1f} frames/s "
+        f"  {f'ours, {workers} worker processes':<37}: {threaded:7.1f} frames/s "
         f"({threaded / peer:.0%} of the bare raycast)"
     )
     print(
         f"  CPU time per frame (all threads)     : peer {cpu_peer:.0f} ms, ours {cpu_ours:.0f} ms "
         f"(peer/ours {cpu_peer / cpu_ours:.0%}: the frame-rate ratio when both keep 2 cores busy)"
     )
-    print(
-        f"  CPU time per frame, {workers} workers        : {cpu_threaded:.0f} ms (and the parent)"
-    )
+    print(f"  {f'CPU time per frame, {workers} workers':<37}: {cpu_threaded:.0f} ms (and parent)")
 
 
 def main() -> None:

@@ -297,12 +297,12 @@ def test_worker_processes_render_the_same_bytes_in_order() -> None:
     from simulator.writer import prefetch_frames
 
     config = apply_overrides(
-        default_config("drift"), {"camera": {"width": 160, "height": 120}, "frames": 5}
+        default_config("drift"), {"camera": {"width": 160, "height": 120}, "frames": 9}
     )
     sim = Simulation.prepare(config)
-    one = list(prefetch_frames(sim.render_frame, 5, workers=1))
-    two = list(prefetch_frames(sim.render_frame, 5, workers=2))
-    assert len(two) == 5
+    one = list(prefetch_frames(sim.render_frame, 9, workers=1))
+    two = list(prefetch_frames(sim.render_frame, 9, workers=2))  # in processes
+    assert len(two) == 9
     for (frame_a, hsi_a), (frame_b, hsi_b) in zip(one, two, strict=True):
         for a, b in (
             (frame_a.rgb, frame_b.rgb),
