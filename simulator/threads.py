@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from simulator.errors import SimulatorError
+
 T = TypeVar("T")
 
 
@@ -101,6 +103,7 @@ def in_processes(work: Callable[[int], T], count: int, workers: int) -> Iterator
     parent's memory as it was at the fork).
     """
     from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     _WORK.append(work)
     try:
@@ -113,5 +116,10 @@ def in_processes(work: Callable[[int], T], count: int, workers: int) -> Iterator
                     pending.append(pool.submit(_worker_frame, submitted))
                     submitted += 1
                 yield pending.pop(0).result()
+    except BrokenProcessPool:
+        raise SimulatorError(
+            f"a render worker process died (out of memory?); {workers} workers were "
+            'rendering: try fewer ({"workers": 1} in --config)'
+        ) from None
     finally:
         _WORK.pop()

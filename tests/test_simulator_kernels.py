@@ -4,6 +4,7 @@ they replace (same seed, same bytes across the speed-up)."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -314,3 +315,18 @@ def test_worker_processes_render_the_same_bytes_in_order() -> None:
         if hsi_a is not None and hsi_b is not None:
             assert hsi_a.cube.tobytes() == hsi_b.cube.tobytes()
     assert one[0][0].rgb.tobytes() != one[1][0].rgb.tobytes()  # frames differ: order counts
+
+
+def _dies_at_frame_3(i: int) -> int:
+    if i == 3:
+        os._exit(9)  # a worker killed mid-run (as by the OOM killer)
+    return i
+
+
+def test_a_dead_worker_process_is_one_clear_error() -> None:
+    from simulator.errors import SimulatorError
+    from simulator.threads import in_processes
+
+    with pytest.raises(SimulatorError, match="render worker process died"):
+        list(in_processes(_dies_at_frame_3, 10, 2))
+    assert list(in_processes(lambda i: i * i, 6, 2)) == [0, 1, 4, 9, 16, 25]  # in order
