@@ -2,10 +2,10 @@
 
 Ground-to-image, the way a true orthophoto is made: every DEM cell (its centre at the
 DEM height) is projected into each frame with the frame's camera model
-(``calibration.camera_model``, distortion included) and pose; a z-buffer of the DEM
-cells' ranges per image pixel (each cell splatted over the pixels its footprint spans)
-decides whether the cell is seen or hidden behind nearer terrain (bench crests, pit
-walls). A visible cell takes the nearest pixel's class, heat index and similarity.
+(``calibration.camera_model``, distortion included) and pose; the line of sight from
+the cell to the camera, marched over the DEM, decides whether the cell is seen or hidden
+behind nearer terrain (bench crests, pit walls: vertical faces included, which a
+z-buffer of cell centres would miss). A visible cell takes the nearest pixel's class, heat index and similarity.
 Frames are merged per cell by the best view: the smallest angle between the line of
 sight and the terrain normal (``merge="best_view"``), or the shortest range
 (``merge="nearest"``); views more oblique than ``max_incidence_deg`` are not used.
@@ -112,9 +112,8 @@ class OrthoConfig:
     merge: Merge = "best_view"
     max_incidence_deg: float = 80.0
     """Views whose line of sight is more oblique to the terrain than this are not used."""
-    occlusion_tolerance_px: float = 2.0
-    """A cell is visible when its range is within this many pixel footprints (plus one
-    DEM cell) of the nearest range seen at its pixel."""
+    occlusion_tolerance_m: float = 0.3
+    """A line of sight is blocked where it passes more than this below the DEM."""
 
 
 class Orthorectifier:
@@ -129,6 +128,10 @@ class Orthorectifier:
         east, north = dem.cell_centres()
         self.cells = np.flatnonzero(np.isfinite(dem.heights).ravel())
         world = self._to_world(east, north, dem.heights)
+        self.dem_points = np.stack([east, north, dem.heights], axis=-1).reshape(-1, 3)[self.cells]
+        self.filled = np.where(np.isfinite(dem.heights), dem.heights, -1e9)
+        """Heights for the line-of-sight test (no data: nothing blocks)."""
+        self.top_m = float(np.nanmax(dem.heights))
         self.points = world.reshape(-1, 3)[self.cells]
         self.normals = _grid_normals(world).reshape(-1, 3)[self.cells]
         n = len(self.cells)
@@ -182,28 +185,14 @@ class Orthorectifier:
             return 0
         col_i, row_i = col[inside].astype(np.int64), row[inside].astype(np.int64)
         rng = np.linalg.norm(rel[idx], axis=1)
-        depth = local[idx, 2]
-        focal = 0.5 * (cam.fx + cam.fy)
-        footprint_px = focal * self.dem.cell_size_m / depth  # cell size in pixels
-        zbuf = np.full(h * w, np.inf)
-        radius = np.minimum(np.ceil(0.5 * footprint_px - 0.5), 3).astype(np.int64)
-        for r in range(int(radius.max()) + 1):
-            sel = radius >= r
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
-                    if max(abs(dy), abs(dx)) != r:
-                        continue
-                    rr, cc = row_i[sel] + dy, col_i[sel] + dx
-                    ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-                    np.minimum.at(zbuf, rr[ok] * w + cc[ok], rng[sel][ok])
         pixel = row_i * w + col_i
-        tolerance = self.config.occlusion_tolerance_px * rng / focal + self.dem.cell_size_m
-        visible = rng <= zbuf[pixel] + tolerance
         view = -rel[idx] / rng[:, None]
         cos_incidence = np.einsum("ij,ij->i", view, self.normals[idx])
-        visible &= cos_incidence >= math.cos(math.radians(self.config.max_incidence_deg))
+        visible = cos_incidence >= math.cos(math.radians(self.config.max_incidence_deg))
         heat = frame.heat.reshape(-1)[pixel]
         visible &= np.isfinite(heat)
+        check = np.flatnonzero(visible)
+        visible[check] = self._unoccluded(idx[check], self._camera_in_dem_crs(centre))
         key = -cos_incidence if self.config.merge == "best_view" else rng
         cells = idx[visible]
         self.views[cells] += 1
@@ -216,6 +205,42 @@ class Orthorectifier:
         self.similarity[take] = frame.similarity.reshape(-1)[source]
         self.frames_used += 1
         return int(visible.sum())
+
+    def _camera_in_dem_crs(self, centre: F64Array) -> F64Array:
+        if self.origin is None:
+            return centre
+        e, n, h = self.origin.to_projected(centre[0], centre[1], centre[2], self.dem.georef.epsg)
+        return np.array([float(e), float(n), float(h)])
+
+    def _unoccluded(self, cells: npt.NDArray[np.int64], camera: F64Array) -> npt.NDArray[np.bool_]:
+        """Whether the line of sight from each cell to the camera stays above the DEM:
+        marched in steps of half a cell from 1.5 cells out until it rises above the
+        highest terrain, the DEM bilinear between cell centres. Unlike a z-buffer of
+        cell centres this also catches vertical faces (bench walls) that no cell centre
+        represents."""
+        from scipy.ndimage import map_coordinates
+
+        start = self.dem_points[cells]
+        ray = camera - start
+        length = np.linalg.norm(ray, axis=1)
+        ray /= length[:, None]
+        cell = self.dem.cell_size_m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            climb = np.where(ray[:, 2] > 0, (self.top_m - start[:, 2]) / ray[:, 2], np.inf)
+        stop = np.minimum(length, climb)
+        tol = self.config.occlusion_tolerance_m
+        x0, a, _, y0, _, e = self.dem.georef.transform
+        free = np.ones(len(cells), bool)
+        live = np.flatnonzero(stop > 1.5 * cell)
+        s = 1.5 * cell
+        while live.size:
+            p = start[live] + s * ray[live]
+            coords = np.stack([(p[:, 1] - y0) / e - 0.5, (p[:, 0] - x0) / a - 0.5])
+            ground = map_coordinates(self.filled, coords, order=1, mode="nearest")
+            free[live[p[:, 2] < ground - tol]] = False
+            s += 0.5 * cell
+            live = live[free[live] & (stop[live] > s)]
+        return free
 
     def grid(self, values: npt.NDArray[Any], fill: float) -> npt.NDArray[Any]:
         """Per-cell values back on the DEM grid (cells without height: ``fill``)."""

@@ -323,7 +323,9 @@ def reference_zones(
         (-quarter, quarter),
         (quarter, quarter),
     ):
-        col, row = inverse * (east + dx, north + dy)
+        x, y = east + dx, north + dy
+        col = inverse.a * x + inverse.b * y + inverse.c
+        row = inverse.d * x + inverse.e * y + inverse.f
         col = np.floor(col).astype(np.int64)
         row = np.floor(row).astype(np.int64)
         inside = (row >= 0) & (row < zones.shape[0]) & (col >= 0) & (col < zones.shape[1])
