@@ -5,10 +5,11 @@ DEM height) is projected into each frame with the frame's camera model
 (``calibration.camera_model``, distortion included) and pose; the line of sight from
 the cell to the camera, marched over the DEM, decides whether the cell is seen or hidden
 behind nearer terrain (bench crests, pit walls: vertical faces included, which a
-z-buffer of cell centres would miss). A visible cell takes the nearest pixel's class, heat index and similarity.
-Frames are merged per cell by the best view: the smallest angle between the line of
-sight and the terrain normal (``merge="best_view"``), or the shortest range
-(``merge="nearest"``); views more oblique than ``max_incidence_deg`` are not used.
+z-buffer of cell centres would miss). A visible cell takes the nearest pixel's class,
+heat index and similarity. Frames are merged per cell by the best view: the smallest
+angle between the line of sight and the terrain normal (``merge="best_view"``), or the
+shortest range (``merge="nearest"``); views more oblique than ``max_incidence_deg`` are
+not used.
 
 The map grid is the DEM's grid (its CRS, cell size and extent); cells never seen are
 nodata. Poses are in a world frame that is either the DEM's projected CRS itself, or a
