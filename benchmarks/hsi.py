@@ -11,9 +11,11 @@ writes it as an ENVI file and times, on the same cube and the same library (the 
   writes), labels.
 
 Both are timed ``--repeats`` times, interleaved so both see the same machine load; prints
-every run's pixels/s, ratio and load average, the medians, label agreement and each one's
-peak Python-heap allocation (tracemalloc, numpy arrays are traced, in a separate untimed
-run) beyond the input cube.
+every run's pixels per wall second and per CPU second of the process (``process_time``:
+on a machine shared with other jobs the wall ratio swings with their load, the CPU ratio
+much less), both ratios and the load average, the medians, label agreement and each
+one's peak Python-heap allocation (tracemalloc, numpy arrays are traced, in a separate
+untimed run) beyond the input cube.
 
 Both run on one thread (``OPENBLAS_NUM_THREADS``, default 1, set before numpy loads;
 ``spectral``'s einsum is single-threaded anyway), so the ratio is per core.
@@ -71,27 +73,30 @@ def make_cube(path: Path, lines: int, samples: int, bands: int, seed: int = 0) -
     return wl
 
 
-def time_ours(header: Path, lib: Any, step: int) -> tuple[float, Any]:
-    """One tiled pass over the memory-mapped file: valid mask, SAM, labels."""
+def time_ours(header: Path, lib: Any, step: int) -> tuple[float, float, Any]:
+    """One tiled pass over the memory-mapped file: valid mask, SAM, labels; wall and
+    CPU seconds."""
     cube = open_cube(header)
     lines, samples, _ = cube.shape
+    c0 = time.process_time()
     t0 = time.perf_counter()
     clf = LibraryClassifier(lib, "sam")
     labels = np.zeros((lines, samples), np.int32)
     for start, block in cube.tiles(step):
         tile = clf.classify_block(block, cube.valid_mask(block))
         labels[start : start + block.shape[0]] = tile.best_spectrum
-    return time.perf_counter() - t0, labels
+    return time.perf_counter() - t0, time.process_time() - c0, labels
 
 
-def time_peer(data: Any, lib: Any) -> tuple[float, Any]:
-    """``spectral.spectral_angles`` on the in-memory cube, then argmin."""
+def time_peer(data: Any, lib: Any) -> tuple[float, float, Any]:
+    """``spectral.spectral_angles`` on the in-memory cube, then argmin; wall and CPU s."""
     import spectral
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     angles = spectral.spectral_angles(data, lib.spectra)
     labels = np.argmin(angles, axis=2)
-    return time.perf_counter() - t0, labels
+    return time.perf_counter() - t0, time.process_time() - c0, labels
 
 
 def peak_mb(fn: Any) -> float:
@@ -127,39 +132,49 @@ def main() -> None:
         )
         time_ours(header, lib, step)  # warm-up: numba compile/cache load, page cache
         cube_in_memory = np.array(open_cube(header).data, dtype=np.float32)
-        ours_s: list[float] = []
-        peer_s: list[float] = []
+        wall: dict[str, list[float]] = {"ours": [], "peer": []}
+        cpu: dict[str, list[float]] = {"ours": [], "peer": []}
         loads: list[float] = []
         for rep in range(args.repeats):  # interleaved, so both see the same load
-            t_ours, labels_ours = time_ours(header, lib, step)
-            t_peer, labels_peer = time_peer(cube_in_memory, lib)
-            ours_s.append(t_ours)
-            peer_s.append(t_peer)
+            runs = {
+                "ours": time_ours(header, lib, step),
+                "peer": time_peer(cube_in_memory, lib),
+            }
+            for name, (w, c, _) in runs.items():
+                wall[name].append(w)
+                cpu[name].append(c)
             loads.append(os.getloadavg()[0])
             print(
-                f"  run {rep + 1}: ours {pixels / t_ours:12,.0f} px/s, "
-                f"peer {pixels / t_peer:10,.0f} px/s, ratio {t_peer / t_ours:5.1f}x, "
-                f"load {loads[-1]:.2f}"
+                f"  run {rep + 1}: ours {pixels / wall['ours'][-1]:11,.0f} px/s wall "
+                f"({pixels / cpu['ours'][-1]:11,.0f} per CPU s), peer "
+                f"{pixels / wall['peer'][-1]:9,.0f} px/s wall ({pixels / cpu['peer'][-1]:9,.0f} "
+                f"per CPU s), ratio wall {wall['peer'][-1] / wall['ours'][-1]:5.1f}x "
+                f"CPU {cpu['peer'][-1] / cpu['ours'][-1]:5.1f}x, load {loads[-1]:.2f}"
             )
-        agree = float((labels_ours == labels_peer).mean())
+        agree = float((runs["ours"][2] == runs["peer"][2]).mean())
         ours_peak = peak_mb(lambda: time_ours(header, lib, step))
         peer_peak = peak_mb(lambda: time_peer(cube_in_memory, lib))
 
-    ours_med, peer_med = float(np.median(ours_s)), float(np.median(peer_s))
-    ratios = [p / o for p, o in zip(peer_s, ours_s, strict=True)]
+    med = {k: float(np.median(v)) for k, v in wall.items()}
+    med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+    ratios = [p / o for p, o in zip(wall["peer"], wall["ours"], strict=True)]
+    cpu_ratios = [p / o for p, o in zip(cpu["peer"], cpu["ours"], strict=True)]
     print(
-        f"peer spectral.spectral_angles (in memory): {pixels / peer_med:12,.0f} px/s "
-        f"(median of {args.repeats}, {peer_med:.2f} s), peak {peer_peak:,.0f} MB beyond the cube"
+        f"peer spectral.spectral_angles (in memory): {pixels / med['peer']:12,.0f} px/s wall, "
+        f"{pixels / med_cpu['peer']:12,.0f} px per CPU s (medians of {args.repeats}), "
+        f"peak {peer_peak:,.0f} MB beyond the cube"
     )
     print(
-        f"ours LibraryClassifier (tiled, memmap):    {pixels / ours_med:12,.0f} px/s "
-        f"(median of {args.repeats}, {ours_med:.2f} s), peak {ours_peak:,.0f} MB "
-        f"(tiles of {step} lines = {args.tile_mb:.0f} MB; includes the {pixels * 4 / 1e6:.0f} MB "
-        "label array)"
+        f"ours LibraryClassifier (tiled, memmap):    {pixels / med['ours']:12,.0f} px/s wall, "
+        f"{pixels / med_cpu['ours']:12,.0f} px per CPU s (medians of {args.repeats}), "
+        f"peak {ours_peak:,.0f} MB (tiles of {step} lines = {args.tile_mb:.0f} MB; includes "
+        f"the {pixels * 4 / 1e6:.0f} MB label array)"
     )
     print(
-        f"speed ratio ours/peer: median {peer_med / ours_med:.1f}x "
-        f"(runs {min(ratios):.1f}x-{max(ratios):.1f}x), load {min(loads):.2f}-{max(loads):.2f}; "
+        f"speed ratio ours/peer: wall median {med['peer'] / med['ours']:.1f}x "
+        f"(runs {min(ratios):.1f}x-{max(ratios):.1f}x), CPU time median "
+        f"{med_cpu['peer'] / med_cpu['ours']:.1f}x (runs {min(cpu_ratios):.1f}x-"
+        f"{max(cpu_ratios):.1f}x), load {min(loads):.2f}-{max(loads):.2f}; "
         f"same labels on {agree:.4%} of pixels"
     )
 

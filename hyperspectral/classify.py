@@ -96,8 +96,12 @@ class LibraryClassifier:
         self.starts = np.flatnonzero(np.r_[True, np.diff(self.sorted_class) != 0])
         self.ends = np.r_[self.starts[1:], len(self.order)]
         self.unit_sorted = np.ascontiguousarray(self.unit[self.order])
-        self.unit_sorted_t = np.ascontiguousarray(self.unit_sorted.T)
-        """(bands, spectra) C-ordered: the fast operand layout for ``x @ S``."""
+        padded = -(-len(self.order) // 8) * 8  # zero columns up to a multiple of 8
+        self.unit_sorted_t = np.zeros((self.unit.shape[1], padded), np.float32)
+        self.unit_sorted_t[:, : len(self.order)] = self.unit_sorted.T
+        """(bands, spectra padded to a multiple of 8) C-ordered: the fast operand layout
+        for ``x @ S`` (BLAS kernels work in blocks of 8 or 16 columns; the padding
+        columns are never read back)."""
         self.max_score = np.full(len(self.classes), np.inf, dtype=np.float32)
         if isinstance(thresholds, int | float):
             self.max_score[:] = float(thresholds)
@@ -192,10 +196,11 @@ class LibraryClassifier:
         cls = self.sorted_class[j]
         ok = ~no_signal & (score <= self.max_score[cls])
         sub_labels = np.where(ok, cls + 1, 0).astype(np.uint16)
-        sub_best = np.where(no_signal, np.float32(np.nan), score).astype(np.float32)
+        sub_best = np.where(no_signal, np.float32(np.nan), score).astype(np.float32, copy=False)
         sub_spec = np.where(ok, self.order[j], -1).astype(np.int32)
         if all_valid:
-            return ClassifiedTile(sub_labels, sub_best, class_score.astype(np.float32), sub_spec)
+            scores = class_score.astype(np.float32, copy=False)
+            return ClassifiedTile(sub_labels, sub_best, scores, sub_spec)
         labels = np.zeros(n, np.uint16)
         best = np.full(n, np.nan, np.float32)
         per_class = np.full((n, n_classes), np.nan, np.float32)
