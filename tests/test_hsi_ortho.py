@@ -258,3 +258,41 @@ def test_cli_bad_dem_is_one_line_exit_2(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dem.tif" in err[0]
     assert not (tmp_path / "o" / "report.json").exists()
+
+
+def test_tum_poses_of_the_camera_give_the_same_map_as_the_bag_tf(
+    snapshot_run: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """The hyperspectral camera's ground-truth poses as a TUM file (the simulator's
+    trajectory and rig, at the frames' stamps) instead of the bag's /tf + /tf_static."""
+    import rasterio
+
+    from simulator.simulation import stamps_ns
+    from smartmine.geometry import matrix_to_quat
+
+    run_dir, sim = snapshot_run
+    t = sim.clocks.frame_t
+    stamps = stamps_ns(sim.config.start_ns, t)
+    poses = sim.trajectory.matrices(t) @ sim.rig.base_from_hsi
+    rows = [
+        f"{s * 1e-9:.9f} " + " ".join(f"{v:.9f}" for v in (*p[:3, 3], *matrix_to_quat(p[:3, :3])))
+        for s, p in zip(stamps, poses, strict=True)
+    ]
+    tum = tmp_path / "hsi_tum.txt"
+    tum.write_text("\n".join(rows) + "\n")
+    common = ["--dem", str(run_dir / "dem.tif"), "--origin", str(run_dir / "scene.json")]
+    common += ["--irradiance", str(run_dir / "spectra.csv")]
+    bag = str(run_dir / "open-pit.mcap")
+    assert main(["hsi", "ortho", bag, *common, "--out", str(tmp_path / "tf")]) == 0
+    assert (
+        main(["hsi", "ortho", bag, *common, "--poses", str(tum), "--out", str(tmp_path / "tum")])
+        == 0
+    )
+    with (
+        rasterio.open(tmp_path / "tf" / "class_map.tif") as a,
+        rasterio.open(tmp_path / "tum" / "class_map.tif") as b,
+    ):
+        tf_map, tum_map = a.read(1), b.read(1)
+    seen = (tf_map != 255) | (tum_map != 255)
+    assert seen.sum() > 20000
+    assert (tf_map[seen] == tum_map[seen]).mean() > 0.99
