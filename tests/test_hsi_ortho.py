@@ -296,3 +296,25 @@ def test_tum_poses_of_the_camera_give_the_same_map_as_the_bag_tf(
     seen = (tf_map != 255) | (tum_map != 255)
     assert seen.sum() > 20000
     assert (tf_map[seen] == tum_map[seen]).mean() > 0.99
+
+
+def test_interpolate_transforms_slerps_rotation_and_refuses_extrapolation() -> None:
+    from smartmine.geometry import (
+        GeometryError,
+        interpolate_transforms,
+        make_transform,
+        rot_z,
+        rotation_angle,
+    )
+
+    series = np.stack(
+        [make_transform(rot_z(0.0), [0, 0, 0]), make_transform(rot_z(1.0), [4, 0, 0])]
+    )
+    out = interpolate_transforms([10, 20], series, [10, 12.5, 20])
+    np.testing.assert_allclose(out[0], series[0], atol=1e-12)
+    np.testing.assert_allclose(out[2], series[1], atol=1e-12)
+    np.testing.assert_allclose(out[1][:3, 3], [1.0, 0, 0])
+    np.testing.assert_allclose(out[1][:3, :3], rot_z(0.25), atol=1e-12)
+    assert rotation_angle(out[1][:3, :3]) == pytest.approx(0.25)
+    with pytest.raises(GeometryError, match="outside"):
+        interpolate_transforms([10, 20], series, [21])
