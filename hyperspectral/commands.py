@@ -105,9 +105,9 @@ def _add_ortho(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="classify a bag's frames/lines and orthorectify them onto a DEM (COG maps)",
         description="Every /hyperspectral/image_raw frame or push-broom line is classified "
         "and projected onto the DEM with its camera_info and its pose at its stamp (bag TF, "
-        "or --poses TUM), hidden terrain excluded (z-buffer), frames merged by best view; "
-        "class map, heat map, similarity and view count as Cloud-Optimized GeoTIFFs in the "
-        "DEM's CRS, per-class area (m2) in report.json.",
+        "or --poses TUM), hidden terrain excluded (line of sight over the DEM), frames merged "
+        "by best view; class map, heat map, similarity and view count as Cloud-Optimized "
+        "GeoTIFFs in the DEM's CRS, per-class area (m2) in report.json.",
     )
     p.add_argument("bag", type=Path, help="bag with /hyperspectral/image_raw and camera_info")
     p.add_argument("--dem", type=Path, required=True, help="DEM GeoTIFF (projected CRS)")

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.calibrate import continuum_removed
 from hyperspectral.classify import confidence
 from hyperspectral.cube import HSI_TOPIC, WAVELENGTH_TOPIC, Cube
 from hyperspectral.errors import HyperspectralError
@@ -184,6 +185,8 @@ def run(
             continue
         valid = probe.valid_mask(image.cube)
         block = image.cube / divisor if divisor is not None else image.cube
+        if config.classify.continuum_removal:
+            block = continuum_removed(block, wavelengths)
         tile = classifier.classify_block(np.asarray(block, np.float32), valid)
         similarity = confidence(tile.best_score, config.classify.method)
         heat = contamination_index(tile.labels, similarity, classifier.classes)

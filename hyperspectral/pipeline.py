@@ -113,6 +113,11 @@ def build_classifier(config: ClassifyConfig, cube: Cube) -> LibraryClassifier:
     """The configured library classifier for the cube's bands (library resampled, bad
     bands masked, global and per-class thresholds combined)."""
     library = prepare_library(config, cube)
+    if config.continuum_removal:  # pixels are continuum-removed: so must the library be
+        import dataclasses
+
+        removed = continuum_removed(library.spectra, library.wavelengths_nm)
+        library = dataclasses.replace(library, spectra=removed)
     mask = band_mask(config, cube, library)
     thresholds: float | dict[str, float] | None = (
         dict(config.class_thresholds) if config.class_thresholds else config.threshold

@@ -288,3 +288,23 @@ def test_valid_mask_flags_nan_inf_constant_and_ignore_value() -> None:
     np.testing.assert_array_equal(
         Cube(block, None, ignore_value=-9999.0).valid_mask(block), expected
     )
+
+
+def test_continuum_removal_applies_to_pixels_and_library_alike() -> None:
+    """With ``continuum_removal`` the library is continuum-removed too: library spectra
+    under a sloped illumination (which SAM alone is not invariant to) classify right."""
+    from hyperspectral.calibrate import continuum_removed
+    from hyperspectral.cube import Cube
+    from hyperspectral.pipeline import ClassifyConfig, build_classifier
+
+    wl = np.linspace(420, 2450, 120)
+    config = ClassifyConfig(continuum_removal=True, drop_bad_bands=False)
+    probe = Cube(np.zeros((1, 1, len(wl)), np.float32), wl)
+    classifier = build_classifier(config, probe)
+    assert np.nanmax(classifier.library.spectra) == pytest.approx(1.0)  # on the hull
+    raw = bundled_library().class_mean(wl)
+    slope = np.linspace(0.5, 1.5, len(wl))  # illumination sloping across the range
+    pixels = continuum_removed(raw.spectra * slope, wl).astype(np.float32)
+    labels = classifier.classify_pixels(pixels, np.ones(len(pixels), bool)).labels
+    names = np.array(["unclassified", *classifier.classes])[labels]
+    assert (names == np.array(raw.classes)).mean() >= 0.9
