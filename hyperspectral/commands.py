@@ -125,6 +125,9 @@ def _add_ortho(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--merge", choices=["best_view", "nearest"], default="best_view")
     p.add_argument("--max-incidence-deg", type=float, default=80.0)
     p.add_argument(
+        "--cell-m", type=float, help="map cell size in metres (default: the DEM's own grid)"
+    )
+    p.add_argument(
         "--reference",
         type=Path,
         help="zone raster with a 'zones' tag (e.g. the simulator's classes.tif): "
@@ -148,6 +151,7 @@ def _ortho(args: argparse.Namespace) -> int:
         camera=str(args.camera or ""),
         merge=args.merge,
         max_incidence_deg=args.max_incidence_deg,
+        cell_m=args.cell_m,
         reference=str(args.reference or ""),
     )
     out = run(config, args.bag, args.out, overwrite=args.overwrite)

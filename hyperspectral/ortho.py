@@ -68,23 +68,45 @@ class Dem:
         return math.sqrt(self.georef.pixel_area_m2)
 
 
-def read_dem(path: Path | str) -> Dem:
-    """A DEM GeoTIFF (any GDAL raster) with a projected metric CRS with an EPSG code."""
+def read_dem(path: Path | str, cell_m: float | None = None) -> Dem:
+    """A DEM GeoTIFF (any GDAL raster) with a projected metric CRS with an EPSG code;
+    ``cell_m`` resamples it (bilinear, north-up DEMs) to that cell size, which becomes the
+    map's grid (e.g. finer than the DEM where the frames' pixels are smaller)."""
     import rasterio
+    from rasterio.enums import Resampling
     from rasterio.errors import RasterioIOError
+    from rasterio.transform import Affine
+    from rasterio.warp import reproject
 
     try:
         with rasterio.open(path) as src:
-            heights = src.read(1).astype(np.float64)
-            nodata = src.nodata
             crs = src.crs
             t = src.transform
+            band = src.read(1, masked=True)
     except RasterioIOError as err:
         raise HyperspectralError(f"{path}: cannot read the DEM ({err})") from None
     if crs is None or not crs.is_projected or crs.to_epsg() is None:
         raise HyperspectralError(f"{path}: the DEM needs a projected CRS with an EPSG code")
-    if nodata is not None:
-        heights[heights == nodata] = np.nan
+    heights = np.ma.filled(band.astype(np.float64), np.nan)
+    if cell_m is not None:
+        if not cell_m > 0 or t.b != 0 or t.d != 0:
+            raise HyperspectralError(f"{path}: --cell-m {cell_m} needs a size > 0, north-up DEM")
+        rows = math.ceil(heights.shape[0] * abs(t.e) / cell_m)
+        cols = math.ceil(heights.shape[1] * t.a / cell_m)
+        dst_t = Affine(cell_m, 0.0, t.c, 0.0, -cell_m, t.f)
+        resampled = np.full((rows, cols), np.nan)
+        reproject(
+            heights,
+            resampled,
+            src_transform=t,
+            src_crs=crs,
+            src_nodata=np.nan,
+            dst_transform=dst_t,
+            dst_crs=crs,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
+        heights, t = resampled, dst_t
     heights[~np.isfinite(heights)] = np.nan
     if not np.isfinite(heights).any():
         raise HyperspectralError(f"{path}: the DEM holds no heights")

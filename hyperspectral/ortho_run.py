@@ -21,6 +21,7 @@ where the poses' world frame is: the DEM's CRS, or a local ENU plane at a WGS84 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -71,12 +72,15 @@ class OrthoRunConfig:
     """Camera YAML (calibration) for frames without camera_info; empty = camera_info."""
     merge: str = "best_view"
     max_incidence_deg: float = 80.0
+    cell_m: float | None = None
+    """Map cell size (m): the DEM resampled to it; None = the DEM's own grid."""
     reference: str = ""
     """Zone raster with a ``zones`` tag (``{"id": "name"}``, e.g. the simulator's
     classes.tif): accuracy per zone in map coordinates."""
-    reference_erode_cells: int = 2
-    """Reference cells scored only when every cell this close has the same zone (zone
-    borders are mixed pixels, and the frame pixels are larger than DEM cells)."""
+    reference_margin_m: float = 2.0
+    """Reference cells scored only when every cell within this distance (a square) has
+    the same zone: zone borders are mixed pixels, and frame pixels (~1.6 m in the
+    simulator) are larger than the map's cells."""
 
 
 def parse_origin(text: str) -> LocalEnu | None:
@@ -162,7 +166,7 @@ def run(
         return out
     started = time.perf_counter()
     bag = Path(bag)
-    dem = read_dem(config.dem)
+    dem = read_dem(config.dem, config.cell_m)
     origin = parse_origin(config.origin)
     poses = PoseSource.from_tum(config.poses) if config.poses else PoseSource.from_bag(bag)
     images, count, wavelengths = _bag_images(bag, config.camera)
@@ -214,7 +218,7 @@ def run(
     tables = []
     if config.reference:
         zones, table = zone_accuracy(
-            ortho, names, Path(config.reference), config.reference_erode_cells
+            ortho, names, Path(config.reference), config.reference_margin_m
         )
         report["reference_zones"] = zones
         tables.append(table)
@@ -341,7 +345,7 @@ def reference_zones(
 
 
 def zone_accuracy(
-    ortho: Orthorectifier, names: list[str], reference: Path, erode_cells: int
+    ortho: Orthorectifier, names: list[str], reference: Path, margin_m: float
 ) -> tuple[dict[str, dict[str, Any]], Any]:
     """Per reference zone: cells seen, cells whose class is the zone's material (or one
     of its measured stand-in's minerals, ``library.MEASURED_STAND_INS``), accuracy."""
@@ -351,7 +355,7 @@ def zone_accuracy(
     from smartmine.report import Table
 
     zone, zone_names, agree = reference_zones(reference, ortho.dem)
-    size = 2 * erode_cells + 1
+    size = 2 * math.ceil(margin_m / ortho.dem.cell_size_m - 1e-9) + 1
     pure = agree & (maximum_filter(zone, size) == minimum_filter(zone, size))
     pure &= minimum_filter(agree.astype(np.uint8), size).astype(bool)
     labels = ortho.grid(ortho.labels, NOT_SEEN)

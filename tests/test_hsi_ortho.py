@@ -318,3 +318,22 @@ def test_interpolate_transforms_slerps_rotation_and_refuses_extrapolation() -> N
     assert rotation_angle(out[1][:3, :3]) == pytest.approx(0.25)
     with pytest.raises(GeometryError, match="outside"):
         interpolate_transforms([10, 20], series, [21])
+
+
+def test_map_on_a_coarser_grid_than_the_dem(snapshot_run: tuple[Path, Any], tmp_path: Path) -> None:
+    import rasterio
+
+    run_dir, _ = snapshot_run
+    out = tmp_path / "coarse"
+    args = ["hsi", "ortho", str(run_dir / "open-pit.mcap"), "--dem", str(run_dir / "dem.tif")]
+    args += ["--origin", str(run_dir / "scene.json"), "--irradiance", str(run_dir / "spectra.csv")]
+    args += ["--reference", str(run_dir / "classes.tif"), "--cell-m", "2", "--out", str(out)]
+    assert main(args) == 0
+    with rasterio.open(out / "class_map.tif") as src, rasterio.open(run_dir / "dem.tif") as dem:
+        assert src.res == (2.0, 2.0) and src.crs == dem.crs
+        assert (src.bounds.left, src.bounds.top) == (dem.bounds.left, dem.bounds.top)
+        assert src.bounds.right >= dem.bounds.right and src.bounds.bottom <= dem.bounds.bottom
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["pixel_area_m2"] == 4.0
+    zones = summary["reference_zones"]
+    assert zones["vegetation"]["accuracy"] > 0.95 and zones["vegetation"]["cells"] > 1000
