@@ -137,6 +137,13 @@ class OrthoConfig:
     """Views whose line of sight is more oblique to the terrain than this are not used."""
     occlusion_tolerance_m: float = 0.3
     """A line of sight is blocked where it passes more than this below the DEM."""
+    footprint_cull: bool = True
+    """Project only the cells in blocks under the frame's footprint (its border rays met
+    with the terrain's lowest and highest planes); off = every cell, every frame."""
+
+
+BLOCK_CELLS = 32
+"""Cells per side of the blocks the footprint cull selects."""
 
 
 class Orthorectifier:
@@ -164,6 +171,62 @@ class Orthorectifier:
         self.similarity = np.full(n, np.nan, np.float32)
         self.views = np.zeros(n, np.uint16)
         self.frames_used = 0
+        self._index_blocks()
+
+    def _index_blocks(self) -> None:
+        """Cells grouped by BLOCK_CELLS² blocks of the grid, with each block's world x/y
+        bounds, so a frame's footprint selects its cells without touching the rest."""
+        rows, cols = np.divmod(self.cells, self.dem.shape[1])
+        per_row = -(-self.dem.shape[1] // BLOCK_CELLS)
+        block = (rows // BLOCK_CELLS) * per_row + cols // BLOCK_CELLS
+        self.block_order = np.argsort(block, kind="stable")
+        sorted_block = block[self.block_order]
+        starts = np.unique(sorted_block, return_index=True)[1]
+        self.block_starts = starts
+        self.block_ends = np.r_[starts[1:], len(sorted_block)]
+        xy = self.points[self.block_order, :2]
+        self.block_min = np.minimum.reduceat(xy, starts, axis=0)
+        self.block_max = np.maximum.reduceat(xy, starts, axis=0)
+        self.z_range = (float(self.points[:, 2].min()), float(self.points[:, 2].max()))
+
+    def _candidates(self, cam: CameraModel, pose: F64Array) -> npt.NDArray[np.int64]:
+        """Cells that may lie in the frame: all, or those of the blocks that overlap the
+        footprint's bounding box (widened by two cells)."""
+        everything = np.arange(len(self.cells))
+        if not self.config.footprint_cull or cam.is_fisheye:
+            return everything
+        u = np.linspace(-2.5, cam.width + 1.5, 32)
+        v = np.linspace(-2.5, cam.height + 1.5, 32)
+        border = np.concatenate(
+            [
+                np.column_stack([u, np.full_like(u, v[0])]),
+                np.column_stack([u, np.full_like(u, v[-1])]),
+                np.column_stack([np.full_like(v, u[0]), v]),
+                np.column_stack([np.full_like(v, u[-1]), v]),
+            ]
+        )
+        rays = cam.unproject(border) @ pose[:3, :3].T
+        centre = pose[:3, 3]
+        low, high = self.z_range
+        if not np.isfinite(rays).all() or (rays[:, 2] >= 0).any() or centre[2] <= high:
+            return everything  # looks at or above the horizon, or flies below the rim
+        corners = [
+            centre[:2] + ((z - centre[2]) / rays[:, 2])[:, None] * rays[:, :2] for z in (low, high)
+        ]
+        pts = np.concatenate(corners)
+        margin = 2 * self.dem.cell_size_m
+        lo, hi = pts.min(axis=0) - margin, pts.max(axis=0) + margin
+        hit = np.flatnonzero(
+            (self.block_max[:, 0] >= lo[0])
+            & (self.block_min[:, 0] <= hi[0])
+            & (self.block_max[:, 1] >= lo[1])
+            & (self.block_min[:, 1] <= hi[1])
+        )
+        if hit.size == 0:
+            return np.zeros(0, np.int64)
+        return np.concatenate(
+            [self.block_order[self.block_starts[b] : self.block_ends[b]] for b in hit]
+        )
 
     def _to_world(self, east: F64Array, north: F64Array, height: F64Array) -> F64Array:
         """(rows, cols, 3) world coordinates of DEM cells (NaN heights kept as NaN)."""
@@ -187,7 +250,8 @@ class Orthorectifier:
             )
         rot = frame.world_from_camera[:3, :3]
         centre = frame.world_from_camera[:3, 3]
-        rel = self.points - centre
+        candidates = self._candidates(cam, frame.world_from_camera)
+        rel = self.points[candidates] - centre
         local = rel @ rot  # camera coordinates
         z = local[:, 2]
         keep = z > 0
@@ -200,16 +264,19 @@ class Orthorectifier:
         if ahead.size == 0:
             return 0
         uv = cam.project(local[ahead])
+        rel = rel[ahead]
+        ahead = candidates[ahead]
         col = np.floor(uv[:, 0] + 0.5)
         row = np.floor(uv[:, 1] + 0.5)
         inside = np.isfinite(col) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
         idx = ahead[inside]
         if idx.size == 0:
             return 0
+        rel = rel[inside]
         col_i, row_i = col[inside].astype(np.int64), row[inside].astype(np.int64)
-        rng = np.linalg.norm(rel[idx], axis=1)
+        rng = np.linalg.norm(rel, axis=1)
         pixel = row_i * w + col_i
-        view = -rel[idx] / rng[:, None]
+        view = -rel / rng[:, None]
         cos_incidence = np.einsum("ij,ij->i", view, self.normals[idx])
         visible = cos_incidence >= math.cos(math.radians(self.config.max_incidence_deg))
         heat = frame.heat.reshape(-1)[pixel]

@@ -171,8 +171,8 @@ def test_occluded_terrain_is_not_mapped_and_best_view_wins() -> None:
     from calibration.camera_model import CameraModel
     from hyperspectral.cube import GeoReference
 
-    heights = np.zeros((40, 40))
-    heights[:, 18:20] = 10.0  # a wall running north-south, 2 cells thick
+    heights = np.zeros((70, 40))  # 30 rows south of the scene: blocks the cull leaves out
+    heights[:40, 18:20] = 10.0  # a wall running north-south, 2 cells thick
     dem = Dem(heights, GeoReference((0.0, 1.0, 0.0, 40.0, 0.0, -1.0), 32644), "synthetic")
     cam = CameraModel.create(40, 40, [[20, 0, 19.5], [0, 20, 19.5], [0, 0, 1]], np.zeros(5))
     ortho = Orthorectifier(dem, None, OrthoConfig())
@@ -208,6 +208,12 @@ def test_occluded_terrain_is_not_mapped_and_best_view_wins() -> None:
     views = ortho.grid(ortho.views, 0)
     assert (views[row, 9:15] == 2).all() and (views[row, 15:17] == 1).all()
     assert (views[row, 24:36] == 1).all()
+    # the footprint cull (blocks under the overhead camera's footprint) changes nothing
+    full = Orthorectifier(dem, None, OrthoConfig(footprint_cull=False))
+    full.add(OrthoFrame(0, cam, low, ones, heat, heat))
+    full.add(OrthoFrame(1, cam, top, 2 * ones, heat, heat))
+    np.testing.assert_array_equal(full.labels, ortho.labels)
+    np.testing.assert_array_equal(full.views, ortho.views)
 
 
 def test_line_intrinsics_project_like_the_frame_row() -> None:
