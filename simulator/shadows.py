@@ -13,7 +13,12 @@ primary raycast. Most of those rays are provably free, and this map proves it ch
 
 A ray starting above ``S`` of its cell cannot hit anything, so Open3D would report it
 unblocked: skipping it changes no result. The dilation covers the ray's offset from the
-cell centre, the margin covers Open3D's float32 geometry; every other ray is cast.
+cell centre, the margin covers Open3D's float32 geometry.
+
+A ray starting outside the grid (the plain around the pit that the camera sees beyond
+the rim) is free if it starts above everything outside the grid and, where its path
+toward the sun enters the grid, is above ``S`` of the cell it enters. Every other ray is
+cast.
 """
 
 from __future__ import annotations
@@ -106,17 +111,44 @@ def _may_be_shadowed_kernel(
     y0: float,
     cell: float,
     free_above: F64Array,
+    outside_above: float,
+    dx: float,
+    dy: float,
+    tan_el: float,
     out: npt.NDArray[np.bool_],
 ) -> None:
     ny, nx = free_above.shape
+    x1, y1 = x0 + nx * cell, y0 + ny * cell
     for k in range(lit.shape[0]):
         m = lit[k]
         x = points[m, 0] + normals[m, 0] * offset_m
         y = points[m, 1] + normals[m, 1] * offset_m
         z = points[m, 2] + normals[m, 2] * offset_m
         i, j = int(np.floor((x - x0) / cell)), int(np.floor((y - y0) / cell))
-        inside = i >= 0 and j >= 0 and i < nx and j < ny
-        out[k] = not (inside and z > free_above[j, i])
+        if i >= 0 and j >= 0 and i < nx and j < ny:
+            out[k] = not z > free_above[j, i]
+            continue
+        out[k] = True
+        if not z > outside_above:
+            continue
+        # where the horizontal path toward the sun enters the grid rectangle, if it does
+        s_in, s_out = 0.0, np.inf
+        if dx != 0.0:
+            sa, sb = (x0 - x) / dx, (x1 - x) / dx
+            s_in, s_out = max(s_in, min(sa, sb)), min(s_out, max(sa, sb))
+        elif not x0 <= x <= x1:
+            s_out = -1.0
+        if dy != 0.0:
+            sa, sb = (y0 - y) / dy, (y1 - y) / dy
+            s_in, s_out = max(s_in, min(sa, sb)), min(s_out, max(sa, sb))
+        elif not y0 <= y <= y1:
+            s_out = -1.0
+        if not s_in < s_out:
+            out[k] = False  # never over the grid: above everything it passes
+            continue
+        i = min(max(int(np.floor((x + s_in * dx - x0) / cell)), 0), nx - 1)
+        j = min(max(int(np.floor((y + s_in * dy - y0) / cell)), 0), ny - 1)
+        out[k] = not z + s_in * tan_el > free_above[j, i]
 
 
 @dataclass(frozen=True)
@@ -127,6 +159,11 @@ class SunShadowMap:
     y0: float
     cell_m: float
     free_above: F64Array
+    outside_above: float
+    """Height above which a ray starting outside the grid clears everything there."""
+    sun: tuple[float, float, float]
+    """Horizontal unit direction toward the sun and its rise per metre (at the zenith:
+    0, 0, 0; only rays from above ``outside_above`` outside the grid, never entering)."""
 
     @classmethod
     def build(
@@ -145,19 +182,21 @@ class SunShadowMap:
         _raster_max_kernel(vertices, mesh.triangles, x_min, y_min, cell, heights, outside)
         heights = maximum_filter(heights, size=3, mode="nearest") + MARGIN_M
         z_top = float(vertices[:, 2].max()) + MARGIN_M
+        z_out = float(outside[0]) + MARGIN_M
         horizontal = math.hypot(float(sun[0]), float(sun[1]))
         free_above = np.empty_like(heights)
         if horizontal < 1e-9:  # sun at the zenith: only the cell itself can shade
             free_above[:] = heights
+            sun_2d = (0.0, 0.0, 0.0)
         else:
             dx, dy = float(sun[0]) / horizontal, float(sun[1]) / horizontal
             tan_el = float(sun[2]) / horizontal
+            sun_2d = (dx, dy, tan_el)
             step = cell / SAMPLES_PER_CELL
-            z_out = float(outside[0]) + MARGIN_M
             _march_kernel(
                 heights, x_min, y_min, cell, dx, dy, tan_el, z_top, z_out, step, free_above
             )
-        return cls(x_min, y_min, cell, free_above)
+        return cls(x_min, y_min, cell, free_above, z_out, sun_2d)
 
     def may_be_shadowed(
         self, points: F64Array, normals: F64Array, lit: npt.NDArray[np.int64], offset_m: float
@@ -165,7 +204,20 @@ class SunShadowMap:
         """For the shadow rays from ``points[lit] + normals[lit] * offset_m``: False where
         the ray is certainly free, True where it must be cast."""
         out = np.empty(len(lit), dtype=bool)
+        dx, dy, tan_el = self.sun
         _may_be_shadowed_kernel(
-            points, normals, lit, offset_m, self.x0, self.y0, self.cell_m, self.free_above, out
+            points,
+            normals,
+            lit,
+            offset_m,
+            self.x0,
+            self.y0,
+            self.cell_m,
+            self.free_above,
+            self.outside_above,
+            dx,
+            dy,
+            tan_el,
+            out,
         )
         return out
