@@ -370,3 +370,33 @@ def test_a_dead_worker_process_is_one_clear_error() -> None:
     with pytest.raises(SimulatorError, match="render worker process died"):
         list(in_processes(_dies_at_frame_3, 10, 2))
     assert list(in_processes(lambda i: i * i, 6, 2)) == [0, 1, 4, 9, 16, 25]  # in order
+
+
+def _arrays_of_frame(i: int) -> dict[str, object]:
+    rng = np.random.default_rng(i)
+    return {
+        "rgb": rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+        "depth": rng.random((48, 64), dtype=np.float32),
+        "fortran": np.asfortranarray(rng.random((5, 7))),
+        "strided": rng.random((10, 10))[::2, ::3],
+        "scalar": i,
+    }
+
+
+@pytest.mark.parametrize("slot_bytes", [64 << 20, 1024])
+def test_worker_results_come_back_whole(monkeypatch: pytest.MonkeyPatch, slot_bytes: int) -> None:
+    """Arrays come back from the workers through shared slots (or, where a frame's
+    arrays do not fit a slot, pickled whole) equal, writable and in order."""
+    import simulator.threads as threads
+
+    monkeypatch.setattr(threads, "SLOT_BYTES", slot_bytes)
+    results = list(threads.in_processes(_arrays_of_frame, 9, 2))
+    assert [r["scalar"] for r in results] == list(range(9))
+    for i, got in enumerate(results):
+        want = _arrays_of_frame(i)
+        for key in ("rgb", "depth", "fortran", "strided"):
+            a, b = got[key], want[key]
+            assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert a.tobytes() == b.tobytes()
+            assert a.flags.writeable
