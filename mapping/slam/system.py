@@ -144,6 +144,9 @@ class Slam:
         self.edges: list[tuple[int, int, F64Array, F64Array, bool]] = []
         """(source kf, target kf, T_target_source, information, uncertain)"""
         self.loops: list[LoopClosure] = []
+        self.anchors: list[tuple[int, F64Array, F64Array]] = []
+        """(keyframe, measured T_world_kf, information): absolute constraints, e.g. from
+        surveyed markers (:func:`mapping.slam.georef.anchor_edges`)."""
         self.rejected_loops = 0
         self.frames: list[tuple[int, int, int, F64Array]] = []
         """(frame index, stamp, keyframe id, T_kf_cam) of every tracked frame"""
@@ -339,19 +342,27 @@ class Slam:
             self.optimise()
 
     def optimise(self) -> None:
-        """Pose-graph optimisation of the keyframes (Open3D), keyframe 0 fixed."""
+        """Pose-graph optimisation of the keyframes (Open3D, Levenberg-Marquardt). Keyframe
+        0 is held fixed; with ``anchors`` a fixed world node is added instead, tied to
+        each anchored keyframe by its measured absolute pose."""
         import open3d as o3d
 
         reg = o3d.pipelines.registration
         graph = reg.PoseGraph()
         for kf in self.keyframes:
             graph.nodes.append(reg.PoseGraphNode(kf.pose))
-        for source, target, T_target_source, info, uncertain in self.edges:
+        world = len(self.keyframes)
+        if self.anchors:
+            graph.nodes.append(reg.PoseGraphNode(np.eye(4)))
+        edges = [*self.edges, *((kf, world, T, info, False) for kf, T, info in self.anchors)]
+        for source, target, T_target_source, info, uncertain in edges:
             info = np.asarray(info, dtype=np.float64)
             info = 0.5 * (info + info.T) + 1e-6 * np.eye(6)
             graph.edges.append(reg.PoseGraphEdge(source, target, T_target_source, info, uncertain))
         option = reg.GlobalOptimizationOption(
-            max_correspondence_distance=0.1, edge_prune_threshold=0.25, reference_node=0
+            max_correspondence_distance=0.1,
+            edge_prune_threshold=0.25,
+            reference_node=world if self.anchors else 0,
         )
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
             reg.global_optimization(
@@ -360,7 +371,7 @@ class Slam:
                 reg.GlobalOptimizationConvergenceCriteria(),
                 option,
             )
-        for kf, node in zip(self.keyframes, graph.nodes, strict=True):
+        for kf, node in zip(self.keyframes, graph.nodes, strict=False):
             kf.pose = np.asarray(node.pose, dtype=np.float64)
         if self.frames:
             _, poses = self.trajectory()
