@@ -21,6 +21,7 @@ import numpy as np
 
 from mapping.products import ProductFrame, write_cloud_laz, write_cloud_ply, write_mesh
 from mapping.slam.errors import SlamError
+from mapping.slam.evaluation import EvaluationResult
 from mapping.slam.fusion import FusedMap, FusionConfig, fuse
 from mapping.slam.georef import (
     AnchorOptions,
@@ -86,7 +87,10 @@ def run(
     slam.finish()
     georef = None
     marker_report: dict[str, Any] | None = None
+    before_anchoring = None
     if control is not None:
+        if options.ground_truth is not None and options.anchors.enabled:
+            before_anchoring = _evaluate(slam, options)
         georef, anchoring = tie_to_markers(slam, markers, control, options.anchors)
         observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
         marker_report = {
@@ -118,11 +122,14 @@ def run(
     }
     evaluation = None
     if options.ground_truth is not None:
-        from mapping.slam.evaluation import evaluate
-
-        gt = read_trajectory(options.ground_truth)
-        evaluation = evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
+        evaluation = _evaluate(slam, options)
         report["evaluation"] = {"ground_truth": str(options.ground_truth), **evaluation.summary()}
+        if before_anchoring is not None:
+            report["evaluation"]["before_marker_anchors"] = {
+                "ate_rmse_m": before_anchoring.ate_m.rmse,
+                "rpe_trans_rmse_m": before_anchoring.rpe_trans_m.rmse,
+                "rpe_rot_rmse_deg": before_anchoring.rpe_rot_deg.rmse,
+            }
     if marker_report is not None:
         report["markers"] = marker_report
         if georef is not None:
@@ -172,6 +179,17 @@ def run(
         plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
         write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)
+
+
+def _evaluate(slam: Slam, options: RunOptions) -> EvaluationResult:
+    """ATE/RPE of the current keyframe poses against ``options.ground_truth``."""
+    from mapping.slam.evaluation import evaluate
+
+    assert options.ground_truth is not None
+    stamps_ns, poses = slam.trajectory()
+    traj = Trajectory(stamps_ns.astype(np.float64) * 1e-9, poses, "slam")
+    gt = read_trajectory(options.ground_truth)
+    return evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
 
 
 def _product_frame(crs: str | None) -> ProductFrame:
