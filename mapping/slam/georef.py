@@ -16,6 +16,7 @@ or a grid name).
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -350,11 +351,13 @@ class AnchorOptions:
     """Corner noise at the camera, plus..."""
     sigma_per_m2: float = 0.0015
     """...this times the squared range (the depth noise of a D435-like sensor)."""
-    readmit_m: float = 0.15
+    readmit_m: float = 0.3
     """After each anchored optimisation, markers within this of their survey are used
     (the first similarity fit rejects good markers that drift has moved far)."""
     max_range_m: float = NEAR_SIGHTING_M
-    rounds: int = 5
+    rounds: int = 10
+    converged_m: float = 0.002
+    """Stop the rounds when no keyframe moved more than this in the last one."""
     leave_one_out: bool = True
     """Also optimise once without each used marker and report its residual then: the
     honest check, since a marker in the graph is pulled onto its survey."""
@@ -413,14 +416,37 @@ def tie_to_markers(
             options.max_range_m,
         )
         slam.anchors = edges
+        before = np.array([k.pose[:3, 3] for k in slam.keyframes])
         slam.optimise()
+        moved = float(np.abs(np.array([k.pose[:3, 3] for k in slam.keyframes]) - before).max())
         residual = _marker_residuals(observed(), control_map)
         now = {m for m, r in residual.items() if r <= options.readmit_m}
-        if now == use and rounds >= 2:  # twice: the edges are re-linearised each round
+        # each round re-linearises the anchors: go on while the keyframes still move
+        if now == use and moved < options.converged_m:
             break
         if len(now) >= 3:
             use = now
-    final = fit_map_to_grid(observed(), control)
+    # the anchors have pulled the map onto the survey as brought in by ``to_map``: that
+    # transform is the georeference now (a refit would let the markers left out, far off
+    # at an unanchored end, tilt the whole map)
+    residual = _marker_residuals(observed(), control_map)
+    used = sorted(m for m in use if m in residual)
+    corner_sq = [
+        float(np.sum((p - control_map[k]) ** 2))
+        for k, p in observed().items()
+        if k in control_map and k[0] in use
+    ]
+    to_grid = to_map.inverse()
+    final = GeorefResult(
+        scale=to_grid.scale,
+        rotation=np.asarray(to_grid.rotation),
+        translation=np.asarray(to_grid.translation),
+        crs=control.crs,
+        markers_used=used,
+        markers_rejected=sorted(m for m in residual if m not in use),
+        residuals_m={m: to_grid.scale * r for m, r in sorted(residual.items())},
+        rmse_m=to_grid.scale * float(np.sqrt(np.mean(corner_sq))) if corner_sq else math.nan,
+    )
     info.update(
         anchored=bool(edges),
         markers_anchored=sorted(use),
@@ -428,7 +454,7 @@ def tie_to_markers(
         rounds=rounds,
         fit_before_anchoring=first.summary(),
     )
-    if options.leave_one_out and final is not None:
+    if options.leave_one_out:
         info["leave_one_out_m"] = _leave_one_out(slam, observations, control_map, use, options)
     return final, info
 
