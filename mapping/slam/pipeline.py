@@ -133,7 +133,12 @@ def run(
     if marker_report is not None:
         report["markers"] = marker_report
         if georef is not None:
-            report["frame"] = f"{georef.crs} (similarity fit on {len(georef.markers_used)} markers)"
+            how = (
+                "pose graph anchored to"
+                if marker_report["pose_graph"].get("anchored")
+                else "similarity fit on"
+            )
+            report["frame"] = f"{georef.crs} ({how} {len(georef.markers_used)} markers)"
             rigid = make_transform(georef.rotation, georef.translation)
             traj = traj.transformed(rigid, georef.scale)
             kf_traj = kf_traj.transformed(rigid, georef.scale)
