@@ -39,6 +39,9 @@ class SfmConfig:
     """Bundle adjustment with the GPS positions as priors."""
     gps_std_m: float = 5.0
     """1-sigma of a GPS position prior when the input gives none (consumer GNSS)."""
+    gcp_bundle_adjustment: bool = True
+    """GCPs as control in a final bundle adjustment (held at their surveyed positions,
+    observed at their pixels), after the similarity fit; off: the similarity alone."""
     camera_below_antenna_m: float = 0.0
     """Vertical lever arm: how far the camera sits below the GNSS antenna (nadir survey)."""
     crs: str = "auto"

@@ -226,19 +226,12 @@ def run_features(
             s = images.scale[first.name]
             w, h = round(first.width * s), round(first.height * s)
             if calibration is not None and calibration.width == first.width:
-                camera = pycolmap.Camera.create_from_model_name(0, "OPENCV", 1.0, w, h)
-                k, d = calibration.k, calibration.d
-                camera.params = [
-                    k[0, 0] * s,
-                    k[1, 1] * s,
-                    (k[0, 2] + 0.5) * s,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
-                    (k[1, 2] + 0.5) * s,
-                    *list(np.concatenate([np.asarray(d, dtype=float).ravel(), np.zeros(4)])[:4]),
-                ]
-                camera.has_prior_focal_length = True
+                camera = calibrated_camera(calibration.k, calibration.d, s, w, h)
             elif first.focal_px is not None:
+                # k1 and k2: a drone lens' barrel distortion needs both; with k1 alone the
+                # bundle adjustment bends a nadir block and shifts the focal to make up
                 camera = pycolmap.Camera.create_from_model_name(
-                    0, "SIMPLE_RADIAL", first.focal_px * s, w, h
+                    0, "RADIAL", first.focal_px * s, w, h
                 )
                 camera.has_prior_focal_length = True
             else:
@@ -278,6 +271,28 @@ def run_features(
             db.write_pose_prior(prior)
         db.close()
     return out
+
+
+def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> Any:
+    """A COLMAP camera from OpenCV intrinsics at ``scale``: OPENCV (k1 k2 p1 p2), or
+    FULL_OPENCV where the calibration has k3 or the rational k4-k6 (same order)."""
+    import pycolmap
+
+    dist = np.asarray(d, dtype=float).ravel()
+    full = len(dist) > 4 and bool(np.any(dist[4:8] != 0.0))
+    n_dist = 8 if full else 4
+    camera = pycolmap.Camera.create_from_model_name(
+        0, "FULL_OPENCV" if full else "OPENCV", 1.0, width, height
+    )
+    camera.params = [
+        k[0, 0] * scale,
+        k[1, 1] * scale,
+        (k[0, 2] + 0.5) * scale,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
+        (k[1, 2] + 0.5) * scale,
+        *list(np.concatenate([dist, np.zeros(8)])[:n_dist]),
+    ]
+    camera.has_prior_focal_length = True
+    return camera
 
 
 def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str, str]], str]:
@@ -407,13 +422,18 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
             for model in models.values():
                 prior_bundle_adjustment(model, database)
     else:
+        # With a focal prior the intrinsics stay fixed while the block grows and are
+        # refined once it is whole: a single flight line of nadir images cannot fix the
+        # focal length, the BA drifts it out of range, COLMAP then drops every image of
+        # that camera and restarts the same model (91 frames: > 20 min, nothing kept)
+        fix_first = conf.refine_intrinsics and _all_focal_priors(database)
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
         options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
         options.use_prior_position = use_prior
         options.use_robust_loss_on_prior_position = use_prior
         options.ba_refine_principal_point = False
-        if not conf.refine_intrinsics:
+        if not conf.refine_intrinsics or fix_first:
             options.ba_refine_focal_length = False
             options.ba_refine_extra_params = False
             options.mapper.abs_pose_refine_focal_length = False
@@ -421,9 +441,41 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
         models = pycolmap.incremental_mapping(
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
+        if fix_first:
+            prior_db = database if use_prior else None
+            models = {k: refine_intrinsics(m, prior_db) for k, m in models.items()}
     if not models:
         return None
     return max(models.values(), key=lambda r: r.num_reg_images())
+
+
+def _all_focal_priors(database: Path) -> bool:
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    cameras = db.read_all_cameras()
+    db.close()
+    return bool(cameras) and all(c.has_prior_focal_length for c in cameras)
+
+
+def refine_intrinsics(rec: Any, database: Path | None) -> Any:
+    """The whole block bundle-adjusted with the distortion free, and the focal length too
+    where GPS priors hold the flying height (``database``); the input unchanged where that
+    makes the cameras implausible. Without GPS the focal stays at its prior: over parallel
+    nadir lines it trades against the flying height, which GCPs at one level cannot fix
+    (simulated pit: the focal went 427 -> 175-199 px, cameras 47 m too low)."""
+    import pycolmap
+
+    refined = pycolmap.Reconstruction(rec)
+    if database is not None:
+        prior_bundle_adjustment(refined, database)
+    else:
+        options = pycolmap.BundleAdjustmentOptions()
+        options.print_summary = False
+        options.refine_principal_point = False
+        options.refine_focal_length = False
+        pycolmap.bundle_adjustment(refined, options)
+    return refined if _plausible_cameras(refined) else rec
 
 
 def _plausible_cameras(rec: Any) -> bool:
