@@ -30,6 +30,9 @@ class SfmConfig:
     """GPS neighbours matched per image."""
     sequential_overlap: int = 8
     """Following images matched per image when pairing by sequence."""
+    retrieval_neighbors: int = 8
+    """Without GPS, pairing by sequence adds this many retrieval neighbours per image
+    (images sharing the most large-scale SIFT features: the neighbouring flight lines)."""
     exhaustive_max_images: int = 40
     """auto pairing matches every pair only up to this many images."""
     mapper: Mapper = "auto"

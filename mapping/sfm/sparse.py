@@ -295,9 +295,52 @@ def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> 
     return camera
 
 
-def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str, str]], str]:
+def retrieval_neighbours(
+    database: Path, names: list[str], per_image: int, neighbours: int
+) -> set[tuple[int, int]]:
+    """Image retrieval without a vocabulary tree (none can be downloaded here): each
+    image's ``per_image`` largest-scale SIFT descriptors are matched against every other
+    image's (ratio test); its ``neighbours`` best-matching images become pairs. Costs a
+    few seconds for 100 images and finds the overlap between neighbouring flight lines
+    that capture order misses."""
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    ids = {img.name: img.image_id for img in db.read_all_images()}
+    subsets: list[npt.NDArray[np.float32]] = []
+    for name in names:
+        keypoints = db.read_keypoints(ids[name])
+        desc = np.asarray(db.read_descriptors(ids[name]).data, dtype=np.float32)
+        scale = np.abs(keypoints[:, 2] * keypoints[:, 5] - keypoints[:, 3] * keypoints[:, 4])
+        subsets.append(desc[np.argsort(-scale)[:per_image]])
+    db.close()
+    n = len(names)
+    # same count per image (pad with copies of a far vector that never passes the ratio)
+    m = max(2, min(len(d) for d in subsets))
+    stack = np.stack([d[:m] / np.maximum(np.linalg.norm(d[:m], axis=1, keepdims=True), 1e-9)
+                      for d in subsets])  # fmt: skip
+    score = np.zeros((n, n))
+    for i in range(n - 1):
+        others = stack[i + 1 :].reshape(-1, stack.shape[2])
+        dist2 = np.maximum(2.0 - 2.0 * (stack[i] @ others.T), 0.0).reshape(m, n - i - 1, m)
+        two = np.partition(dist2, 1, axis=2)[:, :, :2]
+        good = (two[:, :, 0] < 0.64 * two[:, :, 1]).sum(axis=0)  # ratio 0.8 on distances
+        score[i, i + 1 :] = good
+        score[i + 1 :, i] = good
+    pairs: set[tuple[int, int]] = set()
+    for i in range(n):
+        for j in np.argsort(-score[i])[:neighbours]:
+            if score[i, j] > 0:
+                pairs.add((min(i, int(j)), max(i, int(j))))
+    return pairs
+
+
+def image_pairs(
+    conf: SfmConfig, images: WorkingImages, database: Path | None = None
+) -> tuple[list[tuple[str, str]], str]:
     """Pairs to match and how they were chosen: GPS neighbours (plus the next images in
-    capture order, which catches GPS glitches), the sequence, or every pair."""
+    capture order, which catches GPS glitches), the sequence (plus retrieval neighbours
+    when the features are at hand), or every pair."""
     names = [r.name for r in images.records]
     n = len(names)
     mode = conf.pairing
@@ -315,6 +358,9 @@ def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str,
     if mode in ("sequential", "spatial"):
         overlap = conf.sequential_overlap if mode == "sequential" else 2
         pairs |= {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))}
+    if mode == "sequential" and database is not None and conf.retrieval_neighbors > 0:
+        pairs |= retrieval_neighbours(database, names, 256, conf.retrieval_neighbors)
+        mode = "sequential+retrieval"
     if mode == "spatial":
         xy = np.array([images.local_xyz.get(nm, [np.nan] * 3)[:2] for nm in names])
         dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
@@ -328,11 +374,13 @@ def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str,
     return [(names[i], names[j]) for i, j in sorted(pairs)], mode
 
 
-def run_pairs(conf: SfmConfig, images: WorkingImages, work_dir: Path) -> Path:
+def run_pairs(
+    conf: SfmConfig, images: WorkingImages, work_dir: Path, database: Path | None = None
+) -> Path:
     out = work_dir / "pairs.txt"
     if out.exists():
         return out
-    pairs, mode = image_pairs(conf, images)
+    pairs, mode = image_pairs(conf, images, database)
     write_text_atomic(out, f"# pairing: {mode}\n" + "".join(f"{a} {b}\n" for a, b in pairs))
     return out
 
