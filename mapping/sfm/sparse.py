@@ -470,10 +470,11 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
             for model in models.values():
                 prior_bundle_adjustment(model, database)
     else:
-        # With a focal prior the intrinsics stay fixed while the block grows and are
-        # refined once it is whole: a single flight line of nadir images cannot fix the
-        # focal length, the BA drifts it out of range, COLMAP then drops every image of
-        # that camera and restarts the same model (91 frames: > 20 min, nothing kept)
+        # With a focal prior the intrinsics stay fixed while the block grows and the
+        # distortion is refined once it is whole: a single flight line of nadir images
+        # cannot fix the focal length, the BA drifts it out of range, COLMAP then drops
+        # every image of that camera and restarts the same model (91 frames: > 20 min,
+        # nothing kept)
         fix_first = conf.refine_intrinsics and _all_focal_priors(database)
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
@@ -490,8 +491,7 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
         if fix_first:
-            prior_db = database if use_prior else None
-            models = {k: refine_intrinsics(m, prior_db) for k, m in models.items()}
+            models = {k: refine_intrinsics(m) for k, m in models.items()}
     if not models:
         return None
     return max(models.values(), key=lambda r: r.num_reg_images())
@@ -506,23 +506,21 @@ def _all_focal_priors(database: Path) -> bool:
     return bool(cameras) and all(c.has_prior_focal_length for c in cameras)
 
 
-def refine_intrinsics(rec: Any, database: Path | None) -> Any:
-    """The whole block bundle-adjusted with the distortion free, and the focal length too
-    where GPS priors hold the flying height (``database``); the input unchanged where that
-    makes the cameras implausible. Without GPS the focal stays at its prior: over parallel
-    nadir lines it trades against the flying height, which GCPs at one level cannot fix
-    (simulated pit: the focal went 427 -> 175-199 px, cameras 47 m too low)."""
+def refine_intrinsics(rec: Any) -> Any:
+    """The whole block bundle-adjusted once with the distortion free and the focal length
+    held at its prior (EXIF, catalog or calibration); the input unchanged where that makes
+    the cameras implausible. Over parallel nadir lines the focal trades against the depth
+    of the ground below the cameras: neither GPS on the cameras nor GCPs at one level fix
+    it (simulated pit, 91 frames: freed, it went 427 -> 175 px without GPS and -> 108 px
+    with GPS priors, a 270 s bundle adjustment that did not converge)."""
     import pycolmap
 
     refined = pycolmap.Reconstruction(rec)
-    if database is not None:
-        prior_bundle_adjustment(refined, database)
-    else:
-        options = pycolmap.BundleAdjustmentOptions()
-        options.print_summary = False
-        options.refine_principal_point = False
-        options.refine_focal_length = False
-        pycolmap.bundle_adjustment(refined, options)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_principal_point = False
+    options.refine_focal_length = False
+    pycolmap.bundle_adjustment(refined, options)
     return refined if _plausible_cameras(refined) else rec
 
 
