@@ -189,12 +189,12 @@ def test_gcp_only_georeferencing_matches_the_gps_model(seneca: Path, tmp_path: P
 
     rec = pycolmap.Reconstruction(str(seneca / "work" / "georef"))
     camera = next(iter(rec.cameras.values()))
-    f, cx, cy, k1, k2 = camera.params  # RADIAL
+    fx, fy, cx, cy, k1, k2, p1, p2 = camera.params  # OPENCV
     model = CameraModel.create(
         camera.width,
         camera.height,
-        [[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]],
-        [k1, k2, 0, 0, 0],
+        [[fx, 0, cx - 0.5], [0, fy, cy - 0.5], [0, 0, 1]],
+        [k1, k2, p1, p2, 0],
     )
     calibration = save_calibration(
         Calibration({"survey_camera": CameraEntry(model, "survey_camera_optical_frame")}),
