@@ -6,17 +6,22 @@ writes it as an ENVI file and times, on the same cube and the same library (the 
 29 USGS spectra resampled to the cube's bands):
 
 - peer: ``spectral.spectral_angles(cube, members)`` on the cube in memory, then argmin;
-- ours: ``LibraryClassifier`` over ``Cube.tiles`` of the memory-mapped file (``--tile-mb``),
-  angles to every spectrum, argmin, per-class best angle.
+- ours: ``LibraryClassifier`` over ``Cube.tiles`` of the memory-mapped file (``--tile-mb``):
+  no-data mask, best spectrum and its angle, best angle per class (what the pipeline
+  writes), labels.
 
-Prints pixels/s, the ratio, label agreement and each one's peak Python-heap allocation
-(tracemalloc; numpy arrays are traced) beyond the input cube.
+Both are timed ``--repeats`` times, interleaved so both see the same machine load; prints
+every run's pixels per wall second and per CPU second of the process (``process_time``:
+on a machine shared with other jobs the wall ratio swings with their load, the CPU ratio
+much less), both ratios and the load average, the medians, label agreement and each
+one's peak Python-heap allocation (tracemalloc, numpy arrays are traced, in a separate
+untimed run) beyond the input cube.
 
 Both run on one thread (``OPENBLAS_NUM_THREADS``, default 1, set before numpy loads;
 ``spectral``'s einsum is single-threaded anyway), so the ratio is per core.
 
     python benchmarks/hsi.py [--lines 1000 --samples 1000 --bands 200] [--tile-mb 16]
-        [--threads 1]
+        [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -68,72 +73,112 @@ def make_cube(path: Path, lines: int, samples: int, bands: int, seed: int = 0) -
     return wl
 
 
+def time_ours(header: Path, lib: Any, step: int) -> tuple[float, float, Any]:
+    """One tiled pass over the memory-mapped file: valid mask, SAM, labels; wall and
+    CPU seconds."""
+    cube = open_cube(header)
+    lines, samples, _ = cube.shape
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    clf = LibraryClassifier(lib, "sam")
+    labels = np.zeros((lines, samples), np.int32)
+    for start, block in cube.tiles(step):
+        tile = clf.classify_block(block, cube.valid_mask(block))
+        labels[start : start + block.shape[0]] = tile.best_spectrum
+    return time.perf_counter() - t0, time.process_time() - c0, labels
+
+
+def time_peer(data: Any, lib: Any) -> tuple[float, float, Any]:
+    """``spectral.spectral_angles`` on the in-memory cube, then argmin; wall and CPU s."""
+    import spectral
+
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    angles = spectral.spectral_angles(data, lib.spectra)
+    labels = np.argmin(angles, axis=2)
+    return time.perf_counter() - t0, time.process_time() - c0, labels
+
+
+def peak_mb(fn: Any) -> float:
+    """Peak traced heap (numpy arrays included) of one untimed call, in MB."""
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--bands", type=int, default=200)
     parser.add_argument("--tile-mb", type=float, default=16.0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (median)")
     parser.add_argument("--threads", default="1", help="BLAS threads (set before numpy loads)")
     args = parser.parse_args()
-    import spectral
 
     with tempfile.TemporaryDirectory() as tmp:
         header = Path(tmp) / "bench.hdr"
         wl = make_cube(header, args.lines, args.samples, args.bands)
-        cube = open_cube(header)
         lib = bundled_library().resample(wl)
         pixels = args.lines * args.samples
+        step = tile_lines_for(args.samples, args.bands, args.tile_mb)
         print(
             f"cube {args.lines}x{args.samples}x{args.bands} float32 "
-            f"({pixels * args.bands * 4 / 1e6:.0f} MB), {len(lib)} library spectra"
+            f"({pixels * args.bands * 4 / 1e6:.0f} MB), {len(lib)} library spectra, "
+            f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}, "
+            f"load before {os.getloadavg()[0]:.2f}"
         )
+        time_ours(header, lib, step)  # warm-up: numba compile/cache load, page cache
+        cube_in_memory = np.array(open_cube(header).data, dtype=np.float32)
+        wall: dict[str, list[float]] = {"ours": [], "peer": []}
+        cpu: dict[str, list[float]] = {"ours": [], "peer": []}
+        loads: list[float] = []
+        for rep in range(args.repeats):  # interleaved, so both see the same load
+            runs = {
+                "ours": time_ours(header, lib, step),
+                "peer": time_peer(cube_in_memory, lib),
+            }
+            for name, (w, c, _) in runs.items():
+                wall[name].append(w)
+                cpu[name].append(c)
+            loads.append(os.getloadavg()[0])
+            print(
+                f"  run {rep + 1}: ours {pixels / wall['ours'][-1]:11,.0f} px/s wall "
+                f"({pixels / cpu['ours'][-1]:11,.0f} per CPU s), peer "
+                f"{pixels / wall['peer'][-1]:9,.0f} px/s wall ({pixels / cpu['peer'][-1]:9,.0f} "
+                f"per CPU s), ratio wall {wall['peer'][-1] / wall['ours'][-1]:5.1f}x "
+                f"CPU {cpu['peer'][-1] / cpu['ours'][-1]:5.1f}x, load {loads[-1]:.2f}"
+            )
+        agree = float((runs["ours"][2] == runs["peer"][2]).mean())
+        ours_peak = peak_mb(lambda: time_ours(header, lib, step))
+        peer_peak = peak_mb(lambda: time_peer(cube_in_memory, lib))
 
-        # ours: tiles from the memory map
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        clf = LibraryClassifier(lib, "sam")
-        labels_ours = np.zeros((args.lines, args.samples), np.uint16)
-        step = tile_lines_for(args.samples, args.bands, args.tile_mb)
-        for start, block in cube.tiles(step):
-            valid = np.ones(block.shape[:2], bool)
-            tile = clf.classify_block(block, valid)
-            labels_ours[start : start + block.shape[0]] = tile.best_spectrum
-        ours_s = time.perf_counter() - t0
-        ours_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-
-        # peer: spectral.spectral_angles on the cube in memory
-        data = np.array(cube.data, dtype=np.float32)
-        t0 = time.perf_counter()
-        for start in range(0, args.lines, step):
-            block = data[start : start + step]
-            clf.classify_block(block, np.ones(block.shape[:2], bool))
-        ours_mem_s = time.perf_counter() - t0
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        angles = spectral.spectral_angles(data, lib.spectra)
-        labels_peer = np.argmin(angles, axis=2)
-        peer_s = time.perf_counter() - t0
-        peer_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        del angles, data
-
-    agree = float((labels_ours == labels_peer).mean())
+    med = {k: float(np.median(v)) for k, v in wall.items()}
+    med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+    ratios = [p / o for p, o in zip(wall["peer"], wall["ours"], strict=True)]
+    cpu_ratios = [p / o for p, o in zip(cpu["peer"], cpu["ours"], strict=True)]
     print(
-        f"peer spectral.spectral_angles: {pixels / peer_s:12,.0f} px/s  ({peer_s:.2f} s), "
-        f"peak {peer_peak / 1e6:,.0f} MB beyond the in-memory cube"
+        f"peer spectral.spectral_angles (in memory): {pixels / med['peer']:12,.0f} px/s wall, "
+        f"{pixels / med_cpu['peer']:12,.0f} px per CPU s (medians of {args.repeats}), "
+        f"peak {peer_peak:,.0f} MB beyond the cube"
     )
     print(
-        f"ours LibraryClassifier tiled:  {pixels / ours_s:12,.0f} px/s  ({ours_s:.2f} s), "
-        f"peak {ours_peak / 1e6:,.0f} MB (tile {args.tile_mb:.0f} MB, cube memory-mapped)"
+        f"ours LibraryClassifier (tiled, memmap):    {pixels / med['ours']:12,.0f} px/s wall, "
+        f"{pixels / med_cpu['ours']:12,.0f} px per CPU s (medians of {args.repeats}), "
+        f"peak {ours_peak:,.0f} MB (tiles of {step} lines = {args.tile_mb:.0f} MB; includes "
+        f"the {pixels * 4 / 1e6:.0f} MB label array)"
     )
     print(
-        f"ours on the in-memory cube:    {pixels / ours_mem_s:12,.0f} px/s  ({ours_mem_s:.2f} s), "
-        f"ratio {peer_s / ours_mem_s:.1f}x"
+        f"speed ratio ours/peer: wall median {med['peer'] / med['ours']:.1f}x "
+        f"(runs {min(ratios):.1f}x-{max(ratios):.1f}x), CPU time median "
+        f"{med_cpu['peer'] / med_cpu['ours']:.1f}x (runs {min(cpu_ratios):.1f}x-"
+        f"{max(cpu_ratios):.1f}x), best of {args.repeats} "
+        f"{min(wall['peer']) / min(wall['ours']):.1f}x wall, "
+        f"{min(cpu['peer']) / min(cpu['ours']):.1f}x CPU; load {min(loads):.2f}-{max(loads):.2f}; "
+        f"same labels on {agree:.4%} of pixels"
     )
-    print(f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS')}")
-    print(f"speed ratio ours/peer: {peer_s / ours_s:.1f}x; same labels on {agree:.4%} of pixels")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""``smartmine hsi calibrate|classify|train|library|unmix``: argparse wiring only; the
+"""``smartmine hsi calibrate|classify|ortho|train|library|unmix``: argparse wiring only; the
 hyperspectral modules (numpy, spectral, torch) load when a subcommand runs."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hyperspectral.pipeline import ClassifyConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     cmds = hsi.add_subparsers(dest="hsi_command", metavar="COMMAND", required=True)
     _add_classify(cmds)
+    _add_ortho(cmds)
     _add_calibrate(cmds)
     _add_library(cmds)
     _add_train(cmds)
@@ -28,6 +33,21 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = cmds.add_parser("classify", help="classify a cube (library SAM/SID or a trained model)")
     p.add_argument("cube", type=Path, help="ENVI .hdr/.img, MATLAB .mat or a bag")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_library_classifier_args(p)
+    p.add_argument(
+        "--model", type=Path, help="trained model (.pt from 'hsi train') instead of a library"
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="reference labels (ENVI classification with class names, .tif, .npy): "
+        "confusion matrix and agreement by class name in the report",
+    )
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_classify)
+
+
+def _add_library_classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", default="bundled", help="bundled (default), .sli/.hdr or .csv")
     p.add_argument("--classes", nargs="*", default=[], help="library classes/spectra to use")
     p.add_argument("--method", choices=["sam", "sid"], default="sam")
@@ -45,21 +65,105 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--continuum-removal", action="store_true")
     p.add_argument("--tile-mb", type=float, default=16.0, help="tile size (default 16 MB)")
     p.add_argument(
-        "--model", type=Path, help="trained model (.pt from 'hsi train') instead of a library"
-    )
-    p.add_argument(
-        "--labels",
-        type=Path,
-        help="reference labels (ENVI classification with class names, .tif, .npy): "
-        "confusion matrix and agreement by class name in the report",
-    )
-    p.add_argument(
         "--irradiance",
         type=Path,
         help="CSV of the illumination spectrum (irradiance_rel) to divide at-sensor cubes by",
     )
+
+
+def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
+    """The ClassifyConfig of the library-classifier arguments."""
+    from hyperspectral.errors import HyperspectralError
+    from hyperspectral.pipeline import ClassifyConfig
+
+    class_thresholds: dict[str, float] = {}
+    for item in args.class_threshold:
+        name, sep, value = item.partition("=")
+        try:
+            class_thresholds[name] = float(value)
+        except ValueError:
+            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER") from None
+        if not sep:
+            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER")
+    return ClassifyConfig(
+        library=str(args.library),
+        classes=list(args.classes),
+        method=args.method,
+        threshold=args.threshold,
+        class_thresholds=class_thresholds,
+        drop_bad_bands=not args.keep_bad_bands,
+        continuum_removal=args.continuum_removal,
+        tile_mb=args.tile_mb,
+        labels=str(getattr(args, "labels", None) or ""),
+        irradiance=str(args.irradiance or ""),
+    )
+
+
+def _add_ortho(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = cmds.add_parser(
+        "ortho",
+        help="classify a bag's frames/lines and orthorectify them onto a DEM (COG maps)",
+        description="Every /hyperspectral/image_raw frame or push-broom line is classified "
+        "and projected onto the DEM with its camera_info and its pose at its stamp (bag TF, "
+        "or --poses TUM), hidden terrain excluded (line of sight over the DEM), frames merged "
+        "by best view; class map, heat map, similarity and view count as Cloud-Optimized "
+        "GeoTIFFs in the DEM's CRS, per-class area (m2) in report.json.",
+    )
+    p.add_argument("bag", type=Path, help="bag with /hyperspectral/image_raw and camera_info")
+    p.add_argument("--dem", type=Path, required=True, help="DEM GeoTIFF (projected CRS)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--origin",
+        default="",
+        help="poses are local ENU at LAT,LON,ALT (or the origin of a scene.json); "
+        "default: poses are in the DEM's CRS",
+    )
+    p.add_argument(
+        "--poses", type=Path, help="TUM file of the hyperspectral camera's poses (default: bag TF)"
+    )
+    p.add_argument("--camera", type=Path, help="camera YAML for frames without camera_info")
+    p.add_argument("--merge", choices=["best_view", "nearest"], default="best_view")
+    p.add_argument("--max-incidence-deg", type=float, default=80.0)
+    p.add_argument(
+        "--cell-m", type=float, help="map cell size in metres (default: the DEM's own grid)"
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        help="zone raster with a 'zones' tag (e.g. the simulator's classes.tif): "
+        "accuracy per zone in map coordinates in the report",
+    )
+    _add_library_classifier_args(p)
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(handler=_classify)
+    p.set_defaults(handler=_ortho)
+
+
+def _ortho(args: argparse.Namespace) -> int:
+    import json
+
+    from hyperspectral.ortho_run import OrthoRunConfig, run
+
+    config = OrthoRunConfig(
+        dem=str(args.dem),
+        classify=_classify_config(args),
+        poses=str(args.poses or ""),
+        origin=str(args.origin),
+        camera=str(args.camera or ""),
+        merge=args.merge,
+        max_incidence_deg=args.max_incidence_deg,
+        cell_m=args.cell_m,
+        reference=str(args.reference or ""),
+    )
+    out = run(config, args.bag, args.out, overwrite=args.overwrite)
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    print(
+        f"{summary['frames_used']}/{summary['frames']} frames, {summary['area_seen_m2']:.0f} m2 "
+        f"seen, extent {summary['extent_seen_wsen']} ({summary['crs']})"
+    )
+    for name, zone in summary.get("reference_zones", {}).items():
+        print(f"  {name}: {zone['accuracy']:.1%} of {zone['cells']} cells")
+    print(f"-> {out}")
+    return 0
 
 
 def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,7 +250,6 @@ def _add_unmix(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from hyperspectral.errors import HyperspectralError
 
     if args.model is not None:
         from hyperspectral.model import classify_with_model
@@ -154,29 +257,9 @@ def _classify(args: argparse.Namespace) -> int:
         out = classify_with_model(args.model, args.cube, args.out, overwrite=args.overwrite)
         print(f"classified with {args.model} -> {out}")
         return 0
-    from hyperspectral.pipeline import ClassifyConfig, run
+    from hyperspectral.pipeline import run
 
-    class_thresholds: dict[str, float] = {}
-    for item in args.class_threshold:
-        name, sep, value = item.partition("=")
-        try:
-            class_thresholds[name] = float(value)
-        except ValueError:
-            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER") from None
-        if not sep:
-            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER")
-    config = ClassifyConfig(
-        library=str(args.library),
-        classes=list(args.classes),
-        method=args.method,
-        threshold=args.threshold,
-        class_thresholds=class_thresholds,
-        drop_bad_bands=not args.keep_bad_bands,
-        continuum_removal=args.continuum_removal,
-        tile_mb=args.tile_mb,
-        labels=str(args.labels or ""),
-        irradiance=str(args.irradiance or ""),
-    )
+    config = _classify_config(args)
     out = run(config, args.cube, args.out, overwrite=args.overwrite)
     import json
 

@@ -111,11 +111,15 @@ class Cube:
     def valid_mask(self, block: F32Array) -> BoolArray:
         """Pixels of ``block`` that hold data: finite, not the ignore value, not constant
         (AVIRIS-NG fills no-data pixels with one value, e.g. -0.005, in every band)."""
-        low, high = block.min(axis=-1), block.max(axis=-1)  # NaN propagates
-        ok = np.isfinite(low) & np.isfinite(high) & (high > low)
+        from hyperspectral.kernels import varying_finite
+
+        pixels = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, block.shape[-1])
+        flat = np.empty(len(pixels), np.bool_)
+        varying_finite(pixels, pixels.view(np.uint32), flat)
+        ok = flat.reshape(block.shape[:-1])
         if self.ignore_value is not None:
             ok &= ~np.isclose(block[..., 0], self.ignore_value)
-        return np.asarray(ok, dtype=np.bool_)
+        return ok
 
 
 def tile_lines_for(samples: int, bands: int, tile_mb: float) -> int:

@@ -109,6 +109,38 @@ def band_mask(
     return np.asarray(mask, bool)
 
 
+def build_classifier(config: ClassifyConfig, cube: Cube) -> LibraryClassifier:
+    """The configured library classifier for the cube's bands (library resampled, bad
+    bands masked, global and per-class thresholds combined)."""
+    library = prepare_library(config, cube)
+    if config.continuum_removal:  # pixels are continuum-removed: so must the library be
+        import dataclasses
+
+        removed = continuum_removed(library.spectra, library.wavelengths_nm)
+        library = dataclasses.replace(library, spectra=removed)
+    mask = band_mask(config, cube, library)
+    thresholds: float | dict[str, float] | None = (
+        dict(config.class_thresholds) if config.class_thresholds else config.threshold
+    )
+    if config.class_thresholds and config.threshold is not None:
+        thresholds = {c: config.threshold for c in library.class_names}
+        thresholds.update(config.class_thresholds)
+    return LibraryClassifier(library, config.method, thresholds, mask)
+
+
+def irradiance_divisor(
+    config: ClassifyConfig, wavelengths_nm: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float32] | None:
+    """What to divide at-sensor spectra by (``config.irradiance``; bands without light
+    divide by infinity, i.e. become 0), or None for reflectance cubes."""
+    if not config.irradiance:
+        return None
+    from hyperspectral.calibrate import load_irradiance
+
+    irr = load_irradiance(config.irradiance, wavelengths_nm)
+    return np.where(irr > 1e-3 * irr.max(), irr, np.inf).astype(np.float32)
+
+
 def run(
     config: ClassifyConfig, cube_path: Path | str, out_dir: Path | str, overwrite: bool = False
 ) -> Path:
@@ -121,15 +153,8 @@ def run(
         return out
     started = time.perf_counter()
     cube = open_cube(cube_path)
-    library = prepare_library(config, cube)
-    mask = band_mask(config, cube, library)
-    thresholds: float | dict[str, float] | None = (
-        dict(config.class_thresholds) if config.class_thresholds else config.threshold
-    )
-    if config.class_thresholds and config.threshold is not None:
-        thresholds = {c: config.threshold for c in library.class_names}
-        thresholds.update(config.class_thresholds)
-    classifier = LibraryClassifier(library, config.method, thresholds, mask)
+    classifier = build_classifier(config, cube)
+    library, mask = classifier.library, classifier.band_mask
     lines, samples, bands = cube.shape
     n_classes = len(classifier.classes)
     names = list(classifier.classes)
@@ -140,12 +165,7 @@ def run(
     heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
     wl = cube.require_wavelengths()
-    divisor: npt.NDArray[np.float32] | None = None
-    if config.irradiance:
-        from hyperspectral.calibrate import load_irradiance
-
-        irr = load_irradiance(config.irradiance, wl)
-        divisor = np.where(irr > 1e-3 * irr.max(), irr, np.inf).astype(np.float32)
+    divisor = irradiance_divisor(config, wl)
     with outputs.TiledGeoTiff(
         out / "class_scores.tif",
         lines,

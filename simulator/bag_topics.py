@@ -5,7 +5,8 @@
   computed for all its stamps at once and written message by message as it comes due
   (:class:`TimeOrderedTopics` interleaves them between camera frames);
 - :class:`CameraTopics` — colour, aligned depth and hyperspectral images with their
-  camera_info, one rendered frame at a time;
+  camera_info, one rendered frame at a time (push-broom: every line with the line
+  sensor's camera_info, one row high, :func:`hyperspectral.ortho.line_intrinsics`);
 - :func:`bag_metadata` — the simulator's note in the bag's custom data.
 
 A new sensor is a new topic class here (its stamps and a ``write(bag, i)``), listed in
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.ortho import line_intrinsics
 from simulator.config import SimConfig
 from simulator.hsi import HSI_CONVENTION, HsiRender
 from simulator.render import FrameRender, Renderer
@@ -236,9 +238,12 @@ class CameraTopics:
             COLOR_OPTICAL: renderer.camera.intrinsics(),
             HSI_OPTICAL: renderer.hsi_camera.intrinsics(),
         }
+        hsi = self.intrinsics[HSI_OPTICAL]
+        self.line_intrinsics = line_intrinsics(hsi, hsi.height // 2)
+        """Push-broom: the line sensor is the middle row (``Renderer.render_hsi_line``)."""
 
     def write(self, bag: BagWriter, t: int, frame: FrameRender, hsi: HsiRender | None) -> None:
-        from smartmine.msgs import numpy_to_image
+        from smartmine.msgs import intrinsics_to_camera_info, numpy_to_image
 
         f = bag.factory
         rgb = numpy_to_image(frame.rgb, "rgb8", stamp_ns=t, frame_id=COLOR_OPTICAL, factory=f)
@@ -261,6 +266,10 @@ class CameraTopics:
                     factory=f,
                 )
                 bag.write("/hyperspectral/image_raw", line_t, line)
+                info = intrinsics_to_camera_info(
+                    self.line_intrinsics, stamp_ns=line_t, frame_id=HSI_OPTICAL, factory=f
+                )
+                bag.write("/hyperspectral/camera_info", line_t, info)
         elif hsi is not None:
             encoding = f"32FC{hsi.cube.shape[2]}"
             cube = numpy_to_image(hsi.cube, encoding, stamp_ns=t, frame_id=HSI_OPTICAL, factory=f)

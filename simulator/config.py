@@ -228,7 +228,8 @@ class SimConfig:
     start_ns: int = START_NS
     plan: str | None = None
     workers: int = 2
-    """Frames rendered in parallel threads (results do not depend on it)."""
+    """Frames rendered in parallel worker processes, forked (threads where the platform
+    cannot fork); 1 renders in the calling process. Results do not depend on it."""
     camera: CameraConfig = field(default_factory=CameraConfig)
     depth: DepthConfig = field(default_factory=DepthConfig)
     hsi: HsiConfig = field(default_factory=HsiConfig)

@@ -61,6 +61,25 @@ def _pattern_kernel(
             out[n] = WHITE
 
 
+@jit
+def _region_kernel(
+    along_right: F64Array,
+    along_down: F64Array,
+    size_m: float,
+    cells: int,
+    out: npt.NDArray[np.int64],
+) -> None:
+    """The convex region of the plate each point lies in: a cell of the bit pattern, or
+    a piece of the white border (the pattern's grid extended by one row and column on
+    every side, clipped by the plate), numbered row-major over (cells + 2)²."""
+    for n in range(along_right.shape[0]):
+        x = (along_right[n] + size_m / 2.0) / size_m * cells
+        y = (along_down[n] + size_m / 2.0) / size_m * cells
+        ix = min(max(int(np.floor(x)), -1), cells) + 1
+        iy = min(max(int(np.floor(y)), -1), cells) + 1
+        out[n] = iy * (cells + 2) + ix
+
+
 @dataclass(frozen=True, eq=False)
 class Marker:
     """One ArUco target: ``size_m`` is the black square's side, ``plate_m`` the plate's."""
@@ -122,6 +141,16 @@ class Marker:
         rel = points - self.centre
         out = np.empty(len(points))
         _pattern_kernel(rel @ self.right, rel @ self.down, self.size_m, bits, out)
+        return out
+
+    def regions(self, points: F64Array) -> npt.NDArray[np.int64]:
+        """The convex piece of the plate of uniform reflectance each point (on the plate)
+        lies in: a bit cell or a piece of the white border. Points in one region share
+        their reflectance, and so does everything between them (each region is convex)."""
+        cells = aruco_bits(self.dictionary, self.marker_id).shape[0]
+        rel = points - self.centre
+        out = np.empty(len(points), dtype=np.int64)
+        _region_kernel(rel @ self.right, rel @ self.down, self.size_m, cells, out)
         return out
 
     def to_dict(self) -> dict[str, object]:

@@ -14,6 +14,8 @@ IEEE operations in the same order, so both give bit-identical results
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -153,6 +155,49 @@ def _octave_kernel(
             out[n] += amplitude * (c0 + (c1 - c0) * wz)
 
 
+@dataclass(frozen=True)
+class Octaves:
+    """The per-octave constants of octaves ``first .. first + count - 1`` of :func:`fbm`
+    (what the compiled kernels take)."""
+
+    scale_m: float
+    factors: F64Array
+    offsets: F64Array
+    amplitudes: F64Array
+    seed_terms: npt.NDArray[np.uint64]
+    norm: float
+    """Total amplitude of these octaves."""
+
+    @classmethod
+    def of(cls, seed: int, *, scale_m: float, first: int, count: int, gain: float) -> Octaves:
+        octaves = range(first, first + count)
+        amplitudes = [gain**octave for octave in octaves]
+        return cls(
+            float(scale_m),
+            np.array([2.0**octave for octave in octaves]),
+            np.array([OCTAVE_OFFSET * octave for octave in octaves]),
+            np.array(amplitudes),
+            np.array([_seed_term(seed + octave) for octave in octaves], dtype=np.uint64),
+            float(sum(amplitudes)),
+        )
+
+
+def octave_sums(points_t: F64Array, octaves: Octaves) -> F64Array:
+    """The unnormalised sum of ``octaves`` at (3, N) points (x, y, z rows; contiguous
+    rows, so the kernel vectorises); :func:`octave_sum` without its reshaping."""
+    out = np.empty(points_t.shape[1])
+    _octave_kernel(
+        points_t,
+        octaves.scale_m,
+        octaves.factors,
+        octaves.offsets,
+        octaves.amplitudes,
+        octaves.seed_terms,
+        out,
+    )
+    return out
+
+
 def octave_sum(
     points: npt.ArrayLike,
     seed: int,
@@ -166,19 +211,8 @@ def octave_sum(
     total amplitude of those octaves (split an fbm into coarse and fine parts)."""
     p = np.asarray(points, dtype=np.float64)
     shape = p.shape[:-1]
-    octaves = range(first, first + count)
-    amplitudes = [gain**octave for octave in octaves]
-    out = np.empty(int(np.prod(shape, dtype=np.int64)))
-    _octave_kernel(
-        np.ascontiguousarray(p.reshape(-1, 3).T),
-        float(scale_m),
-        np.array([2.0**octave for octave in octaves]),
-        np.array([OCTAVE_OFFSET * octave for octave in octaves]),
-        np.array(amplitudes),
-        np.array([_seed_term(seed + octave) for octave in octaves], dtype=np.uint64),
-        out,
-    )
-    return out.reshape(shape), float(sum(amplitudes))
+    o = Octaves.of(seed, scale_m=scale_m, first=first, count=count, gain=gain)
+    return octave_sums(np.ascontiguousarray(p.reshape(-1, 3).T), o).reshape(shape), o.norm
 
 
 def fbm(

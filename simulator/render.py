@@ -43,11 +43,8 @@ numpy statements' IEEE operations in order. The sensor stage changed on purpose 
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +57,7 @@ from simulator.mesh import MARKER_ZONE, ZONES
 from simulator.scene import Scene
 from simulator.sensor_model import depth_image, sensor_rgb
 from simulator.shading import Surface, linear_rgb, shade
+from simulator.threads import raycast_threads, single_threaded_blas
 
 F64Array = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -70,45 +68,13 @@ SKY_RGB = np.array([0.55, 0.70, 0.92])
 STREAM_RGB_NOISE = 11
 STREAM_DEPTH_NOISE = 12
 STREAM_HSI_NOISE = 13
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """OpenBLAS on one thread while rendering.
-
-    The renderer's BLAS products are tiny (N×3 by 3×3); with OpenBLAS's worker threads
-    spinning against Open3D's raycasting threads one such product took 80 ms instead of
-    1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
-    Reference-counted so that frames rendered in parallel threads share one limit.
-    """
-    with _BLAS_LOCK:
-        if _BLAS_USERS[0] == 0:
-            _BLAS_LIMIT.append(_blas_controller().limit(limits=1, user_api="blas"))
-        _BLAS_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS[0] -= 1
-            if _BLAS_USERS[0] == 0:
-                _BLAS_LIMIT.pop().restore_original_limits()
-
-
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries, made once: scanning the
-    process's libraries (what ``threadpool_limits`` does on every call) cost ~3 ms per
-    frame once Open3D, scipy and numba are loaded."""
-    if not _BLAS_CONTROLLER:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-        _BLAS_CONTROLLER.append(ThreadpoolController())
-    return _BLAS_CONTROLLER[0]
-
-
-_BLAS_CONTROLLER: list[Any] = []
-_BLAS_LOCK = threading.Lock()
-_BLAS_USERS = [0]
-_BLAS_LIMIT: list[Any] = []
+UNIFORM_CORNER_TOLERANCE = 0.05
+"""Marker anti-aliasing takes a pixel's four corner sub-rays for all k² where they lie
+in one region of a plate and their colours differ by at most this fraction of their
+mean (a smooth lamp falloff changes them by well under 1 % across a pixel; a shadow
+edge by far more)."""
+MARKER_REGIONS = 1 << 16
+"""Region keys of different markers are ``marker * MARKER_REGIONS + region``."""
 
 
 @jit
@@ -134,13 +100,15 @@ def zone_rgb_table() -> F64Array:
 
 
 class SubpixelRayCache:
-    """k×k sub-pixel rays (optical frame) of a camera, computed for a pixel when first
-    needed and kept.
+    """k×k sub-pixel rays (optical frame) of a camera, each computed when first needed
+    and kept.
 
     Marker anti-aliasing asks for sub-rays around the same plates frame after frame,
     and inverting the lens distortion is the costly part (in the drift it took more
     time than the raycast). Each ray is computed exactly as ``pixel_rays`` computes it
-    for any batch (the inverse is per pixel), so the cache does not change results.
+    for any batch (the inverse is per ray), so the cache does not change results.
+    Sub-rays are kept one by one, so a caller that needs only some of a pixel's
+    sub-rays (the corners, :meth:`Renderer._supersample`) inverts only those.
     The table is reserved, not filled: memory is only used for pixels seen (at most
     ``max_bytes``; a larger table is not kept and every call computes its rays).
     """
@@ -153,7 +121,7 @@ class SubpixelRayCache:
         n_pixels = camera.width * camera.height
         self.enabled = n_pixels * k * k * 3 * 8 <= max_bytes
         self._table = np.empty((n_pixels if self.enabled else 0, k * k, 3))
-        self._known = np.zeros(n_pixels if self.enabled else 0, dtype=bool)
+        self._known = np.zeros((n_pixels if self.enabled else 0, k * k), dtype=bool)
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -161,22 +129,28 @@ class SubpixelRayCache:
         with self._lock:
             self._known[:] = False
 
-    def rays(self, pixels: npt.NDArray[np.int64]) -> F64Array:
-        """(len(pixels), k², 3) sub-rays of the flat pixel indices ``pixels``."""
+    def rays(
+        self, pixels: npt.NDArray[np.int64], subrays: npt.NDArray[np.int64] | None = None
+    ) -> F64Array:
+        """(len(pixels), len(subrays), 3) sub-rays ``subrays`` (row-major indices into
+        the k×k grid; default all k²) of the flat pixel indices ``pixels``."""
+        sub = np.arange(self.k * self.k) if subrays is None else np.asarray(subrays)
+        pix, idx = (a.ravel() for a in np.broadcast_arrays(pixels[:, None], sub[None, :]))
         if not self.enabled:
-            return self._compute(pixels)
+            return self._compute(pix, idx).reshape(len(pixels), len(sub), 3)
         with self._lock:
-            new = pixels[~self._known[pixels]]
-            if len(new):
-                self._table[new] = self._compute(new)
-                self._known[new] = True
-            return np.asarray(self._table[pixels])
+            new = np.flatnonzero(~self._known[pix, idx])
+        if len(new):  # computed outside the lock: a ray computed twice is the same ray
+            rays = self._compute(pix[new], idx[new])
+            with self._lock:
+                self._table[pix[new], idx[new]] = rays
+                self._known[pix[new], idx[new]] = True
+        return np.asarray(self._table[pix, idx]).reshape(len(pixels), len(sub), 3)
 
-    def _compute(self, pixels: npt.NDArray[np.int64]) -> F64Array:
+    def _compute(self, pixels: npt.NDArray[np.int64], subrays: npt.NDArray[np.int64]) -> F64Array:
+        """The rays of sub-ray ``subrays[i]`` of pixel ``pixels[i]``."""
         v, u = np.divmod(pixels, self.camera.width)
-        uu = (u[:, None] + self._ou[None, :]).ravel()
-        vv = (v[:, None] + self._ov[None, :]).ravel()
-        return self.camera.pixel_rays(uu, vv).reshape(len(pixels), self.k * self.k, 3)
+        return self.camera.pixel_rays(u + self._ou[subrays], v + self._ov[subrays])
 
 
 @dataclass
@@ -231,7 +205,8 @@ class Renderer:
 
         rays = np.empty((len(dirs), 6), dtype=np.float32)
         _ray_table_kernel(np.asarray(origin, dtype=np.float64), dirs, rays)
-        result = self.scene.raycaster.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        tensor = o3d.core.Tensor.from_numpy(rays)
+        result = self.scene.raycaster.cast_rays(tensor, nthreads=raycast_threads())
         return {k: v.numpy() for k, v in result.items()}
 
     def surface(
@@ -308,14 +283,59 @@ class Renderer:
     def _supersample(
         self, pixels: npt.NDArray[np.int64], origin: F64Array, rot: F64Array, k: int
     ) -> F64Array:
-        dirs = self.marker_subrays.rays(pixels).reshape(-1, 3) @ rot.T
+        """(len(pixels), 3) linear RGB of each pixel: the mean of its k×k sub-rays.
+
+        Adaptive: the four corner sub-rays are cast first. Where all four land in one
+        convex region of uniform reflectance on one marker plate (a bit cell or a piece
+        of the white border, :meth:`Marker.regions`) and their colours agree to
+        :data:`UNIFORM_CORNER_TOLERANCE` (no shadow edge between them), every sub-ray in
+        between lands there too, the colour only varies with the smooth illumination,
+        and the mean of the corners stands for the mean of all k² (they differ by far
+        less than 1 DN; NOTES-simspeed3.md). Every other pixel (a cell edge, the plate's
+        edge, rock) casts the remaining k² - 4 sub-rays and takes the mean of all k²,
+        the same bytes as casting them all at once.
+        """
+        corners = np.array([0, k - 1, k * (k - 1), k * k - 1])
+        lin_c, region_c = self._subray_colours(pixels, corners, origin, rot)
+        mean_c = lin_c.mean(axis=1)
+        uniform = (region_c >= 0).all(axis=1) & (region_c == region_c[:, :1]).all(axis=1)
+        spread = np.abs(lin_c - mean_c[:, None, :]).max(axis=(1, 2))
+        uniform &= spread <= UNIFORM_CORNER_TOLERANCE * mean_c.max(axis=1)
+        out: F64Array = mean_c
+        mixed = np.flatnonzero(~uniform)
+        rest = np.setdiff1d(np.arange(k * k), corners)  # none for k = 2
+        if len(mixed) and len(rest):
+            lin_r, _ = self._subray_colours(pixels[mixed], rest, origin, rot)
+            full = np.empty((len(mixed), k * k, 3))
+            full[:, corners] = lin_c[mixed]
+            full[:, rest] = lin_r
+            out[mixed] = full.mean(axis=1)
+        return out
+
+    def _subray_colours(
+        self,
+        pixels: npt.NDArray[np.int64],
+        subrays: npt.NDArray[np.int64],
+        origin: F64Array,
+        rot: F64Array,
+    ) -> tuple[F64Array, npt.NDArray[np.int64]]:
+        """Linear RGB (n, s, 3) of the sub-rays ``subrays`` of ``pixels`` and the marker
+        region each landed in (n, s): ``marker * MARKER_REGIONS + region``, -1 off the
+        plates."""
+        n, s = len(pixels), len(subrays)
+        dirs = self.marker_subrays.rays(pixels, subrays).reshape(-1, 3) @ rot.T
         hits = self._cast(origin, dirs)
         valid = np.isfinite(hits["t_hit"])
         lin = self._background(len(dirs))
-        linear_rgb(
-            self.surface(origin, rot[:, 2], dirs, hits, valid), self.zone_rgb, self.exposure, lin
-        )
-        return np.asarray(lin.reshape(len(pixels), k * k, 3).mean(axis=1))
+        surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
+        linear_rgb(surf, self.zone_rgb, self.exposure, lin)
+        region = np.full(len(dirs), -1, dtype=np.int64)
+        marker = self.marker_of_face[surf.hits.primitive_ids]
+        for m in np.unique(marker[marker >= 0]):
+            on = np.flatnonzero(marker == m)
+            pieces = self.scene.markers[int(m)].regions(surf.hits.points[on])
+            region[surf.hits.rows[on]] = int(m) * MARKER_REGIONS + pieces
+        return lin.reshape(n, s, 3), region.reshape(n, s)
 
     def _depth_image(
         self, z: F32Array, cos_view: F64Array, frame_index: int

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from simulator.noise import fbm
+from simulator.noise import Octaves, fbm
 
 F64Array = npt.NDArray[np.float64]
 
@@ -22,6 +22,20 @@ GRAIN_SCALE_M = 0.03
 GRAIN_OCTAVES = 4
 GRAIN_SEED_OFFSET = 7919
 """The grain's noise seed is the scene's texture seed plus this (its own stream)."""
+GRAIN_GAIN = 0.7
+GRAIN_STRETCH = 4.0
+"""fbm sits near 0.5; its spread is stretched by this so the contrast is used, then clipped."""
+
+
+def grain_octaves(texture_seed: int, scale_m: float = GRAIN_SCALE_M) -> Octaves:
+    """The grain's octaves (what :func:`grain_factor` sums), for per-point kernels."""
+    return Octaves.of(
+        texture_seed + GRAIN_SEED_OFFSET,
+        scale_m=scale_m,
+        first=0,
+        count=GRAIN_OCTAVES,
+        gain=GRAIN_GAIN,
+    )
 
 
 def grain_factor(
@@ -34,10 +48,9 @@ def grain_factor(
         texture_seed + GRAIN_SEED_OFFSET,
         scale_m=scale_m,
         octaves=GRAIN_OCTAVES,
-        gain=0.7,
+        gain=GRAIN_GAIN,
     )
-    # fbm sits near 0.5; stretch its spread so the contrast is used, then clip
-    stretched = np.clip((grain - 0.5) * 4.0, -1.0, 1.0)
+    stretched = np.clip((grain - 0.5) * GRAIN_STRETCH, -1.0, 1.0)
     return np.asarray(1.0 + contrast * stretched, dtype=np.float64)
 
 

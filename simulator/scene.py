@@ -19,7 +19,7 @@ import numpy.typing as npt
 from simulator.config import SimConfig
 from simulator.markers import Marker
 from simulator.mesh import MARKER_ZONE, Mesh, classify, merge
-from simulator.noise import fbm, octave_sum
+from simulator.noise import Octaves, fbm, octave_sum
 from smartmine.geodesy import LocalEnu, MineGrid
 from smartmine.geometry import rot_z
 
@@ -127,6 +127,17 @@ class Scene:
             gain=TEXTURE_GAIN,
         )
         return fine
+
+    @functools.cached_property
+    def fine_octaves(self) -> Octaves:
+        """:meth:`fine_texture`'s octaves, for kernels that texture per point."""
+        return Octaves.of(
+            self.texture_seed,
+            scale_m=self.texture_scale_m,
+            first=self.texture_vertex_octaves,
+            count=self.texture_octaves - self.texture_vertex_octaves,
+            gain=TEXTURE_GAIN,
+        )
 
     @property
     def texture_norm(self) -> float:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from simulator.compiled import NORMAL_TABLE, jit, normal_draw, normal_draws, uniform_draws
+from simulator.compiled import NORMAL_TABLE, jit, normal_draw, uniform_draw
 from simulator.config import CameraConfig, DepthConfig
 
 F64Array = npt.NDArray[np.float64]
@@ -80,32 +80,51 @@ def sensor_rgb(lin: F64Array, cam: CameraConfig, key: int) -> npt.NDArray[np.uin
 
 
 @jit
-def _depth_valid_kernel(
-    zz: F64Array,
+def _depth_kernel(
+    zz: F32Array,
     cos_view: F64Array,
     min_m: float,
     max_m: float,
     cos_limit: float,
     edge_rel: float,
-    drop: npt.NDArray[np.bool_],
-    valid: npt.NDArray[np.bool_],
+    dropout: float,
+    noise_c_per_m: float,
+    key: np.uint64,
+    normal_table: F64Array,
+    millimetres: bool,
+    out: npt.NDArray[np.generic],
 ) -> None:
-    """Pixels the sensor reports: finite, in range, not grazing, not on a depth edge
-    (a 4-neighbour jumps by more than ``edge_rel`` of the depth; a missing neighbour
-    counts as a jump), not dropped."""
+    """The sensor's depth image in one pass: pixels the sensor reports are finite, in
+    range, not grazing, not on a depth edge (a 4-neighbour jumps by more than
+    ``edge_rel`` of the depth; a missing neighbour counts as a jump) and not dropped
+    (uniform draw n + i below ``dropout``); they get z + N(0, 1)·c·z² (normal draw i),
+    in mm rounded half to even and clipped to 16 bits into a uint16 ``out`` when
+    ``millimetres``, in metres into a float32 ``out`` otherwise; the others 0 or NaN.
+    The numpy statements' operations in their order (tests/test_simulator_kernels.py)."""
     h, w = zz.shape
+    n = h * w
     for y in range(h):
         for x in range(w):
-            z = zz[y, x]
+            z = np.float64(zz[y, x])
+            i = y * w + x
             ok = np.isfinite(z) and z >= min_m and z <= max_m and cos_view[y, x] >= cos_limit
             if ok and edge_rel > 0:
                 jump = 0.0
                 for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                    nb = zz[min(max(ny, 0), h - 1), min(max(nx, 0), w - 1)]
+                    nb = np.float64(zz[min(max(ny, 0), h - 1), min(max(nx, 0), w - 1)])
                     diff = abs(nb - z)
                     jump = max(jump, diff if np.isfinite(diff) else np.inf)
                 ok = not jump > edge_rel * z
-            valid[y, x] = ok and not drop[y, x]
+            if ok:
+                ok = not uniform_draw(key, n + i) < dropout
+            if not ok:
+                out[y, x] = 0 if millimetres else np.nan
+                continue
+            noisy = z + normal_draw(key, i, normal_table) * noise_c_per_m * (z * z)
+            if millimetres:
+                out[y, x] = np.rint(min(max(noisy * MM_PER_M, 0.0), UINT16_MAX))
+            else:
+                out[y, x] = noisy
 
 
 def depth_image(
@@ -114,24 +133,22 @@ def depth_image(
     """The published depth image of the true z-depth ``z`` (NaN where nothing was hit)
     and the |cos| of the viewing angle at every pixel. Pixel i's noise is draw i of the
     counter-based stream ``key`` (standard normal), its dropout draw n + i (uniform)."""
-    zz = z.astype(np.float64)
-    n = zz.size
-    draws = np.empty(n)
-    normal_draws(np.uint64(key), 0, NORMAL_TABLE, draws)
-    noise = draws.reshape(zz.shape)
-    uniform = np.empty(n)
-    uniform_draws(np.uint64(key), n, uniform)
-    drop = uniform.reshape(zz.shape) < dc.dropout
-    valid = np.empty(zz.shape, dtype=bool)
-    cos_limit = math.cos(math.radians(dc.grazing_limit_deg))
-    _depth_valid_kernel(
-        zz, cos_view, dc.min_range_m, dc.max_range_m, cos_limit, dc.edge_jump_rel, drop, valid
+    out = np.empty(z.shape, dtype=np.uint16 if dc.encoding == "16UC1" else np.float32)
+    _depth_kernel(
+        np.ascontiguousarray(z, dtype=np.float32),
+        np.ascontiguousarray(cos_view, dtype=np.float64),
+        dc.min_range_m,
+        dc.max_range_m,
+        math.cos(math.radians(dc.grazing_limit_deg)),
+        dc.edge_jump_rel,
+        dc.dropout,
+        dc.noise_c_per_m,
+        np.uint64(key),
+        NORMAL_TABLE,
+        dc.encoding == "16UC1",
+        out,
     )
-    noisy = zz + noise * dc.noise_c_per_m * np.nan_to_num(zz) ** 2
-    if dc.encoding == "16UC1":
-        mm = np.rint(np.clip(np.nan_to_num(noisy) * MM_PER_M, 0, UINT16_MAX))
-        return np.where(valid, mm, 0).astype(np.uint16)
-    return np.where(valid, noisy, np.nan).astype(np.float32)
+    return out
 
 
 _SRGB_TABLE = _srgb_table()

@@ -26,6 +26,16 @@ import numpy.typing as npt
 
 from simulator.compiled import jit
 from simulator.mesh import MARKER_ZONE
+from simulator.noise import octave_sums
+from simulator.rock_grain import (
+    GRAIN_STRETCH,
+    WIRE_DARKENING,
+    WIRE_FLOOR_NZ,
+    WIRE_SPACING_M,
+    WIRE_WIDTH_M,
+    grain_octaves,
+)
+from simulator.threads import raycast_threads
 
 if TYPE_CHECKING:
     from simulator.scene import Scene
@@ -212,9 +222,102 @@ def hit_geometry(
 # -- 2. texture --------------------------------------------------------------------------
 
 
+@jit
+def _gather_transposed(points: F64Array, rows: I64Array, out: F64Array) -> None:
+    """``points[rows]`` transposed into ``out`` (3, N): the octave kernel's layout."""
+    for n in range(rows.shape[0]):
+        m = rows[n]
+        out[0, n], out[1, n], out[2, n] = points[m, 0], points[m, 1], points[m, 2]
+
+
+@jit
+def _rock_brightness_kernel(
+    rows: I64Array,
+    points_t: F64Array,
+    normals: F64Array,
+    coarse: F64Array,
+    fine: F64Array,
+    texture_norm: float,
+    grain: F64Array,
+    grain_norm: float,
+    grain_contrast: float,
+    wire_axis: F64Array,
+    wire_darkening: float,
+    brightness: F64Array,
+) -> None:
+    """:func:`texture_reference`'s rock brightness at the hits ``rows`` (their points
+    transposed in ``points_t``, their octave sums in ``fine`` and ``grain``): texture,
+    grain, wire mesh. Branch-free, so it vectorises: a factor that is off is exactly 1
+    (contrast 0, darkening 1), and x·1 = x."""
+    frac_w = WIRE_WIDTH_M / WIRE_SPACING_M
+    for n in range(rows.shape[0]):
+        m = rows[n]
+        b = TEXTURE_BASE + (coarse[m] + fine[n]) / texture_norm
+        stretched = min(max((grain[n] / grain_norm - 0.5) * GRAIN_STRETCH, -1.0), 1.0)
+        b = b * (1.0 + grain_contrast * stretched)
+        along = (points_t[0, n] * wire_axis[0] + points_t[1, n] * wire_axis[1]) / WIRE_SPACING_M
+        height = points_t[2, n] / WIRE_SPACING_M
+        on_wire = ((along - np.floor(along)) < frac_w) | ((height - np.floor(height)) < frac_w)
+        on_wire &= normals[m, 2] < WIRE_FLOOR_NZ
+        brightness[m] = b * (wire_darkening if on_wire else 1.0)
+
+
+@jit
+def _fixture_kernel(
+    primitive_ids: I64Array, lo: int, hi: int, brightness: F64Array, tone_shift: F64Array
+) -> None:
+    # stores are unconditional: a masked vector store is ~40× slower on AMD cores
+    for m in range(primitive_ids.shape[0]):
+        fixture = (primitive_ids[m] >= lo) & (primitive_ids[m] < hi)
+        brightness[m] = FIXTURE_BRIGHTNESS if fixture else brightness[m]
+        tone_shift[m] = 0.0 if fixture else tone_shift[m]
+
+
 def texture(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
-    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture on
-    rock (evaluated only there), the printed pattern on markers."""
+    """Brightness and tone shift of every hit (see :class:`Surface`): fractal texture,
+    grain and wire mesh on rock, plain fixtures, the printed pattern on markers.
+
+    Compiled passes (:func:`texture_reference` is the same in numpy statements, bit for
+    bit; tests/test_simulator_kernels.py): the numpy version spent most of its time
+    selecting and scattering the rock rows, not computing. The octave sums stay in the
+    vectorised kernel (octaves outside, points inside: ~3× faster than per point)."""
+    marker_idx = scene.marker_of_face[hits.primitive_ids]
+    on_marker = marker_idx >= 0
+    big = ~(on_marker | scene.smooth_faces[hits.primitive_ids])  # skirt, end caps
+    if np.any(big):
+        hits.coarse[big], hits.tone[big] = scene.coarse_texture(hits.points[big])
+    rock = np.flatnonzero(~on_marker)
+    rock_t = np.empty((3, len(rock)))
+    _gather_transposed(hits.points, rock, rock_t)
+    fine = octave_sums(rock_t, scene.fine_octaves)
+    grain = grain_octaves(scene.texture_seed, scene.grain_scale_m)
+    wired = scene.wire_mesh_axis is not None
+    brightness = np.empty(len(hits.rows))
+    _rock_brightness_kernel(
+        rock,
+        rock_t,
+        hits.normals,
+        hits.coarse,
+        fine,
+        scene.texture_norm,
+        octave_sums(rock_t, grain) if scene.grain_contrast > 0 else fine,
+        grain.norm,
+        float(max(scene.grain_contrast, 0.0)),
+        np.asarray(scene.wire_mesh_axis if wired else np.zeros(3), dtype=np.float64),
+        WIRE_DARKENING if wired else 1.0,
+        brightness,
+    )
+    tone_shift = TONE_GAIN * (hits.tone - 0.5)
+    if scene.fixture_faces is not None:
+        _fixture_kernel(hits.primitive_ids, *scene.fixture_faces, brightness, tone_shift)
+    if np.any(on_marker):
+        brightness[on_marker] = marker_reflectance(scene, marker_idx, hits.points, on_marker)
+        tone_shift[on_marker] = 0.0
+    return brightness, tone_shift
+
+
+def texture_reference(scene: Scene, hits: Hits) -> tuple[F64Array, F64Array]:
+    """:func:`texture` as numpy statements (the statement its kernel must match)."""
     coarse, tone = hits.coarse, hits.tone
     marker_idx = scene.marker_of_face[hits.primitive_ids]
     on_marker = marker_idx >= 0
@@ -301,7 +404,8 @@ def sun_illumination(scene: Scene, hits: Hits) -> F64Array:
         lit = lit[scene.sun_shadow_map.may_be_shadowed(hits.points, normals, lit, SHADOW_OFFSET_M)]
         rays = np.empty((len(lit), 6), np.float32)
         _shadow_rays_kernel(hits.points, normals, lit, sun, SHADOW_OFFSET_M, rays)
-        blocked = scene.raycaster.test_occlusions(o3d.core.Tensor(rays)).numpy()
+        tensor = o3d.core.Tensor.from_numpy(rays)
+        blocked = scene.raycaster.test_occlusions(tensor, nthreads=raycast_threads()).numpy()
         cos_i[lit[blocked]] = 0.0
     sky = scene.ambient * (SKY_AMBIENT_FLOOR + (1.0 - SKY_AMBIENT_FLOOR) * normals[:, 2])
     return np.asarray(sky + (1.0 - scene.ambient) * cos_i / sun[2])

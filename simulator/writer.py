@@ -57,6 +57,7 @@ from simulator.simulation import (
     frame_times_s,
     stamps_ns,
 )
+from simulator.threads import can_fork, in_processes, single_threaded_blas
 from simulator.trajectory import read_plan
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.progress import progress
@@ -178,16 +179,37 @@ def write_bag(sim: Simulation, bag_path: Path, overwrite: bool) -> dict[str, int
         return dict(bag.counts)
 
 
+MIN_FRAMES_PER_WORKER = 4
+"""Fewer frames than this per worker render in the calling process: starting a worker
+(fork, its first frame's copy-on-write pages and cold caches) costs ~0.1 s of CPU."""
+
+
 def prefetch_frames(
     work: Callable[[int], tuple[FrameRender, HsiRender | None]], count: int, workers: int
 ) -> Iterator[tuple[FrameRender, HsiRender | None]]:
-    """``work(0) ... work(count - 1)`` in order, up to ``workers`` frames rendered ahead in
-    threads (Open3D and numpy release the GIL). Each frame draws from its own seeded
-    generator, so the results do not depend on the number of workers."""
-    if workers <= 1:
-        for i in range(count):
-            yield work(i)
-        return
+    """``work(0) ... work(count - 1)`` in order; with ``workers`` > 1 (and enough frames)
+    rendered ahead in forked worker processes (:func:`simulator.threads.in_processes`;
+    threads where the platform cannot fork). Every frame draws from its own seeded
+    stream, so the results do not depend on the number of workers.
+
+    OpenBLAS stays on one thread for the whole run: with a limit per render call only,
+    it lapsed between calls and 2 thread workers burnt 1.8× the CPU per frame of 1 thread
+    (NOTES-simspeed3.md).
+    """
+    with single_threaded_blas():
+        if workers <= 1 or count < MIN_FRAMES_PER_WORKER * workers:
+            for i in range(count):
+                yield work(i)
+        elif can_fork():
+            yield from in_processes(work, count, workers)
+        else:
+            yield from _in_threads(work, count, workers)
+
+
+def _in_threads(
+    work: Callable[[int], tuple[FrameRender, HsiRender | None]], count: int, workers: int
+) -> Iterator[tuple[FrameRender, HsiRender | None]]:
+    """The fallback: threads overlap only what runs outside the GIL (not the casts)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

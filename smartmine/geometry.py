@@ -44,6 +44,7 @@ __all__ = [
     "compose",
     "euler_to_matrix",
     "fit_similarity",
+    "interpolate_transforms",
     "invert_transform",
     "make_transform",
     "matrix_to_euler",
@@ -331,6 +332,42 @@ def transform_to_quat(transform: npt.ArrayLike) -> tuple[FloatArray, FloatArray]
     """``(translation (3,), quaternion (x, y, z, w))`` of a rigid 4x4 transform."""
     matrix = check_transform(transform)
     return matrix[:3, 3].copy(), matrix_to_quat(matrix[:3, :3])
+
+
+def interpolate_transforms(
+    stamps: npt.ArrayLike, transforms: npt.ArrayLike, query: npt.ArrayLike
+) -> FloatArray:
+    """Rigid 4x4 transforms ``(m, 4, 4)`` at ``query`` times from a sorted series
+    ``(n, 4, 4)`` at ``stamps`` (any one unit): translation linear, rotation by slerp
+    between the two neighbours. Queries outside ``[stamps[0], stamps[-1]]`` raise
+    :class:`GeometryError` (no extrapolation: a pose matched to a time the series does
+    not cover would be invented)."""
+    times = np.asarray(stamps, dtype=np.float64).reshape(-1)
+    poses = np.asarray(transforms, dtype=np.float64).reshape(-1, 4, 4)
+    at = np.asarray(query, dtype=np.float64).reshape(-1)
+    if len(times) != len(poses) or len(times) == 0:
+        raise GeometryError(f"{len(times)} stamps for {len(poses)} transforms")
+    if np.any(np.diff(times) < 0):
+        raise GeometryError("interpolate_transforms: stamps are not sorted")
+    if at.size and (at.min() < times[0] or at.max() > times[-1]):
+        raise GeometryError(
+            f"interpolate_transforms: query {at.min()}..{at.max()} outside the series "
+            f"{times[0]}..{times[-1]}"
+        )
+    hi = np.clip(np.searchsorted(times, at, side="left"), 1, max(1, len(times) - 1))
+    lo = hi - 1 if len(times) > 1 else hi * 0
+    hi = np.minimum(hi, len(times) - 1)
+    span = times[hi] - times[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(span > 0, (at - times[lo]) / np.where(span > 0, span, 1.0), 0.0)
+    r_lo = Rotation.from_matrix(poses[lo, :3, :3])
+    r_hi = Rotation.from_matrix(poses[hi, :3, :3])
+    delta = (r_lo.inv() * r_hi).as_rotvec()
+    rotation = r_lo * Rotation.from_rotvec(delta * frac[:, None])
+    out = np.tile(np.eye(4), (len(at), 1, 1))
+    out[:, :3, :3] = rotation.as_matrix()
+    out[:, :3, 3] = poses[lo, :3, 3] + frac[:, None] * (poses[hi, :3, 3] - poses[lo, :3, 3])
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -225,3 +225,86 @@ def test_many_small_tiles_give_the_same_products(tmp_path: Path) -> None:
             np.testing.assert_array_equal(a.read(), b.read())
     with rasterio.open(many / "class_map.tif") as r:
         assert (r.read(1) == truth + 1).mean() > 0.99
+
+
+def test_compiled_sam_equals_numpy_reference_per_pixel_and_class() -> None:
+    """The chunked, compiled SAM path gives numpy's argmin of the angles and the per-class
+    minimum angles, across chunk borders, for zero (no-signal) and masked pixels."""
+    from hyperspectral.classify import SAM_CHUNK_PIXELS
+
+    wl = np.linspace(420, 2450, 150)
+    lib = bundled_library().resample(wl)  # several spectra per class
+    clf = LibraryClassifier(lib, "sam", thresholds={"jarosite": 0.02})
+    rng = np.random.default_rng(3)
+    n = SAM_CHUNK_PIXELS + 900
+    a, b = rng.integers(0, len(lib), n), rng.integers(0, len(lib), n)
+    f = rng.uniform(0.5, 1.0, (n, 1))
+    pixels = (f * lib.spectra[a] + (1 - f) * lib.spectra[b]).astype(np.float32)
+    pixels += rng.normal(0, 0.003, pixels.shape).astype(np.float32)
+    pixels[10] = 0.0  # no signal
+    valid = np.ones(n, bool)
+    valid[[11, SAM_CHUNK_PIXELS + 5]] = False
+    tile = clf.classify_pixels(pixels, valid)
+    x = pixels.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = (x @ lib.spectra.T) / np.outer(
+            np.linalg.norm(x, axis=1), np.linalg.norm(lib.spectra, axis=1)
+        )
+    use = valid.copy()
+    use[10] = False
+    chosen = np.where(
+        tile.best_spectrum >= 0, tile.best_spectrum, np.argmax(np.nan_to_num(cos, nan=-2), 1)
+    )
+    # float32 products: the chosen spectrum is the best up to float32 rounding of the cosine
+    best_cos = cos[np.arange(n), chosen]
+    assert (best_cos[use] >= cos[use].max(axis=1) - 2e-6).all()
+    np.testing.assert_allclose(np.cos(tile.best_score[use]), best_cos[use], atol=2e-6)
+    per_class = np.stack(
+        [cos[:, clf.class_of == c].max(axis=1) for c in range(len(clf.classes))], 1
+    )
+    np.testing.assert_allclose(np.cos(tile.class_scores[use]), per_class[use], atol=2e-6)
+    cls = clf.class_of[chosen]
+    thresholded = (np.array(clf.classes)[cls] == "jarosite") & (tile.best_score > 0.02)
+    assert (tile.labels[use] == np.where(thresholded, 0, cls + 1)[use]).all()
+    assert (tile.best_spectrum[use] >= 0).sum() == (~thresholded[use]).sum() > 0.9 * use.sum()
+    for i in (10, 11, SAM_CHUNK_PIXELS + 5):
+        assert tile.labels[i] == 0 and tile.best_spectrum[i] == -1 and np.isnan(tile.best_score[i])
+        assert np.isnan(tile.class_scores[i]).all()
+
+
+def test_valid_mask_flags_nan_inf_constant_and_ignore_value() -> None:
+    from hyperspectral.cube import Cube
+
+    block = np.random.default_rng(0).random((3, 5, 40)).astype(np.float32)
+    block[0, 0, 17] = np.nan
+    block[0, 1, 39] = np.inf
+    block[0, 2, 0] = -np.inf
+    block[1, 0] = -0.005  # AVIRIS-NG's constant no-data fill
+    block[2, 4, 0] = -9999.0
+    expected = np.ones((3, 5), bool)
+    expected[0, :3] = expected[1, 0] = False
+    np.testing.assert_array_equal(Cube(block, None).valid_mask(block), expected)
+    expected[2, 4] = False
+    np.testing.assert_array_equal(
+        Cube(block, None, ignore_value=-9999.0).valid_mask(block), expected
+    )
+
+
+def test_continuum_removal_applies_to_pixels_and_library_alike() -> None:
+    """With ``continuum_removal`` the library is continuum-removed too: library spectra
+    under a sloped illumination (which SAM alone is not invariant to) classify right."""
+    from hyperspectral.calibrate import continuum_removed
+    from hyperspectral.cube import Cube
+    from hyperspectral.pipeline import ClassifyConfig, build_classifier
+
+    wl = np.linspace(420, 2450, 120)
+    config = ClassifyConfig(continuum_removal=True, drop_bad_bands=False)
+    probe = Cube(np.zeros((1, 1, len(wl)), np.float32), wl)
+    classifier = build_classifier(config, probe)
+    assert np.nanmax(classifier.library.spectra) == pytest.approx(1.0)  # on the hull
+    raw = bundled_library().class_mean(wl)
+    slope = np.linspace(0.5, 1.5, len(wl))  # illumination sloping across the range
+    pixels = continuum_removed(raw.spectra * slope, wl).astype(np.float32)
+    labels = classifier.classify_pixels(pixels, np.ones(len(pixels), bool)).labels
+    names = np.array(["unclassified", *classifier.classes])[labels]
+    assert (names == np.array(raw.classes)).mean() >= 0.9

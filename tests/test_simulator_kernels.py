@@ -4,6 +4,7 @@ they replace (same seed, same bytes across the speed-up)."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from simulator.compiled import NORMAL_TABLE, noise_key, normal_draws, uniform_dr
 from simulator.config import CameraConfig, DepthConfig, apply_overrides, default_config
 from simulator.noise import octave_sum, octave_sum_reference
 from simulator.render import Renderer, SubpixelRayCache
+from simulator.scene import Scene
 from simulator.sensor_model import depth_image, sensor_rgb, srgb_encode
-from simulator.shading import hit_geometry
+from simulator.shading import Hits, hit_geometry, texture, texture_reference
 from simulator.writer import build_scene
 
 
@@ -70,6 +72,53 @@ def test_hit_kernel_matches_the_scene_interpolation() -> None:
         points = origin + dirs[rows] * hits["t_hit"][rows].astype(np.float64)[:, None]
         assert got.points.tobytes() == points.tobytes()
         assert np.all(np.einsum("ij,ij->i", got.normals, dirs[rows]) <= 0.0)  # face the camera
+
+
+def _hit_batches(kind: str) -> tuple[Scene, list[Hits]]:
+    """A scene and hit batches: a camera's view along its path, and a fan of rays at
+    every marker from 2 m in front (plate, pattern and the rock around it)."""
+    config = apply_overrides(default_config(kind), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    batches: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    origin = scene.default_waypoints[1]
+    rays = renderer.camera.image_rays.reshape(-1, 3)
+    for yaw in (0.4, 2.9):
+        c, s = np.cos(yaw), np.sin(yaw)
+        dirs = rays @ np.array([[c, 0.0, s], [s, 0.0, -c], [0.0, -0.6, 0.8]]).T
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        batches.append((origin, dirs, hits))
+    offsets = np.linspace(-1.0, 1.0, 61)
+    for marker in scene.markers[:6]:
+        eye = marker.centre + 2.0 * marker.normal
+        a, b = np.meshgrid(offsets * marker.plate_m, offsets * marker.plate_m)
+        target = marker.centre + a.reshape(-1, 1) * marker.right + b.reshape(-1, 1) * marker.down
+        dirs = target - eye
+        hits = scene.cast(np.broadcast_to(eye, dirs.shape).copy(), dirs)
+        batches.append((eye, dirs, hits))
+    out = []
+    for origin, dirs, hits in batches:
+        rows = np.flatnonzero(np.isfinite(hits["t_hit"]))
+        out.append(hit_geometry(scene, origin, dirs, hits, rows))
+    return scene, out
+
+
+@pytest.mark.parametrize("kind", ["drift", "open-pit"])
+def test_compiled_texture_is_bit_identical_to_numpy(kind: str) -> None:
+    """Fine octaves, grain, wire mesh, fixtures and marker patterns: the compiled texture
+    stage gives the numpy statements' bytes, on rock and on marker plates."""
+    import copy
+
+    scene, batches = _hit_batches(kind)
+    on_marker_total = 0
+    for hits in batches:
+        a, b = copy.deepcopy(hits), copy.deepcopy(hits)
+        got, want = texture(scene, a), texture_reference(scene, b)
+        assert got[0].tobytes() == want[0].tobytes()
+        assert got[1].tobytes() == want[1].tobytes()
+        assert a.coarse.tobytes() == b.coarse.tobytes()
+        on_marker_total += int(np.sum(scene.marker_of_face[hits.primitive_ids] >= 0))
+    assert on_marker_total > 1000  # the marker batches did hit plates
 
 
 def _depth_reference(z: np.ndarray, cos_view: np.ndarray, dc: DepthConfig, key: int) -> np.ndarray:
@@ -197,3 +246,87 @@ def test_sun_shadow_map_only_skips_rays_that_are_free() -> None:
         skipped += len(free)
         cast += int(maybe.sum())
     assert skipped > 0.3 * (skipped + cast)
+
+
+def test_adaptive_marker_antialiasing_is_the_full_supersampling() -> None:
+    """Pixels whose four corner sub-rays lie in one region of a marker plate take the
+    corners' mean: the rendered bytes equal full k×k supersampling but for rounding
+    (≤ 1 DN, almost nowhere), pixels at cell edges are computed exactly as before, and
+    far fewer sub-rays are cast."""
+    from simulator import render
+    from simulator.sensors import Rig
+    from simulator.trajectory import Path, Trajectory
+
+    config = apply_overrides(default_config("drift"), {"camera": {"width": 640, "height": 480}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    traj = Trajectory(
+        Path(scene.default_waypoints, scene.default_corner_radius_m),
+        config.path.speed_m_s,
+        config.path.accel_time_s,
+    )
+    cams = traj.matrices(np.array([0.65, 0.75, 0.85, 0.95]) * traj.duration_s)
+    cams = cams @ Rig.from_config(config).base_from_optical
+    cast = [0]
+    colours = renderer._subray_colours
+
+    def counted(pixels: np.ndarray, subrays: np.ndarray, *args: np.ndarray) -> object:
+        cast[0] += len(pixels) * len(subrays)
+        return colours(pixels, subrays, *args)
+
+    renderer._subray_colours = counted  # type: ignore[method-assign,assignment]
+    adaptive = np.stack([renderer.render(cam, i).rgb for i, cam in enumerate(cams)])
+    adaptive_rays, cast[0] = cast[0], 0
+    tolerance = render.UNIFORM_CORNER_TOLERANCE
+    try:
+        render.UNIFORM_CORNER_TOLERANCE = -1.0  # no pixel is uniform: all k² sub-rays
+        full = np.stack([renderer.render(cam, i).rgb for i, cam in enumerate(cams)])
+    finally:
+        render.UNIFORM_CORNER_TOLERANCE = tolerance
+    k = config.camera.marker_supersample
+    assert cast[0] > 500 * k * k  # the frames show markers
+    assert adaptive_rays < 0.75 * cast[0]
+    diff = np.abs(adaptive.astype(int) - full)
+    assert diff.max() <= 1
+    assert np.count_nonzero(diff) <= diff.size // 100_000
+
+
+def test_worker_processes_render_the_same_bytes_in_order() -> None:
+    """Frames rendered ahead in forked worker processes are those of one thread, byte for
+    byte and in order (every frame draws from its own stream)."""
+    from simulator.simulation import Simulation
+    from simulator.writer import prefetch_frames
+
+    config = apply_overrides(
+        default_config("drift"), {"camera": {"width": 160, "height": 120}, "frames": 9}
+    )
+    sim = Simulation.prepare(config)
+    one = list(prefetch_frames(sim.render_frame, 9, workers=1))
+    two = list(prefetch_frames(sim.render_frame, 9, workers=2))  # in processes
+    assert len(two) == 9
+    for (frame_a, hsi_a), (frame_b, hsi_b) in zip(one, two, strict=True):
+        for a, b in (
+            (frame_a.rgb, frame_b.rgb),
+            (frame_a.depth_image, frame_b.depth_image),
+            (frame_a.primitive_ids, frame_b.primitive_ids),
+        ):
+            assert a.tobytes() == b.tobytes()
+        assert (hsi_a is None) == (hsi_b is None)
+        if hsi_a is not None and hsi_b is not None:
+            assert hsi_a.cube.tobytes() == hsi_b.cube.tobytes()
+    assert one[0][0].rgb.tobytes() != one[1][0].rgb.tobytes()  # frames differ: order counts
+
+
+def _dies_at_frame_3(i: int) -> int:
+    if i == 3:
+        os._exit(9)  # a worker killed mid-run (as by the OOM killer)
+    return i
+
+
+def test_a_dead_worker_process_is_one_clear_error() -> None:
+    from simulator.errors import SimulatorError
+    from simulator.threads import in_processes
+
+    with pytest.raises(SimulatorError, match="render worker process died"):
+        list(in_processes(_dies_at_frame_3, 10, 2))
+    assert list(in_processes(lambda i: i * i, 6, 2)) == [0, 1, 4, 9, 16, 25]  # in order

@@ -1,0 +1,88 @@
+"""Compiled per-pixel reductions (numba) for the classifiers' hot path.
+
+After the float32 matrix product of a chunk of pixels with the unit-normalised library,
+SAM needs, per pixel, the best spectrum, its cosine and the best cosine of every class.
+numpy does that in several passes over the (n, spectra) products (``argmax`` along a
+short axis alone cost as much as the product); this kernel does it in one pass that
+stays in cache. Plain IEEE arithmetic (no fast-math): ties go to the first spectrum in
+the library's class-sorted order, as ``np.argmax`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba  # type: ignore[import-untyped]
+import numpy as np
+import numpy.typing as npt
+
+
+def _jit(fn: Any) -> Any:
+    """``fn`` compiled by numba, cached on disk where a cache folder is writable."""
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
+
+
+def _sam_reduce_py(
+    dots: npt.NDArray[np.float32],
+    inv_norm: npt.NDArray[np.float32],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    best_j: npt.NDArray[np.int64],
+    best_cos: npt.NDArray[np.float32],
+    class_cos: npt.NDArray[np.float32],
+) -> None:
+    """Row i: ``best_j`` = argmax of ``dots[i]``, ``best_cos`` = that maximum times
+    ``inv_norm[i]``, ``class_cos[i, c]`` = max over columns ``starts[c]:ends[c]`` times
+    ``inv_norm[i]``. A NaN ``inv_norm`` (no signal) gives -1 and NaNs."""
+    n = dots.shape[0]
+    n_classes = starts.shape[0]
+    for i in range(n):
+        s = inv_norm[i]
+        if s != s:
+            best_j[i] = -1
+            best_cos[i] = np.nan
+            for c in range(n_classes):
+                class_cos[i, c] = np.nan
+            continue
+        bj = starts[0]
+        bv = dots[i, starts[0]]
+        for c in range(n_classes):
+            k = starts[c]
+            m = dots[i, k]
+            for q in range(starts[c] + 1, ends[c]):
+                v = dots[i, q]
+                if v > m:
+                    m = v
+                    k = q
+            class_cos[i, c] = m * s
+            if m > bv:
+                bv = m
+                bj = k
+        best_j[i] = bj
+        best_cos[i] = bv * s
+
+
+sam_reduce = _jit(_sam_reduce_py)
+
+
+def _varying_finite_py(
+    pixels: npt.NDArray[np.float32], bits: npt.NDArray[np.uint32], ok: npt.NDArray[np.bool_]
+) -> None:
+    """``ok[i]``: every band of pixel i finite and not all bands equal. ``bits`` is
+    ``pixels`` viewed as uint32: a float32 is non-finite when its exponent bits are all
+    set; integer and compare reductions vectorise (``Cube.valid_mask`` in one pass)."""
+    n, bands = pixels.shape
+    for i in range(n):
+        first = pixels[i, 0]
+        bad = 0
+        varies = 0
+        for b in range(bands):
+            bad |= (bits[i, b] & 0x7F800000) == 0x7F800000
+            varies |= pixels[i, b] != first
+        ok[i] = bad == 0 and varies != 0
+
+
+varying_finite = _jit(_varying_finite_py)

@@ -1,0 +1,125 @@
+"""How frames share the CPU: worker processes, OpenBLAS's and Open3D's threads.
+
+Frames render in parallel in forked worker processes (:func:`in_processes`), not
+threads: Open3D's ``cast_rays`` holds the GIL. Libraries that bring their own thread
+pools would compete with the frames: OpenBLAS's threads spin in their waits (one N×3 by
+3×3 product took 80 ms instead of 1 ms), Open3D's TBB workers spin between casts; so a
+worker process uses one thread of each. Results do not depend on any of these settings
+(BLAS splits rows, not sums; every ray is cast on its own), nor on the number of workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from simulator.errors import SimulatorError
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """OpenBLAS on one thread while rendering.
+
+    The renderer's BLAS products are tiny (N×3 by 3×3); with OpenBLAS's worker threads
+    spinning against Open3D's raycasting threads one such product took 80 ms instead of
+    1 ms on 2 cores. Results do not change (BLAS splits rows, not sums, over threads).
+    Reference-counted so that frames rendered in parallel threads share one limit; a
+    run of frames in threads must hold it around the whole run
+    (:func:`simulator.writer.prefetch_frames` does), or the limit lapses whenever no
+    thread happens to be inside a call and the others' products run threaded again.
+    """
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            _BLAS_LIMIT.append(_blas_controller().limit(limits=1, user_api="blas"))
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                _BLAS_LIMIT.pop().restore_original_limits()
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, made once: scanning the
+    process's libraries (what ``threadpool_limits`` does on every call) cost ~3 ms per
+    frame once Open3D, scipy and numba are loaded."""
+    if not _BLAS_CONTROLLER:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0]
+
+
+_BLAS_CONTROLLER: list[Any] = []
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0]
+_BLAS_LIMIT: list[Any] = []
+
+
+_RAYCAST_THREADS = [0]
+
+
+def raycast_threads() -> int:
+    """``nthreads`` for Open3D's casts: 0 (all cores) but 1 in a worker process."""
+    return _RAYCAST_THREADS[0]
+
+
+_WORK: list[Callable[[int], Any]] = []
+
+
+def _worker_setup() -> None:
+    """In each forked worker process: one core's worth of threads (the processes are the
+    parallelism), for the process's whole life."""
+    _RAYCAST_THREADS[0] = 1
+    _blas_controller().limit(limits=1, user_api="blas")
+
+
+def _worker_frame(i: int) -> Any:
+    return _WORK[-1](i)
+
+
+def can_fork() -> bool:
+    """Worker processes are forked (they inherit the built scene, nothing is pickled but
+    the frames): POSIX only."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def in_processes(work: Callable[[int], T], count: int, workers: int) -> Iterator[T]:
+    """``work(0) ... work(count - 1)`` in order, rendered ahead in ``workers`` forked
+    processes (at most 2 per worker in flight).
+
+    Not threads: Open3D's ``cast_rays`` holds the GIL, so frames in threads cast one at a
+    time and 2 thread workers were no faster than 1 thread (NOTES-simspeed3.md). Forked
+    workers share the parent's scene, BVH and caches copy-on-write and start in
+    milliseconds; each casts on its own thread (TBB's pool is not forked with it).
+    ``work`` must not depend on state that changes after the call (it runs on the
+    parent's memory as it was at the fork).
+    """
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    _WORK.append(work)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup) as pool:
+            pending: list[Future[T]] = []
+            submitted = 0
+            for _ in range(count):
+                while submitted < count and len(pending) < 2 * workers:
+                    pending.append(pool.submit(_worker_frame, submitted))
+                    submitted += 1
+                yield pending.pop(0).result()
+    except BrokenProcessPool:
+        raise SimulatorError(
+            f"a render worker process died (out of memory?); {workers} workers were "
+            'rendering: try fewer ({"workers": 1} in --config)'
+        ) from None
+    finally:
+        _WORK.pop()
