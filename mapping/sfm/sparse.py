@@ -360,9 +360,10 @@ def image_pairs(
     if mode in ("sequential", "spatial"):
         overlap = conf.sequential_overlap if mode == "sequential" else 2
         pairs |= {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))}
+    label: str = mode
     if mode == "sequential" and database is not None and conf.retrieval_neighbors > 0:
         pairs |= retrieval_neighbours(database, names, 256, conf.retrieval_neighbors)
-        mode = "sequential+retrieval"
+        label = "sequential+retrieval"
     if mode == "spatial":
         xy = np.array([images.local_xyz.get(nm, [np.nan] * 3)[:2] for nm in names])
         dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
@@ -373,7 +374,7 @@ def image_pairs(
             for j in np.argsort(dist[i])[:k]:
                 if math.isfinite(dist[i, j]):
                     pairs.add((min(i, int(j)), max(i, int(j))))
-    return [(names[i], names[j]) for i, j in sorted(pairs)], mode
+    return [(names[i], names[j]) for i, j in sorted(pairs)], label
 
 
 def run_pairs(
