@@ -213,9 +213,17 @@ class DriftConfig:
     """Rock bolts and plates, a ventilation duct, pipes and a cable
     (simulator/drift_fixtures.py); false gives the bare rock tube."""
     bolt_spacing_m: float = 1.25
+    """Distance between the rings of rock bolts along the drift."""
     wire_mesh: bool = True
     """Welded mesh (10 cm) on walls and roof (simulator/rock_grain.py)."""
-    """Distance between the rings of rock bolts along the drift."""
+    route: str = "through"
+    """The built-in robot path: ``through`` drives the main drift once, end to end;
+    ``revisit`` turns round beyond the junction, drives back past it, turns round again
+    and then drives through to the end, so the stretch around the junction is seen twice
+    from the same direction (a loop closure for SLAM to find)."""
+    revisit_m: float = 20.0
+    """``revisit``: length of the first leg driven three times, centred on the junction
+    (the two U-turns, radius 0.8 m, lie at its ends)."""
 
 
 @dataclass
@@ -413,6 +421,7 @@ def validate(config: SimConfig) -> None:
     need(drift.roughness_m >= 0.0, "drift.roughness_m must be >= 0")
     need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")
     need(drift.bolt_spacing_m >= 0.3, "drift.bolt_spacing_m must be at least 0.3")
+    need(drift.route in ("through", "revisit"), "drift.route must be 'through' or 'revisit'")
     need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
     need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
     need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")

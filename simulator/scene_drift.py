@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.config import DriftConfig, SimConfig
+from simulator.errors import SimulatorError
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, merge, vertex_normals
 from simulator.noise import fbm
@@ -363,13 +364,44 @@ def place_wall_markers(d: DriftConfig, layout: DriftLayout) -> list[Marker]:
 
 
 def robot_path(cfg: SimConfig, layout: DriftLayout) -> tuple[F64Array, F64Array]:
-    """Waypoints of base_link along the main drift's centre-line, and its lift above
+    """Waypoints of base_link along the main drift (``drift.route``), and its lift above
     the floor."""
     lift = np.array([0.0, 0.0, cfg.path.altitude_m])
     w0, w1, w2, t1 = layout.w0, layout.w1, layout.w2, layout.t1
     t2 = (w2 - w1) / np.linalg.norm(w2 - w1)
     ends = _PATH_END_CLEARANCE_M
-    return np.stack([w0 + ends * t1 + lift, w1 + lift, w2 - ends * t2 + lift]), lift
+    end = w2 - ends * t2 + lift
+    if cfg.drift.route != "revisit":
+        return np.stack([w0 + ends * t1 + lift, w1 + lift, end]), lift
+    return np.stack([*_revisit_turns(cfg.drift, layout), w1, end - lift]) + lift, lift
+
+
+_UTURN_RADIUS_M = 0.8
+"""The revisit route's U-turns: half the lateral offset between its outward and return
+lanes (the fillets of two 90° corners whose shared leg is twice this long)."""
+
+
+def _revisit_turns(d: DriftConfig, layout: DriftLayout) -> list[F64Array]:
+    """Start and U-turn corners of the ``revisit`` route, on the first leg's floor: out in
+    the right lane past the junction, back in the left lane, round again into the right
+    lane (then on to the bend; see ``robot_path``)."""
+    r = _UTURN_RADIUS_M
+    far = d.junction_at_m + d.revisit_m / 2.0
+    near = d.junction_at_m - d.revisit_m / 2.0
+    start = _PATH_END_CLEARANCE_M
+    if near - r < start or far + r > layout.straight_m - 1.0 or d.revisit_m < 4.0 * r:
+        raise SimulatorError(
+            f"drift.revisit_m {d.revisit_m:g} does not fit the first leg around the junction "
+            f"(U-turns at {near:.1f} and {far:.1f} m; room from {start + r:.1f} to "
+            f"{layout.straight_m - 1.0 - r:.1f} m)"
+        )
+    t1 = layout.t1
+    left = np.array([-t1[1], t1[0], 0.0]) / np.linalg.norm(t1[:2])
+
+    def at(s: float, lane: float) -> F64Array:
+        return np.asarray(layout.w0 + s * t1 + lane * r * left, dtype=np.float64)
+
+    return [at(start, -1), at(far, -1), at(far, 1), at(near, 1), at(near, -1)]
 
 
 def build_drift(cfg: SimConfig) -> Scene:

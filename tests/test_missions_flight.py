@@ -184,7 +184,8 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path) -> None:
         try:
             assert _wait(lambda: len(v.reached) >= 3, 30.0), "".join(lines)
             proc.send_signal(signal.SIGINT)
-            rc = proc.wait(timeout=20)
+            # a liveness limit, not a timing check: 20 s timed out once on a loaded 2-core box
+            rc = proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -63,3 +63,76 @@ def test_bad_control_file_is_one_clear_error(tmp_path: Path) -> None:
         read_control_points(bad)
     with pytest.raises(SlamError, match="no such markers file"):
         read_control_points(tmp_path / "none.csv")
+
+
+def test_markers_in_the_pose_graph_remove_drift_and_reject_a_moved_marker(
+    tmp_path: Path,
+) -> None:
+    """A 30 m keyframe chain whose odometry turns 0.2° too far at every step (1.5 m off at
+    the end): tied to surveyed markers in the pose graph, the keyframes land within a
+    few cm of the truth, and a marker moved after the survey is left out."""
+    from types import SimpleNamespace
+
+    from mapping.slam.frame import Pinhole
+    from mapping.slam.georef import MarkerObservations, tie_to_markers
+    from mapping.slam.system import Slam
+    from smartmine.geometry import invert_transform, make_transform, rot_z
+
+    rng = np.random.default_rng(7)
+    cam_to_body = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    truth = [make_transform(cam_to_body, [0.5 * i, 0.0, 1.0]) for i in range(61)]
+    slam = Slam(Pinhole(640, 480, 500.0, 500.0, 319.5, 239.5))
+    pose = truth[0].copy()
+    keyframes = []
+    for i, true_pose in enumerate(truth):
+        if i:
+            step = invert_transform(truth[i - 1]) @ true_pose
+            step[:3, :3] = step[:3, :3] @ rot_z(np.radians(0.2))  # camera z-axis: yaw drift
+            step = make_transform(cam_to_body.T @ rot_z(np.radians(0.2)) @ cam_to_body, step[:3, 3])
+            pose = pose @ step
+            edge_info = np.diag([1e5, 1e5, 1e5, 4e4, 4e4, 4e4])  # 3 mrad, 5 mm
+            slam.edges.append((i, i - 1, step, edge_info, False))
+        keyframes.append(SimpleNamespace(kf_id=i, pose=pose.copy()))
+    slam.keyframes = keyframes  # type: ignore[assignment]
+    grid: dict[tuple[int, int], np.ndarray] = {}
+    for mid in range(6):  # markers every 5 m, alternating walls, facing back along the drift
+        centre = np.array([4.0 + 5.0 * mid, 1.5 * (-1) ** mid, 1.5])
+        for corner, (dy, dz) in enumerate(
+            [(-0.15, 0.15), (0.15, 0.15), (0.15, -0.15), (-0.15, -0.15)]
+        ):
+            grid[(mid, corner)] = centre + np.array([0.0, dy, dz])
+    observations = MarkerObservations()
+    for kf, true_pose in enumerate(truth):
+        for (mid, corner), q in grid.items():
+            p = invert_transform(true_pose)[:3, :3] @ q + invert_transform(true_pose)[:3, 3]
+            if 1.5 < p[2] < 4.5:
+                noisy = p + rng.normal(0.0, 0.002, 3)
+                observations.sightings.append((kf, mid, corner, noisy, float(p[2])))
+    surveyed = dict(grid)
+    for corner in range(4):  # marker 3 was moved 1 m after the survey
+        surveyed[(3, corner)] = grid[(3, corner)] + np.array([0.0, 0.0, 1.0])
+    write_markers(tmp_path / "markers.csv", surveyed)
+    control = read_control_points(tmp_path / "markers.csv")
+
+    def position_error(to_grid: np.ndarray, from_x: float = -1.0, to_x: float = 99.0) -> float:
+        """Worst keyframe position error in the grid frame (between x limits)."""
+        return max(
+            float(np.linalg.norm(to_grid[:3, :3] @ k.pose[:3, 3] + to_grid[:3, 3] - t[:3, 3]))
+            for k, t in zip(keyframes, truth, strict=True)
+            if from_x <= t[0, 3] <= to_x
+        )
+
+    assert position_error(truth[0]) > 1.0  # the first keyframe at its true place
+    fit, info = tie_to_markers(slam, observations, control)
+    assert fit is not None and info["anchored"]
+    assert 3 not in fit.markers_used and 3 in fit.markers_rejected
+    assert fit.markers_used == [0, 1, 2, 4, 5]
+    assert fit.rmse_m < 0.02
+    # between the first and the last marker within 3 cm; the ends, where only one
+    # marker holds the chain that turns too far at every step, within 10 cm
+    assert position_error(fit.matrix(), from_x=4.0, to_x=29.0) < 0.03
+    assert position_error(fit.matrix()) < 0.1
+    # left out of the graph, an inner marker is still found within 5 cm (end markers
+    # left out are extrapolation of this exaggerated drift: 0.1-0.2 m)
+    loo = info["leave_one_out_m"]
+    assert loo["1"] < 0.05 and loo["2"] < 0.05

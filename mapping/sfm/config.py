@@ -30,6 +30,9 @@ class SfmConfig:
     """GPS neighbours matched per image."""
     sequential_overlap: int = 8
     """Following images matched per image when pairing by sequence."""
+    retrieval_neighbors: int = 8
+    """Without GPS, pairing by sequence adds this many retrieval neighbours per image
+    (images sharing the most large-scale SIFT features: the neighbouring flight lines)."""
     exhaustive_max_images: int = 40
     """auto pairing matches every pair only up to this many images."""
     mapper: Mapper = "auto"
@@ -39,6 +42,9 @@ class SfmConfig:
     """Bundle adjustment with the GPS positions as priors."""
     gps_std_m: float = 5.0
     """1-sigma of a GPS position prior when the input gives none (consumer GNSS)."""
+    gcp_bundle_adjustment: bool = True
+    """GCPs as control in a final bundle adjustment (held at their surveyed positions,
+    observed at their pixels), after the similarity fit; off: the similarity alone."""
     camera_below_antenna_m: float = 0.0
     """Vertical lever arm: how far the camera sits below the GNSS antenna (nadir survey)."""
     crs: str = "auto"

@@ -45,7 +45,8 @@ def opencv_camera(camera: Any, scale: float) -> tuple[F64, F64]:
         k = [p[3] if len(p) > 3 else 0.0, p[4] if len(p) > 4 else 0.0, 0.0, 0.0]
     elif model in ("PINHOLE", "OPENCV", "FULL_OPENCV"):
         fx, fy, cx, cy = p[:4]
-        k = (list(p[4:8]) + [0.0] * 4)[:4]
+        # OpenCV's order: k1 k2 p1 p2 (OPENCV), then k3 k4 k5 k6 (FULL_OPENCV)
+        k = (list(p[4:12]) + [0.0] * 4)[: max(4, len(p) - 4)]
     else:  # unusual models: pinhole approximation
         fx = fy = float(camera.mean_focal_length())
         cx, cy = camera.principal_point_x, camera.principal_point_y

@@ -162,6 +162,15 @@ def run_georef(
             mode = "gps+gcp" if mode == "gps" else "gcp"
             info["gcp_outliers"] = [k for k, ok in zip(common, inliers, strict=True) if not ok]
             info["gcp_leave_one_out"] = _leave_one_out(src, dst, common)
+            if conf.gcp_bundle_adjustment:
+                assert gcps is not None
+                use = [k for k, ok in zip(common, inliers, strict=True) if ok]
+                info["gcp_bundle_adjustment"] = _gcp_adjust(
+                    rec, gcps, images, gcp_utm, use, conf.refine_intrinsics
+                )
+                if "check_after_m" in info["gcp_bundle_adjustment"]:
+                    info["gcp_leave_one_out_similarity"] = info["gcp_leave_one_out"]
+                    info["gcp_leave_one_out"] = info["gcp_bundle_adjustment"]["check_after_m"]
         elif common:
             info["gcp_note"] = f"only {len(common)} GCP(s) triangulated; 3 needed to refine"
     info["mode"] = mode
@@ -188,6 +197,96 @@ def run_georef(
         rec.write(str(tmp))
         (tmp / "georef.json").write_text(json.dumps(info, indent=1))
     return out
+
+
+def gcp_bundle_adjustment(
+    rec: Any,
+    gcps: GcpFile,
+    images: WorkingImages,
+    gcp_local: dict[str, F64],
+    use: list[str],
+    refine_distortion: bool,
+) -> int:
+    """Bundle adjustment with the GCPs in ``use`` as control: each is added as a 3D point
+    held at its surveyed position (local frame) and observed at its marked pixels, so its
+    reprojection errors pull the cameras and the tie points toward it; the focal length
+    stays (GCPs at one level cannot fix it). The GCP points are removed afterwards.
+    Returns the number of GCP observations used."""
+    import pycolmap
+
+    by_name = {img.name: img for img in rec.images.values() if img.has_pose}
+    added: list[int] = []
+    observations = 0
+    for gcp in gcps.gcps:
+        if gcp.name not in use:
+            continue
+        track = pycolmap.Track()
+        for obs in gcp.observations:
+            image = by_name.get(obs.image)
+            if image is None:
+                continue
+            s = images.scale[obs.image]
+            index = image.num_points2D()
+            xy = np.array([obs.pixel_xy[0] * s, obs.pixel_xy[1] * s])
+            image.points2D.append(pycolmap.Point2D(xy))
+            track.add_element(image.image_id, index)
+        if track.length():
+            added.append(rec.add_point3D(np.asarray(gcp_local[gcp.name], dtype=float), track))
+            observations += track.length()
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    for point_id in added:
+        config.add_constant_point(point_id)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_focal_length = False
+    options.refine_principal_point = False
+    options.refine_extra_params = refine_distortion
+    options.ceres.solver_options.max_num_iterations = 30
+    pycolmap.create_default_bundle_adjuster(options, config, rec).solve()
+    for point_id in added:
+        rec.delete_point3D(point_id)
+    return observations
+
+
+def _gcp_residuals(
+    rec: Any, gcps: GcpFile, images: WorkingImages, gcp_local: dict[str, F64]
+) -> dict[str, list[float]]:
+    points, _ = triangulate_gcps(rec, gcps, images)
+    return {k: (v - gcp_local[k]).tolist() for k, v in points.items() if k in gcp_local}
+
+
+def _gcp_adjust(
+    rec: Any,
+    gcps: GcpFile,
+    images: WorkingImages,
+    gcp_local: dict[str, F64],
+    use: list[str],
+    refine_distortion: bool,
+) -> dict[str, Any]:
+    """GCP bundle adjustment of ``rec`` with its residuals before and after; with four or
+    more GCPs also the check figure after it: each GCP held out of its own adjustment
+    (run on a copy) and measured against the model the others made."""
+    import pycolmap
+
+    doc: dict[str, Any] = {"gcps_used": use}
+    doc["residuals_before_m"] = _gcp_residuals(rec, gcps, images, gcp_local)
+    if len(use) >= 4:
+        check: dict[str, list[float]] = {}
+        for held_out in use:
+            trial = pycolmap.Reconstruction(rec)
+            others = [k for k in use if k != held_out]
+            gcp_bundle_adjustment(trial, gcps, images, gcp_local, others, refine_distortion)
+            residual = _gcp_residuals(trial, gcps, images, gcp_local).get(held_out)
+            if residual is not None:
+                check[held_out] = residual
+        doc["check_after_m"] = check
+    doc["observations"] = gcp_bundle_adjustment(
+        rec, gcps, images, gcp_local, use, refine_distortion
+    )
+    doc["residuals_after_m"] = _gcp_residuals(rec, gcps, images, gcp_local)
+    return doc
 
 
 def _leave_one_out(src: F64, dst: F64, names: list[str]) -> dict[str, list[float]]:
@@ -228,10 +327,16 @@ def _summary(info: dict[str, Any]) -> dict[str, float]:
     if len(gcp):
         summary["gcp_rmse_horizontal_m"] = _rmse(np.linalg.norm(gcp[:, :2], axis=1))
         summary["gcp_rmse_vertical_m"] = _rmse(gcp[:, 2])
-    loo = np.array(list(info.get("gcp_leave_one_out", {}).values())).reshape(-1, 3)
-    if len(loo):
-        summary["gcp_check_rmse_horizontal_m"] = _rmse(np.linalg.norm(loo[:, :2], axis=1))
-        summary["gcp_check_rmse_vertical_m"] = _rmse(loo[:, 2])
+    figures = {
+        "gcp_check": info.get("gcp_leave_one_out", {}),
+        "gcp_check_similarity": info.get("gcp_leave_one_out_similarity", {}),
+        "gcp_similarity": info.get("gcp_bundle_adjustment", {}).get("residuals_before_m", {}),
+    }
+    for prefix, residuals in figures.items():
+        res = np.array(list(residuals.values())).reshape(-1, 3)
+        if len(res):
+            summary[f"{prefix}_rmse_horizontal_m"] = _rmse(np.linalg.norm(res[:, :2], axis=1))
+            summary[f"{prefix}_rmse_vertical_m"] = _rmse(res[:, 2])
     return summary
 
 

@@ -135,7 +135,7 @@ def run_pipeline(
     database = run.stage(
         "features", lambda: sparse.run_features(conf, images, run.work, calibration)
     )
-    pairs = run.stage("pairs", lambda: sparse.run_pairs(conf, images, run.work))
+    pairs = run.stage("pairs", lambda: sparse.run_pairs(conf, images, run.work, database))
     run.stage("matches", lambda: sparse.run_matches(conf, database, pairs, run.work))
     sparse_dir = run.stage("mapping", lambda: sparse.run_mapping(conf, images, database, run.work))
     georef_dir = run.stage(

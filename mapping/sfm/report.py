@@ -3,6 +3,7 @@ figure of the camera positions over the DSM."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,25 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
                 gcp_rows,
             )
         )
+    adjusted = geo.get("gcp_bundle_adjustment", {})
+    if adjusted:
+        tables.append(
+            Table(
+                "GCP residuals before / after the GCP bundle adjustment "
+                "(horizontal, up; m; check = held out of the fit)",
+                ["gcp", *(f"{a} {b}" for a in _GCP_STAGES for b in ("h", "up"))],
+                [
+                    [
+                        n,
+                        *_h_up(adjusted.get("residuals_before_m", {}).get(n)),
+                        *_h_up(adjusted.get("residuals_after_m", {}).get(n)),
+                        *_h_up(geo.get("gcp_leave_one_out_similarity", {}).get(n)),
+                        *_h_up(adjusted.get("check_after_m", {}).get(n)),
+                    ]
+                    for n in adjusted.get("gcps_used", [])
+                ],
+            )
+        )
     if doc["images_failed"]:
         tables.append(
             Table(
@@ -111,3 +131,12 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
     )
     json_path, _ = write_report(report, out_dir)
     return json_path
+
+
+_GCP_STAGES = ("similarity", "adjusted", "check similarity", "check adjusted")
+
+
+def _h_up(residual: list[float] | None) -> tuple[float | str, float | str]:
+    if not residual:
+        return "", ""
+    return round(math.hypot(residual[0], residual[1]), 3), round(residual[2], 3)

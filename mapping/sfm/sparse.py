@@ -226,19 +226,14 @@ def run_features(
             s = images.scale[first.name]
             w, h = round(first.width * s), round(first.height * s)
             if calibration is not None and calibration.width == first.width:
-                camera = pycolmap.Camera.create_from_model_name(0, "OPENCV", 1.0, w, h)
-                k, d = calibration.k, calibration.d
-                camera.params = [
-                    k[0, 0] * s,
-                    k[1, 1] * s,
-                    (k[0, 2] + 0.5) * s,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
-                    (k[1, 2] + 0.5) * s,
-                    *list(np.concatenate([np.asarray(d, dtype=float).ravel(), np.zeros(4)])[:4]),
-                ]
-                camera.has_prior_focal_length = True
+                camera = calibrated_camera(calibration.k, calibration.d, s, w, h)
             elif first.focal_px is not None:
+                # OPENCV (k1 k2 p1 p2, all 0 until the whole-block refinement): with k1
+                # alone the bundle adjustment bends a nadir block and shifts the focal to
+                # make up; without p1 p2 (simulated pit: 0.0008, -0.0005) the camera block
+                # comes out 0.35 % wider than the ground, the DSM 0.25 m high from GPS
                 camera = pycolmap.Camera.create_from_model_name(
-                    0, "SIMPLE_RADIAL", first.focal_px * s, w, h
+                    0, "OPENCV", first.focal_px * s, w, h
                 )
                 camera.has_prior_focal_length = True
             else:
@@ -280,9 +275,74 @@ def run_features(
     return out
 
 
-def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str, str]], str]:
+def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> Any:
+    """A COLMAP camera from OpenCV intrinsics at ``scale``: OPENCV (k1 k2 p1 p2), or
+    FULL_OPENCV where the calibration has k3 or the rational k4-k6 (same order)."""
+    import pycolmap
+
+    dist = np.asarray(d, dtype=float).ravel()
+    full = len(dist) > 4 and bool(np.any(dist[4:8] != 0.0))
+    n_dist = 8 if full else 4
+    camera = pycolmap.Camera.create_from_model_name(
+        0, "FULL_OPENCV" if full else "OPENCV", 1.0, width, height
+    )
+    camera.params = [
+        k[0, 0] * scale,
+        k[1, 1] * scale,
+        (k[0, 2] + 0.5) * scale,  # OpenCV centres pixel 0 at 0, COLMAP at 0.5
+        (k[1, 2] + 0.5) * scale,
+        *list(np.concatenate([dist, np.zeros(8)])[:n_dist]),
+    ]
+    camera.has_prior_focal_length = True
+    return camera
+
+
+def retrieval_neighbours(
+    database: Path, names: list[str], per_image: int, neighbours: int
+) -> set[tuple[int, int]]:
+    """Image retrieval without a vocabulary tree (none can be downloaded here): each
+    image's ``per_image`` largest-scale SIFT descriptors are matched against every other
+    image's (ratio test); its ``neighbours`` best-matching images become pairs. Costs a
+    few seconds for 100 images and finds the overlap between neighbouring flight lines
+    that capture order misses."""
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    ids = {img.name: img.image_id for img in db.read_all_images()}
+    subsets: list[npt.NDArray[np.float32]] = []
+    for name in names:
+        keypoints = db.read_keypoints(ids[name])
+        desc = np.asarray(db.read_descriptors(ids[name]).data, dtype=np.float32)
+        scale = np.abs(keypoints[:, 2] * keypoints[:, 5] - keypoints[:, 3] * keypoints[:, 4])
+        subsets.append(desc[np.argsort(-scale)[:per_image]])
+    db.close()
+    n = len(names)
+    # same count per image (pad with copies of a far vector that never passes the ratio)
+    m = max(2, min(len(d) for d in subsets))
+    stack = np.stack([d[:m] / np.maximum(np.linalg.norm(d[:m], axis=1, keepdims=True), 1e-9)
+                      for d in subsets])  # fmt: skip
+    score = np.zeros((n, n))
+    for i in range(n - 1):
+        others = stack[i + 1 :].reshape(-1, stack.shape[2])
+        dist2 = np.maximum(2.0 - 2.0 * (stack[i] @ others.T), 0.0).reshape(m, n - i - 1, m)
+        two = np.partition(dist2, 1, axis=2)[:, :, :2]
+        good = (two[:, :, 0] < 0.64 * two[:, :, 1]).sum(axis=0)  # ratio 0.8 on distances
+        score[i, i + 1 :] = good
+        score[i + 1 :, i] = good
+    pairs: set[tuple[int, int]] = set()
+    for i in range(n):
+        for j in np.argsort(-score[i])[:neighbours]:
+            if score[i, j] > 0:
+                pairs.add((min(i, int(j)), max(i, int(j))))
+    return pairs
+
+
+def image_pairs(
+    conf: SfmConfig, images: WorkingImages, database: Path | None = None
+) -> tuple[list[tuple[str, str]], str]:
     """Pairs to match and how they were chosen: GPS neighbours (plus the next images in
-    capture order, which catches GPS glitches), the sequence, or every pair."""
+    capture order, which catches GPS glitches), the sequence (plus retrieval neighbours
+    when the features are at hand), or every pair."""
     names = [r.name for r in images.records]
     n = len(names)
     mode = conf.pairing
@@ -300,6 +360,10 @@ def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str,
     if mode in ("sequential", "spatial"):
         overlap = conf.sequential_overlap if mode == "sequential" else 2
         pairs |= {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))}
+    label: str = mode
+    if mode == "sequential" and database is not None and conf.retrieval_neighbors > 0:
+        pairs |= retrieval_neighbours(database, names, 256, conf.retrieval_neighbors)
+        label = "sequential+retrieval"
     if mode == "spatial":
         xy = np.array([images.local_xyz.get(nm, [np.nan] * 3)[:2] for nm in names])
         dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
@@ -310,14 +374,16 @@ def image_pairs(conf: SfmConfig, images: WorkingImages) -> tuple[list[tuple[str,
             for j in np.argsort(dist[i])[:k]:
                 if math.isfinite(dist[i, j]):
                     pairs.add((min(i, int(j)), max(i, int(j))))
-    return [(names[i], names[j]) for i, j in sorted(pairs)], mode
+    return [(names[i], names[j]) for i, j in sorted(pairs)], label
 
 
-def run_pairs(conf: SfmConfig, images: WorkingImages, work_dir: Path) -> Path:
+def run_pairs(
+    conf: SfmConfig, images: WorkingImages, work_dir: Path, database: Path | None = None
+) -> Path:
     out = work_dir / "pairs.txt"
     if out.exists():
         return out
-    pairs, mode = image_pairs(conf, images)
+    pairs, mode = image_pairs(conf, images, database)
     write_text_atomic(out, f"# pairing: {mode}\n" + "".join(f"{a} {b}\n" for a, b in pairs))
     return out
 
@@ -407,13 +473,19 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
             for model in models.values():
                 prior_bundle_adjustment(model, database)
     else:
+        # With a focal prior the intrinsics stay fixed while the block grows and the
+        # distortion is refined once it is whole: a single flight line of nadir images
+        # cannot fix the focal length, the BA drifts it out of range, COLMAP then drops
+        # every image of that camera and restarts the same model (91 frames: > 20 min,
+        # nothing kept)
+        fix_first = conf.refine_intrinsics and _all_focal_priors(database)
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = conf.seed
         options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
         options.use_prior_position = use_prior
         options.use_robust_loss_on_prior_position = use_prior
         options.ba_refine_principal_point = False
-        if not conf.refine_intrinsics:
+        if not conf.refine_intrinsics or fix_first:
             options.ba_refine_focal_length = False
             options.ba_refine_extra_params = False
             options.mapper.abs_pose_refine_focal_length = False
@@ -421,9 +493,38 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
         models = pycolmap.incremental_mapping(
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
+        if fix_first:
+            models = {k: refine_intrinsics(m) for k, m in models.items()}
     if not models:
         return None
     return max(models.values(), key=lambda r: r.num_reg_images())
+
+
+def _all_focal_priors(database: Path) -> bool:
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    cameras = db.read_all_cameras()
+    db.close()
+    return bool(cameras) and all(c.has_prior_focal_length for c in cameras)
+
+
+def refine_intrinsics(rec: Any) -> Any:
+    """The whole block bundle-adjusted once with the distortion free and the focal length
+    held at its prior (EXIF, catalog or calibration); the input unchanged where that makes
+    the cameras implausible. Over parallel nadir lines the focal trades against the depth
+    of the ground below the cameras: neither GPS on the cameras nor GCPs at one level fix
+    it (simulated pit, 91 frames: freed, it went 427 -> 175 px without GPS and -> 108 px
+    with GPS priors, a 270 s bundle adjustment that did not converge)."""
+    import pycolmap
+
+    refined = pycolmap.Reconstruction(rec)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_principal_point = False
+    options.refine_focal_length = False
+    pycolmap.bundle_adjustment(refined, options)
+    return refined if _plausible_cameras(refined) else rec
 
 
 def _plausible_cameras(rec: Any) -> bool:

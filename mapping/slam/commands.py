@@ -112,6 +112,12 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="odometry preset: live (30 Hz, speed) or wide (frames far apart)",
     )
     slam.add_argument("--no-map", action="store_true", help="trajectory and report only")
+    slam.add_argument(
+        "--no-marker-anchors",
+        action="store_true",
+        help="with --markers: only fit the map to the grid afterwards (default: the markers "
+        "also constrain the pose graph)",
+    )
     slam.add_argument("--rpe-delta", default="1m")
     slam.add_argument("--overwrite", action="store_true")
     slam.set_defaults(handler=_slam)
@@ -120,6 +126,7 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.errors import SlamError
     from mapping.slam.fusion import FusionConfig
+    from mapping.slam.georef import AnchorOptions
     from mapping.slam.pipeline import RunOptions, run
     from mapping.slam.sources import BagSource, RgbdSource, apply_calibration
 
@@ -163,6 +170,7 @@ def _slam(args: argparse.Namespace) -> int:
         rpe_delta=args.rpe_delta,
         write_map=not args.no_map,
         overwrite=args.overwrite,
+        anchors=AnchorOptions(enabled=not args.no_marker_anchors),
     )
     result = run(source, args.out, options)
     r = result.report
@@ -177,6 +185,11 @@ def _slam(args: argparse.Namespace) -> int:
             f"ATE rmse {ev['ate_m']['rmse']:.4f} m, RPE ({ev['rpe_delta']}) trans rmse "
             f"{ev['rpe_trans_m']['rmse']:.4f} m rot {ev['rpe_rot_deg']['rmse']:.3f} deg"
         )
+        if "before_marker_anchors" in ev:
+            print(
+                "  before marker anchors: ATE rmse "
+                f"{ev['before_marker_anchors']['ate_rmse_m']:.4f} m"
+            )
     if r.get("markers"):
         fit = r["markers"]["fit"]
         print(
@@ -184,5 +197,9 @@ def _slam(args: argparse.Namespace) -> int:
             if fit is None
             else f"markers: fit rmse {fit['rmse_m']:.4f} m on {fit['markers_used']}"
         )
+        if fit and "leave_one_out_m" in fit:
+            loo = list(fit["leave_one_out_m"].values())
+            rms = (sum(v * v for v in loo) / len(loo)) ** 0.5
+            print(f"  each marker left out of the graph: rmse {rms:.4f} m, worst {max(loo):.4f} m")
     print(f"frame: {r['frame']} -> {result.out_dir}")
     return 0

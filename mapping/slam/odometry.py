@@ -56,6 +56,9 @@ class OdometryConfig:
     (measured on the simulator: 0.25 shrank the tracked motion tenfold)."""
     huber_intensity: float = 0.04
     min_icp_points: int = 300
+    min_icp_fraction: float = 0.2
+    """Share of the current frame's depth points ICP must pair with the reference: a
+    garbage frame (random depth) pairs a few percent by chance, under a 0.08 m rmse."""
     max_rmse_m: float = 0.08
 
 
@@ -394,8 +397,13 @@ def refine(
             T = se3_exp(step) @ T
             if np.linalg.norm(step) < 1e-4:  # 0.1 mm, 0.1 mrad
                 break
-    ok = n_icp >= config.min_icp_points and rmse < config.max_rmse_m
-    reason = "" if ok else f"ICP: {n_icp} points, rmse {rmse:.3f} m"
+    share = n_icp / max(len(cur_pts), 1)
+    ok = (
+        n_icp >= config.min_icp_points
+        and rmse < config.max_rmse_m
+        and share >= config.min_icp_fraction
+    )
+    reason = "" if ok else f"ICP: {n_icp} points ({share:.0%} paired), rmse {rmse:.3f} m"
     return OdometryResult(T, ok, len(f_ref), n_icp, rmse, H, reason)
 
 

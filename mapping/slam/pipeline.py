@@ -21,8 +21,14 @@ import numpy as np
 
 from mapping.products import ProductFrame, write_cloud_laz, write_cloud_ply, write_mesh
 from mapping.slam.errors import SlamError
+from mapping.slam.evaluation import EvaluationResult
 from mapping.slam.fusion import FusedMap, FusionConfig, fuse
-from mapping.slam.georef import MarkerObservations, fit_map_to_grid, read_control_points
+from mapping.slam.georef import (
+    AnchorOptions,
+    MarkerObservations,
+    read_control_points,
+    tie_to_markers,
+)
 from mapping.slam.plots import plot_trajectory
 from mapping.slam.sources import RgbdSource
 from mapping.slam.system import FrameState, Slam, SlamConfig
@@ -38,6 +44,8 @@ class RunOptions:
     slam: SlamConfig = field(default_factory=SlamConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     markers: Path | None = None
+    anchors: AnchorOptions = field(default_factory=AnchorOptions)
+    """Markers as pose-graph constraints (on by default; off = only a similarity fit)."""
     marker_dictionary: str = "DICT_4X4_50"
     ground_truth: Path | None = None
     rpe_delta: str = "1m"
@@ -77,6 +85,23 @@ def run(
     if not slam.frames:
         raise SlamError(f"{source.description}: no usable RGB-D frames")
     slam.finish()
+    georef = None
+    marker_report: dict[str, Any] | None = None
+    before_anchoring = None
+    if control is not None:
+        if options.ground_truth is not None and options.anchors.enabled:
+            before_anchoring = _evaluate(slam, options)
+        georef, anchoring = tie_to_markers(slam, markers, control, options.anchors)
+        observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
+        marker_report = {
+            "file": str(options.markers),
+            "sightings": len(markers.sightings),
+            "markers_seen": sorted({k[0] for k in observed}),
+            "fit": georef.summary() if georef else None,
+            "pose_graph": anchoring,
+        }
+        if georef is not None and "leave_one_out_m" in anchoring:
+            marker_report["fit"]["leave_one_out_m"] = anchoring["leave_one_out_m"]
     total_s = time.perf_counter() - started
     stamps_ns, poses = slam.trajectory()
     traj = Trajectory(stamps_ns.astype(np.float64) * 1e-9, poses, "slam")
@@ -97,23 +122,23 @@ def run(
     }
     evaluation = None
     if options.ground_truth is not None:
-        from mapping.slam.evaluation import evaluate
-
-        gt = read_trajectory(options.ground_truth)
-        evaluation = evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
+        evaluation = _evaluate(slam, options)
         report["evaluation"] = {"ground_truth": str(options.ground_truth), **evaluation.summary()}
-    georef = None
-    if control is not None:
-        observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
-        georef = fit_map_to_grid(observed, control)
-        report["markers"] = {
-            "file": str(options.markers),
-            "sightings": len(markers.sightings),
-            "markers_seen": sorted({k[0] for k in observed}),
-            "fit": georef.summary() if georef else None,
-        }
+        if before_anchoring is not None:
+            report["evaluation"]["before_marker_anchors"] = {
+                "ate_rmse_m": before_anchoring.ate_m.rmse,
+                "rpe_trans_rmse_m": before_anchoring.rpe_trans_m.rmse,
+                "rpe_rot_rmse_deg": before_anchoring.rpe_rot_deg.rmse,
+            }
+    if marker_report is not None:
+        report["markers"] = marker_report
         if georef is not None:
-            report["frame"] = f"{georef.crs} (similarity fit on {len(georef.markers_used)} markers)"
+            how = (
+                "pose graph anchored to"
+                if marker_report["pose_graph"].get("anchored")
+                else "similarity fit on"
+            )
+            report["frame"] = f"{georef.crs} ({how} {len(georef.markers_used)} markers)"
             rigid = make_transform(georef.rotation, georef.translation)
             traj = traj.transformed(rigid, georef.scale)
             kf_traj = kf_traj.transformed(rigid, georef.scale)
@@ -159,6 +184,17 @@ def run(
         plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
         write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)
+
+
+def _evaluate(slam: Slam, options: RunOptions) -> EvaluationResult:
+    """ATE/RPE of the current keyframe poses against ``options.ground_truth``."""
+    from mapping.slam.evaluation import evaluate
+
+    assert options.ground_truth is not None
+    stamps_ns, poses = slam.trajectory()
+    traj = Trajectory(stamps_ns.astype(np.float64) * 1e-9, poses, "slam")
+    gt = read_trajectory(options.ground_truth)
+    return evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
 
 
 def _product_frame(crs: str | None) -> ProductFrame:

@@ -36,7 +36,7 @@ from mapping.slam.odometry import (
     RgbdOdometry,
     TrackedFrame,
 )
-from smartmine.geometry import rotation_angle
+from smartmine.geometry import make_transform, matrix_to_rotvec, rotation_angle, rotvec_to_matrix
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,9 @@ class Slam:
         self.edges: list[tuple[int, int, F64Array, F64Array, bool]] = []
         """(source kf, target kf, T_target_source, information, uncertain)"""
         self.loops: list[LoopClosure] = []
+        self.anchors: list[tuple[int, F64Array, F64Array]] = []
+        """(keyframe, measured T_world_kf, information): absolute constraints, e.g. from
+        surveyed markers (:func:`mapping.slam.georef.anchor_edges`)."""
         self.rejected_loops = 0
         self.frames: list[tuple[int, int, int, F64Array]] = []
         """(frame index, stamp, keyframe id, T_kf_cam) of every tracked frame"""
@@ -153,11 +156,20 @@ class Slam:
         self.lost_since: int | None = None
         self.last_T_kf_cam = np.eye(4)
         self.velocity = np.eye(4)
+        """Motion over ``velocity_dt_ns`` (the last two posed frames), T_prev_cur."""
+        self.velocity_dt_ns = 0
+        self.last_stamp_ns: int | None = None
         self.last_pose: F64Array | None = None
+        self.gyro_since_pose: F64Array | None = np.eye(3)
+        """IMU rotation from the last posed frame to the current one (None: incomplete)."""
 
     # -- public ------------------------------------------------------------------------
     def step(self, frame: RgbdFrame) -> FrameState:
         """Track one frame; returns its pose (T_world_cam) and status."""
+        # the gyro rotation since the last posed frame, over skipped and lost ones too
+        if self.gyro_since_pose is not None:
+            rotation = frame.gyro_rotation
+            self.gyro_since_pose = None if rotation is None else self.gyro_since_pose @ rotation
         reason = frame.is_blank()
         if reason is not None:
             return self._record(FrameState(frame.index, frame.stamp_ns, None, "skipped", reason))
@@ -168,10 +180,10 @@ class Slam:
         if self.lost_since is not None:
             return self._record(self._recover(frame, tracked))
         kf = self.keyframes[-1]
-        guess = self.last_T_kf_cam @ self.velocity
+        guess = self.last_T_kf_cam @ self._predicted_motion(frame.stamp_ns)
         gyro = None
-        if frame.gyro_rotation is not None:
-            gyro = self.last_T_kf_cam[:3, :3] @ frame.gyro_rotation
+        if self.gyro_since_pose is not None:
+            gyro = self.last_T_kf_cam[:3, :3] @ self.gyro_since_pose
         result = self.odometry.estimate(kf.tracked, tracked, guess, gyro)
         if not result.ok:
             self.lost_since = frame.index
@@ -199,6 +211,7 @@ class Slam:
     ) -> FrameState:
         T_kf_cam = result.T_ref_cur
         self.velocity = np.linalg.inv(self.last_T_kf_cam) @ T_kf_cam
+        self.velocity_dt_ns = frame.stamp_ns - (self.last_stamp_ns or frame.stamp_ns)
         self.last_T_kf_cam = T_kf_cam
         pose = kf.pose @ T_kf_cam
         moved = float(np.linalg.norm(T_kf_cam[:3, 3]))
@@ -339,19 +352,27 @@ class Slam:
             self.optimise()
 
     def optimise(self) -> None:
-        """Pose-graph optimisation of the keyframes (Open3D), keyframe 0 fixed."""
+        """Pose-graph optimisation of the keyframes (Open3D, Levenberg-Marquardt). Keyframe
+        0 is held fixed; with ``anchors`` a fixed world node is added instead, tied to
+        each anchored keyframe by its measured absolute pose."""
         import open3d as o3d
 
         reg = o3d.pipelines.registration
         graph = reg.PoseGraph()
         for kf in self.keyframes:
             graph.nodes.append(reg.PoseGraphNode(kf.pose))
-        for source, target, T_target_source, info, uncertain in self.edges:
+        world = len(self.keyframes)
+        if self.anchors:
+            graph.nodes.append(reg.PoseGraphNode(np.eye(4)))
+        edges = [*self.edges, *((kf, world, T, info, False) for kf, T, info in self.anchors)]
+        for source, target, T_target_source, info, uncertain in edges:
             info = np.asarray(info, dtype=np.float64)
             info = 0.5 * (info + info.T) + 1e-6 * np.eye(6)
             graph.edges.append(reg.PoseGraphEdge(source, target, T_target_source, info, uncertain))
         option = reg.GlobalOptimizationOption(
-            max_correspondence_distance=0.1, edge_prune_threshold=0.25, reference_node=0
+            max_correspondence_distance=0.1,
+            edge_prune_threshold=0.25,
+            reference_node=world if self.anchors else 0,
         )
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
             reg.global_optimization(
@@ -360,7 +381,7 @@ class Slam:
                 reg.GlobalOptimizationConvergenceCriteria(),
                 option,
             )
-        for kf, node in zip(self.keyframes, graph.nodes, strict=True):
+        for kf, node in zip(self.keyframes, graph.nodes, strict=False):
             kf.pose = np.asarray(node.pose, dtype=np.float64)
         if self.frames:
             _, poses = self.trajectory()
@@ -380,8 +401,26 @@ class Slam:
             levels[factor] = (points, normals_of(points))
         return replace(kf.tracked, levels=levels)
 
+    def _predicted_motion(self, stamp_ns: int) -> F64Array:
+        """Constant velocity over the time since the last posed frame: after skipped or
+        dropped frames the camera has moved several frames' worth (measured on the
+        drift: a 1.6 s blackout predicted as one frame let ICP slide 1.2 m along the
+        tunnel)."""
+        if self.last_stamp_ns is None or self.velocity_dt_ns <= 0:
+            return self.velocity
+        ratio = min((stamp_ns - self.last_stamp_ns) / self.velocity_dt_ns, 20.0)
+        if abs(ratio - 1.0) < 0.25:
+            return self.velocity
+        return make_transform(
+            rotvec_to_matrix(ratio * matrix_to_rotvec(self.velocity[:3, :3])),
+            ratio * self.velocity[:3, 3],
+        )
+
     def _record(self, state: FrameState) -> FrameState:
         self.states.append(state)
+        if state.pose is not None:
+            self.gyro_since_pose = np.eye(3)
+            self.last_stamp_ns = state.stamp_ns
         return state
 
     def stats(self) -> dict[str, Any]:
