@@ -248,6 +248,46 @@ def test_sun_shadow_map_only_skips_rays_that_are_free() -> None:
     assert skipped > 0.3 * (skipped + cast)
 
 
+def test_sun_shadow_map_proofs_along_the_flight() -> None:
+    """Along the pit's own flight (oblique views that see the plain beyond the grid and
+    the benches): no ray the map skips (coarse map, plain outside the grid, near-field
+    walk) is blocked for Open3D, and it leaves few free rays to cast."""
+    import open3d as o3d
+
+    from simulator.sensors import Rig
+    from simulator.trajectory import Path, Trajectory
+
+    config = apply_overrides(default_config("open-pit"), {"camera": {"width": 160, "height": 120}})
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    rig = Rig.from_config(config)
+    path = Path(scene.default_waypoints, scene.default_corner_radius_m)
+    traj = Trajectory(path, config.path.speed_m_s, config.path.accel_time_s)
+    cams = traj.matrices((np.arange(6) + 0.5) * traj.duration_s / 6) @ rig.base_from_optical
+    sun = scene.sun_dir_enu
+    rays_cam = renderer.camera.image_rays.reshape(-1, 3)
+    cast = blocked_total = lit_total = 0
+    for cam in cams:
+        dirs = rays_cam @ cam[:3, :3].T
+        origin = cam[:3, 3]
+        hits = scene.cast(np.broadcast_to(origin, dirs.shape).copy(), dirs)
+        geometry = hit_geometry(
+            scene, origin, dirs, hits, np.flatnonzero(np.isfinite(hits["t_hit"]))
+        )
+        lit = np.flatnonzero(geometry.normals @ sun > 0.0)
+        maybe = scene.sun_shadow_map.may_be_shadowed(geometry.points, geometry.normals, lit, 0.05)
+        starts = geometry.points[lit] + geometry.normals[lit] * 0.05
+        rays = np.concatenate([starts, np.broadcast_to(sun, starts.shape)], axis=1)
+        tensor = o3d.core.Tensor(rays.astype(np.float32))
+        blocked = scene.raycaster.test_occlusions(tensor).numpy().astype(bool)
+        assert not (blocked & ~maybe).any()
+        cast += int(maybe.sum())
+        blocked_total += int(blocked.sum())
+        lit_total += len(lit)
+    assert lit_total > 0 and blocked_total > 0
+    assert cast < 0.3 * lit_total  # the coarse map alone left ~40 % (NOTES-simspeed4.md)
+
+
 def test_adaptive_marker_antialiasing_is_the_full_supersampling() -> None:
     """Pixels whose four corner sub-rays lie in one region of a marker plate take the
     corners' mean: the rendered bytes equal full k×k supersampling but for rounding
@@ -330,3 +370,33 @@ def test_a_dead_worker_process_is_one_clear_error() -> None:
     with pytest.raises(SimulatorError, match="render worker process died"):
         list(in_processes(_dies_at_frame_3, 10, 2))
     assert list(in_processes(lambda i: i * i, 6, 2)) == [0, 1, 4, 9, 16, 25]  # in order
+
+
+def _arrays_of_frame(i: int) -> dict[str, object]:
+    rng = np.random.default_rng(i)
+    return {
+        "rgb": rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+        "depth": rng.random((48, 64), dtype=np.float32),
+        "fortran": np.asfortranarray(rng.random((5, 7))),
+        "strided": rng.random((10, 10))[::2, ::3],
+        "scalar": i,
+    }
+
+
+@pytest.mark.parametrize("slot_bytes", [64 << 20, 1024])
+def test_worker_results_come_back_whole(monkeypatch: pytest.MonkeyPatch, slot_bytes: int) -> None:
+    """Arrays come back from the workers through shared slots (or, where a frame's
+    arrays do not fit a slot, pickled whole) equal, writable and in order."""
+    import simulator.threads as threads
+
+    monkeypatch.setattr(threads, "SLOT_BYTES", slot_bytes)
+    results = list(threads.in_processes(_arrays_of_frame, 9, 2))
+    assert [r["scalar"] for r in results] == list(range(9))
+    for i, got in enumerate(results):
+        want = _arrays_of_frame(i)
+        for key in ("rgb", "depth", "fortran", "strided"):
+            a, b = got[key], want[key]
+            assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert a.tobytes() == b.tobytes()
+            assert a.flags.writeable
