@@ -195,17 +195,7 @@ class Orthorectifier:
         everything = np.arange(len(self.cells))
         if not self.config.footprint_cull or cam.is_fisheye:
             return everything
-        u = np.linspace(-2.5, cam.width + 1.5, 32)
-        v = np.linspace(-2.5, cam.height + 1.5, 32)
-        border = np.concatenate(
-            [
-                np.column_stack([u, np.full_like(u, v[0])]),
-                np.column_stack([u, np.full_like(u, v[-1])]),
-                np.column_stack([np.full_like(v, u[0]), v]),
-                np.column_stack([np.full_like(v, u[-1]), v]),
-            ]
-        )
-        rays = cam.unproject(border) @ pose[:3, :3].T
+        rays = cam.unproject(_image_border(cam, 32)) @ pose[:3, :3].T
         centre = pose[:3, 3]
         low, high = self.z_range
         if not np.isfinite(rays).all() or (rays[:, 2] >= 0).any() or centre[2] <= high:
@@ -353,14 +343,11 @@ class Orthorectifier:
         )
 
 
-def _frustum(cam: CameraModel) -> tuple[float, float, float, float] | None:
-    """Bounds of x/z and y/z over the image border widened by two pixels (pinhole
-    models; None for fisheye, whose field may exceed 180 degrees)."""
-    if cam.is_fisheye:
-        return None
-    u = np.linspace(-2.5, cam.width + 1.5, 16)
-    v = np.linspace(-2.5, cam.height + 1.5, 16)
-    border = np.concatenate(
+def _image_border(cam: CameraModel, per_side: int) -> F64Array:
+    """Pixels along the image border widened by two pixels, ``per_side`` per side."""
+    u = np.linspace(-2.5, cam.width + 1.5, per_side)
+    v = np.linspace(-2.5, cam.height + 1.5, per_side)
+    return np.concatenate(
         [
             np.column_stack([u, np.full_like(u, v[0])]),
             np.column_stack([u, np.full_like(u, v[-1])]),
@@ -368,7 +355,14 @@ def _frustum(cam: CameraModel) -> tuple[float, float, float, float] | None:
             np.column_stack([np.full_like(v, u[-1]), v]),
         ]
     )
-    rays = cam.unproject(border)
+
+
+def _frustum(cam: CameraModel) -> tuple[float, float, float, float] | None:
+    """Bounds of x/z and y/z over the image border widened by two pixels (pinhole
+    models; None for fisheye, whose field may exceed 180 degrees)."""
+    if cam.is_fisheye:
+        return None
+    rays = cam.unproject(_image_border(cam, 16))
     if not np.isfinite(rays).all() or (rays[:, 2] <= 0).any():
         return None
     x, y = rays[:, 0] / rays[:, 2], rays[:, 1] / rays[:, 2]
