@@ -118,7 +118,7 @@ class SfmPortal(Processor[SfmPortalParams]):
         out_msgs = [
             Output("products", self.factory("std_msgs/msg/String", data=json.dumps(message)))
         ]
-        cloud = products.get("dense_cloud") or products.get("sparse_cloud")
+        cloud = _preview_cloud(products)
         if cloud:
             out_msgs.append(Output("preview", self._preview(Path(cloud), origin, stamp_ns)))
         return out_msgs
@@ -149,3 +149,22 @@ class SfmPortal(Processor[SfmPortalParams]):
                 raise ProcessorError(f"sfm_portal: request names {source}, which does not exist")
             return self._run(source, self._out(source.stem or "input"), receive_time_ns)
         raise ProcessorError(f"sfm_portal: no input port {port!r}")
+
+
+def _preview_cloud(products: dict[str, str]) -> str | None:
+    """The cloud to preview: the dense one unless the sparse one has more points (a few
+    images can fuse to a near-empty dense cloud; its handful of points would be the
+    preview)."""
+    import laspy
+
+    def count(name: str) -> int:
+        path = products.get(name)
+        if not path or not Path(path).exists():
+            return -1
+        with laspy.open(path) as reader:
+            return int(reader.header.point_count)
+
+    dense, sparse = count("dense_cloud"), count("sparse_cloud")
+    if dense < 0 and sparse < 0:
+        return None
+    return products["dense_cloud"] if dense >= sparse else products["sparse_cloud"]

@@ -410,7 +410,13 @@ def run_matches(conf: SfmConfig, database: Path, pairs_file: Path, work_dir: Pat
     db.close()
     pairing = pycolmap.ImportedPairingOptions()
     pairing.match_list_path = str(plain)
-    pycolmap.match_image_pairs(str(database), pairing_options=pairing)
+    verification = pycolmap.TwoViewGeometryOptions()
+    # COLMAP's default seed (-1) draws a new one per run: the verified inliers, and with
+    # them small models, then change from run to run and with the machine's load
+    verification.ransac.random_seed = conf.seed
+    pycolmap.match_image_pairs(
+        str(database), pairing_options=pairing, verification_options=verification
+    )
     db = pycolmap.Database.open(str(database))
     verified = db.num_verified_image_pairs()
     db.close()
@@ -456,6 +462,20 @@ def prior_bundle_adjustment(rec: Any, database: Path) -> None:
     adjuster.solve()
 
 
+def _global_options(conf: SfmConfig) -> Any:
+    """GLOMAP's options with every random seed set (its default, -1, draws a new seed per
+    run, so the same images gave models of 41 or 173 points)."""
+    import pycolmap
+
+    options = pycolmap.GlobalPipelineOptions()
+    options.random_seed = conf.seed
+    options.mapper.random_seed = conf.seed
+    options.mapper.rotation_averaging.random_seed = conf.seed
+    options.mapper.global_positioning.random_seed = conf.seed
+    options.mapper.retriangulation.random_seed = conf.seed
+    return options
+
+
 def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, scratch: Path) -> Any:
     import pycolmap
 
@@ -464,10 +484,7 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
     use_prior = conf.use_gps_prior and len(images.local_xyz) >= 3
     if mapper == "global":
         models = pycolmap.global_mapping(
-            str(database),
-            str(scratch.parent / "images"),
-            str(scratch),
-            pycolmap.GlobalPipelineOptions(),
+            str(database), str(scratch.parent / "images"), str(scratch), _global_options(conf)
         )
         if use_prior:
             for model in models.values():
