@@ -106,13 +106,8 @@ def trigger_distance_m(config: SimConfig) -> float:
 def distance_trigger_times(trajectory: Trajectory, step_m: float) -> F64Array:
     """Times the trajectory has flown 0, step, 2·step, ... metres (camera fired by
     distance, as a survey drone's trigger-distance mode)."""
-    length = trajectory.path.length
-    s_photo = np.arange(0.0, length + 1e-9, step_m)
-    t_grid = np.linspace(
-        0.0, trajectory.duration_s, max(2, math.ceil(trajectory.duration_s / 0.01))
-    )
-    s_grid = trajectory.timing.arc_length(t_grid)
-    return np.asarray(np.interp(s_photo, s_grid, t_grid), dtype=np.float64)
+    s_photo = np.arange(0.0, trajectory.path.length + 1e-9, step_m, dtype=np.float64)
+    return trajectory.time_at_arc_length(s_photo)
 
 
 @dataclass(frozen=True)

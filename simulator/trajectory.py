@@ -206,6 +206,13 @@ class Trajectory:
     def duration_s(self) -> float:
         return self.timing.duration_s
 
+    def time_at_arc_length(self, s: F64Array) -> F64Array:
+        """Times (s) the trajectory reaches arc lengths ``s`` (m), from its timing sampled
+        every 10 ms."""
+        t_grid = np.linspace(0.0, self.duration_s, max(2, math.ceil(self.duration_s / 0.01)))
+        s_grid = self.timing.arc_length(t_grid)
+        return np.asarray(np.interp(s, s_grid, t_grid), dtype=np.float64)
+
     def yaw(self, s: F64Array) -> F64Array:
         return np.asarray(np.interp(s, self._grid, self._yaw), dtype=np.float64)
 
@@ -449,11 +456,7 @@ def photo_times_s(trajectory: Trajectory, positions: F64Array, step_m: float = 0
         j = start + int(np.argmin(d))
         s_photo[k] = grid[j]
         start = j
-    t_grid = np.linspace(
-        0.0, trajectory.duration_s, max(2, math.ceil(trajectory.duration_s / 0.01))
-    )
-    s_grid = trajectory.timing.arc_length(t_grid)
-    return np.asarray(np.interp(s_photo, s_grid, t_grid), dtype=np.float64)
+    return trajectory.time_at_arc_length(s_photo)
 
 
 def plan_photo_times(plan: MissionPlan | None, scene: Scene, trajectory: Trajectory) -> F64Array:
