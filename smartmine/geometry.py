@@ -59,6 +59,7 @@ __all__ = [
     "rotation_angle",
     "rotvec_to_matrix",
     "transform_from_quat",
+    "transform_from_twist",
     "transform_points",
     "transform_to_quat",
 ]
@@ -194,6 +195,19 @@ def rotvec_to_matrix(v: npt.ArrayLike) -> FloatArray:
         raise RotationError("rotation vector has non-finite values")
     flat = Rotation.from_rotvec(vectors.reshape(-1, 3)).as_matrix()
     return np.asarray(flat.reshape(*vectors.shape[:-1], 3, 3), dtype=np.float64)
+
+
+def transform_from_twist(twist: npt.ArrayLike) -> FloatArray:
+    """4x4 of a small increment ``[w, v]`` (rotation vector first, then translation): the
+    update step of Gauss-Newton pose solvers. First order in the translation (``v`` taken
+    as is, not the SE(3) exponential's ``V v``), which is what such small steps need."""
+    step = _array(twist, "twist", (6,))
+    if step.shape != (6,):
+        raise RotationError(f"twist must have shape (6,), got {step.shape}")
+    out = np.eye(4)
+    out[:3, :3] = rotvec_to_matrix(step[:3])
+    out[:3, 3] = step[3:]
+    return out
 
 
 def matrix_to_rotvec(r: npt.ArrayLike) -> FloatArray:

@@ -244,3 +244,14 @@ def test_degenerate_fits_are_refused() -> None:
             np.random.default_rng(13).uniform(size=(5, 3)) * 100,
             ransac=RansacOptions(inlier_threshold=1e-6, min_inliers=4),
         )
+
+
+def test_transform_from_twist_is_the_first_order_step() -> None:
+    from smartmine.geometry import transform_from_twist
+
+    step = transform_from_twist([0.0, 0.0, np.pi / 2, 0.1, -0.2, 0.3])
+    np.testing.assert_allclose(step[:3, :3], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+    np.testing.assert_allclose(step[:3, 3], [0.1, -0.2, 0.3])  # translation as given
+    np.testing.assert_allclose(step[3], [0, 0, 0, 1])
+    with pytest.raises(RotationError):
+        transform_from_twist([[0.0] * 6, [0.0] * 6])

@@ -26,7 +26,7 @@ from mapping.slam.frame import (
     downsample_depth,
     normals_of,
 )
-from smartmine.geometry import matrix_to_rotvec, rotvec_to_matrix
+from smartmine.geometry import matrix_to_rotvec, rotvec_to_matrix, transform_from_twist
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,6 @@ PRESETS: dict[str, OdometryConfig] = {
 """``live``: 30 Hz camera, small baselines (speed first). ``wide``: frames far apart
 (low frame rates, keyframe sets such as slambook's joinMap): more features and
 iterations."""
-
-
-def se3_exp(twist: F64Array) -> F64Array:
-    """4×4 of a small twist ``[ω, v]`` (rotation vector first)."""
-    out = np.eye(4)
-    out[:3, :3] = rotvec_to_matrix(twist[:3])
-    out[:3, 3] = twist[3:]
-    return out
 
 
 class FeatureExtractor:
@@ -394,7 +386,7 @@ def refine(
                 step = -np.linalg.solve(H + 1e-6 * np.eye(6), g)
             except np.linalg.LinAlgError:
                 break
-            T = se3_exp(step) @ T
+            T = transform_from_twist(step) @ T
             if np.linalg.norm(step) < 1e-4:  # 0.1 mm, 0.1 mrad
                 break
     share = n_icp / max(len(cur_pts), 1)
