@@ -56,6 +56,19 @@ def _stripped(kf: Keyframe) -> Keyframe:
                    depth_png=b"")  # fmt: skip
 
 
+def graph_view(slam: Slam) -> Slam:
+    """A copy of ``slam`` with what ``Slam.optimise`` reads and writes (keyframe poses,
+    edges, anchors) and nothing heavy or unpicklable: sent to the child process."""
+    view = copy.copy(slam)  # shallow: what it shares is replaced or dropped below
+    view.keyframes = [_stripped(k) for k in slam.keyframes]
+    view.edges, view.loops = list(slam.edges), list(slam.loops)
+    view.anchors = list(slam.anchors)
+    view.frames, view.states = [], []
+    for name in ("odometry", "backend", "lock"):
+        setattr(view, name, None)
+    return view
+
+
 def optimise_in_child(view: Slam) -> F64Array:
     """Run in the child process: ``view.optimise()``, its keyframe poses (N, 4, 4)."""
     view.optimise()
@@ -162,6 +175,11 @@ class LoopCloser:
             self.queue.append(view)
             self.wake.notify()
 
+    def idle(self) -> bool:
+        """Nothing queued or being searched or optimised right now."""
+        with self.wake:
+            return not self.queue and not self.busy
+
     def close(self) -> None:
         """Search what is queued, optimise what was found, then stop."""
         with self.wake:
@@ -193,6 +211,7 @@ class LoopCloser:
                         self.wake.wait()
                     view = self.queue.popleft() if self.queue else None
                     stop = self.stopping and view is None
+                    self.busy = True
                 if view is not None and self._search(view) and dirty_since is None:
                     dirty_since = time.perf_counter()
                 due = dirty_since is not None and (
@@ -201,6 +220,8 @@ class LoopCloser:
                 if due and not stop:  # at the end, Slam.finish optimises in line
                     dirty_since = None
                     self._optimise()
+                with self.wake:
+                    self.busy = False
                 if stop:
                     return
         except BaseException as err:  # surfaced by close(); tracking goes on meanwhile
@@ -222,13 +243,7 @@ class LoopCloser:
     def _optimise(self) -> None:
         slam = self.slam
         with slam.lock:
-            view = copy.copy(slam)
-            view.keyframes = [_stripped(k) for k in slam.keyframes]
-            view.edges, view.loops = list(slam.edges), list(slam.loops)
-            view.anchors = list(slam.anchors)
-            view.frames, view.states = [], []
-            for name in ("odometry", "backend", "lock"):
-                setattr(view, name, None)
+            view = graph_view(slam)
             n = len(view.keyframes)
             newest_before = slam.keyframes[n - 1].pose.copy()
         started = time.perf_counter()
