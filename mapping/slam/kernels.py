@@ -284,3 +284,17 @@ def guided_matches(ref_desc: Any, ref_pts: Any, cur_desc: Any, cur_px: Any, T: A
             j_out[k] = j
             k += 1
     return i_out, j_out
+
+
+def warm_up() -> None:
+    """Compile (or load from the disk cache) every kernel now, on tiny inputs: a live
+    node calls this before its first frame, which would otherwise wait ~2 s on an
+    empty cache."""
+    depth = clean_depth(np.ones((4, 4), np.float32))
+    points = level_points(depth, 1, 10.0, 1.0, 1.0, 1.5, 1.5)
+    nrm = normals(points)
+    icp_normal_equations(points, nrm, valid_points(points), np.eye(4), 1.0, 1.0, 1.5, 1.5,
+                         0.3, 0.02)  # fmt: skip
+    desc = np.zeros((1, 4), np.uint64)
+    guided_matches(desc, np.ones((1, 3)), desc, np.zeros((1, 2)), np.eye(4), 1.0, 1.0, 1.5,
+                   1.5, 4, 4, 2.0, 0.8, 64)  # fmt: skip

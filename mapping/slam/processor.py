@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mapping.slam.frame import Pinhole, RgbdFrame
+from mapping.slam.kernels import warm_up
 from mapping.slam.odometry import PRESETS
 from mapping.slam.sources import GyroIntegrator, Undistorter, depth_to_metres, rotation_between
 from mapping.slam.system import Slam, SlamConfig
@@ -104,6 +105,7 @@ class SlamProcessor(Processor[SlamParams]):
             background=self.params.background_loops,
         )
         self.slam = Slam(cam, config)
+        warm_up()  # the compiled kernels, before the first frame
 
     def process(self, port: str, message: Any, receive_time_ns: int) -> list[Output]:
         if port == "camera_info":
