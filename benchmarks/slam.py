@@ -134,14 +134,19 @@ class SlamRun:
     child_cpu_s: float
 
 
-def full_slam(frames: list[RgbdFrame], cam: Pinhole, preset: str, background: bool) -> SlamRun:
+def full_slam(
+    frames: list[RgbdFrame], cam: Pinhole, preset: str, background: bool, pace_hz: float = 0.0
+) -> SlamRun:
     """Every frame through ``Slam.step``; wall and CPU up to the last pose, then
-    ``finish`` (the back end's last work and the final optimisation) timed apart."""
+    ``finish`` (the back end's last work and the final optimisation) timed apart.
+    ``pace_hz``: frames handed in no faster than a camera at that rate would."""
     slam = Slam(cam, SlamConfig(odometry=PRESETS[preset], background=background))
     latency = []
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
-    for f in frames:
+    for k, f in enumerate(frames):
+        if pace_hz > 0:
+            time.sleep(max(0.0, started + k / pace_hz - time.perf_counter()))
         t0 = time.perf_counter()
         slam.step(f)
         latency.append(time.perf_counter() - t0)
@@ -205,6 +210,12 @@ def main() -> None:
         default=100,
         help="Open3D on the first N frames only (~0.1-1 s a frame here; 0: all)",
     )
+    parser.add_argument(
+        "--live-rate",
+        type=float,
+        default=0.0,
+        help="also run the live step paced like a camera at this rate (Hz)",
+    )
     parser.add_argument("--ground-truth", type=Path, help="TUM truth (default: beside the bag)")
     args = parser.parse_args()
     import cv2
@@ -237,6 +248,11 @@ def main() -> None:
     o3d = open3d_odometry(o3d_frames, cam, None)
     o3d20 = open3d_odometry(o3d_frames, cam, 20.0)
     live = {p: full_slam(frames, cam, p, background=True) for p in presets}
+    if args.live_rate > 0:
+        live.update(
+            {f"{p}, {args.live_rate:g} Hz": full_slam(frames, cam, p, True, args.live_rate)
+             for p in presets}
+        )  # fmt: skip
     inline = {p: full_slam(frames, cam, p, background=False) for p in presets}
 
     print("speed (frames fed as fast as they go; CPU = all threads of this process)")
@@ -250,7 +266,7 @@ def main() -> None:
             f"  ratio ours ({p}) / Open3D default     {ours[p].fps / o3d.fps:7.1f}x frames/s, "
             f"{o3d.cpu_ms / ours[p].cpu_ms:5.1f}x less CPU a frame"
         )
-    for p in presets:
+    for p in live:
         run = live[p]
         lat = run.latency_ms[1:] if len(run.latency_ms) > 1 else run.latency_ms
         line(f"full SLAM live step ({p})", run.timing)
@@ -288,7 +304,7 @@ def main() -> None:
         report(f"Open3D default, {n3} fr", evaluate(traj(o3d.poses), gt))
         report(f"Open3D 20 m, {n3} fr", evaluate(traj(o3d20.poses), gt))
         for kind, runs in (("live", live), ("in line", inline)):
-            for p in presets:
+            for p in runs:
                 s_stamps, s_poses = runs[p].slam.trajectory()
                 est = Trajectory(s_stamps.astype(np.float64) * 1e-9, s_poses, "slam")
                 report(f"ours SLAM {kind} ({p})", evaluate(est, gt))

@@ -11,9 +11,10 @@ along, so a thread alone would still stall tracking.
   (OpenCV matching and PnP, the compiled ICP) release the GIL. Keyframes that arrive
   while it is busy wait in a short queue; when the queue is full the oldest waiting
   keyframe is not searched (counted as ``loop_checks_skipped``).
-- Pose-graph optimisation runs in a child process (spawned once, on the first loop) on
-  a stripped copy of the graph; it calls the same ``Slam.optimise``. Its poses are
-  applied when ready: keyframes made meanwhile move with the newest optimised one.
+- Pose-graph optimisation runs in a child process (started once, on the first loop) on
+  a stripped copy of the graph; it calls the same ``Slam.optimise``. A thread of its own
+  waits for it, so the loop search goes on meanwhile. Its poses are applied when ready:
+  keyframes made meanwhile move with the newest optimised one.
 
 Offline runs keep the back end in line (``background`` off): the same bag gives the
 same trajectory on every run, which a thread's timing cannot promise.
@@ -42,7 +43,7 @@ from mapping.slam.odometry import RgbdOdometry, TrackedFrame
 if TYPE_CHECKING:
     from mapping.slam.system import Keyframe, Slam
 
-QUEUE_KEYFRAMES = 4
+QUEUE_KEYFRAMES = 8
 """Keyframes that may wait for the loop search; older ones are dropped beyond this."""
 OPTIMISE_AFTER_S = 1.0
 """A found loop is optimised when the queue is empty, or after this long at most."""
@@ -152,6 +153,7 @@ class LoopCloser:
         self.optimise_s = 0.0
         self.search_s = 0.0
         self.optimiser: Optimiser | None = None
+        self.optimising: threading.Thread | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="slam-loops", daemon=True)
         self.thread.start()
@@ -178,7 +180,7 @@ class LoopCloser:
     def idle(self) -> bool:
         """Nothing queued or being searched or optimised right now."""
         with self.wake:
-            return not self.queue and not self.busy
+            return not self.queue and not self.busy and not self._optimising()
 
     def close(self) -> None:
         """Search what is queued, optimise what was found, then stop."""
@@ -207,25 +209,35 @@ class LoopCloser:
         try:
             while True:
                 with self.wake:
-                    while not self.queue and not self.stopping and dirty_since is None:
+                    while (
+                        not self.queue
+                        and not self.stopping
+                        and (dirty_since is None or self._optimising())
+                    ):
                         self.wake.wait()
                     view = self.queue.popleft() if self.queue else None
                     stop = self.stopping and view is None
-                    self.busy = True
+                    self.busy = view is not None
                 if view is not None and self._search(view) and dirty_since is None:
                     dirty_since = time.perf_counter()
-                due = dirty_since is not None and (
-                    not self.queue or time.perf_counter() - dirty_since > OPTIMISE_AFTER_S
-                )
-                if due and not stop:  # at the end, Slam.finish optimises in line
-                    dirty_since = None
-                    self._optimise()
                 with self.wake:
                     self.busy = False
-                if stop:
-                    return
+                if stop:  # (what is still unoptimised, Slam.finish optimises in line)
+                    break
+                due = dirty_since is not None and not self._optimising()
+                if due and (not self.queue or time.perf_counter() - dirty_since > OPTIMISE_AFTER_S):
+                    dirty_since = None
+                    self.optimising = threading.Thread(
+                        target=self._optimise, name="slam-optimise", daemon=True
+                    )
+                    self.optimising.start()
+            if self.optimising is not None:
+                self.optimising.join()
         except BaseException as err:  # surfaced by close(); tracking goes on meanwhile
             self.error = err
+
+    def _optimising(self) -> bool:
+        return self.optimising is not None and self.optimising.is_alive()
 
     def _search(self, view: Slam) -> bool:
         """Loop search for the view's newest keyframe; found edges go into the SLAM."""
@@ -241,6 +253,15 @@ class LoopCloser:
         return bool(view.loops)
 
     def _optimise(self) -> None:
+        """In its own thread: the loop search goes on while the child optimises."""
+        try:
+            self._optimise_graph()
+        except BaseException as err:
+            self.error = err
+        with self.wake:
+            self.wake.notify()
+
+    def _optimise_graph(self) -> None:
         slam = self.slam
         with slam.lock:
             view = graph_view(slam)
