@@ -68,16 +68,17 @@ def test_icp_normal_equations_match_the_numpy_rows() -> None:
     ref_nrm = normals_of(ref_pts)
     cur_pts = backproject(RgbdFrame(0, np.zeros((120, 160, 3), np.uint8),
                                     corridor_depth(SMALL, seed=1)).depth_m, SMALL)  # fmt: skip
-    T = make_transform(rotvec_to_matrix(np.array([0.01, -0.02, 0.005])), np.array([0.03, 0, 0.05]))
+    rotation = rotvec_to_matrix(np.array([0.01, -0.02, 0.005]))
+    motion = make_transform(rotation, np.array([0.03, 0, 0.05]))
     huber = 0.02
-    jac, res = _icp_terms(ref_pts, ref_nrm, cur_pts, SMALL, T, 0.3)
+    jac, res = _icp_terms(ref_pts, ref_nrm, cur_pts, SMALL, motion, 0.3)
     w = np.where(np.abs(res) < huber, 1.0, huber / np.maximum(np.abs(res), 1e-12))
-    H, g, pairs, squares = icp_normal_equations(
-        ref_pts, ref_nrm, valid_points(cur_pts), T, SMALL.fx, SMALL.fy, SMALL.cx, SMALL.cy,
+    hessian, g, pairs, squares = icp_normal_equations(
+        ref_pts, ref_nrm, valid_points(cur_pts), motion, SMALL.fx, SMALL.fy, SMALL.cx, SMALL.cy,
         0.3, huber,
     )  # fmt: skip
     assert pairs == len(res) > 5000
-    np.testing.assert_allclose(H, (jac * w[:, None]).T @ jac, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(hessian, (jac * w[:, None]).T @ jac, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(g, (jac * w[:, None]).T @ res, rtol=1e-9, atol=1e-12)
     assert squares == pytest.approx(float(res @ res), rel=1e-9)
 

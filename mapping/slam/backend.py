@@ -224,8 +224,9 @@ class LoopCloser:
                     self.busy = False
                 if stop:  # (what is still unoptimised, Slam.finish optimises in line)
                     break
+                waited = 0.0 if dirty_since is None else time.perf_counter() - dirty_since
                 due = dirty_since is not None and not self._optimising()
-                if due and (not self.queue or time.perf_counter() - dirty_since > OPTIMISE_AFTER_S):
+                if due and (not self.queue or waited > OPTIMISE_AFTER_S):
                     dirty_since = None
                     self.optimising = threading.Thread(
                         target=self._optimise, name="slam-optimise", daemon=True
