@@ -149,3 +149,33 @@ def test_child_process_optimises_like_in_line() -> None:
         child.close()
     slam.optimise()
     np.testing.assert_allclose(poses, [k.pose for k in slam.keyframes], atol=1e-9)
+
+
+class JoiningSlam(Slam):
+    """A loop search that also moves keyframes and sets new state, as a loop joining two
+    segments does: on its 4th keyframe it shifts every keyframe 1 m along x."""
+
+    def _detect_loop(self) -> None:
+        super()._detect_loop()
+        if len(self.keyframes) == 4:
+            for kf in self.keyframes:
+                kf.pose = make_transform(np.eye(3), np.array([1.0, 0, 0])) @ kf.pose
+            self.joined_at = len(self.keyframes)
+
+
+def test_background_search_applies_what_it_moved_like_in_line() -> None:
+    """Whatever the loop search changes (poses, new state) reaches the SLAM, also for
+    keyframes made while it ran: the live trajectory equals the in-line one."""
+    runs = []
+    for background in (False, True):
+        slam = JoiningSlam(CAM, replace(LOOPS, background=background))
+        _, seq = out_and_back(LOOPS)
+        for f in seq:
+            slam.step(f)
+            while slam.backend is not None and not slam.backend.idle():
+                time.sleep(0.005)
+        slam.finish()
+        assert getattr(slam, "joined_at", None) == 4
+        runs.append(slam.trajectory()[1])
+    np.testing.assert_allclose(runs[1], runs[0], atol=1e-9)
+    assert runs[0][0][0, 3] == pytest.approx(1.0, abs=1e-9)  # the first keyframe moved too

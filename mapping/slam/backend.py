@@ -241,17 +241,50 @@ class LoopCloser:
         return self.optimising is not None and self.optimising.is_alive()
 
     def _search(self, view: Slam) -> bool:
-        """Loop search for the view's newest keyframe; found edges go into the SLAM."""
+        """Loop search for the view's newest keyframe, on copies of the keyframes; what
+        it changed goes into the SLAM under its lock (:meth:`_apply`)."""
         started = time.perf_counter()
+        slam = self.slam
+        with slam.lock:  # the poses as they are now (an optimisation may have moved them)
+            newest = view.keyframes[-1]
+            newest.pose = slam.keyframes[newest.kf_id].pose
+            view.keyframes = [*map(copy.copy, view.keyframes[:-1]), newest]
+        poses = [k.pose for k in view.keyframes]
+        state = dict(vars(view))
         view._detect_loop()
         self.search_s += time.perf_counter() - started
         self.searched += 1
-        slam = self.slam
         with slam.lock:
-            slam.edges += view.edges
-            slam.loops += view.loops
-            slam.rejected_loops += view.rejected_loops
+            self._apply(view, poses, state)
         return bool(view.loops)
+
+    def _apply(self, view: Slam, poses: list[F64Array], state: dict[str, Any]) -> None:
+        """Into the SLAM: the search's new edges and loops; keyframe poses it moved (a
+        loop that joins two segments moves one of them), as the same rigid change, with
+        the keyframes made since moving like the newest searched one; and any other
+        state it set anew (e.g. which segments are joined)."""
+        slam = self.slam
+        slam.edges += view.edges
+        slam.loops += view.loops
+        slam.rejected_loops += view.rejected_loops
+        moved = False
+        for kf, searched, before in zip(slam.keyframes, view.keyframes, poses, strict=False):
+            if searched.pose is not before:
+                kf.pose = searched.pose @ np.linalg.inv(before) @ kf.pose
+                moved = True
+        newest = view.keyframes[-1]
+        if newest.pose is not poses[-1]:
+            fix = newest.pose @ np.linalg.inv(poses[-1])
+            for kf in slam.keyframes[len(view.keyframes) :]:
+                kf.pose = fix @ kf.pose
+        own = {"keyframes", "edges", "loops", "rejected_loops", "config", "odometry", "backend",
+               "lock", "last_pose"}  # fmt: skip
+        for name, value in vars(view).items():
+            if name not in own and value is not state.get(name):
+                setattr(slam, name, value)
+        if moved and slam.frames:
+            _, _, kf_id, T_kf_cam = slam.frames[-1]
+            slam.last_pose = slam.keyframes[kf_id].pose @ T_kf_cam
 
     def _optimise(self) -> None:
         """In its own thread: the loop search goes on while the child optimises."""
