@@ -413,12 +413,12 @@ class Slam:
             self.last_pose = poses[-1]
 
     def _verify(
-        self, kf: Keyframe, tracked: TrackedFrame, guess: F64Array | None
+        self, kf: Keyframe, tracked: TrackedFrame, guess: F64Array | None, need: int = 0
     ) -> OdometryResult | None:
         """``tracked`` against keyframe ``kf`` (loop or relocalisation): None when the
-        features give fewer than ``loop_min_inliers`` PnP inliers, checked before the
-        keyframe's ICP levels are rebuilt (most candidates stop there)."""
-        need = self.config.loop_min_inliers
+        features give fewer than ``need`` (default ``loop_min_inliers``) PnP inliers,
+        checked before the keyframe's ICP levels are rebuilt (most candidates stop there)."""
+        need = need or self.config.loop_min_inliers
         fit = self.odometry.match_features(kf.tracked, tracked, None, min_inliers=need)
         if fit.inliers < need:
             return None
