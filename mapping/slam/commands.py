@@ -162,7 +162,8 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.system import SlamConfig
 
     options = RunOptions(
-        slam=SlamConfig(odometry=PRESETS[args.preset]),
+        # a live camera: the back end off the tracking path; recordings: in line (repeatable)
+        slam=SlamConfig(odometry=PRESETS[args.preset], background=args.realsense is not None),
         fusion=FusionConfig(voxel_m=args.voxel),
         markers=args.markers,
         marker_dictionary=args.marker_dictionary,
