@@ -212,13 +212,13 @@ def test_capture_delivers_every_frame_once_aligned(
         aligned = image_to_numpy(got[i]["depth"]).astype(np.float64)
         truth = depths[i].astype(np.float64)
         both = (aligned > 0) & (truth > 0)
-        assert both.mean() > 0.6
+        assert both.mean() > 0.7
         rel = aligned[both] / truth[both] - 1.0
-        assert abs(float(np.median(rel))) < 0.01  # no scale, units or registration error
-        assert float(np.median(np.abs(rel))) < 0.02  # the noise of two depth draws
+        assert abs(float(np.median(rel))) < 0.002  # no scale, units or registration bias
+        assert float(np.median(np.abs(rel))) < 0.01  # the noise of two depth draws
         corner = both.copy()
         corner[80:-80, 80:-80] = False  # where a distortion mistake shows most
-        assert abs(float(np.median(aligned[corner] / truth[corner] - 1.0))) < 0.015
+        assert abs(float(np.median(aligned[corner] / truth[corner] - 1.0))) < 0.002
 
 
 def test_slam_on_the_recording_matches_the_simulator_bag(
@@ -242,7 +242,7 @@ def test_slam_on_the_recording_matches_the_simulator_bag(
     assert np.abs(est.stamps_s - truth.stamps_s[:FRAMES]).max() < 1e-5
     # same colour; depth re-projected from another viewpoint: comparable accuracy
     assert rs_report["ate_rmse_m"] < 0.05 * truth.path_length_m() + 0.02
-    assert rs_report["ate_rmse_m"] < 2.0 * bag_report["ate_rmse_m"] + 0.02
+    assert rs_report["ate_rmse_m"] < 1.5 * bag_report["ate_rmse_m"] + 0.01
 
 
 def test_hardware_clock_stamps_go_on_the_host_clock(tmp_path: Path) -> None:
