@@ -439,16 +439,17 @@ class RealsenseSource:
 
     def __iter__(self) -> Iterator[RgbdFrame]:
         emitted = 0
-        for n, f in enumerate(self.stream.frames()):
-            if n % self.stride:
-                continue
-            color, depth = f.color_rgb, f.depth_mm.astype(np.float32) / 1000.0
-            if self.undistorter is not None:
-                color, depth = self.undistorter.apply(color, depth)
-            yield RgbdFrame(f.stamp_ns, color, depth, n)
-            emitted += 1
-            if self.max_frames is not None and emitted >= self.max_frames:
-                return
+        with contextlib.closing(self.stream.frames()) as frames:
+            for n, f in enumerate(frames):
+                if n % self.stride:
+                    continue
+                color, depth = f.color_rgb, f.depth_mm.astype(np.float32) / 1000.0
+                if self.undistorter is not None:
+                    color, depth = self.undistorter.apply(color, depth)
+                yield RgbdFrame(f.stamp_ns, color, depth, n)
+                emitted += 1
+                if self.max_frames is not None and emitted >= self.max_frames:
+                    return
 
 
 def frame_messages(frame: RealsenseFrame, color_frame_id: str, factory: Any) -> dict[str, Any]:
