@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,7 @@ class RealsenseStream:
                     return
                 waited_s += 0.2
 
-    def frames(self, timeout_ms: int = 2000) -> Iterator[RealsenseFrame]:
+    def frames(self, timeout_ms: int = 2000) -> Generator[RealsenseFrame, None, None]:
         """Each colour frame that has a depth frame, once, in order (module docstring)."""
         pairing = _Pairing(500.0 / self.fps)
         try:
