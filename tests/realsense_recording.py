@@ -53,6 +53,20 @@ string encoding   # Stream's data format
 bool is_recommended # Is this stream recommended by RealSense SDK
 """
 STREAM_INFO_MD5 = "311d7e24eac31bb87271d041bf70ff7d"
+IMU_INTRINSIC_MSG = """\
+# Motion device intrinsics: scale, bias, and variances
+
+# Interpret data array values
+                            # [ Scale X       cross axis        cross axis      Bias X]
+                            # [cross axis      Scale Y          cross axis      Bias Y]
+                            # [cross axis     cross axis          Scale Z       Bias Z]
+float32[12] data            # 3x4 Row-major matrix
+
+float32[3] noise_variances  # Variance of noise for X, Y, and Z axis
+float32[3] bias_variances   # Variance of bias for X, Y, and Z axis
+"""
+IMU_INTRINSIC_MD5 = "aebdc2f8f9726f1c3ca823ab56e47429"
+"""MD5 of realsense_msgs/ImuIntrinsic compiled into librealsense (ImuIntrinsic.h)."""
 """MD5 of realsense_msgs/StreamInfo compiled into librealsense (StreamInfo.h)."""
 FILE_VERSION = 4
 """ROS_FILE_WITH_RECOMMENDED_PROCESSING_BLOCKS, what librealsense 2.5x writes."""
@@ -91,6 +105,8 @@ class RecordedFrame:
     system_ns: int | None = None
     depth_stamp_ns: int | None = None
     """Depth frame timestamp when it differs from the colour one."""
+    gyro: list[tuple[int, tuple[float, float, float]]] = field(default_factory=list)
+    """Gyro samples (stamp ns, rad/s in the gyro frame) since the previous frame."""
 
 
 @dataclass
@@ -108,6 +124,16 @@ class Recording:
     product_id: str = "0B07"
     firmware: str = "5.13.0.50"
     stereo_baseline_mm: float = 49.9
+    gyro_fps: int = 0
+    """> 0: a D435i-like motion module with a gyro stream at this rate."""
+    gyro_from_depth: F64 = field(default_factory=lambda: _translation(-0.0053, -0.005, -0.0117))
+    """The gyro's extrinsics from the depth imager (axes as the depth optical frame)."""
+
+
+def _translation(x: float, y: float, z: float) -> F64:
+    t = np.eye(4)
+    t[:3, 3] = [x, y, z]
+    return t
 
 
 def _typestore() -> Any:
@@ -115,6 +141,7 @@ def _typestore() -> Any:
 
     store = get_typestore(Stores.ROS1_NOETIC)
     store.register(get_types_from_msg(STREAM_INFO_MSG, "realsense_msgs/msg/StreamInfo"))
+    store.register(get_types_from_msg(IMU_INTRINSIC_MSG, "realsense_msgs/msg/ImuIntrinsic"))
     return store
 
 
@@ -220,7 +247,10 @@ def write_realsense_bag(path: Path, rec: Recording, frames: Iterable[RecordedFra
             out.write(
                 f"{sp}/tf/0", "geometry_msgs/msg/Transform", STATIC_NS, _transform(m, to_reference)
             )
+        if rec.gyro_fps:
+            _write_motion_module(out, rec, len(sensors))
         count = 0
+        gyro_seq = 0
         first_ns: int | None = None
         for n, frame in enumerate(frames):
             depth_stamp = (
@@ -230,6 +260,9 @@ def write_realsense_bag(path: Path, rec: Recording, frames: Iterable[RecordedFra
             if first_ns is None:
                 first_ns = system_ns - 100_000_000  # the recording started 0.1 s earlier
             capture_ns = system_ns - first_ns
+            for stamp, rate in frame.gyro:
+                gyro_seq += 1
+                _write_gyro(out, rec, len(sensors), stamp, rate, gyro_seq, first_ns)
             for index, (_, stream, video, encoding, _) in enumerate(sensors):
                 sp = f"/device_0/sensor_{index}/{stream}_0"
                 is_depth = stream == "Depth"
@@ -258,11 +291,61 @@ def write_realsense_bag(path: Path, rec: Recording, frames: Iterable[RecordedFra
     return count
 
 
-def _inverse(t: F64) -> F64:
-    out = np.eye(4)
-    out[:3, :3] = t[:3, :3].T
-    out[:3, 3] = -t[:3, :3].T @ t[:3, 3]
-    return out
+def _write_motion_module(out: _BagOut, rec: Recording, index: int) -> None:
+    """Sensor ``index``: a "Motion Module" with one gyro stream (D435i-like)."""
+    m = out.store.types
+    kv = m["diagnostic_msgs/msg/KeyValue"]
+    prefix = f"/device_0/sensor_{index}"
+    for key, value in {"Name": "Motion Module", "Product Line": "D400"}.items():
+        out.write(f"{prefix}/info", "diagnostic_msgs/msg/KeyValue", STATIC_NS, kv(key, value))
+    sp = f"{prefix}/Gyro_0"
+    info = m["realsense_msgs/msg/StreamInfo"](
+        fps=rec.gyro_fps, encoding="MOTION_XYZ32F", is_recommended=True
+    )
+    out.write(f"{sp}/info", "realsense_msgs/msg/StreamInfo", STATIC_NS, info)
+    intrinsic = m["realsense_msgs/msg/ImuIntrinsic"](
+        data=np.array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], dtype=np.float32),
+        noise_variances=np.full(3, 1e-6, dtype=np.float32),
+        bias_variances=np.full(3, 1e-8, dtype=np.float32),
+    )
+    out.write(f"{sp}/imu_intrinsic", "realsense_msgs/msg/ImuIntrinsic", STATIC_NS, intrinsic)
+    out.write(
+        f"{sp}/tf/0", "geometry_msgs/msg/Transform", STATIC_NS, _transform(m, rec.gyro_from_depth)
+    )
+
+
+def _write_gyro(
+    out: _BagOut,
+    rec: Recording,
+    index: int,
+    stamp_ns: int,
+    rate: tuple[float, float, float],
+    seq: int,
+    first_ns: int,
+) -> None:
+    m = out.store.types
+    sp = f"/device_0/sensor_{index}/Gyro_0"
+    vec = m["geometry_msgs/msg/Vector3"]
+    imu = m["sensor_msgs/msg/Imu"](
+        header=m["std_msgs/msg/Header"](seq=seq, stamp=_time(stamp_ns), frame_id="1"),
+        orientation=m["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=0.0),
+        orientation_covariance=np.zeros(9),
+        angular_velocity=vec(x=rate[0], y=rate[1], z=rate[2]),
+        angular_velocity_covariance=np.zeros(9),
+        linear_acceleration=vec(x=0.0, y=0.0, z=0.0),
+        linear_acceleration_covariance=np.zeros(9),
+    )
+    capture_ns = stamp_ns + 1_000_000 - first_ns
+    out.write(f"{sp}/imu/data", "sensor_msgs/msg/Imu", capture_ns, imu)
+    kv = m["diagnostic_msgs/msg/KeyValue"]
+    metadata = {
+        "system_time": f"{(stamp_ns + 1_000_000) / 1e6:.6f}",
+        "timestamp_domain": rec.timestamp_domain,
+        "Frame Counter": str(seq),
+        "Frame Timestamp": str(stamp_ns // 1000),
+    }
+    for key, value in metadata.items():
+        out.write(f"{sp}/imu/metadata", "diagnostic_msgs/msg/KeyValue", capture_ns, kv(key, value))
 
 
 def _camera_info(m: dict[str, Any], v: VideoStream) -> Any:
@@ -324,6 +407,7 @@ def drift_recording(
     depth_units_m: float = 0.0005,
     depth: VideoStream | None = None,
     color_from_depth: F64 | None = None,
+    gyro: bool = True,
 ) -> Recording:
     """A RealSense recording of a simulated drift: the colour frames and stamps of
     ``sim_dir``'s bag (rendered from ``config``), and depth from a depth imager at
@@ -349,11 +433,21 @@ def drift_recording(
         color_model.cx, color_model.cy, tuple(color_model.dist), fps=fps,  # type: ignore[arg-type]
     )  # fmt: skip
     rec = Recording(color, depth, depth_units_m, color_from_depth)
+    gyro_samples: list[tuple[int, tuple[float, float, float]]] = []
+    if gyro:  # the simulator's IMU rates, turned into the depth imager's axes
+        rec.gyro_fps = round(config.imu.rate_hz)
+        r_depth_imu = color_from_depth[:3, :3].T @ sim.rig.base_from_optical[:3, :3].T
+        with BagReader(sim_dir / "drift.mcap") as bag:
+            for msg in bag.messages(["/imu/data"]):
+                w = msg.message.angular_velocity
+                rate = r_depth_imu @ np.array([w.x, w.y, w.z])
+                gyro_samples.append((header_stamp_ns(msg.message), (rate[0], rate[1], rate[2])))
     depth_model = CameraModel(depth.width, depth.height, depth.fx, depth.fy, depth.ppx, depth.ppy)
     rays = depth_model.image_rays.reshape(-1, 3)
     metres_config = dataclasses.replace(config.depth, encoding="32FC1")
 
     def frames() -> Iterator[RecordedFrame]:
+        previous = 0
         with BagReader(sim_dir / "drift.mcap") as bag:
             topic = next(t for t in bag.topics if t.endswith("color/image_raw"))
             for i, msg in enumerate(bag.messages([topic])):
@@ -374,12 +468,15 @@ def drift_recording(
                     dtype=np.float64,
                 )
                 raw = np.where(np.isfinite(metres), np.round(metres / depth_units_m), 0)
+                since = previous if i else stamp - 50_000_000
                 yield RecordedFrame(
                     stamp,
                     image_to_numpy(image),
                     np.clip(raw, 0, 65535).astype(np.uint16),
                     system_ns=stamp + 2_500_000,  # received 2.5 ms later
+                    gyro=[g for g in gyro_samples if since < g[0] <= stamp],
                 )
+                previous = stamp
 
     write_realsense_bag(path, rec, frames())
     return rec

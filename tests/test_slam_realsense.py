@@ -19,6 +19,7 @@ from mapping.slam.realsense import (
     RealsenseCapture,
     RealsenseCaptureParams,
     RealsenseFrame,
+    RealsenseSource,
     RealsenseStream,
 )
 from mapping.slam.trajectory import read_trajectory
@@ -37,6 +38,7 @@ from tests.realsense_recording import (
     RecordedFrame,
     Recording,
     VideoStream,
+    d435_color_from_depth,
     drift_recording,
     write_realsense_bag,
 )
@@ -270,3 +272,51 @@ def test_hardware_clock_stamps_go_on_the_host_clock(tmp_path: Path) -> None:
         np.abs(np.array([f.stamp_ns for f in got]) - (np.array(device_ns) + offset)).max() < 1_000
     )
     assert all(int(f.depth_mm[0, 0]) == 1500 + i for i, f in enumerate(got))  # 1 mm units
+
+
+def test_gyro_of_a_d435i_recording_becomes_the_rotation_prior(tmp_path: Path) -> None:
+    """A recording with a gyro stream (Motion Module, 200 Hz): the rates between two
+    frames, integrated and turned into the colour camera's axes through the recorded
+    gyro->colour extrinsics, are each frame's rotation prior."""
+    from smartmine.geometry import euler_to_matrix, rotation_angle, rotvec_to_matrix
+
+    color = VideoStream(64, 48, 50.0, 50.0, 31.5, 23.5, fps=30)
+    gyro_from_depth = np.eye(4)
+    gyro_from_depth[:3, :3] = euler_to_matrix([0.0, 0.0, 90.0], "xyz", degrees=True)
+    rec = Recording(
+        color, color, color_from_depth=d435_color_from_depth(), gyro_fps=200,
+        gyro_from_depth=gyro_from_depth,
+    )  # fmt: skip
+    rate = np.array([0.1, -0.2, 0.3])  # rad/s in the gyro's axes
+    t0 = 1_782_021_600_000_000_000
+    frame_ns = [t0 + 1_000_000 + i * 33_333_333 for i in range(8)]  # never on a sample
+    gyro_ns = [t0 - 40_000_000 + k * 5_000_000 for k in range(70)]
+    frames = []
+    for i, stamp in enumerate(frame_ns):
+        since = frame_ns[i - 1] if i else t0 - 50_000_000
+        samples = [(g, (rate[0], rate[1], rate[2])) for g in gyro_ns if since < g <= stamp]
+        frames.append(
+            RecordedFrame(
+                stamp, np.zeros((48, 64, 3), np.uint8), np.full((48, 64), 2000, np.uint16),
+                gyro=samples,
+            )
+        )  # fmt: skip
+    write_realsense_bag(tmp_path / "d435i.bag", rec, frames)
+    source = RealsenseSource(file=tmp_path / "d435i.bag")
+    got = list(source)
+    assert len(got) == 8 and got[0].gyro_rotation is None
+    r_cam_gyro = rec.color_from_depth[:3, :3] @ gyro_from_depth[:3, :3].T
+    assert source.stream.r_cam_gyro is not None
+    assert np.allclose(source.stream.r_cam_gyro, r_cam_gyro, atol=1e-6)
+    for i in range(1, 8):
+        last = [g for g in gyro_ns if g <= frame_ns[i]][-1]
+        before = [g for g in gyro_ns if g <= frame_ns[i - 1]][-1]
+        turn = rotvec_to_matrix(rate * (last - before) * 1e-9)
+        expected = r_cam_gyro @ turn @ r_cam_gyro.T
+        prior = got[i].gyro_rotation
+        assert prior is not None, i
+        assert np.allclose(prior, expected, atol=1e-6), (
+            i,
+            rotation_angle(prior),
+            rotation_angle(expected),
+        )

@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from mapping.slam.errors import SlamError
 from mapping.slam.frame import Pinhole, RgbdFrame
-from mapping.slam.sources import Undistorter
+from mapping.slam.sources import GyroIntegrator, Undistorter
 from smartmine.msgs import (
     CameraIntrinsics,
     intrinsics_to_camera_info,
@@ -64,6 +64,9 @@ class RealsenseFrame:
     intrinsics: CameraIntrinsics
     frame_number: int = 0
     """The colour frame's number (librealsense's frame counter)."""
+    gyro_rotation: npt.NDArray[np.float64] | None = None
+    """Camera rotation since the previous delivered frame from the gyro (R_prev_cur),
+    when the recording has a gyro stream (D435i, D455); None otherwise and at first."""
 
 
 class _Pairing:
@@ -131,6 +134,10 @@ class RealsenseStream:
         self.where = str(self.file) if self.file else f"RealSense {serial or '(any)'}"
         self.pipeline: Any = None
         self.playback: Any = None
+        self.r_cam_gyro: npt.NDArray[np.float64] | None = None
+        """Rotation from the gyro's axes to the colour camera's, when there is a gyro."""
+        self.gyro = GyroIntegrator()
+        self._rates: list[tuple[int, npt.NDArray[np.float64]]] = []
         try:
             if self.file is not None:
                 device, profiles = self._open_recording(self.file, realtime)
@@ -144,8 +151,8 @@ class RealsenseStream:
         video = color_profile.as_video_stream_profile()
         self.fps = float(video.fps()) or float(fps)
         ext = depth_profile.get_extrinsics_to(color_profile)
-        color_from_depth = np.eye(4)  # rs2_extrinsics: column-major R, p_color = R p + t
-        color_from_depth[:3, :3] = np.asarray(ext.rotation, dtype=np.float64).reshape(3, 3).T
+        color_from_depth = np.eye(4)  # rs2_extrinsics: p_color = R p + t
+        color_from_depth[:3, :3] = _rotation_of(ext)
         color_from_depth[:3, 3] = np.asarray(ext.translation, dtype=np.float64)
         self.color_from_depth = color_from_depth
         try:
@@ -181,10 +188,11 @@ class RealsenseStream:
         self.playback = device.as_playback()
         self.playback.set_real_time(realtime)
         chosen: dict[Any, tuple[Any, Any]] = {}
+        kinds = (rs.stream.color, rs.stream.depth, rs.stream.gyro)
         for sensor in device.query_sensors():
             for p in sensor.get_stream_profiles():
                 kind = p.stream_type()
-                if kind in (rs.stream.color, rs.stream.depth) and kind not in chosen:
+                if kind in kinds and kind not in chosen:
                     chosen[kind] = (sensor, p)
         missing = [n for k, n in ((rs.stream.color, "colour"), (rs.stream.depth, "depth"))
                    if k not in chosen]  # fmt: skip
@@ -206,6 +214,9 @@ class RealsenseStream:
         for sensor in self._sensors:
             sensor.start(self._hand_over)
         self.playback.resume()
+        if rs.stream.gyro in chosen:
+            gyro, color = chosen[rs.stream.gyro][1], chosen[rs.stream.color][1]
+            self.r_cam_gyro = _rotation_of(gyro.get_extrinsics_to(color))
         return device, (chosen[rs.stream.color][1], chosen[rs.stream.depth][1])
 
     def _hand_over(self, frame: Any) -> None:
@@ -235,18 +246,53 @@ class RealsenseStream:
                 waited_s += 0.2
 
     def frames(self, timeout_ms: int = 2000) -> Generator[RealsenseFrame, None, None]:
-        """Each colour frame that has a depth frame, once, in order (module docstring)."""
+        """Each colour frame that has a depth frame, once, in order (module docstring).
+
+        With a gyro, a pair is held until a gyro sample later than its colour frame
+        has come (streams are dispatched by separate threads, so arrival order is not
+        time order): its rotation prior then integrates exactly the rates up to it.
+        """
         pairing = _Pairing(500.0 / self.fps)
+        held: tuple[Any, Any] | None = None
         try:
             for frame in self._next_frames(timeout_ms):
-                is_color = frame.get_profile().stream_type() == self.rs.stream.color
+                kind = frame.get_profile().stream_type()
+                if kind == self.rs.stream.gyro:
+                    rate = frame.as_motion_frame().get_motion_data()
+                    stamp = self.stamp_ns(frame)
+                    self._rates.append((stamp, np.array([rate.x, rate.y, rate.z])))
+                    if held is not None and stamp > self.stamp_ns(held[0]):
+                        yield self._aligned(*held)
+                        held = None
+                    continue
+                is_color = kind == self.rs.stream.color
                 pair = pairing.add("color" if is_color else "depth", frame)
                 self.color_frames = pairing.color_frames
-                if pair is not None:
-                    self.delivered += 1
+                if pair is None:
+                    continue
+                if held is not None:
+                    yield self._aligned(*held)
+                    held = None
+                if self.r_cam_gyro is None:
                     yield self._aligned(*pair)
+                else:
+                    held = pair
+            if held is not None:
+                yield self._aligned(*held)
         finally:
             self.close()
+
+    def _rotation_prior(self, stamp_ns: int) -> npt.NDArray[np.float64] | None:
+        """The gyro rotation (colour camera axes) from the previous frame to ``stamp_ns``."""
+        if self.r_cam_gyro is None:
+            return None
+        self._rates.sort(key=lambda sample: sample[0])
+        upto = sum(1 for t, _ in self._rates if t <= stamp_ns)
+        for t, rate in self._rates[:upto]:
+            self.gyro.add(t, rate)
+        del self._rates[:upto]
+        prior = self.gyro.take(self.r_cam_gyro)
+        return prior if self.delivered > 1 else None
 
     def close(self) -> None:
         """Stop streaming (a recording's player first drains what it was handing over)."""
@@ -270,12 +316,16 @@ class RealsenseStream:
         units = float(depth.as_depth_frame().get_units()) or self.depth_scale_m
         depth_mm = np.rint(self.aligner(raw * units) * 1000.0)
         depth_mm[depth_mm > 65535] = 0  # beyond what 16-bit millimetres can say: no data
+        self.delivered += 1
+        stamp = self.stamp_ns(color)
+        prior = self._rotation_prior(stamp)
         return RealsenseFrame(
-            self.stamp_ns(color),
+            stamp,
             rgb_of(color, self.rs, self.where),
             depth_mm.astype(np.uint16),
             self.intrinsics,
             int(color.get_frame_number()),
+            prior,
         )
 
     def stamp_ns(self, frame: Any) -> int:
@@ -377,6 +427,11 @@ def _fill_gaps(image: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
+def _rotation_of(extrinsics: Any) -> npt.NDArray[np.float64]:
+    """The rotation of an rs2_extrinsics (stored column-major)."""
+    return np.asarray(extrinsics.rotation, dtype=np.float64).reshape(3, 3).T
+
+
 def rgb_of(color: Any, rs: Any, where: str) -> npt.NDArray[np.uint8]:
     """The colour frame as contiguous RGB (rgb8, bgr8, rgba8, bgra8, yuyv, uyvy)."""
     image = np.asanyarray(color.get_data())
@@ -439,14 +494,20 @@ class RealsenseSource:
 
     def __iter__(self) -> Iterator[RgbdFrame]:
         emitted = 0
+        skipped: npt.NDArray[np.float64] | None = None  # gyro rotation over skipped frames
         with contextlib.closing(self.stream.frames()) as frames:
             for n, f in enumerate(frames):
+                prior = f.gyro_rotation
+                if prior is not None and skipped is not None:
+                    prior = skipped @ prior
                 if n % self.stride:
+                    skipped = prior
                     continue
+                skipped = None
                 color, depth = f.color_rgb, f.depth_mm.astype(np.float32) / 1000.0
                 if self.undistorter is not None:
                     color, depth = self.undistorter.apply(color, depth)
-                yield RgbdFrame(f.stamp_ns, color, depth, n)
+                yield RgbdFrame(f.stamp_ns, color, depth, n, prior if emitted else None)
                 emitted += 1
                 if self.max_frames is not None and emitted >= self.max_frames:
                     return
