@@ -134,7 +134,12 @@ def _slam(args: argparse.Namespace) -> int:
     if args.realsense is not None or args.realsense_file is not None:
         from mapping.slam.realsense import RealsenseSource
 
-        source = RealsenseSource(serial=args.realsense or None, file=args.realsense_file)
+        source = RealsenseSource(
+            serial=args.realsense or None,
+            file=args.realsense_file,
+            max_frames=args.max_frames,
+            stride=args.stride,
+        )
     else:
         if not args.bag.exists():
             raise SlamError(f"{args.bag}: no such bag")
