@@ -134,7 +134,12 @@ def _slam(args: argparse.Namespace) -> int:
     if args.realsense is not None or args.realsense_file is not None:
         from mapping.slam.realsense import RealsenseSource
 
-        source = RealsenseSource(serial=args.realsense or None, file=args.realsense_file)
+        source = RealsenseSource(
+            serial=args.realsense or None,
+            file=args.realsense_file,
+            max_frames=args.max_frames,
+            stride=args.stride,
+        )
     else:
         if not args.bag.exists():
             raise SlamError(f"{args.bag}: no such bag")
@@ -162,7 +167,8 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.system import SlamConfig
 
     options = RunOptions(
-        slam=SlamConfig(odometry=PRESETS[args.preset]),
+        # a live camera: the back end off the tracking path; recordings: in line (repeatable)
+        slam=SlamConfig(odometry=PRESETS[args.preset], background=args.realsense is not None),
         fusion=FusionConfig(voxel_m=args.voxel),
         markers=args.markers,
         marker_dictionary=args.marker_dictionary,

@@ -68,8 +68,9 @@ class RgbdFrame:
                 f"frame {self.index}: depth {self.depth_m.shape} and colour "
                 f"{self.color.shape[:2]} differ in size (depth must be aligned to colour)"
             )
-        depth = np.asarray(self.depth_m, dtype=np.float32)
-        self.depth_m = np.where(np.isfinite(depth) & (depth > 0), depth, 0).astype(np.float32)
+        from mapping.slam.kernels import clean_depth
+
+        self.depth_m = clean_depth(np.asarray(self.depth_m, dtype=np.float32))
 
     @property
     def gray(self) -> U8Array:
@@ -106,7 +107,27 @@ def backproject(depth_m: F32Array, cam: Pinhole) -> F32Array:
     return pts
 
 
+def level_points(depth_m: F32Array, factor: int, cam: Pinhole, max_depth_m: float) -> F32Array:
+    """Points (H/f, W/f, 3) of ``backproject(downsample_depth(depth, f), cam.scaled(f))``
+    with depth at or beyond ``max_depth_m`` dropped, in one pass (compiled)."""
+    from mapping.slam.kernels import level_points as kernel
+
+    small = cam.scaled(factor)
+    return np.asarray(
+        kernel(depth_m, factor, max_depth_m, small.fx, small.fy, small.cx, small.cy),
+        dtype=np.float32,
+    )
+
+
 def normals_of(points: F32Array) -> F32Array:
+    """Normals from image-neighbour cross products, facing the camera; zeros where
+    undefined (compiled: ``normals_of_numpy`` is the reference)."""
+    from mapping.slam.kernels import normals
+
+    return np.asarray(normals(np.ascontiguousarray(points, dtype=np.float32)), dtype=np.float32)
+
+
+def normals_of_numpy(points: F32Array) -> F32Array:
     """Normals from image-neighbour cross products; zeros where undefined."""
     dx = np.zeros_like(points)
     dy = np.zeros_like(points)

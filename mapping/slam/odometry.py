@@ -22,10 +22,10 @@ from mapping.slam.frame import (
     F64Array,
     Pinhole,
     RgbdFrame,
-    backproject,
-    downsample_depth,
+    level_points,
     normals_of,
 )
+from mapping.slam.kernels import guided_matches, icp_normal_equations, valid_points
 from smartmine.geometry import matrix_to_rotvec, rotvec_to_matrix, transform_from_twist
 
 
@@ -60,6 +60,17 @@ class OdometryConfig:
     """Share of the current frame's depth points ICP must pair with the reference: a
     garbage frame (random depth) pairs a few percent by chance, under a 0.08 m rmse."""
     max_rmse_m: float = 0.08
+    guided_radius_px: float = 0.0
+    """Match features only within this radius (at 640 px width) of where the predicted
+    motion puts them, all against all as the fallback; 0: always all against all. Off
+    by default: 24 px cut tracking from 11.3 to 7.8 CPU ms a frame, but on the simulator
+    drift (922 frames, 146 m) ATE rose from 0.15 to 0.21 m (full SLAM) and from 0.31 to
+    0.56 m (frame-to-frame), while the per-pair errors against the truth stayed alike
+    (RPE 1 m 0.0094 vs 0.0096 m)."""
+    guided_max_bits: int = 64
+    """Largest Hamming distance (of 256 bits) of a guided match."""
+    guided_min_inliers: int = 30
+    """Fewer PnP inliers from guided matches than this: match all against all instead."""
 
 
 @dataclass
@@ -90,6 +101,19 @@ class OdometryResult:
     information: F64Array
     """6×6 information of the pose (rotation first), from the Gauss-Newton Hessian."""
     reason: str = ""
+
+
+@dataclass
+class FeatureFit:
+    """Feature PnP: ``T_ref_cur`` (None when it failed) and the inlier pairs."""
+
+    T_ref_cur: F64Array | None
+    i_ref: Any
+    j_cur: Any
+
+    @property
+    def inliers(self) -> int:
+        return len(self.i_ref)
 
 
 PRESETS: dict[str, OdometryConfig] = {
@@ -139,10 +163,8 @@ class FeatureExtractor:
         pts[good, 1] = (px[good, 1] - cam.cy) / cam.fy * z[good]
         pts[good, 2] = z[good]
         levels = {}
-        clipped = np.where(depth < self.config.max_depth_m, depth, 0).astype(np.float32)
         for factor in self.config.icp_levels:
-            small = downsample_depth(clipped, factor)
-            points = backproject(small, cam.scaled(factor))
+            points = level_points(depth, factor, cam, self.config.max_depth_m)
             levels[factor] = (points, normals_of(points))
         intensity = {}
         if self.config.photometric_weight > 0:
@@ -155,15 +177,32 @@ class FeatureExtractor:
                 intensity[factor] = small_gray.astype(np.float32) / 255.0
         return TrackedFrame(frame.index, frame.stamp_ns, px, descriptors, pts, levels, intensity)
 
+    def guided(
+        self, ref: TrackedFrame, cur: TrackedFrame, T_ref_cur: F64Array, cam: Pinhole
+    ) -> tuple[Any, Any]:
+        """Indices of matches (ref, cur) searched near each ref point's predicted pixel:
+        ~10x cheaper than all against all, and fewer look-alikes to confuse."""
+        if len(ref.descriptors) == 0 or len(cur.descriptors) == 0:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+        radius = self.config.guided_radius_px * cam.width / 640.0
+        return guided_matches(  # type: ignore[no-any-return]
+            np.ascontiguousarray(ref.descriptors).view(np.uint64),
+            ref.points_cam,
+            np.ascontiguousarray(cur.descriptors).view(np.uint64),
+            cur.keypoints_px,
+            np.ascontiguousarray(T_ref_cur, dtype=np.float64),
+            cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height,
+            radius, self.config.ratio, self.config.guided_max_bits,
+        )  # fmt: skip
+
     def match(self, ref: TrackedFrame, cur: TrackedFrame) -> tuple[Any, Any]:
         """Indices of descriptor matches (ref, cur) passing Lowe's ratio test."""
         if len(ref.descriptors) < 2 or len(cur.descriptors) < 2:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
         knn = self.matcher.knnMatch(ref.descriptors, cur.descriptors, k=2)
         knn = [p for p in knn if len(p) == 2]
-        matches = [
-            p[0] for p in knn if len(p) == 2 and p[0].distance < self.config.ratio * p[1].distance
-        ]
+        ratio = self.config.ratio
+        matches = [p[0] for p in knn if len(p) == 2 and p[0].distance < ratio * p[1].distance]
         i = np.array([m.queryIdx for m in matches], dtype=int)
         j = np.array([m.trainIdx for m in matches], dtype=int)
         return i, j
@@ -176,13 +215,16 @@ def pnp(
     j_cur: Any,
     cam: Pinhole,
     config: OdometryConfig,
+    min_inliers: int = 0,
 ) -> tuple[F64Array | None, Any, Any]:
-    """``T_ref_cur`` from ref 3D points seen at cur pixels (RANSAC), with inlier pairs."""
+    """``T_ref_cur`` from ref 3D points seen at cur pixels (RANSAC), with inlier pairs.
+    Fewer matches than ``min_inliers`` (or the config's) fail at once: RANSAC over a
+    loop candidate's mostly wrong matches costs ~5 ms."""
     import cv2
 
     have = np.isfinite(ref.points_cam[i_ref, 0])
     i_ref, j_cur = i_ref[have], j_cur[have]
-    if len(i_ref) < config.pnp_min_inliers:
+    if len(i_ref) < max(config.pnp_min_inliers, min_inliers):
         return None, i_ref[:0], j_cur[:0]
     cv2.setRNGSeed(len(i_ref))  # same input, same RANSAC samples: runs repeat exactly
     try:
@@ -336,7 +378,7 @@ def refine(
     for factor, iterations in zip(config.icp_levels, config.icp_iterations, strict=True):
         ref_pts, ref_nrm = ref.levels[factor]
         cur_img, _ = cur.levels[factor]
-        cur_pts = cur_img[cur_img[:, :, 2] > 0]
+        cur_pts = valid_points(cur_img)
         lcam = cam.scaled(factor)
         for it in range(iterations):
             dist = (
@@ -344,14 +386,12 @@ def refine(
                 if it or factor != config.icp_levels[0]
                 else 2 * config.icp_max_dist_m
             )
-            jac, res = _icp_terms(ref_pts, ref_nrm, cur_pts, lcam, T, dist)
-            n_icp = len(res)
-            w = np.where(
-                np.abs(res) < config.huber_m, 1.0, config.huber_m / np.maximum(np.abs(res), 1e-12)
-            )
-            H = (jac * w[:, None]).T @ jac
-            g = (jac * w[:, None]).T @ res
-            rmse = float(np.sqrt(np.mean(res**2))) if n_icp else np.inf
+            # the compiled form of _icp_terms and its Huber-weighted normal equations
+            H, g, n_icp, squares = icp_normal_equations(
+                ref_pts, ref_nrm, cur_pts, T, lcam.fx, lcam.fy, lcam.cx, lcam.cy, dist,
+                config.huber_m,
+            )  # fmt: skip
+            rmse = float(np.sqrt(squares / n_icp)) if n_icp else np.inf
             if config.photometric_weight > 0 and factor in ref.intensity:
                 jp, rp = _photometric_terms(
                     ref.intensity[factor], cur.intensity[factor], cur_img, lcam, T
@@ -422,10 +462,15 @@ class RgbdOdometry:
         cur: TrackedFrame,
         T_guess: F64Array | None = None,
         gyro_R_ref_cur: F64Array | None = None,
+        guided: bool = True,
+        features: FeatureFit | None = None,
     ) -> OdometryResult:
-        """``T_ref_cur``: PnP from features when they suffice, else ``T_guess``; refined."""
-        i_ref, j_cur = self.features.match(ref, cur)
-        T_pnp, i_in, j_in = pnp(ref, cur, i_ref, j_cur, self.cam, self.config)
+        """``T_ref_cur``: PnP from features when they suffice, else ``T_guess``; refined.
+        Features are matched near where ``T_guess`` puts them (``guided``), all against
+        all when that finds too few; ``features`` passes a fit made already."""
+        if features is None:
+            features = self.match_features(ref, cur, T_guess if guided else None)
+        T_pnp, i_in, j_in = features.T_ref_cur, features.i_ref, features.j_cur
         starts = [T for T in (T_pnp, T_guess) if T is not None] or [np.eye(4)]
         best: OdometryResult | None = None
         for T0 in starts:
@@ -439,3 +484,19 @@ class RgbdOdometry:
                 break
         assert best is not None
         return best
+
+    def match_features(
+        self, ref: TrackedFrame, cur: TrackedFrame, T_guess: F64Array | None = None,
+        min_inliers: int = 0,
+    ) -> FeatureFit:  # fmt: skip
+        """PnP ``T_ref_cur`` and its inlier pairs: from guided matches near ``T_guess``
+        when given and enough, else all against all. Needs only the features: a loop
+        candidate is checked before its ICP levels are rebuilt."""
+        config = self.config
+        if T_guess is not None and config.guided_radius_px > 0:
+            i_ref, j_cur = self.features.guided(ref, cur, T_guess, self.cam)
+            fit = FeatureFit(*pnp(ref, cur, i_ref, j_cur, self.cam, config, min_inliers))
+            if fit.T_ref_cur is not None and fit.inliers >= config.guided_min_inliers:
+                return fit
+        i_ref, j_cur = self.features.match(ref, cur)
+        return FeatureFit(*pnp(ref, cur, i_ref, j_cur, self.cam, config, min_inliers))

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mapping.slam.frame import Pinhole, RgbdFrame
+from mapping.slam.kernels import warm_up
 from mapping.slam.odometry import PRESETS
 from mapping.slam.sources import GyroIntegrator, Undistorter, depth_to_metres, rotation_between
 from mapping.slam.system import Slam, SlamConfig
@@ -52,6 +53,11 @@ class SlamParams:
     sync_tolerance_ms: float = param(20.0, "colour/depth stamp pairing", unit="ms")
     position_sigma_m: float = param(0.02, "reported position standard deviation", unit="m")
     rotation_sigma_rad: float = param(0.01, "reported rotation standard deviation", unit="rad")
+    background_loops: bool = param(
+        True,
+        "loop search and pose-graph optimisation off the tracking path (a worker thread and "
+        "process), so the pose keeps camera rate; false: in line (a bag replays exactly)",
+    )
 
 
 @register_processor
@@ -93,8 +99,13 @@ class SlamProcessor(Processor[SlamParams]):
         cam = Pinhole.from_k(intr.width, intr.height, intr.k)
         self.undistorter = Undistorter.create(intr)
         odo = replace(PRESETS[self.params.preset], max_depth_m=self.params.max_depth_m)
-        config = SlamConfig(odometry=odo, keyframe_translation_m=self.params.keyframe_translation_m)
+        config = SlamConfig(
+            odometry=odo,
+            keyframe_translation_m=self.params.keyframe_translation_m,
+            background=self.params.background_loops,
+        )
         self.slam = Slam(cam, config)
+        warm_up()  # the compiled kernels, before the first frame
 
     def process(self, port: str, message: Any, receive_time_ns: int) -> list[Output]:
         if port == "camera_info":
@@ -117,6 +128,12 @@ class SlamProcessor(Processor[SlamParams]):
                 continue  # frames before the first camera_info cannot be used
             out += self._track(pair["color"], pair["depth"])
         return out
+
+    def finish(self) -> list[Output]:
+        """Stop the background back end (its last loop search and optimisation)."""
+        if self.slam is not None:
+            self.slam.finish()
+        return []
 
     def _track(self, color_msg: Any, depth_msg: Any) -> list[Output]:
         assert self.slam is not None

@@ -196,8 +196,8 @@ def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None)
     """Give ``source`` the camera of ``--calibration`` (a calibration.yaml of ``smartmine
     calibrate``, camera ``camera`` or the only/first one, or a ROS camera_info YAML).
 
-    A bag source also takes its distortion (frames are undistorted with it); the image size
-    must be the bag's.
+    A bag or RealSense source also takes its distortion (frames are undistorted with it);
+    the image size must be the source's.
     """
     from calibration.camera_model import load_camera_model
 
@@ -205,12 +205,14 @@ def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None)
         intrinsics = load_camera_model(path, camera).intrinsics
     except SmartmineError as err:
         raise SlamError(str(err)) from None
-    if isinstance(source, BagSource):
-        bag = source.intrinsics
-        if (intrinsics.width, intrinsics.height) != (bag.width, bag.height):
+    from mapping.slam.realsense import RealsenseSource
+
+    if isinstance(source, (BagSource, RealsenseSource)):  # frames get undistorted
+        own = source.intrinsics
+        if (intrinsics.width, intrinsics.height) != (own.width, own.height):
             raise SlamError(
                 f"{path}: calibration is for {intrinsics.width}x{intrinsics.height} images, "
-                f"the bag's {source.info_topic} is {bag.width}x{bag.height}"
+                f"{source.description} gives {own.width}x{own.height}"
             )
         source.intrinsics = intrinsics
         source.undistorter = Undistorter.create(intrinsics)

@@ -16,8 +16,9 @@ one by a weak edge that the next loop closure corrects.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,9 @@ from mapping.slam.odometry import (
     TrackedFrame,
 )
 from smartmine.geometry import make_transform, matrix_to_rotvec, rotation_angle, rotvec_to_matrix
+
+if TYPE_CHECKING:
+    from mapping.slam.backend import LoopCloser
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class SlamConfig:
     map_scale: int = 2
     """Keyframe images kept for fusion at 1/map_scale resolution (memory)."""
     optimise_every_loop: bool = True
+    background: bool = False
+    """Live: loop search in a worker thread and pose-graph optimisation in a child
+    process, so that they never hold up the pose (:mod:`mapping.slam.backend`). Off
+    (offline): in line, and the same input gives the same trajectory on every run."""
 
 
 @dataclass
@@ -184,6 +192,14 @@ class Slam:
         """Estimated gyro bias, rad/s in the camera frame (see ``gyro_bias_frames``)."""
         self.gyro_bias_updates = 0
         self.last_frame_ns: int | None = None
+        self.lock = threading.RLock()
+        """Held while the graph changes (tracking's keyframes, the back end's results)."""
+        self.backend: LoopCloser | None = None
+        if self.config.background:
+            from mapping.slam.backend import LoopCloser
+
+            self.backend = LoopCloser(self)
+        self.backend_stats: dict[str, Any] = {}
 
     # -- public ------------------------------------------------------------------------
     def step(self, frame: RgbdFrame) -> FrameState:
@@ -204,7 +220,8 @@ class Slam:
             self._add_keyframe(frame, tracked, np.eye(4), None)
             return self._record(FrameState(frame.index, frame.stamp_ns, np.eye(4), "keyframe"))
         if self.lost_since is not None:
-            return self._record(self._recover(frame, tracked))
+            with self.lock:
+                return self._record(self._recover(frame, tracked))
         kf = self.keyframes[-1]
         guess = self.last_T_kf_cam @ self._predicted_motion(frame.stamp_ns)
         gyro = None
@@ -217,10 +234,15 @@ class Slam:
             return self._record(
                 FrameState(frame.index, frame.stamp_ns, None, "lost", result.reason)
             )
-        return self._record(self._accept(frame, tracked, kf, result))
+        with self.lock:
+            return self._record(self._accept(frame, tracked, kf, result))
 
     def finish(self) -> None:
-        """Final pose-graph optimisation."""
+        """Final pose-graph optimisation (after the background back end's last work)."""
+        if self.backend is not None:
+            self.backend.close()
+            self.backend_stats = self.backend.stats()
+            self.backend = None
         if self.loops or any(e[4] for e in self.edges):
             self.optimise()
 
@@ -255,7 +277,10 @@ class Slam:
             )
         ):
             self._add_keyframe(frame, tracked, pose, (kf, T_kf_cam, result.information))
-            self._detect_loop()
+            if self.backend is not None:
+                self.backend.submit()
+            else:
+                self._detect_loop()
             return FrameState(frame.index, frame.stamp_ns, pose, "keyframe")
         self.frames.append((frame.index, frame.stamp_ns, kf.kf_id, T_kf_cam))
         self.last_pose = pose
@@ -306,8 +331,8 @@ class Slam:
     def _recover(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState:
         candidates = self._place_candidates(thumbnail(frame), None, exclude_recent=0)
         for kf in [self.keyframes[-1], *candidates]:
-            result = self.odometry.estimate(self._full(kf), tracked, None)
-            if result.ok and result.feature_inliers >= self.config.loop_min_inliers:
+            result = self._verify(kf, tracked, None)
+            if result is not None and result.ok:
                 self.lost_since = None
                 self.segment_seed = None
                 self.velocity = np.eye(4)
@@ -396,11 +421,9 @@ class Slam:
         for cand in candidates:
             joining = self._group(kf.segment) != self._group(cand.segment)
             guess = np.linalg.inv(cand.pose) @ kf.pose
-            result = self.odometry.estimate(
-                self._full(cand), kf.tracked, None if joining else guess
-            )
             need = self.config.join_min_inliers if joining else self.config.loop_min_inliers
-            if not result.ok or result.feature_inliers < need:
+            result = self._verify(cand, kf.tracked, None if joining else guess, need)
+            if result is None or not result.ok:
                 continue
             correction = float(np.linalg.norm(result.T_ref_cur[:3, 3] - guess[:3, 3]))
             # odometry drifts by a fraction of the path: a bigger jump is perceptual
@@ -437,7 +460,9 @@ class Slam:
             self.last_pose = fix @ self.last_pose
         group = min(moved, kept)
         self.segment_group = [group if g in (moved, kept) else g for g in self.segment_group]
-        self.joins.append((kf.segment, cand.segment, len(self.loops) - 1))
+        # new lists, not changed in place: the background loop search works on a shallow
+        # copy and hands back what it set anew (mapping.slam.backend)
+        self.joins = [*self.joins, (kf.segment, cand.segment, len(self.loops) - 1)]
 
     def optimise(self, thorough: bool = False) -> None:
         """Pose-graph optimisation of the keyframes (Open3D, Levenberg-Marquardt). Keyframe
@@ -484,10 +509,23 @@ class Slam:
             _, poses = self.trajectory()
             self.last_pose = poses[-1]
 
+    def _verify(
+        self, kf: Keyframe, tracked: TrackedFrame, guess: F64Array | None, need: int = 0
+    ) -> OdometryResult | None:
+        """``tracked`` against keyframe ``kf`` (loop or relocalisation): None when the
+        features give fewer than ``need`` (default ``loop_min_inliers``) PnP inliers,
+        checked before the keyframe's ICP levels are rebuilt (most candidates stop there)."""
+        need = need or self.config.loop_min_inliers
+        fit = self.odometry.match_features(kf.tracked, tracked, None, min_inliers=need)
+        if fit.inliers < need:
+            return None
+        return self.odometry.estimate(self._full(kf), tracked, guess, features=fit)
+
     def _full(self, kf: Keyframe) -> TrackedFrame:
         """The keyframe with its ICP levels (rebuilt from the kept depth if dropped)."""
-        if kf.tracked.levels:
-            return kf.tracked
+        tracked, levels = kf.tracked, kf.tracked.levels  # (tracking may drop them meanwhile)
+        if levels:
+            return replace(tracked, levels=levels)
         s = self.config.map_scale
         depth = kf.depth_small_mm.astype(np.float32) / 1000.0
         depth[depth >= self.odometry.config.max_depth_m] = 0
@@ -552,4 +590,5 @@ class Slam:
             "loop_closures": [vars(lc) for lc in self.loops],
             "loop_candidates_rejected": self.rejected_loops,
             "gyro_bias_rad_s": self.gyro_bias.tolist(),
+            **(self.backend.stats() if self.backend is not None else self.backend_stats),
         }
