@@ -145,22 +145,25 @@ def test_glitches_on_the_drift_do_not_stop_it(revisit: Path) -> None:
     assert result.ate_m.rmse < 0.002 * gt.path_length_m() + 0.03
 
 
-def test_long_outage_starts_a_new_segment_joined_at_the_junction_loop(revisit: Path) -> None:
+@pytest.mark.parametrize("background", [False, True], ids=["in-line", "background"])
+def test_long_outage_starts_a_new_segment_joined_at_the_junction_loop(
+    revisit: Path, background: bool
+) -> None:
     """The camera is covered through the first U-turn (4 s): the robot comes out facing
     back, where no keyframe looks, so relocalisation fails and a new segment starts. A
     garbage frame arrives just when the segment would start on it: it must not become
     the segment's first keyframe. The third pass of the junction closes a loop to the
     first segment, which joins the two; the whole trajectory then scores like a run
-    without the outage."""
+    without the outage. The same with the back end off the tracking path (live)."""
     from mapping.slam.evaluation import evaluate
     from mapping.slam.frame import RgbdFrame
     from mapping.slam.sources import BagSource
-    from mapping.slam.system import Slam
+    from mapping.slam.system import Slam, SlamConfig
     from mapping.slam.trajectory import Trajectory
 
     rng = np.random.default_rng(2)
     source = BagSource(revisit / "drift.mcap")
-    slam = Slam(source.camera)
+    slam = Slam(source.camera, SlamConfig(background=background))
     first_lost = garbage = None
     states = {}
     for frame in source:
