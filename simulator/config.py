@@ -224,6 +224,21 @@ class DriftConfig:
     revisit_m: float = 20.0
     """``revisit``: length of the first leg driven three times, centred on the junction
     (the two U-turns, radius 0.8 m, lie at its ends)."""
+    fixed_lamps: bool = True
+    """Lamp fittings hung from the crown of the main drift and over the junction
+    (simulator/drift_lamps.py): geometry (a glowing housing) and light (Lambert, 1/r²,
+    cast shadows) added to the headlamp; false gives the drift lit by the headlamp alone."""
+    fixed_lamp_spacing_m: float = 10.0
+    """Distance between the fixed lamps along the main drift (one more hangs over the
+    junction)."""
+    fixed_lamp_power: float = 3.0
+    """A fixed lamp's irradiance at 1 m straight below it, in the headlamp's units
+    (``lamp_power``)."""
+    fixed_lamp_cct_k: float = 4000.0
+    """Colour temperature of the fixed lamps (a blackbody; neutral-white LED); the camera
+    is white-balanced for the 3000 K headlamp, so they look slightly blue."""
+    fixed_lamp_range_m: float = 15.0
+    """A fixed lamp's light fades smoothly to nothing at this distance."""
 
 
 @dataclass
@@ -422,6 +437,10 @@ def validate(config: SimConfig) -> None:
     need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")
     need(drift.bolt_spacing_m >= 0.3, "drift.bolt_spacing_m must be at least 0.3")
     need(drift.route in ("through", "revisit"), "drift.route must be 'through' or 'revisit'")
+    need(drift.fixed_lamp_spacing_m >= 2.0, "drift.fixed_lamp_spacing_m must be at least 2")
+    need(drift.fixed_lamp_power >= 0.0, "drift.fixed_lamp_power must be >= 0")
+    need(1000.0 <= drift.fixed_lamp_cct_k <= 20000.0, "drift.fixed_lamp_cct_k must be 1000..20000")
+    need(drift.fixed_lamp_range_m >= 1.0, "drift.fixed_lamp_range_m must be at least 1")
     need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
     need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
     need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")
