@@ -38,8 +38,8 @@ HSI_CONVENTION = (
     "illumination (1 = a white Lambertian target on flat ground in full sun, or at 1 m on "
     "the headlamp axis x lamp_power; in the drift plus the fixed lamps' light under their "
     "own spectrum, lamp_irradiance_rel in spectra.csv); divide by spectra.csv "
-    "irradiance_rel for apparent reflectance. Linear mixture of the zones in the pixel's footprint, Gaussian noise "
-    "sigma = noise_floor + noise_rel x signal."
+    "irradiance_rel for apparent reflectance. Linear mixture of the zones in the pixel's "
+    "footprint, Gaussian noise sigma = noise_floor + noise_rel x signal."
 )
 
 
