@@ -234,9 +234,12 @@ class DriftConfig:
     fixed_lamp_power: float = 3.0
     """A fixed lamp's irradiance at 1 m straight below it, in the headlamp's units
     (``lamp_power``)."""
-    fixed_lamp_cct_k: float = 4000.0
-    """Colour temperature of the fixed lamps (a blackbody; neutral-white LED); the camera
-    is white-balanced for the 3000 K headlamp, so they look slightly blue."""
+    fixed_lamp_cct_k: float = 3000.0
+    """Colour temperature of the fixed lamps (a blackbody). The default is the headlamp's,
+    so one illumination spectrum (spectra.csv ``irradiance_rel``) still turns every
+    hyperspectral pixel into reflectance; another (e.g. 4000 K, a neutral-white LED)
+    tints their light against the camera's white balance and mixes a second spectrum
+    into the cubes (``lamp_irradiance_rel``), as mixed lighting does underground."""
     fixed_lamp_range_m: float = 15.0
     """A fixed lamp's light fades smoothly to nothing at this distance."""
 

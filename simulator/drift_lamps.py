@@ -22,11 +22,14 @@ when the spacings allow, and one over the junction. They are
   blur over one triangle, 10 cm; a lamp behind a face's plane but seen from its vertices
   subtracts a little).
 
-The lamps' colour temperature (``fixed_lamp_cct_k``, a blackbody) differs from the
-headlamp's 3000 K, which the colour camera is white-balanced for: their light is tinted
-by :func:`lamp_rgb` in colour and has its own spectrum (:func:`lamp_irradiance`) in the
-hyperspectral cube, both scaled so that a white wall's green channel sees the same
-irradiance from either source.
+The lamps' colour temperature (``fixed_lamp_cct_k``, a blackbody) is by default the
+headlamp's 3000 K, so one spectrum lights the whole drift and the hyperspectral cubes
+divided by spectra.csv's ``irradiance_rel`` are reflectance as before. Another
+temperature tints their light by :func:`lamp_rgb` against the camera's white balance
+(set for the headlamp) and gives them their own spectrum (:func:`lamp_irradiance`) in
+the cube, both scaled so that a white wall's green channel sees the same irradiance from
+either source; apparent reflectance is then biased where the lamps dominate (5000 K:
+several degrees of spectral angle), as under real mixed lighting.
 
 No step here draws random numbers: the rock, zones, markers and fixtures stay as they
 were, and ``drift.fixed_lamps: false`` gives the drift lit by the headlamp alone, byte

@@ -89,7 +89,7 @@ class Scene:
     """Range [start, end) of terrain faces that are glowing lamp housings."""
     fixed_lamp_power: float = 0.0
     fixed_lamp_range_m: float = 15.0
-    fixed_lamp_cct_k: float = 4000.0
+    fixed_lamp_cct_k: float = 3000.0
     grain_scale_m: float = 0.03
     """Coarsest grain feature (drift: 3 cm; open pit: a few GSD, ``pit.detail_*``)."""
     parameters: dict[str, Any] = field(default_factory=dict)

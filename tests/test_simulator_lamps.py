@@ -8,6 +8,7 @@ the drift of before the lamps byte for byte (hash pinned from main 63372fb).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -166,24 +167,28 @@ def test_lamp_light_brightens_the_wall_near_a_lamp_and_falls_off(
 
 
 def test_housings_glow_with_the_lamp_spectrum(lit: tuple[SimConfig, Scene, Renderer]) -> None:
-    config, _, renderer = lit
+    config, scene, _ = lit
+    assert config.drift.fixed_lamp_cct_k == 3000.0  # the headlamp's: one spectrum by default
+    assert np.allclose(lamp_rgb(3000.0), 1.0)
+    tint = lamp_rgb(5000.0)
+    assert tint[1] == 1.0 and tint[0] < 1.0 < tint[2]  # bluish under a 3000 K balance
+    cool = dataclasses.replace(scene, fixed_lamp_cct_k=5000.0)
+    renderer = Renderer(cool, config)
     pose = camera_at(config, 12.0, height_m=1.0)
-    pose = pose @ np.array(  # pitch up 25° to look at the lamp at 15 m
-        [
-            [1, 0, 0, 0],
-            [0, np.cos(0.44), -np.sin(0.44), 0],
-            [0, np.sin(0.44), np.cos(0.44), 0],
-            [0, 0, 0, 1],
-        ]
-    )
+    pitch = 0.44  # up 25°, toward the lamp at 15 m
+    c, s = np.cos(pitch), np.sin(pitch)
+    pose = pose @ np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1.0]])
     cube = renderer.render_hsi(pose, 0).cube.reshape(-1, len(renderer.wavelengths_nm))
     brightest = cube[int(np.argmax(cube.sum(axis=1)))].astype(np.float64)
-    lamp = lamp_irradiance(renderer.wavelengths_nm, config.drift.fixed_lamp_cct_k)
-    flat_lamp = np.std(brightest / lamp) / np.mean(brightest / lamp)
-    flat_head = np.std(brightest / renderer.irradiance) / np.mean(brightest / renderer.irradiance)
-    assert flat_lamp < 0.1 < flat_head  # the glow is the lamp's own spectrum
-    tint = lamp_rgb(config.drift.fixed_lamp_cct_k)
-    assert tint[1] == 1.0 and tint[0] < 1.0 < tint[2]  # 4000 K under a 3000 K balance
+    lamp = lamp_irradiance(renderer.wavelengths_nm, 5000.0)
+    assert renderer.lamp_irradiance is not None
+    assert np.allclose(renderer.lamp_irradiance, lamp)
+
+    def spread(ratio: F64Array) -> float:
+        return float(np.std(ratio) / np.mean(ratio))
+
+    # the glow is the lamp's own spectrum, not the headlamp's
+    assert spread(brightest / lamp) < 0.1 < spread(brightest / renderer.irradiance)
 
 
 def test_lamps_are_deterministic_and_off_gives_the_drift_before_them() -> None:
