@@ -242,6 +242,9 @@ class DriftConfig:
     into the cubes (``lamp_irradiance_rel``), as mixed lighting does underground."""
     fixed_lamp_range_m: float = 15.0
     """A fixed lamp's light fades smoothly to nothing at this distance."""
+    fixed_lamp_mount: str = "crown"
+    """Where the fittings hang: ``crown`` (under the back, plumb) or ``wall`` (on the
+    right-hand wall, 2.7 m up, above the cable)."""
 
 
 @dataclass
@@ -444,6 +447,7 @@ def validate(config: SimConfig) -> None:
     need(drift.fixed_lamp_power >= 0.0, "drift.fixed_lamp_power must be >= 0")
     need(1000.0 <= drift.fixed_lamp_cct_k <= 20000.0, "drift.fixed_lamp_cct_k must be 1000..20000")
     need(drift.fixed_lamp_range_m >= 1.0, "drift.fixed_lamp_range_m must be at least 1")
+    need(drift.fixed_lamp_mount in ("crown", "wall"), "drift.fixed_lamp_mount must be crown|wall")
     need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
     need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
     need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")

@@ -1,7 +1,8 @@
 """Fixed lamps in the drift: fittings hung from the crown, as geometry and as light.
 
 Real drifts are lit at intervals: bulkhead fittings (here a 0.6 m × 0.16 m × 0.09 m
-housing with an opal diffuser, on a bracket 12 cm under the crown) every
+housing with an opal diffuser, on a bracket 12 cm under the crown, or with
+``fixed_lamp_mount: wall`` on the right-hand wall 2.7 m up) every
 ``fixed_lamp_spacing_m`` along the main drift, halfway between two rings of rock bolts
 when the spacings allow, and one over the junction. They are
 
@@ -61,6 +62,10 @@ HOUSING_M = (0.6, 0.16, 0.09)
 HANG_M = 0.12
 """The housing's top hangs this far under the smooth crown."""
 BRACKET_SIDE_M = 0.04
+WALL_LAMP_HEIGHT_M = 2.7
+"""``fixed_lamp_mount: wall``: the housing's centre above the floor (above the cable)."""
+WALL_GAP_M = 0.12
+"""``wall``: the housing's back stands this far off the smooth wall."""
 EMITTER_BELOW_M = 0.01
 """The light's point source sits this far under the diffuser (the housing's bottom)."""
 LAMP_MIN_RANGE_M = 0.3
@@ -110,24 +115,36 @@ def lamp_stations(d: DriftConfig, layout: DriftLayout) -> F64Array:
 
 
 def place_lamps(d: DriftConfig, layout: DriftLayout) -> Lamps:
-    """Housings and brackets hung plumb under the crown at :func:`lamp_stations`."""
+    """Housings and brackets at :func:`lamp_stations`: hung plumb under the crown, or
+    (``fixed_lamp_mount: wall``) on the right-hand wall at :data:`WALL_LAMP_HEIGHT_M`.
+    Brackets reach into the rock, which the roughness only pushes outward."""
     from simulator.scene_drift import _frames
 
     s = lamp_stations(d, layout)
     centre, tangent, left, up = _frames(layout.main_path, s)
-    crown = layout.section.wall_height + layout.section.rise
     length, width, height = HOUSING_M
-    top = crown - HANG_M
+    hw = layout.section.half_width
+    reach = d.roughness_m + 0.05  # how far a bracket goes past the smooth rock
+    if d.fixed_lamp_mount == "wall":
+        lateral = -(hw - WALL_GAP_M - width / 2.0)  # the right wall is at -half_width
+        mid_up = WALL_LAMP_HEIGHT_M
+        arm = WALL_GAP_M + reach  # bracket from the housing's back into the wall
+        bracket_at = (-(hw - WALL_GAP_M) - arm / 2.0, mid_up)
+        bracket_half = np.array([BRACKET_SIDE_M, arm, BRACKET_SIDE_M]) / 2.0
+    else:
+        lateral = 0.0
+        top = layout.section.wall_height + layout.section.rise - HANG_M
+        mid_up = top - height / 2.0
+        arm = HANG_M + reach
+        bracket_at = (0.0, top + arm / 2.0)
+        bracket_half = np.array([BRACKET_SIDE_M, BRACKET_SIDE_M, arm]) / 2.0
     housings, brackets = [], []
-    # the bracket's top is buried in the rock (which the roughness only pushes outward)
-    bracket = HANG_M + d.roughness_m + 0.05
     for c, t, lft, u in zip(centre, tangent, left, up, strict=True):
         axes = np.stack([t, lft, u])
-        mid = c + u * (top - height / 2.0)
+        mid = c + lft * lateral + u * mid_up
         housings.append(box(mid, axes, np.array([length, width, height]) / 2.0))
-        b_mid = c + u * (top + bracket / 2.0)
-        brackets.append(box(b_mid, axes, np.array([BRACKET_SIDE_M, BRACKET_SIDE_M, bracket]) / 2))
-    emitters = centre + up * (top - height - EMITTER_BELOW_M)
+        brackets.append(box(c + lft * bracket_at[0] + u * bracket_at[1], axes, bracket_half))
+    emitters = centre + left * lateral + up * (mid_up - height / 2.0 - EMITTER_BELOW_M)
     housing_mesh = merge(housings)
     return Lamps(merge([*brackets, housing_mesh]), len(housing_mesh.triangles), emitters, s)
 

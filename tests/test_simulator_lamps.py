@@ -21,9 +21,12 @@ from simulator.drift_lamps import (
     EMITTER_BELOW_M,
     HANG_M,
     HOUSING_M,
+    WALL_GAP_M,
+    WALL_LAMP_HEIGHT_M,
     lamp_irradiance,
     lamp_rgb,
     lamp_stations,
+    place_lamps,
 )
 from simulator.render import Renderer
 from simulator.scene import Scene
@@ -111,6 +114,18 @@ def test_lamps_hang_at_the_configured_spacing_and_are_in_depth(
     other = apply_overrides(config, {"drift": {"fixed_lamp_spacing_m": 7.0}}).drift
     s7 = lamp_stations(other, DriftLayout.of(other))
     assert np.allclose(s7[s7 != other.junction_at_m][:4], [3.5, 10.5, 17.5, 24.5])
+    # on the right-hand wall instead: 2.7 m up, off the wall, the bracket into the rock
+    wall = apply_overrides(config, {"drift": {"fixed_lamp_mount": "wall"}}).drift
+    layout = DriftLayout.of(wall)
+    lamps = place_lamps(wall, layout)
+    centre, _, left, up = _frames(layout.main_path, lamps.along_m)
+    lateral = np.einsum("ij,ij->i", lamps.emitters_enu_m - centre, left)
+    height = np.einsum("ij,ij->i", lamps.emitters_enu_m - centre, up)
+    hw = wall.width_m / 2.0
+    assert np.allclose(lateral, -(hw - WALL_GAP_M - HOUSING_M[1] / 2.0))
+    assert np.allclose(height, WALL_LAMP_HEIGHT_M - HOUSING_M[2] / 2.0 - EMITTER_BELOW_M)
+    reach = (lamps.mesh.vertices - centre[0]) @ left[0]
+    assert reach.min() < -hw - wall.roughness_m  # buried past the roughest rock
     # in depth: a ray up from 1.5 m under each light stops at the housing's bottom
     assert scene.lamp_emitters is not None
     origins = scene.lamp_emitters - [0.0, 0.0, 1.5]
