@@ -224,6 +224,27 @@ class DriftConfig:
     revisit_m: float = 20.0
     """``revisit``: length of the first leg driven three times, centred on the junction
     (the two U-turns, radius 0.8 m, lie at its ends)."""
+    fixed_lamps: bool = True
+    """Lamp fittings hung from the crown of the main drift and over the junction
+    (simulator/drift_lamps.py): geometry (a glowing housing) and light (Lambert, 1/r²,
+    cast shadows) added to the headlamp; false gives the drift lit by the headlamp alone."""
+    fixed_lamp_spacing_m: float = 10.0
+    """Distance between the fixed lamps along the main drift (one more hangs over the
+    junction)."""
+    fixed_lamp_power: float = 3.0
+    """A fixed lamp's irradiance at 1 m straight below it, in the headlamp's units
+    (``lamp_power``)."""
+    fixed_lamp_cct_k: float = 3000.0
+    """Colour temperature of the fixed lamps (a blackbody). The default is the headlamp's,
+    so one illumination spectrum (spectra.csv ``irradiance_rel``) still turns every
+    hyperspectral pixel into reflectance; another (e.g. 4000 K, a neutral-white LED)
+    tints their light against the camera's white balance and mixes a second spectrum
+    into the cubes (``lamp_irradiance_rel``), as mixed lighting does underground."""
+    fixed_lamp_range_m: float = 15.0
+    """A fixed lamp's light fades smoothly to nothing at this distance."""
+    fixed_lamp_mount: str = "crown"
+    """Where the fittings hang: ``crown`` (under the back, plumb) or ``wall`` (on the
+    right-hand wall, 2.7 m up, above the cable)."""
 
 
 @dataclass
@@ -422,6 +443,11 @@ def validate(config: SimConfig) -> None:
     need(0.0 <= drift.grain_contrast < 1.0, "drift.grain_contrast must be in [0, 1)")
     need(drift.bolt_spacing_m >= 0.3, "drift.bolt_spacing_m must be at least 0.3")
     need(drift.route in ("through", "revisit"), "drift.route must be 'through' or 'revisit'")
+    need(drift.fixed_lamp_spacing_m >= 2.0, "drift.fixed_lamp_spacing_m must be at least 2")
+    need(drift.fixed_lamp_power >= 0.0, "drift.fixed_lamp_power must be >= 0")
+    need(1000.0 <= drift.fixed_lamp_cct_k <= 20000.0, "drift.fixed_lamp_cct_k must be 1000..20000")
+    need(drift.fixed_lamp_range_m >= 1.0, "drift.fixed_lamp_range_m must be at least 1")
+    need(drift.fixed_lamp_mount in ("crown", "wall"), "drift.fixed_lamp_mount must be crown|wall")
     need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
     need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
     need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")

@@ -9,7 +9,9 @@ is sampled by ``supersample²`` sub-rays; the pixel is the linear mixture of the
 reflectance spectra (measured USGS spectra from :mod:`hyperspectral.library` by default,
 or the synthetic stand-ins of :mod:`hyperspectral.spectra`), each weighted by its
 illumination (sun incidence and shadow, or headlamp falloff) and texture brightness,
-times the illumination's spectral shape, plus Gaussian noise.
+times the illumination's spectral shape, plus Gaussian noise. In the drift the fixed
+lamps (:mod:`simulator.drift_lamps`) add a second such mixture under their own spectrum
+(their colour temperature), and their glowing housings show that spectrum itself.
 
 Published as ``sensor_msgs/Image`` with encoding ``32FC<bands>`` (see
 :data:`HSI_CONVENTION`); band centres on the latched ``/hyperspectral/wavelengths``
@@ -34,9 +36,10 @@ HSI_CONVENTION = (
     "<bands> float32 values of its spectrum in band order (band centres on "
     "/hyperspectral/wavelengths, nm). Value = reflectance x relative irradiance x "
     "illumination (1 = a white Lambertian target on flat ground in full sun, or at 1 m on "
-    "the headlamp axis x lamp_power); divide by spectra.csv irradiance_rel for apparent "
-    "reflectance. Linear mixture of the zones in the pixel's footprint, Gaussian noise "
-    "sigma = noise_floor + noise_rel x signal."
+    "the headlamp axis x lamp_power; in the drift plus the fixed lamps' light under their "
+    "own spectrum, lamp_irradiance_rel in spectra.csv); divide by spectra.csv "
+    "irradiance_rel for apparent reflectance. Linear mixture of the zones in the pixel's "
+    "footprint, Gaussian noise sigma = noise_floor + noise_rel x signal."
 )
 
 
@@ -86,11 +89,15 @@ def mix(
     noise_floor: float,
     noise_rel: float,
     noise_key: int,
+    lamps: tuple[npt.NDArray[np.integer], F64Array, F64Array] | None = None,
 ) -> HsiRender:
     """Mix sub-ray samples (pixel-major, ``samples_per_pixel`` each) into a cube.
 
     ``zone`` (0 where the ray hit nothing) and ``weight`` (illumination × brightness)
     per sub-ray; the pixel's spectrum is ``Σ weight·ρ_zone / n × irradiance + noise``.
+    ``lamps`` (zone, weight, irradiance) adds a second light with its own spectrum the
+    same way (the drift's fixed lamps: their light, and their glowing housings as zone
+    reflectance 1 × glow); None leaves the cube as it was without them.
     """
     n_pix = shape[0] * shape[1]
     n_zones = zone_refl.shape[0]
@@ -100,6 +107,12 @@ def mix(
     weights = np.bincount(flat, weights=weight, minlength=size).reshape(n_pix, n_zones)
     counts = np.bincount(flat, minlength=size).reshape(n_pix, n_zones).astype(np.float64)
     signal = (weights / samples_per_pixel @ zone_refl) * irradiance
+    if lamps is not None:
+        lamp_zone, lamp_weight, lamp_irradiance = lamps
+        lamp_flat = pixel * n_zones + np.asarray(lamp_zone, dtype=np.int64)
+        lamp_w = np.bincount(lamp_flat, weights=lamp_weight, minlength=size)
+        lamp_w = lamp_w.reshape(n_pix, n_zones)
+        signal = signal + (lamp_w / samples_per_pixel @ zone_refl) * lamp_irradiance
     sigma = noise_floor + noise_rel * signal
     # value i of the cube takes draw i of the counter-based stream (simulator.compiled)
     draws = np.empty(signal.size)

@@ -196,6 +196,16 @@ class Renderer:
         self.hsi_rays = self.hsi_camera.subpixel_rays(hsi.supersample)
         """(H, W, k², 3) optical-frame sub-rays of the hyperspectral pixels (fixed)."""
         self.marker_subrays = SubpixelRayCache(self.camera, cam.marker_supersample)
+        self.lamps: tuple[F64Array, tuple[int, int]] | None = None
+        """The fixed lamps' RGB colour and glowing faces (None without lamps)."""
+        self.lamp_irradiance: F64Array | None = None
+        """The fixed lamps' spectrum at the hyperspectral bands."""
+        if scene.lamp_emitters is not None and scene.lamp_housing_faces is not None:
+            from simulator.drift_lamps import lamp_irradiance, lamp_rgb
+
+            _ = scene.lamp_field  # baked once, before any worker forks
+            self.lamps = (lamp_rgb(scene.fixed_lamp_cct_k), scene.lamp_housing_faces)
+            self.lamp_irradiance = lamp_irradiance(self.wavelengths_nm, scene.fixed_lamp_cct_k)
 
     # -- shared ----------------------------------------------------------------------------
     def _cast(self, origin: F64Array, dirs: F64Array) -> dict[str, npt.NDArray[np.generic]]:
@@ -244,7 +254,7 @@ class Renderer:
         valid = np.isfinite(t_hit)
         surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
         lin = self._background(h * w)
-        linear_rgb(surf, self.zone_rgb, self.exposure, lin)
+        linear_rgb(surf, self.zone_rgb, self.exposure, lin, self.lamps)
         prim = np.full(h * w, -1, dtype=np.int64)
         prim[surf.hits.rows] = surf.hits.primitive_ids
         self._antialias_markers(lin, surf, origin, rot)
@@ -328,7 +338,7 @@ class Renderer:
         valid = np.isfinite(hits["t_hit"])
         lin = self._background(len(dirs))
         surf = self.surface(origin, rot[:, 2], dirs, hits, valid)
-        linear_rgb(surf, self.zone_rgb, self.exposure, lin)
+        linear_rgb(surf, self.zone_rgb, self.exposure, lin, self.lamps)
         region = np.full(len(dirs), -1, dtype=np.int64)
         marker = self.marker_of_face[surf.hits.primitive_ids]
         for m in np.unique(marker[marker >= 0]):
@@ -373,6 +383,7 @@ class Renderer:
         weight[surf.hits.rows] = surf.illumination * surf.brightness
         hc = self.config.hsi
         stream = [self.config.seed, STREAM_HSI_NOISE, frame_index] + ([1] if line else [])
+        lamps = self._lamp_mixture(surf, zone, weight)  # zeroes the glowing rows of weight
         return mix(
             zone,
             weight,
@@ -383,4 +394,26 @@ class Renderer:
             hc.noise_floor,
             hc.noise_rel,
             noise_key(*stream),
+            lamps,
         )
+
+    def _lamp_mixture(
+        self, surf: Surface, zone: npt.NDArray[np.int64], weight: F64Array
+    ) -> tuple[npt.NDArray[np.int64], F64Array, F64Array] | None:
+        """The fixed lamps' share of a cube (see :func:`simulator.hsi.mix`): their light
+        on every sub-ray's zone, and their glowing housings (reflectance 1, the glow)
+        under their own spectrum; None without lamps."""
+        if surf.lamp_light is None or self.lamps is None or self.lamp_irradiance is None:
+            return None
+        from simulator.drift_lamps import LAMP_GLOW
+
+        lo, hi = self.lamps[1]
+        rows = surf.hits.rows
+        lamp_zone = zone.copy()
+        lamp_weight = np.zeros_like(weight)
+        lamp_weight[rows] = surf.lamp_light * surf.brightness
+        glowing = (surf.hits.primitive_ids >= lo) & (surf.hits.primitive_ids < hi)
+        lamp_zone[rows[glowing]] = MARKER_ZONE
+        lamp_weight[rows[glowing]] = LAMP_GLOW
+        weight[rows[glowing]] = 0.0  # the glow stands for all the housing sends
+        return lamp_zone, lamp_weight, self.lamp_irradiance

@@ -174,7 +174,13 @@ def hyperspectral_section(sim: Simulation) -> Section:
         "convention": HSI_CONVENTION,
         "illumination": "solar_irradiance"
         if sim.scene.lighting == "sun"
-        else "halogen_irradiance (3000 K)",
+        else "halogen_irradiance (3000 K)"
+        + (
+            ""
+            if renderer.lamp_irradiance is None
+            else f" + fixed lamps: blackbody {sim.scene.fixed_lamp_cct_k:g} K "
+            "(spectra.csv lamp_irradiance_rel)"
+        ),
         "spectra": "USGS splib07 (bundled, hyperspectral.library.MEASURED_STAND_INS), "
         "resampled to the bands"
         if hc.spectra == "measured"

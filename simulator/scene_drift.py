@@ -443,6 +443,23 @@ def build_drift(cfg: SimConfig) -> Scene:
         pad = np.full((len(extra.vertices), scores.shape[1]), -1.0, np.float32)
         scores = np.concatenate([scores, pad])
         fixture_parameters = fixtures.parameters()
+    lamp_emitters = None
+    lamp_housing_faces = None
+    if d.fixed_lamps:
+        from simulator.drift_lamps import place_lamps
+
+        lamps = place_lamps(d, layout)
+        n_before = len(terrain.triangles)
+        n_after = n_before + len(lamps.mesh.triangles)
+        lamp_housing_faces = (n_after - lamps.housing_faces, n_after)
+        # brackets are plain fixtures: they extend the fixtures' face range
+        fixture_faces = (fixture_faces[0] if fixture_faces else n_before, lamp_housing_faces[0])
+        zone = np.full(len(lamps.mesh.triangles), base_zone, np.uint8)
+        terrain = merge([terrain, Mesh(lamps.mesh.vertices, lamps.mesh.triangles, zone)])
+        pad = np.full((len(lamps.mesh.vertices), scores.shape[1]), -1.0, np.float32)
+        scores = np.concatenate([scores, pad])
+        lamp_emitters = lamps.emitters_enu_m
+        fixture_parameters |= lamps.parameters()
     waypoints, lift = robot_path(cfg, layout)
     g = cfg.geo
     origin = LocalEnu(g.origin_lat_deg, g.origin_lon_deg, g.origin_alt_m)
@@ -471,6 +488,11 @@ def build_drift(cfg: SimConfig) -> Scene:
         texture_vertex_octaves=TEXTURE_VERTEX_OCTAVES,
         lamp_power=d.lamp_power,
         grain_contrast=d.grain_contrast,
+        lamp_emitters=lamp_emitters,
+        lamp_housing_faces=lamp_housing_faces,
+        fixed_lamp_power=d.fixed_lamp_power,
+        fixed_lamp_range_m=d.fixed_lamp_range_m,
+        fixed_lamp_cct_k=d.fixed_lamp_cct_k,
         fixture_faces=fixture_faces,
         wire_mesh_axis=layout.t1 * [1.0, 1.0, 0.0] / np.linalg.norm(layout.t1[:2])
         if d.wire_mesh

@@ -8,7 +8,9 @@ sub-rays) through the same steps, each a function to extend:
 2. :func:`texture` — brightness and colour tone: coarse + fine fractal texture on rock,
    the ArUco bit pattern on markers;
 3. :func:`illumination` — sun (Lambert, cast shadows by a second ray, sky ambient) or a
-   headlamp at the camera (Lambert, inverse-square falloff, beam cone);
+   headlamp at the camera (Lambert, inverse-square falloff, beam cone); in the drift also
+   :func:`fixed_lamp_light`, the fixed lamps' light baked at the vertices
+   (:mod:`simulator.drift_lamps`), kept apart because it has the lamps' colour;
 4. :func:`linear_rgb` — albedo × illumination written straight into the frame.
 
 The per-pixel loops run compiled (:mod:`simulator.compiled`); what stays in numpy
@@ -81,6 +83,8 @@ class Hits:
     """Large-scale colour tone in [0, 1]."""
     cos_view: F64Array
     """|cos| of the angle between the ray and the surface normal."""
+    batch_uvs: F32Array | None = None
+    """Barycentric (u, v) of every ray of the batch (index with ``rows``)."""
 
 
 @dataclass
@@ -94,6 +98,9 @@ class Surface:
     """Texture brightness multiplier (terrain) or reflectance (markers)."""
     tone_shift: F64Array
     """TONE_GAIN·(tone - 0.5) (0 on markers): the tint is 1 + tone_shift·TONE_RGB."""
+    lamp_light: F64Array | None = None
+    """Irradiance factor of the fixed lamps (their colour, not the headlamp's); None
+    where the scene has none."""
 
     @property
     def points(self) -> F64Array:
@@ -194,13 +201,15 @@ def hit_geometry(
         np.empty(m),
         np.empty(m),
     )
+    uvs = np.ascontiguousarray(hits["primitive_uvs"], dtype=np.float32)
+    out.batch_uvs = uvs
     _hit_kernel(
         rows,
         np.ascontiguousarray(dirs, dtype=np.float64),
         np.ascontiguousarray(origin, dtype=np.float64),
         np.asarray(hits["t_hit"], dtype=np.float32),
         np.asarray(hits["primitive_ids"], dtype=np.uint32),
-        np.ascontiguousarray(hits["primitive_uvs"], dtype=np.float32),
+        uvs,
         np.ascontiguousarray(hits["primitive_normals"], dtype=np.float32),
         scene.mesh.triangles,
         scene.vertex_fields,
@@ -438,6 +447,48 @@ def headlamp_illumination(scene: Scene, origin: F64Array, axis: F64Array, hits: 
     return np.asarray(scene.lamp_power * cos_i * beam / falloff + LAMP_AMBIENT)
 
 
+@jit
+def _fixed_lamp_kernel(
+    rows: I64Array,
+    primitive_ids: I64Array,
+    uvs: F32Array,
+    triangles: npt.NDArray[np.int32],
+    field: F32Array,
+    normals: F64Array,
+    out: F64Array,
+) -> None:
+    for m in range(rows.shape[0]):
+        r = rows[m]
+        p = primitive_ids[m]
+        a, b, c = triangles[p, 0], triangles[p, 1], triangles[p, 2]
+        u = np.float64(uvs[r, 0])
+        v = np.float64(uvs[r, 1])
+        w = 1.0 - u - v
+        e = 0.0
+        for k in range(3):
+            e += normals[m, k] * (field[a, k] * w + field[b, k] * u + field[c, k] * v)
+        out[m] = max(e, 0.0)
+
+
+def fixed_lamp_light(scene: Scene, hits: Hits) -> F64Array | None:
+    """Irradiance of the fixed lamps at every hit (None without lamps): the lamps'
+    irradiance vector baked at the vertices (:attr:`Scene.lamp_field`, occlusion
+    included) interpolated across the hit triangle, dotted with the hit's normal."""
+    if scene.lamp_emitters is None or hits.batch_uvs is None:
+        return None
+    out = np.empty(len(hits.rows))
+    _fixed_lamp_kernel(
+        hits.rows,
+        hits.primitive_ids,
+        hits.batch_uvs,
+        scene.mesh.triangles,
+        scene.lamp_field,
+        hits.normals,
+        out,
+    )
+    return out
+
+
 def illumination(scene: Scene, origin: F64Array, axis: F64Array, hits: Hits) -> F64Array:
     """Irradiance factor of every hit under the scene's lighting."""
     if scene.lighting == "sun":
@@ -458,7 +509,7 @@ def shade(
     geometry = hit_geometry(scene, origin, dirs, hits, rows)
     brightness, tone_shift = texture(scene, geometry)
     light = illumination(scene, origin, axis, geometry)
-    return Surface(geometry, light, brightness, tone_shift)
+    return Surface(geometry, light, brightness, tone_shift, fixed_lamp_light(scene, geometry))
 
 
 # -- 4. colour ---------------------------------------------------------------------------
@@ -484,9 +535,68 @@ def _linear_rgb_kernel(
             out[rows[m], k] = zone_rgb[z, k] * brightness[m] * tint * light
 
 
-def linear_rgb(surface: Surface, zone_rgb: F64Array, exposure: float, out: F64Array) -> None:
+@jit
+def _linear_rgb_lamps_kernel(
+    rows: I64Array,
+    zone: npt.NDArray[np.uint8],
+    zone_rgb: F64Array,
+    brightness: F64Array,
+    tone_shift: F64Array,
+    illumination: F64Array,
+    lamp_light: F64Array,
+    primitive_ids: I64Array,
+    glow_lo: int,
+    glow_hi: int,
+    glow: float,
+    lamp_rgb: F64Array,
+    exposure: float,
+    tone_rgb: F64Array,
+    out: F64Array,
+) -> None:
+    for m in range(rows.shape[0]):
+        z = zone[m]
+        p = primitive_ids[m]
+        glowing = (p >= glow_lo) & (p < glow_hi)
+        for k in range(3):
+            tint = 1.0 + tone_shift[m] * tone_rgb[k]
+            light = (illumination[m] + lamp_light[m] * lamp_rgb[k]) * exposure
+            lit = zone_rgb[z, k] * brightness[m] * tint * light
+            out[rows[m], k] = glow * lamp_rgb[k] * exposure if glowing else lit
+
+
+def linear_rgb(
+    surface: Surface,
+    zone_rgb: F64Array,
+    exposure: float,
+    out: F64Array,
+    lamps: tuple[F64Array, tuple[int, int]] | None = None,
+) -> None:
     """Write albedo (zone colour × texture × tint) × illumination × exposure into the
-    rows of ``out`` (N, 3) that ``surface`` covers."""
+    rows of ``out`` (N, 3) that ``surface`` covers; with fixed lamps (``lamps``: their
+    RGB colour and the range of glowing faces), their light in their colour is added and
+    their housings glow (:data:`simulator.drift_lamps.LAMP_GLOW`)."""
+    if surface.lamp_light is not None and lamps is not None:
+        from simulator.drift_lamps import LAMP_GLOW
+
+        lamp_rgb, (lo, hi) = lamps
+        _linear_rgb_lamps_kernel(
+            surface.hits.rows,
+            surface.zone,
+            zone_rgb,
+            surface.brightness,
+            surface.tone_shift,
+            surface.illumination,
+            surface.lamp_light,
+            surface.hits.primitive_ids,
+            lo,
+            hi,
+            LAMP_GLOW,
+            np.asarray(lamp_rgb, np.float64),
+            float(exposure),
+            np.asarray(TONE_RGB),
+            out,
+        )
+        return
     _linear_rgb_kernel(
         surface.hits.rows,
         surface.zone,

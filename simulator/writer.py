@@ -388,8 +388,13 @@ def _write_markers(scene: Scene, path: Path) -> None:
 def _write_spectra(renderer: Renderer, path: Path) -> None:
     names = [z.name for z in ZONES if z.spectrum is not None]
     ids = [z.id for z in ZONES if z.spectrum is not None]
+    lamp = renderer.lamp_irradiance  # the drift's fixed lamps: their spectrum, last
     lines = ["wavelength_nm,irradiance_rel," + ",".join(names)]
+    if lamp is not None:
+        lines[0] += ",lamp_irradiance_rel"
     for b, wl in enumerate(renderer.wavelengths_nm):
         vals = [renderer.irradiance[b], *renderer.zone_refl[ids, b]]
+        if lamp is not None:
+            vals.append(lamp[b])
         lines.append(f"{wl:.2f}," + ",".join(f"{v:.6f}" for v in vals))
     write_text_atomic(path, "\n".join(lines) + "\n")

@@ -157,7 +157,8 @@ def test_drift_is_big_enough_with_bend_and_junction(drift: dict[str, Any]) -> No
     # the section is about 4 m x 4 m: width across the floor, height at the crown
     assert doc["config"]["drift"]["width_m"] == 4.0
     scene = build_scene(drift["config"])
-    floor = np.array([params["junction_enu_m"]])
+    # 0.3 m east of the junction's centre: beside the lamp hung there (16 cm wide)
+    floor = np.array([params["junction_enu_m"]]) + np.array([0.3, 0.0, 0.0])
     up = scene.cast(floor, np.array([[0.0, 0.0, 1.0]]))
     assert 3.9 <= float(up["t_hit"][0]) <= 4.4  # crown of the arch above the floor
 

@@ -44,9 +44,7 @@ def frames() -> list[RgbdFrame]:
 
 def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     err = np.linalg.inv(a) @ b
-    return float(np.linalg.norm(err[:3, 3])), float(
-        np.degrees(rotation_angle(err[:3, :3]))
-    )
+    return float(np.linalg.norm(err[:3, 3])), float(np.degrees(rotation_angle(err[:3, :3])))
 
 
 def test_relative_poses_match_the_given_ones() -> None:
