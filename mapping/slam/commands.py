@@ -182,7 +182,8 @@ def _slam(args: argparse.Namespace) -> int:
     r = result.report
     print(
         f"{r['frames']} frames ({r['status_counts']}), {r['keyframes']} keyframes, "
-        f"{len(r['loop_closures'])} loop closures, {r['segments']} segment(s), "
+        f"{len(r['loop_closures'])} loop closures, {r['segments']} segment(s) "
+        f"({len(r['segments_joined'])} joined), "
         f"tracking {r['tracking_fps']:.1f} frames/s, path {r['path_length_m']:.1f} m"
     )
     if "evaluation" in r:
@@ -207,5 +208,10 @@ def _slam(args: argparse.Namespace) -> int:
             loo = list(fit["leave_one_out_m"].values())
             rms = (sum(v * v for v in loo) / len(loo)) ** 0.5
             print(f"  each marker left out of the graph: rmse {rms:.4f} m, worst {max(loo):.4f} m")
+        bias = r["markers"]["pose_graph"].get("odometry_bias_per_m")
+        if bias:
+            rot = ", ".join(f"{v:.3f}" for v in bias["rotation_deg"])
+            trans = ", ".join(f"{v:.2f}" for v in bias["translation_mm"])
+            print(f"  odometry bias taken out, per metre: rotation ({rot})°, ({trans}) mm")
     print(f"frame: {r['frame']} -> {result.out_dir}")
     return 0

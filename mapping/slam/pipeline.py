@@ -271,6 +271,12 @@ def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Repor
     notes = [f"Coordinates: {data['frame']}."]
     if data["status_counts"].get("lost"):
         notes.append(f"Tracking was lost on {data['status_counts']['lost']} frames.")
+    if data["segments"] > 1:
+        notes.append(
+            f"Tracking restarted {data['segments'] - 1} time(s) in a new segment; "
+            f"{len(data['segments_joined'])} joined to an older one by a loop closure "
+            "(an unjoined segment's place in the map is a guess)."
+        )
     return Report(
         title="smartmine SLAM",
         summary=summary,
