@@ -32,7 +32,8 @@ from simulator.render import Renderer
 from simulator.scene import Scene
 from simulator.scene_drift import DriftLayout, _frames
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
+from simulator.trajectory import Path
 from simulator.writer import build_scene
 
 F64Array = npt.NDArray[np.float64]
@@ -50,11 +51,7 @@ def drift_digest(overrides: dict[str, Any]) -> str:
     scene = build_scene(config)
     renderer = Renderer(scene, config)
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     pose = traj.matrices(np.array([0.37 * traj.duration_s]))[0]
     frame = renderer.render(pose @ rig.base_from_optical, 0)
     cube = renderer.render_hsi(pose @ rig.base_from_hsi, 0).cube
