@@ -22,7 +22,7 @@ import numpy.typing as npt
 from simulator.config import SimConfig, apply_overrides, default_config
 from simulator.render import Renderer
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene
 
 REAL_FRAMES = FsPath(__file__).resolve().parents[1] / "../shared/data/rgbd_kinect_slambook_joinmap"
@@ -44,11 +44,7 @@ def drift_frames(config: SimConfig, frames: int) -> list[npt.NDArray[np.uint8]]:
     scene = build_scene(config)
     renderer = Renderer(scene, config)
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     times = (np.arange(frames) + 0.5) * traj.duration_s / frames
     cams = traj.matrices(times) @ rig.base_from_optical
     out = []

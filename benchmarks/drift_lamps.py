@@ -26,7 +26,7 @@ from simulator.render import Renderer
 from simulator.scene import Scene
 from simulator.sensors import Rig
 from simulator.shading import Surface, linear_rgb
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene
 
 F64Array = npt.NDArray[np.float64]
@@ -72,11 +72,7 @@ def main() -> None:
     print(f"renderer ready (bake included) in {time.perf_counter() - started:.2f} s")
     assert renderer.lamps is not None and scene.lamp_housing_faces is not None
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     times = (np.arange(args.frames) + 0.5) * traj.duration_s / args.frames
     rows = []
     for i, pose in enumerate(traj.matrices(times) @ rig.base_from_optical):

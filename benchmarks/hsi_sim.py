@@ -37,7 +37,7 @@ from simulator.config import apply_overrides, default_config
 from simulator.mesh import ZONES
 from simulator.render import Renderer
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene
 
 
@@ -55,11 +55,7 @@ def main() -> None:
     scene = build_scene(config)
     renderer = Renderer(scene, config)
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     times = (np.arange(args.frames) + 0.5) * traj.duration_s / args.frames
     poses = traj.matrices(times) @ rig.base_from_hsi
     wl = renderer.wavelengths_nm

@@ -33,7 +33,7 @@ from simulator.config import SCENES, SimConfig, apply_overrides, default_config
 from simulator.hsi import HsiRender
 from simulator.render import FrameRender, Renderer
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene, prefetch_frames
 
 
@@ -55,11 +55,7 @@ def bench_scene(config: SimConfig, frames: int, workers: int, rounds: int) -> No
         f"built in {time.perf_counter() - t0:.1f} s"
     )
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     times = (np.arange(frames) + 0.5) * traj.duration_s / frames
     cams = traj.matrices(times) @ rig.base_from_optical
     hsis = traj.matrices(times) @ rig.base_from_hsi

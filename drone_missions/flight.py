@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import threading
 import time
@@ -381,6 +382,16 @@ def _stdin_commands(flight: MissionFlight, stop: threading.Event) -> None:
             flight.return_to_launch()
 
 
+def _interrupt_on_stop_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so both return the vehicle to launch.
+    Set explicitly: a shell starts background jobs with SIGINT ignored, and Python then
+    leaves it ignored, so `kill -INT` (or a supervisor's SIGTERM) would not bring it back."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def fly_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
     if args.dem is not None:  # QGC's above-terrain items get their AMSL altitude
@@ -405,6 +416,7 @@ def fly_command(args: argparse.Namespace) -> int:
     )
     flight = MissionFlight(plan, config)
     stop = threading.Event()
+    _interrupt_on_stop_signals()
     try:
         flight.connect()
         flight.upload_and_verify()

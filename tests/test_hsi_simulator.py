@@ -14,7 +14,7 @@ from simulator.config import apply_overrides, default_config
 from simulator.mesh import ZONE_IDS
 from simulator.render import Renderer
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene
 
 
@@ -23,11 +23,7 @@ def test_contamination_zones_are_found_in_simulated_cubes() -> None:
     scene = build_scene(config)
     renderer = Renderer(scene, config)
     rig = Rig.from_config(config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     poses = traj.matrices(np.array([0.25, 0.75]) * traj.duration_s) @ rig.base_from_hsi
     wl = renderer.wavelengths_nm
     library = prepare_library(ClassifyConfig(), Cube(np.zeros((1, 1, len(wl)), np.float32), wl))

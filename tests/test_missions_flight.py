@@ -154,7 +154,15 @@ def test_cut_link_leads_to_rtl() -> None:
         assert _wait(lambda: flight.progress().flight_mode == "RETURN_TO_LAUNCH", 5.0)
 
 
-def test_ctrl_c_returns_to_launch(tmp_path: Path) -> None:
+def _start_with_sigint_ignored() -> None:
+    """What a shell does to a background job: SIGINT ignored, inherited by the child."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    """Ctrl-C (or a supervisor's SIGTERM) returns to launch, even when the command was
+    started as a background job with SIGINT ignored."""
     plan = _survey_plan()
     path = write_plan(plan, tmp_path / "m.plan")
     port = _free_port()
@@ -177,13 +185,14 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
+            preexec_fn=_start_with_sigint_ignored,
         )
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
         reader.start()
         try:
             assert _wait(lambda: len(v.reached) >= 3, 30.0), "".join(lines)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop_signal)
             # a liveness limit, not a timing check: 20 s timed out once on a loaded 2-core box
             rc = proc.wait(timeout=60)
         finally:

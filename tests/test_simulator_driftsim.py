@@ -23,7 +23,7 @@ from simulator.drift_fixtures import (
 from simulator.render import Renderer
 from simulator.scene_drift import DriftLayout, place_wall_markers
 from simulator.sensors import Rig
-from simulator.trajectory import Path, Trajectory
+from simulator.simulation import build_trajectory
 from simulator.writer import build_scene
 
 SIFT_FLOOR = 200
@@ -35,11 +35,7 @@ def test_drift_frames_have_real_frame_keypoint_counts() -> None:
     config = default_config("drift")
     scene = build_scene(config)
     renderer = Renderer(scene, config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     times = np.array([0.2, 0.5, 0.8]) * traj.duration_s
     cams = traj.matrices(times) @ Rig.from_config(config).base_from_optical
     sift, orb = cv2.SIFT_create(), cv2.ORB_create(nfeatures=5000)

@@ -295,16 +295,12 @@ def test_adaptive_marker_antialiasing_is_the_full_supersampling() -> None:
     far fewer sub-rays are cast."""
     from simulator import render
     from simulator.sensors import Rig
-    from simulator.trajectory import Path, Trajectory
+    from simulator.simulation import build_trajectory
 
     config = apply_overrides(default_config("drift"), {"camera": {"width": 640, "height": 480}})
     scene = build_scene(config)
     renderer = Renderer(scene, config)
-    traj = Trajectory(
-        Path(scene.default_waypoints, scene.default_corner_radius_m),
-        config.path.speed_m_s,
-        config.path.accel_time_s,
-    )
+    traj = build_trajectory(config, scene)[0]
     cams = traj.matrices(np.array([0.65, 0.75, 0.85, 0.95]) * traj.duration_s)
     cams = cams @ Rig.from_config(config).base_from_optical
     cast = [0]
