@@ -125,6 +125,27 @@ PRESETS: dict[str, OdometryConfig] = {
 iterations."""
 
 
+def orb_pixels(keypoints: Any, width: int, height: int, scale_factor: float) -> F64Array:
+    """(N, 2) pixel coordinates (centres at integers) of OpenCV ORB ``keypoints``.
+
+    ORB detects on a pyramid of images resized to ``round(width / s)`` with s =
+    ``scale_factor ** octave`` and reports a level's pixel ``x`` as ``x * s``. Resizing
+    keeps pixel centres aligned, so the full-image coordinate is ``(x + 0.5) * width /
+    round(width / s) - 0.5``: the reported one lies up to 1.3 px (octave 7) up and left
+    of it, in every frame alike. Uncorrected, that offset biased the odometry against
+    the simulator's truth (see docs/notes/issue-11-odometry-bias.md).
+    """
+    out = np.empty((len(keypoints), 2), dtype=np.float64)
+    for i, k in enumerate(keypoints):
+        x, y = k.pt
+        if k.octave > 0:
+            s = scale_factor**k.octave
+            x = (x / s + 0.5) * width / round(width / s) - 0.5
+            y = (y / s + 0.5) * height / round(height / s) - 0.5
+        out[i] = x, y
+    return out
+
+
 class FeatureExtractor:
     """ORB keypoints and descriptors with their 3D points from depth."""
 
@@ -149,7 +170,7 @@ class FeatureExtractor:
             self.bland = True
         elif self.bland and len(kps) >= self.config.orb_features:
             self.bland = False  # texture is back: the normal bar from the next frame on
-        px = np.array([k.pt for k in kps], dtype=np.float64).reshape(-1, 2)
+        px = orb_pixels(kps, gray.shape[1], gray.shape[0], self.orb.getScaleFactor())
         descriptors: npt.NDArray[np.uint8] = (
             np.zeros((0, 32), np.uint8) if desc is None else np.asarray(desc, np.uint8)
         )
