@@ -523,26 +523,6 @@ def _linear_rgb_kernel(
     brightness: F64Array,
     tone_shift: F64Array,
     illumination: F64Array,
-    exposure: float,
-    tone_rgb: F64Array,
-    out: F64Array,
-) -> None:
-    for m in range(rows.shape[0]):
-        light = illumination[m] * exposure
-        z = zone[m]
-        for k in range(3):
-            tint = 1.0 + tone_shift[m] * tone_rgb[k]
-            out[rows[m], k] = zone_rgb[z, k] * brightness[m] * tint * light
-
-
-@jit
-def _linear_rgb_lamps_kernel(
-    rows: I64Array,
-    zone: npt.NDArray[np.uint8],
-    zone_rgb: F64Array,
-    brightness: F64Array,
-    tone_shift: F64Array,
-    illumination: F64Array,
     lamp_light: F64Array,
     primitive_ids: I64Array,
     glow_lo: int,
@@ -553,15 +533,25 @@ def _linear_rgb_lamps_kernel(
     tone_rgb: F64Array,
     out: F64Array,
 ) -> None:
+    """Without fixed lamps ``lamp_light`` is empty and nothing glows (``glow_lo ==
+    glow_hi``): the light is then the illumination alone, in the same operations."""
+    with_lamps = lamp_light.shape[0] > 0
     for m in range(rows.shape[0]):
         z = zone[m]
         p = primitive_ids[m]
         glowing = (p >= glow_lo) & (p < glow_hi)
         for k in range(3):
             tint = 1.0 + tone_shift[m] * tone_rgb[k]
-            light = (illumination[m] + lamp_light[m] * lamp_rgb[k]) * exposure
+            if with_lamps:
+                light = (illumination[m] + lamp_light[m] * lamp_rgb[k]) * exposure
+            else:
+                light = illumination[m] * exposure
             lit = zone_rgb[z, k] * brightness[m] * tint * light
             out[rows[m], k] = glow * lamp_rgb[k] * exposure if glowing else lit
+
+
+_NO_LAMP_LIGHT = np.zeros(0)
+_WHITE = np.ones(3)
 
 
 def linear_rgb(
@@ -575,28 +565,12 @@ def linear_rgb(
     rows of ``out`` (N, 3) that ``surface`` covers; with fixed lamps (``lamps``: their
     RGB colour and the range of glowing faces), their light in their colour is added and
     their housings glow (:data:`simulator.drift_lamps.LAMP_GLOW`)."""
+    lamp_light, lamp_rgb, (lo, hi), glow = _NO_LAMP_LIGHT, _WHITE, (0, 0), 0.0
     if surface.lamp_light is not None and lamps is not None:
         from simulator.drift_lamps import LAMP_GLOW
 
-        lamp_rgb, (lo, hi) = lamps
-        _linear_rgb_lamps_kernel(
-            surface.hits.rows,
-            surface.zone,
-            zone_rgb,
-            surface.brightness,
-            surface.tone_shift,
-            surface.illumination,
-            surface.lamp_light,
-            surface.hits.primitive_ids,
-            lo,
-            hi,
-            LAMP_GLOW,
-            np.asarray(lamp_rgb, np.float64),
-            float(exposure),
-            np.asarray(TONE_RGB),
-            out,
-        )
-        return
+        lamp_light, glow = surface.lamp_light, LAMP_GLOW
+        lamp_rgb, (lo, hi) = np.asarray(lamps[0], np.float64), lamps[1]
     _linear_rgb_kernel(
         surface.hits.rows,
         surface.zone,
@@ -604,6 +578,12 @@ def linear_rgb(
         surface.brightness,
         surface.tone_shift,
         surface.illumination,
+        lamp_light,
+        surface.hits.primitive_ids,
+        lo,
+        hi,
+        glow,
+        lamp_rgb,
         float(exposure),
         np.asarray(TONE_RGB),
         out,
