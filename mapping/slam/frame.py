@@ -36,6 +36,15 @@ class Pinhole:
     def k(self) -> F64Array:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
 
+    def rays(self, px: npt.ArrayLike) -> F64Array:
+        """Camera-frame rays (x/z, y/z, 1) through pixels (N, 2): a pixel with depth z
+        is the point ``ray * z``."""
+        p = np.asarray(px, dtype=np.float64)
+        return np.stack(
+            [(p[:, 0] - self.cx) / self.fx, (p[:, 1] - self.cy) / self.fy, np.ones(len(p))],
+            axis=1,
+        )
+
     def scaled(self, factor: int) -> Pinhole:
         """The intrinsics of an image ``factor`` times smaller (pixel-centre convention)."""
         s = 1.0 / factor

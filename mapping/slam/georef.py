@@ -109,13 +109,6 @@ def corner_sigma_m(range_m: Any, sigma_m: float = 0.01, per_m2: float = 0.0015) 
     return sigma_m + per_m2 * np.asarray(range_m) ** 2
 
 
-def pixel_rays(px: F64Array, cam: Pinhole) -> F64Array:
-    """Camera-frame rays (x/z, y/z, 1) through pixels (N, 2)."""
-    return np.stack(
-        [(px[:, 0] - cam.cx) / cam.fx, (px[:, 1] - cam.cy) / cam.fy, np.ones(len(px))], axis=1
-    )
-
-
 def locate_corners(quad_px: F64Array, depth_m: Any, cam: Pinhole) -> list[F64Array | None]:
     """Camera-frame 3-D corners of a detected marker: each corner's pixel ray meets the
     plane fitted to the depth inside the marker (hundreds of pixels, a trimmed least
@@ -132,10 +125,10 @@ def locate_corners(quad_px: F64Array, depth_m: Any, cam: Pinhole) -> list[F64Arr
     v, u = np.nonzero(mask)
     z = np.asarray(depth_m[v, u], dtype=np.float64)
     good = np.isfinite(z) & (z > 0)
-    rays = pixel_rays(quad_px, cam)
+    rays = cam.rays(quad_px)
     if good.sum() >= 30:
         z, u, v = z[good], u[good], v[good]
-        pts = np.stack([(u - cam.cx) / cam.fx * z, (v - cam.cy) / cam.fy * z, z], axis=1)
+        pts = cam.rays(np.stack([u, v], axis=1)) * z[:, None]
         keep = np.ones(len(pts), dtype=bool)
         for _ in range(3):  # drop the pixels farthest off the plane (edges, noise tails)
             mean = pts[keep].mean(axis=0)

@@ -180,9 +180,7 @@ class FeatureExtractor:
         z = depth[vi, ui].astype(np.float64)
         good = (z > self.config.min_depth_m) & (z < self.config.max_depth_m)
         pts = np.full((len(px), 3), np.nan)
-        pts[good, 0] = (px[good, 0] - cam.cx) / cam.fx * z[good]
-        pts[good, 1] = (px[good, 1] - cam.cy) / cam.fy * z[good]
-        pts[good, 2] = z[good]
+        pts[good] = cam.rays(px[good]) * z[good, None]
         levels = {}
         for factor in self.config.icp_levels:
             points = level_points(depth, factor, cam, self.config.max_depth_m)
