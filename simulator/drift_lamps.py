@@ -76,8 +76,6 @@ also glows sideways): pattern = share + (1 - share)·max(0, cos from straight do
 LAMP_GLOW = 40.0
 """Linear radiance of the glowing housing in the renderer's units (a white wall under
 irradiance 1 is 1): far beyond the sensor's white, so it saturates like a real lamp."""
-HEADLAMP_CCT_K = 3000.0
-"""The headlamp's colour temperature (``hyperspectral.spectra.halogen_irradiance``)."""
 _JUNCTION_KEEP_OUT_M = 3.0
 """No regular lamp within this distance of the junction's own lamp."""
 _SHADOW_START_M = 0.01
@@ -181,19 +179,20 @@ def bake_lamp_light(
     return field.astype(np.float32)
 
 
-def _green_response(spectrum: F64Array, wavelengths_nm: F64Array) -> F64Array:
-    from hyperspectral.spectra import rgb_from_reflectance
+def _white_wall_rgb(cct_k: float) -> tuple[F64Array, F64Array]:
+    """Camera RGB of a white wall under the lamps' spectrum and under the headlamp's
+    (``halogen_irradiance`` at its default temperature, as the renderer lights it)."""
+    from hyperspectral.spectra import halogen_irradiance, rgb_from_reflectance, wavelength_grid
 
-    return np.asarray(rgb_from_reflectance(spectrum, wavelengths_nm), dtype=np.float64)
+    wl = wavelength_grid()
+    lamp = rgb_from_reflectance(halogen_irradiance(wl, cct_k), wl)
+    head = rgb_from_reflectance(halogen_irradiance(wl), wl)
+    return np.asarray(lamp, dtype=np.float64), np.asarray(head, dtype=np.float64)
 
 
 def lamp_rgb(cct_k: float) -> F64Array:
     """(3,) the lamps' colour in the camera white-balanced for the headlamp (G = 1)."""
-    from hyperspectral.spectra import halogen_irradiance, wavelength_grid
-
-    wl = wavelength_grid()
-    lamp = _green_response(halogen_irradiance(wl, cct_k), wl)
-    head = _green_response(halogen_irradiance(wl, HEADLAMP_CCT_K), wl)
+    lamp, head = _white_wall_rgb(cct_k)
     tint = lamp / head
     return np.asarray(tint / tint[1], dtype=np.float64)
 
@@ -201,9 +200,7 @@ def lamp_rgb(cct_k: float) -> F64Array:
 def lamp_irradiance(wavelengths_nm: F64Array, cct_k: float) -> F64Array:
     """The lamps' relative spectral irradiance at the hyperspectral bands, scaled so a
     white wall's green channel sees the same from it as from the headlamp's spectrum."""
-    from hyperspectral.spectra import halogen_irradiance, wavelength_grid
+    from hyperspectral.spectra import halogen_irradiance
 
-    wl = wavelength_grid()
-    lamp = _green_response(halogen_irradiance(wl, cct_k), wl)[1]
-    head = _green_response(halogen_irradiance(wl, HEADLAMP_CCT_K), wl)[1]
-    return np.asarray(halogen_irradiance(wavelengths_nm, cct_k) * head / lamp, np.float64)
+    lamp, head = _white_wall_rgb(cct_k)
+    return np.asarray(halogen_irradiance(wavelengths_nm, cct_k) * head[1] / lamp[1], np.float64)
