@@ -70,31 +70,50 @@ class Timing:
         return 1000.0 * self.cpu_s / max(self.frames, 1)
 
 
-def open3d_odometry(frames: list[RgbdFrame], cam: Pinhole, depth_max: float | None) -> Timing:
-    import open3d as o3d
+class Open3dOdometry:
+    """The peer: Open3D's RGB-D odometry (hybrid term), default options or ``depth_max``
+    (its default 4 m makes it report "no motion" in a drift)."""
 
-    odo = o3d.pipelines.odometry
-    intr = o3d.camera.PinholeCameraIntrinsic(cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy)
-    option = odo.OdometryOption() if depth_max is None else odo.OdometryOption(depth_max=depth_max)
+    def __init__(self, cam: Pinhole, depth_max: float | None) -> None:
+        import open3d as o3d
 
-    def rgbd(f: RgbdFrame) -> Any:
-        return o3d.geometry.RGBDImage.create_from_color_and_depth(
-            o3d.geometry.Image(f.color),
-            o3d.geometry.Image(f.depth_m),
+        self.o3d = o3d
+        odo = o3d.pipelines.odometry
+        self.intr = o3d.camera.PinholeCameraIntrinsic(
+            cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy
+        )
+        self.option = (
+            odo.OdometryOption() if depth_max is None else odo.OdometryOption(depth_max=depth_max)
+        )
+        self.jacobian = odo.RGBDOdometryJacobianFromHybridTerm()
+
+    def prepare(self, f: RgbdFrame) -> Any:
+        g = self.o3d.geometry
+        return g.RGBDImage.create_from_color_and_depth(
+            g.Image(f.color),
+            g.Image(f.depth_m),
             depth_scale=1.0,
             depth_trunc=100.0,
             convert_rgb_to_intensity=True,
         )
 
+    def estimate(self, prev: Any, cur: Any) -> tuple[bool, np.ndarray]:
+        """(ok, T_prev_cur)."""
+        ok, t_prev_cur, _ = self.o3d.pipelines.odometry.compute_rgbd_odometry(
+            cur, prev, self.intr, np.eye(4), self.jacobian, self.option
+        )
+        return bool(ok), np.asarray(t_prev_cur)
+
+
+def open3d_odometry(frames: list[RgbdFrame], cam: Pinhole, depth_max: float | None) -> Timing:
+    peer = Open3dOdometry(cam, depth_max)
     poses = [np.eye(4)]
     failures = 0
     started, cpu = time.perf_counter(), time.process_time()
-    prev = rgbd(frames[0])
+    prev = peer.prepare(frames[0])
     for f in frames[1:]:
-        cur = rgbd(f)
-        ok, t_prev_cur, _ = odo.compute_rgbd_odometry(
-            cur, prev, intr, np.eye(4), odo.RGBDOdometryJacobianFromHybridTerm(), option
-        )
+        cur = peer.prepare(f)
+        ok, t_prev_cur = peer.estimate(prev, cur)
         if not ok:
             failures += 1
             t_prev_cur = np.eye(4)

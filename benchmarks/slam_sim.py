@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from slam import Open3dOdometry  # benchmarks/slam.py: the same peer as the speed benchmark
 
 from mapping.slam.evaluation import EvaluationResult, evaluate
-from mapping.slam.frame import Pinhole, RgbdFrame
 from mapping.slam.odometry import PRESETS, RgbdOdometry
 from mapping.slam.pipeline import RunOptions, run
 from mapping.slam.sources import BagSource
@@ -69,7 +69,7 @@ def chained_odometry(
     ``open3d`` (default options) / ``open3d20`` (depth_max 20 m). Streams the frames."""
     source = BagSource(bag, imu_topic=None, max_frames=max_frames)
     cam = source.camera
-    step = _open3d_step(cam, 20.0 if which == "open3d20" else None) if which != "ours" else None
+    step = Open3dOdometry(cam, 20.0 if which == "open3d20" else None) if which != "ours" else None
     odo = RgbdOdometry(cam, PRESETS["live"])
     poses, stamps, failures = [np.eye(4)], [], 0
     prev: Any = None
@@ -92,37 +92,6 @@ def chained_odometry(
         prev = cur
     fps = (len(stamps) - 1) / max(seconds, 1e-9)
     return Trajectory(np.array(stamps), np.array(poses), which), fps, failures
-
-
-class _open3d_step:  # noqa: N801 - a tiny adapter, named like the function it wraps
-    def __init__(self, cam: Pinhole, depth_max: float | None) -> None:
-        import open3d as o3d
-
-        self.o3d = o3d
-        odo = o3d.pipelines.odometry
-        self.intr = o3d.camera.PinholeCameraIntrinsic(
-            cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy
-        )
-        self.option = (
-            odo.OdometryOption() if depth_max is None else odo.OdometryOption(depth_max=depth_max)
-        )
-        self.jacobian = odo.RGBDOdometryJacobianFromHybridTerm()
-
-    def prepare(self, f: RgbdFrame) -> Any:
-        g = self.o3d.geometry
-        return g.RGBDImage.create_from_color_and_depth(
-            g.Image(f.color),
-            g.Image(f.depth_m),
-            depth_scale=1.0,
-            depth_trunc=100.0,
-            convert_rgb_to_intensity=True,
-        )
-
-    def estimate(self, prev: Any, cur: Any) -> tuple[bool, np.ndarray]:
-        ok, t_prev_cur, _ = self.o3d.pipelines.odometry.compute_rgbd_odometry(
-            cur, prev, self.intr, np.eye(4), self.jacobian, self.option
-        )
-        return bool(ok), np.asarray(t_prev_cur)
 
 
 def check_loops(
