@@ -3,8 +3,9 @@
 Each package registers its subcommands through the ``smartmine.commands`` entry-point
 group (see pyproject.toml): the registered function adds an argparse subparser and sets
 ``handler``; handlers import heavy libraries only when run, so ``smartmine --help``
-stays fast. A handler returns an exit code; a ``SmartmineError`` becomes one line on
-stderr and exit code 2, with nothing half-written (products are written atomically).
+stays fast. A handler returns an exit code; a ``SmartmineError`` or ``OSError`` becomes one line on
+stderr and exit code 2, with nothing half-written (products are written atomically);
+any other exception is a bug: one line, exit 1, the traceback with ``--debug``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from smartmine.errors import SmartmineError
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,23 +62,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    debug = bool(args.debug or os.environ.get("SMARTMINE_DEBUG"))
     try:
         return handler(args)
-    except SmartmineError as err:
-        if args.debug or os.environ.get("SMARTMINE_DEBUG"):
-            raise
-        print(f"smartmine: error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(
             "smartmine: interrupted (completed products kept; run again to resume)", file=sys.stderr
         )
         return 130
-    except OSError as err:
-        if args.debug:
+    except Exception as err:
+        if debug:
             raise
-        print(f"smartmine: error: {err}", file=sys.stderr)
-        return 1
+        code, line = describe_error(err)
+        print(f"smartmine: {line}", file=sys.stderr)
+        return code
+
+
+def describe_error(err: Exception) -> tuple[int, str]:
+    """Exit code and the one line a user sees for ``err``.
+
+    Input, configuration and file-system errors (``SmartmineError``, ``OSError``: a
+    missing, unreadable or unwritable path) are the user's to fix: exit 2, the path named.
+    Anything else is a bug of ours: exit 1, and ``--debug`` shows the traceback.
+    """
+    if isinstance(err, SmartmineError):
+        return EXIT_USER_ERROR, f"error: {err}"
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename else ""
+        what = err.strerror or str(err)
+        if where and what and str(err.filename) in what:
+            where = ""
+        return EXIT_USER_ERROR, f"error: {where}{what}"
+    first = str(err).splitlines()[0] if str(err) else ""
+    return EXIT_INTERNAL_ERROR, (
+        f"internal error (a bug, please report it): {type(err).__name__}: {first} "
+        "(run with --debug for the traceback)"
+    )
 
 
 if __name__ == "__main__":
