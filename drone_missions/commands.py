@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-EXIT_UNSAFE = 2
 
 
 def _limits_args(p: argparse.ArgumentParser) -> None:
@@ -174,230 +171,50 @@ def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fly.set_defaults(handler=_fly)
 
 
-# -- handlers ----------------------------------------------------------------------------------
-def _latlon(text: str | None, what: str) -> tuple[float, float] | None:
-    from drone_missions.errors import MissionError
-
-    if text is None:
-        return None
-    try:
-        lat, lon = (float(v) for v in text.split(","))
-    except ValueError:
-        raise MissionError(f"{what} {text!r}: expected LAT,LON") from None
-    return lat, lon
-
-
-def _load_dem(args: argparse.Namespace) -> Any:
-    if getattr(args, "dem", None) is None:
-        return None
-    from drone_missions.dem import Dem
-
-    return Dem.open(args.dem, args.dem_crs)
-
-
-def _limits(args: argparse.Namespace, min_clearance: float | None = None) -> Any:
-    from drone_missions.check import Limits
-
-    clearance = args.min_clearance_m
-    if clearance is None:
-        clearance = min_clearance if min_clearance is not None else 10.0
-    return Limits(
-        max_agl_m=args.max_agl_m,
-        max_amsl_m=args.max_amsl_m,
-        min_clearance_m=clearance,
-        max_distance_m=args.max_distance_m,
-        endurance_min=args.endurance_min,
-        reserve=args.reserve,
-    )
-
-
-def _fences(args: argparse.Namespace) -> tuple[Any, ...]:
-    if args.fence is None:
-        return ()
-    from drone_missions.inputs import read_fences
-
-    return tuple(read_fences(args.fence))
-
-
-def _print_check(report: Any) -> None:
-    s = report.stats
-    print(
-        f"route: {s['horizontal_distance_m']:.0f} m, climb {s['climb_m']:.0f} m, "
-        f"{s['turns']} turns, {s['flight_time_s'] / 60:.1f} min "
-        f"({s['battery_used']:.0%} of the battery); max {s['max_distance_from_home_m']:.0f} m "
-        "from home"
-        + (
-            f"; clearance {s['min_clearance_m']:.1f} m min, AGL {s['max_agl_m']:.1f} m max"
-            if s.get("min_clearance_m") is not None
-            else ""
-        )
-    )
-    for v in report.violations:
-        print(f"VIOLATION {v.line()}")
-
-
+# -- handlers: loaded when run -------------------------------------------------------------
 def _survey(args: argparse.Namespace) -> int:
-    import json
+    from drone_missions.cli_plan import survey_command
 
-    from drone_missions.check import check_plan
-    from drone_missions.coverage import coverage
-    from drone_missions.errors import MissionError
-    from drone_missions.inputs import load_camera, read_polygons
-    from drone_missions.plan import write_plan
-    from drone_missions.route import plan_route
-    from drone_missions.survey import SurveyRequest, plan_survey
-    from smartmine.atomic import write_text_atomic
-
-    polygons = read_polygons(args.area)
-    if len(polygons) != 1:
-        raise MissionError(f"{args.area}: holds {len(polygons)} polygons; give one survey area")
-    camera = load_camera(args.camera)
-    dem = _load_dem(args)
-    angle: float | str = "auto" if args.angle == "auto" else float(args.angle)
-    req = SurveyRequest(
-        polygon=tuple(polygons[0]),
-        camera=camera,
-        altitude_agl_m=args.altitude_agl_m,
-        gsd_cm_px=args.gsd_cm,
-        front_overlap=args.front_overlap,
-        side_overlap=args.side_overlap,
-        angle_deg=angle,  # type: ignore[arg-type]
-        crosshatch=args.crosshatch,
-        turnaround_m=args.turnaround_m,
-        home=_latlon(args.home, "--home"),
-        speed_m_s=args.speed_m_s,
-        max_climb_m_s=args.max_climb_m_s,
-        max_descent_m_s=args.max_descent_m_s,
-        max_agl_m=args.max_agl_m,
-    )
-    result = plan_survey(req, dem)
-    calc = result.calc
-    print(
-        f"{camera.name}: GSD {calc.gsd_cm_px:.2f} cm/px at {calc.distance_m:.1f} m; footprint "
-        f"{calc.footprint_side_m:.1f} x {calc.footprint_frontal_m:.1f} m; line spacing "
-        f"{calc.line_spacing_m:.2f} m; trigger every {calc.trigger_distance_m:.2f} m; "
-        f"{len(result.transects)} transects at {result.angle_deg:g} deg; "
-        f"~{result.camera_shots} photos"
-    )
-    limits = _limits(args, min_clearance=calc.distance_m - 0.5 if dem is not None else None)
-    report = check_plan(result.plan, dem, fences=_fences(args), limits=limits)
-    _print_check(report)
-    cov = coverage(plan_route(result.plan, dem), camera, list(req.polygon), dem)
-    print(
-        f"coverage: {cov['covered_fraction']:.1%} of the area, {cov['photos']} photos, "
-        f"overlap forward {cov['min_forward_overlap']:.3f} side {cov['min_side_overlap']:.3f} (min)"
-    )
-    if not report.ok:
-        if dem is not None and any(v.rule == "max-agl" for v in report.violations):
-            print(
-                "hint: the terrain falls faster than --max-descent-m-s allows at --speed-m-s "
-                f"({args.max_descent_m_s:g} m/s at {args.speed_m_s:g} m/s); fly slower or "
-                "descend faster"
-            )
-        print(f"not written: {args.out} (the plan fails the check)")
-        return EXIT_UNSAFE
-    write_plan(result.plan, args.out)
-    summary = {
-        "config": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "handler"
-        },
-        "camera": camera.__dict__,
-        "camera_calc": calc.__dict__,
-        "angle_deg": result.angle_deg,
-        "entry_location": result.entry_location,
-        "transects": len(result.transects),
-        "camera_shots_qgc": result.camera_shots,
-        "items": len(result.plan.mission_items()),
-        "coverage": cov,
-        "check": report.stats,
-    }
-    write_text_atomic(
-        args.out.with_name(args.out.name + ".json"), json.dumps(summary, indent=2) + "\n"
-    )
-    print(f"wrote {args.out}")
-    return 0
+    return survey_command(args)
 
 
 def _check(args: argparse.Namespace) -> int:
-    import json
+    from drone_missions.cli_plan import check_command
 
-    from drone_missions.check import check_plan
-    from drone_missions.plan import read_plan
-    from smartmine.atomic import write_text_atomic
-
-    plan = read_plan(args.plan)
-    report = check_plan(plan, _load_dem(args), fences=_fences(args), limits=_limits(args))
-    _print_check(report)
-    if args.json is not None:
-        doc = {
-            "plan": str(args.plan),
-            "ok": report.ok,
-            "violations": [v.__dict__ for v in report.violations],
-            "stats": report.stats,
-        }
-        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
-    if report.ok:
-        print(f"{args.plan}: OK")
-        return 0
-    print(f"{args.plan}: {len(report.violations)} violation(s)")
-    return EXIT_UNSAFE
+    return check_command(args)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from drone_missions.check import check_plan
-    from drone_missions.coverage import footprints
-    from drone_missions.errors import MissionError
-    from drone_missions.export import features, write_geojson, write_kml, write_png
-    from drone_missions.inputs import load_camera
-    from drone_missions.plan import read_plan
-    from drone_missions.route import plan_route
+    from drone_missions.cli_plan import export_command
 
-    if not (args.geojson or args.kml or args.png):
-        raise MissionError("give at least one of --geojson, --kml, --png")
-    plan = read_plan(args.plan)
-    dem = _load_dem(args)
-    route = plan_route(plan, dem)
-    prints = footprints(route, load_camera(args.camera), dem) if args.camera else None
-    report = check_plan(plan, dem, fences=_fences(args), limits=_limits(args))
-    feats = features(plan, route, prints, report)
-    for out, writer in ((args.geojson, write_geojson), (args.kml, write_kml)):
-        if out is not None:
-            writer(out, feats)
-            print(f"wrote {out}")
-    if args.png is not None:
-        write_png(args.png, plan, route, dem, prints, report)
-        print(f"wrote {args.png}")
-    return 0
+    return export_command(args)
 
 
 def _show(args: argparse.Namespace) -> int:
-    from drone_missions.plan import describe, read_plan
+    from drone_missions.cli_plan import show_command
 
-    print(describe(read_plan(args.plan)))
-    return 0
+    return show_command(args)
 
 
 def _facade(args: argparse.Namespace) -> int:
-    from drone_missions.planners import facade_command
+    from drone_missions.cli_plan import facade_command
 
     return facade_command(args)
 
 
 def _corridor(args: argparse.Namespace) -> int:
-    from drone_missions.planners import corridor_command
+    from drone_missions.cli_plan import corridor_command
 
     return corridor_command(args)
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from drone_missions.planners import drift_command
+    from drone_missions.cli_plan import drift_command
 
     return drift_command(args)
 
 
 def _fly(args: argparse.Namespace) -> int:
-    from drone_missions.flight import fly_command
+    from drone_missions.cli_fly import fly_command
 
     return fly_command(args)

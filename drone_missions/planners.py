@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +40,6 @@ from drone_missions.plan import (
     camera_trigger_distance,
     command,
     waypoint,
-    write_plan,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -479,117 +476,6 @@ def drift_points(plan: Plan) -> F64:
     if not pts:
         raise MissionError(f"{plan.source}: no local-frame (MAV_FRAME_LOCAL_ENU) waypoints")
     return np.array(pts, dtype=np.float64)
-
-
-# -- commands ---------------------------------------------------------------------------------
-def _check_and_write(plan: Plan, args: argparse.Namespace, info: dict[str, Any]) -> int:
-    from drone_missions.check import check_plan
-    from drone_missions.commands import EXIT_UNSAFE, _fences, _limits, _load_dem, _print_check
-    from smartmine.atomic import write_text_atomic
-
-    report = check_plan(plan, _load_dem(args), fences=_fences(args), limits=_limits(args))
-    _print_check(report)
-    if not report.ok:
-        print(f"not written: {args.out} (the plan fails the check)")
-        return EXIT_UNSAFE
-    write_plan(plan, args.out)
-    info["check"] = report.stats
-    write_text_atomic(
-        args.out.with_name(args.out.name + ".json"), json.dumps(info, indent=2, default=str) + "\n"
-    )
-    print(f"wrote {args.out}")
-    return 0
-
-
-def facade_command(args: argparse.Namespace) -> int:
-    from drone_missions.commands import _latlon
-    from drone_missions.inputs import load_camera, read_polyline
-
-    req = FacadeRequest(
-        line=tuple(read_polyline(args.line)),
-        camera=load_camera(args.camera),
-        standoff_m=args.standoff_m,
-        bottom_m=args.bottom_m,
-        top_m=args.top_m,
-        front_overlap=args.front_overlap,
-        side_overlap=args.side_overlap,
-        gimbal_pitch_deg=args.gimbal_pitch_deg,
-        side=args.side,
-        home=_latlon(args.home, "--home"),
-    )
-    plan, info = plan_facade(req)
-    print(
-        f"facade: {int(info['passes'])} passes {info['pass_spacing_m']:.1f} m apart, photo every "
-        f"{info['trigger_distance_m']:.1f} m, GSD {info['gsd_cm_px']:.2f} cm/px on the face"
-    )
-    return _check_and_write(plan, args, {"facade": info})
-
-
-def corridor_command(args: argparse.Namespace) -> int:
-    from drone_missions.commands import _latlon
-    from drone_missions.inputs import load_camera, read_polyline
-
-    req = CorridorRequest(
-        line=tuple(read_polyline(args.line)),
-        camera=load_camera(args.camera),
-        width_m=args.width_m,
-        altitude_agl_m=args.altitude_agl_m,
-        gsd_cm_px=args.gsd_cm,
-        front_overlap=args.front_overlap,
-        side_overlap=args.side_overlap,
-        turnaround_m=args.turnaround_m,
-        home=_latlon(args.home, "--home"),
-    )
-    plan, calc, n = plan_corridor(req)
-    print(
-        f"corridor: {n} transects {calc.line_spacing_m:.1f} m apart at {calc.distance_m:.1f} m, "
-        f"GSD {calc.gsd_cm_px:.2f} cm/px, photo every {calc.trigger_distance_m:.1f} m"
-    )
-    return _check_and_write(plan, args, {"corridor": calc.__dict__, "transects": n})
-
-
-def _xy(text: str | None, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise MissionError(f"{what} {text!r}: expected X,Y") from None
-
-
-def drift_command(args: argparse.Namespace) -> int:
-    src: Path = args.source
-    cloud = None
-    if src.suffix.lower() == ".ply":
-        cloud = read_map_points(src)
-        line = centerline_from_map(cloud, _xy(args.start, "--start"), _xy(args.goal, "--goal"))
-    else:
-        line = read_centerline_csv(src)
-    if args.height_m is not None:  # CSV: z is the floor; map: above its floor level
-        line = line.copy()
-        if cloud is None:
-            line[:, 2] += args.height_m
-        else:
-            line[:, 2] = float(np.percentile(cloud[:, 2], 5)) + args.height_m
-    pts = resample(line, args.spacing_m)
-    info: dict[str, Any] = {"source": str(src), "waypoints": len(pts)}
-    if cloud is not None:
-        pts, dmin = keep_clearance(pts, cloud, args.clearance_m)
-        info["min_clearance_m"] = dmin
-        print(f"drift: {len(pts)} waypoints, min clearance to the walls {dmin:.2f} m")
-        if dmin < args.clearance_m - 1e-6:
-            print(f"not written: {args.out} (clearance {dmin:.2f} m < {args.clearance_m:g} m)")
-            return 2
-    else:
-        print(f"drift: {len(pts)} waypoints (no map given: clearance not checked)")
-    from smartmine.atomic import write_text_atomic
-
-    write_plan(drift_plan(pts), args.out)
-    write_text_atomic(
-        args.out.with_name(args.out.name + ".json"), json.dumps(info, indent=2) + "\n"
-    )
-    print(f"wrote {args.out}")
-    return 0
 
 
 __all__ = [

@@ -52,12 +52,27 @@ def _is_module(dotted: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def imported_modules(path: Path) -> list[tuple[int, str]]:
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under ``if TYPE_CHECKING:`` (never run)."""
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+
+
+def imported_modules(path: Path, *, runtime_only: bool = False) -> list[tuple[int, str]]:
     """(line, dotted module) of every absolute import in ``path``; ``from pkg import mod``
-    counts as ``pkg.mod`` when ``mod`` is a module of ours."""
+    counts as ``pkg.mod`` when ``mod`` is a module of ours. ``runtime_only`` leaves out
+    the imports under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    skip = _type_checking_only(tree) if runtime_only else set()
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -156,3 +171,74 @@ def test_mypy_strict_clean() -> None:
         cwd=REPO,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Our module -> our modules it imports when run (lazy imports inside functions too;
+    not those under ``if TYPE_CHECKING:``)."""
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            deps = graph.setdefault(_module_name(path), set())
+            for _, module in imported_modules(path, runtime_only=True):
+                while module and not _is_module(module):  # `from m import name`
+                    module = module.rpartition(".")[0]
+                if module and module.split(".")[0] in PACKAGES:
+                    deps.add(module)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle once (depth-first, from the module where it is first met).
+
+    A package's ``__init__`` imported by its own modules is not counted: Python loads
+    the package first either way."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if node.startswith(dep + "."):
+                continue
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def test_library_modules_do_not_import_command_line_modules() -> None:
+    """Flight, planning and every library module work without the CLI: only command-line
+    modules (``commands``, ``cli*``, ``nodecli``) import command-line modules."""
+
+    def is_cli(module: str) -> bool:
+        last = module.rsplit(".", 1)[-1]
+        return last in {"commands", "cli", "nodecli", "__main__"} or last.startswith("cli_")
+
+    found = [
+        f"{module} imports {dep}"
+        for module, deps in import_graph().items()
+        if not is_cli(module)
+        for dep in deps
+        if is_cli(dep)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_cycle_finder_sees_a_lazy_cycle() -> None:
+    graph = {"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "a": set(), "a.w": {"a"}}
+    assert import_cycles(graph) == [["a.x", "a.y", "a.z", "a.x"]]

@@ -1,0 +1,73 @@
+"""What ``smartmine plan`` and ``smartmine fly`` share: command-line values made into
+library objects (DEM, limits, fences, LAT,LON) and the check's printout.
+
+CLI layer only: the library modules (plan, check, flight, planners) never import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EXIT_UNSAFE = 2
+
+
+def latlon_arg(text: str | None, what: str) -> tuple[float, float] | None:
+    from drone_missions.errors import MissionError
+
+    if text is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError:
+        raise MissionError(f"{what} {text!r}: expected LAT,LON") from None
+    return lat, lon
+
+
+def load_dem(args: argparse.Namespace) -> Any:
+    if getattr(args, "dem", None) is None:
+        return None
+    from drone_missions.dem import Dem
+
+    return Dem.open(args.dem, args.dem_crs)
+
+
+def limits_from_args(args: argparse.Namespace, min_clearance: float | None = None) -> Any:
+    from drone_missions.check import Limits
+
+    clearance = args.min_clearance_m
+    if clearance is None:
+        clearance = min_clearance if min_clearance is not None else 10.0
+    return Limits(
+        max_agl_m=args.max_agl_m,
+        max_amsl_m=args.max_amsl_m,
+        min_clearance_m=clearance,
+        max_distance_m=args.max_distance_m,
+        endurance_min=args.endurance_min,
+        reserve=args.reserve,
+    )
+
+
+def fences_from_args(args: argparse.Namespace) -> tuple[Any, ...]:
+    if args.fence is None:
+        return ()
+    from drone_missions.inputs import read_fences
+
+    return tuple(read_fences(args.fence))
+
+
+def print_check(report: Any) -> None:
+    s = report.stats
+    print(
+        f"route: {s['horizontal_distance_m']:.0f} m, climb {s['climb_m']:.0f} m, "
+        f"{s['turns']} turns, {s['flight_time_s'] / 60:.1f} min "
+        f"({s['battery_used']:.0%} of the battery); max {s['max_distance_from_home_m']:.0f} m "
+        "from home"
+        + (
+            f"; clearance {s['min_clearance_m']:.1f} m min, AGL {s['max_agl_m']:.1f} m max"
+            if s.get("min_clearance_m") is not None
+            else ""
+        )
+    )
+    for v in report.violations:
+        print(f"VIOLATION {v.line()}")
