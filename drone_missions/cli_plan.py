@@ -72,9 +72,7 @@ def survey_command(args: argparse.Namespace) -> int:
         f"{len(result.transects)} transects at {result.angle_deg:g} deg; "
         f"~{result.camera_shots} photos"
     )
-    limits = limits_from_args(
-        args, min_clearance=calc.distance_m - 0.5 if dem is not None else None
-    )
+    limits = limits_from_args(args)
     report = check_plan(result.plan, dem, fences=fences_from_args(args), limits=limits)
     print_check(report)
     cov = coverage(plan_route(result.plan, dem), camera, list(req.polygon), dem)
@@ -125,12 +123,15 @@ def check_command(args: argparse.Namespace) -> int:
         doc = {
             "plan": str(args.plan),
             "ok": report.ok,
+            "terrain_checked": bool(report.stats.get("terrain", {}).get("checked")),
+            "warnings": report.warnings,
             "violations": [v.__dict__ for v in report.violations],
             "stats": report.stats,
         }
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if report.ok:
-        print(f"{args.plan}: OK")
+        checked = report.stats.get("terrain", {}).get("checked")
+        print(f"{args.plan}: OK" + ("" if checked else " (terrain clearance NOT checked)"))
         return 0
     print(f"{args.plan}: {len(report.violations)} violation(s)")
     return EXIT_UNSAFE

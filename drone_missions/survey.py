@@ -63,6 +63,9 @@ class SurveyRequest:
     """Terrain following slows down on steep ground rather than rise above this (less a
     5 m margin) or above twice the height above ground."""
     terrain_tolerance_m: float = 5.0
+    min_clearance_m: float | None = 10.0
+    """Terrain following also keeps this above the DEM's highest post + its uncertainty
+    (``plan check``'s terrain clearance); None: only the height above the interpolated DEM."""
     images_in_turnaround: bool = True
     fence_margin_m: float | None = 50.0
     """Add an inclusion fence this far around the route (None: no fence)."""
@@ -220,6 +223,7 @@ def _terrain_entries(
         tolerance_m=req.terrain_tolerance_m,
         min_speed_m_s=req.min_speed_m_s,
         max_excess_m=max(min(calc.distance_m, req.max_agl_m - 5.0 - calc.distance_m), 1.0),
+        min_clearance_m=req.min_clearance_m,
     )
     followed = follow_terrain(route, dem, config)
     # split the followed route back into: climb-out, each survey point with the points

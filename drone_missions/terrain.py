@@ -47,6 +47,9 @@ class TerrainFollowing:
     max_excess_m: float | None = None
     """Slow down only where cruising would leave the vehicle this much above the wanted
     height (None: the wanted height again, i.e. twice the height above ground)."""
+    min_clearance_m: float | None = 10.0
+    """Also keep this much above the DEM's highest post around each sample plus its
+    vertical uncertainty (what ``plan check`` measures); None: the height only."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,14 @@ def follow_terrain(
             f"lat {lat[k]:.6f}, lon {lon[k]:.6f}"
         )
     target = ground + config.height_agl_m + config.margin_m
+    if config.min_clearance_m is not None:
+        # where the posts stand far above the interpolated surface (steep ground, coarse
+        # DEM), rise above them by the clearance ``plan check`` demands
+        floor = dem.highest_post(lat, lon) + dem.vertical_uncertainty_m + config.min_clearance_m
+        # the floor steps up at cell edges, between two samples: hold each step one
+        # sample early and late so that no leg cuts the corner
+        floor = np.maximum(floor, np.maximum(np.roll(floor, 1), np.roll(floor, -1)))
+        target = np.maximum(target, floor + config.margin_m)
     # a kink of the ground between two samples rises above their chord by at most a
     # quarter of the second difference: keep that much more at the peaks
     bulge = np.zeros_like(target)
