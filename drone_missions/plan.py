@@ -684,6 +684,25 @@ def check_polygon(
     return tuple(ring)
 
 
+def check_polyline(
+    points: Sequence[Sequence[object]], where: str
+) -> tuple[tuple[float, float], ...]:
+    """A polyline (lat, lon): at least 2 finite WGS84 points, no point repeating the one
+    before it (a zero-length leg has no direction)."""
+    line = [
+        check_latlon(p[0], p[1], f"{where}: point {i}")
+        if isinstance(p, Sequence) and len(p) >= 2
+        else _refuse(f"{where}: point {i} is {p!r}, expected (lat, lon)")
+        for i, p in enumerate(points)
+    ]
+    if len(line) < 2:
+        _refuse(f"{where}: a line needs at least 2 points, got {len(line)}")
+    for i in range(1, len(line)):
+        if line[i] == line[i - 1]:
+            _refuse(f"{where}: point {i} repeats point {i - 1} (zero-length leg)")
+    return tuple(line)
+
+
 def _item_label(plan: Plan, index: int, item: MissionItem) -> str:
     seq = f", WPL seq {index + 1}" if plan.file_format == "qgc-wpl-110" else ""
     return f"{plan.source}: item {index} ({item.name}{seq})"

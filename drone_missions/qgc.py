@@ -105,6 +105,36 @@ def camera_calc(
     )
 
 
+def camera_calc_json(
+    spec: SensorSpec, calc: CameraCalc, *, value_set_is_distance: bool, relative: bool
+) -> dict[str, Any]:
+    """QGC's CameraCalc object (version 1, "Custom Camera") as CameraCalc::load and
+    CameraSpec::load require it (QGC v4.0 to v4.4 read version 1): the footprints,
+    distance and its reference, then for a non-manual camera ValueSetIsDistance,
+    ImageDensity and both overlaps, and the sensor (SensorWidth/Height, ImageWidth/Height,
+    FocalLength, Landscape, FixedOrientation, MinTriggerInterval)."""
+    return {
+        "AdjustedFootprintFrontal": calc.trigger_distance_m,
+        "AdjustedFootprintSide": calc.line_spacing_m,
+        "CameraName": "Custom Camera",
+        "DistanceToSurface": calc.distance_m,
+        "DistanceToSurfaceRelative": relative,
+        "FixedOrientation": False,
+        "FocalLength": spec.focal_length_mm,
+        "FrontalOverlap": calc.front_overlap * 100.0,
+        "ImageDensity": calc.gsd_cm_px,
+        "ImageHeight": spec.image_height_px,
+        "ImageWidth": spec.image_width_px,
+        "Landscape": spec.landscape,
+        "MinTriggerInterval": spec.min_trigger_interval_s,
+        "SensorHeight": spec.sensor_height_mm,
+        "SensorWidth": spec.sensor_width_mm,
+        "SideOverlap": calc.side_overlap * 100.0,
+        "ValueSetIsDistance": value_set_is_distance,
+        "version": 1,
+    }
+
+
 # -- Qt's spherical geodesy (QGeoCoordinate) -------------------------------------------------
 def qt_distance_m(a: LatLon, b: LatLon) -> float:
     lat1, lat2 = math.radians(a[0]), math.radians(b[0])

@@ -51,6 +51,29 @@ class TerrainFollowing:
     """Also keep this much above the DEM's highest post around each sample plus its
     vertical uncertainty (what ``plan check`` measures); None: the height only."""
 
+    def __post_init__(self) -> None:
+        from drone_missions.plan import require_number
+
+        for name, value in (
+            ("height above ground (m)", self.height_agl_m),
+            ("--speed-m-s", self.speed_m_s),
+            ("--max-climb-m-s", self.max_climb_m_s),
+            ("--max-descent-m-s", self.max_descent_m_s),
+            ("sample step (m)", self.max_step_m),
+        ):
+            require_number(value, name, low=0.0, low_open=True)
+        for name, value in (
+            ("terrain tolerance (m)", self.tolerance_m),
+            ("margin (m)", self.margin_m),
+            ("sag (m)", self.sag_m),
+            ("minimum speed (m/s)", self.min_speed_m_s),
+            ("speed step (m/s)", self.speed_step_m_s),
+            ("slow margin (m)", self.slow_margin_m),
+        ):
+            require_number(value, name, low=0.0)
+        if self.min_clearance_m is not None:
+            require_number(self.min_clearance_m, "--min-clearance-m", low=0.0, low_open=True)
+
 
 @dataclass(frozen=True)
 class TerrainPoint:
