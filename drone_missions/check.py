@@ -213,8 +213,9 @@ def check_plan(
             lambda s: (
                 f"{_leg_name(route, leg[s])} comes within {clearance_safe[s]:.1f} m of the "
                 f"terrain (minimum {lim.min_clearance_m:g} m; {clearance[s]:.1f} m above the "
-                f"interpolated DEM, {clearance_safe[s]:.1f} m above its highest post around + "
-                f"{dem.vertical_uncertainty_m:g} m uncertainty) at lat {lat[s]:.6f}, "
+                f"interpolated DEM, "
+                f"{clearance_safe[s] + dem.vertical_uncertainty_m:.1f} m above its highest post "
+                f"around, less {dem.vertical_uncertainty_m:g} m uncertainty) at lat {lat[s]:.6f}, "
                 f"lon {lon[s]:.6f}",
                 {
                     "clearance_m": float(clearance_safe[s]),
@@ -498,3 +499,124 @@ def _endurance(route: Route, lim: Limits) -> dict[str, Any]:
         "battery_used": total / (lim.endurance_min * 60.0),
         "reserve_left": 1.0 - total / (lim.endurance_min * 60.0),
     }
+
+
+# -- GPS-denied plans in the local mine frame ------------------------------------------------
+def is_local_plan(plan: Plan) -> bool:
+    """Whether the plan flies in a local frame (``plan drift``: MAV_FRAME_LOCAL_ENU/NED)."""
+    from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, NAV_POSITION_COMMANDS
+
+    nav = [it for it in plan.mission_items() if it.command in NAV_POSITION_COMMANDS]
+    return bool(nav) and all(it.frame in (FRAME_LOCAL_ENU, FRAME_LOCAL_NED) for it in nav)
+
+
+def local_points(plan: Plan) -> tuple[F64, list[int]]:
+    """The local-frame waypoints as ENU metres (NED converted), and their item indices."""
+    from drone_missions.plan import FRAME_LOCAL_NED, NAV_POSITION_COMMANDS
+
+    pts, index = [], []
+    for i, it in enumerate(plan.mission_items()):
+        if it.command not in NAV_POSITION_COMMANDS:
+            continue
+        x, y, z = (float(v) if v is not None else 0.0 for v in it.params[4:7])
+        pts.append([y, x, -z] if it.frame == FRAME_LOCAL_NED else [x, y, z])
+        index.append(i)
+    return np.array(pts, dtype=np.float64).reshape(-1, 3), index
+
+
+def check_local_plan(
+    plan: Plan,
+    map_points: F64 | None = None,
+    *,
+    min_clearance_m: float = 1.0,
+    limits: Limits | None = None,
+    step_m: float = 0.05,
+) -> CheckReport:
+    """A GPS-denied plan in the local mine frame: every leg sampled every ``step_m``
+    against the drift map (distance to its nearest point; with no map the clearance is
+    NOT checked and the report says so), and the flight time against the battery."""
+    validate_plan(plan)
+    require_number(min_clearance_m, "--min-clearance-m", low=0.0, low_open=True)
+    lim = limits or Limits()
+    pts, index = local_points(plan)
+    if len(pts) < 1:
+        from drone_missions.errors import MissionError
+
+        raise MissionError(f"{plan.source}: no local-frame waypoints to check")
+    samples = [pts[:1]]
+    legs = [np.zeros(1, dtype=np.int64)]
+    for k in range(1, len(pts)):
+        n = max(1, math.ceil(float(np.linalg.norm(pts[k] - pts[k - 1])) / step_m))
+        f = (np.arange(1, n + 1) / n)[:, None]
+        samples.append(pts[k - 1] + f * (pts[k] - pts[k - 1]))
+        legs.append(np.full(n, k, dtype=np.int64))
+    xyz, leg = np.concatenate(samples), np.concatenate(legs)
+    violations: list[Violation] = []
+    warnings: list[str] = []
+    clearance = np.full(len(xyz), np.nan)
+    if map_points is not None:
+        from scipy.spatial import cKDTree
+
+        clearance = cKDTree(map_points).query(xyz)[0]
+        low = np.flatnonzero(clearance < min_clearance_m)
+        if low.size:
+            for run in np.split(low, np.flatnonzero(np.diff(low) > 1) + 1):
+                s = int(run[np.argmin(clearance[run])])
+                item = index[int(leg[s])]
+                violations.append(
+                    Violation(
+                        "map-clearance",
+                        item,
+                        f"the leg to item {item} comes within {clearance[s]:.2f} m of the map "
+                        f"(minimum {min_clearance_m:g} m) at x {xyz[s, 0]:.2f}, y {xyz[s, 1]:.2f}, "
+                        f"z {xyz[s, 2]:.2f} m",
+                        {"clearance_m": float(clearance[s]), "min_clearance_m": min_clearance_m},
+                    )
+                )
+    else:
+        warnings.append(
+            "clearance to the drift walls NOT checked (no map given): give --map MAP.ply"
+        )
+    steps = np.diff(pts, axis=0)
+    length = float(np.linalg.norm(steps, axis=1).sum()) if len(steps) else 0.0
+    climb = float(np.clip(steps[:, 2], 0, None).sum()) if len(steps) else 0.0
+    flight_s = length / plan.hover_speed_m_s + 2 * lim.takeoff_land_hover_s
+    usable_s = lim.endurance_min * 60.0 * (1.0 - lim.reserve)
+    if flight_s > usable_s:
+        violations.append(
+            Violation(
+                "endurance",
+                None,
+                f"the flight takes {flight_s / 60:.1f} min, more than the {usable_s / 60:.1f} min "
+                f"a {lim.endurance_min:g} min battery gives with a {lim.reserve:.0%} reserve",
+                {"flight_time_s": flight_s, "usable_s": usable_s},
+            )
+        )
+    checked = map_points is not None
+    stats: dict[str, Any] = {
+        "frame": "local",
+        "items": len(plan.mission_items()),
+        "waypoints": len(pts),
+        "horizontal_distance_m": float(np.linalg.norm(steps[:, :2], axis=1).sum())
+        if len(steps)
+        else 0.0,
+        "length_m": length,
+        "climb_m": climb,
+        "turns": 0,
+        "flight_time_s": flight_s,
+        "battery_used": flight_s / (lim.endurance_min * 60.0),
+        "max_distance_from_home_m": float(np.linalg.norm(pts - pts[0], axis=1).max()),
+        "samples": len(xyz),
+        "sample_step_m": step_m,
+        "min_clearance_m": float(np.nanmin(clearance)) if checked else None,
+        "map": {
+            "checked": checked,
+            "method": f"distance to the nearest map point, every {step_m:g} m along each leg"
+            if checked
+            else "not checked: no map",
+            "map_points": len(map_points) if map_points is not None else 0,
+            "min_clearance_m": min_clearance_m,
+        },
+    }
+    sample_arrays: dict[str, F64] = {"xyz": xyz, "clearance_m": clearance}
+    return CheckReport(violations, stats, sample_arrays, warnings)

@@ -67,7 +67,14 @@ def print_check(report: Any) -> None:
         "from home"
     )
     terrain = s.get("terrain") or {}
-    if terrain.get("checked"):
+    if s.get("frame") == "local":
+        drift_map = s.get("map") or {}
+        print(
+            f"map clearance: {_num(s.get('min_clearance_m'))} m min; {drift_map.get('method')}"
+            if drift_map.get("checked")
+            else "map clearance: NOT CHECKED (no map)"
+        )
+    elif terrain.get("checked"):
         home = s.get("home_amsl_m")
         stored = s.get("home_amsl_stored_m")
         print(

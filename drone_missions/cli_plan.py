@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from drone_missions.check import check_plan
+from drone_missions.check import check_local_plan, check_plan, is_local_plan
 from drone_missions.cli_common import (
     EXIT_UNSAFE,
     fences_from_args,
@@ -156,22 +156,36 @@ def _home_on_dem(plan: Plan, dem: Dem | None) -> Plan:
 
 def check_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
-    report = check_plan(
-        plan, load_dem(args), fences=fences_from_args(args), limits=limits_from_args(args)
-    )
+    limits = limits_from_args(args)
+    if args.json is not None:
+        _check_out(args.json)
+    if is_local_plan(plan):
+        if args.dem is not None:
+            raise MissionError(
+                f"{args.plan}: a local-frame (drift) plan cannot be checked against a DEM; "
+                "give --map MAP.ply"
+            )
+        cloud = read_map_points(args.map) if args.map is not None else None
+        clearance = args.min_clearance_m if args.min_clearance_m is not None else 1.0
+        report = check_local_plan(plan, cloud, min_clearance_m=clearance, limits=limits)
+        checked = report.stats["map"]["checked"]
+    else:
+        if args.map is not None:
+            raise MissionError(f"{args.plan}: --map is for local-frame (drift) plans; use --dem")
+        report = check_plan(plan, load_dem(args), fences=fences_from_args(args), limits=limits)
+        checked = report.stats.get("terrain", {}).get("checked")
     print_check(report)
     if args.json is not None:
         doc = {
             "plan": str(args.plan),
             "ok": report.ok,
-            "terrain_checked": bool(report.stats.get("terrain", {}).get("checked")),
+            "terrain_checked": bool(checked),
             "warnings": report.warnings,
             "violations": [v.__dict__ for v in report.violations],
             "stats": report.stats,
         }
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if report.ok:
-        checked = report.stats.get("terrain", {}).get("checked")
         print(f"{args.plan}: OK" + ("" if checked else " (terrain clearance NOT checked)"))
         return 0
     print(f"{args.plan}: {len(report.violations)} violation(s)")

@@ -75,6 +75,12 @@ def register_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     c.add_argument("plan", type=Path, help="mission.plan or QGC WPL 110 file")
     _dem_args(c)
+    c.add_argument(
+        "--map",
+        type=Path,
+        help="drift map MAP.ply (cloud or mesh) to check a local-frame (drift) plan's "
+        "clearance against (--min-clearance-m, default 1 m there)",
+    )
     _limits_args(c)
     c.add_argument("--json", type=Path, help="write the check report as JSON")
     c.set_defaults(handler=_check)

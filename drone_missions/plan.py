@@ -670,8 +670,6 @@ def check_polygon(
     area = 0.5 * abs(
         sum(xy[i][0] * xy[(i + 1) % n][1] - xy[(i + 1) % n][0] * xy[i][1] for i in range(n))
     )
-    if area < MIN_POLYGON_AREA_M2:
-        _refuse(f"{where}: the polygon has zero area ({area:.3g} m²: its vertices are in a line)")
     for i in range(n):
         for j in range(i + 1, n):
             if j == i + 1 or (i == 0 and j == n - 1):
@@ -681,6 +679,8 @@ def check_polygon(
                     f"{where}: edge {i}-{(i + 1) % n} crosses edge {j}-{(j + 1) % n} "
                     "(self-intersecting 'bow-tie' polygon); reorder its vertices"
                 )
+    if area < MIN_POLYGON_AREA_M2:
+        _refuse(f"{where}: the polygon has zero area ({area:.3g} m²: its vertices are in a line)")
     return tuple(ring)
 
 
