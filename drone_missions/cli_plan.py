@@ -24,7 +24,7 @@ from drone_missions.dem import Dem
 from drone_missions.errors import MissionError
 from drone_missions.export import features, write_geojson, write_kml, write_png
 from drone_missions.inputs import load_camera, read_area, read_polyline
-from drone_missions.plan import Plan, describe, read_plan, write_plan
+from drone_missions.plan import Plan, describe, read_plan, require_number, write_plan
 from drone_missions.planners import (
     CorridorRequest,
     FacadeRequest,
@@ -195,6 +195,9 @@ def check_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     if not (args.geojson or args.kml or args.png):
         raise MissionError("give at least one of --geojson, --kml, --png")
+    for out in (args.geojson, args.kml, args.png):
+        if out is not None:
+            _check_out(out)
     plan = read_plan(args.plan)
     dem = load_dem(args)
     route = plan_route(plan, dem)
@@ -288,6 +291,11 @@ def _xy(text: str | None, what: str) -> list[float] | None:
 
 def drift_command(args: argparse.Namespace) -> int:
     src: Path = args.source
+    require_number(args.spacing_m, "--spacing-m", low=0.0, low_open=True)
+    require_number(args.clearance_m, "--clearance-m", low=0.0, low_open=True)
+    if args.height_m is not None:
+        require_number(args.height_m, "--height-m", low=-10_000.0, high=10_000.0)
+    _check_out(args.out)
     cloud = None
     if src.suffix.lower() == ".ply":
         cloud = read_map_points(src)

@@ -289,6 +289,13 @@ def load_camera(name_or_path: str) -> SensorSpec:
         missing = [f for f in fields if f not in data]
         if missing:
             raise MissionError(f"{path}: camera lacks {', '.join(missing)}")
+        for key in (*fields, "min_trigger_interval_s"):
+            value = data.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise MissionError(f"{path}: camera field {key} is {value!r}, not a number")
+        require_number(
+            data.get("min_trigger_interval_s", 0.0), f"{path}: min_trigger_interval_s", low=0.0
+        )
         try:
             return SensorSpec(
                 name=str(data.get("name", path.stem)),

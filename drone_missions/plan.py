@@ -716,9 +716,10 @@ def validate_item(item: MissionItem, where: str) -> None:
         _refuse(f"{where}: unknown MAV_CMD {item.command} (not in MAVLink's common set)")
     if item.frame not in mavlink.enums["MAV_FRAME"] or item.frame >= mavlink.MAV_FRAME_ENUM_END:
         _refuse(f"{where}: unknown MAV_FRAME {item.frame}")
+    names = ("", "", "", " (yaw)", " (latitude/x)", " (longitude/y)", " (altitude/z)")
     for k, p in enumerate(item.params):
         if p is not None and math.isinf(p):
-            _refuse(f"{where}: param{k + 1} is {p}: must be finite (or null)")
+            _refuse(f"{where}: param{k + 1}{names[k]} is {p}: must be finite (or null)")
     lat, lon, alt = item.params[4], item.params[5], item.params[6]
     if item.command in NAV_POSITION_COMMANDS:
         if item.frame in _LOCAL_FRAMES:

@@ -319,9 +319,13 @@ def read_centerline_csv(path: Path) -> F64:
             raise MissionError(f"{path}: line {n} is not x,y,z numbers") from None
         if len(values) < 2:
             raise MissionError(f"{path}: line {n} needs x, y (and z)")
+        if not all(math.isfinite(v) for v in values):
+            raise MissionError(f"{path}: line {n} has a value that is not finite: {line.strip()!r}")
         rows.append(values if len(values) == 3 else [*values, 0.0])
     if len(rows) < 2:
         raise MissionError(f"{path}: a centre line needs at least 2 points")
+    if len({tuple(r) for r in rows}) < 2:
+        raise MissionError(f"{path}: the centre line's points are all the same")
     return np.array(rows, dtype=np.float64)
 
 
