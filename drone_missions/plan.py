@@ -306,7 +306,15 @@ def parse_plan(text: str, source: str = "<text>") -> Plan:
     if parse is not None:
         try:
             plan = parse(stripped, source)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as err:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            ZeroDivisionError,
+        ) as err:
             # a shape none of the field checks foresaw: still one line naming the file
             raise PlanError(f"{source}: malformed plan ({type(err).__name__}: {err})") from None
         except RecursionError:
