@@ -244,13 +244,13 @@ def check_plan(
             ),
         )
     high = airborne & finite & (clearance > lim.max_agl_m + 1e-6)
-    above = "above ground" if dem is not None else "above home (no DEM)"
+    reference = "above ground" if dem is not None else "above home (no DEM)"
     report_worst(
         "max-agl",
         high,
         np.nan_to_num(clearance),
         lambda s: (
-            f"{_leg_name(route, leg[s])} is {clearance[s]:.1f} m {above} "
+            f"{_leg_name(route, leg[s])} is {clearance[s]:.1f} m {reference} "
             f"(maximum {lim.max_agl_m:g} m)",
             {"agl_m": float(clearance[s]), "max_agl_m": lim.max_agl_m},
         ),

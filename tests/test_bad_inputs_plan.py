@@ -19,11 +19,21 @@ CAMERA = ("--camera", "DJI Phantom 4 RTK")
 
 
 def _text(name: str, text: str) -> Callable[[Path], None]:
-    return lambda d: (d / name).write_text(text)
+    def make(d: Path) -> None:
+        (d / name).write_text(text)
+
+    return make
 
 
 def _bytes(name: str, data: bytes) -> Callable[[Path], None]:
-    return lambda d: (d / name).write_bytes(data)
+    def make(d: Path) -> None:
+        (d / name).write_bytes(data)
+
+    return make
+
+
+def _truncated_plan(d: Path) -> None:
+    (d / "m.plan").write_text(json.dumps(_plan_doc())[:200])
 
 
 def _area(name: str, ring: list[Any]) -> Callable[[Path], None]:
@@ -568,7 +578,7 @@ CASES = [
         "check-truncated-json",
         ("plan", "check", "{d}/m.plan"),
         ("{d}/m.plan", "invalid JSON"),
-        lambda d: (d / "m.plan").write_text(json.dumps(_plan_doc())[:200]),
+        _truncated_plan,
     ),
     BadInput(
         "check-empty-file",

@@ -190,7 +190,7 @@ def test_dem_uncertainty_override_and_declared_tag(tmp_path: Path) -> None:
         ([(0.0, 0.0), (0.0, 190.0), (0.001, 0.0)], "vertex 1 longitude is 190"),
     ],
 )
-def test_degenerate_polygons_are_refused(ring: list, message: str) -> None:
+def test_degenerate_polygons_are_refused(ring: list[tuple[float, float]], message: str) -> None:
     with pytest.raises(MissionError, match=message):
         check_polygon(ring, "area")
 
