@@ -7,6 +7,13 @@ maximum height above ground and above sea level, minimum terrain clearance, maxi
 distance from home, an endurance estimate against the battery (distance at the mission
 speeds, climbs and descents at their rates, turns, hover and hold time, reserve), and a
 return (RTL or LAND) at the end. Each violation names the item, the rule and the numbers.
+
+Terrain clearance is measured conservatively against the DEM: above the highest of the
+posts around each sample plus the DEM's vertical uncertainty (:mod:`drone_missions.dem`);
+the clearance above the interpolated surface is reported beside it. With a DEM, home's
+altitude is the DEM's at home, and a stored home altitude that disagrees by more than the
+uncertainty is flagged with both numbers. Without a DEM terrain is NOT checked: heights
+are above home only, and the report says so.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from drone_missions.plan import (
     FencePolygon,
     Plan,
     command_name,
+    require_number,
+    validate_plan,
 )
 from drone_missions.route import Route, plan_route
 
@@ -50,6 +59,25 @@ class Limits:
     rtl_altitude_m: float = 60.0
     require_return: bool = True
 
+    def __post_init__(self) -> None:
+        """Refuse limits that would make every check pass (or none): NaN, zero, negative."""
+        positive = {
+            "--max-agl-m": self.max_agl_m,
+            "--min-clearance-m": self.min_clearance_m,
+            "--max-distance-m": self.max_distance_m,
+            "--endurance-min": self.endurance_min,
+            "climb rate (m/s)": self.climb_m_s,
+            "descent rate (m/s)": self.descent_m_s,
+            "acceleration (m/s2)": self.accel_m_s2,
+            "RTL altitude (m)": self.rtl_altitude_m,
+        }
+        for name, value in positive.items():
+            require_number(value, name, low=0.0, low_open=True)
+        require_number(self.reserve, "--reserve", low=0.0, high=1.0, high_open=True)
+        require_number(self.takeoff_land_hover_s, "take-off/landing hover (s)", low=0.0)
+        if self.max_amsl_m is not None:
+            require_number(self.max_amsl_m, "--max-amsl-m", low=-500.0, high=10_000.0)
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -70,6 +98,8 @@ class CheckReport:
     violations: list[Violation]
     stats: dict[str, Any]
     samples: dict[str, F64] = field(default_factory=dict, repr=False)
+    warnings: list[str] = field(default_factory=list)
+    """Things the verdict does not cover or assumed (no DEM: terrain not checked)."""
 
     @property
     def ok(self) -> bool:
@@ -117,9 +147,11 @@ def check_plan(
     limits: Limits | None = None,
 ) -> CheckReport:
     """All violations of ``plan`` (empty when it is safe to fly), and route statistics."""
+    validate_plan(plan)
     lim = limits or Limits()
     route = plan_route(plan, dem, lim.rtl_altitude_m)
     violations: list[Violation] = []
+    warnings: list[str] = []
     wps = route.waypoints
     step = 2.0 if dem is None else min(2.0, dem.cell_size_m / 8.0)
     xyz, leg, along = _densify(route, step)
@@ -128,6 +160,10 @@ def check_plan(
     enu = LocalEnu(route.home_lat_deg, route.home_lon_deg, 0.0)
     lat, lon, _ = enu.to_wgs84(xyz[:, 0], xyz[:, 1], np.zeros(len(xyz)))
     ground = dem.height_amsl(lat, lon) if dem is not None else np.full(len(xyz), route.home_amsl_m)
+    # the ground as high as the DEM allows: highest post around the sample + uncertainty
+    ground_safe = (
+        dem.highest_post(lat, lon) + dem.vertical_uncertainty_m if dem is not None else ground
+    )
     # legs from or to the ground (take-off climb, landing) are exempt from clearance rules
     airborne = np.ones(len(xyz), dtype=bool)
     for k, w in enumerate(wps):
@@ -156,9 +192,11 @@ def check_plan(
             )
 
     # -- terrain clearance and AGL ---------------------------------------------------------
-    clearance = xyz[:, 2] - ground
+    clearance = xyz[:, 2] - ground  # above the interpolated DEM (or above home: no DEM)
+    clearance_safe = xyz[:, 2] - ground_safe
     if dem is not None:
-        outside = airborne & ~np.isfinite(ground)
+        _check_home_altitude(route, dem, violations, warnings)
+        outside = airborne & ~(np.isfinite(ground) & np.isfinite(ground_safe))
         if outside.any():
             report_worst(
                 "outside-dem",
@@ -166,26 +204,53 @@ def check_plan(
                 np.ones(len(xyz)),
                 lambda s: (f"the leg leaves the DEM at lat {lat[s]:.6f}, lon {lon[s]:.6f}", {}),
             )
-    finite = np.isfinite(clearance)
-    low = airborne & finite & (clearance < lim.min_clearance_m)
-    report_worst(
-        "terrain-clearance",
-        low,
-        -np.nan_to_num(clearance),
-        lambda s: (
-            f"{_leg_name(route, leg[s])} comes within {clearance[s]:.1f} m of the "
-            f"{'terrain' if dem is not None else 'home altitude'} (minimum "
-            f"{lim.min_clearance_m:g} m) at lat {lat[s]:.6f}, lon {lon[s]:.6f}",
-            {"clearance_m": float(clearance[s]), "min_clearance_m": lim.min_clearance_m},
-        ),
-    )
+        finite = np.isfinite(clearance_safe)
+        low = airborne & finite & (clearance_safe < lim.min_clearance_m)
+        report_worst(
+            "terrain-clearance",
+            low,
+            -np.nan_to_num(clearance_safe),
+            lambda s: (
+                f"{_leg_name(route, leg[s])} comes within {clearance_safe[s]:.1f} m of the "
+                f"terrain (minimum {lim.min_clearance_m:g} m; {clearance[s]:.1f} m above the "
+                f"interpolated DEM, "
+                f"{clearance_safe[s] + dem.vertical_uncertainty_m:.1f} m above its highest post "
+                f"around, less {dem.vertical_uncertainty_m:g} m uncertainty) at lat {lat[s]:.6f}, "
+                f"lon {lon[s]:.6f}",
+                {
+                    "clearance_m": float(clearance_safe[s]),
+                    "clearance_interpolated_m": float(clearance[s]),
+                    "min_clearance_m": lim.min_clearance_m,
+                    "vertical_uncertainty_m": dem.vertical_uncertainty_m,
+                },
+            ),
+        )
+    else:
+        warnings.append(
+            "terrain clearance NOT checked (no DEM given): heights are above home only; "
+            "give --dem to check them against the ground"
+        )
+        finite = np.isfinite(clearance)
+        low = airborne & finite & (clearance < lim.min_clearance_m)
+        report_worst(
+            "height-above-home",
+            low,
+            -np.nan_to_num(clearance),
+            lambda s: (
+                f"{_leg_name(route, leg[s])} is only {clearance[s]:.1f} m above home "
+                f"(minimum {lim.min_clearance_m:g} m; terrain not checked) at "
+                f"lat {lat[s]:.6f}, lon {lon[s]:.6f}",
+                {"height_above_home_m": float(clearance[s]), "min_m": lim.min_clearance_m},
+            ),
+        )
     high = airborne & finite & (clearance > lim.max_agl_m + 1e-6)
+    reference = "above ground" if dem is not None else "above home (no DEM)"
     report_worst(
         "max-agl",
         high,
         np.nan_to_num(clearance),
         lambda s: (
-            f"{_leg_name(route, leg[s])} is {clearance[s]:.1f} m above ground "
+            f"{_leg_name(route, leg[s])} is {clearance[s]:.1f} m {reference} "
             f"(maximum {lim.max_agl_m:g} m)",
             {"agl_m": float(clearance[s]), "max_agl_m": lim.max_agl_m},
         ),
@@ -267,16 +332,29 @@ def check_plan(
         {
             "items": len(route.items),
             "max_distance_from_home_m": float(dist.max()) if len(dist) else 0.0,
-            "min_clearance_m": float(np.nanmin(clearance[airborne]))
-            if airborne.any() and np.isfinite(clearance[airborne]).any()
+            "min_clearance_m": _extreme(np.nanmin, clearance_safe, airborne)
+            if dem is not None
             else None,
-            "max_agl_m": float(np.nanmax(clearance[airborne]))
-            if airborne.any() and np.isfinite(clearance[airborne]).any()
+            "min_clearance_interpolated_m": _extreme(np.nanmin, clearance, airborne)
+            if dem is not None
             else None,
+            "max_agl_m": _extreme(np.nanmax, clearance, airborne) if dem is not None else None,
+            "min_height_above_home_m": _extreme(np.nanmin, xyz[:, 2] - route.home_amsl_m, airborne),
+            "max_height_above_home_m": _extreme(np.nanmax, xyz[:, 2] - route.home_amsl_m, airborne),
             "max_amsl_m": float(xyz[:, 2].max()),
             "samples": len(xyz),
             "sample_step_m": step,
             "dem": str(dem.path) if dem is not None else None,
+            "home_amsl_m": route.home_amsl_m,
+            "home_amsl_stored_m": route.stored_home_amsl_m,
+            "home_altitude_from": "DEM" if dem is not None else "plan",
+            "terrain": {
+                "checked": dem is not None,
+                "method": dem.method if dem is not None else "not checked: no DEM",
+                "dem_kind": dem.kind if dem is not None else None,
+                "vertical_uncertainty_m": dem.vertical_uncertainty_m if dem is not None else None,
+                "uncertainty_source": dem.uncertainty_source if dem is not None else None,
+            },
         }
     )
     usable_s = lim.endurance_min * 60.0 * (1.0 - lim.reserve)
@@ -296,10 +374,56 @@ def check_plan(
         "lon": np.asarray(lon, dtype=np.float64),
         "z_amsl": xyz[:, 2],
         "clearance_m": clearance,
+        "clearance_conservative_m": clearance_safe,
         "leg": leg.astype(np.float64),
         "along_m": np.asarray(along, dtype=np.float64),
     }
-    return CheckReport(violations, stats, samples)
+    return CheckReport(violations, stats, samples, warnings)
+
+
+def _extreme(reduce: Any, values: F64, mask: npt.NDArray[np.bool_]) -> float | None:
+    picked = values[mask]
+    return float(reduce(picked)) if picked.size and np.isfinite(picked).any() else None
+
+
+def _check_home_altitude(
+    route: Route, dem: Dem, violations: list[Violation], warnings: list[str]
+) -> None:
+    """The plan's stored home altitude against the DEM's at home (which the route uses)."""
+    stored = route.stored_home_amsl_m
+    if stored is None:
+        warnings.append(
+            f"the plan stores no home: home is its first item, at the DEM's "
+            f"{route.home_amsl_m:.1f} m AMSL"
+        )
+        return
+    diff = stored - route.home_amsl_m
+    if abs(diff) <= dem.vertical_uncertainty_m:
+        return
+    if stored == 0.0:  # written without a DEM: QGC's "unknown"
+        warnings.append(
+            f"the plan's home altitude is 0 m (not set); the DEM gives {route.home_amsl_m:.1f} m "
+            "AMSL at home: relative altitudes are taken from the DEM's"
+        )
+        return
+    violations.append(
+        Violation(
+            "home-altitude",
+            None,
+            f"the plan's home altitude {stored:.1f} m AMSL disagrees with the DEM's "
+            f"{route.home_amsl_m:.1f} m at home by {diff:+.1f} m (more than its "
+            f"{dem.vertical_uncertainty_m:g} m vertical uncertainty): relative altitudes are "
+            "taken from the DEM's; fix the home or the DEM",
+            {
+                "home_amsl_stored_m": stored,
+                "home_amsl_dem_m": route.home_amsl_m,
+                "difference_m": diff,
+                "vertical_uncertainty_m": dem.vertical_uncertainty_m,
+            },
+            route.home_lat_deg,
+            route.home_lon_deg,
+        )
+    )
 
 
 def _leg_name(route: Route, k: Any) -> str:
@@ -375,3 +499,124 @@ def _endurance(route: Route, lim: Limits) -> dict[str, Any]:
         "battery_used": total / (lim.endurance_min * 60.0),
         "reserve_left": 1.0 - total / (lim.endurance_min * 60.0),
     }
+
+
+# -- GPS-denied plans in the local mine frame ------------------------------------------------
+def is_local_plan(plan: Plan) -> bool:
+    """Whether the plan flies in a local frame (``plan drift``: MAV_FRAME_LOCAL_ENU/NED)."""
+    from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, NAV_POSITION_COMMANDS
+
+    nav = [it for it in plan.mission_items() if it.command in NAV_POSITION_COMMANDS]
+    return bool(nav) and all(it.frame in (FRAME_LOCAL_ENU, FRAME_LOCAL_NED) for it in nav)
+
+
+def local_points(plan: Plan) -> tuple[F64, list[int]]:
+    """The local-frame waypoints as ENU metres (NED converted), and their item indices."""
+    from drone_missions.plan import FRAME_LOCAL_NED, NAV_POSITION_COMMANDS
+
+    pts, index = [], []
+    for i, it in enumerate(plan.mission_items()):
+        if it.command not in NAV_POSITION_COMMANDS:
+            continue
+        x, y, z = (float(v) if v is not None else 0.0 for v in it.params[4:7])
+        pts.append([y, x, -z] if it.frame == FRAME_LOCAL_NED else [x, y, z])
+        index.append(i)
+    return np.array(pts, dtype=np.float64).reshape(-1, 3), index
+
+
+def check_local_plan(
+    plan: Plan,
+    map_points: F64 | None = None,
+    *,
+    min_clearance_m: float = 1.0,
+    limits: Limits | None = None,
+    step_m: float = 0.05,
+) -> CheckReport:
+    """A GPS-denied plan in the local mine frame: every leg sampled every ``step_m``
+    against the drift map (distance to its nearest point; with no map the clearance is
+    NOT checked and the report says so), and the flight time against the battery."""
+    validate_plan(plan)
+    require_number(min_clearance_m, "--min-clearance-m", low=0.0, low_open=True)
+    lim = limits or Limits()
+    pts, index = local_points(plan)
+    if len(pts) < 1:
+        from drone_missions.errors import MissionError
+
+        raise MissionError(f"{plan.source}: no local-frame waypoints to check")
+    samples = [pts[:1]]
+    legs = [np.zeros(1, dtype=np.int64)]
+    for k in range(1, len(pts)):
+        n = max(1, math.ceil(float(np.linalg.norm(pts[k] - pts[k - 1])) / step_m))
+        f = (np.arange(1, n + 1) / n)[:, None]
+        samples.append(pts[k - 1] + f * (pts[k] - pts[k - 1]))
+        legs.append(np.full(n, k, dtype=np.int64))
+    xyz, leg = np.concatenate(samples), np.concatenate(legs)
+    violations: list[Violation] = []
+    warnings: list[str] = []
+    clearance = np.full(len(xyz), np.nan)
+    if map_points is not None:
+        from scipy.spatial import cKDTree
+
+        clearance = cKDTree(map_points).query(xyz)[0]
+        low = np.flatnonzero(clearance < min_clearance_m)
+        if low.size:
+            for run in np.split(low, np.flatnonzero(np.diff(low) > 1) + 1):
+                s = int(run[np.argmin(clearance[run])])
+                item = index[int(leg[s])]
+                violations.append(
+                    Violation(
+                        "map-clearance",
+                        item,
+                        f"the leg to item {item} comes within {clearance[s]:.2f} m of the map "
+                        f"(minimum {min_clearance_m:g} m) at x {xyz[s, 0]:.2f}, y {xyz[s, 1]:.2f}, "
+                        f"z {xyz[s, 2]:.2f} m",
+                        {"clearance_m": float(clearance[s]), "min_clearance_m": min_clearance_m},
+                    )
+                )
+    else:
+        warnings.append(
+            "clearance to the drift walls NOT checked (no map given): give --map MAP.ply"
+        )
+    steps = np.diff(pts, axis=0)
+    length = float(np.linalg.norm(steps, axis=1).sum()) if len(steps) else 0.0
+    climb = float(np.clip(steps[:, 2], 0, None).sum()) if len(steps) else 0.0
+    flight_s = length / plan.hover_speed_m_s + 2 * lim.takeoff_land_hover_s
+    usable_s = lim.endurance_min * 60.0 * (1.0 - lim.reserve)
+    if flight_s > usable_s:
+        violations.append(
+            Violation(
+                "endurance",
+                None,
+                f"the flight takes {flight_s / 60:.1f} min, more than the {usable_s / 60:.1f} min "
+                f"a {lim.endurance_min:g} min battery gives with a {lim.reserve:.0%} reserve",
+                {"flight_time_s": flight_s, "usable_s": usable_s},
+            )
+        )
+    checked = map_points is not None
+    stats: dict[str, Any] = {
+        "frame": "local",
+        "items": len(plan.mission_items()),
+        "waypoints": len(pts),
+        "horizontal_distance_m": float(np.linalg.norm(steps[:, :2], axis=1).sum())
+        if len(steps)
+        else 0.0,
+        "length_m": length,
+        "climb_m": climb,
+        "turns": 0,
+        "flight_time_s": flight_s,
+        "battery_used": flight_s / (lim.endurance_min * 60.0),
+        "max_distance_from_home_m": float(np.linalg.norm(pts - pts[0], axis=1).max()),
+        "samples": len(xyz),
+        "sample_step_m": step_m,
+        "min_clearance_m": float(np.nanmin(clearance)) if checked else None,
+        "map": {
+            "checked": checked,
+            "method": f"distance to the nearest map point, every {step_m:g} m along each leg"
+            if checked
+            else "not checked: no map",
+            "map_points": len(map_points) if map_points is not None else 0,
+            "min_clearance_m": min_clearance_m,
+        },
+    }
+    sample_arrays: dict[str, F64] = {"xyz": xyz, "clearance_m": clearance}
+    return CheckReport(violations, stats, sample_arrays, warnings)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from drone_missions.check import check_plan
+from drone_missions.check import check_local_plan, check_plan, is_local_plan
 from drone_missions.cli_common import (
     EXIT_UNSAFE,
     fences_from_args,
@@ -18,11 +19,12 @@ from drone_missions.cli_common import (
     load_dem,
     print_check,
 )
-from drone_missions.coverage import coverage, footprints
+from drone_missions.coverage import coverage, coverage_shortfalls, footprints
+from drone_missions.dem import Dem
 from drone_missions.errors import MissionError
 from drone_missions.export import features, write_geojson, write_kml, write_png
-from drone_missions.inputs import load_camera, read_polygons, read_polyline
-from drone_missions.plan import Plan, describe, read_plan, write_plan
+from drone_missions.inputs import load_camera, read_area, read_polyline
+from drone_missions.plan import Plan, describe, read_plan, require_number, write_plan
 from drone_missions.planners import (
     CorridorRequest,
     FacadeRequest,
@@ -41,14 +43,17 @@ from smartmine.atomic import write_text_atomic
 
 
 def survey_command(args: argparse.Namespace) -> int:
-    polygons = read_polygons(args.area)
-    if len(polygons) != 1:
-        raise MissionError(f"{args.area}: holds {len(polygons)} polygons; give one survey area")
+    area, note = read_area(args.area)
     camera = load_camera(args.camera)
+    angle = _angle_arg(args.angle)
+    limits = limits_from_args(args)
+    fences = fences_from_args(args)
+    _check_out(args.out)
     dem = load_dem(args)
-    angle: float | str = "auto" if args.angle == "auto" else float(args.angle)
+    if note:
+        print(note)
     req = SurveyRequest(
-        polygon=tuple(polygons[0]),
+        polygon=tuple(area),
         camera=camera,
         altitude_agl_m=args.altitude_agl_m,
         gsd_cm_px=args.gsd_cm,
@@ -62,6 +67,7 @@ def survey_command(args: argparse.Namespace) -> int:
         max_climb_m_s=args.max_climb_m_s,
         max_descent_m_s=args.max_descent_m_s,
         max_agl_m=args.max_agl_m,
+        min_clearance_m=limits.min_clearance_m,
     )
     result = plan_survey(req, dem)
     calc = result.calc
@@ -72,16 +78,19 @@ def survey_command(args: argparse.Namespace) -> int:
         f"{len(result.transects)} transects at {result.angle_deg:g} deg; "
         f"~{result.camera_shots} photos"
     )
-    limits = limits_from_args(
-        args, min_clearance=calc.distance_m - 0.5 if dem is not None else None
-    )
-    report = check_plan(result.plan, dem, fences=fences_from_args(args), limits=limits)
+    report = check_plan(result.plan, dem, fences=fences, limits=limits)
     print_check(report)
     cov = coverage(plan_route(result.plan, dem), camera, list(req.polygon), dem)
     print(
         f"coverage: {cov['covered_fraction']:.1%} of the area, {cov['photos']} photos, "
         f"overlap forward {cov['min_forward_overlap']:.3f} side {cov['min_side_overlap']:.3f} (min)"
     )
+    shortfalls = coverage_shortfalls(cov, req.front_overlap, req.side_overlap)
+    for line in shortfalls:
+        print(f"COVERAGE {line}")
+    if shortfalls:
+        print(f"not written: {args.out} (the survey does not achieve the requested coverage)")
+        return EXIT_UNSAFE
     if not report.ok:
         if dem is not None and any(v.rule == "max-agl" for v in report.violations):
             print(
@@ -115,22 +124,69 @@ def survey_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _angle_arg(text: str) -> float | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise MissionError(f"--angle {text!r}: expected degrees (0-360) or auto") from None
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    parent = out.parent if str(out.parent) else Path()
+    if out.is_dir():
+        raise MissionError(f"--out {out}: is a folder; give a file name")
+    if not parent.is_dir():
+        raise MissionError(f"--out {out}: folder {parent} does not exist (or is not a folder)")
+
+
+def _home_on_dem(plan: Plan, dem: Dem | None) -> Plan:
+    """With a DEM, the plan's home altitude is the DEM's at home (not 0)."""
+    if dem is None or plan.home is None:
+        return plan
+    ground = float(dem.height_amsl(plan.home[0], plan.home[1]))
+    if not np.isfinite(ground):
+        raise MissionError(
+            f"home ({plan.home[0]:.7f}, {plan.home[1]:.7f}) lies outside the DEM {dem.path}"
+        )
+    return replace(plan, home=(plan.home[0], plan.home[1], ground))
+
+
 def check_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
-    report = check_plan(
-        plan, load_dem(args), fences=fences_from_args(args), limits=limits_from_args(args)
-    )
+    limits = limits_from_args(args)
+    if args.json is not None:
+        _check_out(args.json)
+    if is_local_plan(plan):
+        if args.dem is not None:
+            raise MissionError(
+                f"{args.plan}: a local-frame (drift) plan cannot be checked against a DEM; "
+                "give --map MAP.ply"
+            )
+        cloud = read_map_points(args.map) if args.map is not None else None
+        clearance = args.min_clearance_m if args.min_clearance_m is not None else 1.0
+        report = check_local_plan(plan, cloud, min_clearance_m=clearance, limits=limits)
+        checked = report.stats["map"]["checked"]
+    else:
+        if args.map is not None:
+            raise MissionError(f"{args.plan}: --map is for local-frame (drift) plans; use --dem")
+        report = check_plan(plan, load_dem(args), fences=fences_from_args(args), limits=limits)
+        checked = report.stats.get("terrain", {}).get("checked")
     print_check(report)
     if args.json is not None:
         doc = {
             "plan": str(args.plan),
             "ok": report.ok,
+            "terrain_checked": bool(checked),
+            "warnings": report.warnings,
             "violations": [v.__dict__ for v in report.violations],
             "stats": report.stats,
         }
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if report.ok:
-        print(f"{args.plan}: OK")
+        print(f"{args.plan}: OK" + ("" if checked else " (terrain clearance NOT checked)"))
         return 0
     print(f"{args.plan}: {len(report.violations)} violation(s)")
     return EXIT_UNSAFE
@@ -139,6 +195,9 @@ def check_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     if not (args.geojson or args.kml or args.png):
         raise MissionError("give at least one of --geojson, --kml, --png")
+    for out in (args.geojson, args.kml, args.png):
+        if out is not None:
+            _check_out(out)
     plan = read_plan(args.plan)
     dem = load_dem(args)
     route = plan_route(plan, dem)
@@ -161,9 +220,12 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def _check_and_write(plan: Plan, args: argparse.Namespace, info: dict[str, Any]) -> int:
-    report = check_plan(
-        plan, load_dem(args), fences=fences_from_args(args), limits=limits_from_args(args)
-    )
+    limits = limits_from_args(args)
+    fences = fences_from_args(args)
+    _check_out(args.out)
+    dem = load_dem(args)
+    plan = _home_on_dem(plan, dem)
+    report = check_plan(plan, dem, fences=fences, limits=limits)
     print_check(report)
     if not report.ok:
         print(f"not written: {args.out} (the plan fails the check)")
@@ -229,6 +291,11 @@ def _xy(text: str | None, what: str) -> list[float] | None:
 
 def drift_command(args: argparse.Namespace) -> int:
     src: Path = args.source
+    require_number(args.spacing_m, "--spacing-m", low=0.0, low_open=True)
+    require_number(args.clearance_m, "--clearance-m", low=0.0, low_open=True)
+    if args.height_m is not None:
+        require_number(args.height_m, "--height-m", low=-10_000.0, high=10_000.0)
+    _check_out(args.out)
     cloud = None
     if src.suffix.lower() == ".ply":
         cloud = read_map_points(src)

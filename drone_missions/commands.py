@@ -24,6 +24,13 @@ def _limits_args(p: argparse.ArgumentParser) -> None:
 def _dem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dem", type=Path, help="terrain raster (GeoTIFF, ESRI ASCII grid; any CRS)")
     p.add_argument("--dem-crs", help="CRS of a DEM that states none (e.g. EPSG:4326)")
+    p.add_argument(
+        "--dem-vertical-uncertainty-m",
+        type=float,
+        help="the DEM's vertical uncertainty, added to the terrain in clearance checks "
+        "(default: from its kind: SRTM 16 m, the simulator's dem.tif 1 m, a VERTICAL_UNCERTAINTY_M "
+        "tag, otherwise 16 m)",
+    )
 
 
 def register_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,6 +75,12 @@ def register_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     c.add_argument("plan", type=Path, help="mission.plan or QGC WPL 110 file")
     _dem_args(c)
+    c.add_argument(
+        "--map",
+        type=Path,
+        help="drift map MAP.ply (cloud or mesh) to check a local-frame (drift) plan's "
+        "clearance against (--min-clearance-m, default 1 m there)",
+    )
     _limits_args(c)
     c.add_argument("--json", type=Path, help="write the check report as JSON")
     c.set_defaults(handler=_check)

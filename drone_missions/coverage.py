@@ -172,3 +172,25 @@ def _overlaps(prints: list[Footprint], camera: SensorSpec) -> tuple[float, float
     return (forward if math.isfinite(forward) else math.nan), (
         side if math.isfinite(side) else math.nan
     )
+
+
+OVERLAP_TOLERANCE = 0.005
+"""Achieved overlaps may fall this much (half a percent) below the requested ones."""
+
+
+def coverage_shortfalls(
+    cov: dict[str, Any], front_overlap: float, side_overlap: float
+) -> list[str]:
+    """Why a survey's computed coverage fails what was asked (empty: it does not):
+    area not fully covered, or a forward or side overlap below the requested one. An
+    overlap that cannot be measured (one photo, one line) is not a failure."""
+    out = []
+    if cov["covered_fraction"] < 1.0 - 1e-3:
+        out.append(f"the photos cover {cov['covered_fraction']:.1%} of the area, not all of it")
+    for name, got, wanted in (
+        ("forward", cov["min_forward_overlap"], front_overlap),
+        ("side", cov["min_side_overlap"], side_overlap),
+    ):
+        if math.isfinite(got) and got < wanted - OVERLAP_TOLERANCE:
+            out.append(f"{name} overlap {got:.3f} is below the requested {wanted:.3f}")
+    return out

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NoReturn
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -292,11 +292,34 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
 
 
 def parse_plan(text: str, source: str = "<text>") -> Plan:
+    """A plan from its text, validated (:func:`validate_plan`): every coordinate, altitude
+    and parameter finite and in range, or :class:`~drone_missions.errors.MissionError`
+    naming the item and field."""
     stripped = text.lstrip()
-    if stripped.startswith("QGC WPL"):
-        return _parse_wpl(stripped, source)
-    if stripped.startswith("{"):
-        return _parse_qgc_json(stripped, source)
+    parse = (
+        _parse_wpl
+        if stripped.startswith("QGC WPL")
+        else _parse_qgc_json
+        if stripped.startswith("{")
+        else None
+    )
+    if parse is not None:
+        try:
+            plan = parse(stripped, source)
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            ZeroDivisionError,
+        ) as err:
+            # a shape none of the field checks foresaw: still one line naming the file
+            raise PlanError(f"{source}: malformed plan ({type(err).__name__}: {err})") from None
+        except RecursionError:
+            raise PlanError(f"{source}: malformed plan (nested too deeply)") from None
+        return validate_plan(plan)
     raise PlanError(
         f"{source}: unknown plan format (expected a QGroundControl .plan JSON or a "
         "'QGC WPL 110' waypoint file)"
@@ -308,12 +331,32 @@ def _param(value: object, where: str) -> Param:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PlanError(f"{where}: parameter is {value!r}, expected a number or null")
-    return float(value)
+    return _as_float(value, where)
+
+
+def _as_float(value: object, where: str) -> float:
+    """A JSON number as a float; a string, bool, list or an integer too big is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlanError(f"{where}: {value!r} is not a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise PlanError(f"{where}: {value!r} is out of range") from None
+
+
+def _as_int(value: object, where: str) -> int:
+    number = _as_float(value, where)
+    if not math.isfinite(number) or not number.is_integer():
+        raise PlanError(f"{where}: {value!r} is not an integer")
+    return int(number)
 
 
 def _opt_float(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf
     return None
 
 
@@ -322,12 +365,12 @@ def _item_from_json(obj: object, where: str) -> MissionItem:
         raise PlanError(f"{where}: expected a JSON object")
     if obj.get("type") != "SimpleItem":
         raise PlanError(f"{where}: type {obj.get('type')!r} is not SimpleItem")
-    try:
-        cmd = int(obj["command"])
-        frame = int(obj["frame"])
-        raw = obj["params"]
-    except (KeyError, TypeError, ValueError) as err:
-        raise PlanError(f"{where}: missing or bad field {err}") from None
+    for key in ("command", "frame", "params"):
+        if key not in obj:
+            raise PlanError(f"{where}: missing field {key!r}")
+    cmd = _as_int(obj["command"], f"{where} command")
+    frame = _as_int(obj["frame"], f"{where} frame")
+    raw = obj["params"]
     if not isinstance(raw, list) or len(raw) != 7:
         raise PlanError(f"{where}: 'params' must be a list of 7 values")
     params = tuple(_param(v, f"{where} param{i + 1}") for i, v in enumerate(raw))
@@ -337,7 +380,7 @@ def _item_from_json(obj: object, where: str) -> MissionItem:
         frame=frame,
         params=params,  # type: ignore[arg-type]
         autocontinue=bool(obj.get("autoContinue", True)),
-        qgc_altitude_mode=int(mode) if isinstance(mode, int | float) else None,
+        qgc_altitude_mode=_as_int(mode, f"{where} AltitudeMode") if mode is not None else None,
         qgc_altitude=_opt_float(obj.get("Altitude")),
         qgc_amsl_alt_above_terrain=_opt_float(obj.get("AMSLAltAboveTerrain")),
     )
@@ -350,7 +393,7 @@ def _latlon_list(value: object, where: str) -> tuple[tuple[float, float], ...]:
     for i, v in enumerate(value):
         if not isinstance(v, list) or len(v) < 2:
             raise PlanError(f"{where}[{i}]: expected [lat, lon]")
-        out.append((float(v[0]), float(v[1])))
+        out.append((_as_float(v[0], f"{where}[{i}] lat"), _as_float(v[1], f"{where}[{i}] lon")))
     return tuple(out)
 
 
@@ -377,6 +420,14 @@ def _parse_complex(obj: dict[str, Any], where: str) -> ComplexItem:
     return ComplexItem(str(kind), items, definition)
 
 
+def _json_list(value: object, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PlanError(f"{where}: expected a list")
+    return value
+
+
 def _parse_qgc_json(text: str, source: str) -> Plan:
     try:
         doc = json.loads(text)
@@ -400,43 +451,67 @@ def _parse_qgc_json(text: str, source: str) -> Plan:
             entries.append(_item_from_json(obj, where))
     home = None
     planned = mission.get("plannedHomePosition")
-    if isinstance(planned, list) and len(planned) >= 3 and not (planned[0] == planned[1] == 0):
-        home = (float(planned[0]), float(planned[1]), float(planned[2] or 0.0))
+    if planned is not None and not (isinstance(planned, list) and len(planned) >= 3):
+        raise PlanError(f"{source}: mission.plannedHomePosition must be [lat, lon, alt]")
+    if planned is not None and not (planned[0] == planned[1] == 0):
+        where = f"{source}: mission.plannedHomePosition"
+        home = (
+            _as_float(planned[0], f"{where} latitude"),
+            _as_float(planned[1], f"{where} longitude"),
+            _as_float(planned[2], f"{where} altitude") if planned[2] is not None else 0.0,
+        )
     polygons: list[FencePolygon] = []
     circles: list[FenceCircle] = []
     fence = doc.get("geoFence") or {}
-    for j, poly in enumerate(fence.get("polygons") or []):
+    if not isinstance(fence, dict):
+        raise PlanError(f"{source}: geoFence is not a JSON object")
+    for j, poly in enumerate(_json_list(fence.get("polygons"), f"{source}: geoFence.polygons")):
         where = f"{source}: geoFence.polygons[{j}]"
+        if not isinstance(poly, dict):
+            raise PlanError(f"{where}: expected a JSON object")
         verts = _latlon_list(poly.get("polygon"), where)
         if len(verts) < 3:
             raise PlanError(f"{where}: a fence polygon needs 3 vertices, got {len(verts)}")
         polygons.append(FencePolygon(verts, bool(poly.get("inclusion", True))))
-    for j, circ in enumerate(fence.get("circles") or []):
+    for j, circ in enumerate(_json_list(fence.get("circles"), f"{source}: geoFence.circles")):
         where = f"{source}: geoFence.circles[{j}]"
-        c = circ.get("circle") or {}
+        c = circ.get("circle") if isinstance(circ, dict) else None
         try:
-            center = (float(c["center"][0]), float(c["center"][1]))
-            radius = float(c["radius"])
-        except (KeyError, TypeError, ValueError, IndexError):
+            center = (_as_float(c["center"][0], where), _as_float(c["center"][1], where))  # type: ignore[index]
+            radius = _as_float(c["radius"], f"{where} radius")  # type: ignore[index]
+        except (KeyError, TypeError, IndexError):
             raise PlanError(
                 f"{where}: expected circle.center [lat, lon] and circle.radius"
             ) from None
         circles.append(FenceCircle(center, radius, bool(circ.get("inclusion", True))))
-    rally = tuple(
-        (float(p[0]), float(p[1]), float(p[2]) if len(p) > 2 else 0.0)
-        for p in ((doc.get("rallyPoints") or {}).get("points") or [])
-    )
+    rally_doc = doc.get("rallyPoints") or {}
+    if not isinstance(rally_doc, dict):
+        raise PlanError(f"{source}: rallyPoints is not a JSON object")
+    rally = []
+    for j, p in enumerate(_json_list(rally_doc.get("points"), f"{source}: rallyPoints.points")):
+        where = f"{source}: rallyPoints.points[{j}]"
+        if not isinstance(p, list) or len(p) < 2:
+            raise PlanError(f"{where}: expected [lat, lon, alt]")
+        alt = _as_float(p[2], f"{where} altitude") if len(p) > 2 else 0.0
+        rally.append(
+            (_as_float(p[0], f"{where} latitude"), _as_float(p[1], f"{where} longitude"), alt)
+        )
     mode = mission.get("globalPlanAltitudeMode")
+
+    def number(key: str, default: float) -> float:
+        value = mission.get(key)
+        return default if value is None else _as_float(value, f"{source}: mission.{key}")
+
     return Plan(
         entries=tuple(entries),
         home=home,
         fence_polygons=tuple(polygons),
         fence_circles=tuple(circles),
-        rally_points=rally,
-        cruise_speed_m_s=float(mission.get("cruiseSpeed") or 15.0),
-        hover_speed_m_s=float(mission.get("hoverSpeed") or 5.0),
-        firmware_type=int(mission.get("firmwareType", mavlink.MAV_AUTOPILOT_PX4)),
-        vehicle_type=int(mission.get("vehicleType", mavlink.MAV_TYPE_QUADROTOR)),
+        rally_points=tuple(rally),
+        cruise_speed_m_s=number("cruiseSpeed", 15.0),
+        hover_speed_m_s=number("hoverSpeed", 5.0),
+        firmware_type=int(number("firmwareType", mavlink.MAV_AUTOPILOT_PX4)),
+        vehicle_type=int(number("vehicleType", mavlink.MAV_TYPE_QUADROTOR)),
         global_altitude_mode=int(mode) if isinstance(mode, int) else None,
         source=source,
         file_format="qgc-plan",
@@ -446,7 +521,7 @@ def _parse_qgc_json(text: str, source: str) -> Plan:
 def _parse_wpl(text: str, source: str) -> Plan:
     lines = text.splitlines()
     header = lines[0].split()
-    if len(header) < 3 or header[2] != "110":
+    if len(header) != 3 or header[2] != "110":
         raise PlanError(f"{source}: line 1 is {lines[0]!r}; only 'QGC WPL 110' is supported")
     home = None
     entries: list[MissionEntry] = []
@@ -462,12 +537,287 @@ def _parse_wpl(text: str, source: str) -> Plan:
             auto = bool(int(float(cols[11])))
         except ValueError:
             raise PlanError(f"{source}: line {n} is not numeric") from None
+        first_row = n == next(k for k, ln in enumerate(lines, start=1) if k > 1 and ln.strip())
+        if seq != len(entries) + 1 and not (first_row and seq == 0):
+            raise PlanError(
+                f"{source}: line {n} has sequence number {seq}, expected {len(entries) + 1}"
+            )
         if seq == 0:  # QGC WPL: item 0 is the home position (AMSL); 0/0 = none
             if values[4] or values[5]:
                 home = (values[4], values[5], values[6])
             continue
-        entries.append(MissionItem(cmd, frame, tuple(values), auto))  # type: ignore[arg-type]
+        # NaN in params 1-4 is MAVLink's "unchanged" (QGC's null); positions are checked
+        params = tuple(None if k < 4 and math.isnan(v) else v for k, v in enumerate(values))
+        entries.append(MissionItem(cmd, frame, params, auto))  # type: ignore[arg-type]
     return Plan(entries=tuple(entries), home=home, source=source, file_format="qgc-wpl-110")
+
+
+# -- validation -----------------------------------------------------------------------------
+MAX_ABS_ALTITUDE_M: Final = 10_000.0
+"""No drone mission altitude (relative, AMSL or above terrain) is beyond this."""
+MAX_ABS_LOCAL_M: Final = 100_000.0
+MIN_POLYGON_AREA_M2: Final = 1.0
+_POSITION_FREE_COMMANDS: Final = frozenset({CMD_TAKEOFF, CMD_LAND})
+"""Where MAVLink's NaN (or 0/0) latitude/longitude means "where the vehicle is"."""
+_YAW_COMMANDS: Final = frozenset(
+    {CMD_WAYPOINT, CMD_TAKEOFF, CMD_LOITER_UNLIM, CMD_LOITER_TURNS, CMD_LOITER_TIME, CMD_LAND}
+)
+
+
+def _refuse(message: str) -> NoReturn:
+    from drone_missions.errors import MissionError
+
+    raise MissionError(message)
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return "finite"
+
+
+def require_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the range, or MissionError naming ``name`` and it."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    wanted = _range_text(low, high, low_open, high_open)
+    if number is None or not math.isfinite(number):
+        shown = "null" if value is None else repr(value)
+        _refuse(f"{name} is {shown}: must be a finite number ({wanted})")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high:
+        _refuse(f"{name} is {number:g}: must be {wanted}")
+    return number
+
+
+def check_latlon(lat: object, lon: object, where: str) -> tuple[float, float]:
+    """A WGS84 position: finite, latitude in [-90, 90], longitude in [-180, 180]."""
+    return (
+        require_number(lat, f"{where} latitude", low=-90.0, high=90.0),
+        require_number(lon, f"{where} longitude", low=-180.0, high=180.0),
+    )
+
+
+def _local_metres(vertices: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Equirectangular metres about the first vertex (enough to judge a polygon's shape)."""
+    lat0 = math.radians(vertices[0][0])
+    k = 6_371_000.0 * math.pi / 180.0
+    return [
+        ((lon - vertices[0][1]) * k * math.cos(lat0), (lat - vertices[0][0]) * k)
+        for lat, lon in vertices
+    ]
+
+
+def _segments_cross(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> bool:
+    """Whether segments ab and cd share a point (touching counts)."""
+
+    def orient(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    def on(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
+            p[1], q[1]
+        )
+
+    d1, d2, d3, d4 = orient(c, d, a), orient(c, d, b), orient(a, b, c), orient(a, b, d)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+    return (
+        (d1 == 0 and on(c, d, a))
+        or (d2 == 0 and on(c, d, b))
+        or (d3 == 0 and on(a, b, c))
+        or (d4 == 0 and on(a, b, d))
+    )
+
+
+def check_polygon(
+    vertices: Sequence[Sequence[object]], where: str
+) -> tuple[tuple[float, float], ...]:
+    """A simple polygon (lat, lon): finite WGS84 vertices, at least 3 distinct, none
+    repeated, an area of at least 1 m², no edge crossing another (no "bow-tie"); the
+    closing vertex (equal to the first) is dropped. Anything else is refused, named."""
+    ring = [
+        check_latlon(v[0], v[1], f"{where}: vertex {i}")
+        if isinstance(v, Sequence) and len(v) >= 2
+        else _refuse(f"{where}: vertex {i} is {v!r}, expected (lat, lon)")
+        for i, v in enumerate(vertices)
+    ]
+    if len(ring) > 1 and ring[0] == ring[-1]:
+        ring = ring[:-1]
+    if len(ring) < 3:
+        _refuse(f"{where}: a polygon needs at least 3 distinct vertices, got {len(ring)}")
+    seen: dict[tuple[float, float], int] = {}
+    for i, v in enumerate(ring):
+        if v in seen:
+            _refuse(
+                f"{where}: vertex {i} ({v[0]:.7f}, {v[1]:.7f}) repeats vertex {seen[v]} "
+                "(degenerate polygon)"
+            )
+        seen[v] = i
+    xy = _local_metres(ring)
+    n = len(xy)
+    area = 0.5 * abs(
+        sum(xy[i][0] * xy[(i + 1) % n][1] - xy[(i + 1) % n][0] * xy[i][1] for i in range(n))
+    )
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbouring edges share a vertex
+            if _segments_cross(xy[i], xy[(i + 1) % n], xy[j], xy[(j + 1) % n]):
+                _refuse(
+                    f"{where}: edge {i}-{(i + 1) % n} crosses edge {j}-{(j + 1) % n} "
+                    "(self-intersecting 'bow-tie' polygon); reorder its vertices"
+                )
+    if area < MIN_POLYGON_AREA_M2:
+        _refuse(f"{where}: the polygon has zero area ({area:.3g} m²: its vertices are in a line)")
+    return tuple(ring)
+
+
+def check_polyline(
+    points: Sequence[Sequence[object]], where: str
+) -> tuple[tuple[float, float], ...]:
+    """A polyline (lat, lon): at least 2 finite WGS84 points, no point repeating the one
+    before it (a zero-length leg has no direction)."""
+    line = [
+        check_latlon(p[0], p[1], f"{where}: point {i}")
+        if isinstance(p, Sequence) and len(p) >= 2
+        else _refuse(f"{where}: point {i} is {p!r}, expected (lat, lon)")
+        for i, p in enumerate(points)
+    ]
+    if len(line) < 2:
+        _refuse(f"{where}: a line needs at least 2 points, got {len(line)}")
+    for i in range(1, len(line)):
+        if line[i] == line[i - 1]:
+            _refuse(f"{where}: point {i} repeats point {i - 1} (zero-length leg)")
+    return tuple(line)
+
+
+def _item_label(plan: Plan, index: int, item: MissionItem) -> str:
+    seq = f", WPL seq {index + 1}" if plan.file_format == "qgc-wpl-110" else ""
+    return f"{plan.source}: item {index} ({item.name}{seq})"
+
+
+def validate_item(item: MissionItem, where: str) -> None:
+    """One mission item: a known command and frame, finite parameters, a position that is
+    a real place and an altitude in range for commands that fly somewhere."""
+    entry = mavlink.enums["MAV_CMD"].get(item.command)
+    if entry is None or entry.name.endswith("ENUM_END"):
+        _refuse(f"{where}: unknown MAV_CMD {item.command} (not in MAVLink's common set)")
+    if item.frame not in mavlink.enums["MAV_FRAME"] or item.frame >= mavlink.MAV_FRAME_ENUM_END:
+        _refuse(f"{where}: unknown MAV_FRAME {item.frame}")
+    names = ("", "", "", " (yaw)", " (latitude/x)", " (longitude/y)", " (altitude/z)")
+    for k, p in enumerate(item.params):
+        if p is not None and math.isinf(p):
+            _refuse(f"{where}: param{k + 1}{names[k]} is {p}: must be finite (or null)")
+    lat, lon, alt = item.params[4], item.params[5], item.params[6]
+    if item.command in NAV_POSITION_COMMANDS:
+        if item.frame in _LOCAL_FRAMES:
+            for name, v in (("x", lat), ("y", lon), ("z", alt)):
+                require_number(
+                    v, f"{where} {name} (local m)", low=-MAX_ABS_LOCAL_M, high=MAX_ABS_LOCAL_M
+                )
+        else:
+            here = (lat is None or math.isnan(lat)) and (lon is None or math.isnan(lon))
+            if not (item.command in _POSITION_FREE_COMMANDS and (here or lat == lon == 0)):
+                check_latlon(lat, lon, where)
+            if item.command != CMD_LAND:
+                require_number(
+                    item.altitude_m,
+                    f"{where} altitude ({item.altitude_ref})",
+                    low=-MAX_ABS_ALTITUDE_M,
+                    high=MAX_ABS_ALTITUDE_M,
+                )
+    elif item.frame not in (FRAME_MISSION, *_LOCAL_FRAMES) and lat is not None and (lat or lon):
+        check_latlon(_num(lat), _num(lon), where)
+    p1, p2 = item.params[0], item.params[1]
+    if item.command == CMD_CHANGE_SPEED and p2 is not None and p2 not in (-1.0, -2.0):
+        require_number(p2, f"{where} speed (param2, m/s; -1 unchanged)", low=0.0, low_open=True)
+    elif item.command == CMD_CAM_TRIGG_DIST:
+        require_number(_num(p1), f"{where} trigger distance (param1, m)", low=0.0)
+    elif item.command in (CMD_LOITER_TIME, CMD_WAYPOINT) and p1 is not None:
+        require_number(p1, f"{where} hold time (param1, s)", low=0.0)
+    if item.command == CMD_WAYPOINT and p2 is not None:
+        require_number(p2, f"{where} acceptance radius (param2, m)", low=0.0)
+    yaw = item.params[3]
+    if item.command in _YAW_COMMANDS and yaw is not None and not math.isnan(yaw):
+        require_number(yaw, f"{where} yaw (param4, deg)", low=-360.0, high=360.0)
+
+
+def _validate_complex(entry: ComplexItem, where: str) -> None:
+    key = "polyline" if entry.kind == "CorridorScan" else "polygon"
+    shape = entry.definition.get(key)
+    if not isinstance(shape, list):
+        _refuse(f"{where}: {entry.kind} has no '{key}' list")
+    if key == "polygon":
+        check_polygon(shape, f"{where} {entry.kind} polygon")
+    else:
+        for i, v in enumerate(shape):
+            if not isinstance(v, list) or len(v) < 2:
+                _refuse(f"{where}: {entry.kind} polyline[{i}] is {v!r}, expected [lat, lon]")
+            check_latlon(v[0], v[1], f"{where} {entry.kind} polyline[{i}]")
+
+
+def validate_plan(plan: Plan) -> Plan:
+    """``plan`` itself if every coordinate, altitude and parameter is finite and in
+    range; otherwise :class:`~drone_missions.errors.MissionError` naming the item (its
+    index in :meth:`Plan.mission_items`, the one ``plan show`` and ``plan check`` print)
+    and the field. A NaN latitude is refused here, never dropped later."""
+    src = plan.source or "plan"
+    if plan.home is not None:
+        check_latlon(plan.home[0], plan.home[1], f"{src}: home")
+        require_number(
+            plan.home[2],
+            f"{src}: home altitude (AMSL m)",
+            low=-MAX_ABS_ALTITUDE_M,
+            high=MAX_ABS_ALTITUDE_M,
+        )
+    require_number(plan.cruise_speed_m_s, f"{src}: cruiseSpeed (m/s)", low=0.0, low_open=True)
+    require_number(plan.hover_speed_m_s, f"{src}: hoverSpeed (m/s)", low=0.0, low_open=True)
+    index = 0
+    for k, entry in enumerate(plan.entries):
+        if isinstance(entry, ComplexItem):
+            _validate_complex(entry, f"{src}: mission.items[{k}]")
+            items: Sequence[MissionItem] = entry.items
+        else:
+            items = (entry,)
+        for item in items:
+            validate_item(item, _item_label(plan, index, item))
+            index += 1
+    for j, fp in enumerate(plan.fence_polygons):
+        check_polygon(fp.vertices, f"{src}: geoFence.polygons[{j}]")
+    for j, fc in enumerate(plan.fence_circles):
+        check_latlon(fc.center[0], fc.center[1], f"{src}: geoFence.circles[{j}] centre")
+        require_number(
+            fc.radius_m, f"{src}: geoFence.circles[{j}] radius (m)", low=0.0, low_open=True
+        )
+    for j, rp in enumerate(plan.rally_points):
+        check_latlon(rp[0], rp[1], f"{src}: rallyPoints.points[{j}]")
+        require_number(
+            rp[2],
+            f"{src}: rallyPoints.points[{j}] altitude",
+            low=-MAX_ABS_ALTITUDE_M,
+            high=MAX_ABS_ALTITUDE_M,
+        )
+    return plan
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -559,6 +909,12 @@ def plan_to_wpl(plan: Plan) -> str:
     home = plan.home or (0.0, 0.0, 0.0)
     rows: list[tuple[float, ...]] = [(0, 1, FRAME_GLOBAL, CMD_WAYPOINT, 0, 0, 0, 0, *home, 1)]
     for seq, it in enumerate(plan.mission_items(), start=1):
+        if it.qgc_altitude_mode == QGC_ALT_CALC_ABOVE_TERRAIN and it.params[6] is None:
+            _refuse(
+                f"{plan.source}: item {seq - 1} ({it.name}) is {it.altitude_m:g} m above "
+                "terrain with no AMSL altitude yet; a WPL file cannot hold that: resolve "
+                "it with a DEM (--dem) or keep the .plan"
+            )
         rows.append(
             (seq, 0, it.frame, it.command, *(_num(p) for p in it.params), int(it.autocontinue))
         )
@@ -574,6 +930,7 @@ def plan_to_wpl(plan: Plan) -> str:
 def write_plan(plan: Plan, path: str | os.PathLike[str]) -> Path:
     """Write ``.plan`` (JSON) or, for ``.waypoints``/``.txt``, QGC WPL 110; atomically."""
     file = Path(path)
+    validate_plan(plan)
     if file.suffix.lower() in (".waypoints", ".txt", ".wpl"):
         text = plan_to_wpl(plan)
     else:

@@ -38,7 +38,10 @@ from drone_missions.plan import (
     MissionItem,
     Plan,
     camera_trigger_distance,
+    check_latlon,
+    check_polyline,
     command,
+    require_number,
     waypoint,
 )
 
@@ -109,11 +112,29 @@ class FacadeRequest:
     home: LatLon | None = None
     speed_m_s: float = 3.0
 
+    def __post_init__(self) -> None:
+        check_polyline(self.line, "facade line")
+        require_number(self.standoff_m, "--standoff-m", low=0.0, high=10_000.0, low_open=True)
+        bottom = require_number(self.bottom_m, "--bottom-m", low=-10_000.0, high=10_000.0)
+        top = require_number(self.top_m, "--top-m", low=-10_000.0, high=10_000.0)
+        if top < bottom:
+            raise MissionError(f"--top-m {top:g} is below --bottom-m {bottom:g}")
+        _overlaps(self.front_overlap, self.side_overlap)
+        require_number(self.gimbal_pitch_deg, "--gimbal-pitch-deg", low=-90.0, high=90.0)
+        if self.side not in ("left", "right"):
+            raise MissionError(f"--side {self.side!r}: expected left or right")
+        require_number(self.speed_m_s, "speed (m/s)", low=0.0, low_open=True)
+        if self.home is not None:
+            check_latlon(self.home[0], self.home[1], "--home")
+
+
+def _overlaps(front: float, side: float) -> None:
+    require_number(front, "--front-overlap", low=0.0, high=1.0, high_open=True)
+    require_number(side, "--side-overlap", low=0.0, high=1.0, high_open=True)
+
 
 def plan_facade(req: FacadeRequest) -> tuple[Plan, dict[str, float]]:
     """Passes along a face at ``standoff_m``, from ``bottom_m`` to ``top_m`` above home."""
-    if req.standoff_m <= 0 or req.top_m < req.bottom_m:
-        raise MissionError("need --standoff-m > 0 and --top-m >= --bottom-m")
     cam = req.camera
     # the face is seen at the stand-off distance along the line of sight
     slant = req.standoff_m / max(math.cos(math.radians(req.gimbal_pitch_deg)), 0.2)
@@ -178,6 +199,21 @@ class CorridorRequest:
     turnaround_m: float = 10.0
     home: LatLon | None = None
 
+    def __post_init__(self) -> None:
+        check_polyline(self.line, "corridor line")
+        require_number(self.width_m, "--width-m", low=0.0, high=100_000.0, low_open=True)
+        if (self.altitude_agl_m is None) == (self.gsd_cm_px is None):
+            raise MissionError("give exactly one of --altitude-agl-m and --gsd-cm")
+        if self.altitude_agl_m is not None:
+            require_number(self.altitude_agl_m, "--altitude-agl-m", low=0.0, high=10_000.0,
+                           low_open=True)  # fmt: skip
+        if self.gsd_cm_px is not None:
+            require_number(self.gsd_cm_px, "--gsd-cm", low=0.0, high=10_000.0, low_open=True)
+        _overlaps(self.front_overlap, self.side_overlap)
+        require_number(self.turnaround_m, "--turnaround-m", low=0.0, high=10_000.0)
+        if self.home is not None:
+            check_latlon(self.home[0], self.home[1], "--home")
+
 
 def corridor_transects(
     line: Sequence[LatLon], width_m: float, spacing_m: float, turnaround_m: float
@@ -222,26 +258,17 @@ def plan_corridor(req: CorridorRequest) -> tuple[Plan, qgc.CameraCalc, int]:
     items = qgc.transect_items(transects, calc.distance_m, calc.trigger_distance_m)
     home = req.home if req.home is not None else req.line[0]
     definition = {
-        "CameraCalc": {
-            "AdjustedFootprintFrontal": calc.trigger_distance_m,
-            "AdjustedFootprintSide": calc.line_spacing_m,
-            "CameraName": "Custom Camera",
-            "DistanceToSurface": calc.distance_m,
-            "DistanceToSurfaceRelative": True,
-            "FocalLength": req.camera.focal_length_mm,
-            "ImageHeight": req.camera.image_height_px,
-            "ImageWidth": req.camera.image_width_px,
-            "SensorHeight": req.camera.sensor_height_mm,
-            "SensorWidth": req.camera.sensor_width_mm,
-            "Landscape": req.camera.landscape,
-            "FrontalOverlap": req.front_overlap * 100,
-            "SideOverlap": req.side_overlap * 100,
-            "ValueSetIsDistance": req.altitude_agl_m is not None,
-            "version": 1,
-        },
         "CorridorWidth": req.width_m,
         "EntryPoint": 0,
+        # QGC >= 4.0 (CorridorScan version 2): the CameraCalc lives inside the
+        # TransectStyleComplexItem, whose loader requires it and these keys
         "TransectStyleComplexItem": {
+            "CameraCalc": qgc.camera_calc_json(
+                req.camera,
+                calc,
+                value_set_is_distance=req.altitude_agl_m is not None,
+                relative=True,
+            ),
             "CameraShots": qgc.camera_shots(transects, calc.trigger_distance_m),
             "CameraTriggerInTurnAround": True,
             "FollowTerrain": False,
@@ -292,9 +319,13 @@ def read_centerline_csv(path: Path) -> F64:
             raise MissionError(f"{path}: line {n} is not x,y,z numbers") from None
         if len(values) < 2:
             raise MissionError(f"{path}: line {n} needs x, y (and z)")
+        if not all(math.isfinite(v) for v in values):
+            raise MissionError(f"{path}: line {n} has a value that is not finite: {line.strip()!r}")
         rows.append(values if len(values) == 3 else [*values, 0.0])
     if len(rows) < 2:
         raise MissionError(f"{path}: a centre line needs at least 2 points")
+    if len({tuple(r) for r in rows}) < 2:
+        raise MissionError(f"{path}: the centre line's points are all the same")
     return np.array(rows, dtype=np.float64)
 
 

@@ -105,6 +105,36 @@ def camera_calc(
     )
 
 
+def camera_calc_json(
+    spec: SensorSpec, calc: CameraCalc, *, value_set_is_distance: bool, relative: bool
+) -> dict[str, Any]:
+    """QGC's CameraCalc object (version 1, "Custom Camera") as CameraCalc::load and
+    CameraSpec::load require it (QGC v4.0 to v4.4 read version 1): the footprints,
+    distance and its reference, then for a non-manual camera ValueSetIsDistance,
+    ImageDensity and both overlaps, and the sensor (SensorWidth/Height, ImageWidth/Height,
+    FocalLength, Landscape, FixedOrientation, MinTriggerInterval)."""
+    return {
+        "AdjustedFootprintFrontal": calc.trigger_distance_m,
+        "AdjustedFootprintSide": calc.line_spacing_m,
+        "CameraName": "Custom Camera",
+        "DistanceToSurface": calc.distance_m,
+        "DistanceToSurfaceRelative": relative,
+        "FixedOrientation": False,
+        "FocalLength": spec.focal_length_mm,
+        "FrontalOverlap": calc.front_overlap * 100.0,
+        "ImageDensity": calc.gsd_cm_px,
+        "ImageHeight": spec.image_height_px,
+        "ImageWidth": spec.image_width_px,
+        "Landscape": spec.landscape,
+        "MinTriggerInterval": spec.min_trigger_interval_s,
+        "SensorHeight": spec.sensor_height_mm,
+        "SensorWidth": spec.sensor_width_mm,
+        "SideOverlap": calc.side_overlap * 100.0,
+        "ValueSetIsDistance": value_set_is_distance,
+        "version": 1,
+    }
+
+
 # -- Qt's spherical geodesy (QGeoCoordinate) -------------------------------------------------
 def qt_distance_m(a: LatLon, b: LatLon) -> float:
     lat1, lat2 = math.radians(a[0]), math.radians(b[0])
@@ -447,14 +477,23 @@ def structure_scan_items(definition: dict[str, Any], where: str) -> list[Mission
         entrance = float(definition["EntranceAltitude"])
         pitch = float(definition.get("GimbalPitch", 0.0))
         polygon = [(float(p[0]), float(p[1])) for p in definition["polygon"]]
-    except (KeyError, TypeError, ValueError, IndexError) as err:
+        entry_vertex = int(definition.get("EntryVertex", 0))
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
         raise PlanError(f"{where}: StructureScan lacks or has a bad field {err}") from None
     if version != 3:
         raise PlanError(f"{where}: StructureScan version {version} (supported: 3)")
-    if len(polygon) < 3:
-        raise PlanError(f"{where}: StructureScan polygon needs 3 vertices, got {len(polygon)}")
+    from drone_missions.plan import check_polygon, require_number
+
+    polygon = list(check_polygon(polygon, f"{where} StructureScan polygon"))
+    for name, value in (("DistanceToSurface", distance), ("AdjustedFootprintFrontal", frontal),
+                        ("AdjustedFootprintSide", side)):  # fmt: skip
+        require_number(value, f"{where} StructureScan CameraCalc {name}", low=0.0, high=1e4)
+    require_number(layers, f"{where} StructureScan Layers", low=1, high=1000)
+    for name, value in (("StructureHeight", height), ("ScanBottomAlt", bottom),
+                        ("EntranceAltitude", entrance), ("GimbalPitch", pitch)):  # fmt: skip
+        require_number(value, f"{where} StructureScan {name}", low=-1e4, high=1e4)
     flight = offset_polygon(polygon, distance)
-    entry_vertex = int(definition.get("EntryVertex", 0)) % len(flight)
+    entry_vertex %= len(flight)
     rel = FRAME_GLOBAL_RELATIVE_ALT
     items = [
         waypoint(*flight[entry_vertex], entrance, frame=rel),

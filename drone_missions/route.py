@@ -2,7 +2,10 @@
 
 x east and y north (m) on the tangent plane at home (:class:`smartmine.geodesy.LocalEnu`),
 z above mean sea level: relative altitudes are added to home's, terrain altitudes to the
-DEM's ground. RTL is flown as PX4 does: climb to the return altitude (if lower), fly home,
+DEM's ground. With a DEM, home's altitude is the DEM's at home (the vehicle's relative
+altitudes are measured from where it stands, not from what a file says); the altitude
+the plan stored is kept beside it (``stored_home_amsl_m``) to be compared.
+RTL is flown as PX4 does: climb to the return altitude (if lower), fly home,
 descend; LAND at 0/0 lands where the vehicle is.
 """
 
@@ -42,6 +45,9 @@ class Route:
     """Per mission item, its position (None for items without one)."""
     waypoints: list[Waypoint]
     """The route flown, in order, from the ground at home."""
+    stored_home_amsl_m: float | None = None
+    """The home altitude the plan stored (None: it stored no home)."""
+    home_from_dem: bool = False
 
     def to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         from smartmine.geodesy import LocalEnu
@@ -55,8 +61,17 @@ def plan_route(plan: Plan, dem: Dem | None = None, rtl_altitude_m: float = 60.0)
     from smartmine.geodesy import LocalEnu
 
     items = plan.mission_items()
+    stored: float | None = None
     if plan.home is not None:
         home_lat, home_lon, home_amsl = plan.home
+        stored = home_amsl
+        if dem is not None:
+            home_amsl = float(dem.height_amsl(home_lat, home_lon))
+            if not math.isfinite(home_amsl):
+                raise MissionError(
+                    f"{plan.source}: home ({home_lat:.7f}, {home_lon:.7f}) lies outside the "
+                    f"DEM {dem.path} (or on nodata)"
+                )
     else:
         first = next((it for it in items if it.has_position), None)
         if first is None:
@@ -64,6 +79,11 @@ def plan_route(plan: Plan, dem: Dem | None = None, rtl_altitude_m: float = 60.0)
         home_lat, home_lon, home_amsl = first.lat_deg, first.lon_deg, 0.0
         if dem is not None:
             home_amsl = float(dem.height_amsl(home_lat, home_lon))
+            if not math.isfinite(home_amsl):
+                raise MissionError(
+                    f"{plan.source}: the first item ({home_lat:.7f}, {home_lon:.7f}), taken as "
+                    f"home, lies outside the DEM {dem.path}"
+                )
     enu = LocalEnu(home_lat, home_lon, 0.0)
     lat = np.array([it.lat_deg if it.has_position else home_lat for it in items])
     lon = np.array([it.lon_deg if it.has_position else home_lon for it in items])
@@ -125,7 +145,7 @@ def plan_route(plan: Plan, dem: Dem | None = None, rtl_altitude_m: float = 60.0)
             route.append(Waypoint(i, (0.0, 0.0, z), home_lat, home_lon, "rtl-home"))
             route.append(Waypoint(i, (0.0, 0.0, home_amsl), home_lat, home_lon, "land"))
             break
-    return Route(plan, home_lat, home_lon, home_amsl, items, points, route)
+    return Route(plan, home_lat, home_lon, home_amsl, items, points, route, stored, dem is not None)
 
 
 def _ll(enu: object, xyz: XYZ) -> tuple[float, float]:

@@ -33,7 +33,10 @@ from drone_missions.plan import (
     MissionEntry,
     MissionItem,
     Plan,
+    check_latlon,
+    check_polygon,
     command,
+    require_number,
     waypoint,
 )
 from drone_missions.terrain import TerrainFollowing, follow_terrain
@@ -63,12 +66,45 @@ class SurveyRequest:
     """Terrain following slows down on steep ground rather than rise above this (less a
     5 m margin) or above twice the height above ground."""
     terrain_tolerance_m: float = 5.0
+    min_clearance_m: float | None = 10.0
+    """Terrain following also keeps this above the DEM's highest post + its uncertainty
+    (``plan check``'s terrain clearance); None: only the height above the interpolated DEM."""
     images_in_turnaround: bool = True
     fence_margin_m: float | None = 50.0
     """Add an inclusion fence this far around the route (None: no fence)."""
     projection: qgc.Projection = "ellipsoidal"
     """QGC's tangent plane: current QGC's exact LocalCartesian, or QGC 4.0's sphere
     (whose line spacing is up to 0.4 % off on the ellipsoid)."""
+
+    def __post_init__(self) -> None:
+        """Refuse what would plan nonsense: NaN, zero or negative sizes, rates and speeds,
+        overlaps outside [0, 1), an angle outside 0-360, a degenerate polygon."""
+        check_polygon(self.polygon, "survey area")
+        if self.altitude_agl_m is not None:
+            require_number(self.altitude_agl_m, "--altitude-agl-m", low=0.0, high=10_000.0,
+                           low_open=True)  # fmt: skip
+        if self.gsd_cm_px is not None:
+            require_number(self.gsd_cm_px, "--gsd-cm", low=0.0, high=10_000.0, low_open=True)
+        require_number(self.front_overlap, "--front-overlap", low=0.0, high=1.0, high_open=True)
+        require_number(self.side_overlap, "--side-overlap", low=0.0, high=1.0, high_open=True)
+        if self.angle_deg != "auto":
+            require_number(self.angle_deg, "--angle (deg)", low=0.0, high=360.0)
+        require_number(self.turnaround_m, "--turnaround-m", low=0.0, high=10_000.0)
+        if self.home is not None:
+            check_latlon(self.home[0], self.home[1], "--home")
+        for name, value in (
+            ("--speed-m-s", self.speed_m_s),
+            ("--max-climb-m-s", self.max_climb_m_s),
+            ("--max-descent-m-s", self.max_descent_m_s),
+            ("--max-agl-m", self.max_agl_m),
+        ):
+            require_number(value, name, low=0.0, low_open=True)
+        require_number(self.min_speed_m_s, "minimum speed (m/s)", low=0.0)
+        require_number(self.terrain_tolerance_m, "terrain tolerance (m)", low=0.0)
+        if self.min_clearance_m is not None:
+            require_number(self.min_clearance_m, "--min-clearance-m", low=0.0, low_open=True)
+        if self.fence_margin_m is not None:
+            require_number(self.fence_margin_m, "fence margin (m)", low=0.0)
 
 
 @dataclass
@@ -220,6 +256,7 @@ def _terrain_entries(
         tolerance_m=req.terrain_tolerance_m,
         min_speed_m_s=req.min_speed_m_s,
         max_excess_m=max(min(calc.distance_m, req.max_agl_m - 5.0 - calc.distance_m), 1.0),
+        min_clearance_m=req.min_clearance_m,
     )
     followed = follow_terrain(route, dem, config)
     # split the followed route back into: climb-out, each survey point with the points
@@ -360,27 +397,12 @@ def _qgc_definition(
     follow_terrain: bool,
 ) -> dict[str, Any]:
     """The Survey complex item as QGC (v4.x, survey version 5) writes it."""
-    cam = req.camera
-    camera_calc = {
-        "AdjustedFootprintFrontal": calc.trigger_distance_m,
-        "AdjustedFootprintSide": calc.line_spacing_m,
-        "CameraName": "Custom Camera",
-        "DistanceToSurface": calc.distance_m,
-        "DistanceToSurfaceRelative": not follow_terrain,
-        "FixedOrientation": False,
-        "FocalLength": cam.focal_length_mm,
-        "FrontalOverlap": req.front_overlap * 100.0,
-        "ImageDensity": calc.gsd_cm_px,
-        "ImageHeight": cam.image_height_px,
-        "ImageWidth": cam.image_width_px,
-        "Landscape": cam.landscape,
-        "MinTriggerInterval": cam.min_trigger_interval_s,
-        "SensorHeight": cam.sensor_height_mm,
-        "SensorWidth": cam.sensor_width_mm,
-        "SideOverlap": req.side_overlap * 100.0,
-        "ValueSetIsDistance": req.altitude_agl_m is not None,
-        "version": 1,
-    }
+    camera_calc = qgc.camera_calc_json(
+        req.camera,
+        calc,
+        value_set_is_distance=req.altitude_agl_m is not None,
+        relative=not follow_terrain,
+    )
     tsci: dict[str, Any] = {
         "CameraCalc": camera_calc,
         "CameraShots": qgc.camera_shots(

@@ -47,6 +47,32 @@ class TerrainFollowing:
     max_excess_m: float | None = None
     """Slow down only where cruising would leave the vehicle this much above the wanted
     height (None: the wanted height again, i.e. twice the height above ground)."""
+    min_clearance_m: float | None = 10.0
+    """Also keep this much above the DEM's highest post around each sample plus its
+    vertical uncertainty (what ``plan check`` measures); None: the height only."""
+
+    def __post_init__(self) -> None:
+        from drone_missions.plan import require_number
+
+        for name, value in (
+            ("height above ground (m)", self.height_agl_m),
+            ("--speed-m-s", self.speed_m_s),
+            ("--max-climb-m-s", self.max_climb_m_s),
+            ("--max-descent-m-s", self.max_descent_m_s),
+            ("sample step (m)", self.max_step_m),
+        ):
+            require_number(value, name, low=0.0, low_open=True)
+        for name, value in (
+            ("terrain tolerance (m)", self.tolerance_m),
+            ("margin (m)", self.margin_m),
+            ("sag (m)", self.sag_m),
+            ("minimum speed (m/s)", self.min_speed_m_s),
+            ("speed step (m/s)", self.speed_step_m_s),
+            ("slow margin (m)", self.slow_margin_m),
+        ):
+            require_number(value, name, low=0.0)
+        if self.min_clearance_m is not None:
+            require_number(self.min_clearance_m, "--min-clearance-m", low=0.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,14 @@ def follow_terrain(
             f"lat {lat[k]:.6f}, lon {lon[k]:.6f}"
         )
     target = ground + config.height_agl_m + config.margin_m
+    if config.min_clearance_m is not None:
+        # where the posts stand far above the interpolated surface (steep ground, coarse
+        # DEM), rise above them by the clearance ``plan check`` demands
+        floor = dem.highest_post(lat, lon) + dem.vertical_uncertainty_m + config.min_clearance_m
+        # the floor steps up at cell edges, between two samples: hold each step one
+        # sample early and late so that no leg cuts the corner
+        floor = np.maximum(floor, np.maximum(np.roll(floor, 1), np.roll(floor, -1)))
+        target = np.maximum(target, floor + config.margin_m)
     # a kink of the ground between two samples rises above their chord by at most a
     # quarter of the second difference: keep that much more at the peaks
     bulge = np.zeros_like(target)

@@ -156,12 +156,16 @@ def test_terrain_following_over_srtm_keeps_the_height(tmp_path: Path) -> None:
     result = plan_survey(req, dem)
     items = result.plan.mission_items()
     assert {i.frame for i in items if i.has_position and i.command != 22} == {FRAME_GLOBAL}
-    report = check_plan(result.plan, dem, limits=Limits(min_clearance_m=59.5))
+    report = check_plan(result.plan, dem)  # 10 m above the highest post + SRTM's 16 m
     assert report.ok, [v.line() for v in report.violations]
     clearance = report.samples["clearance_m"]
     ground = report.stats["sample_step_m"]
     assert ground <= 2.0
-    assert report.stats["min_clearance_m"] >= 60.0 - 0.5
+    # the route holds the height above the interpolated DEM...
+    assert report.stats["min_clearance_interpolated_m"] >= 60.0 - 0.5
+    # ...and the conservative clearance takes off the posts' relief and SRTM's 16 m
+    assert report.stats["terrain"]["vertical_uncertainty_m"] == 16.0
+    assert 10.0 <= report.stats["min_clearance_m"] <= 60.0 - 16.0
     # the route really follows: along the survey, the height stays within the tolerance
     survey_part = clearance[np.isfinite(clearance)]
     assert np.percentile(survey_part, 50) < 60.0 + req.terrain_tolerance_m
@@ -226,7 +230,7 @@ def _plan(points: list, *, rtl: bool = True, alt: float = 30.0) -> Plan:
 
 def test_unsafe_plans_are_refused_with_the_right_reason(tmp_path: Path) -> None:
     dem_path, _ = _bench_dem(tmp_path / "bench.tif")
-    dem = Dem.open(dem_path)
+    dem = Dem.open(dem_path, vertical_uncertainty_m=0.0)  # synthetic: exact by construction
     assert dem.height_amsl(ORIGIN[0], ORIGIN[1]) == pytest.approx(800.0)
     east = _rectangle(150.0, 10.0)  # (0,0) (150,0) ...: crosses the bench at x = 50 m
     limits = Limits(min_clearance_m=15.0, max_distance_m=500.0, endurance_min=20.0)
@@ -293,7 +297,10 @@ def test_plan_survey_never_writes_an_unsafe_plan(
     assert main([*base, "--dem", str(dem_path), "--out", str(out)]) == 0  # follows the bench
     assert out.exists()
     report = json.loads((tmp_path / "m.plan.json").read_text())
-    assert report["check"]["min_clearance_m"] >= 50.0 - 0.5
+    assert report["check"]["min_clearance_interpolated_m"] >= 50.0 - 0.5
+    # the bench GeoTIFF is of no known kind: 16 m uncertainty, 10 m minimum clearance
+    assert report["check"]["terrain"]["vertical_uncertainty_m"] == 16.0
+    assert report["check"]["min_clearance_m"] >= 10.0
     assert report["coverage"]["covered_fraction"] == 1.0
     # the check command on it: OK; with a higher clearance demand: exit 2
     assert main(["plan", "check", str(out), "--dem", str(dem_path)]) == 0
@@ -383,9 +390,13 @@ def test_terrain_following_over_the_simulated_pit(tmp_path: Path) -> None:
     req = SurveyRequest(polygon, survey_camera("DJI Phantom 4 RTK"), altitude_agl_m=40.0,
                         home=(float(home_lat), float(home_lon)))  # fmt: skip
     result = plan_survey(req, dem)
-    report = check_plan(result.plan, dem, limits=Limits(min_clearance_m=39.5, endurance_min=40))
+    report = check_plan(result.plan, dem, limits=Limits(min_clearance_m=30.0, endurance_min=40))
     assert report.ok, [v.line() for v in report.violations]
-    assert report.stats["min_clearance_m"] >= 40.0 - 0.5
+    assert report.stats["terrain"]["dem_kind"] == "smartmine simulator"
+    assert report.stats["min_clearance_interpolated_m"] >= 40.0 - 0.5
+    # above the highest post + the simulator DEM's 1 m: at the bench edges the 2 m posts
+    # stand up to ~5 m above the interpolated surface (measured: 34.1 m)
+    assert 30.0 <= report.stats["min_clearance_m"] <= 40.0 - 1.0
     assert report.stats["climb_m"] > 100  # down the benches and back up: it did follow
     # against the scene's own surface (the mesh), where the DEM's 2 m posts round off
     # the bench edges
@@ -404,11 +415,17 @@ def test_steep_srtm_slows_down_instead_of_climbing_too_high() -> None:
 
     dem = Dem.open(shared("dem_open_pit", "SRTMGL3_39.834_-105.816_40.466_-105.184.asc"))
     polygon = _rectangle(600.0, 500.0, origin=(40.05, -105.65))
-    req = SurveyRequest(tuple(polygon), survey_camera("DJI Phantom 4 RTK"), altitude_agl_m=80.0)
+    # only the height above the interpolated DEM (no floor above the highest posts)
+    req = SurveyRequest(tuple(polygon), survey_camera("DJI Phantom 4 RTK"), altitude_agl_m=80.0,
+                        min_clearance_m=None)  # fmt: skip
     plan = plan_survey(req, dem).plan
-    report = check_plan(plan, dem, limits=Limits(min_clearance_m=79.5, endurance_min=60.0))
-    assert report.ok, [v.line() for v in report.violations]
-    assert report.stats["max_agl_m"] <= 120.0 and report.stats["min_clearance_m"] >= 80.0
+    report = check_plan(plan, dem, limits=Limits(endurance_min=60.0))
+    assert report.stats["max_agl_m"] <= 120.0
+    assert report.stats["min_clearance_interpolated_m"] >= 80.0 - 0.5
+    # on these slopes SRTM's 90 m posts stand up to ~110 m above the interpolated
+    # surface: measured against the highest post + 16 m, the plan is refused
+    assert {v.rule for v in report.violations} == {"terrain-clearance"}
+    assert report.stats["min_clearance_m"] < 0.0
     items = plan.mission_items()
     speeds = [i.params[1] for i in items if i.command == CMD_CHANGE_SPEED]
     assert speeds and min(speeds) < 5.0 and speeds[-1] == 5.0  # back to cruise at the end
