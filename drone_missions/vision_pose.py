@@ -1,0 +1,93 @@
+"""Live vision pose for GPS-denied flight without ROS: a TUM trajectory played at its stamps.
+
+``smartmine fly drift.plan --vision-pose poses.tum`` feeds PX4 the pose of the TUM line
+whose stamp was last passed (stamps relative to the first one, from when the feed
+starts); after the last line the feed stops, as a SLAM that died would, and both the
+flight code and the vehicle's failsafe react. The file's frame is the drift plan's
+local frame (ROS ENU world, FLU body; ``t x y z qx qy qz qw``).
+
+The file is read and checked completely before anything connects: every line eight
+finite numbers, stamps strictly increasing, quaternions of non-zero length.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from drone_missions.errors import MissionError
+
+F64 = npt.NDArray[np.float64]
+
+
+class TumPoseReplay:
+    """A :data:`drone_missions.flight.PoseSource`: the TUM pose current at the replay
+    clock, or None before :meth:`start` and after the last stamp (the feed has stopped)."""
+
+    def __init__(self, stamps_s: F64, positions: F64, quats_xyzw: F64, source: str) -> None:
+        self.stamps_s = stamps_s
+        self.positions = positions
+        self.quats_xyzw = quats_xyzw
+        self.source = source
+        self._t0: float | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> TumPoseReplay:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise MissionError(f"{file}: vision pose file is not TUM text") from None
+        rows: list[list[float]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            rows.append(_tum_row(words, f"{file}: line {number}"))
+            if len(rows) > 1 and rows[-1][0] <= rows[-2][0]:
+                raise MissionError(
+                    f"{file}: line {number}: stamp {rows[-1][0]} is not after {rows[-2][0]}"
+                )
+        if len(rows) < 2:
+            raise MissionError(f"{file}: a vision pose feed needs at least 2 TUM lines")
+        data = np.array(rows, dtype=np.float64)
+        quats = data[:, 4:8] / np.linalg.norm(data[:, 4:8], axis=1, keepdims=True)
+        return cls(data[:, 0], data[:, 1:4], quats, str(file))
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.stamps_s[-1] - self.stamps_s[0])
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+
+    def ended(self) -> bool:
+        return self._t0 is not None and time.monotonic() - self._t0 > self.duration_s
+
+    def __call__(self) -> tuple[F64, F64] | None:
+        if self._t0 is None or self.ended():
+            return None
+        t = self.stamps_s[0] + (time.monotonic() - self._t0)
+        k = max(0, int(np.searchsorted(self.stamps_s, t, side="right")) - 1)
+        return self.positions[k].copy(), self.quats_xyzw[k].copy()
+
+
+def _tum_row(words: list[str], where: str) -> list[float]:
+    if len(words) != 8:
+        raise MissionError(f"{where}: TUM wants 8 numbers (t x y z qx qy qz qw), got {len(words)}")
+    try:
+        row = [float(w) for w in words]
+    except ValueError:
+        raise MissionError(f"{where}: not a number in {' '.join(words)!r}") from None
+    if not all(math.isfinite(v) for v in row):
+        raise MissionError(f"{where}: a value is not finite ({' '.join(words)})")
+    if math.hypot(*row[4:8]) < 1e-9:
+        raise MissionError(f"{where}: the quaternion has zero length")
+    return row
+
+
+__all__ = ["TumPoseReplay"]
