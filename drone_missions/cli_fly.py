@@ -178,7 +178,7 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
     try:
         flight.connect()
         gps_denied = OffboardFlight(flight.system, pose, vision_hz=args.vision_hz)
-        pose.start()
+        pose.prime()  # the first pose while on the ground; played from take-off
         gps_denied.start_vision()
         problems = flight.wait_preflight(min(10.0, args.timeout_s))
         if problems:
@@ -188,6 +188,7 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
         gps_denied.set_target_enu(points[0])
         gps_denied.offboard.start()
         _arm(flight)
+        pose.start()
         print(f"armed; flying {len(points)} drift waypoints offboard on the vision pose")
         seen_offboard = [False]
 

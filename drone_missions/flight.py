@@ -371,9 +371,10 @@ class MissionFlight:
     def upload_and_verify(self) -> None:
         """Mission, geofence and rally points up, read back, compared; FlightError (and no
         arming) if any transfer fails or the vehicle holds anything else."""
-        self._transfer(MISSION_TYPE_MISSION, self.items)
         self._transfer(MISSION_TYPE_FENCE, self.fence)
         self._transfer(MISSION_TYPE_RALLY, self.rally)
+        self._transfer(MISSION_TYPE_MISSION, self.items)  # last: MAVSDK's progress total
+        # is the count of the latest transfer, whatever its type
         self.log(
             f"uploaded {len(self.items)} items, {len(self.fence)} fence items, "
             f"{len(self.rally)} rally points; read back and identical"
@@ -507,7 +508,7 @@ class MissionFlight:
         bat = float(self.telemetry.battery().remaining_percent)
         return Progress(
             current=int(p.current),
-            total=int(p.total),
+            total=len(self.items) if self.items else int(p.total),
             reached=len(self._reached),
             flight_mode=self.telemetry.flight_mode().name,
             armed=bool(self.telemetry.armed()),

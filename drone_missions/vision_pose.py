@@ -1,8 +1,9 @@
 """Live vision pose for GPS-denied flight without ROS: a TUM trajectory played at its stamps.
 
-``smartmine fly drift.plan --vision-pose poses.tum`` feeds PX4 the pose of the TUM line
-whose stamp was last passed (stamps relative to the first one, from when the feed
-starts); after the last line the feed stops, as a SLAM that died would, and both the
+``smartmine fly drift.plan --vision-pose poses.tum`` feeds PX4 the first pose while the
+vehicle gets ready on the ground (:meth:`TumPoseReplay.prime`), then, from take-off
+(:meth:`TumPoseReplay.start`), the pose of the TUM line whose stamp was last passed
+(stamps relative to the first one); after the last line the feed stops, as a SLAM that died would, and both the
 flight code and the vehicle's failsafe react. The file's frame is the drift plan's
 local frame (ROS ENU world, FLU body; ``t x y z qx qy qz qw``).
 
@@ -26,7 +27,8 @@ F64 = npt.NDArray[np.float64]
 
 class TumPoseReplay:
     """A :data:`drone_missions.flight.PoseSource`: the TUM pose current at the replay
-    clock, or None before :meth:`start` and after the last stamp (the feed has stopped)."""
+    clock; the first pose while primed and not started; None before that and after the
+    last stamp (the feed has stopped)."""
 
     def __init__(self, stamps_s: F64, positions: F64, quats_xyzw: F64, source: str) -> None:
         self.stamps_s = stamps_s
@@ -34,6 +36,7 @@ class TumPoseReplay:
         self.quats_xyzw = quats_xyzw
         self.source = source
         self._t0: float | None = None
+        self._primed = False
 
     @classmethod
     def read(cls, path: str | Path) -> TumPoseReplay:
@@ -62,6 +65,10 @@ class TumPoseReplay:
     def duration_s(self) -> float:
         return float(self.stamps_s[-1] - self.stamps_s[0])
 
+    def prime(self) -> None:
+        """Feed the first pose (the vehicle standing at the start) until :meth:`start`."""
+        self._primed = True
+
     def start(self) -> None:
         self._t0 = time.monotonic()
 
@@ -69,7 +76,9 @@ class TumPoseReplay:
         return self._t0 is not None and time.monotonic() - self._t0 > self.duration_s
 
     def __call__(self) -> tuple[F64, F64] | None:
-        if self._t0 is None or self.ended():
+        if self._t0 is None:
+            return (self.positions[0].copy(), self.quats_xyzw[0].copy()) if self._primed else None
+        if self.ended():
             return None
         t = self.stamps_s[0] + (time.monotonic() - self._t0)
         k = max(0, int(np.searchsorted(self.stamps_s, t, side="right")) - 1)
