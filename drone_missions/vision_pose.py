@@ -3,9 +3,9 @@
 ``smartmine fly drift.plan --vision-pose poses.tum`` feeds PX4 the first pose while the
 vehicle gets ready on the ground (:meth:`TumPoseReplay.prime`), then, from take-off
 (:meth:`TumPoseReplay.start`), the pose of the TUM line whose stamp was last passed
-(stamps relative to the first one); after the last line the feed stops, as a SLAM that died would, and both the
-flight code and the vehicle's failsafe react. The file's frame is the drift plan's
-local frame (ROS ENU world, FLU body; ``t x y z qx qy qz qw``).
+(stamps relative to the first one); after the last line the feed stops, as a SLAM that
+died would, and both the flight code and the vehicle's failsafe react. The file's frame
+is the drift plan's local frame (ROS ENU world, FLU body; ``t x y z qx qy qz qw``).
 
 The file is read and checked completely before anything connects: every line eight
 finite numbers, stamps strictly increasing, quaternions of non-zero length.

@@ -148,6 +148,9 @@ class SimVehicle:
     dll_timeout_s: float = 3.0
     rtl_climb_m: float = 20.0
     max_life_s: float = 60.0
+    time_factor: float = 1.0
+    """Simulated seconds per real second for motion and battery (tests fly faster);
+    protocol and failsafe timeouts stay in real seconds."""
     battery: float = 0.95
     gps_fix: int = mavlink.GPS_FIX_TYPE_3D_FIX
     fence_action: str = "hold"
@@ -228,7 +231,7 @@ class SimVehicle:
             self._receive()
             now = time.monotonic()
             with self._lock:
-                self._step(now - last)
+                self._step((now - last) * self.time_factor)
             last = now
             if now >= next_fast:
                 self._send_fast()

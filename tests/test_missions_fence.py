@@ -8,6 +8,7 @@ offboard on a vision pose replayed from a TUM file.
 
 from __future__ import annotations
 
+import itertools
 import math
 import socket
 import threading
@@ -192,7 +193,9 @@ def test_breach_holds_at_the_fence() -> None:
     plan = _fenced_plan()
     port = _free_port()
     with (
-        SimVehicle(port, home=HOME, speed_m_s=30.0, climb_m_s=20.0, max_life_s=30) as v,
+        SimVehicle(
+            port, home=HOME, speed_m_s=30.0, climb_m_s=20.0, max_life_s=30, time_factor=3.0
+        ) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
@@ -215,7 +218,13 @@ def test_fly_across_the_fence_returns_to_the_rally_point(tmp_path: Path) -> None
     port = _free_port()
     worst = [0.0]
     with SimVehicle(
-        port, home=HOME, speed_m_s=30.0, climb_m_s=20.0, max_life_s=30, fence_action="rtl"
+        port,
+        home=HOME,
+        speed_m_s=30.0,
+        climb_m_s=20.0,
+        max_life_s=30,
+        fence_action="rtl",
+        time_factor=3.0,
     ) as v:
         done = threading.Event()
 
@@ -267,7 +276,7 @@ def _tum_along(points: np.ndarray, speed_m_s: float, rate_hz: float, hold_s: flo
     """A SLAM trajectory along the drift (ENU, facing east) at ``rate_hz``."""
     stamps, positions = [0.0], [points[0]]
     t = 0.0
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for a, b in itertools.pairwise(points):
         n = max(1, int(np.linalg.norm(b - a) / speed_m_s * rate_hz))
         for k in range(1, n + 1):
             t += 1.0 / rate_hz
@@ -283,16 +292,17 @@ def _tum_along(points: np.ndarray, speed_m_s: float, rate_hz: float, hold_s: flo
     )
 
 
+def _sim_link(port: int) -> tuple[str, ...]:
+    return ("--connect", f"udpin://127.0.0.1:{port}", "--timeout-s", "5")
+
+
 def test_fly_drift_plan_gps_denied_on_a_tum_vision_pose(tmp_path: Path) -> None:
     plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
     poses = tmp_path / "poses.tum"
     poses.write_text(_tum_along(DRIFT, speed_m_s=8.0, rate_hz=50.0, hold_s=1.0))
     port = _free_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
-        out = run_main(
-            ["fly", str(plan), "--vision-pose", str(poses)]
-            + ["--connect", f"udpin://127.0.0.1:{port}", "--timeout-s", "5"]
-        )
+        out = run_main([*("fly", str(plan), "--vision-pose", str(poses)), *_sim_link(port)])
         assert out.code == 0, out.stdout + out.stderr
         assert "reached 3/3" in out.stdout and "flight: done" in out.stdout
         assert v.landed and "offboard" in v.modes_seen and v.modes_seen[-1] == "land"
@@ -309,10 +319,7 @@ def test_fly_drift_plan_lands_when_the_vision_pose_stops(tmp_path: Path) -> None
     poses.write_text(_tum_along(DRIFT[:2], speed_m_s=8.0, rate_hz=50.0, hold_s=0.0))
     port = _free_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
-        out = run_main(
-            ["fly", str(plan), "--vision-pose", str(poses)]
-            + ["--connect", f"udpin://127.0.0.1:{port}", "--timeout-s", "5"]
-        )
+        out = run_main([*("fly", str(plan), "--vision-pose", str(poses)), *_sim_link(port)])
         assert out.code == 4, out.stdout + out.stderr
         assert "vision pose lost: landing" in out.stdout and "flight: position-lost" in out.stdout
         assert _wait(lambda: v.landed, 5.0) and v.modes_seen[-1] == "land"

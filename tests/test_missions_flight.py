@@ -63,9 +63,8 @@ def _survey_plan() -> Plan:
 
 
 def _config(port: int, **kw: float) -> FlightConfig:
-    return FlightConfig(
-        connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0, poll_s=0.05, max_flight_s=60.0, **kw
-    )  # type: ignore[arg-type]
+    settings: dict[str, object] = {"timeout_s": 10.0, "poll_s": 0.05, "max_flight_s": 60.0}
+    return FlightConfig(connect=f"udpin://127.0.0.1:{port}", **{**settings, **kw})  # type: ignore[arg-type]
 
 
 def _wait(cond: object, timeout_s: float) -> bool:
@@ -82,7 +81,9 @@ def test_vehicle_holds_the_plan_and_reaches_every_waypoint() -> None:
     sent = raw_items(plan)
     port = _free_port()
     with (
-        SimVehicle(port, home=HOME, speed_m_s=40.0, climb_m_s=20.0, max_life_s=60) as v,
+        SimVehicle(
+            port, home=HOME, speed_m_s=40.0, climb_m_s=20.0, max_life_s=60, time_factor=4.0
+        ) as v,
         MissionFlight(plan, _config(port, link_loss_s=5.0), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
@@ -114,7 +115,9 @@ def test_pause_holds_and_resume_continues() -> None:
     plan = _survey_plan()
     port = _free_port()
     with (
-        SimVehicle(port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60) as v,
+        SimVehicle(
+            port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
+        ) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
@@ -137,7 +140,13 @@ def test_cut_link_leads_to_rtl() -> None:
     port = _free_port()
     with (
         SimVehicle(
-            port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, dll_timeout_s=2.0
+            port,
+            home=HOME,
+            speed_m_s=15.0,
+            climb_m_s=20.0,
+            max_life_s=60,
+            dll_timeout_s=2.0,
+            time_factor=3.0,
         ) as v,
         MissionFlight(plan, _config(port, link_loss_s=1.5), log=lambda _m: None) as flight,
     ):
@@ -166,7 +175,9 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
     plan = _survey_plan()
     path = write_plan(plan, tmp_path / "m.plan")
     port = _free_port()
-    with SimVehicle(port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60) as v:
+    with SimVehicle(
+        port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
+    ) as v:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
             [
