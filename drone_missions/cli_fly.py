@@ -7,12 +7,17 @@ waits for a vehicle."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from drone_missions.check import check_plan
 from drone_missions.cli_common import fences_from_args, limits_from_args, load_dem
@@ -31,6 +36,7 @@ from drone_missions.flight import (
 )
 from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, Plan, read_plan
 from drone_missions.route import resolve_terrain
+from drone_missions.vision_pose import TumPoseReplay
 
 _LOCAL_FRAMES = (FRAME_LOCAL_NED, FRAME_LOCAL_ENU)
 
@@ -49,14 +55,23 @@ def _stdin_commands(flight: MissionFlight, stop: threading.Event) -> None:
             flight.return_to_launch()
 
 
-def _interrupt_on_stop_signals() -> None:
+@contextlib.contextmanager
+def _interrupt_on_stop_signals() -> Iterator[None]:
     """SIGINT and SIGTERM raise KeyboardInterrupt, so both return the vehicle to launch.
     Set explicitly: a shell starts background jobs with SIGINT ignored, and Python then
-    leaves it ignored, so `kill -INT` (or a supervisor's SIGTERM) would not bring it back."""
+    leaves it ignored, so `kill -INT` (or a supervisor's SIGTERM) would not bring it back.
+    The handlers before are restored afterwards (the command may run inside a program)."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -112,8 +127,12 @@ def fly_command(args: argparse.Namespace) -> int:
         require_gps=not args.no_gps,
     )
     flight = MissionFlight(plan, config)  # items, fence and rally checked here, offline
+    with _interrupt_on_stop_signals():
+        return _fly_mission(flight, args)
+
+
+def _fly_mission(flight: MissionFlight, args: argparse.Namespace) -> int:
     stop = threading.Event()
-    _interrupt_on_stop_signals()
     try:
         flight.connect()
         flight.upload_and_verify()
@@ -153,7 +172,6 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
     """A drift plan flown in the local frame: the vision pose fed to PX4, the waypoints
     as offboard setpoints, landing at the end or when the pose feed stops."""
     from drone_missions.planners import drift_points
-    from drone_missions.vision_pose import TumPoseReplay
 
     if args.vision_pose is None:
         raise MissionError(
@@ -173,8 +191,17 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
         require_gps=False,
     )
     flight = MissionFlight(Plan(entries=(), source=str(args.plan)), config)
+    with _interrupt_on_stop_signals():
+        return _fly_offboard(flight, pose, points, args)
+
+
+def _fly_offboard(
+    flight: MissionFlight,
+    pose: TumPoseReplay,
+    points: npt.NDArray[np.float64],
+    args: argparse.Namespace,
+) -> int:
     gps_denied: OffboardFlight | None = None
-    _interrupt_on_stop_signals()
     try:
         flight.connect()
         gps_denied = OffboardFlight(flight.system, pose, vision_hz=args.vision_hz)
@@ -199,7 +226,7 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
             seen_offboard[0] = seen_offboard[0] or mode == "OFFBOARD"
             if seen_offboard[0] and mode != "OFFBOARD":
                 return f"the vehicle left offboard ({mode.lower()})"
-            if flight.link_age_s() > config.link_loss_s:
+            if flight.link_age_s() > flight.config.link_loss_s:
                 return f"no telemetry for {flight.link_age_s():.1f} s"
             return None
 

@@ -323,3 +323,21 @@ def test_fly_drift_plan_lands_when_the_vision_pose_stops(tmp_path: Path) -> None
         assert out.code == 4, out.stdout + out.stderr
         assert "vision pose lost: landing" in out.stdout and "flight: position-lost" in out.stdout
         assert _wait(lambda: v.landed, 5.0) and v.modes_seen[-1] == "land"
+
+
+def test_low_battery_refuses_to_arm_and_returns_in_flight() -> None:
+    """BAT_LOW_THR-like: no arming below it; crossing it in flight returns to launch."""
+    plan = _fenced_plan(55.0)
+    port = _free_port()
+    with (
+        SimVehicle(port, home=HOME, battery=0.30, low_battery=0.35, max_life_s=20) as v,
+        MissionFlight(plan, _config(port, min_battery=0.0), log=lambda _m: None) as flight,
+    ):
+        flight.upload_and_verify()
+        with pytest.raises(FlightError, match="refused to arm"):
+            flight.arm_and_start()
+        assert v.arm_denials == ["battery 30% below 35%"]
+        v.battery = 0.3503  # just above: arms, then drains below it during the take-off
+        flight.arm_and_start()
+        assert _wait(lambda: v.failsafes == ["low-battery"], 5.0), (v.battery, v.modes_seen)
+        assert v.mode == "rtl"
