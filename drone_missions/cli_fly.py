@@ -32,7 +32,7 @@ from drone_missions.flight import (
     OffboardFlight,
     Progress,
     check_connect_url,
-    with_fences,
+    fences_for_vehicle,
 )
 from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, Plan, read_plan
 from drone_missions.route import resolve_terrain
@@ -108,14 +108,15 @@ def fly_command(args: argparse.Namespace) -> int:
     dem = load_dem(args)
     if dem is not None:  # QGC's above-terrain items get their AMSL altitude
         plan = resolve_terrain(plan, dem)
-    plan = with_fences(plan, fences_from_args(args))  # --fence goes up with the plan's own
+    extra = fences_from_args(args)
+    flown = fences_for_vehicle(plan, extra, str(args.fence))  # --fence goes up too
     if not args.no_check:
         if dem is None and not args.no_terrain_check:
             raise MissionError(
                 f"{args.plan}: terrain clearance cannot be checked without a DEM: give "
                 "--dem DEM (or --no-terrain-check to fly without checking it)"
             )
-        report = check_plan(plan, dem, limits=limits_from_args(args))
+        report = check_plan(plan, dem, fences=extra, limits=limits_from_args(args))
         if not report.ok:
             lines = "; ".join(v.line() for v in report.violations[:5])
             raise FlightError(f"{args.plan} fails `plan check` ({lines}); not flying it")
@@ -126,7 +127,7 @@ def fly_command(args: argparse.Namespace) -> int:
         min_battery=args.min_battery,
         require_gps=not args.no_gps,
     )
-    flight = MissionFlight(plan, config)  # items, fence and rally checked here, offline
+    flight = MissionFlight(flown, config)  # items, fence and rally checked here, offline
     with _interrupt_on_stop_signals():
         return _fly_mission(flight, args)
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -210,17 +210,80 @@ def rally_items(
     return out
 
 
-def with_fences(plan: Plan, fences: Sequence[FencePolygon | FenceCircle]) -> Plan:
-    """The plan with extra fences (``--fence FILE``) added to its own: all go up."""
+Fence: TypeAlias = FencePolygon | FenceCircle
+
+
+def fences_for_vehicle(plan: Plan, extra: Sequence[Fence], extra_source: str = "--fence") -> Plan:
+    """The plan with the extra fences (``--fence FILE``) that go up with it.
+
+    Exclusions are simply added. Inclusions cannot be: PX4 lets the vehicle fly inside
+    ANY inclusion area, so adding one widens the fence. When both the plan and the extra
+    fences have inclusion areas, the narrower set goes up if it lies inside the other
+    (then it is the intersection); if they only overlap, the flight is refused."""
     from dataclasses import replace
 
-    polygons = tuple(f for f in fences if isinstance(f, FencePolygon))
-    circles = tuple(f for f in fences if isinstance(f, FenceCircle))
+    if not extra:
+        return plan
+    own: list[Fence] = [*plan.fence_polygons, *plan.fence_circles]
+    own_in = [f for f in own if f.inclusion]
+    given_in = [f for f in extra if f.inclusion]
+    if own_in and given_in:
+        if _all_inside(own_in, given_in):
+            given_in = []
+        elif _all_inside(given_in, own_in):
+            own_in = []
+        else:
+            raise FlightError(
+                f"{plan.source}: its inclusion fence reaches outside {extra_source}'s (and "
+                "the other way round); PX4 flies within either inclusion area, so the two "
+                "cannot go up together: give one inclusion fence inside the other"
+            )
+    kept: list[Fence] = [*own_in, *given_in, *(f for f in [*own, *extra] if not f.inclusion)]
     return replace(
         plan,
-        fence_polygons=plan.fence_polygons + polygons,
-        fence_circles=plan.fence_circles + circles,
+        fence_polygons=tuple(f for f in kept if isinstance(f, FencePolygon)),
+        fence_circles=tuple(f for f in kept if isinstance(f, FenceCircle)),
     )
+
+
+def _all_inside(areas: Sequence[Fence], within: Sequence[Fence]) -> bool:
+    """Whether every boundary point of ``areas`` (1 m apart) lies inside ``within``."""
+    from drone_missions.check import inside_polygon
+    from smartmine.geodesy import LocalEnu
+
+    first = areas[0]
+    origin = first.center if isinstance(first, FenceCircle) else first.vertices[0]
+    enu = LocalEnu(origin[0], origin[1], 0.0)
+    xy = np.concatenate([_boundary_xy(enu, a) for a in areas])
+    inside = np.zeros(len(xy), dtype=bool)
+    for w in within:
+        if isinstance(w, FenceCircle):
+            cx, cy = _local_xy(enu, [w.center])[0]
+            inside |= np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) <= w.radius_m
+        else:
+            inside |= inside_polygon(xy[:, 0], xy[:, 1], _local_xy(enu, w.vertices))
+    return bool(inside.all())
+
+
+def _local_xy(enu: Any, latlon: Sequence[tuple[float, float]]) -> npt.NDArray[np.float64]:
+    lat = np.array([p[0] for p in latlon], dtype=np.float64)
+    lon = np.array([p[1] for p in latlon], dtype=np.float64)
+    x, y, _ = enu.from_wgs84(lat, lon, np.zeros_like(lat))
+    return np.stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)], axis=1)
+
+
+def _boundary_xy(enu: Any, area: Fence) -> npt.NDArray[np.float64]:
+    if isinstance(area, FenceCircle):
+        c = _local_xy(enu, [area.center])[0]
+        a = np.linspace(0.0, 2 * math.pi, max(16, int(2 * math.pi * area.radius_m)))
+        circle: npt.NDArray[np.float64] = c + area.radius_m * np.stack([np.cos(a), np.sin(a)], 1)
+        return circle
+    ring = _local_xy(enu, area.vertices)
+    out = []
+    for p, q in zip(ring, np.roll(ring, -1, axis=0), strict=True):
+        n = max(1, int(np.ceil(np.linalg.norm(q - p))))
+        out.append(p + (q - p) * (np.arange(n)[:, None] / n))
+    return np.asarray(np.concatenate(out), dtype=np.float64)
 
 
 _URL_SCHEMES = ("udpin", "udpout", "udp", "tcpin", "tcpout", "tcp", "serial")
@@ -702,8 +765,8 @@ __all__ = [
     "check_connect_url",
     "compare_items",
     "fence_items",
+    "fences_for_vehicle",
     "rally_items",
     "raw_items",
     "vision_ned_frd",
-    "with_fences",
 ]

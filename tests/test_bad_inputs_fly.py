@@ -16,6 +16,7 @@ from drone_missions.plan import (
     CMD_RTL,
     CMD_TAKEOFF,
     FenceCircle,
+    FencePolygon,
     Plan,
     command,
     waypoint,
@@ -64,6 +65,24 @@ def _null_longitude(doc: dict) -> None:  # type: ignore[type-arg]
 
 def _nan_rally_altitude(doc: dict) -> None:  # type: ignore[type-arg]
     doc["rallyPoints"] = {"points": [[*HOME[:2], float("nan")]], "version": 2}
+
+
+def _square(lat: float, lon: float, half_deg: float) -> list[tuple[float, float]]:
+    return [
+        (lat - half_deg, lon - half_deg),
+        (lat - half_deg, lon + half_deg),
+        (lat + half_deg, lon + half_deg),
+        (lat + half_deg, lon - half_deg),
+    ]
+
+
+def _overlapping_fences(d: Path) -> None:
+    """The plan's inclusion square and a --fence square that only overlap."""
+    own = FencePolygon(tuple(_square(HOME[0], HOME[1], 0.001)), True)
+    write_plan(_plan(fence_polygons=(own,)), d / "m.plan")
+    ring = [[lon, lat] for lat, lon in _square(HOME[0] + 0.001, HOME[1], 0.001)]
+    doc = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    (d / "fence.geojson").write_text(json.dumps(doc))
 
 
 def _drift(d: Path) -> None:
@@ -150,6 +169,18 @@ CASES = [
     ),
     BadInput(
         "missing-fence", (*FLY, "--fence", "{d}/fence.geojson"), ("{d}/fence.geojson",), _good
+    ),
+    BadInput(
+        "fence-not-json",
+        (*FLY, "--fence", "{d}/fence.geojson"),
+        ("{d}/fence.geojson",),
+        lambda d: (_good(d), (d / "fence.geojson").write_text('{"type": "Feat')),
+    ),
+    BadInput(
+        "fence-inclusions-only-overlap",
+        (*FLY, "--fence", "{d}/fence.geojson"),
+        ("{d}/fence.geojson", "inclusion"),
+        _overlapping_fences,
     ),
     BadInput(
         "fence-circle-negative-radius",

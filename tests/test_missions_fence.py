@@ -9,6 +9,7 @@ offboard on a vision pose replayed from a TUM file.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import socket
 import threading
@@ -22,6 +23,7 @@ pytest.importorskip("mavsdk", reason="MAVSDK is needed to fly")
 
 from drone_missions.flight import (
     CMD_FENCE_CIRCLE_EXCLUSION,
+    CMD_FENCE_VERTEX_EXCLUSION,
     CMD_FENCE_VERTEX_INCLUSION,
     CMD_RALLY_POINT,
     DEFAULT_CONNECT,
@@ -341,3 +343,43 @@ def test_low_battery_refuses_to_arm_and_returns_in_flight() -> None:
         flight.arm_and_start()
         assert _wait(lambda: v.failsafes == ["low-battery"], 5.0), (v.battery, v.modes_seen)
         assert v.mode == "rtl"
+
+
+def _fence_geojson(path: Path, areas: list[tuple[bool, list[tuple[float, float]]]]) -> Path:
+    """GeoJSON fence polygons from local (east, north) rings."""
+    features = []
+    for inclusion, ring_xy in areas:
+        ring = [list(reversed(_latlon(x, y))) for x, y in [*ring_xy, ring_xy[0]]]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"inclusion": inclusion},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_fence_file_goes_up_with_the_plan_without_widening_it(tmp_path: Path) -> None:
+    """--fence: its exclusion goes up; its inclusion, wider than the plan's, does not
+    (PX4 flies within ANY inclusion area: it would widen the plan's)."""
+    path = write_plan(_fenced_plan(55.0), tmp_path / "m.plan")
+    site = [(-100.0, -100.0), (100.0, -100.0), (100.0, 100.0), (-100.0, 100.0)]
+    keep_out = [(0.0, 12.0), (10.0, 12.0), (10.0, 18.0), (0.0, 18.0)]
+    fence = _fence_geojson(tmp_path / "site.geojson", [(True, site), (False, keep_out)])
+    port = _free_port()
+    with SimVehicle(port, home=HOME, max_life_s=20) as v:
+        out = run_main(
+            [
+                *("fly", str(path), "--fence", str(fence), "--upload-only"),
+                *("--no-terrain-check", "--connect", f"udpin://127.0.0.1:{port}"),
+            ]
+        )
+        assert out.code == 0, out.stdout + out.stderr
+        commands = [it.command for it in v.fence]  # polygons first, then circles
+        inclusion, exclusion = CMD_FENCE_VERTEX_INCLUSION, CMD_FENCE_VERTEX_EXCLUSION
+        assert commands == [inclusion] * 4 + [exclusion] * 4 + [CMD_FENCE_CIRCLE_EXCLUSION]
+        east = [float(ENU.from_wgs84(it.x / 1e7, it.y / 1e7, 0.0)[0]) for it in v.fence[:4]]
+        assert max(east) == pytest.approx(60.0, abs=0.01)  # the plan's, not the site's 100 m
+        assert not v.armed
