@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from drone_missions.plan import (
     write_plan,
 )
 from drone_missions.planners import drift_plan
-from tests.bad_input import BadInput, check_bad_input
+from tests.bad_input import BadInput, Maker, check_bad_input
 
 HOME = (43.2, 76.9, 800.0)
 LINK = ("--connect", "udpin://127.0.0.1:9", "--timeout-s", "1")
@@ -43,27 +45,46 @@ def _good(d: Path) -> None:
     write_plan(_plan(), d / "m.plan")
 
 
-def _edited(edit: object) -> object:
+def _edited(edit: Callable[[dict[str, Any]], None]) -> Maker:
     """A good plan whose JSON ``edit(doc)`` changes (NaN, null, wrong types...)."""
 
     def make(d: Path) -> None:
         _good(d)
         doc = json.loads((d / "m.plan").read_text())
-        edit(doc)  # type: ignore[operator]
+        edit(doc)
         (d / "m.plan").write_text(json.dumps(doc))
 
     return make
 
 
-def _nan_latitude(doc: dict) -> None:  # type: ignore[type-arg]
+def _file(name: str, data: str | bytes, first: Maker | None = None) -> Maker:
+    """``first`` (the plan...), then the file ``name`` holding ``data``."""
+
+    def make(d: Path) -> None:
+        if first is not None:
+            first(d)
+        if isinstance(data, bytes):
+            (d / name).write_bytes(data)
+        else:
+            (d / name).write_text(data)
+
+    return make
+
+
+def _truncated_plan(d: Path) -> None:
+    _good(d)
+    (d / "m.plan").write_text((d / "m.plan").read_text()[:200])
+
+
+def _nan_latitude(doc: dict[str, Any]) -> None:
     doc["mission"]["items"][1]["params"][4] = float("nan")
 
 
-def _null_longitude(doc: dict) -> None:  # type: ignore[type-arg]
+def _null_longitude(doc: dict[str, Any]) -> None:
     doc["mission"]["items"][1]["params"][5] = None
 
 
-def _nan_rally_altitude(doc: dict) -> None:  # type: ignore[type-arg]
+def _nan_rally_altitude(doc: dict[str, Any]) -> None:
     doc["rallyPoints"] = {"points": [[*HOME[:2], float("nan")]], "version": 2}
 
 
@@ -89,12 +110,13 @@ def _drift(d: Path) -> None:
     write_plan(drift_plan(np.array([[0.0, 0.0, 2.0], [4.0, 0.0, 2.0]])), d / "drift.plan")
 
 
-def _tum(text: str) -> object:
-    def make(d: Path) -> None:
-        _drift(d)
-        (d / "poses.tum").write_text(text)
+def _tum(text: str | bytes) -> Maker:
+    return _file("poses.tum", text, _drift)
 
-    return make
+
+def _negative_circle(d: Path) -> None:
+    plan = _plan(fence_circles=(FenceCircle(HOME[:2], -5.0),), source=str(d / "m.plan"))
+    write_plan(plan, d / "m.plan")
 
 
 GOOD_TUM = "0.0 0 0 2 0 0 0 1\n0.1 0.4 0 2 0 0 0 1\n"
@@ -107,19 +129,19 @@ CASES = [
         "empty-plan",
         FLY,
         ("{d}/m.plan",),
-        lambda d: (d / "m.plan").write_text(""),
+        _file("m.plan", ""),
     ),
     BadInput(
         "truncated-plan",
         FLY,
         ("{d}/m.plan",),
-        lambda d: (_good(d), (d / "m.plan").write_text((d / "m.plan").read_text()[:200])),
+        _truncated_plan,
     ),
     BadInput(
         "binary-plan",
         FLY,
         ("{d}/m.plan",),
-        lambda d: (d / "m.plan").write_bytes(bytes(range(256)) * 4),
+        _file("m.plan", bytes(range(256)) * 4),
     ),
     BadInput("nan-latitude", (*FLY, "--no-check"), ("m.plan", "latitude"), _edited(_nan_latitude)),
     BadInput(
@@ -165,7 +187,7 @@ CASES = [
         "garbage-dem",
         ("fly", "{d}/m.plan", *LINK, "--dem", "{d}/dem.tif"),
         ("{d}/dem.tif",),
-        lambda d: (_good(d), (d / "dem.tif").write_bytes(b"II*\x00" + b"\xff" * 100)),
+        _file("dem.tif", b"II*\x00" + b"\xff" * 100, _good),
     ),
     BadInput(
         "missing-fence", (*FLY, "--fence", "{d}/fence.geojson"), ("{d}/fence.geojson",), _good
@@ -174,7 +196,7 @@ CASES = [
         "fence-not-json",
         (*FLY, "--fence", "{d}/fence.geojson"),
         ("{d}/fence.geojson",),
-        lambda d: (_good(d), (d / "fence.geojson").write_text('{"type": "Feat')),
+        _file("fence.geojson", '{"type": "Feat', _good),
     ),
     BadInput(
         "fence-inclusions-only-overlap",
@@ -186,10 +208,7 @@ CASES = [
         "fence-circle-negative-radius",
         (*FLY, "--no-check"),
         ("m.plan", "fence circle 0", "radius"),
-        lambda d: write_plan(
-            _plan(fence_circles=(FenceCircle(HOME[:2], -5.0),), source=str(d / "m.plan")),
-            d / "m.plan",
-        ),
+        _negative_circle,
     ),
     BadInput(
         "rally-nan-altitude",
@@ -202,7 +221,7 @@ CASES = [
         "vision-pose-on-global-plan",
         (*FLY, "--vision-pose", "{d}/poses.tum"),
         ("{d}/m.plan", "--vision-pose"),
-        lambda d: (_good(d), (d / "poses.tum").write_text(GOOD_TUM)),
+        _file("poses.tum", GOOD_TUM, _good),
     ),
     BadInput("vision-pose-missing", DRIFT, ("{d}/poses.tum",), _drift),
     BadInput("vision-pose-empty", DRIFT, ("{d}/poses.tum",), _tum("")),
@@ -234,7 +253,7 @@ CASES = [
         "vision-pose-binary",
         DRIFT,
         ("{d}/poses.tum",),
-        lambda d: (_drift(d), (d / "poses.tum").write_bytes(b"\xff\xfe\x00" * 50)),
+        _tum(b"\xff\xfe\x00" * 50),
     ),
     BadInput(
         "vision-rate-too-low", (*DRIFT, "--vision-hz", "10"), ("--vision-hz",), _tum(GOOD_TUM)
