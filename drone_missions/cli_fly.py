@@ -36,7 +36,7 @@ from drone_missions.flight import (
 )
 from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, Plan, read_plan
 from drone_missions.route import resolve_terrain
-from drone_missions.vision_pose import TumPoseReplay
+from drone_missions.vision_pose import PoseFeed, open_pose_feed
 
 _LOCAL_FRAMES = (FRAME_LOCAL_NED, FRAME_LOCAL_ENU)
 
@@ -183,7 +183,7 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
             f"{args.plan}: --vision-pose flies local-frame (drift) plans; this one is global"
         )
     points = drift_points(plan)
-    pose = TumPoseReplay.read(args.vision_pose)
+    pose = open_pose_feed(args.vision_pose)  # a UDP feed listens from here on
     config = FlightConfig(
         connect=args.connect,
         timeout_s=args.timeout_s,
@@ -192,13 +192,16 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
         require_gps=False,
     )
     flight = MissionFlight(Plan(entries=(), source=str(args.plan)), config)
-    with _interrupt_on_stop_signals():
-        return _fly_offboard(flight, pose, points, args)
+    try:
+        with _interrupt_on_stop_signals():
+            return _fly_offboard(flight, pose, points, args)
+    finally:
+        pose.close()
 
 
 def _fly_offboard(
     flight: MissionFlight,
-    pose: TumPoseReplay,
+    pose: PoseFeed,
     points: npt.NDArray[np.float64],
     args: argparse.Namespace,
 ) -> int:
@@ -208,6 +211,7 @@ def _fly_offboard(
         gps_denied = OffboardFlight(flight.system, pose, vision_hz=args.vision_hz)
         pose.prime()  # the first pose while on the ground; played from take-off
         gps_denied.start_vision()
+        _wait_for_pose(pose, args.timeout_s)
         problems = flight.wait_preflight(min(10.0, args.timeout_s))
         if problems:
             raise FlightError("pre-flight checks failed: " + "; ".join(problems))
@@ -253,6 +257,16 @@ def _fly_offboard(
         if gps_denied is not None:
             gps_denied.stop()
         flight.close()
+
+
+def _wait_for_pose(pose: PoseFeed, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while pose() is None:
+        if time.monotonic() > deadline:
+            raise FlightError(
+                f"no vision pose from {pose.source} within {timeout_s:g} s; not arming"
+            )
+        time.sleep(0.05)
 
 
 def _arm(flight: MissionFlight) -> None:

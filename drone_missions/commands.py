@@ -186,9 +186,10 @@ def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     g = fly.add_argument_group("GPS-denied (drift plans, local frame)")
     g.add_argument(
         "--vision-pose",
-        type=Path,
-        help="TUM trajectory (t x y z qx qy qz qw, ENU/FLU) played as the live pose at its "
-        "stamps and fed to PX4 as vision; the flight lands if it stops",
+        metavar="POSES.tum|udp://IP:PORT",
+        help="the drone's pose (t x y z qx qy qz qw, ENU/FLU), fed to PX4 as vision: a TUM "
+        "file played at its stamps from take-off, or TUM lines received over UDP from a "
+        "running SLAM; the flight lands if it stops",
     )
     g.add_argument("--vision-hz", type=float, default=30.0, help="vision rate (>= 30 Hz)")
     g.add_argument("--acceptance-m", type=float, default=0.5, help="waypoint reached within")

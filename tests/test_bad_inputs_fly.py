@@ -256,6 +256,24 @@ CASES = [
         _tum(b"\xff\xfe\x00" * 50),
     ),
     BadInput(
+        "vision-udp-hostname",
+        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://slam.local:5000"),
+        ("--vision-pose", "udp://slam.local:5000"),
+        _drift,
+    ),
+    BadInput(
+        "vision-udp-port-range",
+        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://127.0.0.1:0"),
+        ("--vision-pose",),
+        _drift,
+    ),
+    BadInput(
+        "vision-udp-not-this-machine",
+        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://192.0.2.7:5000"),
+        ("--vision-pose", "cannot listen"),
+        _drift,
+    ),
+    BadInput(
         "vision-rate-too-low", (*DRIFT, "--vision-hz", "10"), ("--vision-hz",), _tum(GOOD_TUM)
     ),
 ]

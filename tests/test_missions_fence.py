@@ -383,3 +383,45 @@ def test_fence_file_goes_up_with_the_plan_without_widening_it(tmp_path: Path) ->
         east = [float(ENU.from_wgs84(it.x / 1e7, it.y / 1e7, 0.0)[0]) for it in v.fence[:4]]
         assert max(east) == pytest.approx(60.0, abs=0.01)  # the plan's, not the site's 100 m
         assert not v.armed
+
+
+def test_fly_drift_plan_on_a_udp_pose_feed(tmp_path: Path) -> None:
+    """A running SLAM without ROS sends TUM lines over UDP (here: the vehicle's true pose,
+    ENU from home); `fly --vision-pose udp://...` feeds them to PX4 and flies the drift.
+    The vehicle lands at the end."""
+    plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
+    feed_port = _free_port()
+    port = _free_port()
+    enu = LocalEnu(HOME[0], HOME[1], HOME[2])
+    sending = threading.Event()
+    sending.set()
+    with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
+
+        def slam() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+                while sending.is_set():
+                    e, n, u = (float(c) for c in enu.from_wgs84(v.lat, v.lon, v.alt))
+                    line = f"{time.time():.3f} {e:.3f} {n:.3f} {u:.3f} 0 0 0 1"
+                    out.sendto(line.encode(), ("127.0.0.1", feed_port))
+                    time.sleep(0.02)
+
+        sender = threading.Thread(target=slam, daemon=True)
+        sender.start()
+        try:
+            out = run_main(
+                [
+                    "fly",
+                    str(plan),
+                    "--vision-pose",
+                    f"udp://127.0.0.1:{feed_port}",
+                    *_sim_link(port),
+                ]
+            )
+        finally:
+            sending.clear()
+            sender.join()
+        assert out.code == 0, out.stdout + out.stderr
+        assert "reached 3/3" in out.stdout and v.landed
+        assert v.setpoint_ned == pytest.approx((3.0, 4.0, -2.0), abs=1e-6)
+        # what PX4 got as vision is the pose sent, in NED
+        assert v.vision_positions[-1][:2] == pytest.approx((3.0, 4.0), abs=0.6)
