@@ -182,6 +182,11 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
         raise MissionError(
             f"{args.plan}: --vision-pose flies local-frame (drift) plans; this one is global"
         )
+    for flag, value in (("--fence", args.fence), ("--dem", args.dem)):
+        if value is not None:  # a safety option silently ignored would be worse
+            raise MissionError(
+                f"{args.plan}: {flag} {value} does not apply to a local-frame (drift) plan"
+            )
     points = drift_points(plan)
     pose = open_pose_feed(args.vision_pose)  # a UDP feed listens from here on
     config = FlightConfig(

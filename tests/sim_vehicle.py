@@ -459,26 +459,35 @@ class SimVehicle:
 
     def _nearest_safe_point(self) -> tuple[float, float, float]:
         """Where RTL goes: home or the nearest rally point (PX4 RTL_TYPE 0 with rally)."""
-        best, best_d = self.home, math.hypot(*self._ne_from_here(self.home[0], self.home[1]))
+        best, best_d = self.home, math.hypot(*self._ned_to(self.home[0], self.home[1]))
         for r in self.rally:
             lat, lon = r.x / 1e7, r.y / 1e7
-            d = math.hypot(*self._ne_from_here(lat, lon))
+            d = math.hypot(*self._ned_to(lat, lon))
             if d < best_d:
                 best, best_d = (lat, lon, self.home[2]), d
         return best
 
-    def _ne_from_here(self, lat: float, lon: float) -> tuple[float, float]:
-        return self._ned_to(lat, lon)
-
     def _enforce_fence(self, before: tuple[float, float, float]) -> None:
-        """A step that left the fence is undone (the vehicle stops at it), recorded, and
-        the fence action taken."""
+        """A step that left the fence ends at the fence instead (the last point of the step
+        still inside, to a millimetre: PX4's GF_PREDICT stops before it), the breach is
+        recorded and the fence action taken."""
         if not self.fence or self.inside_fence(self.lat, self.lon):
             return
         self.fence_breaches.append((self.lat, self.lon, self.alt))
         if self.fence_action == "warn":
             return
-        self.lat, self.lon, self.alt = before
+        after = (self.lat, self.lon, self.alt)
+        inside, outside = 0.0, 1.0  # fractions of the step
+        for _ in range(24):
+            mid = 0.5 * (inside + outside)
+            lat, lon = (b + mid * (a - b) for a, b in zip(after[:2], before[:2], strict=True))
+            if self.inside_fence(lat, lon):
+                inside = mid
+            else:
+                outside = mid
+        self.lat, self.lon, self.alt = (
+            b + inside * (a - b) for a, b in zip(after, before, strict=True)
+        )
         self.vx = self.vy = self.vz = 0.0
         self._statustext(f"Geofence breached: {self.fence_action}")
         self.failsafes.append("geofence")

@@ -274,6 +274,12 @@ CASES = [
         _drift,
     ),
     BadInput(
+        "drift-with-fence",
+        (*DRIFT, "--fence", "{d}/fence.geojson"),
+        ("{d}/drift.plan", "--fence"),
+        _file("fence.geojson", '{"type": "Polygon", "coordinates": []}', _tum(GOOD_TUM)),
+    ),
+    BadInput(
         "vision-rate-too-low", (*DRIFT, "--vision-hz", "10"), ("--vision-hz",), _tum(GOOD_TUM)
     ),
 ]
