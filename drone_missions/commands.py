@@ -160,15 +160,27 @@ def _register_more(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -
     d.set_defaults(handler=_drift)
 
 
+DEFAULT_CONNECT = "udpin://127.0.0.1:14540"
+"""drone_missions.flight.DEFAULT_CONNECT (a test keeps them equal; not imported here so
+that building the parser loads no flight code)."""
+
+
 def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fly = sub.add_parser(
         "fly",
         help="fly a mission through MAVSDK (upload, checks, arm, progress, RTL on Ctrl-C)",
-        description="Upload the mission and read it back, run pre-flight checks, arm, "
-        "start, show progress; Ctrl-C or a lost link returns to launch.",
+        description="Upload the mission, its geofence and rally points and read all back, "
+        "run pre-flight checks, arm, start, show progress; Ctrl-C or a lost link returns to "
+        "launch. A drift plan (local frame) is flown GPS-denied with --vision-pose. "
+        "Every argument and file is checked before anything connects.",
     )
     fly.add_argument("plan", type=Path, help="mission.plan or QGC WPL 110 file")
-    fly.add_argument("--connect", default="udpin://0.0.0.0:14540", help="MAVSDK connection URL")
+    fly.add_argument(
+        "--connect",
+        default=DEFAULT_CONNECT,
+        help=f"MAVSDK connection URL (default {DEFAULT_CONNECT}: loopback, where PX4 SITL "
+        "sends; a real vehicle: udpin://0.0.0.0:14550 or serial:///dev/ttyACM0:57600)",
+    )
     fly.add_argument("--timeout-s", type=float, default=30.0, help="wait for the vehicle")
     fly.add_argument(
         "--link-loss-s", type=float, default=5.0, help="RTL after this long without telemetry"
@@ -178,6 +190,24 @@ def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fly.add_argument("--min-battery", type=float, default=0.5, help="min charge to arm (0..1)")
     fly.add_argument(
         "--no-check", action="store_true", help="fly without `plan check` (not recommended)"
+    )
+    fly.add_argument(
+        "--no-terrain-check",
+        action="store_true",
+        help="run `plan check` without a DEM (terrain clearance NOT checked)",
+    )
+    g = fly.add_argument_group("GPS-denied (drift plans, local frame)")
+    g.add_argument(
+        "--vision-pose",
+        metavar="POSES.tum|udp://IP:PORT",
+        help="the drone's pose (t x y z qx qy qz qw, ENU/FLU), fed to PX4 as vision: a TUM "
+        "file played at its stamps from take-off, or TUM lines received over UDP from a "
+        "running SLAM; the flight lands if it stops",
+    )
+    g.add_argument("--vision-hz", type=float, default=30.0, help="vision rate (>= 30 Hz)")
+    g.add_argument("--acceptance-m", type=float, default=0.5, help="waypoint reached within")
+    g.add_argument(
+        "--leg-timeout-s", type=float, default=60.0, help="give up a waypoint after this long"
     )
     _dem_args(fly)
     _limits_args(fly)

@@ -1,12 +1,17 @@
 """Flying a plan through MAVSDK (the native ``mavsdk`` 4.x API): upload, verify, fly, watch.
 
-``smartmine fly mission.plan --connect udpin://0.0.0.0:14540`` uploads the plan's items
-(MISSION_ITEM_INT, camera items kept), downloads them again and compares item by item,
-runs the pre-flight checks (health, GPS fix or local position, home, battery), arms,
-starts and prints progress. Ctrl-C returns to launch; so does a link silent for longer
-than ``--link-loss-s`` (the command is sent for as long as the link may come back, and
-PX4's own data-link-loss failsafe does the same on the vehicle). Typing ``p`` + Enter
-pauses (hold), ``r`` resumes.
+``smartmine fly mission.plan --connect udpin://127.0.0.1:14540`` uploads the plan's items
+(MISSION_ITEM_INT, camera items kept), its geofence (inclusion/exclusion polygons and
+circles, mission type FENCE) and rally points (mission type RALLY) through MAVSDK's
+mission_raw, downloads all three again and compares them item by item (nothing is armed
+unless the vehicle holds exactly what was sent), runs the pre-flight checks (health, GPS
+fix or local position, home, battery), arms, starts and prints progress. Ctrl-C returns
+to launch; so does a link silent for longer than ``--link-loss-s`` (the command is sent
+for as long as the link may come back, and PX4's own data-link-loss failsafe does the
+same on the vehicle). Typing ``p`` + Enter pauses (hold), ``r`` resumes.
+
+MAVSDK 4.x runs inside this process (libcmavsdk through ctypes): there is no
+mavsdk_server and no gRPC port; the only socket is the one ``--connect`` names.
 
 GPS-denied flight (:class:`OffboardFlight`): the drone's pose from SLAM (ROS ENU/FLU) is
 fed to PX4 as a vision position estimate through MAVSDK's mocap plugin at 30 Hz or more,
@@ -21,16 +26,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from pymavlink.dialects.v20 import common as mavlink
 
 from drone_missions.errors import MissionError
 from drone_missions.plan import (
+    CMD_LAND,
+    CMD_TAKEOFF,
+    FRAME_GLOBAL,
+    FRAME_GLOBAL_RELATIVE_ALT,
     FRAME_LOCAL_ENU,
     FRAME_LOCAL_NED,
     FRAME_MISSION,
+    NAV_POSITION_COMMANDS,
+    FenceCircle,
+    FencePolygon,
     MissionItem,
     Plan,
 )
@@ -39,7 +52,20 @@ from smartmine.geometry import matrix_to_euler, quat_to_matrix
 
 _GLOBAL_FRAMES = {0, 3, 5, 6, 10, 11}
 EXIT_LINK_LOST = 3
+EXIT_POSITION_LOST = 4
 EXIT_INTERRUPTED = 130
+DEFAULT_CONNECT = "udpin://127.0.0.1:14540"
+"""Loopback: where PX4 SITL (and tests/sim_vehicle.py) send; a real vehicle needs its
+link named (``udpin://0.0.0.0:14550`` for a radio bridge, ``serial:///dev/ttyACM0:57600``)."""
+
+MISSION_TYPE_MISSION: Final[int] = mavlink.MAV_MISSION_TYPE_MISSION
+MISSION_TYPE_FENCE: Final[int] = mavlink.MAV_MISSION_TYPE_FENCE
+MISSION_TYPE_RALLY: Final[int] = mavlink.MAV_MISSION_TYPE_RALLY
+CMD_FENCE_VERTEX_INCLUSION: Final[int] = mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
+CMD_FENCE_VERTEX_EXCLUSION: Final[int] = mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+CMD_FENCE_CIRCLE_INCLUSION: Final[int] = mavlink.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION
+CMD_FENCE_CIRCLE_EXCLUSION: Final[int] = mavlink.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION
+CMD_RALLY_POINT: Final[int] = mavlink.MAV_CMD_NAV_RALLY_POINT
 
 
 class FlightError(MissionError):
@@ -62,6 +88,7 @@ class RawItem:
     x: int
     y: int
     z: float
+    mission_type: int = MISSION_TYPE_MISSION
 
 
 def _f(value: float | None) -> float:
@@ -85,6 +112,8 @@ def raw_items(plan: Plan) -> list[RawItem]:
             if it.frame in (FRAME_LOCAL_NED, FRAME_LOCAL_ENU)  # local: m * 1e4
             else 1.0
         )
+        if it.frame in _GLOBAL_FRAMES and it.command in NAV_POSITION_COMMANDS:
+            _check_position(plan, i, it)
         x, y = (round(v * scale) if v is not None and math.isfinite(v) else 0 for v in (p[4], p[5]))
         out.append(
             RawItem(
@@ -105,30 +134,229 @@ def raw_items(plan: Plan) -> list[RawItem]:
     return out
 
 
+def _check_position(plan: Plan, index: int, item: MissionItem) -> None:
+    """A place to fly to must be a real one: MISSION_ITEM_INT has no NaN, and a missing
+    latitude would go up as 0 (the vehicle heads for the equator). Only TAKEOFF and LAND
+    may leave it out (0, 0: "here")."""
+    limits = {"latitude": 90.0, "longitude": 180.0}
+    for name, value in (("latitude", item.params[4]), ("longitude", item.params[5])):
+        if value is None and item.command in (CMD_TAKEOFF, CMD_LAND):
+            continue
+        if value is None or not math.isfinite(value) or abs(value) > limits[name]:
+            raise FlightError(
+                f"{plan.source}: item {index} ({item.name}): {name} {value} is not a place "
+                "to fly to; not flying it"
+            )
+
+
+def _deg_e7(lat_deg: float, lon_deg: float, where: str) -> tuple[int, int]:
+    if not (math.isfinite(lat_deg) and math.isfinite(lon_deg)):
+        raise FlightError(f"{where}: latitude/longitude {lat_deg}, {lon_deg} is not a number")
+    if abs(lat_deg) > 90.0 or abs(lon_deg) > 180.0:
+        raise FlightError(f"{where}: latitude/longitude {lat_deg}, {lon_deg} out of range")
+    return round(lat_deg * 1e7), round(lon_deg * 1e7)
+
+
+def fence_items(
+    polygons: Sequence[FencePolygon], circles: Sequence[FenceCircle], source: str = "plan"
+) -> list[RawItem]:
+    """The geofence as MAVLink mission items of type FENCE, as QGroundControl sends them:
+    one FENCE_POLYGON_VERTEX_* per vertex (param1 = the polygon's vertex count), one
+    FENCE_CIRCLE_* per circle (param1 = radius, m); frame GLOBAL."""
+    out: list[RawItem] = []
+
+    def add(command: int, param1: float, lat: float, lon: float, where: str) -> None:
+        x, y = _deg_e7(lat, lon, where)
+        out.append(
+            RawItem(
+                len(out), FRAME_GLOBAL, command, 0, 1, param1, 0.0, 0.0, 0.0, x, y, 0.0,
+                MISSION_TYPE_FENCE,
+            )
+        )  # fmt: skip
+
+    for k, poly in enumerate(polygons):
+        where = f"{source}: fence polygon {k}"
+        if len(poly.vertices) < 3:
+            raise FlightError(f"{where}: {len(poly.vertices)} vertices (3 needed)")
+        cmd = CMD_FENCE_VERTEX_INCLUSION if poly.inclusion else CMD_FENCE_VERTEX_EXCLUSION
+        for lat, lon in poly.vertices:
+            add(cmd, float(len(poly.vertices)), lat, lon, where)
+    for k, circle in enumerate(circles):
+        where = f"{source}: fence circle {k}"
+        if not (math.isfinite(circle.radius_m) and circle.radius_m > 0):
+            raise FlightError(f"{where}: radius {circle.radius_m} m (must be > 0)")
+        cmd = CMD_FENCE_CIRCLE_INCLUSION if circle.inclusion else CMD_FENCE_CIRCLE_EXCLUSION
+        add(cmd, float(circle.radius_m), *circle.center, where)
+    return out
+
+
+def rally_items(
+    points: Sequence[tuple[float, float, float]], source: str = "plan"
+) -> list[RawItem]:
+    """Rally points as MAVLink items of type RALLY (NAV_RALLY_POINT, altitude relative to
+    home as QGroundControl keeps them)."""
+    out: list[RawItem] = []
+    for k, (lat, lon, alt) in enumerate(points):
+        where = f"{source}: rally point {k}"
+        x, y = _deg_e7(lat, lon, where)
+        if not math.isfinite(alt):
+            raise FlightError(f"{where}: altitude {alt} is not a number")
+        out.append(
+            RawItem(
+                k, FRAME_GLOBAL_RELATIVE_ALT, CMD_RALLY_POINT, 0, 1, 0.0, 0.0, 0.0, 0.0, x, y,
+                float(alt), MISSION_TYPE_RALLY,
+            )
+        )  # fmt: skip
+    return out
+
+
+Fence: TypeAlias = FencePolygon | FenceCircle
+
+
+def fences_for_vehicle(plan: Plan, extra: Sequence[Fence], extra_source: str = "--fence") -> Plan:
+    """The plan with the extra fences (``--fence FILE``) that go up with it.
+
+    Exclusions are simply added. Inclusions cannot be: PX4 lets the vehicle fly inside
+    ANY inclusion area, so adding one widens the fence. When both the plan and the extra
+    fences have inclusion areas, the narrower set goes up if it lies inside the other
+    (then it is the intersection); if they only overlap, the flight is refused."""
+    from dataclasses import replace
+
+    if not extra:
+        return plan
+    own: list[Fence] = [*plan.fence_polygons, *plan.fence_circles]
+    own_in = [f for f in own if f.inclusion]
+    given_in = [f for f in extra if f.inclusion]
+    if own_in and given_in:
+        if _all_inside(own_in, given_in):
+            given_in = []
+        elif _all_inside(given_in, own_in):
+            own_in = []
+        else:
+            raise FlightError(
+                f"{plan.source}: its inclusion fence reaches outside {extra_source}'s (and "
+                "the other way round); PX4 flies within either inclusion area, so the two "
+                "cannot go up together: give one inclusion fence inside the other"
+            )
+    kept: list[Fence] = [*own_in, *given_in, *(f for f in [*own, *extra] if not f.inclusion)]
+    return replace(
+        plan,
+        fence_polygons=tuple(f for f in kept if isinstance(f, FencePolygon)),
+        fence_circles=tuple(f for f in kept if isinstance(f, FenceCircle)),
+    )
+
+
+def _all_inside(areas: Sequence[Fence], within: Sequence[Fence]) -> bool:
+    """Whether every boundary point of ``areas`` (1 m apart) lies inside ``within``."""
+    from drone_missions.check import inside_polygon
+    from smartmine.geodesy import LocalEnu
+
+    first = areas[0]
+    origin = first.center if isinstance(first, FenceCircle) else first.vertices[0]
+    enu = LocalEnu(origin[0], origin[1], 0.0)
+    xy = np.concatenate([_boundary_xy(enu, a) for a in areas])
+    inside = np.zeros(len(xy), dtype=bool)
+    for w in within:
+        if isinstance(w, FenceCircle):
+            cx, cy = _local_xy(enu, [w.center])[0]
+            inside |= np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) <= w.radius_m
+        else:
+            inside |= inside_polygon(xy[:, 0], xy[:, 1], _local_xy(enu, w.vertices))
+    return bool(inside.all())
+
+
+def _local_xy(enu: Any, latlon: Sequence[tuple[float, float]]) -> npt.NDArray[np.float64]:
+    lat = np.array([p[0] for p in latlon], dtype=np.float64)
+    lon = np.array([p[1] for p in latlon], dtype=np.float64)
+    x, y, _ = enu.from_wgs84(lat, lon, np.zeros_like(lat))
+    return np.stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)], axis=1)
+
+
+def _boundary_xy(enu: Any, area: Fence) -> npt.NDArray[np.float64]:
+    if isinstance(area, FenceCircle):
+        c = _local_xy(enu, [area.center])[0]
+        a = np.linspace(0.0, 2 * math.pi, max(16, int(2 * math.pi * area.radius_m)))
+        circle: npt.NDArray[np.float64] = c + area.radius_m * np.stack([np.cos(a), np.sin(a)], 1)
+        return circle
+    ring = _local_xy(enu, area.vertices)
+    out = []
+    for p, q in zip(ring, np.roll(ring, -1, axis=0), strict=True):
+        n = max(1, int(np.ceil(np.linalg.norm(q - p))))
+        out.append(p + (q - p) * (np.arange(n)[:, None] / n))
+    return np.asarray(np.concatenate(out), dtype=np.float64)
+
+
+_URL_SCHEMES = ("udpin", "udpout", "udp", "tcpin", "tcpout", "tcp", "serial")
+
+
+def check_connect_url(url: str) -> str:
+    """A MAVSDK connection URL checked before anything connects (MAVSDK itself would
+    only log an error): ``udpin://IP:PORT`` (listen; IP to bind, 127.0.0.1 for a
+    simulator), ``udpout://HOST:PORT``, ``tcpin/tcpout://HOST:PORT``,
+    ``serial:///dev/ttyX[:BAUD]``."""
+    import ipaddress
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _URL_SCHEMES:
+        raise FlightError(
+            f"--connect {url!r}: expected {', '.join(s + '://' for s in _URL_SCHEMES)}"
+        )
+    if scheme == "serial":
+        device, _, baud = rest.partition(":")
+        if not device.startswith("/") or (baud and not (baud.isdigit() and int(baud) > 0)):
+            raise FlightError(f"--connect {url!r}: expected serial:///dev/ttyX[:BAUD]")
+        return url
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise FlightError(f"--connect {url!r}: expected {scheme}://HOST:PORT (port 1-65535)")
+    if scheme.endswith("in"):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise FlightError(
+                f"--connect {url!r}: {scheme} listens on an IP address of this machine "
+                "(127.0.0.1, 0.0.0.0 for every interface)"
+            ) from None
+    return url
+
+
 def _same_float(a: float, b: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= 1e-6 * max(1.0, abs(a))  # float32 on the wire
 
 
-def compare_items(sent: Sequence[RawItem], back: Sequence[Any]) -> list[str]:
+_COMPARED = {
+    # what the autopilot keeps of each kind (PX4 stores fence and rally points as
+    # lat/lon/alt with the vertex count or radius; unused params do not come back)
+    MISSION_TYPE_MISSION: (
+        ("frame", "command", "autocontinue", "x", "y"),
+        ("param1", "param2", "param3", "param4", "z"),
+    ),
+    MISSION_TYPE_FENCE: (("frame", "command", "x", "y"), ("param1",)),
+    MISSION_TYPE_RALLY: (("frame", "command", "x", "y"), ("z",)),
+}
+
+
+def compare_items(sent: Sequence[RawItem], back: Sequence[Any], what: str = "item") -> list[str]:
     """Differences between what was sent and what the vehicle holds (empty if none)."""
     if len(sent) != len(back):
-        return [f"the vehicle holds {len(back)} items, {len(sent)} were sent"]
+        return [f"the vehicle holds {len(back)} {what}s, {len(sent)} were sent"]
     diffs = []
     for s, b in zip(sent, back, strict=True):
-        for name in ("frame", "command", "autocontinue", "x", "y"):
+        ints, floats = _COMPARED[s.mission_type]
+        for name in ints:
             if int(getattr(s, name)) != int(getattr(b, name)):
-                diffs.append(f"item {s.seq}: {name} {getattr(b, name)} != {getattr(s, name)}")
-        for name in ("param1", "param2", "param3", "param4", "z"):
+                diffs.append(f"{what} {s.seq}: {name} {getattr(b, name)} != {getattr(s, name)}")
+        for name in floats:
             if not _same_float(float(getattr(s, name)), float(getattr(b, name))):
-                diffs.append(f"item {s.seq}: {name} {getattr(b, name)} != {getattr(s, name)}")
+                diffs.append(f"{what} {s.seq}: {name} {getattr(b, name)} != {getattr(s, name)}")
     return diffs
 
 
 @dataclass
 class FlightConfig:
-    connect: str = "udpin://0.0.0.0:14540"
+    connect: str = DEFAULT_CONNECT
     timeout_s: float = 30.0
     link_loss_s: float = 5.0
     min_battery: float = 0.5
@@ -160,7 +388,10 @@ class MissionFlight:
         self.config = config
         self.log = log
         self.items = raw_items(plan)
+        self.fence = fence_items(plan.fence_polygons, plan.fence_circles, plan.source or "plan")
+        self.rally = rally_items(plan.rally_points, plan.source or "plan")
         self._mavsdk: Any = None
+        self._direct: Any = None
         self.system: Any = None
         self._last_telemetry = 0.0
         self._reached: list[int] = []
@@ -215,38 +446,71 @@ class MissionFlight:
 
     # -- mission -----------------------------------------------------------------------------------
     def upload_and_verify(self) -> None:
+        """Mission, geofence and rally points up, read back, compared; FlightError (and no
+        arming) if any transfer fails or the vehicle holds anything else."""
+        self._transfer(MISSION_TYPE_FENCE, self.fence)
+        self._transfer(MISSION_TYPE_RALLY, self.rally)
+        self._transfer(MISSION_TYPE_MISSION, self.items)  # last: MAVSDK's progress total
+        # is the count of the latest transfer, whatever its type
+        self.log(
+            f"uploaded {len(self.items)} items, {len(self.fence)} fence items, "
+            f"{len(self.rally)} rally points; read back and identical"
+        )
+
+    def _transfer(self, mission_type: int, items: Sequence[RawItem]) -> None:
         from mavsdk.plugins.mission_raw import MissionItem as MavItem
         from mavsdk.plugins.mission_raw import MissionRawError
 
         mav_items = [
             MavItem(
-                it.seq,
-                it.frame,
-                it.command,
-                it.current,
-                it.autocontinue,
-                it.param1,
-                it.param2,
-                it.param3,
-                it.param4,
-                it.x,
-                it.y,
-                it.z,
-                0,
+                it.seq, it.frame, it.command, it.current, it.autocontinue, it.param1,
+                it.param2, it.param3, it.param4, it.x, it.y, it.z, it.mission_type,
             )
-            for it in self.items
-        ]
+            for it in items
+        ]  # fmt: skip
+        what, label, upload, download = {
+            MISSION_TYPE_MISSION: (
+                "mission", "item", self.mission.upload_mission, self.mission.download_mission
+            ),
+            MISSION_TYPE_FENCE: (
+                "geofence", "fence item", self.mission.upload_geofence,
+                self.mission.download_geofence,
+            ),
+            MISSION_TYPE_RALLY: (
+                "rally points", "rally point", self.mission.upload_rally_points,
+                self.mission.download_rallypoints,
+            ),
+        }[mission_type]  # fmt: skip
         try:
-            self.mission.upload_mission(mav_items)
-            back = self.mission.download_mission()
+            if mav_items:
+                upload(mav_items)
+            else:  # nothing to send: clear what an earlier flight left (MAVSDK cannot
+                self._clear(mission_type)  # upload an empty list); read back below
         except MissionRawError as err:
-            raise FlightError(f"mission transfer failed: {err}") from None
-        diffs = compare_items(self.items, back)
+            raise FlightError(f"{what} upload failed ({err}); not arming") from None
+        try:
+            back = download()
+        except MissionRawError as err:
+            raise FlightError(f"{what} read-back failed ({err}); not arming") from None
+        diffs = compare_items(items, back, label)
         if diffs:
             raise FlightError(
-                "the vehicle's mission differs from the plan: " + "; ".join(diffs[:5])
+                f"the vehicle's {what} differs from the plan ({'; '.join(diffs[:5])}); not arming"
             )
-        self.log(f"uploaded {len(self.items)} items; read back and identical")
+
+    def _clear(self, mission_type: int) -> None:
+        """MISSION_CLEAR_ALL for one mission type (MAVSDK has no call for rally points)."""
+        import json
+
+        from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
+
+        if self._direct is None:
+            self._direct = MavlinkDirect(self.system)
+        target = int(self.system.get_system_id())
+        fields = {"target_system": target, "target_component": 1, "mission_type": mission_type}
+        self._direct.send_message(
+            MavlinkMessage("MISSION_CLEAR_ALL", 0, 0, target, 1, json.dumps(fields))
+        )
 
     def preflight(self) -> list[str]:
         """What stops the flight (empty list: go)."""
@@ -321,7 +585,7 @@ class MissionFlight:
         bat = float(self.telemetry.battery().remaining_percent)
         return Progress(
             current=int(p.current),
-            total=int(p.total),
+            total=len(self.items) if self.items else int(p.total),
             reached=len(self._reached),
             flight_mode=self.telemetry.flight_mode().name,
             armed=bool(self.telemetry.armed()),
@@ -339,7 +603,8 @@ class MissionFlight:
         on_progress: Callable[[Progress], None] | None = None,
         stop: threading.Event | None = None,
     ) -> str:
-        """Until the mission ends and the vehicle lands: ``done``; ``link-lost`` (RTL sent)
+        """Until the mission ends and the vehicle lands: ``done`` (``landed-early`` when a
+        failsafe, e.g. the geofence's, brought it down first); ``link-lost`` (RTL sent)
         when telemetry stops for ``link_loss_s``; ``stopped`` when ``stop`` is set;
         ``timeout`` after ``max_flight_s``."""
         started = time.monotonic()
@@ -358,8 +623,8 @@ class MissionFlight:
                 last_current = prog.current
                 if on_progress is not None:
                     on_progress(prog)
-            if was_armed and not prog.armed and prog.current >= prog.total > 0:
-                return "done"
+            if was_armed and not prog.armed:  # landed: the mission's end or a failsafe
+                return "done" if prog.current >= prog.total > 0 else "landed-early"
             time.sleep(self.config.poll_s)
         return "timeout"
 
@@ -456,9 +721,11 @@ class OffboardFlight:
         waypoints_enu: npt.ArrayLike,
         acceptance_m: float = 0.5,
         leg_timeout_s: float = 60.0,
+        abort: Callable[[], str | None] | None = None,
     ) -> int:
         """Fly the waypoints in order (offboard mode must be startable: a setpoint is sent
-        first, as PX4 requires); returns how many were reached."""
+        first, as PX4 requires); returns how many were reached. ``abort`` is asked at
+        every setpoint: a reason (vision lost, the vehicle left offboard) stops here."""
         pts = np.asarray(waypoints_enu, dtype=np.float64).reshape(-1, 3)
         if not len(pts):
             return 0
@@ -472,6 +739,10 @@ class OffboardFlight:
                 yaw = math.degrees(math.atan2(d[1], d[0]))
             deadline = time.monotonic() + leg_timeout_s
             while time.monotonic() < deadline:
+                reason = abort() if abort is not None else None
+                if reason:
+                    self.log(f"stopped before waypoint {k}: {reason}")
+                    return reached
                 self.set_target_enu(p, yaw)
                 latest = self.pose()
                 if latest is not None and np.linalg.norm(latest[0] - p) <= acceptance_m:
@@ -491,7 +762,11 @@ __all__ = [
     "MissionFlight",
     "MissionItem",
     "OffboardFlight",
+    "check_connect_url",
     "compare_items",
+    "fence_items",
+    "fences_for_vehicle",
+    "rally_items",
     "raw_items",
     "vision_ned_frd",
 ]

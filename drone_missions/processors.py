@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drone_missions.errors import MissionError
-from drone_missions.flight import FlightConfig, MissionFlight, vision_ned_frd
+from drone_missions.flight import DEFAULT_CONNECT, FlightConfig, MissionFlight, vision_ned_frd
 from drone_missions.plan import Plan, parse_plan, read_plan
 from smartmine.frames import quat_enu_flu_to_ned_frd
 from smartmine.geometry import make_transform, matrix_to_quat, quat_to_matrix
@@ -38,7 +38,7 @@ COMMANDS = ("start", "pause", "resume", "abort", "rtl", "land")
 
 @dataclass
 class MissionExecutorParams:
-    connect: str = param("udpin://0.0.0.0:14540", "MAVSDK connection URL of the vehicle")
+    connect: str = param(DEFAULT_CONNECT, "MAVSDK connection URL of the vehicle")
     timeout_s: float = param(30.0, "wait this long for the vehicle", unit="s", range=(0.1, 600))
     link_loss_s: float = param(
         5.0, "RTL when telemetry stops this long while armed", unit="s", range=(0.5, 120)

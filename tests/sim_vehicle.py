@@ -3,11 +3,28 @@
 Enough of PX4 for a ground station to fly a mission through it: HEARTBEAT with PX4 custom
 modes, SYS_STATUS, GPS_RAW_INT, GLOBAL_POSITION_INT, LOCAL_POSITION_NED, ATTITUDE,
 BATTERY_STATUS, HOME_POSITION, EXTENDED_SYS_STATE; the mission upload and download
-protocols (MISSION_COUNT / REQUEST_INT / ITEM_INT / ACK); COMMAND_LONG/INT for arming,
-DO_SET_MODE (mission, hold, RTL, offboard), RTL, message intervals; MISSION_CURRENT and
-MISSION_ITEM_REACHED while it flies the items at a constant speed; a data-link-loss
-failsafe (no GCS heartbeat for ``dll_timeout_s`` while armed: RTL); offboard position
-setpoints (SET_POSITION_TARGET_LOCAL_NED) and VISION_POSITION_ESTIMATE counting.
+protocols (MISSION_COUNT / REQUEST_INT / ITEM_INT / ACK) for the three mission types:
+mission, geofence (FENCE_POLYGON_VERTEX_INCLUSION/EXCLUSION with the vertex count in
+param1, FENCE_CIRCLE_INCLUSION/EXCLUSION with the radius) and rally points; COMMAND_LONG/INT
+for arming, DO_SET_MODE (mission, hold, RTL, offboard), RTL, message intervals;
+MISSION_CURRENT and MISSION_ITEM_REACHED while it flies the items at a constant speed.
+
+Strict like PX4 where it is cheap:
+
+- arming is refused without a 3D GPS fix (or, GPS-denied, without a fresh vision pose),
+  outside the uploaded inclusion fence or inside an exclusion fence (PX4: inside at least
+  one inclusion area if any exists, outside every exclusion area), and below
+  ``low_battery`` (BAT_LOW_THR);
+- the geofence is enforced in flight: a step that would leave it is not taken (the
+  vehicle stops at the fence, as PX4's GF_PREDICT does), the breach is recorded and
+  ``fence_action`` (GF_ACTION: ``hold`` as PX4's default, ``rtl`` to the nearest rally
+  point or home, ``land``, ``warn``) is taken;
+- failsafes: data-link loss (no GCS heartbeat for ``dll_timeout_s`` while armed: RTL),
+  low battery (RTL), vision lost for ``vision_timeout_s`` while flying GPS-denied (land);
+  offboard needs a setpoint first and, GPS-denied, a fresh vision pose;
+- ``upload_faults`` makes it lose or change what it was sent (``drop``: keeps one item
+  fewer, ``alter``: moves item 0 by 1e-4 deg, ``reject``: answers MAV_MISSION_ERROR),
+  by mission type, so the ground station's read-back comparison can be tested.
 
 Everything it saw and did is recorded for the test to check. It runs in a thread with a
 bounded life (``max_life_s``) so a test can never hang on it.
@@ -65,6 +82,48 @@ ALL_SENSORS = (
 )
 
 
+CMD_FENCE_VERTEX_INCLUSION = mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
+CMD_FENCE_VERTEX_EXCLUSION = mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+CMD_FENCE_CIRCLE_INCLUSION = mavlink.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION
+CMD_FENCE_CIRCLE_EXCLUSION = mavlink.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION
+FENCE_VERTICES = (CMD_FENCE_VERTEX_INCLUSION, CMD_FENCE_VERTEX_EXCLUSION)
+FENCE_CIRCLES = (CMD_FENCE_CIRCLE_INCLUSION, CMD_FENCE_CIRCLE_EXCLUSION)
+
+
+def _valid_fence(items: list[Any]) -> bool:
+    """PX4 refuses a fence whose polygons do not hold the vertex count they state."""
+    k = 0
+    while k < len(items):
+        it = items[k]
+        if it.command in FENCE_CIRCLES:
+            if not it.param1 > 0:
+                return False
+            k += 1
+        elif it.command in FENCE_VERTICES:
+            count = int(it.param1)
+            group = items[k : k + count]
+            if (
+                count < 3
+                or len(group) != count
+                or any(v.command != it.command or int(v.param1) != count for v in group)
+            ):
+                return False
+            k += count
+        else:
+            return False
+    return True
+
+
+def _in_polygon(point: tuple[float, float], ring: list[tuple[float, float]]) -> bool:
+    """Even-odd ray casting in a local (north, east) frame."""
+    y, x = point
+    inside = False
+    for (y1, x1), (y2, x2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
 class _Sock:
     """The file-like the MAVLink encoder writes to; drops everything while the link is cut."""
 
@@ -89,8 +148,15 @@ class SimVehicle:
     dll_timeout_s: float = 3.0
     rtl_climb_m: float = 20.0
     max_life_s: float = 60.0
+    time_factor: float = 1.0
+    """Simulated seconds per real second for motion and battery (tests fly faster);
+    protocol and failsafe timeouts stay in real seconds."""
     battery: float = 0.95
     gps_fix: int = mavlink.GPS_FIX_TYPE_3D_FIX
+    fence_action: str = "hold"
+    low_battery: float = 0.0
+    vision_timeout_s: float = 0.7
+    upload_faults: dict[int, str] = field(default_factory=dict)
     # -- state and records
     link_cut: bool = False
     armed: bool = False
@@ -107,6 +173,12 @@ class SimVehicle:
     setpoint_ned: tuple[float, float, float] | None = None
     offboard_setpoints: int = 0
     landed: bool = False
+    fence: list[Any] = field(default_factory=list)
+    rally: list[Any] = field(default_factory=list)
+    fence_breaches: list[tuple[float, float, float]] = field(default_factory=list)
+    failsafes: list[str] = field(default_factory=list)
+    arm_denials: list[str] = field(default_factory=list)
+    statustexts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -124,6 +196,7 @@ class SimVehicle:
         self._thread = threading.Thread(target=self._run, name="sim-vehicle", daemon=True)
         self._t0 = time.monotonic()
         self._rtl_phase = ""
+        self._rtl_target = self.home
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
@@ -149,6 +222,7 @@ class SimVehicle:
             self.modes_seen.append(mode)
             if mode == "rtl":
                 self._rtl_phase = "climb"
+                self._rtl_target = self._nearest_safe_point()
 
     def _run(self) -> None:
         next_fast = next_slow = time.monotonic()
@@ -157,7 +231,7 @@ class SimVehicle:
             self._receive()
             now = time.monotonic()
             with self._lock:
-                self._step(now - last)
+                self._step((now - last) * self.time_factor)
             last = now
             if now >= next_fast:
                 self._send_fast()
@@ -191,63 +265,50 @@ class SimVehicle:
         if kind == "HEARTBEAT":
             if msg.type == mavlink.MAV_TYPE_GCS:
                 self._last_gcs_hb = time.monotonic()
-        elif kind == "MISSION_COUNT" and msg.mission_type == mavlink.MAV_MISSION_TYPE_MISSION:
-            self._upload = {"count": msg.count, "items": [None] * msg.count}
+        elif kind == "MISSION_COUNT":
+            self._upload = {"type": msg.mission_type, "items": [None] * msg.count}
             if msg.count == 0:
-                self.mission = []
-                self._ack(mavlink.MAV_MISSION_ACCEPTED)
+                self._store([])
             else:
                 self._request(0)
-        elif kind == "MISSION_COUNT":
-            self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
         elif kind in ("MISSION_ITEM_INT", "MISSION_ITEM") and self._upload is not None:
-            if msg.mission_type != mavlink.MAV_MISSION_TYPE_MISSION:
+            if msg.mission_type != self._upload["type"]:
                 return
             items = self._upload["items"]
+            if msg.seq >= len(items):
+                return
             if kind == "MISSION_ITEM":  # float lat/lon: store as MISSION_ITEM_INT would
                 msg.x, msg.y = round(msg.x * 1e7), round(msg.y * 1e7)
             items[msg.seq] = msg
             nxt = next((i for i, it in enumerate(items) if it is None), None)
             if nxt is None:
-                self.mission = list(items)
-                self.current = 0
-                self.reached = []
-                self._upload = None
-                self._ack(mavlink.MAV_MISSION_ACCEPTED)
+                self._store(list(items))
             else:
                 self._request(nxt)
         elif kind == "MISSION_REQUEST_LIST":
             self.downloads += 1
-            count = len(self.mission) if msg.mission_type == 0 else 0
+            count = len(self.held(msg.mission_type))
             self.mav.send(
                 self.mav.mission_count_encode(self.gcs_sys, self.gcs_comp, count, msg.mission_type)
             )
         elif kind in ("MISSION_REQUEST_INT", "MISSION_REQUEST"):
-            if msg.mission_type == 0 and msg.seq < len(self.mission):
-                it = self.mission[msg.seq]
+            held = self.held(msg.mission_type)
+            if msg.seq < len(held):
+                it = held[msg.seq]
+                current = int(msg.mission_type == 0 and msg.seq == self.current)
                 self.mav.send(
                     self.mav.mission_item_int_encode(
-                        self.gcs_sys,
-                        self.gcs_comp,
-                        it.seq,
-                        it.frame,
-                        it.command,
-                        int(it.seq == self.current),
-                        it.autocontinue,
-                        it.param1,
-                        it.param2,
-                        it.param3,
-                        it.param4,
-                        it.x,
-                        it.y,
-                        it.z,
-                        0,
+                        self.gcs_sys, self.gcs_comp, msg.seq, it.frame, it.command, current,
+                        it.autocontinue, it.param1, it.param2, it.param3, it.param4, it.x, it.y,
+                        it.z, msg.mission_type,
                     )
-                )
+                )  # fmt: skip
         elif kind == "MISSION_SET_CURRENT":
             self.current = msg.seq
         elif kind == "MISSION_CLEAR_ALL":
-            self.mission = []
+            for kind_cleared in (0, 1, 2):
+                if msg.mission_type in (kind_cleared, mavlink.MAV_MISSION_TYPE_ALL):
+                    self._hold_list(kind_cleared, [])
             self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
         elif kind in ("COMMAND_LONG", "COMMAND_INT"):
             self._command(msg)
@@ -259,7 +320,39 @@ class SimVehicle:
             self.vision_positions.append((msg.x, msg.y, msg.z))
 
     def _request(self, seq: int) -> None:
-        self.mav.send(self.mav.mission_request_int_encode(self.gcs_sys, self.gcs_comp, seq, 0))
+        kind = self._upload["type"] if self._upload is not None else 0
+        self.mav.send(self.mav.mission_request_int_encode(self.gcs_sys, self.gcs_comp, seq, kind))
+
+    def held(self, mission_type: int) -> list[Any]:
+        """What the vehicle holds of a mission type (0 mission, 1 fence, 2 rally)."""
+        return {0: self.mission, 1: self.fence, 2: self.rally}.get(mission_type, [])
+
+    def _hold_list(self, mission_type: int, items: list[Any]) -> None:
+        if mission_type == 0:
+            self.mission, self.current, self.reached = items, 0, []
+        elif mission_type == 1:
+            self.fence = items
+        elif mission_type == 2:
+            self.rally = items
+
+    def _store(self, items: list[Any]) -> None:
+        """An upload complete: check it like PX4, apply the configured fault, keep it."""
+        assert self._upload is not None
+        kind = self._upload["type"]
+        self._upload = None
+        fault = self.upload_faults.get(kind, "")
+        if fault == "reject":
+            self._ack(mavlink.MAV_MISSION_ERROR, kind)
+            return
+        if kind == 1 and not _valid_fence(items):
+            self._ack(mavlink.MAV_MISSION_INVALID, kind)
+            return
+        if fault == "drop" and items:
+            items = items[:-1]
+        elif fault == "alter" and items:
+            items[0].x += 1000
+        self._hold_list(kind, items)
+        self._ack(mavlink.MAV_MISSION_ACCEPTED, kind)
 
     def _ack(self, result: int, mission_type: int = 0) -> None:
         self.mav.send(
@@ -272,7 +365,10 @@ class SimVehicle:
         result = mavlink.MAV_RESULT_ACCEPTED
         if cmd == mavlink.MAV_CMD_COMPONENT_ARM_DISARM:
             if msg.param1 == 1:
-                if self.gps_fix < mavlink.GPS_FIX_TYPE_3D_FIX and self.mode != "offboard":
+                refusal = self._arming_refusal()
+                if refusal:
+                    self.arm_denials.append(refusal)
+                    self._statustext(f"Arming denied: {refusal}")
                     result = mavlink.MAV_RESULT_DENIED
                 else:
                     self.armed, self.landed = True, False
@@ -284,7 +380,7 @@ class SimVehicle:
             if name is None:
                 result = mavlink.MAV_RESULT_UNSUPPORTED
             elif (name == "mission" and not self.mission) or (
-                name == "offboard" and self.setpoint_ned is None
+                name == "offboard" and (self.setpoint_ned is None or not self._has_position())
             ):
                 result = mavlink.MAV_RESULT_DENIED
             else:
@@ -300,6 +396,102 @@ class SimVehicle:
         ):
             self._autopilot_version()
         self.mav.send(self.mav.command_ack_encode(cmd, result, 0, 0, self.gcs_sys, self.gcs_comp))
+
+    def _has_position(self) -> bool:
+        """A position estimate: GPS 3D fix, or a vision pose fresher than the timeout."""
+        if self.gps_fix >= mavlink.GPS_FIX_TYPE_3D_FIX:
+            return True
+        return bool(self.vision_times) and (
+            time.monotonic() - self.vision_times[-1] <= self.vision_timeout_s
+        )
+
+    def _arming_refusal(self) -> str:
+        if not self._has_position():
+            return "no position estimate (GPS 3D fix or vision)"
+        if self.low_battery > 0 and self.battery < self.low_battery:
+            return f"battery {self.battery:.0%} below {self.low_battery:.0%}"
+        if self.gps_fix >= mavlink.GPS_FIX_TYPE_3D_FIX and not self.inside_fence(
+            self.lat, self.lon
+        ):
+            return "outside the geofence"
+        return ""
+
+    def _statustext(self, text: str) -> None:
+        self.statustexts.append(text)
+        self.mav.send(self.mav.statustext_encode(mavlink.MAV_SEVERITY_CRITICAL, text.encode()[:50]))
+
+    # -- geofence ------------------------------------------------------------------------------
+    def _ne(self, lat: float, lon: float) -> tuple[float, float]:
+        """North, east (m) of a point from home (flat earth: fences span a few km)."""
+        n = math.radians(lat - self.home[0]) * EARTH_R
+        e = math.radians(lon - self.home[1]) * EARTH_R * math.cos(math.radians(self.home[0]))
+        return n, e
+
+    def inside_fence(self, lat: float, lon: float) -> bool:
+        """PX4's rule: inside at least one inclusion area (if there is any) and outside
+        every exclusion area."""
+        here = self._ne(lat, lon)
+        had_inclusion = inside_inclusion = False
+        for inclusion, inside in self._fence_areas(here):
+            if inclusion:
+                had_inclusion = True
+                inside_inclusion = inside_inclusion or inside
+            elif inside:
+                return False
+        return inside_inclusion or not had_inclusion
+
+    def _fence_areas(self, here: tuple[float, float]) -> list[tuple[bool, bool]]:
+        out = []
+        k = 0
+        while k < len(self.fence):
+            it = self.fence[k]
+            if it.command in (CMD_FENCE_CIRCLE_INCLUSION, CMD_FENCE_CIRCLE_EXCLUSION):
+                n, e = self._ne(it.x / 1e7, it.y / 1e7)
+                inside = math.hypot(here[0] - n, here[1] - e) <= it.param1
+                out.append((it.command == CMD_FENCE_CIRCLE_INCLUSION, inside))
+                k += 1
+            else:
+                count = int(it.param1)
+                ring = [self._ne(v.x / 1e7, v.y / 1e7) for v in self.fence[k : k + count]]
+                out.append((it.command == CMD_FENCE_VERTEX_INCLUSION, _in_polygon(here, ring)))
+                k += count
+        return out
+
+    def _nearest_safe_point(self) -> tuple[float, float, float]:
+        """Where RTL goes: home or the nearest rally point (PX4 RTL_TYPE 0 with rally)."""
+        best, best_d = self.home, math.hypot(*self._ned_to(self.home[0], self.home[1]))
+        for r in self.rally:
+            lat, lon = r.x / 1e7, r.y / 1e7
+            d = math.hypot(*self._ned_to(lat, lon))
+            if d < best_d:
+                best, best_d = (lat, lon, self.home[2]), d
+        return best
+
+    def _enforce_fence(self, before: tuple[float, float, float]) -> None:
+        """A step that left the fence ends at the fence instead (the last point of the step
+        still inside, to a millimetre: PX4's GF_PREDICT stops before it), the breach is
+        recorded and the fence action taken."""
+        if not self.fence or self.inside_fence(self.lat, self.lon):
+            return
+        self.fence_breaches.append((self.lat, self.lon, self.alt))
+        if self.fence_action == "warn":
+            return
+        after = (self.lat, self.lon, self.alt)
+        inside, outside = 0.0, 1.0  # fractions of the step
+        for _ in range(24):
+            mid = 0.5 * (inside + outside)
+            lat, lon = (b + mid * (a - b) for a, b in zip(after[:2], before[:2], strict=True))
+            if self.inside_fence(lat, lon):
+                inside = mid
+            else:
+                outside = mid
+        self.lat, self.lon, self.alt = (
+            b + inside * (a - b) for a, b in zip(after, before, strict=True)
+        )
+        self.vx = self.vy = self.vz = 0.0
+        self._statustext(f"Geofence breached: {self.fence_action}")
+        self.failsafes.append("geofence")
+        self.set_mode({"hold": "hold", "rtl": "rtl", "land": "land"}[self.fence_action])
 
     def _autopilot_version(self) -> None:
         caps = (
@@ -364,13 +556,33 @@ class SimVehicle:
             self.vx = self.vy = self.vz = 0.0
             return
         self.battery = max(0.0, self.battery - 0.0005 * dt)
-        if self.mode == "mission":
-            self._mission_step(dt, now)
+        self._failsafes(now)
+        before = (self.lat, self.lon, self.alt)
+        if self.mode in ("mission", "offboard", "posctl"):
+            self._fenced_step(dt, now)
+            self._enforce_fence(before)
         elif self.mode == "rtl":
             self._rtl_step(dt)
         elif self.mode == "land":
             if self._move_towards(self.lat, self.lon, self.home[2], dt):
                 self._landed()
+        else:
+            self.vx = self.vy = self.vz = 0.0
+
+    def _failsafes(self, now: float) -> None:
+        if self.mode in ("rtl", "land"):
+            return
+        if self.low_battery > 0 and self.battery < self.low_battery:
+            self.failsafes.append("low-battery")
+            self.set_mode("rtl")
+        elif self.gps_fix < mavlink.GPS_FIX_TYPE_3D_FIX and not self._has_position():
+            self.failsafes.append("vision-lost")  # no position: land where it is
+            self._statustext("No position estimate: landing")
+            self.set_mode("land")
+
+    def _fenced_step(self, dt: float, now: float) -> None:
+        if self.mode == "mission":
+            self._mission_step(dt, now)
         elif self.mode == "offboard" and self.setpoint_ned is not None:
             n, e, d = self.setpoint_ned
             lat = self.home[0] + math.degrees(n / EARTH_R)
@@ -407,13 +619,14 @@ class SimVehicle:
 
     def _rtl_step(self, dt: float) -> None:
         rtl_alt = self.home[2] + self.rtl_climb_m
+        lat, lon, ground = self._rtl_target
         if self._rtl_phase == "climb":
             if self._move_towards(self.lat, self.lon, max(self.alt, rtl_alt), dt):
                 self._rtl_phase = "return"
         elif self._rtl_phase == "return":
-            if self._move_towards(self.home[0], self.home[1], self.alt, dt):
+            if self._move_towards(lat, lon, self.alt, dt):
                 self._rtl_phase = "land"
-        elif self._move_towards(self.home[0], self.home[1], self.home[2], dt):
+        elif self._move_towards(lat, lon, ground, dt):
             self._landed()
 
     def _landed(self) -> None:

@@ -63,9 +63,8 @@ def _survey_plan() -> Plan:
 
 
 def _config(port: int, **kw: float) -> FlightConfig:
-    return FlightConfig(
-        connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0, poll_s=0.05, max_flight_s=60.0, **kw
-    )  # type: ignore[arg-type]
+    settings: dict[str, object] = {"timeout_s": 10.0, "poll_s": 0.05, "max_flight_s": 60.0}
+    return FlightConfig(connect=f"udpin://127.0.0.1:{port}", **{**settings, **kw})  # type: ignore[arg-type]
 
 
 def _wait(cond: object, timeout_s: float) -> bool:
@@ -82,7 +81,9 @@ def test_vehicle_holds_the_plan_and_reaches_every_waypoint() -> None:
     sent = raw_items(plan)
     port = _free_port()
     with (
-        SimVehicle(port, home=HOME, speed_m_s=40.0, climb_m_s=20.0, max_life_s=60) as v,
+        SimVehicle(
+            port, home=HOME, speed_m_s=40.0, climb_m_s=20.0, max_life_s=60, time_factor=4.0
+        ) as v,
         MissionFlight(plan, _config(port, link_loss_s=5.0), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
@@ -114,7 +115,9 @@ def test_pause_holds_and_resume_continues() -> None:
     plan = _survey_plan()
     port = _free_port()
     with (
-        SimVehicle(port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60) as v,
+        SimVehicle(
+            port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
+        ) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
@@ -137,7 +140,13 @@ def test_cut_link_leads_to_rtl() -> None:
     port = _free_port()
     with (
         SimVehicle(
-            port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, dll_timeout_s=2.0
+            port,
+            home=HOME,
+            speed_m_s=15.0,
+            climb_m_s=20.0,
+            max_life_s=60,
+            dll_timeout_s=2.0,
+            time_factor=3.0,
         ) as v,
         MissionFlight(plan, _config(port, link_loss_s=1.5), log=lambda _m: None) as flight,
     ):
@@ -166,7 +175,9 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
     plan = _survey_plan()
     path = write_plan(plan, tmp_path / "m.plan")
     port = _free_port()
-    with SimVehicle(port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60) as v:
+    with SimVehicle(
+        port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
+    ) as v:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
             [
@@ -179,6 +190,7 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
                 f"udpin://127.0.0.1:{port}",
                 "--timeout-s",
                 "10",
+                "--no-terrain-check",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -220,7 +232,7 @@ def test_preflight_refuses_without_gps() -> None:
 
 def test_gps_denied_offboard_with_vision_pose() -> None:
     """SLAM pose (ENU/FLU) -> PX4 vision (NED/FRD) at >= 30 Hz; drift waypoints by offboard."""
-    from mavsdk.plugins.action import Action
+    from mavsdk.plugins.action import Action, ActionError
 
     port = _free_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=4.0, climb_m_s=4.0, max_life_s=60) as v:
@@ -235,6 +247,9 @@ def test_gps_denied_offboard_with_vision_pose() -> None:
         flight = MissionFlight(Plan(entries=()), _config(port, require_gps=False))
         flight.connect()
         try:
+            with pytest.raises(ActionError):  # GPS-denied and no vision yet: no position
+                Action(flight.system).arm()
+            assert v.arm_denials == ["no position estimate (GPS 3D fix or vision)"]
             gps_denied = OffboardFlight(flight.system, pose, vision_hz=40.0, log=lambda _m: None)
             gps_denied.start_vision()
             time.sleep(1.0)
@@ -243,7 +258,9 @@ def test_gps_denied_offboard_with_vision_pose() -> None:
             Action(flight.system).arm()
             drift = [[0.0, 0.0, 2.0], [4.0, 0.0, 2.0], [4.0, 3.0, 2.0]]
             reached = gps_denied.fly_waypoints(drift, acceptance_m=0.5, leg_timeout_s=15.0)
-            gps_denied.stop()
+            gps_denied.stop()  # the vision stream stops: the vehicle lands by itself
+            assert _wait(lambda: v.mode == "land", 2.0), v.modes_seen
+            assert v.failsafes == ["vision-lost"]
         finally:
             flight.close()
         assert reached == 3
@@ -270,5 +287,8 @@ def test_fly_refuses_a_plan_that_fails_the_check(capsys: pytest.CaptureFixture[s
     from tests.conftest import shared
 
     no_rtl = shared("qgc_plans", "mavsdk_qgroundcontrol_sample_with_survey.plan")
-    assert main(["fly", str(no_rtl), "--connect", "udpin://127.0.0.1:9", "--timeout-s", "1"]) == 2
+    argv = ["fly", str(no_rtl), "--connect", "udpin://127.0.0.1:9", "--timeout-s", "1"]
+    assert main([*argv, "--no-terrain-check"]) == 2
     assert "no-return" in capsys.readouterr().err
+    assert main(argv) == 2  # no DEM: terrain clearance cannot be checked, not flown
+    assert "--dem" in capsys.readouterr().err
