@@ -52,9 +52,11 @@ def main() -> None:
     names = ["tree", "water", "dirt", "road"]
     train_pool, test_idx = disjoint_halves(labels, patch=5)
     minority = int(np.argmin(np.bincount(flat)))
-    print(f"Jasper Ridge, spatially disjoint halves: {len(train_pool)} train-pool px, "
-          f"{len(test_idx)} test px; {args.per_class} labels per class, {args.repeats} repeats; "
-          f"minority class: {names[minority]}")
+    print(
+        f"Jasper Ridge, spatially disjoint halves: {len(train_pool)} train-pool px, "
+        f"{len(test_idx)} test px; {args.per_class} labels per class, {args.repeats} repeats; "
+        f"minority class: {names[minority]}"
+    )
     rows: dict[str, list[list[float]]] = {"baseline": [], "gan": []}
     for seed in range(args.repeats):
         chosen = sample_per_class(flat, train_pool, args.per_class, seed)
@@ -63,26 +65,37 @@ def main() -> None:
             started = time.perf_counter()
             extra = None
             if arm == "gan":
-                extra = augment_rare_classes(cube.reshape(-1, cube.shape[-1])[chosen],
-                                             flat[chosen], 4, args.gan_per_class, seed,
-                                             steps=args.gan_steps)
+                extra = augment_rare_classes(
+                    cube.reshape(-1, cube.shape[-1])[chosen],
+                    flat[chosen],
+                    4,
+                    args.gan_per_class,
+                    seed,
+                    steps=args.gan_steps,
+                )
             model = train(cube, flat, chosen, 4, config, extra)
             predicted = model.predict_proba(cube, test_idx).argmax(axis=1)
             m = metrics(flat[test_idx], predicted, 4)
             rows[arm].append([m["oa"], m["aa"], m["kappa"], m["recall"][minority]])
-            print(f"  seed {seed} {arm:<8} OA {m['oa']:.3f} AA {m['aa']:.3f} "
-                  f"kappa {m['kappa']:.3f} {names[minority]} recall {m['recall'][minority]:.3f} "
-                  f"({time.perf_counter() - started:.1f} s)")
+            print(
+                f"  seed {seed} {arm:<8} OA {m['oa']:.3f} AA {m['aa']:.3f} "
+                f"kappa {m['kappa']:.3f} {names[minority]} recall {m['recall'][minority]:.3f} "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
     for arm, values in rows.items():
         a = np.array(values)
         mean, std = a.mean(axis=0), a.std(axis=0)
-        print(f"{arm:<8} OA {mean[0]:.3f}±{std[0]:.3f}  AA {mean[1]:.3f}±{std[1]:.3f}  "
-              f"kappa {mean[2]:.3f}±{std[2]:.3f}  {names[minority]} recall "
-              f"{mean[3]:.3f}±{std[3]:.3f}")
+        print(
+            f"{arm:<8} OA {mean[0]:.3f}±{std[0]:.3f}  AA {mean[1]:.3f}±{std[1]:.3f}  "
+            f"kappa {mean[2]:.3f}±{std[2]:.3f}  {names[minority]} recall "
+            f"{mean[3]:.3f}±{std[3]:.3f}"
+        )
     base, gan = np.array(rows["baseline"]).mean(axis=0), np.array(rows["gan"]).mean(axis=0)
     verdict = "helps" if gan[0] > base[0] and gan[3] >= base[3] else "does not help"
-    print(f"GAN augmentation {verdict} here (OA {gan[0] - base[0]:+.3f}, "
-          f"minority recall {gan[3] - base[3]:+.3f})")
+    print(
+        f"GAN augmentation {verdict} here (OA {gan[0] - base[0]:+.3f}, "
+        f"minority recall {gan[3] - base[3]:+.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,6 @@ class ImuCalibrationResult:
 # --- rates ------------------------------------------------------------------------------
 
 
-
-
 @dataclass(frozen=True)
 class RateIntervals:
     """Mean body angular rate of the camera over frame intervals ``[t0, t1]``."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from drone_missions.check import check_plan
+from drone_missions.check import CheckReport, check_local_plan, check_plan
 from drone_missions.cli_common import fences_from_args, limits_from_args, load_dem
 from drone_missions.errors import MissionError
 from drone_missions.flight import (
@@ -35,6 +35,7 @@ from drone_missions.flight import (
     fences_for_vehicle,
 )
 from drone_missions.plan import FRAME_LOCAL_ENU, FRAME_LOCAL_NED, Plan, read_plan
+from drone_missions.planners import drift_points, read_map_points
 from drone_missions.route import resolve_terrain
 from drone_missions.vision_pose import PoseFeed, open_pose_feed
 
@@ -116,10 +117,7 @@ def fly_command(args: argparse.Namespace) -> int:
                 f"{args.plan}: terrain clearance cannot be checked without a DEM: give "
                 "--dem DEM (or --no-terrain-check to fly without checking it)"
             )
-        report = check_plan(plan, dem, fences=extra, limits=limits_from_args(args))
-        if not report.ok:
-            lines = "; ".join(v.line() for v in report.violations[:5])
-            raise FlightError(f"{args.plan} fails `plan check` ({lines}); not flying it")
+        _refuse_unsafe(check_plan(plan, dem, fences=extra, limits=limits_from_args(args)), args)
     config = FlightConfig(
         connect=args.connect,
         timeout_s=args.timeout_s,
@@ -169,11 +167,29 @@ def _fly_mission(flight: MissionFlight, args: argparse.Namespace) -> int:
         flight.close()
 
 
+def _check_drift_plan(plan: Plan, args: argparse.Namespace) -> None:
+    """`plan check` of a drift plan before it flies: wall clearance against the drift map
+    (required, unless --no-terrain-check says to fly without it) and the battery."""
+    if args.map is None and not args.no_terrain_check:
+        raise MissionError(
+            f"{args.plan}: wall clearance cannot be checked without the drift map: give "
+            "--map MAP.ply (or --no-terrain-check to fly without checking it)"
+        )
+    cloud = read_map_points(args.map) if args.map is not None else None
+    clearance = args.min_clearance_m if args.min_clearance_m is not None else 1.0
+    limits = limits_from_args(args)
+    _refuse_unsafe(check_local_plan(plan, cloud, min_clearance_m=clearance, limits=limits), args)
+
+
+def _refuse_unsafe(report: CheckReport, args: argparse.Namespace) -> None:
+    if not report.ok:
+        lines = "; ".join(v.line() for v in report.violations[:5])
+        raise FlightError(f"{args.plan} fails `plan check` ({lines}); not flying it")
+
+
 def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
     """A drift plan flown in the local frame: the vision pose fed to PX4, the waypoints
     as offboard setpoints, landing at the end or when the pose feed stops."""
-    from drone_missions.planners import drift_points
-
     if args.vision_pose is None:
         raise MissionError(
             f"{args.plan}: a local-frame (GPS-denied) plan needs a pose: give --vision-pose"
@@ -187,6 +203,8 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
             raise MissionError(
                 f"{args.plan}: {flag} {value} does not apply to a local-frame (drift) plan"
             )
+    if not args.no_check:
+        _check_drift_plan(plan, args)
     points = drift_points(plan)
     pose = open_pose_feed(args.vision_pose)  # a UDP feed listens from here on
     config = FlightConfig(

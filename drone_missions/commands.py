@@ -194,9 +194,15 @@ def register_fly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fly.add_argument(
         "--no-terrain-check",
         action="store_true",
-        help="run `plan check` without a DEM (terrain clearance NOT checked)",
+        help="run `plan check` without a DEM or drift map (terrain or wall clearance NOT checked)",
     )
     g = fly.add_argument_group("GPS-denied (drift plans, local frame)")
+    g.add_argument(
+        "--map",
+        type=Path,
+        help="drift map MAP.ply: the plan's wall clearance is checked against it before "
+        "flying (--min-clearance-m, default 1 m)",
+    )
     g.add_argument(
         "--vision-pose",
         metavar="POSES.tum|udp://IP:PORT",

@@ -34,18 +34,17 @@ from pymavlink.dialects.v20 import common as mavlink
 
 from drone_missions.errors import MissionError
 from drone_missions.plan import (
-    CMD_LAND,
-    CMD_TAKEOFF,
     FRAME_GLOBAL,
     FRAME_GLOBAL_RELATIVE_ALT,
     FRAME_LOCAL_ENU,
     FRAME_LOCAL_NED,
     FRAME_MISSION,
-    NAV_POSITION_COMMANDS,
     FenceCircle,
     FencePolygon,
     MissionItem,
     Plan,
+    check_latlon,
+    validate_plan,
 )
 from smartmine.frames import enu_to_ned, quat_enu_flu_to_ned_frd
 from smartmine.geometry import matrix_to_euler, quat_to_matrix
@@ -96,7 +95,12 @@ def _f(value: float | None) -> float:
 
 
 def raw_items(plan: Plan) -> list[RawItem]:
-    """The plan's items as MAVLink MISSION_ITEM_INT (what the vehicle must hold)."""
+    """The plan's items as MAVLink MISSION_ITEM_INT (what the vehicle must hold).
+
+    The plan is validated first (:func:`drone_missions.plan.validate_plan`): MISSION_ITEM_INT
+    has no NaN, and a missing latitude would go up as 0 (the vehicle heads for the equator).
+    """
+    validate_plan(plan)
     out = []
     for i, it in enumerate(plan.mission_items()):
         p = it.params
@@ -112,8 +116,6 @@ def raw_items(plan: Plan) -> list[RawItem]:
             if it.frame in (FRAME_LOCAL_NED, FRAME_LOCAL_ENU)  # local: m * 1e4
             else 1.0
         )
-        if it.frame in _GLOBAL_FRAMES and it.command in NAV_POSITION_COMMANDS:
-            _check_position(plan, i, it)
         x, y = (round(v * scale) if v is not None and math.isfinite(v) else 0 for v in (p[4], p[5]))
         out.append(
             RawItem(
@@ -134,26 +136,8 @@ def raw_items(plan: Plan) -> list[RawItem]:
     return out
 
 
-def _check_position(plan: Plan, index: int, item: MissionItem) -> None:
-    """A place to fly to must be a real one: MISSION_ITEM_INT has no NaN, and a missing
-    latitude would go up as 0 (the vehicle heads for the equator). Only TAKEOFF and LAND
-    may leave it out (0, 0: "here")."""
-    limits = {"latitude": 90.0, "longitude": 180.0}
-    for name, value in (("latitude", item.params[4]), ("longitude", item.params[5])):
-        if value is None and item.command in (CMD_TAKEOFF, CMD_LAND):
-            continue
-        if value is None or not math.isfinite(value) or abs(value) > limits[name]:
-            raise FlightError(
-                f"{plan.source}: item {index} ({item.name}): {name} {value} is not a place "
-                "to fly to; not flying it"
-            )
-
-
 def _deg_e7(lat_deg: float, lon_deg: float, where: str) -> tuple[int, int]:
-    if not (math.isfinite(lat_deg) and math.isfinite(lon_deg)):
-        raise FlightError(f"{where}: latitude/longitude {lat_deg}, {lon_deg} is not a number")
-    if abs(lat_deg) > 90.0 or abs(lon_deg) > 180.0:
-        raise FlightError(f"{where}: latitude/longitude {lat_deg}, {lon_deg} out of range")
+    lat_deg, lon_deg = check_latlon(lat_deg, lon_deg, where)
     return round(lat_deg * 1e7), round(lon_deg * 1e7)
 
 

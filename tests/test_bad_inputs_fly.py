@@ -17,7 +17,6 @@ import pytest
 from drone_missions.plan import (
     CMD_RTL,
     CMD_TAKEOFF,
-    FenceCircle,
     FencePolygon,
     Plan,
     command,
@@ -114,14 +113,15 @@ def _tum(text: str | bytes) -> Maker:
     return _file("poses.tum", text, _drift)
 
 
-def _negative_circle(d: Path) -> None:
-    plan = _plan(fence_circles=(FenceCircle(HOME[:2], -5.0),), source=str(d / "m.plan"))
-    write_plan(plan, d / "m.plan")
+def _negative_circle(doc: dict[str, Any]) -> None:
+    """A fence circle of radius -5 m (written as JSON: ``write_plan`` refuses it)."""
+    circle = {"circle": {"center": list(HOME[:2]), "radius": -5.0}, "inclusion": True}
+    doc["geoFence"] = {"circles": [circle], "polygons": [], "version": 2}
 
 
 GOOD_TUM = "0.0 0 0 2 0 0 0 1\n0.1 0.4 0 2 0 0 0 1\n"
 FLY = ("fly", "{d}/m.plan", *LINK, "--no-terrain-check")
-DRIFT = ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "{d}/poses.tum")
+DRIFT = ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "{d}/poses.tum", "--no-terrain-check")
 
 CASES = [
     BadInput("missing-plan", ("fly", "{d}/nope.plan", *LINK), ("{d}/nope.plan",)),
@@ -207,13 +207,13 @@ CASES = [
     BadInput(
         "fence-circle-negative-radius",
         (*FLY, "--no-check"),
-        ("m.plan", "fence circle 0", "radius"),
-        _negative_circle,
+        ("m.plan", "circles[0]", "radius"),
+        _edited(_negative_circle),
     ),
     BadInput(
         "rally-nan-altitude",
         (*FLY, "--no-check"),
-        ("m.plan", "rally point 0"),
+        ("m.plan", "rallyPoints.points[0]", "altitude"),
         _edited(_nan_rally_altitude),
     ),
     BadInput("drift-without-vision", ("fly", "{d}/drift.plan", *LINK), ("--vision-pose",), _drift),
@@ -257,19 +257,40 @@ CASES = [
     ),
     BadInput(
         "vision-udp-hostname",
-        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://slam.local:5000"),
+        (
+            "fly",
+            "{d}/drift.plan",
+            *LINK,
+            "--vision-pose",
+            "udp://slam.local:5000",
+            "--no-terrain-check",
+        ),
         ("--vision-pose", "udp://slam.local:5000"),
         _drift,
     ),
     BadInput(
         "vision-udp-port-range",
-        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://127.0.0.1:0"),
+        (
+            "fly",
+            "{d}/drift.plan",
+            *LINK,
+            "--vision-pose",
+            "udp://127.0.0.1:0",
+            "--no-terrain-check",
+        ),
         ("--vision-pose",),
         _drift,
     ),
     BadInput(
         "vision-udp-not-this-machine",
-        ("fly", "{d}/drift.plan", *LINK, "--vision-pose", "udp://192.0.2.7:5000"),
+        (
+            "fly",
+            "{d}/drift.plan",
+            *LINK,
+            "--vision-pose",
+            "udp://192.0.2.7:5000",
+            "--no-terrain-check",
+        ),
         ("--vision-pose", "cannot listen"),
         _drift,
     ),

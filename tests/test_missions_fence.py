@@ -294,6 +294,32 @@ def _tum_along(points: np.ndarray, speed_m_s: float, rate_hz: float, hold_s: flo
     )
 
 
+def _distance_to_leg(point: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    t = np.clip(np.dot(point - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0)
+    return float(np.linalg.norm(point - (a + t * (b - a))))
+
+
+def _tube_map(path: Path, points: np.ndarray, radius_m: float) -> Path:
+    """A drift map: the walls of a tube of ``radius_m`` around the legs (no wall point
+    nearer any leg), as an ASCII PLY."""
+    wall = []
+    for a, b in itertools.pairwise(points):
+        axis = (b - a) / np.linalg.norm(b - a)
+        side = np.cross(axis, [0.0, 0.0, 1.0])
+        side /= np.linalg.norm(side)
+        up = np.cross(side, axis)
+        for along in np.arange(0.0, np.linalg.norm(b - a) + 1e-9, 0.1):
+            for angle in np.linspace(0.0, 2 * np.pi, 36, endpoint=False):
+                ring = np.cos(angle) * side + np.sin(angle) * up
+                wall.append(a + axis * along + radius_m * ring)
+    legs = list(itertools.pairwise(points))
+    wall = [w for w in wall if min(_distance_to_leg(w, a, b) for a, b in legs) > 0.99 * radius_m]
+    header = f"ply\nformat ascii 1.0\nelement vertex {len(wall)}\n"
+    header += "property float x\nproperty float y\nproperty float z\nend_header\n"
+    path.write_text(header + "".join(f"{x:.4f} {y:.4f} {z:.4f}\n" for x, y, z in wall))
+    return path
+
+
 def _sim_link(port: int) -> tuple[str, ...]:
     return ("--connect", f"udpin://127.0.0.1:{port}", "--timeout-s", "5")
 
@@ -304,7 +330,9 @@ def test_fly_drift_plan_gps_denied_on_a_tum_vision_pose(tmp_path: Path) -> None:
     poses.write_text(_tum_along(DRIFT, speed_m_s=8.0, rate_hz=50.0, hold_s=1.0))
     port = _free_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
-        out = run_main([*("fly", str(plan), "--vision-pose", str(poses)), *_sim_link(port)])
+        drift_map = _tube_map(tmp_path / "map.ply", DRIFT, radius_m=1.8)
+        fly = ("fly", str(plan), "--vision-pose", str(poses), "--map", str(drift_map))
+        out = run_main([*fly, *_sim_link(port)])
         assert out.code == 0, out.stdout + out.stderr
         assert "reached 3/3" in out.stdout and "flight: done" in out.stdout
         assert v.landed and "offboard" in v.modes_seen and v.modes_seen[-1] == "land"
@@ -315,13 +343,28 @@ def test_fly_drift_plan_gps_denied_on_a_tum_vision_pose(tmp_path: Path) -> None:
         assert v.failsafes == []
 
 
+def test_fly_drift_plan_checked_against_the_map_before_connecting(tmp_path: Path) -> None:
+    """Walls 0.6 m from the legs (< the 1 m clearance): refused before any link, naming
+    the rule; without a map, refused unless --no-terrain-check says to fly unchecked."""
+    plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
+    poses = tmp_path / "poses.tum"
+    poses.write_text(_tum_along(DRIFT, speed_m_s=8.0, rate_hz=50.0, hold_s=1.0))
+    narrow = _tube_map(tmp_path / "narrow.ply", DRIFT, radius_m=0.6)
+    fly = ("fly", str(plan), "--vision-pose", str(poses), *_sim_link(_free_port()))
+    out = run_main([*fly, "--map", str(narrow)])
+    assert out.code == 2 and "map-clearance" in out.stderr and "not flying it" in out.stderr
+    out = run_main(list(fly))
+    assert out.code == 2 and "--map MAP.ply" in out.stderr
+
+
 def test_fly_drift_plan_lands_when_the_vision_pose_stops(tmp_path: Path) -> None:
     plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
     poses = tmp_path / "poses.tum"
     poses.write_text(_tum_along(DRIFT[:2], speed_m_s=8.0, rate_hz=50.0, hold_s=0.0))
     port = _free_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
-        out = run_main([*("fly", str(plan), "--vision-pose", str(poses)), *_sim_link(port)])
+        fly = ("fly", str(plan), "--vision-pose", str(poses), "--no-terrain-check")
+        out = run_main([*fly, *_sim_link(port)])
         assert out.code == 4, out.stdout + out.stderr
         assert "vision pose lost: landing" in out.stdout and "flight: position-lost" in out.stdout
         assert _wait(lambda: v.landed, 5.0) and v.modes_seen[-1] == "land"
@@ -414,6 +457,7 @@ def test_fly_drift_plan_on_a_udp_pose_feed(tmp_path: Path) -> None:
                     str(plan),
                     "--vision-pose",
                     f"udp://127.0.0.1:{feed_port}",
+                    "--no-terrain-check",
                     *_sim_link(port),
                 ]
             )
