@@ -9,6 +9,8 @@ written under a temporary name and renamed (smartmine.atomic).
 from __future__ import annotations
 
 import colorsys
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,52 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.cube import GeoReference
+from hyperspectral.errors import HyperspectralError
 from smartmine.atomic import atomic_path
 
 U8Array = npt.NDArray[np.uint8]
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that holds products already (unless ``overwrite``) or that
+    cannot be a folder: checked before any work, so nothing old is reported as new."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HyperspectralError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise HyperspectralError(
+            f"--out {out}: holds products of an earlier run already; give --overwrite to "
+            "replace them, or another --out"
+        )
+    check_output_parent(out)
+
+
+def check_output_parent(out: Path) -> None:
+    """The nearest existing ancestor of ``out`` must be a folder (``--out a_file/x``)."""
+    for parent in Path(out).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HyperspectralError(f"--out {out}: {parent} is a file, not a folder")
+            return
+
+
+@contextlib.contextmanager
+def products_folder(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces it as a whole on success; on
+    failure nothing changes (no partial products, no new parent folders, the old
+    products stay)."""
+    out = Path(out)
+    check_output_folder(out, overwrite)
+    created = [p for p in [out.absolute(), *out.absolute().parents] if not p.exists()][1:]
+    try:
+        with atomic_path(out, overwrite=True) as tmp:
+            tmp.mkdir()
+            yield tmp
+    except BaseException:
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def class_colours(count: int) -> U8Array:
