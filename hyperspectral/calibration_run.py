@@ -31,6 +31,8 @@ def read_targets(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HyperspectralError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise HyperspectralError(f"{path}: not a text (UTF-8) CSV file") from None
     lib = parse_csv(text, str(path)).resample(wavelengths_nm)
     targets = []
     for name, spectrum in zip(lib.names, lib.spectra, strict=True):

@@ -199,8 +199,9 @@ def load_model(path: Path) -> TrainedModel:
     except FileNotFoundError:
         raise HyperspectralError(f"{path}: no such model file") from None
     except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
         raise HyperspectralError(
-            f"{path}: not a smartmine hsi model ({type(err).__name__}: {err})"
+            f"{path}: not a smartmine hsi model ({type(err).__name__}: {first})"
         ) from None
     return TrainedModel(
         net, mean, state["std"].numpy(), config, classes, json.loads(state["wavelengths_nm"])
