@@ -194,13 +194,25 @@ C = ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/out")
 HDR = "{d}/cube.hdr"
 
 CLASSIFY: list[BadInput] = [
-    BadInput("missing-cube", ("hsi", "classify", "{d}/none.hdr", "--out", "{d}/out"), ("{d}/none.hdr",)),
-    BadInput("unknown-format", ("hsi", "classify", "{d}/c.xyz", "--out", "{d}/out"), ("{d}/c.xyz",), with_file("c.xyz", "hello")),
+    BadInput(
+        "missing-cube", ("hsi", "classify", "{d}/none.hdr", "--out", "{d}/out"), ("{d}/none.hdr",)
+    ),
+    BadInput(
+        "unknown-format",
+        ("hsi", "classify", "{d}/c.xyz", "--out", "{d}/out"),
+        ("{d}/c.xyz",),
+        with_file("c.xyz", "hello"),
+    ),
     BadInput("header-without-envi-magic", C, (HDR, "ENVI"), cube_then(_no_magic)),
     BadInput("header-empty", C, (HDR,), cube_then(with_file("cube.hdr", ""))),
     BadInput("header-binary", C, (HDR,), cube_then(with_file("cube.hdr", bytes(range(256)) * 4))),
     BadInput("header-unclosed-brace", C, (HDR, "wavelength"), cube_then(_unclosed_brace)),
-    BadInput("header-line-without-equals", C, (HDR, "key = value"), cube_then(lambda d: (d / "cube.hdr").write_text(_header_text(d) + "garbage line\n"))),
+    BadInput(
+        "header-line-without-equals",
+        C,
+        (HDR, "key = value"),
+        cube_then(lambda d: (d / "cube.hdr").write_text(_header_text(d) + "garbage line\n")),
+    ),
     BadInput("interleave-unknown", C, (HDR, "interleave"), cube_with("interleave", "xyz")),
     BadInput("data-type-unknown", C, (HDR, "data type"), cube_with("data type", "99")),
     BadInput("data-type-complex", C, (HDR, "data type"), cube_with("data type", "6")),
@@ -213,70 +225,302 @@ CLASSIFY: list[BadInput] = [
     BadInput("samples-not-a-number", C, (HDR, "samples"), cube_with("samples", "abc")),
     BadInput("samples-fraction", C, (HDR, "samples"), cube_with("samples", "5.5")),
     BadInput("bands-huge", C, (HDR, "bands"), cube_with("bands", "1000000000000")),
-    BadInput("bands-huge-but-allowed-size", C, (HDR, "9000000 bands"), cube_with("bands", "9000000")),
+    BadInput(
+        "bands-huge-but-allowed-size", C, (HDR, "9000000 bands"), cube_with("bands", "9000000")
+    ),
     BadInput("byte-order-invalid", C, (HDR, "byte order"), cube_with("byte order", "7")),
     BadInput("header-offset-negative", C, (HDR, "header offset"), cube_with("header offset", "-5")),
-    BadInput("header-offset-beyond-file", C, ("{d}/cube.img", "header offset"), cube_with("header offset", "4096")),
+    BadInput(
+        "header-offset-beyond-file",
+        C,
+        ("{d}/cube.img", "header offset"),
+        cube_with("header offset", "4096"),
+    ),
     BadInput("lines-bit-flipped", C, ("{d}/cube.img",), cube_then(_flip_lines_digit)),
     BadInput("data-file-missing", C, (HDR, "data file"), cube_then(_remove_data)),
     BadInput("data-file-truncated", C, ("{d}/cube.img",), cube_then(_truncate_data)),
-    BadInput("wavelength-missing", C, (HDR, "wavelength", "--wavelengths FILE"), cube_with("wavelength", None)),
-    BadInput("wavelength-count-wrong", C, (HDR, "wavelength"), cube_with("wavelength", "{500, 600, 700}")),
-    BadInput("wavelength-not-numbers", C, (HDR, "wavelength"), cube_with("wavelength", "{" + ", ".join(["abc"] * BANDS) + "}")),
-    BadInput("wavelength-nan", C, (HDR, "wavelength"), cube_with("wavelength", "{" + ", ".join(["nan"] * BANDS) + "}")),
-    BadInput("wavelength-negative", C, (HDR, "wavelength"), cube_with("wavelength", "{" + ", ".join(["-500"] * BANDS) + "}")),
+    BadInput(
+        "wavelength-missing",
+        C,
+        (HDR, "wavelength", "--wavelengths FILE"),
+        cube_with("wavelength", None),
+    ),
+    BadInput(
+        "wavelength-count-wrong", C, (HDR, "wavelength"), cube_with("wavelength", "{500, 600, 700}")
+    ),
+    BadInput(
+        "wavelength-not-numbers",
+        C,
+        (HDR, "wavelength"),
+        cube_with("wavelength", "{" + ", ".join(["abc"] * BANDS) + "}"),
+    ),
+    BadInput(
+        "wavelength-nan",
+        C,
+        (HDR, "wavelength"),
+        cube_with("wavelength", "{" + ", ".join(["nan"] * BANDS) + "}"),
+    ),
+    BadInput(
+        "wavelength-negative",
+        C,
+        (HDR, "wavelength"),
+        cube_with("wavelength", "{" + ", ".join(["-500"] * BANDS) + "}"),
+    ),
     BadInput("fwhm-count-wrong", C, (HDR, "fwhm"), cube_with("fwhm", "{10, 10}")),
-    BadInput("bbl-not-numbers", C, (HDR, "bbl"), cube_with("bbl", "{" + ", ".join(["yes"] * BANDS) + "}")),
-    BadInput("ignore-value-text", C, (HDR, "data ignore value"), cube_with("data ignore value", "none")),
+    BadInput(
+        "bbl-not-numbers", C, (HDR, "bbl"), cube_with("bbl", "{" + ", ".join(["yes"] * BANDS) + "}")
+    ),
+    BadInput(
+        "ignore-value-text", C, (HDR, "data ignore value"), cube_with("data ignore value", "none")
+    ),
     BadInput("map-info-garbage", C, (HDR, "map info"), cube_with("map info", "{UTM, 1, 1, abc}")),
-    BadInput("map-info-zone-99", C, (HDR, "map info"), cube_with("map info", "{UTM, 1, 1, 500000, 4000000, 1, 1, 99, North, WGS-84}")),
-    BadInput("map-info-zero-pixel", C, (HDR, "map info"), cube_with("map info", "{UTM, 1, 1, 500000, 4000000, 0, 1, 13, North, WGS-84}")),
-    BadInput("cube-all-nan", ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/out"), (HDR, "no pixel"), _nan_cube),
-    BadInput("wavelengths-file-missing", (*C, "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), cube_with("wavelength", None)),
-    BadInput("wavelengths-file-garbage", (*C, "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), with_file("wl.txt", "500\nfive hundred\n", cube_with("wavelength", None))),
-    BadInput("wavelengths-file-wrong-count", (*C, "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt", "12 bands"), with_file("wl.txt", "500\n600\n", cube_with("wavelength", None))),
-    BadInput("wavelengths-file-nan", (*C, "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), with_file("wl.txt", "nan\n" * BANDS, cube_with("wavelength", None))),
-    BadInput("library-missing", (*C, "--library", "{d}/lib.csv"), ("{d}/lib.csv",), cube_then(lambda d: None)),
-    BadInput("library-one-row", (*C, "--library", "{d}/lib.csv"), ("{d}/lib.csv",), with_file("lib.csv", "wavelength_nm,a\n500,0.1\n", _cube)),
-    BadInput("library-not-numbers", (*C, "--library", "{d}/lib.csv"), ("{d}/lib.csv",), with_file("lib.csv", "wavelength_nm,a\n500,x\n600,y\n700,z\n", _cube)),
-    BadInput("library-no-wavelength-column", (*C, "--library", "{d}/lib.csv"), ("{d}/lib.csv", "wavelength"), with_file("lib.csv", "band,a\n1,0.1\n2,0.2\n3,0.3\n", _cube)),
-    BadInput("library-unknown-format", (*C, "--library", "{d}/lib.xls"), ("{d}/lib.xls",), with_file("lib.xls", "x", _cube)),
-    BadInput("library-sli-garbage-header", (*C, "--library", "{d}/lib.sli"), ("{d}/lib",), both(_cube, with_file("lib.sli", b"\0" * 64), with_file("lib.hdr", "not envi\n"))),
-    BadInput("library-no-overlap", (*C, "--library", "{d}/lib.csv"), ("{d}/",), with_file("lib.csv", "wavelength_nm,a: a,b: b\n5000,0.1,0.2\n6000,0.2,0.3\n7000,0.3,0.4\n", _cube)),
+    BadInput(
+        "map-info-zone-99",
+        C,
+        (HDR, "map info"),
+        cube_with("map info", "{UTM, 1, 1, 500000, 4000000, 1, 1, 99, North, WGS-84}"),
+    ),
+    BadInput(
+        "map-info-zero-pixel",
+        C,
+        (HDR, "map info"),
+        cube_with("map info", "{UTM, 1, 1, 500000, 4000000, 0, 1, 13, North, WGS-84}"),
+    ),
+    BadInput(
+        "cube-all-nan",
+        ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/out"),
+        (HDR, "no pixel"),
+        _nan_cube,
+    ),
+    BadInput(
+        "wavelengths-file-missing",
+        (*C, "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        cube_with("wavelength", None),
+    ),
+    BadInput(
+        "wavelengths-file-garbage",
+        (*C, "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        with_file("wl.txt", "500\nfive hundred\n", cube_with("wavelength", None)),
+    ),
+    BadInput(
+        "wavelengths-file-wrong-count",
+        (*C, "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt", "12 bands"),
+        with_file("wl.txt", "500\n600\n", cube_with("wavelength", None)),
+    ),
+    BadInput(
+        "wavelengths-file-nan",
+        (*C, "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        with_file("wl.txt", "nan\n" * BANDS, cube_with("wavelength", None)),
+    ),
+    BadInput(
+        "library-missing",
+        (*C, "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        cube_then(lambda d: None),
+    ),
+    BadInput(
+        "library-one-row",
+        (*C, "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\n", _cube),
+    ),
+    BadInput(
+        "library-not-numbers",
+        (*C, "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        with_file("lib.csv", "wavelength_nm,a\n500,x\n600,y\n700,z\n", _cube),
+    ),
+    BadInput(
+        "library-no-wavelength-column",
+        (*C, "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "wavelength"),
+        with_file("lib.csv", "band,a\n1,0.1\n2,0.2\n3,0.3\n", _cube),
+    ),
+    BadInput(
+        "library-unknown-format",
+        (*C, "--library", "{d}/lib.xls"),
+        ("{d}/lib.xls",),
+        with_file("lib.xls", "x", _cube),
+    ),
+    BadInput(
+        "library-sli-garbage-header",
+        (*C, "--library", "{d}/lib.sli"),
+        ("{d}/lib",),
+        both(_cube, with_file("lib.sli", b"\0" * 64), with_file("lib.hdr", "not envi\n")),
+    ),
+    BadInput(
+        "library-no-overlap",
+        (*C, "--library", "{d}/lib.csv"),
+        ("{d}/",),
+        with_file(
+            "lib.csv", "wavelength_nm,a: a,b: b\n5000,0.1,0.2\n6000,0.2,0.3\n7000,0.3,0.4\n", _cube
+        ),
+    ),
     BadInput("classes-unknown", (*C, "--classes", "unobtainium"), ("unobtainium",), _cube),
-    BadInput("class-threshold-garbage", (*C, "--class-threshold", "abc"), ("--class-threshold", "abc"), _cube),
-    BadInput("class-threshold-nan", (*C, "--class-threshold", "jarosite=nan"), ("--class-threshold",), _cube),
-    BadInput("class-threshold-negative", (*C, "--class-threshold", "jarosite=-1"), ("--class-threshold",), _cube),
-    BadInput("class-threshold-no-name", (*C, "--class-threshold", "=0.1"), ("--class-threshold",), _cube),
-    BadInput("class-threshold-unknown-class", (*C, "--class-threshold", "unobtainium=0.1"), ("unobtainium",), _cube),
+    BadInput(
+        "class-threshold-garbage",
+        (*C, "--class-threshold", "abc"),
+        ("--class-threshold", "abc"),
+        _cube,
+    ),
+    BadInput(
+        "class-threshold-nan",
+        (*C, "--class-threshold", "jarosite=nan"),
+        ("--class-threshold",),
+        _cube,
+    ),
+    BadInput(
+        "class-threshold-negative",
+        (*C, "--class-threshold", "jarosite=-1"),
+        ("--class-threshold",),
+        _cube,
+    ),
+    BadInput(
+        "class-threshold-no-name", (*C, "--class-threshold", "=0.1"), ("--class-threshold",), _cube
+    ),
+    BadInput(
+        "class-threshold-unknown-class",
+        (*C, "--class-threshold", "unobtainium=0.1"),
+        ("unobtainium",),
+        _cube,
+    ),
     BadInput("threshold-nan", (*C, "--threshold", "nan"), ("--threshold",), _cube),
     BadInput("threshold-inf", (*C, "--threshold", "inf"), ("--threshold",), _cube),
     BadInput("tile-mb-zero", (*C, "--tile-mb", "0"), ("--tile-mb",), _cube),
     BadInput("tile-mb-nan", (*C, "--tile-mb", "nan"), ("--tile-mb",), _cube),
-    BadInput("labels-object-npy", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy", "pickled"), _npy("labels.npy", _object_labels())),
-    BadInput("labels-wrong-shape", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy", "(3, 3)"), _npy("labels.npy", np.ones((3, 3), np.int32))),
-    BadInput("labels-nan", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy",), _npy("labels.npy", np.full((6, 5), np.nan))),
-    BadInput("labels-negative", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy",), _npy("labels.npy", -np.ones((6, 5), np.int32))),
-    BadInput("labels-strings", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy",), _npy("labels.npy", np.full((6, 5), "x"))),
-    BadInput("labels-truncated-npy", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy",), with_file("labels.npy", b"\x93NUMPY\x01\x00", _cube)),
+    BadInput(
+        "labels-object-npy",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy", "pickled"),
+        _npy("labels.npy", _object_labels()),
+    ),
+    BadInput(
+        "labels-wrong-shape",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy", "(3, 3)"),
+        _npy("labels.npy", np.ones((3, 3), np.int32)),
+    ),
+    BadInput(
+        "labels-nan",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy",),
+        _npy("labels.npy", np.full((6, 5), np.nan)),
+    ),
+    BadInput(
+        "labels-negative",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy",),
+        _npy("labels.npy", -np.ones((6, 5), np.int32)),
+    ),
+    BadInput(
+        "labels-strings",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy",),
+        _npy("labels.npy", np.full((6, 5), "x")),
+    ),
+    BadInput(
+        "labels-truncated-npy",
+        (*C, "--labels", "{d}/labels.npy"),
+        ("{d}/labels.npy",),
+        with_file("labels.npy", b"\x93NUMPY\x01\x00", _cube),
+    ),
     BadInput("labels-missing", (*C, "--labels", "{d}/labels.npy"), ("{d}/labels.npy",), _cube),
-    BadInput("labels-tif-not-a-raster", (*C, "--labels", "{d}/labels.tif"), ("{d}/labels.tif",), with_file("labels.tif", "not a tiff", _cube)),
-    BadInput("labels-mat-garbage", (*C, "--labels", "{d}/labels.mat"), ("{d}/labels.mat",), with_file("labels.mat", b"MATLAB garbage" * 10, _cube)),
+    BadInput(
+        "labels-tif-not-a-raster",
+        (*C, "--labels", "{d}/labels.tif"),
+        ("{d}/labels.tif",),
+        with_file("labels.tif", "not a tiff", _cube),
+    ),
+    BadInput(
+        "labels-mat-garbage",
+        (*C, "--labels", "{d}/labels.mat"),
+        ("{d}/labels.mat",),
+        with_file("labels.mat", b"MATLAB garbage" * 10, _cube),
+    ),
     BadInput("irradiance-missing", (*C, "--irradiance", "{d}/sun.csv"), ("{d}/sun.csv",), _cube),
-    BadInput("irradiance-zero", (*C, "--irradiance", "{d}/sun.csv"), ("{d}/sun.csv",), with_file("sun.csv", "wavelength_nm,irradiance_rel\n300,0\n3000,0\n", _cube)),
-    BadInput("out-under-a-file", ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/afile/out"), ("{d}/afile",), both(_cube, _afile)),
-    BadInput("out-is-a-file", ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/afile"), ("{d}/afile",), both(_cube, _afile)),
+    BadInput(
+        "irradiance-zero",
+        (*C, "--irradiance", "{d}/sun.csv"),
+        ("{d}/sun.csv",),
+        with_file("sun.csv", "wavelength_nm,irradiance_rel\n300,0\n3000,0\n", _cube),
+    ),
+    BadInput(
+        "out-under-a-file",
+        ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/afile/out"),
+        ("{d}/afile",),
+        both(_cube, _afile),
+    ),
+    BadInput(
+        "out-is-a-file",
+        ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/afile"),
+        ("{d}/afile",),
+        both(_cube, _afile),
+    ),
     BadInput("out-used-without-overwrite", C, ("{d}/out", "--overwrite"), _used_out),
-    BadInput("mat-garbage", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat",), with_file("c.mat", b"\x00\x01garbage" * 40)),
-    BadInput("mat-without-cube", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat", "no cube"), _mat("c.mat", x=np.array([1.0]))),
-    BadInput("mat-1d-cube", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat",), _mat("c.mat", Y=np.ones(10))),
-    BadInput("mat-2d-wrong-pixels", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat", "pixels"), _mat("c.mat", Y=np.ones((12, 10)), nRow=3, nCol=3)),
-    BadInput("mat-strings", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat",), _mat("c.mat", Y=np.array([["abc", "def"]]))),
-    BadInput("mat-nan-maxvalue", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat", "maxValue"), _mat("c.mat", Y=np.ones((3, 3, 4)), maxValue=np.nan)),
-    BadInput("mat-without-wavelengths", ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"), ("{d}/c.mat", "--wavelengths FILE"), _mat("c.mat", Y=np.ones((3, 3, 4)))),
-    BadInput("model-garbage", (*C, "--model", "{d}/model.pt"), ("{d}/model.pt",), with_file("model.pt", b"not torch", _cube)),
-    BadInput("model-bands-mismatch", (*C, "--model", "{d}/model.pt"), ("{d}/cube.hdr", "bands"), both(_cube, _model)),
-    BadInput("model-into-used-out", (*C, "--model", "{d}/model.pt"), ("{d}/out", "--overwrite"), both(_used_out, _model)),
+    BadInput(
+        "mat-garbage",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat",),
+        with_file("c.mat", b"\x00\x01garbage" * 40),
+    ),
+    BadInput(
+        "mat-without-cube",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat", "no cube"),
+        _mat("c.mat", x=np.array([1.0])),
+    ),
+    BadInput(
+        "mat-1d-cube",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat",),
+        _mat("c.mat", Y=np.ones(10)),
+    ),
+    BadInput(
+        "mat-2d-wrong-pixels",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat", "pixels"),
+        _mat("c.mat", Y=np.ones((12, 10)), nRow=3, nCol=3),
+    ),
+    BadInput(
+        "mat-strings",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat",),
+        _mat("c.mat", Y=np.array([["abc", "def"]])),
+    ),
+    BadInput(
+        "mat-nan-maxvalue",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat", "maxValue"),
+        _mat("c.mat", Y=np.ones((3, 3, 4)), maxValue=np.nan),
+    ),
+    BadInput(
+        "mat-without-wavelengths",
+        ("hsi", "classify", "{d}/c.mat", "--out", "{d}/out"),
+        ("{d}/c.mat", "--wavelengths FILE"),
+        _mat("c.mat", Y=np.ones((3, 3, 4))),
+    ),
+    BadInput(
+        "model-garbage",
+        (*C, "--model", "{d}/model.pt"),
+        ("{d}/model.pt",),
+        with_file("model.pt", b"not torch", _cube),
+    ),
+    BadInput(
+        "model-bands-mismatch",
+        (*C, "--model", "{d}/model.pt"),
+        ("{d}/cube.hdr", "bands"),
+        both(_cube, _model),
+    ),
+    BadInput(
+        "model-into-used-out",
+        (*C, "--model", "{d}/model.pt"),
+        ("{d}/out", "--overwrite"),
+        both(_used_out, _model),
+    ),
 ]
 
 
@@ -285,99 +529,398 @@ def _library_csv(d: Path) -> None:
 
 
 LIBRARY: list[BadInput] = [
-    BadInput("library-list-missing", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv",)),
-    BadInput("library-list-empty", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv",), with_file("lib.csv", "")),
-    BadInput("library-list-binary", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv",), with_file("lib.csv", bytes(range(256)))),
-    BadInput("library-list-empty-wavelength-cell", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv", "wavelength"), with_file("lib.csv", "wavelength_nm,a\n500,0.1\n,0.2\n700,0.3\n")),
-    BadInput("library-list-nan-wavelength", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv", "wavelength"), with_file("lib.csv", "wavelength_nm,a\n500,0.1\nnan,0.2\n700,0.3\n")),
-    BadInput("library-list-inf-wavelength", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv", "wavelength"), with_file("lib.csv", "wavelength_nm,a\n500,0.1\ninf,0.2\n700,0.3\n")),
-    BadInput("library-list-inf-reflectance", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv", "infinite"), with_file("lib.csv", "wavelength_nm,a\n500,0.1\n600,inf\n700,0.3\n")),
-    BadInput("library-list-long-row", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv", "row 3"), with_file("lib.csv", "wavelength_nm,a\n500,0.1\n600,0.2,0.5\n700,0.3\n")),
-    BadInput("library-list-only-wavelengths", ("hsi", "library", "list", "--library", "{d}/lib.csv"), ("{d}/lib.csv",), with_file("lib.csv", "wavelength_nm\n500\n600\n700\n")),
-    BadInput("library-list-sli-missing-data", ("hsi", "library", "list", "--library", "{d}/lib.hdr"), ("{d}/lib",), with_file("lib.hdr", "ENVI\nsamples = 3\nlines = 1\nbands = 1\ndata type = 4\nfile type = ENVI Spectral Library\n")),
-    BadInput("library-show-unknown-name", ("hsi", "library", "show", "unobtainium"), ("unobtainium",)),
-    BadInput("library-show-wavelengths-garbage", ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), with_file("wl.txt", "abc\n")),
-    BadInput("library-show-wavelengths-empty", ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), with_file("wl.txt", "")),
-    BadInput("library-show-wavelengths-inf", ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"), ("{d}/wl.txt",), with_file("wl.txt", "500\ninf\n")),
-    BadInput("library-show-plot-under-a-file", ("hsi", "library", "show", "jarosite", "--plot", "{d}/afile/p.png"), ("{d}/afile",), _afile),
+    BadInput(
+        "library-list-missing",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+    ),
+    BadInput(
+        "library-list-empty",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        with_file("lib.csv", ""),
+    ),
+    BadInput(
+        "library-list-binary",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        with_file("lib.csv", bytes(range(256))),
+    ),
+    BadInput(
+        "library-list-empty-wavelength-cell",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "wavelength"),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\n,0.2\n700,0.3\n"),
+    ),
+    BadInput(
+        "library-list-nan-wavelength",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "wavelength"),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\nnan,0.2\n700,0.3\n"),
+    ),
+    BadInput(
+        "library-list-inf-wavelength",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "wavelength"),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\ninf,0.2\n700,0.3\n"),
+    ),
+    BadInput(
+        "library-list-inf-reflectance",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "infinite"),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\n600,inf\n700,0.3\n"),
+    ),
+    BadInput(
+        "library-list-long-row",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv", "row 3"),
+        with_file("lib.csv", "wavelength_nm,a\n500,0.1\n600,0.2,0.5\n700,0.3\n"),
+    ),
+    BadInput(
+        "library-list-only-wavelengths",
+        ("hsi", "library", "list", "--library", "{d}/lib.csv"),
+        ("{d}/lib.csv",),
+        with_file("lib.csv", "wavelength_nm\n500\n600\n700\n"),
+    ),
+    BadInput(
+        "library-list-sli-missing-data",
+        ("hsi", "library", "list", "--library", "{d}/lib.hdr"),
+        ("{d}/lib",),
+        with_file(
+            "lib.hdr",
+            "ENVI\nsamples = 3\nlines = 1\nbands = 1\ndata type = 4\n"
+            "file type = ENVI Spectral Library\n",
+        ),
+    ),
+    BadInput(
+        "library-show-unknown-name", ("hsi", "library", "show", "unobtainium"), ("unobtainium",)
+    ),
+    BadInput(
+        "library-show-wavelengths-garbage",
+        ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        with_file("wl.txt", "abc\n"),
+    ),
+    BadInput(
+        "library-show-wavelengths-empty",
+        ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        with_file("wl.txt", ""),
+    ),
+    BadInput(
+        "library-show-wavelengths-inf",
+        ("hsi", "library", "show", "jarosite", "--wavelengths", "{d}/wl.txt"),
+        ("{d}/wl.txt",),
+        with_file("wl.txt", "500\ninf\n"),
+    ),
+    BadInput(
+        "library-show-plot-under-a-file",
+        ("hsi", "library", "show", "jarosite", "--plot", "{d}/afile/p.png"),
+        ("{d}/afile",),
+        _afile,
+    ),
 ]
 
 CAL = ("hsi", "calibrate", "{d}/cube.hdr", "--out", "{d}/refl.hdr")
 CALIBRATE: list[BadInput] = [
     BadInput("calibrate-no-method", CAL, ("--dark",), _cube),
     BadInput("calibrate-dark-only", (*CAL, "--dark", "{d}/cube.hdr"), ("--white",), _cube),
-    BadInput("calibrate-dark-missing", (*CAL, "--dark", "{d}/dark.hdr", "--white", "{d}/cube.hdr"), ("{d}/dark.hdr",), _cube),
-    BadInput("calibrate-white-bands-mismatch", (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/white.hdr"), ("{d}/white.hdr", "bands"), both(_cube, lambda d: _cube(d, "white", np.ones((2, 5, 4), np.float32), wavelengths=False))),
-    BadInput("calibrate-white-below-dark", (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/white.hdr"), ("{d}/white.hdr",), both(_cube, lambda d: _cube(d, "white", np.zeros((2, 5, BANDS), np.float32)))),
-    BadInput("calibrate-white-nan", (*CAL, "--dark", "{d}/dark.hdr", "--white", "{d}/white.hdr"), ("{d}/white.hdr",), both(_cube, lambda d: _cube(d, "dark", np.zeros((2, 5, BANDS), np.float32)), lambda d: _cube(d, "white", np.full((2, 5, BANDS), np.nan, np.float32)))),
-    BadInput("calibrate-out-not-hdr", ("hsi", "calibrate", "{d}/cube.hdr", "--out", "{d}/refl.tif", "--drop-bad-bands"), ("{d}/refl.tif",), _cube),
-    BadInput("calibrate-out-exists", (*CAL, "--drop-bad-bands"), ("{d}/refl.hdr", "--overwrite"), both(_cube, with_file("refl.hdr", "old"))),
-    BadInput("calibrate-out-under-a-file", ("hsi", "calibrate", "{d}/cube.hdr", "--out", "{d}/afile/r.hdr", "--drop-bad-bands"), ("{d}/afile",), both(_cube, _afile)),
-    BadInput("calibrate-white-reflectance-nan", (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/cube.hdr", "--white-reflectance", "nan"), ("--white-reflectance",), _cube),
-    BadInput("calibrate-white-reflectance-zero", (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/cube.hdr", "--white-reflectance", "0"), ("--white-reflectance",), _cube),
-    BadInput("calibrate-target-radius-negative", (*CAL, "--targets", "{d}/t.csv", "--target-radius", "-1"), ("--target-radius",), _cube),
-    BadInput("calibrate-min-snr-nan", (*CAL, "--drop-bad-bands", "--min-snr", "nan"), ("--min-snr",), _cube),
-    BadInput("calibrate-targets-garbage", (*CAL, "--targets", "{d}/t.csv"), ("{d}/t.csv",), with_file("t.csv", "hello\n", _cube)),
-    BadInput("calibrate-targets-bad-column", (*CAL, "--targets", "{d}/t.csv"), ("{d}/t.csv", "NAME@LINE,SAMPLE"), with_file("t.csv", "wavelength_nm,dark,bright\n300,0.1,0.9\n3000,0.1,0.9\n", _cube)),
-    BadInput("calibrate-target-outside-cube", (*CAL, "--targets", "{d}/t.csv"), ("{d}/t.csv", "outside"), with_file("t.csv", 'wavelength_nm,"dark@0,0","bright@99,99"\n300,0.1,0.9\n3000,0.1,0.9\n', _cube)),
-    BadInput("calibrate-drop-bad-bands-no-wavelengths", ("hsi", "calibrate", "{d}/c.mat", "--out", "{d}/refl.hdr", "--drop-bad-bands"), ("bad-band",), _mat("c.mat", Y=np.ones((3, 3, 4)))),
+    BadInput(
+        "calibrate-dark-missing",
+        (*CAL, "--dark", "{d}/dark.hdr", "--white", "{d}/cube.hdr"),
+        ("{d}/dark.hdr",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-white-bands-mismatch",
+        (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/white.hdr"),
+        ("{d}/white.hdr", "bands"),
+        both(_cube, lambda d: _cube(d, "white", np.ones((2, 5, 4), np.float32), wavelengths=False)),
+    ),
+    BadInput(
+        "calibrate-white-below-dark",
+        (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/white.hdr"),
+        ("{d}/white.hdr",),
+        both(_cube, lambda d: _cube(d, "white", np.zeros((2, 5, BANDS), np.float32))),
+    ),
+    BadInput(
+        "calibrate-white-nan",
+        (*CAL, "--dark", "{d}/dark.hdr", "--white", "{d}/white.hdr"),
+        ("{d}/white.hdr",),
+        both(
+            _cube,
+            lambda d: _cube(d, "dark", np.zeros((2, 5, BANDS), np.float32)),
+            lambda d: _cube(d, "white", np.full((2, 5, BANDS), np.nan, np.float32)),
+        ),
+    ),
+    BadInput(
+        "calibrate-out-not-hdr",
+        ("hsi", "calibrate", "{d}/cube.hdr", "--out", "{d}/refl.tif", "--drop-bad-bands"),
+        ("{d}/refl.tif",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-out-exists",
+        (*CAL, "--drop-bad-bands"),
+        ("{d}/refl.hdr", "--overwrite"),
+        both(_cube, with_file("refl.hdr", "old")),
+    ),
+    BadInput(
+        "calibrate-out-under-a-file",
+        ("hsi", "calibrate", "{d}/cube.hdr", "--out", "{d}/afile/r.hdr", "--drop-bad-bands"),
+        ("{d}/afile",),
+        both(_cube, _afile),
+    ),
+    BadInput(
+        "calibrate-white-reflectance-nan",
+        (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/cube.hdr", "--white-reflectance", "nan"),
+        ("--white-reflectance",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-white-reflectance-zero",
+        (*CAL, "--dark", "{d}/cube.hdr", "--white", "{d}/cube.hdr", "--white-reflectance", "0"),
+        ("--white-reflectance",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-target-radius-negative",
+        (*CAL, "--targets", "{d}/t.csv", "--target-radius", "-1"),
+        ("--target-radius",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-min-snr-nan",
+        (*CAL, "--drop-bad-bands", "--min-snr", "nan"),
+        ("--min-snr",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-targets-garbage",
+        (*CAL, "--targets", "{d}/t.csv"),
+        ("{d}/t.csv",),
+        with_file("t.csv", "hello\n", _cube),
+    ),
+    BadInput(
+        "calibrate-targets-bad-column",
+        (*CAL, "--targets", "{d}/t.csv"),
+        ("{d}/t.csv", "NAME@LINE,SAMPLE"),
+        with_file("t.csv", "wavelength_nm,dark,bright\n300,0.1,0.9\n3000,0.1,0.9\n", _cube),
+    ),
+    BadInput(
+        "calibrate-target-outside-cube",
+        (*CAL, "--targets", "{d}/t.csv"),
+        ("{d}/t.csv", "outside"),
+        with_file(
+            "t.csv", 'wavelength_nm,"dark@0,0","bright@99,99"\n300,0.1,0.9\n3000,0.1,0.9\n', _cube
+        ),
+    ),
+    BadInput(
+        "calibrate-drop-bad-bands-no-wavelengths",
+        ("hsi", "calibrate", "{d}/c.mat", "--out", "{d}/refl.hdr", "--drop-bad-bands"),
+        ("bad-band",),
+        _mat("c.mat", Y=np.ones((3, 3, 4))),
+    ),
 ]
 
 TR = ("hsi", "train", "{d}/cube.hdr", "--labels", "{d}/labels.npy", "--out", "{d}/m.pt")
 _labels_ok = _npy("labels.npy", np.tile(np.array([1, 2, 1, 2, 1]), (6, 1)).astype(np.int32))
 TRAIN: list[BadInput] = [
-    BadInput("train-labels-object-npy", TR, ("{d}/labels.npy", "pickled"), _npy("labels.npy", _object_labels())),
-    BadInput("train-labels-wrong-shape", TR, ("{d}/labels.npy", "(2, 2)"), _npy("labels.npy", np.ones((2, 2), np.int32))),
-    BadInput("train-labels-one-class", TR, ("{d}/labels.npy", "class"), _npy("labels.npy", np.ones((6, 5), np.int32))),
-    BadInput("train-labels-all-unlabelled", TR, ("{d}/labels.npy",), _npy("labels.npy", np.zeros((6, 5), np.int32))),
-    BadInput("train-labels-huge", TR, ("{d}/labels.npy", "65535"), _npy("labels.npy", np.full((6, 5), 2**40, np.int64))),
+    BadInput(
+        "train-labels-object-npy",
+        TR,
+        ("{d}/labels.npy", "pickled"),
+        _npy("labels.npy", _object_labels()),
+    ),
+    BadInput(
+        "train-labels-wrong-shape",
+        TR,
+        ("{d}/labels.npy", "(2, 2)"),
+        _npy("labels.npy", np.ones((2, 2), np.int32)),
+    ),
+    BadInput(
+        "train-labels-one-class",
+        TR,
+        ("{d}/labels.npy", "class"),
+        _npy("labels.npy", np.ones((6, 5), np.int32)),
+    ),
+    BadInput(
+        "train-labels-all-unlabelled",
+        TR,
+        ("{d}/labels.npy",),
+        _npy("labels.npy", np.zeros((6, 5), np.int32)),
+    ),
+    BadInput(
+        "train-labels-huge",
+        TR,
+        ("{d}/labels.npy", "65535"),
+        _npy("labels.npy", np.full((6, 5), 2**40, np.int64)),
+    ),
     BadInput("train-patch-even", (*TR, "--patch", "4"), ("--patch",), _labels_ok),
     BadInput("train-patch-huge", (*TR, "--patch", "1001"), ("--patch",), _labels_ok),
     BadInput("train-epochs-zero", (*TR, "--epochs", "0"), ("--epochs",), _labels_ok),
     BadInput("train-per-class-negative", (*TR, "--per-class", "-2"), ("--per-class",), _labels_ok),
-    BadInput("train-out-under-a-file", ("hsi", "train", "{d}/cube.hdr", "--labels", "{d}/labels.npy", "--out", "{d}/afile/m.pt"), ("{d}/afile",), both(_labels_ok, _afile)),
-    BadInput("train-out-is-a-folder", ("hsi", "train", "{d}/cube.hdr", "--labels", "{d}/labels.npy", "--out", "{d}"), ("--out",), _labels_ok),
-    BadInput("train-nan-cube", TR, ("{d}/cube.hdr", "NaN"), both(_labels_ok, lambda d: _cube(d, data=np.full((6, 5, BANDS), np.nan, np.float32)))),
+    BadInput(
+        "train-out-under-a-file",
+        ("hsi", "train", "{d}/cube.hdr", "--labels", "{d}/labels.npy", "--out", "{d}/afile/m.pt"),
+        ("{d}/afile",),
+        both(_labels_ok, _afile),
+    ),
+    BadInput(
+        "train-out-is-a-folder",
+        ("hsi", "train", "{d}/cube.hdr", "--labels", "{d}/labels.npy", "--out", "{d}"),
+        ("--out",),
+        _labels_ok,
+    ),
+    BadInput(
+        "train-nan-cube",
+        TR,
+        ("{d}/cube.hdr", "NaN"),
+        both(_labels_ok, lambda d: _cube(d, data=np.full((6, 5, BANDS), np.nan, np.float32))),
+    ),
 ]
 
 UM = ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/ab.tif", "--classes")
 UNMIX: list[BadInput] = [
     BadInput("unmix-unknown-class", (*UM, "unobtainium"), ("unobtainium",), _cube),
-    BadInput("unmix-no-wavelengths", (*UM, "jarosite"), ("{d}/cube.hdr", "--wavelengths FILE"), cube_with("wavelength", None)),
-    BadInput("unmix-out-exists", (*UM, "jarosite"), ("{d}/ab.tif", "--overwrite"), both(_cube, with_file("ab.tif", "old"))),
-    BadInput("unmix-out-under-a-file", ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/afile/ab.tif", "--classes", "jarosite"), ("{d}/afile",), both(_cube, _afile)),
+    BadInput(
+        "unmix-no-wavelengths",
+        (*UM, "jarosite"),
+        ("{d}/cube.hdr", "--wavelengths FILE"),
+        cube_with("wavelength", None),
+    ),
+    BadInput(
+        "unmix-out-exists",
+        (*UM, "jarosite"),
+        ("{d}/ab.tif", "--overwrite"),
+        both(_cube, with_file("ab.tif", "old")),
+    ),
+    BadInput(
+        "unmix-out-under-a-file",
+        ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/afile/ab.tif", "--classes", "jarosite"),
+        ("{d}/afile",),
+        both(_cube, _afile),
+    ),
     BadInput("unmix-all-nan", (*UM, "jarosite"), ("{d}/cube.hdr", "no pixel"), _nan_cube),
-    BadInput("unmix-wavelengths-mismatch", ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/ab.tif", "--wavelengths", "{d}/wl.txt", "--classes", "jarosite"), ("{d}/wl.txt", "bands"), with_file("wl.txt", "500\n600\n", _cube)),
+    BadInput(
+        "unmix-wavelengths-mismatch",
+        (
+            "hsi",
+            "unmix",
+            "{d}/cube.hdr",
+            "--out",
+            "{d}/ab.tif",
+            "--wavelengths",
+            "{d}/wl.txt",
+            "--classes",
+            "jarosite",
+        ),
+        ("{d}/wl.txt", "bands"),
+        with_file("wl.txt", "500\n600\n", _cube),
+    ),
 ]
 
 OR = ("hsi", "ortho", "{d}/none.mcap", "--dem", "{d}/dem.tif", "--out", "{d}/out")
-ORV = ("hsi", "ortho", "{d}/run.mcap", "--dem", "{d}/dem.tif", "--poses", "{d}/poses.txt", "--out", "{d}/out")
+ORV = (
+    "hsi",
+    "ortho",
+    "{d}/run.mcap",
+    "--dem",
+    "{d}/dem.tif",
+    "--poses",
+    "{d}/poses.txt",
+    "--out",
+    "{d}/out",
+)
 ORTHO: list[BadInput] = [
     BadInput("ortho-dem-missing", OR, ("{d}/dem.tif",)),
-    BadInput("ortho-dem-not-a-raster", OR, ("{d}/dem.tif",), with_file("dem.tif", "elevation: high\n")),
-    BadInput("ortho-dem-geographic", OR, ("{d}/dem.tif", "projected"), lambda d: _dem(d, epsg=4326)),
+    BadInput(
+        "ortho-dem-not-a-raster", OR, ("{d}/dem.tif",), with_file("dem.tif", "elevation: high\n")
+    ),
+    BadInput(
+        "ortho-dem-geographic", OR, ("{d}/dem.tif", "projected"), lambda d: _dem(d, epsg=4326)
+    ),
     BadInput("ortho-origin-garbage", (*OR, "--origin", "abc"), ("--origin", "abc"), _dem),
     BadInput("ortho-origin-nan", (*OR, "--origin", "nan,10,0"), ("--origin",), _dem),
     BadInput("ortho-origin-latitude-200", (*OR, "--origin", "200,10,0"), ("--origin",), _dem),
     BadInput("ortho-origin-two-values", (*OR, "--origin", "40,-105"), ("--origin",), _dem),
-    BadInput("ortho-scene-json-garbage", (*OR, "--origin", "{d}/scene.json"), ("{d}/scene.json",), with_file("scene.json", "{not json", _dem)),
-    BadInput("ortho-scene-json-no-origin", (*OR, "--origin", "{d}/scene.json"), ("{d}/scene.json", "origin"), with_file("scene.json", json.dumps({"name": "pit"}), _dem)),
-    BadInput("ortho-scene-json-nan-origin", (*OR, "--origin", "{d}/scene.json"), ("{d}/scene.json",), with_file("scene.json", '{"origin": {"lat_deg": NaN, "lon_deg": 0, "alt_m": 0}}', _dem)),
+    BadInput(
+        "ortho-scene-json-garbage",
+        (*OR, "--origin", "{d}/scene.json"),
+        ("{d}/scene.json",),
+        with_file("scene.json", "{not json", _dem),
+    ),
+    BadInput(
+        "ortho-scene-json-no-origin",
+        (*OR, "--origin", "{d}/scene.json"),
+        ("{d}/scene.json", "origin"),
+        with_file("scene.json", json.dumps({"name": "pit"}), _dem),
+    ),
+    BadInput(
+        "ortho-scene-json-nan-origin",
+        (*OR, "--origin", "{d}/scene.json"),
+        ("{d}/scene.json",),
+        with_file("scene.json", '{"origin": {"lat_deg": NaN, "lon_deg": 0, "alt_m": 0}}', _dem),
+    ),
     BadInput("ortho-poses-missing", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), _dem),
-    BadInput("ortho-poses-garbage", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), both(_dem, lambda d: _tum(d, "hello world\n"))),
-    BadInput("ortho-poses-seven-columns", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt", "columns"), both(_dem, lambda d: _tum(d, "0 0 0 0 0 0 1\n"))),
-    BadInput("ortho-poses-nan", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), both(_dem, lambda d: _tum(d, "0 nan 0 0 0 0 0 1\n"))),
-    BadInput("ortho-poses-zero-quaternion", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), both(_dem, lambda d: _tum(d, "0 0 0 0 0 0 0 0\n"))),
-    BadInput("ortho-poses-binary", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), both(_dem, with_file("poses.txt", bytes(range(128, 256))))),
-    BadInput("ortho-poses-empty", (*OR, "--poses", "{d}/poses.txt"), ("{d}/poses.txt",), both(_dem, lambda d: _tum(d, "# nothing\n"))),
+    BadInput(
+        "ortho-poses-garbage",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt",),
+        both(_dem, lambda d: _tum(d, "hello world\n")),
+    ),
+    BadInput(
+        "ortho-poses-seven-columns",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt", "columns"),
+        both(_dem, lambda d: _tum(d, "0 0 0 0 0 0 1\n")),
+    ),
+    BadInput(
+        "ortho-poses-nan",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt",),
+        both(_dem, lambda d: _tum(d, "0 nan 0 0 0 0 0 1\n")),
+    ),
+    BadInput(
+        "ortho-poses-zero-quaternion",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt",),
+        both(_dem, lambda d: _tum(d, "0 0 0 0 0 0 0 0\n")),
+    ),
+    BadInput(
+        "ortho-poses-binary",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt",),
+        both(_dem, with_file("poses.txt", bytes(range(128, 256)))),
+    ),
+    BadInput(
+        "ortho-poses-empty",
+        (*OR, "--poses", "{d}/poses.txt"),
+        ("{d}/poses.txt",),
+        both(_dem, lambda d: _tum(d, "# nothing\n")),
+    ),
     BadInput("ortho-cell-m-negative", (*OR, "--cell-m", "-1"), ("--cell-m",), _dem),
     BadInput("ortho-cell-m-tiny", (*OR, "--cell-m", "1e-6"), ("{d}/dem.tif", "--cell-m"), _dem),
-    BadInput("ortho-incidence-100", (*OR, "--max-incidence-deg", "100"), ("--max-incidence-deg",), _dem),
-    BadInput("ortho-reference-missing", (*OR, "--reference", "{d}/zones.tif"), ("{d}/zones.tif",), _dem),
+    BadInput(
+        "ortho-incidence-100", (*OR, "--max-incidence-deg", "100"), ("--max-incidence-deg",), _dem
+    ),
+    BadInput(
+        "ortho-reference-missing", (*OR, "--reference", "{d}/zones.tif"), ("{d}/zones.tif",), _dem
+    ),
     BadInput("ortho-bag-missing", ORV, ("{d}/run.mcap",), both(_dem, _tum)),
-    BadInput("ortho-bag-garbage", ORV, ("{d}/run.mcap",), both(_dem, _tum, with_file("run.mcap", b"\x89MCAP0\r\n" + b"\x00" * 50))),
+    BadInput(
+        "ortho-bag-garbage",
+        ORV,
+        ("{d}/run.mcap",),
+        both(_dem, _tum, with_file("run.mcap", b"\x89MCAP0\r\n" + b"\x00" * 50)),
+    ),
     BadInput("ortho-out-used", ORV, ("{d}/out", "--overwrite"), both(_dem, _tum, _used_out)),
-    BadInput("ortho-class-threshold-garbage", (*OR, "--class-threshold", "x"), ("--class-threshold",), _dem),
+    BadInput(
+        "ortho-class-threshold-garbage",
+        (*OR, "--class-threshold", "x"),
+        ("--class-threshold",),
+        _dem,
+    ),
 ]
 
 CASES = CLASSIFY + LIBRARY + CALIBRATE + TRAIN + UNMIX + ORTHO
@@ -410,9 +953,9 @@ def test_classify_into_a_used_out_never_reports_old_products(tmp_path: Path) -> 
     assert again.code == 2 and str(out) in again.stderr and "--overwrite" in again.stderr
     assert "sid" not in again.stdout.lower()
     assert json.loads((out / "report.json").read_text())["summary"]["method"] == "sam"
+    cube = str(tmp_path / "cube.hdr")
     replaced = run_main(
-        ["hsi", "classify", str(tmp_path / "cube.hdr"), "--out", str(out), "--method", "sid"]
-        + ["--overwrite"]
+        ["hsi", "classify", cube, "--out", str(out), "--method", "sid", "--overwrite"]
     )
     assert replaced.code == 0, replaced.stderr
     assert json.loads((out / "report.json").read_text())["summary"]["method"] == "sid"
@@ -427,10 +970,9 @@ def test_failed_overwrite_keeps_the_old_products(tmp_path: Path) -> None:
     assert run_main(["hsi", "classify", str(tmp_path / "cube.hdr"), "--out", str(out)]).code == 0
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     np.save(tmp_path / "labels.npy", np.ones((2, 2), np.int32))
-    bad = run_main(
-        ["hsi", "classify", str(tmp_path / "cube.hdr"), "--out", str(out), "--overwrite"]
-        + ["--labels", str(tmp_path / "labels.npy")]
-    )
+    labels = str(tmp_path / "labels.npy")
+    cube = str(tmp_path / "cube.hdr")
+    bad = run_main(["hsi", "classify", cube, "--out", str(out), "--overwrite", "--labels", labels])
     assert bad.code == 2 and "labels.npy" in bad.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
@@ -440,10 +982,9 @@ def test_mat_cube_classifies_with_wavelengths_file(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     savemat(str(tmp_path / "c.mat"), {"Y": (0.1 + rng.random((4, 3, BANDS))).astype(np.float32)})
     (tmp_path / "wl.txt").write_text("\n".join(f"{w:.1f}" for w in WL_NM) + "\n")
-    outcome = run_main(
-        ["hsi", "classify", str(tmp_path / "c.mat"), "--out", str(tmp_path / "out")]
-        + ["--wavelengths", str(tmp_path / "wl.txt")]
-    )
+    cube, out = str(tmp_path / "c.mat"), str(tmp_path / "out")
+    wavelengths = str(tmp_path / "wl.txt")
+    outcome = run_main(["hsi", "classify", cube, "--out", out, "--wavelengths", wavelengths])
     assert outcome.code == 0, outcome.stderr
     summary = json.loads((tmp_path / "out" / "report.json").read_text())["summary"]
     assert summary["lines"] == 4 and summary["samples"] == 3 and summary["valid_pixels"] == 12

@@ -346,6 +346,7 @@ def _run_stages(
             "coverage_m2": float(np.isfinite(dsm).sum() * resolution_m**2),
             **info.get("summary", {}),
             "median_triangulation_deg": verdict.numbers["median_triangulation_deg"],
+            "mean_points_per_image": verdict.numbers["mean_points_per_image"],
             "min_points_per_image": verdict.numbers["min_points_per_image"],
         }
         cells = []
