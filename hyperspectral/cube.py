@@ -77,6 +77,18 @@ class Cube:
     ignore_value: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.data.ndim != 3:
+            raise HyperspectralError(f"{self.source}: a cube is (lines, samples, bands)")
+        bands = int(self.data.shape[2])
+        for name, values in (
+            ("band centres (wavelength)", self.wavelengths_nm),
+            ("fwhm", self.fwhm_nm),
+            ("bbl", self.good_bands),
+        ):
+            if values is not None and len(values) != bands:
+                raise HyperspectralError(f"{self.source}: {len(values)} {name} for {bands} bands")
+
     @property
     def shape(self) -> tuple[int, int, int]:
         lines, samples, bands = self.data.shape

@@ -159,6 +159,11 @@ def _bag_images(path: Path, camera_yaml: str) -> tuple[Iterator[_Image], int, An
                 cube = np.asarray(image_to_numpy(msg), dtype=np.float32)
                 if cube.ndim == 2:
                     cube = cube[..., None]
+                if cube.shape[2] != len(wavelengths):
+                    raise HyperspectralError(
+                        f"{path}: {HSI_TOPIC} at {stamp} ns has {cube.shape[2]} bands, "
+                        f"{WAVELENGTH_TOPIC} {len(wavelengths)} band centres"
+                    )
                 info = infos.get(stamp)
                 if info is not None:
                     camera = CameraModel(camera_info_to_intrinsics(info))

@@ -923,7 +923,83 @@ ORTHO: list[BadInput] = [
     ),
 ]
 
-CASES = CLASSIFY + LIBRARY + CALIBRATE + TRAIN + UNMIX + ORTHO
+
+def hsi_bag(
+    wavelengths: list[float] | None = None, topic: str = "/hyperspectral/image_raw"
+) -> Maker:
+    """A real bag with one 4 x 5 x 12-band frame on ``topic`` (32FC12) and, unless None,
+    ``wavelengths`` on the latched /hyperspectral/wavelengths (Float32MultiArray)."""
+
+    def make(d: Path) -> None:
+        from smartmine.bagio import BagWriter
+        from smartmine.msgs.image import numpy_to_image
+
+        cube = (0.1 + 0.5 * np.random.default_rng(1).random((4, 5, BANDS))).astype(np.float32)
+        with BagWriter(d / "run.mcap") as bag:
+            f = bag.factory
+            bag.add_topic(topic, "sensor_msgs/msg/Image")
+            if wavelengths is not None:
+                bag.add_topic("/hyperspectral/wavelengths", "std_msgs/msg/Float32MultiArray")
+                wl = np.asarray(wavelengths, np.float32)
+                dim = f(
+                    "std_msgs/msg/MultiArrayDimension", label="nm", size=len(wl), stride=len(wl)
+                )
+                layout = f("std_msgs/msg/MultiArrayLayout", dim=[dim], data_offset=0)
+                message = f("std_msgs/msg/Float32MultiArray", layout=layout, data=wl)
+                bag.write("/hyperspectral/wavelengths", 10**9, message)
+            image = numpy_to_image(
+                cube, f"32FC{BANDS}", stamp_ns=10**9, frame_id="hsi_optical", factory=f
+            )
+            bag.write(topic, 10**9, image)
+
+    return make
+
+
+B = ("hsi", "classify", "{d}/run.mcap", "--out", "{d}/out")
+BAG = "{d}/run.mcap"
+BAGS: list[BadInput] = [
+    BadInput(
+        "bag-without-hsi-topic",
+        B,
+        (BAG, "/hyperspectral/image_raw"),
+        hsi_bag(list(WL_NM), "/camera/image"),
+    ),
+    BadInput("bag-without-wavelengths", B, (BAG, "--wavelengths FILE"), hsi_bag(None)),
+    BadInput("bag-wavelengths-count-wrong", B, (BAG, "band"), hsi_bag([500.0, 600.0, 700.0])),
+    BadInput(
+        "bag-wavelengths-nan",
+        B,
+        (BAG, "/hyperspectral/wavelengths"),
+        hsi_bag([float("nan")] * BANDS),
+    ),
+    BadInput("bag-frame-index-missing", B, (BAG,), hsi_bag(list(WL_NM), "/camera/image")),
+    BadInput(
+        "ortho-bag-without-wavelengths",
+        ORV,
+        (BAG, "/hyperspectral/wavelengths"),
+        both(_dem, _tum, hsi_bag(None)),
+    ),
+    BadInput(
+        "ortho-bag-wavelengths-count-wrong",
+        ORV,
+        (BAG, "band"),
+        both(_dem, _tum, hsi_bag([500.0, 600.0])),
+    ),
+    BadInput(
+        "ortho-bag-without-camera-info",
+        ORV,
+        (BAG, "--camera"),
+        both(_dem, _tum, hsi_bag(list(WL_NM))),
+    ),
+    BadInput(
+        "ortho-camera-yaml-garbage",
+        (*ORV, "--camera", "{d}/cam.yaml"),
+        ("{d}/cam.yaml",),
+        both(_dem, _tum, hsi_bag(list(WL_NM)), with_file("cam.yaml", "{{{")),
+    ),
+]
+
+CASES = CLASSIFY + LIBRARY + CALIBRATE + TRAIN + UNMIX + ORTHO + BAGS
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
