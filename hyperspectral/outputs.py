@@ -24,17 +24,49 @@ from smartmine.atomic import atomic_path
 U8Array = npt.NDArray[np.uint8]
 
 
+PRODUCT_NAMES = frozenset(
+    {
+        "class_map.hdr",
+        "class_map.img",
+        "class_map.tif",
+        "class_map.png",
+        "class_scores.tif",
+        "class_probability.tif",
+        "heat_map.tif",
+        "heat_map.png",
+        "similarity.tif",
+        "views.tif",
+        "confusion.png",
+        "report.json",
+        "report.html",
+        "config.json",
+    }
+)
+"""Every file ``hsi classify`` and ``hsi ortho`` write into ``--out``."""
+
+
 def check_output_folder(out: Path, overwrite: bool) -> None:
     """Refuse an ``--out`` that holds products already (unless ``overwrite``) or that
     cannot be a folder: checked before any work, so nothing old is reported as new."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise HyperspectralError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise HyperspectralError(
-            f"--out {out}: holds products of an earlier run already; give --overwrite to "
-            "replace them, or another --out"
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise HyperspectralError(
+                f"--out {out}: holds products of an earlier run already; give --overwrite to "
+                "replace them, or another --out"
+            )
+        foreign = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name not in PRODUCT_NAMES and ".partial-" not in p.name and ".tiles-" not in p.name
         )
+        if foreign:  # --overwrite replaces the folder as a whole: never the user's files
+            raise HyperspectralError(
+                f"--out {out}: holds files that are not hsi products ({', '.join(foreign[:3])}); "
+                "--overwrite replaces the whole folder, so give an empty or new --out"
+            )
     check_output_parent(out)
 
 

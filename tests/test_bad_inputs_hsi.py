@@ -184,6 +184,12 @@ def _afile(d: Path) -> None:
     (d / "afile").write_text("not a folder\n")
 
 
+def _out_with_the_cube(d: Path) -> None:
+    (d / "out").mkdir()
+    _cube(d / "out")
+    (d / "out" / "report.json").write_text("{}\n")
+
+
 def _used_out(d: Path) -> None:
     _cube(d)
     (d / "out").mkdir()
@@ -194,6 +200,12 @@ C = ("hsi", "classify", "{d}/cube.hdr", "--out", "{d}/out")
 HDR = "{d}/cube.hdr"
 
 CLASSIFY: list[BadInput] = [
+    BadInput(
+        "overwrite-a-folder-holding-the-cube",
+        ("hsi", "classify", "{d}/out/cube.hdr", "--out", "{d}/out", "--overwrite"),
+        ("{d}/out", "cube.hdr"),
+        _out_with_the_cube,
+    ),
     BadInput(
         "missing-cube", ("hsi", "classify", "{d}/none.hdr", "--out", "{d}/out"), ("{d}/none.hdr",)
     ),
@@ -1021,7 +1033,7 @@ def test_classify_into_a_used_out_never_reports_old_products(tmp_path: Path) -> 
     assert first.code == 0, first.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["method"] == "sam"
-    stale = out / "stale_product.tif"
+    stale = out / "class_probability.tif"  # a model run's product, not a SAM run's
     stale.write_text("from an older run")
     again = run_main(
         ["hsi", "classify", str(tmp_path / "cube.hdr"), "--out", str(out), "--method", "sid"]
