@@ -67,6 +67,14 @@ def _afile(d: Path) -> None:
     (d / "afile").write_text("not a folder\n")
 
 
+def both(*makers: Maker) -> Maker:
+    def make(d: Path) -> None:
+        for m in makers:
+            m(d)
+
+    return make
+
+
 def gcp(text: str) -> Maker:
     return with_file("gcp_list.txt", text, images())
 
@@ -75,6 +83,44 @@ S = ("sfm", "{d}/images", "--out", "{d}/out", "--preset", "fast", "--no-dense")
 G = (*S, "--gcp", "{d}/gcp_list.txt")
 GCP_FILE = "{d}/gcp_list.txt"
 OBS = "-83.30625 41.03531 280.0 100 100 IMG_0461.jpg gcp1\n"
+
+
+def sfm_bag(image_topic: str | None = "/camera/color/image_raw") -> Maker:
+    """A real bag: one NavSatFix and, unless None, two small colour frames."""
+
+    def make(d: Path) -> None:
+        from smartmine.bagio import BagWriter
+        from smartmine.msgs.image import numpy_to_image
+
+        with BagWriter(d / "run.mcap") as bag:
+            f = bag.factory
+            bag.add_topic("/gnss/fix", "sensor_msgs/msg/NavSatFix")
+            header = f(
+                "std_msgs/msg/Header",
+                stamp=f("builtin_interfaces/msg/Time", sec=1, nanosec=0),
+                frame_id="gnss",
+            )
+            status = f("sensor_msgs/msg/NavSatStatus", status=0, service=1)
+            fix = f(
+                "sensor_msgs/msg/NavSatFix",
+                header=header,
+                status=status,
+                latitude=41.0,
+                longitude=-83.3,
+                altitude=280.0,
+                position_covariance=np.zeros(9),
+                position_covariance_type=0,
+            )
+            bag.write("/gnss/fix", 10**9, fix)
+            if image_topic is not None:
+                bag.add_topic(image_topic, "sensor_msgs/msg/Image")
+                for k in range(2):
+                    frame = np.full((48, 64, 3), 40 * k, np.uint8)
+                    image = numpy_to_image(frame, "bgr8", stamp_ns=10**9 + k, factory=f)
+                    bag.write(image_topic, 10**9 + k, image)
+
+    return make
+
 
 CASES: list[BadInput] = [
     BadInput("input-missing", ("sfm", "{d}/none", "--out", "{d}/out"), ("{d}/none",)),
@@ -111,6 +157,30 @@ CASES: list[BadInput] = [
         ("sfm", "{d}/run.mcap", "--out", "{d}/out"),
         ("{d}/run.mcap",),
         with_file("run.mcap", b""),
+    ),
+    BadInput(
+        "bag-without-images",
+        ("sfm", "{d}/run.mcap", "--out", "{d}/out"),
+        ("{d}/run.mcap", "no image topic"),
+        sfm_bag(None),
+    ),
+    BadInput(
+        "bag-image-topic-unknown",
+        ("sfm", "{d}/run.mcap", "--out", "{d}/out", "--image-topic", "/nope"),
+        ("{d}/run.mcap", "/nope"),
+        sfm_bag(),
+    ),
+    BadInput(
+        "bag-fix-topic-unknown",
+        ("sfm", "{d}/run.mcap", "--out", "{d}/out", "--fix-topic", "/nope"),
+        ("{d}/run.mcap", "/nope"),
+        sfm_bag(),
+    ),
+    BadInput(
+        "bag-gcp-unknown-images",
+        ("sfm", "{d}/run.mcap", "--out", "{d}/out", "--gcp", GCP_FILE),
+        (GCP_FILE, "IMG_0461.jpg"),
+        both(sfm_bag(), with_file("gcp_list.txt", "EPSG:4326\n" + OBS)),
     ),
     BadInput("gcp-missing", G, (GCP_FILE,), images()),
     BadInput("gcp-empty", G, (GCP_FILE, "empty"), gcp("")),
