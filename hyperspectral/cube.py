@@ -100,11 +100,11 @@ class Cube:
             where = (
                 f"{self.source}: no 'wavelength' field in the header; add "
                 "'wavelength = {c1, c2, ...}' (one centre per band) and "
-                "'wavelength units = Nanometers' to it, "
+                "'wavelength units = Nanometers' to it, or "
                 if self.source.endswith(".hdr")
                 else f"{self.source}: no band centres (wavelengths); "
             )
-            raise HyperspectralError(where + "or give --wavelengths FILE (one centre per line, nm)")
+            raise HyperspectralError(where + "give --wavelengths FILE (one centre per line, nm)")
         return self.wavelengths_nm
 
     def with_wavelengths(self, path: Path) -> Cube:

@@ -116,8 +116,29 @@ def check_ortho_config(config: OrthoRunConfig) -> None:
         )
     if config.cell_m is not None and not (math.isfinite(config.cell_m) and config.cell_m > 0):
         raise HyperspectralError(f"--cell-m {config.cell_m}: want a size > 0 m")
-    if config.reference and not Path(config.reference).is_file():
-        raise HyperspectralError(f"--reference {config.reference}: no such file")
+    if config.reference:
+        check_reference(Path(config.reference))
+
+
+def check_reference(path: Path) -> None:
+    """``--reference`` opens as a raster with a ``zones`` tag naming its zone ids."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    if not path.is_file():
+        raise HyperspectralError(f"--reference {path}: no such file")
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+    except RasterioError as err:
+        raise HyperspectralError(f"--reference {path}: not a raster ({err})") from None
+    try:
+        zones = json.loads(tags["zones"])
+        {int(k): str(v) for k, v in zones.items()}
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise HyperspectralError(
+            f"--reference {path}: no 'zones' tag naming the zone ids ({err})"
+        ) from None
 
 
 @dataclass

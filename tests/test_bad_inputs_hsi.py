@@ -158,11 +158,11 @@ def _model(d: Path, bands: int = 5) -> None:
     TrainedModel(net, mean, std, config, ["a", "b"]).save(d / "model.pt")
 
 
-def _dem(d: Path, name: str = "dem.tif", epsg: int = 32613) -> None:
+def _dem(d: Path, name: str = "dem.tif", epsg: int = 32613, height_m: float = 2500.0) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
-    heights = np.full((20, 20), 2500.0, np.float32)
+    heights = np.full((20, 20), height_m, np.float32)
     profile = {
         "driver": "GTiff",
         "height": 20,
@@ -208,6 +208,12 @@ CLASSIFY: list[BadInput] = [
     ),
     BadInput(
         "missing-cube", ("hsi", "classify", "{d}/none.hdr", "--out", "{d}/out"), ("{d}/none.hdr",)
+    ),
+    BadInput(
+        "cube-is-a-folder",
+        ("hsi", "classify", "{d}/sub", "--out", "{d}/out"),
+        ("{d}/sub",),
+        lambda d: (d / "sub").mkdir(),
     ),
     BadInput(
         "unknown-format",
@@ -845,6 +851,30 @@ ORV = (
     "{d}/out",
 )
 ORTHO: list[BadInput] = [
+    BadInput(
+        "ortho-dem-all-nan",
+        OR,
+        ("{d}/dem.tif", "no heights"),
+        lambda d: _dem(d, height_m=float("nan")),
+    ),
+    BadInput(
+        "ortho-dem-all-inf",
+        OR,
+        ("{d}/dem.tif", "no heights"),
+        lambda d: _dem(d, height_m=float("inf")),
+    ),
+    BadInput(
+        "ortho-reference-is-text",
+        (*OR, "--reference", "{d}/zones.tif"),
+        ("{d}/zones.tif",),
+        with_file("zones.tif", "zones", _dem),
+    ),
+    BadInput(
+        "ortho-reference-without-zones-tag",
+        (*OR, "--reference", "{d}/zones.tif"),
+        ("{d}/zones.tif", "zones"),
+        both(_dem, lambda d: _dem(d, "zones.tif")),
+    ),
     BadInput("ortho-dem-missing", OR, ("{d}/dem.tif",)),
     BadInput(
         "ortho-dem-not-a-raster", OR, ("{d}/dem.tif",), with_file("dem.tif", "elevation: high\n")
@@ -984,7 +1014,6 @@ BAGS: list[BadInput] = [
         (BAG, "/hyperspectral/wavelengths"),
         hsi_bag([float("nan")] * BANDS),
     ),
-    BadInput("bag-frame-index-missing", B, (BAG,), hsi_bag(list(WL_NM), "/camera/image")),
     BadInput(
         "ortho-bag-without-wavelengths",
         ORV,
