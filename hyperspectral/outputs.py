@@ -71,11 +71,21 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
 
 
 def check_output_parent(out: Path) -> None:
-    """The nearest existing ancestor of ``out`` must be a folder (``--out a_file/x``)."""
+    """The nearest existing ancestor of ``out`` must be a folder we can write in
+    (``--out a_file/x``, ``--out /proc/1/x``): probed with a temporary file, removed."""
+    import tempfile
+
     for parent in Path(out).absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise HyperspectralError(f"--out {out}: {parent} is a file, not a folder")
+            try:
+                with tempfile.TemporaryFile(dir=parent):
+                    pass
+            except OSError as err:
+                raise HyperspectralError(
+                    f"--out {out}: cannot write in {parent} ({err.strerror or err})"
+                ) from None
             return
 
 

@@ -1040,7 +1040,45 @@ BAGS: list[BadInput] = [
     ),
 ]
 
-CASES = CLASSIFY + LIBRARY + CALIBRATE + TRAIN + UNMIX + ORTHO + BAGS
+UNWRITABLE: list[BadInput] = [
+    BadInput(
+        "classify-out-in-proc",
+        ("hsi", "classify", HDR, "--out", "/proc/1/nope"),
+        ("/proc/1/nope",),
+        _cube,
+    ),
+    BadInput(
+        "unmix-out-in-proc",
+        ("hsi", "unmix", HDR, "--out", "/proc/1/a.tif", "--classes", "jarosite"),
+        ("/proc/1/a.tif",),
+        _cube,
+    ),
+    BadInput(
+        "calibrate-out-in-proc",
+        ("hsi", "calibrate", HDR, "--out", "/proc/1/r.hdr", "--drop-bad-bands"),
+        ("/proc/1/r.hdr",),
+        _cube,
+    ),
+    BadInput(
+        "train-out-in-proc",
+        ("hsi", "train", HDR, "--labels", "{d}/labels.npy", "--out", "/proc/1/m.pt"),
+        ("/proc/1/m.pt",),
+        _labels_ok,
+    ),
+    BadInput(
+        "library-plot-in-proc",
+        ("hsi", "library", "show", "jarosite", "--plot", "/proc/1/p.png"),
+        ("/proc/1/p.png",),
+    ),
+    BadInput(
+        "ortho-out-in-proc",
+        ("hsi", "ortho", "{d}/run.mcap", "--dem", "{d}/dem.tif", "--out", "/proc/1/o"),
+        ("/proc/1/o",),
+        _dem,
+    ),
+]
+
+CASES = CLASSIFY + LIBRARY + CALIBRATE + TRAIN + UNMIX + ORTHO + BAGS + UNWRITABLE
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

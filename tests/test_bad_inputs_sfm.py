@@ -285,6 +285,9 @@ CASES: list[BadInput] = [
     BadInput(
         "out-under-a-file", ("sfm", "{d}/images", "--out", "{d}/afile/out"), ("{d}/afile",), _afile
     ),
+    BadInput(
+        "out-in-proc", ("sfm", "{d}/images", "--out", "/proc/1/nope"), ("/proc/1/nope",), images()
+    ),
     BadInput("out-is-a-file", ("sfm", "{d}/images", "--out", "{d}/afile"), ("{d}/afile",), _afile),
 ]
 

@@ -14,6 +14,7 @@ import json
 import math
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -135,11 +136,16 @@ def _check_out_dir(out_dir: Path) -> None:
     parents, is refused naming it."""
     if out_dir.exists() and not out_dir.is_dir():
         raise SfmError(f"--out {out_dir}: exists and is not a folder")
-    for parent in out_dir.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise SfmError(f"--out {out_dir}: {parent} is a file, not a folder")
-            return
+    nearest = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.exists())
+    if nearest != out_dir.absolute() and not nearest.is_dir():
+        raise SfmError(f"--out {out_dir}: {nearest} is a file, not a folder")
+    try:  # a folder we can write in (/proc/1/x is not)
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as err:
+        raise SfmError(
+            f"--out {out_dir}: cannot write in {nearest} ({err.strerror or err})"
+        ) from None
 
 
 @contextlib.contextmanager
