@@ -308,6 +308,10 @@ def parse_envi_header(text: str, what: str) -> EnviHeader:
     ``what`` and the field: sizes 1..10^7, a real ``data type``, ``interleave`` bsq/bil/bip,
     ``byte order`` 0/1, ``header offset`` >= 0, per-band lists of the right length."""
     fields = parse_envi_fields(text, what)
+    if "spectral library" in str(fields.get("file type", "")).lower():
+        raise HyperspectralError(
+            f"{what}: an ENVI spectral library, not a cube (give it as --library)"
+        )
     lines = _header_int(fields, "lines", what, 1, MAX_ENVI_DIMENSION)
     samples = _header_int(fields, "samples", what, 1, MAX_ENVI_DIMENSION)
     bands = _header_int(fields, "bands", what, 1, MAX_ENVI_DIMENSION)

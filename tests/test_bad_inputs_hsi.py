@@ -1042,6 +1042,12 @@ BAGS: list[BadInput] = [
 
 UNWRITABLE: list[BadInput] = [
     BadInput(
+        "classify-a-spectral-library",
+        ("hsi", "classify", HDR, "--out", "{d}/out"),
+        (HDR, "--library"),
+        cube_with("file type", "ENVI Spectral Library"),
+    ),
+    BadInput(
         "classify-out-in-proc",
         ("hsi", "classify", HDR, "--out", "/proc/1/nope"),
         ("/proc/1/nope",),
