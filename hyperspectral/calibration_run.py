@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ def read_targets(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HyperspectralError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise HyperspectralError(f"{path}: not a text (UTF-8) CSV file") from None
     lib = parse_csv(text, str(path)).resample(wavelengths_nm)
     targets = []
     for name, spectrum in zip(lib.names, lib.spectra, strict=True):
@@ -66,10 +69,36 @@ def empirical_line(
     return fit_empirical_line(np.array(signal), np.array(known))
 
 
+def _check_calibrate_args(args: argparse.Namespace) -> Path:
+    """The options in range and ``--out`` usable, before any work."""
+    from hyperspectral.outputs import check_output_parent
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".hdr":
+        raise HyperspectralError(f"--out {out}: give an ENVI header path ending in .hdr")
+    if not args.overwrite:
+        for existing in (out, out.with_suffix(".img")):
+            if existing.exists():
+                raise HyperspectralError(f"--out {existing} exists already (use --overwrite)")
+    check_output_parent(out)
+    if not (math.isfinite(args.white_reflectance) and 0 < args.white_reflectance <= 2):
+        raise HyperspectralError(f"--white-reflectance {args.white_reflectance}: want 0 < r <= 2")
+    if args.target_radius < 0:
+        raise HyperspectralError(f"--target-radius {args.target_radius}: want 0 or more pixels")
+    if not (math.isfinite(args.min_snr) and args.min_snr >= 0):
+        raise HyperspectralError(f"--min-snr {args.min_snr}: want a finite SNR >= 0")
+    if (args.dark is None) != (args.white is None):
+        raise HyperspectralError("calibrate: give both --dark and --white")
+    return out
+
+
 def calibrate_command(args: argparse.Namespace) -> Path:
     from spectral.io import envi
 
+    out = _check_calibrate_args(args)
     cube = open_cube(args.cube)
+    if getattr(args, "wavelengths", None):
+        cube = cube.with_wavelengths(args.wavelengths)
     lines, samples, bands = cube.shape
     apply: Any
     if args.targets is not None:
@@ -78,6 +107,13 @@ def calibrate_command(args: argparse.Namespace) -> Path:
         method = f"empirical line ({args.targets.name})"
     elif args.dark is not None and args.white is not None:
         dark, white = open_cube(args.dark), open_cube(args.white)
+        for reference in (dark, white):
+            if reference.shape[2] != bands or (not args.per_band and reference.shape[1] != samples):
+                raise HyperspectralError(
+                    f"{reference.source}: {reference.shape[1]} samples x {reference.shape[2]} "
+                    f"bands, the cube {samples} x {bands}"
+                    + ("" if args.per_band else " (per-column references; --per-band averages)")
+                )
         dw = DarkWhite(
             dark.read(),
             white.read(),
@@ -96,9 +132,8 @@ def calibrate_command(args: argparse.Namespace) -> Path:
     if args.drop_bad_bands:
         sample = np.asarray(cube.data[: min(lines, 64)], np.float32)
         keep = good_band_mask(cube.wavelengths_nm, cube.good_bands, sample, args.min_snr)
-    out = Path(args.out)
-    if out.suffix.lower() != ".hdr":
-        raise HyperspectralError(f"--out {out}: give an ENVI header path ending in .hdr")
+    if not keep.any():
+        raise HyperspectralError(f"{cube.source}: every band is a bad band; nothing to write")
     metadata: dict[str, Any] = {
         k: v
         for k, v in cube.metadata.items()

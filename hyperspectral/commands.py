@@ -43,7 +43,13 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="reference labels (ENVI classification with class names, .tif, .npy): "
         "confusion matrix and agreement by class name in the report",
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--wavelengths",
+        type=Path,
+        help="band centres of the cube (text, one nm value per line) where its header has "
+        "none (MATLAB cubes)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the products in --out")
     p.set_defaults(handler=_classify)
 
 
@@ -73,19 +79,24 @@ def _add_library_classifier_args(p: argparse.ArgumentParser) -> None:
 
 def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
     """The ClassifyConfig of the library-classifier arguments."""
+    import math
+
     from hyperspectral.errors import HyperspectralError
-    from hyperspectral.pipeline import ClassifyConfig
+    from hyperspectral.pipeline import ClassifyConfig, check_classify_config
 
     class_thresholds: dict[str, float] = {}
     for item in args.class_threshold:
         name, sep, value = item.partition("=")
         try:
-            class_thresholds[name] = float(value)
+            number = float(value)
         except ValueError:
-            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER") from None
-        if not sep:
-            raise HyperspectralError(f"--class-threshold {item!r}: want CLASS=NUMBER")
-    return ClassifyConfig(
+            number = math.nan
+        if not sep or not name.strip() or not math.isfinite(number) or number < 0:
+            raise HyperspectralError(
+                f"--class-threshold {item!r}: want CLASS=MAX (a finite score >= 0)"
+            )
+        class_thresholds[name.strip()] = number
+    config = ClassifyConfig(
         library=str(args.library),
         classes=list(args.classes),
         method=args.method,
@@ -95,8 +106,11 @@ def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
         continuum_removal=args.continuum_removal,
         tile_mb=args.tile_mb,
         labels=str(getattr(args, "labels", None) or ""),
+        wavelengths=str(getattr(args, "wavelengths", None) or ""),
         irradiance=str(args.irradiance or ""),
     )
+    check_classify_config(config)
+    return config
 
 
 def _add_ortho(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -192,6 +206,12 @@ def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--drop-bad-bands", action="store_true", help="write only good bands")
     p.add_argument("--min-snr", type=float, default=0.0, help="drop bands below this SNR")
     p.add_argument("--continuum-removal", action="store_true")
+    p.add_argument(
+        "--wavelengths",
+        type=Path,
+        help="band centres of the cube (text, one nm value per line) where its header has "
+        "none (MATLAB cubes)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_calibrate)
 
@@ -245,6 +265,12 @@ def _add_unmix(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--out", type=Path, required=True, help="abundance GeoTIFF")
     p.add_argument("--library", default="bundled")
     p.add_argument("--classes", nargs="+", required=True, help="endmember classes/spectra")
+    p.add_argument(
+        "--wavelengths",
+        type=Path,
+        help="band centres of the cube (text, one nm value per line) where its header has "
+        "none (MATLAB cubes)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_unmix)
 
@@ -297,16 +323,16 @@ def _library_list(args: argparse.Namespace) -> int:
 def _library_show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hyperspectral.errors import HyperspectralError
+    from hyperspectral.cube import read_wavelength_file
     from hyperspectral.library import load_library
 
     lib = load_library(args.library).subset(list(args.names))
+    if args.plot is not None:
+        from hyperspectral.outputs import check_output_parent
+
+        check_output_parent(args.plot)
     if args.wavelengths is not None:
-        try:
-            wl = np.loadtxt(args.wavelengths, ndmin=1)
-        except (OSError, ValueError) as err:
-            raise HyperspectralError(f"--wavelengths {args.wavelengths}: {err}") from None
-        lib = lib.resample(wl)
+        lib = lib.resample(read_wavelength_file(args.wavelengths))
     for name, cls, spectrum in zip(lib.names, lib.classes, lib.spectra, strict=True):
         finite = spectrum[np.isfinite(spectrum)]
         print(

@@ -14,6 +14,7 @@ folder → the simulator's ``/hyperspectral/image_raw`` topic (first cube).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterator
@@ -76,6 +77,18 @@ class Cube:
     ignore_value: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.data.ndim != 3:
+            raise HyperspectralError(f"{self.source}: a cube is (lines, samples, bands)")
+        bands = int(self.data.shape[2])
+        for name, values in (
+            ("band centres (wavelength)", self.wavelengths_nm),
+            ("fwhm", self.fwhm_nm),
+            ("bbl", self.good_bands),
+        ):
+            if values is not None and len(values) != bands:
+                raise HyperspectralError(f"{self.source}: {len(values)} {name} for {bands} bands")
+
     @property
     def shape(self) -> tuple[int, int, int]:
         lines, samples, bands = self.data.shape
@@ -84,11 +97,25 @@ class Cube:
     def require_wavelengths(self) -> F64Array:
         """Band centres (nm), or an error naming the cube (a classifier needs them)."""
         if self.wavelengths_nm is None:
-            raise HyperspectralError(
-                f"{self.source}: no 'wavelength' field in the header; add it (band centres) "
-                "or give --wavelengths FILE (one centre per line, nm)"
+            where = (
+                f"{self.source}: no 'wavelength' field in the header; add "
+                "'wavelength = {c1, c2, ...}' (one centre per band) and "
+                "'wavelength units = Nanometers' to it, or "
+                if self.source.endswith(".hdr")
+                else f"{self.source}: no band centres (wavelengths); "
             )
+            raise HyperspectralError(where + "give --wavelengths FILE (one centre per line, nm)")
         return self.wavelengths_nm
+
+    def with_wavelengths(self, path: Path) -> Cube:
+        """This cube with the band centres of ``path`` (text, one nm value per line), as
+        ``--wavelengths FILE`` gives them: one per band, finite, increasing."""
+        wl = read_wavelength_file(path)
+        if len(wl) != self.shape[2]:
+            raise HyperspectralError(
+                f"{path}: {len(wl)} band centres for the {self.shape[2]} bands of {self.source}"
+            )
+        return dataclasses.replace(self, wavelengths_nm=wl)
 
     def tiles(self, lines_per_tile: int = DEFAULT_TILE_LINES) -> Iterator[tuple[int, F32Array]]:
         """``(first_line, block)`` blocks of whole lines as float32, in order.
@@ -122,6 +149,26 @@ class Cube:
         return ok
 
 
+def read_wavelength_file(path: Path) -> F64Array:
+    """Band centres (nm) of a text file, one a line (``--wavelengths FILE``), checked."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise HyperspectralError(f"--wavelengths {path}: cannot read it ({err})") from None
+    values: list[float] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        item = line.split("#", 1)[0].strip().rstrip(",")
+        if not item:
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise HyperspectralError(
+                f"--wavelengths {path}:{number}: {item[:40]!r} is not a number (nm)"
+            ) from None
+    return check_wavelengths(np.array(values, dtype=np.float64), f"--wavelengths {path}")
+
+
 def tile_lines_for(samples: int, bands: int, tile_mb: float) -> int:
     """Lines per tile so one float32 tile takes about ``tile_mb`` MB."""
     per_line = max(1, samples * bands * 4)
@@ -129,6 +176,202 @@ def tile_lines_for(samples: int, bands: int, tile_mb: float) -> int:
 
 
 # --- ENVI ------------------------------------------------------------------------------
+
+ENVI_DTYPES: dict[int, str] = {
+    1: "u1",
+    2: "i2",
+    3: "i4",
+    4: "f4",
+    5: "f8",
+    12: "u2",
+    13: "u4",
+    14: "i8",
+    15: "u8",
+}
+"""ENVI ``data type`` codes of real-valued data (6 and 9, complex, are not spectra)."""
+ENVI_INTERLEAVES = ("bsq", "bil", "bip")
+MAX_ENVI_DIMENSION = 10_000_000
+"""Lines, samples or bands above this are a corrupt header, not a sensor."""
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EnviHeader:
+    """An ENVI header, parsed and checked: every number finite and in range.
+
+    ``fields`` keeps every key (lower case) as ENVI gives it: a string, or a list of
+    strings for ``{...}`` values; the typed attributes are the ones a cube needs."""
+
+    lines: int
+    samples: int
+    bands: int
+    dtype: np.dtype[Any]
+    interleave: str
+    header_offset: int
+    wavelengths_nm: F64Array | None
+    fwhm_nm: F64Array | None
+    bbl: F64Array | None
+    ignore_value: float | None
+    fields: dict[str, Any]
+
+    @property
+    def data_bytes(self) -> int:
+        return self.header_offset + self.lines * self.samples * self.bands * self.dtype.itemsize
+
+
+def parse_envi_fields(text: str, what: str) -> dict[str, Any]:
+    """``key = value`` and ``key = {a, b, ...}`` pairs of an ENVI header (keys lower case).
+
+    The first line must be ``ENVI``; ``;`` lines are comments; a ``{`` value runs to its
+    ``}``, over several lines. ``description`` keeps its text whole."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "ENVI":
+        raise HyperspectralError(f"{what}: not an ENVI header (its first line must be 'ENVI')")
+    fields: dict[str, Any] = {}
+    i = 1
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.strip() or line.lstrip().startswith(";"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise HyperspectralError(f"{what}:{i}: not a 'key = value' line: {line.strip()[:60]!r}")
+        key = " ".join(key.split()).lower()
+        if not key:
+            raise HyperspectralError(f"{what}:{i}: a value without a key")
+        value = value.strip()
+        if value.startswith("{"):
+            start = i
+            while "}" not in value:
+                if i >= len(lines):
+                    raise HyperspectralError(f"{what}:{start}: field {key!r} has no closing '}}'")
+                value += "\n" + lines[i].strip()
+                i += 1
+            inner = value[1 : value.index("}")]
+            if key == "description":
+                fields[key] = inner.strip()
+            else:
+                fields[key] = [v.strip() for v in inner.split(",")] if inner.strip() else []
+        else:
+            fields[key] = value
+    return fields
+
+
+def _header_int(fields: dict[str, Any], key: str, what: str, low: int, high: int) -> int:
+    raw = fields.get(key)
+    if raw is None:
+        raise HyperspectralError(f"{what}: header lacks the {key!r} field")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise HyperspectralError(
+            f"{what}: header field {key!r} = {raw!r} is not an integer"
+        ) from None
+    if not low <= value <= high:
+        raise HyperspectralError(f"{what}: header field {key!r} = {value} is outside {low}..{high}")
+    return value
+
+
+def _float_list(fields: dict[str, Any], key: str, count: int, what: str) -> F64Array | None:
+    raw = fields.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raw = [raw]
+    try:
+        values = np.array([float(v) for v in raw], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HyperspectralError(f"{what}: header field {key!r} is not a list of numbers") from None
+    if len(values) != count:
+        raise HyperspectralError(
+            f"{what}: header field {key!r} has {len(values)} values for {count} bands"
+        )
+    if not np.isfinite(values).all():
+        raise HyperspectralError(f"{what}: header field {key!r} holds NaN or infinite values")
+    return values
+
+
+def check_wavelengths(values: F64Array, what: str) -> F64Array:
+    """Band centres (nm) that a resampler can use: finite and positive. Not necessarily
+    increasing: AVIRIS's spectrometers overlap (687 nm, then 664 nm)."""
+    wl = np.asarray(values, dtype=np.float64)
+    if wl.ndim != 1 or len(wl) == 0:
+        raise HyperspectralError(f"{what}: no band centres")
+    if not np.isfinite(wl).all() or (wl <= 0).any():
+        raise HyperspectralError(f"{what}: band centres must be finite and > 0 nm")
+    return wl
+
+
+def parse_envi_header(text: str, what: str) -> EnviHeader:
+    """A checked :class:`EnviHeader` from header text, or a HyperspectralError naming
+    ``what`` and the field: sizes 1..10^7, a real ``data type``, ``interleave`` bsq/bil/bip,
+    ``byte order`` 0/1, ``header offset`` >= 0, per-band lists of the right length."""
+    fields = parse_envi_fields(text, what)
+    if "spectral library" in str(fields.get("file type", "")).lower():
+        raise HyperspectralError(
+            f"{what}: an ENVI spectral library, not a cube (give it as --library)"
+        )
+    lines = _header_int(fields, "lines", what, 1, MAX_ENVI_DIMENSION)
+    samples = _header_int(fields, "samples", what, 1, MAX_ENVI_DIMENSION)
+    bands = _header_int(fields, "bands", what, 1, MAX_ENVI_DIMENSION)
+    code = _header_int(fields, "data type", what, 1, 15)
+    if code not in ENVI_DTYPES:
+        raise HyperspectralError(
+            f"{what}: header field 'data type' = {code} is not a real-valued type "
+            f"(ENVI codes {sorted(ENVI_DTYPES)})"
+        )
+    order = _header_int(fields, "byte order", what, 0, 1) if "byte order" in fields else 0
+    dtype = np.dtype(ENVI_DTYPES[code]).newbyteorder(">" if order == 1 else "<")
+    interleave = str(fields.get("interleave", "bsq")).strip().lower()
+    if interleave not in ENVI_INTERLEAVES:
+        raise HyperspectralError(
+            f"{what}: header field 'interleave' = {fields.get('interleave')!r} is not "
+            "bsq, bil or bip"
+        )
+    offset = (
+        _header_int(fields, "header offset", what, 0, 2**40) if "header offset" in fields else 0
+    )
+    wl = _float_list(fields, "wavelength", bands, what)
+    units = fields.get("wavelength units")
+    if wl is not None:
+        wl = check_wavelengths(wavelengths_to_nm(wl, units, what), f"{what}: 'wavelength'")
+    fwhm = _float_list(fields, "fwhm", bands, what)
+    if fwhm is not None and wl is not None and np.max(wl) > 100 and np.max(fwhm) < 1:
+        fwhm = wavelengths_to_nm(fwhm, units, what)
+    if fwhm is not None and (fwhm <= 0).any():
+        raise HyperspectralError(f"{what}: header field 'fwhm' must be > 0")
+    bbl = _float_list(fields, "bbl", bands, what)
+    ignore: float | None = None
+    if "data ignore value" in fields:
+        try:
+            ignore = float(str(fields["data ignore value"]))
+        except ValueError:
+            raise HyperspectralError(
+                f"{what}: header field 'data ignore value' = {fields['data ignore value']!r} "
+                "is not a number"
+            ) from None
+    return EnviHeader(
+        lines, samples, bands, dtype, interleave, offset, wl, fwhm, bbl, ignore, fields
+    )
+
+
+def read_envi_header(header: Path) -> EnviHeader:
+    """:func:`parse_envi_header` of a file (UTF-8, else Latin-1)."""
+    try:
+        with header.open("rb") as f:
+            raw = f.read(MAX_HEADER_BYTES + 1)
+    except FileNotFoundError:
+        raise HyperspectralError(f"{header}: no such file") from None
+    except IsADirectoryError:
+        raise HyperspectralError(f"{header}: a folder, not an ENVI header") from None
+    if len(raw) > MAX_HEADER_BYTES or b"\0" in raw:
+        raise HyperspectralError(f"{header}: not an ENVI header (binary or over 16 MB)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return parse_envi_header(text, str(header))
 
 
 def _header_path(path: Path) -> Path:
@@ -143,7 +386,7 @@ def _header_path(path: Path) -> Path:
 def _data_path(header: Path) -> Path:
     for suffix in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli", ""):
         candidate = header.with_suffix(suffix)
-        if candidate != header and candidate.exists():
+        if candidate != header and candidate.is_file():
             return candidate
     raise HyperspectralError(f"{header}: no data file beside it (.img, .dat, .raw, .sli)")
 
@@ -154,14 +397,15 @@ def wavelengths_to_nm(values: F64Array, units: str | None, what: str) -> F64Arra
     Without units, values below 100 are taken as micrometres (the documented fallback:
     no sensor of ours has bands below 100 nm), else nanometres.
     """
-    unit = (units or "").strip().lower()
+    unit = str(units or "").strip().lower()
     if unit in {"micrometers", "micrometer", "microns", "micron", "um", "µm"}:
         return values * 1000.0
     if unit in {"nanometers", "nanometer", "nm"}:
         return values
-    if unit in {"wavenumber", "ghz", "mhz", "index", "unknown"} and unit != "unknown":
+    if unit in {"wavenumber", "ghz", "mhz", "index"}:
         raise HyperspectralError(f"{what}: wavelength units {units!r} are not supported")
-    return values * 1000.0 if np.nanmax(values) < 100 else values
+    finite = values[np.isfinite(values)]
+    return values * 1000.0 if len(finite) and np.max(finite) < 100 else values
 
 
 def parse_map_info(map_info: list[str] | None, what: str) -> GeoReference | None:
@@ -175,6 +419,8 @@ def parse_map_info(map_info: list[str] | None, what: str) -> GeoReference | None
         return None
     from smartmine.geodesy import utm_epsg
 
+    if not isinstance(map_info, list):
+        raise HyperspectralError(f"{what}: header field 'map info' is not a {{...}} list")
     items = [str(v).strip() for v in map_info]
     if items[0].upper() != "UTM":
         return None  # other projections: image coordinates, said in the report
@@ -182,8 +428,16 @@ def parse_map_info(map_info: list[str] | None, what: str) -> GeoReference | None
         ref_x, ref_y, east, north, dx, dy = (float(v) for v in items[1:7])
         zone = int(float(items[7]))
         hemisphere = items[8].lower()
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, OverflowError):
         raise HyperspectralError(f"{what}: malformed 'map info' {map_info}") from None
+    if not all(math.isfinite(v) for v in (ref_x, ref_y, east, north, dx, dy)) or dx <= 0 or dy <= 0:
+        raise HyperspectralError(
+            f"{what}: 'map info' needs finite coordinates and pixel sizes > 0 ({map_info})"
+        )
+    if not 1 <= zone <= 60 or hemisphere[:1] not in ("n", "s"):
+        raise HyperspectralError(
+            f"{what}: 'map info' UTM zone {items[7]} {items[8]} is not 1-60 North|South"
+        )
     if "wgs" not in " ".join(items[9:10]).lower() and len(items) > 9:
         datum = items[9]
         if "wgs" not in datum.lower():
@@ -192,7 +446,12 @@ def parse_map_info(map_info: list[str] | None, what: str) -> GeoReference | None
     for item in items:
         match = re.match(r"rotation\s*=\s*([-+0-9.eE]+)", item)
         if match:
-            rotation = float(match.group(1))
+            try:
+                rotation = float(match.group(1))
+            except ValueError:
+                raise HyperspectralError(f"{what}: 'map info' {item!r} is not a number") from None
+            if not math.isfinite(rotation):
+                raise HyperspectralError(f"{what}: 'map info' {item!r} is not finite")
     theta = math.radians(rotation)
     cos, sin = math.cos(theta), math.sin(theta)
     a, b = dx * cos, dy * sin
@@ -204,76 +463,42 @@ def parse_map_info(map_info: list[str] | None, what: str) -> GeoReference | None
     return GeoReference((x0, a, b, y0, d, e), utm_epsg(zone, not hemisphere.startswith("s")))
 
 
-def _float_list(meta: dict[str, Any], key: str, count: int, what: str) -> F64Array | None:
-    raw = meta.get(key)
-    if raw is None:
-        return None
-    try:
-        values = np.array([float(v) for v in raw], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise HyperspectralError(f"{what}: header field {key!r} is not a list of numbers") from None
-    if len(values) != count:
-        raise HyperspectralError(
-            f"{what}: header field {key!r} has {len(values)} values for {count} bands"
-        )
-    return values
-
-
 def open_envi(path: Path) -> Cube:
-    """Open an ENVI cube as a memory map, checking the header against the file."""
-    import spectral
-    from spectral.io import envi
-
+    """Open an ENVI cube as a memory map, checking the header against the file: its size
+    must be exactly what the header's sizes, data type and offset make."""
     header = _header_path(path)
     data_file = _data_path(header) if path.suffix.lower() == ".hdr" else path
     what = str(header)
-    try:
-        meta = envi.read_envi_header(str(header))
-    except FileNotFoundError:
-        raise HyperspectralError(f"{header}: no such file") from None
-    except Exception as err:  # spectral raises its own classes for malformed headers
-        raise HyperspectralError(f"{header}: not a valid ENVI header ({err})") from None
-    try:
-        lines, samples, bands = (int(meta[k]) for k in ("lines", "samples", "bands"))
-        dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
-    except KeyError as err:
-        raise HyperspectralError(f"{header}: header lacks or has a bad {err} field") from None
-    big = str(meta.get("byte order", "0")).strip() == "1"
-    dtype = dtype.newbyteorder(">" if big else "<")
-    offset = int(meta.get("header offset", 0))
-    expected = offset + lines * samples * bands * dtype.itemsize
+    info = read_envi_header(header)
+    expected = info.data_bytes
     actual = data_file.stat().st_size
-    if actual < expected:
+    if actual != expected:
         raise HyperspectralError(
-            f"{data_file}: {actual} bytes, but the header ({lines} lines x {samples} samples x "
-            f"{bands} bands of {dtype.name}, offset {offset}) needs {expected}"
+            f"{data_file}: {actual} bytes, but the header ({info.lines} lines x {info.samples} "
+            f"samples x {info.bands} bands, 'data type' {info.dtype.name}, 'header offset' "
+            f"{info.header_offset}) needs {expected}"
         )
+    order = {
+        "bip": ((info.lines, info.samples, info.bands), (0, 1, 2)),
+        "bil": ((info.lines, info.bands, info.samples), (0, 2, 1)),
+        "bsq": ((info.bands, info.lines, info.samples), (1, 2, 0)),
+    }
+    shape, axes = order[info.interleave]
     try:
-        image = spectral.open_image(str(header))
-        memmap = image.open_memmap(interleave="bip")
-    except Exception as err:
-        raise HyperspectralError(f"{header}: cannot map {data_file.name} ({err})") from None
-    wl = _float_list(meta, "wavelength", bands, what)
-    if wl is not None:
-        wl = wavelengths_to_nm(wl, meta.get("wavelength units"), what)
-    fwhm = _float_list(meta, "fwhm", bands, what)
-    if fwhm is not None and wl is not None:
-        fwhm = (
-            wavelengths_to_nm(fwhm, meta.get("wavelength units"), what)
-            if np.nanmax(wl) > 100 and np.nanmax(fwhm) < 1
-            else fwhm
+        raw = np.memmap(
+            data_file, dtype=info.dtype, mode="r", offset=info.header_offset, shape=shape
         )
-    bbl = _float_list(meta, "bbl", bands, what)
-    ignore = meta.get("data ignore value")
+    except (OSError, ValueError) as err:
+        raise HyperspectralError(f"{data_file}: cannot map the data ({err})") from None
     return Cube(
-        data=memmap,
-        wavelengths_nm=wl,
-        fwhm_nm=fwhm,
-        good_bands=None if bbl is None else bbl > 0,
-        georef=parse_map_info(meta.get("map info"), what),
-        source=str(header),
-        ignore_value=None if ignore is None else float(ignore),
-        metadata=dict(meta),
+        data=raw.transpose(axes),
+        wavelengths_nm=info.wavelengths_nm,
+        fwhm_nm=info.fwhm_nm,
+        good_bands=None if info.bbl is None else info.bbl > 0,
+        georef=parse_map_info(info.fields.get("map info"), what),
+        source=what,
+        ignore_value=info.ignore_value,
+        metadata=dict(info.fields),
     )
 
 
@@ -298,30 +523,52 @@ def open_mat(path: Path, variable: str | None = None, shape: tuple[int, int] | N
     if variable is None or variable not in arrays:
         raise HyperspectralError(f"{path}: no cube variable (have {', '.join(arrays)})")
     values = arrays[variable]
+    if values.dtype.kind not in "iufb":
+        raise HyperspectralError(
+            f"{path}: variable {variable!r} holds {values.dtype} values, not numbers"
+        )
+    if values.ndim not in (2, 3) or 0 in values.shape:
+        raise HyperspectralError(
+            f"{path}: variable {variable!r} is {values.shape}; want (lines, samples, bands) "
+            "or (bands, pixels)"
+        )
     if values.ndim == 2:
-        rows = shape[0] if shape else _scalar(arrays, ("nRow", "lines", "rows"))
-        cols = shape[1] if shape else _scalar(arrays, ("nCol", "cols", "samples"))
+        rows = shape[0] if shape else _scalar(arrays, ("nRow", "lines", "rows"), path)
+        cols = shape[1] if shape else _scalar(arrays, ("nCol", "cols", "samples"), path)
         if rows is None or cols is None:
             side = math.isqrt(values.shape[1])
             if side * side != values.shape[1]:
                 raise HyperspectralError(f"{path}: {variable} is 2-D and the image size is unknown")
             rows = cols = side
-        if rows * cols != values.shape[1]:
+        if rows < 1 or cols < 1 or rows * cols != values.shape[1]:
             raise HyperspectralError(
                 f"{path}: {variable} has {values.shape[1]} pixels, not {rows} x {cols}"
             )
         values = values.T.reshape(cols, rows, -1).transpose(1, 0, 2)
     data = values.astype(np.float32)
-    scale = _scalar(arrays, ("maxValue",))
-    if scale:
+    scale = _scalar(arrays, ("maxValue",), path, integer=False)
+    if scale is not None and scale != 0:
+        if not math.isfinite(scale) or scale < 0:
+            raise HyperspectralError(f"{path}: maxValue = {scale} is not a positive number")
         data = data / np.float32(scale)
     return Cube(data=data, wavelengths_nm=None, source=f"{path}:{variable}")
 
 
-def _scalar(arrays: dict[str, npt.NDArray[Any]], names: tuple[str, ...]) -> int | None:
+def _scalar(
+    arrays: dict[str, npt.NDArray[Any]], names: tuple[str, ...], path: Path, integer: bool = True
+) -> Any:
     for name in names:
         if name in arrays and arrays[name].size == 1:
-            return int(arrays[name].ravel()[0])
+            value = arrays[name].ravel()[0]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise HyperspectralError(f"{path}: {name} = {value!r} is not a number") from None
+            if not integer:
+                return number
+            if not math.isfinite(number) or number != int(number):
+                raise HyperspectralError(f"{path}: {name} = {value!r} is not an integer")
+            return int(number)
     return None
 
 
@@ -347,7 +594,10 @@ def open_bag(path: Path, index: int = 0, topic: str = HSI_TOPIC) -> Cube:
         reader.require_topics([topic])
         if WAVELENGTH_TOPIC in reader.topics:
             for message in reader.messages(topics=[WAVELENGTH_TOPIC]):
-                wavelengths = np.asarray(message.message.data, dtype=np.float64)
+                wavelengths = check_wavelengths(
+                    np.asarray(message.message.data, dtype=np.float64),
+                    f"{path}: {WAVELENGTH_TOPIC}",
+                )
                 break
         for i, message in enumerate(reader.messages(topics=[topic])):
             image = np.asarray(image_to_numpy(message.message), dtype=np.float32)

@@ -175,6 +175,11 @@ def parse_csv(text: str, source: str) -> SpectralLibrary:
         raise HyperspectralError(f"{source}: first column must be wavelength_nm or wavelength_um")
     has_fwhm = len(header) > 1 and header[1].lower().startswith(("fwhm", "bandwidth"))
     start = 2 if has_fwhm else 1
+    for number, r in enumerate(rows[1:], start=2):
+        if len(r) > len(header):
+            raise HyperspectralError(
+                f"{source}: row {number} has {len(r)} cells, the header {len(header)} columns"
+            )
     try:
         table = np.array(
             [
@@ -189,8 +194,14 @@ def parse_csv(text: str, source: str) -> SpectralLibrary:
     wl = table[:, 0] * scale
     if np.isnan(wl).any():
         raise HyperspectralError(f"{source}: a wavelength cell is empty")
+    if not np.isfinite(wl).all() or (wl <= 0).any():
+        raise HyperspectralError(f"{source}: wavelengths must be finite and > 0")
     fwhm = table[:, 1] * scale if has_fwhm else None
+    if fwhm is not None and not (np.isfinite(fwhm) & (fwhm > 0)).all():
+        raise HyperspectralError(f"{source}: {header[1]} values must be finite and > 0")
     spectra = table[:, start:].T.copy()
+    if np.isinf(spectra).any():
+        raise HyperspectralError(f"{source}: a spectrum holds an infinite value")
     spectra[spectra < MISSING_BELOW] = np.nan
     parts = [_split_header(h) for h in header[start:]]
     if not parts:
@@ -303,4 +314,6 @@ def load_library(path: Path | str | None = None) -> SpectralLibrary:
             return parse_csv(path.read_text(encoding="utf-8"), str(path))
         except FileNotFoundError:
             raise HyperspectralError(f"{path}: no such file") from None
+        except UnicodeDecodeError:
+            raise HyperspectralError(f"{path}: not a text (UTF-8) CSV file") from None
     raise HyperspectralError(f"{path}: unknown library format (want .sli/.hdr or .csv)")

@@ -199,8 +199,9 @@ def load_model(path: Path) -> TrainedModel:
     except FileNotFoundError:
         raise HyperspectralError(f"{path}: no such model file") from None
     except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
         raise HyperspectralError(
-            f"{path}: not a smartmine hsi model ({type(err).__name__}: {err})"
+            f"{path}: not a smartmine hsi model ({type(err).__name__}: {first})"
         ) from None
     return TrainedModel(
         net, mean, state["std"].numpy(), config, classes, json.loads(state["wavelengths_nm"])
@@ -264,40 +265,68 @@ def train(
 
 
 def read_labels(path: Path, shape: tuple[int, int]) -> tuple[I64Array, list[str]]:
-    """Label raster (0 = unlabelled) as (h, w) int64 with −1 for unlabelled, classes 0..C−1."""
+    """Label raster (0 = unlabelled) as (h, w) int64 with −1 for unlabelled, classes 0..C−1.
+
+    ``.npy`` files are read without pickle (``allow_pickle=False``: a pickled object array
+    could run code), and every format must hold whole numbers 0..65535 of ``shape``."""
     suffix = path.suffix.lower()
     names: list[str] = []
-    if not path.exists():
+    if not path.is_file():
         raise HyperspectralError(f"{path}: no such label file")
     if suffix == ".npy":
-        raw = np.load(path)
+        try:
+            raw = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            reason = "objects (pickled), not numbers" if "allow_pickle" in str(err) else str(err)
+            raise HyperspectralError(f"{path}: not a label array ({reason})") from None
+        except (OSError, EOFError) as err:
+            raise HyperspectralError(f"{path}: not a .npy file ({err})") from None
+        if not isinstance(raw, np.ndarray):
+            raise HyperspectralError(f"{path}: not a single label array")
     elif suffix == ".mat":
         from scipy.io import loadmat
 
+        try:
+            mat = loadmat(str(path))
+        except Exception as err:  # scipy raises several classes for a bad file
+            raise HyperspectralError(f"{path}: not a MATLAB v5 file ({err})") from None
         arrays = [
-            v
-            for k, v in loadmat(str(path)).items()
-            if not k.startswith("__") and getattr(v, "ndim", 0) == 2
+            v for k, v in mat.items() if not k.startswith("__") and getattr(v, "ndim", 0) == 2
         ]
+        arrays = [v for v in arrays if v.shape == shape] or arrays
         if not arrays:
             raise HyperspectralError(f"{path}: no 2-D label array")
         raw = arrays[0]
     elif suffix in {".tif", ".tiff"}:
         import rasterio
+        from rasterio.errors import RasterioError
 
-        with rasterio.open(path) as src:
-            raw = src.read(1)
+        try:
+            with rasterio.open(path) as src:
+                raw = src.read(1)
+        except RasterioError as err:
+            raise HyperspectralError(f"{path}: not a readable GeoTIFF ({err})") from None
     else:
-        import spectral
+        from hyperspectral.cube import open_envi
 
-        image = spectral.open_image(str(path if suffix == ".hdr" else path.with_suffix(".hdr")))
-        raw = np.asarray(image.open_memmap())[..., 0]
-        names = list(image.metadata.get("class names", []))[1:]
-    raw = np.asarray(raw).astype(np.int64)
+        image = open_envi(path)
+        raw = np.asarray(image.data)[..., 0]
+        class_names = image.metadata.get("class names", [])
+        names = list(class_names)[1:] if isinstance(class_names, list) else []
+    raw = np.asarray(raw)
+    if raw.dtype.kind not in "iufb":
+        raise HyperspectralError(f"{path}: labels are {raw.dtype}, not numbers")
     if raw.shape != shape:
         raise HyperspectralError(f"{path}: labels are {raw.shape}, the cube {shape}")
+    if raw.dtype.kind == "f" and (not np.isfinite(raw).all() or (raw != np.round(raw)).any()):
+        raise HyperspectralError(f"{path}: labels must be whole numbers (NaN or fractions)")
+    if raw.size and (raw.min() < 0 or raw.max() > 65535):
+        raise HyperspectralError(
+            f"{path}: labels must be 0..65535 (have {raw.min()}..{raw.max()}; 0 = unlabelled)"
+        )
+    raw = raw.astype(np.int64)
     present = np.unique(raw[raw > 0])
-    remap = -np.ones(int(raw.max()) + 1, np.int64)
+    remap = -np.ones(int(raw.max(initial=0)) + 1, np.int64)
     remap[present] = np.arange(len(present))
     if not names:
         names = [f"class_{int(v)}" for v in present]
@@ -308,16 +337,39 @@ def read_labels(path: Path, shape: tuple[int, int]) -> tuple[I64Array, list[str]
     return remap[raw], names
 
 
+def check_train_args(args: argparse.Namespace) -> None:
+    """The options of ``hsi train`` in range, and ``--out`` a place a file can go."""
+    from hyperspectral.outputs import check_output_parent
+
+    if args.patch % 2 == 0 or not 1 <= args.patch <= 31:
+        raise HyperspectralError(f"--patch {args.patch}: want an odd size 1..31")
+    if not 1 <= args.epochs <= 10_000:
+        raise HyperspectralError(f"--epochs {args.epochs}: want 1..10000")
+    if args.per_class < 0:
+        raise HyperspectralError(f"--per-class {args.per_class}: want 0 (all) or more")
+    out = Path(args.out)
+    if out.is_dir():
+        raise HyperspectralError(f"--out {out}: a folder; give the model file (.pt)")
+    check_output_parent(out)
+
+
 def train_command(args: argparse.Namespace) -> Path:
     """``smartmine hsi train``: spatially disjoint split, train, score, save model + report."""
     from hyperspectral.cube import open_cube
 
     started = time.perf_counter()
+    check_train_args(args)
     cube = open_cube(args.cube)
-    data = cube.read()
     labels, names = read_labels(args.labels, cube.shape[:2])
-    if args.patch % 2 == 0 or args.patch < 1:
-        raise HyperspectralError(f"--patch {args.patch}: want an odd size")
+    if len(names) < 2:
+        raise HyperspectralError(
+            f"{args.labels}: {len(names)} labelled class(es); training needs 2 or more"
+        )
+    data = cube.read()
+    if not np.isfinite(data).all():
+        raise HyperspectralError(
+            f"{cube.source}: holds NaN or infinite values; the model trains on clean cubes"
+        )
     config = TrainConfig(
         patch=args.patch,
         epochs=args.epochs,
@@ -439,21 +491,38 @@ def classify_with_model(
     from hyperspectral import outputs
     from hyperspectral.cube import open_cube
     from hyperspectral.library import CONTAMINATION_WEIGHTS
-    from hyperspectral.pipeline import class_report, write_hsi_report
 
     out = Path(out_dir)
-    if (out / "report.json").exists() and not overwrite:
-        return out
+    outputs.check_output_folder(out, overwrite)
     model = load_model(model_path)
     cube = open_cube(cube_path)
     bands = cube.shape[2]
     if bands != len(model.mean):
         raise HyperspectralError(f"{cube_path}: {bands} bands, the model wants {len(model.mean)}")
     proba, valid = predict_tiled(model, cube)
+    if not valid.any():
+        raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or constant)")
     labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
     weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in model.classes], np.float32)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
-    out.mkdir(parents=True, exist_ok=True)
+    with outputs.products_folder(out, overwrite) as tmp:
+        _write_model_products(tmp, model, cube, labels, proba, heat, model_path, cube_path)
+    return out
+
+
+def _write_model_products(
+    out: Path,
+    model: TrainedModel,
+    cube: Any,
+    labels: npt.NDArray[np.uint16],
+    proba: F32Array,
+    heat: F32Array,
+    model_path: Path,
+    cube_path: Path,
+) -> None:
+    from hyperspectral import outputs
+    from hyperspectral.pipeline import class_report, write_hsi_report
+
     outputs.write_envi_classification(
         out / "class_map.hdr", labels, model.classes, cube.georef, "smartmine CNN classification"
     )
@@ -468,4 +537,3 @@ def classify_with_model(
     report = class_report(labels, model.classes, cube, heat)
     report.update({"cube": str(cube_path), "model": str(model_path)})
     write_hsi_report(out, "Hyperspectral classification (CNN)", report, asdict(model.config))
-    return out

@@ -68,13 +68,17 @@ class Dem:
         return math.sqrt(self.georef.pixel_area_m2)
 
 
+MAX_MAP_CELLS = 200_000_000
+"""A map grid beyond this (1.6 GB of float64 heights) is a wrong --cell-m, not a survey."""
+
+
 def read_dem(path: Path | str, cell_m: float | None = None) -> Dem:
     """A DEM GeoTIFF (any GDAL raster) with a projected metric CRS with an EPSG code;
     ``cell_m`` resamples it (bilinear, north-up DEMs) to that cell size, which becomes the
     map's grid (e.g. finer than the DEM where the frames' pixels are smaller)."""
     import rasterio
     from rasterio.enums import Resampling
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import CRSError, RasterioError
     from rasterio.transform import Affine
     from rasterio.warp import reproject
 
@@ -83,16 +87,22 @@ def read_dem(path: Path | str, cell_m: float | None = None) -> Dem:
             crs = src.crs
             t = src.transform
             band = src.read(1, masked=True)
-    except RasterioIOError as err:
+        epsg = crs.to_epsg() if crs is not None and crs.is_projected else None
+    except (RasterioError, CRSError) as err:
         raise HyperspectralError(f"{path}: cannot read the DEM ({err})") from None
-    if crs is None or not crs.is_projected or crs.to_epsg() is None:
+    if epsg is None:
         raise HyperspectralError(f"{path}: the DEM needs a projected CRS with an EPSG code")
     heights = np.ma.filled(band.astype(np.float64), np.nan)
     if cell_m is not None:
-        if not cell_m > 0 or t.b != 0 or t.d != 0:
+        if not (math.isfinite(cell_m) and cell_m > 0) or t.b != 0 or t.d != 0:
             raise HyperspectralError(f"{path}: --cell-m {cell_m} needs a size > 0, north-up DEM")
         rows = math.ceil(heights.shape[0] * abs(t.e) / cell_m)
         cols = math.ceil(heights.shape[1] * t.a / cell_m)
+        if not 1 <= rows * cols <= MAX_MAP_CELLS or rows < 1 or cols < 1:
+            raise HyperspectralError(
+                f"{path}: --cell-m {cell_m} makes a {rows} x {cols} map "
+                f"(want 1..{MAX_MAP_CELLS:.0e} cells)"
+            )
         dst_t = Affine(cell_m, 0.0, t.c, 0.0, -cell_m, t.f)
         resampled = np.full((rows, cols), np.nan)
         reproject(
@@ -110,7 +120,7 @@ def read_dem(path: Path | str, cell_m: float | None = None) -> Dem:
     heights[~np.isfinite(heights)] = np.nan
     if not np.isfinite(heights).any():
         raise HyperspectralError(f"{path}: the DEM holds no heights")
-    georef = GeoReference((t.c, t.a, t.b, t.f, t.d, t.e), int(crs.to_epsg()))
+    georef = GeoReference((t.c, t.a, t.b, t.f, t.d, t.e), int(epsg))
     return Dem(heights, georef, str(path))
 
 

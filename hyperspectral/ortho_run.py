@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from hyperspectral.calibrate import continuum_removed
 from hyperspectral.classify import confidence
-from hyperspectral.cube import HSI_TOPIC, WAVELENGTH_TOPIC, Cube
+from hyperspectral.cube import HSI_TOPIC, WAVELENGTH_TOPIC, Cube, check_wavelengths
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.ortho import (
     NOT_SEEN,
@@ -85,23 +85,60 @@ class OrthoRunConfig:
 
 def parse_origin(text: str) -> LocalEnu | None:
     """``LAT,LON,ALT`` or a JSON file with ``origin: {lat_deg, lon_deg, alt_m}``."""
+    from smartmine.errors import GeodesyError
+
     if not text:
         return None
     path = Path(text)
     if path.suffix.lower() == ".json" or path.exists():
         try:
-            doc = json.loads(path.read_text())
+            doc = json.loads(path.read_text(encoding="utf-8"))
             o = doc["origin"]
             return LocalEnu(float(o["lat_deg"]), float(o["lon_deg"]), float(o["alt_m"]))
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, GeodesyError) as err:
             raise HyperspectralError(
-                f"{path}: no origin {{lat_deg, lon_deg, alt_m}} ({err})"
+                f"--origin {path}: no valid origin {{lat_deg, lon_deg, alt_m}} ({err})"
             ) from None
     try:
         lat, lon, alt = (float(v) for v in text.split(","))
-    except ValueError:
-        raise HyperspectralError(f"--origin {text!r}: want LAT,LON,ALT or a scene.json") from None
-    return LocalEnu(lat, lon, alt)
+        return LocalEnu(lat, lon, alt)
+    except (ValueError, GeodesyError) as err:
+        raise HyperspectralError(
+            f"--origin {text!r}: want LAT,LON,ALT (finite, |LAT| <= 90) or a scene.json ({err})"
+        ) from None
+
+
+def check_ortho_config(config: OrthoRunConfig) -> None:
+    """The numeric options in range, before any work."""
+    if not (math.isfinite(config.max_incidence_deg) and 0 < config.max_incidence_deg <= 90):
+        raise HyperspectralError(
+            f"--max-incidence-deg {config.max_incidence_deg}: want 0 < angle <= 90"
+        )
+    if config.cell_m is not None and not (math.isfinite(config.cell_m) and config.cell_m > 0):
+        raise HyperspectralError(f"--cell-m {config.cell_m}: want a size > 0 m")
+    if config.reference:
+        check_reference(Path(config.reference))
+
+
+def check_reference(path: Path) -> None:
+    """``--reference`` opens as a raster with a ``zones`` tag naming its zone ids."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    if not path.is_file():
+        raise HyperspectralError(f"--reference {path}: no such file")
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+    except RasterioError as err:
+        raise HyperspectralError(f"--reference {path}: not a raster ({err})") from None
+    try:
+        zones = json.loads(tags["zones"])
+        {int(k): str(v) for k, v in zones.items()}
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise HyperspectralError(
+            f"--reference {path}: no 'zones' tag naming the zone ids ({err})"
+        ) from None
 
 
 @dataclass
@@ -133,6 +170,7 @@ def _bag_images(path: Path, camera_yaml: str) -> tuple[Iterator[_Image], int, An
                 infos[header_stamp_ns(message.message)] = message.message
     if wavelengths is None:
         raise HyperspectralError(f"{path}: no {WAVELENGTH_TOPIC} (band centres)")
+    wavelengths = check_wavelengths(wavelengths, f"{path}: {WAVELENGTH_TOPIC}")
 
     def images() -> Iterator[_Image]:
         with BagReader(path) as reader:
@@ -142,6 +180,11 @@ def _bag_images(path: Path, camera_yaml: str) -> tuple[Iterator[_Image], int, An
                 cube = np.asarray(image_to_numpy(msg), dtype=np.float32)
                 if cube.ndim == 2:
                     cube = cube[..., None]
+                if cube.shape[2] != len(wavelengths):
+                    raise HyperspectralError(
+                        f"{path}: {HSI_TOPIC} at {stamp} ns has {cube.shape[2]} bands, "
+                        f"{WAVELENGTH_TOPIC} {len(wavelengths)} band centres"
+                    )
                 info = infos.get(stamp)
                 if info is not None:
                     camera = CameraModel(camera_info_to_intrinsics(info))
@@ -161,11 +204,15 @@ def run(
     config: OrthoRunConfig, bag: Path | str, out_dir: Path | str, overwrite: bool = False
 ) -> Path:
     """Classify and orthorectify every frame of ``bag`` into ``out_dir``."""
+    from hyperspectral.outputs import check_output_folder, products_folder
+    from hyperspectral.pipeline import check_classify_config
+
     out = Path(out_dir)
-    if (out / "report.json").exists() and not overwrite:
-        return out
+    check_output_folder(out, overwrite)
     started = time.perf_counter()
     bag = Path(bag)
+    check_ortho_config(config)
+    check_classify_config(config.classify)
     dem = read_dem(config.dem, config.cell_m)
     origin = parse_origin(config.origin)
     poses = PoseSource.from_tum(config.poses) if config.poses else PoseSource.from_bag(bag)
@@ -201,31 +248,32 @@ def run(
     if len(no_pose) == frames:
         raise HyperspectralError(no_pose[0])
     names = list(classifier.classes)
-    report = write_products(ortho, names, out)
-    report.update(
-        {
-            "bag": str(bag),
-            "dem": dem.source,
-            "poses": poses.source,
-            "pose_frame": f"local ENU at {origin}" if origin else f"EPSG:{dem.georef.epsg}",
-            "frames": frames,
-            "frames_used": ortho.frames_used,
-            "frames_without_pose": len(no_pose),
-            "library": classifier.library.source,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-    )
-    tables = []
-    if config.reference:
-        zones, table = zone_accuracy(
-            ortho, names, Path(config.reference), config.reference_margin_m
+    with products_folder(out, overwrite) as tmp:
+        report = write_products(ortho, names, tmp)
+        report.update(
+            {
+                "bag": str(bag),
+                "dem": dem.source,
+                "poses": poses.source,
+                "pose_frame": f"local ENU at {origin}" if origin else f"EPSG:{dem.georef.epsg}",
+                "frames": frames,
+                "frames_used": ortho.frames_used,
+                "frames_without_pose": len(no_pose),
+                "library": classifier.library.source,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
         )
-        report["reference_zones"] = zones
-        tables.append(table)
-    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
-    write_hsi_report(
-        out, "Orthorectified hyperspectral classification", report, asdict(config), tables
-    )
+        tables = []
+        if config.reference:
+            zones, table = zone_accuracy(
+                ortho, names, Path(config.reference), config.reference_margin_m
+            )
+            report["reference_zones"] = zones
+            tables.append(table)
+        write_text_atomic(tmp / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+        write_hsi_report(
+            tmp, "Orthorectified hyperspectral classification", report, asdict(config), tables
+        )
     return out
 
 

@@ -9,6 +9,8 @@ written under a temporary name and renamed (smartmine.atomic).
 from __future__ import annotations
 
 import colorsys
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,94 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.cube import GeoReference
+from hyperspectral.errors import HyperspectralError
 from smartmine.atomic import atomic_path
 
 U8Array = npt.NDArray[np.uint8]
+
+
+PRODUCT_NAMES = frozenset(
+    {
+        "class_map.hdr",
+        "class_map.img",
+        "class_map.tif",
+        "class_map.png",
+        "class_scores.tif",
+        "class_probability.tif",
+        "heat_map.tif",
+        "heat_map.png",
+        "similarity.tif",
+        "views.tif",
+        "confusion.png",
+        "report.json",
+        "report.html",
+        "config.json",
+    }
+)
+"""Every file ``hsi classify`` and ``hsi ortho`` write into ``--out``."""
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that holds products already (unless ``overwrite``) or that
+    cannot be a folder: checked before any work, so nothing old is reported as new."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HyperspectralError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise HyperspectralError(
+                f"--out {out}: holds products of an earlier run already; give --overwrite to "
+                "replace them, or another --out"
+            )
+        foreign = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name not in PRODUCT_NAMES and ".partial-" not in p.name and ".tiles-" not in p.name
+        )
+        if foreign:  # --overwrite replaces the folder as a whole: never the user's files
+            raise HyperspectralError(
+                f"--out {out}: holds files that are not hsi products ({', '.join(foreign[:3])}); "
+                "--overwrite replaces the whole folder, so give an empty or new --out"
+            )
+    check_output_parent(out)
+
+
+def check_output_parent(out: Path) -> None:
+    """The nearest existing ancestor of ``out`` must be a folder we can write in
+    (``--out a_file/x``, ``--out /proc/1/x``): probed with a temporary file, removed."""
+    import tempfile
+
+    for parent in Path(out).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HyperspectralError(f"--out {out}: {parent} is a file, not a folder")
+            try:
+                with tempfile.TemporaryFile(dir=parent):
+                    pass
+            except OSError as err:
+                raise HyperspectralError(
+                    f"--out {out}: cannot write in {parent} ({err.strerror or err})"
+                ) from None
+            return
+
+
+@contextlib.contextmanager
+def products_folder(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces it as a whole on success; on
+    failure nothing changes (no partial products, no new parent folders, the old
+    products stay)."""
+    out = Path(out)
+    check_output_folder(out, overwrite)
+    created = [p for p in [out.absolute(), *out.absolute().parents] if not p.exists()][1:]
+    try:
+        with atomic_path(out, overwrite=True) as tmp:
+            tmp.mkdir()
+            yield tmp
+    except BaseException:
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def class_colours(count: int) -> U8Array:

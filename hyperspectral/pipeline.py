@@ -13,13 +13,15 @@ bands (SAM or SID, thresholds, unclassified), and writes into ``out_dir``:
 - ``config.json``: the effective configuration
 
 GeoTIFFs carry the CRS when the cube's header has a UTM ``map info``; otherwise they are
-in image coordinates (pixel = 1 unit, no CRS) and ``report.json`` says so. A finished
-``out_dir`` (its ``report.json`` exists) is not redone unless ``overwrite``.
+in image coordinates (pixel = 1 unit, no CRS) and ``report.json`` says so. An ``out_dir``
+holding products already is refused unless ``overwrite``; the products are built in a
+temporary folder that replaces ``out_dir`` as a whole, so a failed run changes nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +68,9 @@ class ClassifyConfig:
     irradiance: str = ""
     """CSV of the illumination spectrum (``irradiance_rel``, e.g. the simulator's
     spectra.csv) to divide at-sensor cubes by; empty = the cube is reflectance."""
+    wavelengths: str = ""
+    """Text file of the cube's band centres (nm, one a line) where its header has none
+    (MATLAB cubes never do); empty = the header's."""
     labels: str = ""
     """Reference label raster (ENVI classification with class names, GeoTIFF, .npy):
     confusion matrix and per-class agreement by class name in the report."""
@@ -119,6 +124,12 @@ def build_classifier(config: ClassifyConfig, cube: Cube) -> LibraryClassifier:
         removed = continuum_removed(library.spectra, library.wavelengths_nm)
         library = dataclasses.replace(library, spectra=removed)
     mask = band_mask(config, cube, library)
+    if not mask.any():
+        raise HyperspectralError(
+            f"{cube.source}: no band is usable (outside the library's "
+            f"{np.min(library.wavelengths_nm):.0f}-{np.max(library.wavelengths_nm):.0f} nm or "
+            "bad bands; --keep-bad-bands keeps water-absorption and bbl bands)"
+        )
     thresholds: float | dict[str, float] | None = (
         dict(config.class_thresholds) if config.class_thresholds else config.threshold
     )
@@ -148,24 +159,70 @@ def run(
     from hyperspectral import outputs
 
     out = Path(out_dir)
-    report_path = out / "report.json"
-    if report_path.exists() and not overwrite:
-        return out
+    outputs.check_output_folder(out, overwrite)
     started = time.perf_counter()
+    check_classify_config(config)
     cube = open_cube(cube_path)
+    if config.wavelengths:
+        cube = cube.with_wavelengths(Path(config.wavelengths))
     classifier = build_classifier(config, cube)
+    lines, samples, _bands = cube.shape
+    truth = read_labels_for(config, (lines, samples))
+    wl = cube.require_wavelengths()
+    divisor = irradiance_divisor(config, wl)
+    with outputs.products_folder(out, overwrite) as tmp:
+        _classify_into(tmp, config, cube, classifier, divisor, truth, Path(str(cube_path)), started)
+    return out
+
+
+def read_labels_for(
+    config: ClassifyConfig, shape: tuple[int, int]
+) -> tuple[npt.NDArray[np.int64], list[str]] | None:
+    """The ``--labels`` raster checked against the cube before any work, or None."""
+    if not config.labels:
+        return None
+    from hyperspectral.model import read_labels
+
+    return read_labels(Path(config.labels), shape)
+
+
+def check_classify_config(config: ClassifyConfig) -> None:
+    """Every number of the configuration finite and in range, or an error naming the option."""
+    checks: list[tuple[str, float | None]] = [
+        ("--threshold", config.threshold),
+        *((f"--class-threshold {k}", v) for k, v in config.class_thresholds.items()),
+    ]
+    for option, value in checks:
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise HyperspectralError(f"{option} = {value}: want a finite score >= 0")
+    if not (math.isfinite(config.tile_mb) and 0.01 <= config.tile_mb <= 1e5):
+        raise HyperspectralError(f"--tile-mb {config.tile_mb}: want 0.01..100000 MB")
+
+
+def _classify_into(
+    out: Path,
+    config: ClassifyConfig,
+    cube: Cube,
+    classifier: LibraryClassifier,
+    divisor: npt.NDArray[np.float32] | None,
+    truth: tuple[npt.NDArray[np.int64], list[str]] | None,
+    cube_path: Path,
+    started: float,
+) -> None:
+    """Every product of a library classification, written into ``out`` (a fresh folder)."""
+    from hyperspectral import outputs
+
     library, mask = classifier.library, classifier.band_mask
     lines, samples, bands = cube.shape
     n_classes = len(classifier.classes)
     names = list(classifier.classes)
     georef = cube.georef
-    out.mkdir(parents=True, exist_ok=True)
+    wl = cube.require_wavelengths()
     # in memory: labels and heat (6 bytes per pixel); the cube and per-class scores stream
     labels = np.zeros((lines, samples), np.uint16)
     heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
-    wl = cube.require_wavelengths()
-    divisor = irradiance_divisor(config, wl)
+    valid_pixels = 0
     with outputs.TiledGeoTiff(
         out / "class_scores.tif",
         lines,
@@ -179,6 +236,7 @@ def run(
         tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
         for start, block in tiles:
             valid = cube.valid_mask(block)
+            valid_pixels += int(valid.sum())
             if divisor is not None:
                 block = block / divisor
             if config.continuum_removal:
@@ -191,6 +249,11 @@ def run(
             tile_heat[np.isnan(tile.best_score)] = np.nan
             heat[start:stop] = tile_heat
             scores_tif.write(start, confidence(tile.class_scores, config.method))
+        if valid_pixels == 0:
+            raise HyperspectralError(
+                f"{cube.source}: no pixel holds data (every one is NaN, infinite, the "
+                "'data ignore value' or the same in every band)"
+            )
     outputs.write_envi_classification(
         out / "class_map.hdr",
         labels,
@@ -218,7 +281,7 @@ def run(
         out / "class_map.png",
         labels,
         names,
-        f"{Path(str(cube_path)).name} ({config.method.upper()})",
+        f"{cube_path.name} ({config.method.upper()})",
     )
     outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     report = class_report(labels, names, cube, heat)
@@ -230,12 +293,13 @@ def run(
             "library_spectra": len(library),
             "bands_used": int(mask.sum()),
             "bands": bands,
+            "valid_pixels": valid_pixels,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
     tables = []
-    if config.labels:
-        agreement, table = compare_with_labels(Path(config.labels), labels, names, out)
+    if truth is not None:
+        agreement, table = compare_with_labels(truth, labels, names, out)
         report["agreement_with_labels"] = agreement
         tables.append(table)
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
@@ -246,19 +310,20 @@ def run(
         asdict(config),
         tables,
     )
-    return out
 
 
 def compare_with_labels(
-    path: Path, labels: npt.NDArray[np.uint16], names: list[str], out: Path
+    reference: tuple[npt.NDArray[np.int64], list[str]],
+    labels: npt.NDArray[np.uint16],
+    names: list[str],
+    out: Path,
 ) -> tuple[float, Any]:
     """Agreement (share of labelled pixels whose reference class name equals ours,
     case-insensitive) and a per-reference-class table; writes confusion.png."""
     from hyperspectral import outputs
-    from hyperspectral.model import read_labels
     from smartmine.report import Table
 
-    truth, truth_names = read_labels(path, labels.shape)
+    truth, truth_names = reference
     ours = ["unclassified", *names]
     matrix = np.zeros((len(truth_names), len(ours)), np.int64)
     mask = truth >= 0

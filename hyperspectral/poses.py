@@ -13,6 +13,7 @@ neighbouring poses (translation linear, rotation slerp: ``smartmine.geometry``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,9 @@ class PoseSource:
     def from_tum(cls, path: Path | str) -> PoseSource:
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise HyperspectralError(f"{path}: not a TUM text file (binary)") from None
         except OSError as err:
             raise HyperspectralError(f"{path}: cannot read poses ({err.strerror})") from None
         rows = []
@@ -93,6 +96,8 @@ class PoseSource:
                 raise HyperspectralError(
                     f"{path}:{number}: {len(values)} columns; TUM wants t x y z qx qy qz qw"
                 )
+            if not all(math.isfinite(v) for v in values):
+                raise HyperspectralError(f"{path}:{number}: NaN or infinite value in the pose")
             rows.append(values)
         if not rows:
             raise HyperspectralError(f"{path}: no poses")

@@ -85,20 +85,33 @@ def vca(pixels: npt.ArrayLike, k: int, seed: int = 0) -> F64Array:
 def unmix_command(args: argparse.Namespace) -> Path:
     from hyperspectral.cube import open_cube
     from hyperspectral.library import load_library
-    from hyperspectral.outputs import write_geotiff
+    from hyperspectral.outputs import check_output_parent, write_geotiff
 
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise HyperspectralError(f"--out {out} exists already (use --overwrite)")
+    if out.is_dir():
+        raise HyperspectralError(f"--out {out}: a folder; give the abundance GeoTIFF's path")
+    check_output_parent(out)
     cube = open_cube(args.cube)
+    if getattr(args, "wavelengths", None):
+        cube = cube.with_wavelengths(args.wavelengths)
     library = load_library(args.library).subset(list(args.classes)).class_mean()
     library = library.resample(cube.require_wavelengths(), cube.fwhm_nm)
     lines, samples, bands = cube.shape
     abundances = np.zeros((lines, samples, len(library)), np.float32)
     ok = np.isfinite(library.spectra).all(axis=0)
+    if not ok.any():
+        raise HyperspectralError(
+            f"{library.source}: the endmembers cover none of the bands of {cube.source}"
+        )
+    valid_pixels = 0
     for start, block in cube.tiles(16):
         flat = block.reshape(-1, bands)[:, ok]
+        valid_pixels += int(np.isfinite(flat).all(axis=1).sum())
         a = fcls(flat, library.spectra[:, ok])
         abundances[start : start + block.shape[0]] = a.reshape(block.shape[0], samples, -1)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise HyperspectralError(f"{out} exists already (use --overwrite)")
+    if valid_pixels == 0:
+        raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or infinite)")
     write_geotiff(out, abundances, cube.georef, nodata=float("nan"), band_names=list(library.names))
     return out

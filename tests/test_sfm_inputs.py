@@ -71,7 +71,9 @@ def test_gcp_file_errors_name_the_problem(tmp_path: Path) -> None:
         parse_crs_header("Lambert somewhere", "x")
     assert parse_crs_header("+proj=utm +zone=44 +datum=WGS84 +units=m", "x") == 32644
     missing = tmp_path / "missing.txt"
-    missing.write_text("WGS84 UTM 44N\n1 2 3 4 5 a.jpg g1\n1 2 3 6 7 b.jpg g1\n")
+    missing.write_text(
+        "WGS84 UTM 44N\n500001 4000002 3 4 5 a.jpg g1\n500001 4000002 3 6 7 b.jpg g1\n"
+    )
     parsed = read_gcp_file(missing, images={"a.jpg"})
     assert len(parsed.gcps[0].observations) == 1
     assert "b.jpg" in parsed.skipped[0]

@@ -132,6 +132,41 @@ def test_resume_skips_finished_stages(seneca: Path) -> None:
         )
 
 
+def test_degenerate_model_is_reported_failed_with_numbers(seneca: Path, tmp_path: Path) -> None:
+    """The real Seneca model thinned to 2 points (what three frames with almost no
+    overlap give): the resumed run exits 2 and its report says FAILED first, with the
+    numbers; no product is written. The full model passes the same checks."""
+    import pycolmap
+
+    from mapping.sfm.sanity import check_model, stated_gps_std_m
+    from mapping.sfm.sparse import WorkingImages
+    from smartmine.cli import main
+
+    conf = make_config(max_image_px=1024, max_features=4096, dense_max_px=800)
+    info = json.loads((seneca / "work" / "georef" / "georef.json").read_text())
+    records = WorkingImages.load(seneca / "work" / "images.json").records
+    full = pycolmap.Reconstruction(str(seneca / "work" / "georef"))
+    sane = check_model(full, conf, info, stated_gps_std_m(records, conf))
+    assert sane.ok, sane.failures
+    assert sane.numbers["median_triangulation_deg"] > 1.0
+    assert sane.numbers["mean_points_per_image"] >= 10
+
+    out = tmp_path / "out"
+    shutil.copytree(seneca / "work", out / "work")
+    shutil.copy(seneca / "config.json", out / "config.json")
+    thin = pycolmap.Reconstruction(str(out / "work" / "georef"))
+    for point_id in list(thin.points3D)[2:]:
+        thin.delete_point3D(point_id)
+    thin.write(str(out / "work" / "georef"))
+    args = ["sfm", str(seneca.parent / "images"), "--out", str(out), "--max-image-px", "1024"]
+    assert main(args) == 2
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert next(iter(summary)) == "status" and summary["status"].startswith("FAILED")
+    assert summary["sparse_points"] == 2 and summary["images_registered"] == 6
+    assert "3D points" in summary["status"] and summary["mean_points_per_image"] < 10
+    assert not (out / "sparse.laz").exists() and not (out / "dsm.tif").exists()
+
+
 def test_unordered_photos_without_gps_make_a_local_model(tmp_path: Path) -> None:
     conf = make_config(max_image_px=1080, dense=False)  # the photos' own size
     out = tmp_path / "out"

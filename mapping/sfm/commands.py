@@ -56,7 +56,11 @@ def _run(args: argparse.Namespace) -> int:
     import json
 
     from mapping.sfm.config import make_config
+    from mapping.sfm.errors import SfmError
     from mapping.sfm.pipeline import run_pipeline
+
+    if args.every_nth < 1:
+        raise SfmError(f"--every-nth {args.every_nth}: want 1 or more")
 
     conf = make_config(
         args.preset,

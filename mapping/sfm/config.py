@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,6 +76,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def crs_epsg(crs: str) -> int | None:
+    """The EPSG code of ``--crs`` (``EPSG:326zz``/``327zz``), or None for ``auto``."""
+    if not crs or crs.lower() == "auto":
+        return None
+    text = crs.strip().upper().removeprefix("EPSG:")
+    try:
+        code = int(text)
+    except ValueError:
+        raise SfmError(f"--crs {crs!r}: expected EPSG:326zz/327zz or auto") from None
+    if not (32601 <= code <= 32660 or 32701 <= code <= 32760):
+        raise SfmError(f"--crs {crs}: only WGS84 / UTM (EPSG:32601-32760) is supported")
+    return code
+
+
 def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
     """A preset with overrides applied; unknown names are an error naming them."""
     if preset not in PRESETS:
@@ -85,8 +100,16 @@ def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
     if unknown:
         raise SfmError(f"unknown sfm setting(s): {', '.join(sorted(unknown))}")
     config = SfmConfig(**values)
-    if config.max_image_px < 200:
-        raise SfmError(f"max_image_px = {config.max_image_px} is too small (>= 200)")
+    if not 200 <= config.max_image_px <= 20_000:
+        raise SfmError(f"--max-image-px {config.max_image_px}: want 200..20000")
+    if not (math.isfinite(config.resolution_cm) and 0 <= config.resolution_cm <= 100_000):
+        raise SfmError(
+            f"--resolution-cm {config.resolution_cm}: want a cell size > 0 cm (0 = automatic)"
+        )
+    lever_m = config.camera_below_antenna_m
+    if not (math.isfinite(lever_m) and abs(lever_m) <= 100):
+        raise SfmError(f"--camera-below-antenna-m {lever_m}: want -100..100 m")
+    crs_epsg(config.crs)
     if config.pairing not in ("auto", "spatial", "sequential", "exhaustive"):
         raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
     if config.mapper not in ("auto", "incremental", "global"):

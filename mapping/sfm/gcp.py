@@ -9,6 +9,7 @@ UTM CRS through :mod:`smartmine.geodesy`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -67,7 +68,10 @@ class GcpFile:
         """The UTM zone of the GCPs (for ``--crs auto`` without GPS)."""
         if self.epsg in (4326, 4979):
             x, y, _ = self.gcps[0].xyz
-            return utm_epsg(utm_zone(x, y), y >= 0)
+            try:
+                return utm_epsg(utm_zone(x, y), y >= 0)
+            except GeodesyError as err:
+                raise SfmError(f"{self.path}: GCP {self.gcps[0].name!r}: {err}") from None
         return self.epsg
 
 
@@ -79,17 +83,19 @@ def parse_crs_header(text: str, where: str) -> int:
     """EPSG code of an ODM CRS header; an error naming the file for anything else."""
     line = text.strip()
     match = _UTM_TEXT.match(line)
-    if match:
-        return utm_epsg(int(match.group(1)), match.group(2).upper() == "N")
     proj = _PROJ_UTM.search(line)
-    if (proj and "+datum=WGS84" in line.replace(" ", "")) or (proj and "+ellps=WGS84" in line):
-        assert proj is not None
-        return utm_epsg(int(proj.group(1)), "+south" not in line)
+    try:
+        if match:
+            return utm_epsg(int(match.group(1)), match.group(2).upper() == "N")
+        if proj and ("+datum=WGS84" in line.replace(" ", "") or "+ellps=WGS84" in line):
+            return utm_epsg(int(proj.group(1)), "+south" not in line)
+    except GeodesyError as err:
+        raise SfmError(f"{where}: CRS {line!r} on the first line: {err}") from None
     if line.upper().startswith("EPSG:"):
         try:
             code = int(line.split(":", 1)[1])
             describe_crs(code)
-        except (ValueError, GeodesyError):
+        except (ValueError, GeodesyError, OverflowError):
             raise SfmError(f"{where}: unknown CRS {line!r} on the first line") from None
         if code in (4326, 4979) or 32601 <= code <= 32660 or 32701 <= code <= 32760:
             return code
@@ -103,6 +109,24 @@ def parse_crs_header(text: str, where: str) -> int:
     )
 
 
+def _check_gcp_values(epsg: int, values: tuple[float, ...], where: str) -> None:
+    """Finite numbers, coordinates inside the CRS's range, pixels not negative."""
+    x, y, z, px, py = values
+    if not all(math.isfinite(v) for v in values):
+        raise SfmError(f"{where}: NaN or infinite value (x y z pixel_x pixel_y: {values})")
+    if epsg in (4326, 4979):
+        if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
+            raise SfmError(
+                f"{where}: {x} {y} is not a longitude latitude (EPSG:{epsg} is lon lat alt)"
+            )
+    elif not (100_000.0 <= x <= 900_000.0 and 0.0 <= y <= 10_000_000.0):
+        raise SfmError(f"{where}: {x} {y} is not a UTM easting northing of EPSG:{epsg}")
+    if abs(z) > 20_000.0:
+        raise SfmError(f"{where}: height {z} m is not on Earth")
+    if px < 0 or py < 0:
+        raise SfmError(f"{where}: pixel {px} {py} is negative")
+
+
 def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
     """Parse ``gcp_list.txt``; observations of images not in ``images`` are skipped and
     listed (never fatal); a file with no usable GCP is an error."""
@@ -110,6 +134,8 @@ def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as err:
         raise SfmError(f"{path}: cannot read GCP file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise SfmError(f"{path}: not a text GCP file (binary, or not UTF-8)") from None
     lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise SfmError(f"{path}: empty GCP file")
@@ -127,8 +153,15 @@ def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
             x, y, z, px, py = (float(v) for v in parts[:5])
         except ValueError:
             raise SfmError(f"{path}:{number}: non-numeric coordinate in {line!r}") from None
+        _check_gcp_values(epsg, (x, y, z, px, py), f"{path}:{number}")
         image = parts[5]
         name = parts[6] if len(parts) > 6 else f"{x:.3f}_{y:.3f}_{z:.3f}"
+        known_gcp = by_key.get(name)
+        if known_gcp is not None and not np.allclose(known_gcp.xyz, (x, y, z), atol=1e-6):
+            raise SfmError(
+                f"{path}:{number}: GCP {name!r} at {x} {y} {z}, an earlier line put it at "
+                f"{' '.join(str(v) for v in known_gcp.xyz)}"
+            )
         if known is not None and image not in known:
             skipped.append(f"line {number}: image {image!r} is not among the input images")
             continue

@@ -108,9 +108,11 @@ def _dji_xmp(path: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in _XMP_FIELD.findall(packet):
         try:
-            out[key.decode()] = float(value)
+            number = float(value)
         except ValueError:
             continue
+        if math.isfinite(number) and abs(number) < 1e5:
+            out[key.decode()] = number
     return out
 
 
@@ -146,8 +148,14 @@ def read_image_record(path: Path) -> ImageRecord:
         with Image.open(path) as im:
             width, height = im.size
             raw = im.getexif()
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            # decode it (JPEG at 1/8 scale: fast) so a truncated or corrupt file is
+            # listed now, not found missing after the run has started
+            im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise SfmError(f"{path.name}: not a readable image ({err})") from None
+    if width < 16 or height < 16:
+        raise SfmError(f"{path.name}: {width} x {height} px is too small to match")
     base = {ExifTags.TAGS.get(k, str(k)): v for k, v in raw.items()}
     sub = {ExifTags.TAGS.get(k, str(k)): v for k, v in raw.get_ifd(0x8769).items()}
     gps = {ExifTags.GPSTAGS.get(k, str(k)): v for k, v in raw.get_ifd(0x8825).items()}
@@ -175,9 +183,20 @@ def read_image_record(path: Path) -> ImageRecord:
     except (TypeError, ValueError, ZeroDivisionError):
         record.lat_deg = record.lon_deg = record.alt_m = None
     if record.lat_deg is not None and not (
-        math.isfinite(record.lat_deg) and abs(record.lat_deg) <= 90 and record.lat_deg != 0
+        math.isfinite(record.lat_deg)
+        and abs(record.lat_deg) <= 90
+        and record.lat_deg != 0
+        and record.lon_deg is not None
+        and math.isfinite(record.lon_deg)
+        and abs(record.lon_deg) <= 180
     ):
         record.lat_deg = record.lon_deg = record.alt_m = None
+    if record.alt_m is not None and not (math.isfinite(record.alt_m) and abs(record.alt_m) < 1e5):
+        record.alt_m = None
+    if record.position_std_m is not None and not (
+        math.isfinite(record.position_std_m) and record.position_std_m > 0
+    ):
+        record.position_std_m = None
     xmp = _dji_xmp(path)
     if "AbsoluteAltitude" in xmp:
         record.alt_m = xmp["AbsoluteAltitude"]
@@ -207,7 +226,13 @@ def load_folder(folder: Path) -> Inputs:
         except SfmError as err:
             inputs.failed[path.name] = str(err)
     if not inputs.images:
-        raise SfmError(f"{folder}: none of the {len(files)} images could be read")
+        first = next(iter(inputs.failed.values()), "")
+        raise SfmError(f"{folder}: none of the {len(files)} images could be read ({first})")
+    if len(inputs.images) < 2:
+        raise SfmError(
+            f"{folder}: {len(inputs.images)} readable image; SfM needs 2 or more"
+            + (f" (not readable: {', '.join(inputs.failed)})" if inputs.failed else "")
+        )
     # capture order: EXIF time where every image has one, else file name
     if all(r.stamp_ns is not None for r in inputs.images):
         inputs.images.sort(key=lambda r: (r.stamp_ns, r.name))

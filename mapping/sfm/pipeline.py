@@ -8,12 +8,15 @@ last finished stage; the effective config is saved as ``OUT/config.json``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,11 +24,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from mapping.sfm import dense, georef, outputs, rasters, report, sparse
+from mapping.sfm import dense, georef, outputs, rasters, report, sanity, sparse
 from mapping.sfm.config import SfmConfig
 from mapping.sfm.errors import SfmError
 from mapping.sfm.gcp import GcpFile, read_gcp_file
-from mapping.sfm.inputs import Inputs, load_inputs
+from mapping.sfm.inputs import Inputs, is_bag, load_inputs
 from smartmine.atomic import write_text_atomic
 from smartmine.errors import SmartmineError
 
@@ -102,12 +105,88 @@ def run_pipeline(
     **bag_options: Any,
 ) -> Path:
     """Everything from images to report; returns the report.json path."""
-    import pycolmap
-
-    # a bad calibration file fails before anything is written
+    # every input that can be checked is checked before anything is written: the
+    # calibration, the CRS, the image folder and the GCP file
     calibration = (
         _load_calibration(calibration_path, calibration_camera) if calibration_path else None
     )
+    sparse.choose_epsg(conf.crs, Inputs(kind="none", images=[]))
+    if inputs is None and not is_bag(input_path):
+        inputs = load_inputs(input_path, out_dir / "work")  # a folder: reads headers only
+    gcps: GcpFile | None = None
+    if gcp_path is not None and inputs is not None:
+        gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
+    _check_out_dir(out_dir)
+    with _undo_on_error(out_dir):
+        return _run_stages(
+            input_path,
+            out_dir,
+            conf,
+            calibration,
+            inputs,
+            gcps,
+            gcp_path,
+            log,
+            bag_options,
+        )
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """``--out`` must be (or be creatable as) a folder: a file there, or a file among its
+    parents, is refused naming it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SfmError(f"--out {out_dir}: exists and is not a folder")
+    nearest = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.exists())
+    if nearest != out_dir.absolute() and not nearest.is_dir():
+        raise SfmError(f"--out {out_dir}: {nearest} is a file, not a folder")
+    try:  # a folder we can write in (/proc/1/x is not)
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as err:
+        raise SfmError(
+            f"--out {out_dir}: cannot write in {nearest} ({err.strerror or err})"
+        ) from None
+
+
+@contextlib.contextmanager
+def _undo_on_error(out_dir: Path) -> Iterator[None]:
+    """On an error, leave ``out_dir`` as it was: remove it (and the parents made for it)
+    when this run created it, else the top-level entries this run added; a resumed run's
+    earlier stages stay. A rejected model keeps its FAILED report; an interrupt keeps
+    everything for the next run to resume."""
+    absolute = out_dir.absolute()
+    created = [p for p in [absolute, *absolute.parents] if not p.exists()]
+    before = {p.name for p in out_dir.iterdir()} if out_dir.is_dir() else set()
+    try:
+        yield
+    except sanity.ModelRejectedError:
+        raise
+    except Exception:
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        elif out_dir.is_dir():
+            for entry in out_dir.iterdir():
+                if entry.name not in before:
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        raise
+
+
+def _run_stages(
+    input_path: Path,
+    out_dir: Path,
+    conf: SfmConfig,
+    calibration: Any,
+    inputs: Inputs | None,
+    gcps: GcpFile | None,
+    gcp_path: Path | None,
+    log: Callable[[str], None] | None,
+    bag_options: dict[str, Any],
+) -> Path:
+    import pycolmap
+
     out_dir.mkdir(parents=True, exist_ok=True)
     run = Run(out_dir)
     if log is not None:
@@ -126,8 +205,7 @@ def run_pipeline(
         conf = dataclasses.replace(conf, refine_intrinsics=False)
     _check_same_settings(out_dir / "config.json", conf)
     write_text_atomic(out_dir / "config.json", json.dumps(conf.to_dict(), indent=1))
-    gcps: GcpFile | None = None
-    if gcp_path is not None:
+    if gcp_path is not None and gcps is None:  # a bag: its image names are known now
         gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
     epsg = sparse.choose_epsg(conf.crs, inputs, gcps.suggested_epsg() if gcps else None)
     images_json = run.stage("images", lambda: sparse.run_images(conf, inputs, epsg, run.work))
@@ -146,6 +224,9 @@ def run_pipeline(
     epsg = info.get("epsg")
     origin = np.asarray(info.get("origin_m") or [0.0, 0.0, 0.0], dtype=float)
     rec = pycolmap.Reconstruction(str(georef_dir))
+    verdict = sanity.check_model(rec, conf, info, sanity.stated_gps_std_m(images.records, conf))
+    if not verdict.ok:
+        _reject_model(out_dir, input_path, inputs, conf, verdict, run.timings)
     gsd_m = ground_sampling_m(rec)
     frame = outputs.frame_of(epsg if info["mode"] != "local" else None, origin)
     products: dict[str, str] = {}
@@ -250,6 +331,7 @@ def run_pipeline(
                 "scale, position and orientation (not georeferenced)."
             )
         summary: dict[str, Any] = {
+            "status": verdict.status,
             "input": str(input_path),
             "input_kind": inputs.kind,
             "images_input": len(inputs.images) + len(inputs.failed),
@@ -269,6 +351,9 @@ def run_pipeline(
             "dsm_resolution_m": resolution_m,
             "coverage_m2": float(np.isfinite(dsm).sum() * resolution_m**2),
             **info.get("summary", {}),
+            "median_triangulation_deg": verdict.numbers["median_triangulation_deg"],
+            "mean_points_per_image": verdict.numbers["mean_points_per_image"],
+            "min_points_per_image": verdict.numbers["min_points_per_image"],
         }
         cells = []
         for image in rec.images.values():
@@ -292,6 +377,38 @@ def run_pipeline(
         return report.write_sfm_report(out_dir, doc, report.dsm_plot_png(dsm, cells))
 
     return run.stage("report", report_stage)
+
+
+def _reject_model(
+    out_dir: Path,
+    input_path: Path,
+    inputs: Inputs,
+    conf: SfmConfig,
+    verdict: sanity.Verdict,
+    timings: dict[str, float],
+) -> None:
+    """Write the FAILED report (the numbers first, no products) and raise."""
+    summary: dict[str, Any] = {
+        "status": verdict.status,
+        **verdict.numbers,
+        "images_input": len(inputs.images) + len(inputs.failed),
+        "input": str(input_path),
+    }
+    path = report.write_failed_report(
+        out_dir,
+        summary,
+        [
+            "FAILED: the model does not pass the minimum sanity checks (mapping/sfm/sanity.py); "
+            "no product was written. Images need more overlap (60-80 % along a line) or "
+            "texture; try --pairing exhaustive.",
+        ],
+        conf.to_dict(),
+        timings,
+    )
+    numbers = ", ".join(f"{k} {v}" for k, v in verdict.numbers.items())
+    raise sanity.ModelRejectedError(
+        f"{input_path}: the model is degenerate, {verdict.status} ({numbers}); report: {path}"
+    )
 
 
 def _check_same_settings(path: Path, conf: SfmConfig) -> None:

@@ -140,3 +140,23 @@ def _h_up(residual: list[float] | None) -> tuple[float | str, float | str]:
     if not residual:
         return "", ""
     return round(math.hypot(residual[0], residual[1]), 3), round(residual[2], 3)
+
+
+def write_failed_report(
+    out_dir: Path,
+    summary: dict[str, Any],
+    notes: list[str],
+    config: dict[str, Any],
+    timings: dict[str, float],
+) -> Path:
+    """report.json/html of a run whose model was rejected: ``summary`` starts with its
+    ``status`` (``FAILED: ...``) and the numbers that failed."""
+    report = Report(
+        title="Photogrammetry (smartmine sfm): FAILED",
+        summary=summary,
+        sections={"Timings (s)": {k: round(v, 2) for k, v in timings.items()}},
+        notes=notes,
+        config=config,
+    )
+    json_path, _ = write_report(report, out_dir)
+    return json_path

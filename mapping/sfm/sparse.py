@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mapping.sfm.config import SfmConfig
+from mapping.sfm.config import SfmConfig, crs_epsg
 from mapping.sfm.errors import SfmError
 from mapping.sfm.inputs import ImageRecord, Inputs
 from smartmine.atomic import atomic_path, write_text_atomic
@@ -74,14 +74,8 @@ class WorkingImages:
 
 def choose_epsg(crs: str, inputs: Inputs, fallback: int | None = None) -> int | None:
     """The product CRS: given (``EPSG:326zz``), or the UTM zone of the images' GPS."""
-    if crs and crs.lower() != "auto":
-        text = crs.upper().removeprefix("EPSG:")
-        try:
-            code = int(text)
-        except ValueError:
-            raise SfmError(f"--crs {crs!r}: expected EPSG:326zz/327zz or auto") from None
-        if not (32601 <= code <= 32660 or 32701 <= code <= 32760):
-            raise SfmError(f"--crs {crs}: only WGS84 / UTM (EPSG:32601-32760) is supported")
+    code = crs_epsg(crs)
+    if code is not None:
         return code
     gps = [r for r in inputs.images if r.has_gps]
     if not gps:
