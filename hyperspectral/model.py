@@ -439,7 +439,6 @@ def classify_with_model(
     from hyperspectral import outputs
     from hyperspectral.cube import open_cube
     from hyperspectral.library import CONTAMINATION_WEIGHTS
-    from hyperspectral.pipeline import class_report, write_hsi_report
 
     out = Path(out_dir)
     if (out / "report.json").exists() and not overwrite:
@@ -465,7 +464,8 @@ def classify_with_model(
         out / "class_map.png", labels, model.classes, f"{Path(cube_path).name} (CNN)"
     )
     outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = class_report(labels, model.classes, cube, heat)
+    report = outputs.class_report(labels, model.classes, cube, heat)
     report.update({"cube": str(cube_path), "model": str(model_path)})
-    write_hsi_report(out, "Hyperspectral classification (CNN)", report, asdict(model.config))
+    title = "Hyperspectral classification (CNN)"
+    outputs.write_hsi_report(out, title, report, asdict(model.config))
     return out
