@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.library import CONTAMINATION_WEIGHTS
-from smartmine.atomic import atomic_path
+from smartmine.atomic import atomic_path, partial_dir
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
@@ -132,7 +132,6 @@ class TiledGeoTiff:
         self._dst: Any = None
 
     def __enter__(self) -> TiledGeoTiff:
-        import tempfile
         import warnings
 
         import rasterio
@@ -144,10 +143,7 @@ class TiledGeoTiff:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="rio_cogeo")
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmpdir = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.tiles-", dir=self.path.parent)
-        )
+        self._tmpdir = partial_dir(self.path)  # a killed run's is removed by the next
         self._dst = rasterio.open(self._tmpdir / "raw.tif", "w", **self.profile)
         if self.band_names:
             for i, name in enumerate(self.band_names):
