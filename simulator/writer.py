@@ -167,8 +167,12 @@ def run_simulation(
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / UNFINISHED, _config_text(config))
     bag_path = out / bag_name(config)
-    counts = write_bag(sim, bag_path, overwrite or resuming)
-    write_ground_truth(sim, out, counts)
+    try:
+        counts = write_bag(sim, bag_path, overwrite or resuming)
+        write_ground_truth(sim, out, counts)
+    except Exception:  # an error, not a kill: no run to resume
+        finish_run(out)
+        raise
     if finish:
         finish_run(out)
     clocks = sim.clocks

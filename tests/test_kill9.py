@@ -554,3 +554,27 @@ def test_the_slam_optimiser_child_dies_with_its_killed_parent() -> None:
         print(optimiser.process.pid, holder, flush=True)
         time.sleep(60)
     """)
+
+
+def test_sim_takes_only_its_own_unfinished_run_as_its_own(tmp_path: Path) -> None:
+    from simulator.config import apply_overrides, default_config
+    from simulator.errors import SimulatorError
+    from simulator.writer import (
+        UNFINISHED,
+        _config_text,
+        check_output,
+        finish_run,
+        resumes_unfinished,
+    )
+
+    ours = apply_overrides(default_config("drift"), {"frames": 8})
+    other = apply_overrides(default_config("drift"), {"frames": 9})
+    (tmp_path / "drift.mcap").write_bytes(b"a finished bag of a killed run")
+    (tmp_path / UNFINISHED).write_text(_config_text(ours))
+    assert resumes_unfinished(tmp_path, ours)
+    check_output(tmp_path, ours, overwrite=False)  # resumed
+    with pytest.raises(SimulatorError, match="exists already"):
+        check_output(tmp_path, other, overwrite=False)
+    finish_run(tmp_path)
+    with pytest.raises(SimulatorError, match="exists already"):
+        check_output(tmp_path, ours, overwrite=False)  # a finished run is not redone
