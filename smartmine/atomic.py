@@ -117,7 +117,7 @@ def clean_debris_once(folder: Path) -> None:
     clean_debris(folder)
 
 
-def partial_dir(final: Path | str) -> Path:
+def partial_dir(final: str | os.PathLike[str]) -> Path:
     """A new hidden temporary folder next to ``final`` (its parent made if missing),
     named for this process so that it is debris once the process is gone; the folder's
     old debris is removed first."""
@@ -129,7 +129,7 @@ def partial_dir(final: Path | str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path (not yet existing) that becomes ``final`` on success.
 
     The caller may create a file or a directory there. On any exception the
@@ -151,14 +151,14 @@ def atomic_path(final: Path | str, *, overwrite: bool = False) -> Iterator[Path]
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def write_text_atomic(path: Path | str, text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write a small text file atomically, replacing any previous version."""
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write a small binary file atomically, replacing any previous version."""
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_bytes(data)
