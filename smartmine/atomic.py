@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PARTIAL_MARK = ".partial-"
+LEGACY_TILES_MARK = ".tiles-"
+"""hyperspectral.outputs.TiledGeoTiff's temporaries before they were named for an owner."""
 _OWNER = re.compile(re.escape(PARTIAL_MARK) + r"(\d+)-(\d+)-")
 _CLEANED: set[tuple[int, str]] = set()
 """(process id, folder) pairs already cleaned: a folder is scanned once per process."""
@@ -82,7 +84,10 @@ def owner_alive(pid: int, start_ticks: int) -> bool:
 
 def is_debris(name: str) -> bool:
     """A hidden ``.partial-`` entry whose owner process is gone. Names without an owner
-    (the ``.NAME.partial-XXXX`` of versions before issue 17) count as debris."""
+    (the ``.NAME.partial-XXXX`` and the GeoTIFF tiles' ``.NAME.tiles-XXXX`` of versions
+    before issue 17) count as debris."""
+    if name.startswith(".") and LEGACY_TILES_MARK in name:
+        return True
     if not name.startswith(".") or PARTIAL_MARK not in name:
         return False
     owner = _OWNER.search(name)

@@ -420,6 +420,7 @@ def test_debris_is_what_a_gone_process_left_never_a_live_runs_temporary(tmp_path
             "dead": f".c.tif{PARTIAL_MARK}{dead.pid}-{_start_ticks(os.getpid())}-x3",
             "reused pid": f".d.tif{PARTIAL_MARK}{live.pid}-1-x4",  # same id, other start
             "old style": f".e.tif{PARTIAL_MARK}k2j4_x9z",
+            "old tiles": ".f.tif.tiles-3jw_0qpa",
         }
         for name in names.values():
             (tmp_path / name).mkdir()
@@ -427,7 +428,7 @@ def test_debris_is_what_a_gone_process_left_never_a_live_runs_temporary(tmp_path
         (tmp_path / "sub").mkdir()
         (tmp_path / "sub" / names["old style"]).write_bytes(b"")
         removed = {p.name for p in clean_debris(tmp_path)}
-        assert removed == {names["dead"], names["reused pid"], names["old style"]}
+        assert removed == {names[k] for k in ("dead", "reused pid", "old style", "old tiles")}
         assert not is_debris("product.tif") and not is_debris(names["ours"])
         assert (tmp_path / "sub" / names["old style"]).exists()  # not recursive unless asked
         assert clean_debris(tmp_path, recursive=True) == [tmp_path / "sub" / names["old style"]]
