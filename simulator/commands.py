@@ -140,15 +140,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.export_images is not None:
         from simulator.export import export_images
 
-        exported = export_images(
-            Path(args.out), args.export_images, with_gps=not args.export_without_gps, sensor=sensor
-        )
+        try:
+            exported = export_images(
+                Path(args.out),
+                args.export_images,
+                with_gps=not args.export_without_gps,
+                sensor=sensor,
+            )
+        finally:  # (a kill skips this: the next run redoes the unfinished one)
+            finish_run(Path(args.out))
         print(
             f"exported {len(exported.images)} images ({exported.gps_images} with GPS), "
             f"{exported.gcp_observations} GCP observations of {exported.markers_seen} markers "
             f"-> {args.export_images}"
         )
-        finish_run(Path(args.out))
     return 0
 
 
