@@ -1,8 +1,12 @@
-"""The drone_missions error: bad input (area, camera, DEM, plan) as one clear line."""
+"""The drone_missions errors: bad input (area, camera, DEM, plan) as one clear line."""
 
 from __future__ import annotations
 
-from drone_missions.plan import PlanError
+from smartmine.errors import SmartmineError
+
+
+class PlanError(SmartmineError):
+    """A mission file cannot be read or written; the message names the file and item."""
 
 
 class MissionError(PlanError):

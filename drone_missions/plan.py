@@ -24,8 +24,10 @@ from typing import Any, Final, Literal, NoReturn
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from drone_missions.errors import MissionError
+from drone_missions.errors import PlanError as PlanError  # re-exported: the plan model's error
+from drone_missions.tangent_plane import LatLon, Projection, TangentPlane, line_intersection
 from smartmine.atomic import write_text_atomic
-from smartmine.errors import SmartmineError
 
 Param = float | None
 """A MAVLink item parameter; ``None`` is QGC's ``null`` (NaN on the wire: "unchanged")."""
@@ -93,10 +95,6 @@ QGC_ALT_MIXED, QGC_ALT_RELATIVE, QGC_ALT_AMSL, QGC_ALT_CALC_ABOVE_TERRAIN, QGC_A
     4,
 )
 COMPLEX_KINDS: Final = ("survey", "StructureScan", "CorridorScan")
-
-
-class PlanError(SmartmineError):
-    """A mission file cannot be read or written; the message names the file and item."""
 
 
 def command_name(command: int) -> str:
@@ -406,8 +404,6 @@ def _parse_complex(obj: dict[str, Any], where: str) -> ComplexItem:
         )
     definition = {k: v for k, v in obj.items()}
     if kind == "StructureScan":
-        from drone_missions.qgc import structure_scan_items
-
         items = tuple(structure_scan_items(definition, where))
         return ComplexItem(kind, items, definition)
     tsci = obj.get("TransectStyleComplexItem")
@@ -565,8 +561,6 @@ _YAW_COMMANDS: Final = frozenset(
 
 
 def _refuse(message: str) -> NoReturn:
-    from drone_missions.errors import MissionError
-
     raise MissionError(message)
 
 
@@ -1059,3 +1053,83 @@ def path_points(plan: Plan) -> tuple[list[PathPoint], dict[str, int]]:
             raise PlanError(f"{plan.source}: item {i} ({it.name}) has no altitude")
         points.append(PathPoint(i, lat, lon, alt, it.altitude_ref, it.command))
     return points, others
+
+
+# -- structure scan -----------------------------------------------------------------------------
+def offset_polygon(
+    polygon: Sequence[LatLon], distance_m: float, projection: Projection = "azimuthal"
+) -> list[LatLon]:
+    """QGCMapPolygon::offset: each edge moved ``distance_m`` to its left (outwards for a
+    clockwise polygon), new vertices where neighbouring moved edges cross."""
+    plane = TangentPlane(polygon[0], projection)
+    pts = [(0.0, 0.0), *plane.forward(polygon[1:])]
+    n = len(pts)
+    edges = []
+    for i in range(n):
+        a, b = pts[i], pts[(i + 1) % n]
+        length = math.hypot(b[0] - a[0], b[1] - a[1])
+        nx, ny = -(b[1] - a[1]) / length, (b[0] - a[0]) / length
+        edges.append(
+            (
+                (a[0] + nx * distance_m, a[1] + ny * distance_m),
+                (b[0] + nx * distance_m, b[1] + ny * distance_m),
+            )
+        )
+    vertices = []
+    for i in range(n):
+        prev = edges[i - 1]
+        hit = line_intersection(prev[0], prev[1], edges[i][0], edges[i][1], bounded=False)
+        if hit is None:
+            raise PlanError("structure polygon has parallel neighbouring edges; cannot offset it")
+        vertices.append(hit)
+    return plane.reverse(vertices)
+
+
+def structure_scan_items(definition: dict[str, Any], where: str) -> list[MissionItem]:
+    """The items QGC generates for a StructureScan (version 3) complex item."""
+    try:
+        version = int(definition.get("version", 0))
+        calc = definition["CameraCalc"]
+        distance = float(calc["DistanceToSurface"])
+        frontal = float(calc["AdjustedFootprintFrontal"])
+        side = float(calc["AdjustedFootprintSide"])
+        layers = int(definition["Layers"])
+        from_top = bool(definition["StartFromTop"])
+        height = float(definition["StructureHeight"])
+        bottom = float(definition["ScanBottomAlt"])
+        entrance = float(definition["EntranceAltitude"])
+        pitch = float(definition.get("GimbalPitch", 0.0))
+        polygon = [(float(p[0]), float(p[1])) for p in definition["polygon"]]
+        entry_vertex = int(definition.get("EntryVertex", 0))
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
+        raise PlanError(f"{where}: StructureScan lacks or has a bad field {err}") from None
+    if version != 3:
+        raise PlanError(f"{where}: StructureScan version {version} (supported: 3)")
+    polygon = list(check_polygon(polygon, f"{where} StructureScan polygon"))
+    for name, value in (("DistanceToSurface", distance), ("AdjustedFootprintFrontal", frontal),
+                        ("AdjustedFootprintSide", side)):  # fmt: skip
+        require_number(value, f"{where} StructureScan CameraCalc {name}", low=0.0, high=1e4)
+    require_number(layers, f"{where} StructureScan Layers", low=1, high=1000)
+    for name, value in (("StructureHeight", height), ("ScanBottomAlt", bottom),
+                        ("EntranceAltitude", entrance), ("GimbalPitch", pitch)):  # fmt: skip
+        require_number(value, f"{where} StructureScan {name}", low=-1e4, high=1e4)
+    flight = offset_polygon(polygon, distance)
+    entry_vertex %= len(flight)
+    rel = FRAME_GLOBAL_RELATIVE_ALT
+    items = [
+        waypoint(*flight[entry_vertex], entrance, frame=rel),
+        command(CMD_SET_ROI_WPNEXT_OFFSET, 0, 0, 0, 0, pitch, 0, 90),
+    ]
+    half = frontal / 2.0
+    altitude = height - half if from_top else bottom + half
+    for _ in range(layers):
+        for k in range(len(flight) + 1):
+            v = flight[(entry_vertex + k) % len(flight)]
+            items.append(waypoint(*v, altitude, frame=rel))
+            if k == 0:
+                items.append(camera_trigger_distance(side, True))
+        items.append(camera_trigger_distance(0.0, False))
+        altitude += -2 * half if from_top else 2 * half
+    items.append(command(CMD_SET_ROI_NONE))
+    items.append(waypoint(*flight[entry_vertex], entrance, frame=rel))
+    return items

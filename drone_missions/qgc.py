@@ -22,23 +22,21 @@ from typing import Any, Final, Literal
 from calibration.camera_model import SensorSpec
 from drone_missions.plan import (
     CMD_CAM_TRIGG_DIST,
-    CMD_SET_ROI_NONE,
-    CMD_SET_ROI_WPNEXT_OFFSET,
     FRAME_GLOBAL,
     FRAME_GLOBAL_RELATIVE_ALT,
     MissionItem,
     PlanError,
     camera_trigger_distance,
-    command,
+    offset_polygon,
+    structure_scan_items,
     waypoint,
 )
+from drone_missions.tangent_plane import LatLon, Point, Projection, TangentPlane, line_intersection
 
 QT_EARTH_MEAN_RADIUS_M: Final = 6371007.2
 MIN_TRANSECT_SPACING_M: Final = 0.5
 """QGC refuses spacings this small (it would make thousands of transects)."""
 
-Point = tuple[float, float]  # (x east, y north) metres on QGC's tangent plane
-LatLon = tuple[float, float]
 CoordType = Literal["turnaround", "entry", "exit", "interior"]
 
 
@@ -165,75 +163,6 @@ def qt_at_distance_and_azimuth(a: LatLon, distance_m: float, azimuth_deg: float)
     return math.degrees(lat2), ((math.degrees(lon2) + 540.0) % 360.0) - 180.0
 
 
-# -- tangent plane ----------------------------------------------------------------------------
-PX4_EARTH_RADIUS_M: Final = 6371000.0
-Projection = Literal["azimuthal", "ellipsoidal"]
-
-
-class TangentPlane:
-    """QGC's NED conversion about a polygon's first vertex (x east, y north, height 0).
-
-    ``azimuthal``: the spherical azimuthal-equidistant projection (PX4's map_projection,
-    R = 6371 km) QGC used up to 4.0, which wrote the real survey files we check against;
-    ``ellipsoidal``: GeographicLib's LocalCartesian of later QGC versions
-    (:class:`smartmine.geodesy.LocalEnu`). They differ by millimetres over a survey.
-    """
-
-    def __init__(self, origin: LatLon, projection: Projection = "azimuthal") -> None:
-        from smartmine.geodesy import LocalEnu
-
-        self.origin = origin
-        self.projection = projection
-        self._enu = LocalEnu(origin[0], origin[1], 0.0)
-
-    def _az_forward(self, p: LatLon) -> Point:
-        lat, lon = math.radians(p[0]), math.radians(p[1])
-        lat0, lon0 = math.radians(self.origin[0]), math.radians(self.origin[1])
-        cos_c = math.sin(lat0) * math.sin(lat) + math.cos(lat0) * math.cos(lat) * math.cos(
-            lon - lon0
-        )
-        c = math.acos(max(-1.0, min(1.0, cos_c)))
-        k = 1.0 if abs(c) < 1e-15 else c / math.sin(c)
-        north = k * (
-            math.cos(lat0) * math.sin(lat) - math.sin(lat0) * math.cos(lat) * math.cos(lon - lon0)
-        )
-        east = k * math.cos(lat) * math.sin(lon - lon0)
-        return east * PX4_EARTH_RADIUS_M, north * PX4_EARTH_RADIUS_M
-
-    def _az_reverse(self, p: Point) -> LatLon:
-        x_rad, y_rad = p[1] / PX4_EARTH_RADIUS_M, p[0] / PX4_EARTH_RADIUS_M
-        lat0, lon0 = math.radians(self.origin[0]), math.radians(self.origin[1])
-        c = math.hypot(x_rad, y_rad)
-        if abs(c) < 1e-15:
-            return self.origin
-        sin_c, cos_c = math.sin(c), math.cos(c)
-        lat = math.asin(cos_c * math.sin(lat0) + (x_rad * sin_c * math.cos(lat0)) / c)
-        lon = lon0 + math.atan2(
-            y_rad * sin_c, c * math.cos(lat0) * cos_c - x_rad * math.sin(lat0) * sin_c
-        )
-        return math.degrees(lat), math.degrees(lon)
-
-    def forward(self, points: Sequence[LatLon]) -> list[Point]:
-        if self.projection == "azimuthal":
-            return [self._az_forward(p) for p in points]
-        import numpy as np
-
-        lat = np.array([p[0] for p in points])
-        lon = np.array([p[1] for p in points])
-        e, n, _ = self._enu.from_wgs84(lat, lon, np.zeros_like(lat))
-        return [(float(x), float(y)) for x, y in zip(e, n, strict=True)]
-
-    def reverse(self, points: Sequence[Point]) -> list[LatLon]:
-        if self.projection == "azimuthal":
-            return [self._az_reverse(p) for p in points]
-        import numpy as np
-
-        x = np.array([p[0] for p in points])
-        y = np.array([p[1] for p in points])
-        lat, lon, _ = self._enu.to_wgs84(x, y, np.zeros_like(x))
-        return [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
-
-
 def _rotate(p: Point, origin: Point, angle_deg: float) -> Point:
     r = math.radians(-angle_deg)
     dx, dy = p[0] - origin[0], p[1] - origin[1]
@@ -241,21 +170,6 @@ def _rotate(p: Point, origin: Point, angle_deg: float) -> Point:
         dx * math.cos(r) - dy * math.sin(r) + origin[0],
         dx * math.sin(r) + dy * math.cos(r) + origin[1],
     )
-
-
-def _intersect(a1: Point, a2: Point, b1: Point, b2: Point, bounded: bool) -> Point | None:
-    """Qt's QLineF::intersects: the crossing of two lines, or of two segments if bounded."""
-    ax, ay = a2[0] - a1[0], a2[1] - a1[1]
-    bx, by = b1[0] - b2[0], b1[1] - b2[1]
-    denom = ay * bx - ax * by
-    if denom == 0 or not math.isfinite(denom):
-        return None
-    cx, cy = a1[0] - b1[0], a1[1] - b1[1]
-    na = (by * cx - bx * cy) / denom
-    nb = (ax * cy - ay * cx) / denom
-    if bounded and not (0 <= na <= 1 and 0 <= nb <= 1):
-        return None
-    return a1[0] + ax * na, a1[1] + ay * na
 
 
 def _qt_angle(p1: Point, p2: Point) -> float:
@@ -274,7 +188,7 @@ def _clip_lines(lines: list[tuple[Point, Point]], closed: list[Point]) -> list[t
     for p1, p2 in lines:
         xs: list[Point] = []
         for j in range(len(closed) - 1):
-            hit = _intersect(p1, p2, closed[j], closed[j + 1], bounded=True)
+            hit = line_intersection(p1, p2, closed[j], closed[j + 1], bounded=True)
             if hit is not None and not any(_qt_same(hit, x) for x in xs):
                 xs.append(hit)
         if len(xs) < 2:
@@ -432,92 +346,14 @@ def camera_shots(
     return shots
 
 
-# -- structure scan -----------------------------------------------------------------------------
-def offset_polygon(
-    polygon: Sequence[LatLon], distance_m: float, projection: Projection = "azimuthal"
-) -> list[LatLon]:
-    """QGCMapPolygon::offset: each edge moved ``distance_m`` to its left (outwards for a
-    clockwise polygon), new vertices where neighbouring moved edges cross."""
-    plane = TangentPlane(polygon[0], projection)
-    pts = [(0.0, 0.0), *plane.forward(polygon[1:])]
-    n = len(pts)
-    edges = []
-    for i in range(n):
-        a, b = pts[i], pts[(i + 1) % n]
-        length = math.hypot(b[0] - a[0], b[1] - a[1])
-        nx, ny = -(b[1] - a[1]) / length, (b[0] - a[0]) / length
-        edges.append(
-            (
-                (a[0] + nx * distance_m, a[1] + ny * distance_m),
-                (b[0] + nx * distance_m, b[1] + ny * distance_m),
-            )
-        )
-    vertices = []
-    for i in range(n):
-        prev = edges[i - 1]
-        hit = _intersect(prev[0], prev[1], edges[i][0], edges[i][1], bounded=False)
-        if hit is None:
-            raise PlanError("structure polygon has parallel neighbouring edges; cannot offset it")
-        vertices.append(hit)
-    return plane.reverse(vertices)
-
-
-def structure_scan_items(definition: dict[str, Any], where: str) -> list[MissionItem]:
-    """The items QGC generates for a StructureScan (version 3) complex item."""
-    try:
-        version = int(definition.get("version", 0))
-        calc = definition["CameraCalc"]
-        distance = float(calc["DistanceToSurface"])
-        frontal = float(calc["AdjustedFootprintFrontal"])
-        side = float(calc["AdjustedFootprintSide"])
-        layers = int(definition["Layers"])
-        from_top = bool(definition["StartFromTop"])
-        height = float(definition["StructureHeight"])
-        bottom = float(definition["ScanBottomAlt"])
-        entrance = float(definition["EntranceAltitude"])
-        pitch = float(definition.get("GimbalPitch", 0.0))
-        polygon = [(float(p[0]), float(p[1])) for p in definition["polygon"]]
-        entry_vertex = int(definition.get("EntryVertex", 0))
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
-        raise PlanError(f"{where}: StructureScan lacks or has a bad field {err}") from None
-    if version != 3:
-        raise PlanError(f"{where}: StructureScan version {version} (supported: 3)")
-    from drone_missions.plan import check_polygon, require_number
-
-    polygon = list(check_polygon(polygon, f"{where} StructureScan polygon"))
-    for name, value in (("DistanceToSurface", distance), ("AdjustedFootprintFrontal", frontal),
-                        ("AdjustedFootprintSide", side)):  # fmt: skip
-        require_number(value, f"{where} StructureScan CameraCalc {name}", low=0.0, high=1e4)
-    require_number(layers, f"{where} StructureScan Layers", low=1, high=1000)
-    for name, value in (("StructureHeight", height), ("ScanBottomAlt", bottom),
-                        ("EntranceAltitude", entrance), ("GimbalPitch", pitch)):  # fmt: skip
-        require_number(value, f"{where} StructureScan {name}", low=-1e4, high=1e4)
-    flight = offset_polygon(polygon, distance)
-    entry_vertex %= len(flight)
-    rel = FRAME_GLOBAL_RELATIVE_ALT
-    items = [
-        waypoint(*flight[entry_vertex], entrance, frame=rel),
-        command(CMD_SET_ROI_WPNEXT_OFFSET, 0, 0, 0, 0, pitch, 0, 90),
-    ]
-    half = frontal / 2.0
-    altitude = height - half if from_top else bottom + half
-    for _ in range(layers):
-        for k in range(len(flight) + 1):
-            v = flight[(entry_vertex + k) % len(flight)]
-            items.append(waypoint(*v, altitude, frame=rel))
-            if k == 0:
-                items.append(camera_trigger_distance(side, True))
-        items.append(camera_trigger_distance(0.0, False))
-        altitude += -2 * half if from_top else 2 * half
-    items.append(command(CMD_SET_ROI_NONE))
-    items.append(waypoint(*flight[entry_vertex], entrance, frame=rel))
-    return items
-
-
 __all__ = [
     "CMD_CAM_TRIGG_DIST",
     "FRAME_GLOBAL",
     "CameraCalc",
+    "LatLon",
+    "Point",
+    "Projection",
+    "TangentPlane",
     "TransectPoint",
     "camera_calc",
     "camera_shots",

@@ -521,7 +521,6 @@ def _write_model_products(
     cube_path: Path,
 ) -> None:
     from hyperspectral import outputs
-    from hyperspectral.pipeline import class_report, write_hsi_report
 
     outputs.write_envi_classification(
         out / "class_map.hdr", labels, model.classes, cube.georef, "smartmine CNN classification"
@@ -534,6 +533,7 @@ def _write_model_products(
         out / "class_map.png", labels, model.classes, f"{Path(cube_path).name} (CNN)"
     )
     outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = class_report(labels, model.classes, cube, heat)
+    report = outputs.class_report(labels, model.classes, cube, heat)
     report.update({"cube": str(cube_path), "model": str(model_path)})
-    write_hsi_report(out, "Hyperspectral classification (CNN)", report, asdict(model.config))
+    title = "Hyperspectral classification (CNN)"
+    outputs.write_hsi_report(out, title, report, asdict(model.config))

@@ -43,12 +43,12 @@ from hyperspectral.ortho import (
     Orthorectifier,
     read_dem,
 )
+from hyperspectral.outputs import write_hsi_report
 from hyperspectral.pipeline import (
     ClassifyConfig,
     build_classifier,
     contamination_index,
     irradiance_divisor,
-    write_hsi_report,
 )
 from hyperspectral.poses import PoseSource
 from smartmine.atomic import write_text_atomic

@@ -1,5 +1,6 @@
 """Products of a classification: ENVI classification file, GeoTIFF/COG rasters, PNG
-previews with a legend, spectra and confusion-matrix plots.
+previews with a legend, spectra and confusion-matrix plots, and the classification
+report (``report.json`` + ``report.html``) every classifier writes.
 
 Rasters are georeferenced (Cloud-Optimized GeoTIFF with the EPSG code) when the cube is,
 else written in image coordinates (no CRS; ``report.json`` says so). Every file is
@@ -17,11 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hyperspectral.cube import GeoReference
+from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.errors import HyperspectralError
-from smartmine.atomic import atomic_path
+from hyperspectral.library import CONTAMINATION_WEIGHTS
+from smartmine.atomic import atomic_path, partial_dir
 
 U8Array = npt.NDArray[np.uint8]
+F32Array = npt.NDArray[np.float32]
 
 
 PRODUCT_NAMES = frozenset(
@@ -216,7 +219,6 @@ class TiledGeoTiff:
         self._dst: Any = None
 
     def __enter__(self) -> TiledGeoTiff:
-        import tempfile
         import warnings
 
         import rasterio
@@ -228,10 +230,7 @@ class TiledGeoTiff:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="rio_cogeo")
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmpdir = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.tiles-", dir=self.path.parent)
-        )
+        self._tmpdir = partial_dir(self.path)  # a killed run's is removed by the next
         self._dst = rasterio.open(self._tmpdir / "raw.tif", "w", **self.profile)
         if self.band_names:
             for i, name in enumerate(self.band_names):
@@ -436,3 +435,78 @@ def _write_png(path: Path, rgb: U8Array) -> Path:
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_bytes(buf.tobytes())
     return path
+
+
+HEAT_INDEX_DOC = (
+    "contamination index = sum over classes of weight(class) x membership(class); "
+    "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
+    "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
+    "Weights: "
+    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
+    + "; all other classes 0."
+)
+
+
+def write_hsi_report(
+    out: Path,
+    title: str,
+    info: dict[str, Any],
+    config: dict[str, Any],
+    tables: list[Any] | None = None,
+) -> Path:
+    """report.json + report.html (smartmine.report): summary numbers, the per-class table
+    (pixels, m²), the class and heat map previews, the heat-index definition."""
+    from smartmine.report import Report, Table, write_report
+
+    classes = info.pop("classes")
+    columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
+    rows = [[c[k] for k in columns] for c in classes]
+    figures = {
+        caption: out / name
+        for caption, name in (
+            ("class map", "class_map.png"),
+            ("contamination heat map", "heat_map.png"),
+            ("confusion matrix", "confusion.png"),
+        )
+        if (out / name).exists()
+    }
+    report = Report(
+        title=title,
+        summary=info,
+        tables=[Table("classes", columns, rows), *(tables or [])],
+        figures=figures,
+        notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
+        config=config,
+    )
+    json_path, _ = write_report(report, out)
+    return json_path
+
+
+def class_report(
+    labels: npt.NDArray[np.uint16], names: list[str], cube: Cube, heat: F32Array | None = None
+) -> dict[str, Any]:
+    """Pixel counts and areas per class, the CRS or 'image coordinates'."""
+    georef = cube.georef
+    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
+    area = georef.pixel_area_m2 if georef else None
+    classes = []
+    for i, name in enumerate(["unclassified", *names]):
+        entry: dict[str, Any] = {"label": i, "name": name, "pixels": int(counts[i])}
+        if area is not None:
+            entry["area_m2"] = round(float(counts[i]) * area, 3)
+        classes.append(entry)
+    report: dict[str, Any] = {
+        "lines": int(labels.shape[0]),
+        "samples": int(labels.shape[1]),
+        "crs": f"EPSG:{georef.epsg}" if georef else None,
+        "georeferenced": georef is not None,
+        "coordinates": "map (CRS above)" if georef else "image coordinates (line, sample); no CRS",
+        "pixel_area_m2": area,
+        "classes": classes,
+    }
+    if georef is not None:
+        report["extent_corners"] = georef.corners(*labels.shape).round(3).tolist()
+    if heat is not None and np.isfinite(heat).any():
+        report["heat_mean"] = round(float(np.nanmean(heat)), 5)
+        report["heat_above_0_5_pixels"] = int(np.nansum(heat > 0.5))
+    return report

@@ -35,19 +35,11 @@ from hyperspectral.classify import LibraryClassifier, confidence
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
+from hyperspectral.outputs import class_report, write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
 
 F32Array = npt.NDArray[np.float32]
-
-HEAT_INDEX_DOC = (
-    "contamination index = sum over classes of weight(class) x membership(class); "
-    "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
-    "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
-    "Weights: "
-    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
-    + "; all other classes 0."
-)
 
 
 @dataclass
@@ -343,68 +335,3 @@ def compare_with_labels(
     agreement = agree / max(1, int(mask.sum()))
     columns = ["reference class", "pixels", "same class", "agreement"]
     return round(agreement, 6), Table("agreement with the reference labels", columns, rows)
-
-
-def write_hsi_report(
-    out: Path,
-    title: str,
-    info: dict[str, Any],
-    config: dict[str, Any],
-    tables: list[Any] | None = None,
-) -> Path:
-    """report.json + report.html (smartmine.report): summary numbers, the per-class table
-    (pixels, m²), the class and heat map previews, the heat-index definition."""
-    from smartmine.report import Report, Table, write_report
-
-    classes = info.pop("classes")
-    columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
-    rows = [[c[k] for k in columns] for c in classes]
-    figures = {
-        caption: out / name
-        for caption, name in (
-            ("class map", "class_map.png"),
-            ("contamination heat map", "heat_map.png"),
-            ("confusion matrix", "confusion.png"),
-        )
-        if (out / name).exists()
-    }
-    report = Report(
-        title=title,
-        summary=info,
-        tables=[Table("classes", columns, rows), *(tables or [])],
-        figures=figures,
-        notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
-        config=config,
-    )
-    json_path, _ = write_report(report, out)
-    return json_path
-
-
-def class_report(
-    labels: npt.NDArray[np.uint16], names: list[str], cube: Cube, heat: F32Array | None = None
-) -> dict[str, Any]:
-    """Pixel counts and areas per class, the CRS or 'image coordinates'."""
-    georef = cube.georef
-    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
-    area = georef.pixel_area_m2 if georef else None
-    classes = []
-    for i, name in enumerate(["unclassified", *names]):
-        entry: dict[str, Any] = {"label": i, "name": name, "pixels": int(counts[i])}
-        if area is not None:
-            entry["area_m2"] = round(float(counts[i]) * area, 3)
-        classes.append(entry)
-    report: dict[str, Any] = {
-        "lines": int(labels.shape[0]),
-        "samples": int(labels.shape[1]),
-        "crs": f"EPSG:{georef.epsg}" if georef else None,
-        "georeferenced": georef is not None,
-        "coordinates": "map (CRS above)" if georef else "image coordinates (line, sample); no CRS",
-        "pixel_area_m2": area,
-        "classes": classes,
-    }
-    if georef is not None:
-        report["extent_corners"] = georef.corners(*labels.shape).round(3).tolist()
-    if heat is not None and np.isfinite(heat).any():
-        report["heat_mean"] = round(float(np.nanmean(heat)), 5)
-        report["heat_above_0_5_pixels"] = int(np.nansum(heat > 0.5))
-    return report

@@ -107,6 +107,13 @@ def _write_sidecar(path: Path, frame: ProductFrame) -> None:
     )
 
 
+def is_complete(path: str | Path) -> bool:
+    """Were the product and its sidecar both written? The sidecar comes second, so a run
+    killed between the two leaves a product that a resumed run must write again."""
+    path = Path(path)
+    return path.exists() and path.with_name(path.name + SIDECAR_SUFFIX).exists()
+
+
 def read_frame(path: str | Path) -> ProductFrame:
     """The frame a product was written in, from its sidecar."""
     sidecar = Path(path).with_name(Path(path).name + SIDECAR_SUFFIX)

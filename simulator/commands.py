@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from simulator.config import apply_overrides, default_config
     from simulator.errors import SimulatorError
-    from simulator.writer import run_simulation
+    from simulator.writer import finish_run, run_simulation
 
     overrides: dict[str, object] = {}
     if args.config is not None:
@@ -128,7 +128,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["path"] = path
     config = apply_overrides(default_config(args.scene), overrides)
     started = time.perf_counter()
-    result = run_simulation(config, args.out, overwrite=args.overwrite)
+    exporting = args.export_images is not None
+    result = run_simulation(config, args.out, overwrite=args.overwrite, finish=not exporting)
     seconds = time.perf_counter() - started
     for topic, n in result.counts.items():
         print(f"{topic}: {n}")
@@ -139,9 +140,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.export_images is not None:
         from simulator.export import export_images
 
-        exported = export_images(
-            Path(args.out), args.export_images, with_gps=not args.export_without_gps, sensor=sensor
-        )
+        try:
+            exported = export_images(
+                Path(args.out),
+                args.export_images,
+                with_gps=not args.export_without_gps,
+                sensor=sensor,
+            )
+        finally:  # (a kill skips this: the next run redoes the unfinished one)
+            finish_run(Path(args.out))
         print(
             f"exported {len(exported.images)} images ({exported.gps_images} with GPS), "
             f"{exported.gcp_observations} GCP observations of {exported.markers_seen} markers "

@@ -116,11 +116,9 @@ def tube(centre: F64Array, left: F64Array, up: F64Array, radius: float, sides: i
 
 
 def _along(layout: DriftLayout, step: float) -> tuple[F64Array, F64Array, F64Array, F64Array]:
-    from simulator.scene_drift import _frames
-
     path = layout.main_path
     s = np.arange(_END_GAP_M, path.length - _END_GAP_M, step, dtype=np.float64)
-    centre, _, left, up = _frames(path, s)
+    centre, _, left, up = path.frames(s)
     return s, centre, left, up
 
 
@@ -147,8 +145,6 @@ def bolt_plates(
     """Plates with nuts in rings every ``bolt_spacing_m``, seated on the carved rock."""
     import open3d as o3d
 
-    from simulator.scene_drift import _frames
-
     section = layout.section
     hw, wh, rise = section.half_width, section.wall_height, section.rise
     targets = [(hw, BOLT_WALL_HEIGHT_M), (-hw, BOLT_WALL_HEIGHT_M)]
@@ -159,7 +155,7 @@ def bolt_plates(
     s = np.arange(d.bolt_spacing_m / 2.0, path.length - 1.0, d.bolt_spacing_m, dtype=np.float64)
     far = np.abs(s - d.junction_at_m) > hw + 1.0
     s = s[far]
-    centre, tangent, left, up = _frames(path, s)
+    centre, tangent, left, up = path.frames(s)
     origin = centre + up * (wh * 0.6)
     ends = np.concatenate([centre + lat * left + z * up for lat, z in targets])
     starts = np.tile(origin, (len(targets), 1))

@@ -116,10 +116,8 @@ def place_lamps(d: DriftConfig, layout: DriftLayout) -> Lamps:
     """Housings and brackets at :func:`lamp_stations`: hung plumb under the crown, or
     (``fixed_lamp_mount: wall``) on the right-hand wall at :data:`WALL_LAMP_HEIGHT_M`.
     Brackets reach into the rock, which the roughness only pushes outward."""
-    from simulator.scene_drift import _frames
-
     s = lamp_stations(d, layout)
-    centre, tangent, left, up = _frames(layout.main_path, s)
+    centre, tangent, left, up = layout.main_path.frames(s)
     length, width, height = HOUSING_M
     hw = layout.section.half_width
     reach = d.roughness_m + 0.05  # how far a bracket goes past the smooth rock

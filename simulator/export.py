@@ -324,7 +324,7 @@ def export_images(
             width_px=width,
         )
         image = Image.fromarray(np.ascontiguousarray(array[:, :, :3]).astype(np.uint8), "RGB")
-        with atomic_path(out_dir / name) as tmp:
+        with atomic_path(out_dir / name, overwrite=True) as tmp:  # (a resumed export)
             image.save(tmp, format="JPEG", quality=JPEG_QUALITY, exif=exif)
         result.images.append(name)
         result.gps_images += fix is not None

@@ -100,15 +100,6 @@ class _Section:
         return np.asarray((np.abs(lat) < self.half_width) & (up > 0.0) & (up < self.roof(lat)))
 
 
-def _frames(path: Path, s: F64Array) -> tuple[F64Array, F64Array, F64Array, F64Array]:
-    """Centre, tangent, left and up unit vectors along a path."""
-    centre, tangent = path.evaluate(s)
-    cross = np.cross([0.0, 0.0, 1.0], tangent)
-    left: F64Array = np.asarray(cross / np.linalg.norm(cross, axis=1, keepdims=True), np.float64)
-    up: F64Array = np.asarray(np.cross(tangent, left), dtype=np.float64)
-    return centre, tangent, left, up
-
-
 def _sweep(
     path: Path, section: _Section, res: float, rough_m: float, seed: int
 ) -> tuple[F64Array, npt.NDArray[np.int32], F64Array]:
@@ -116,7 +107,7 @@ def _sweep(
     prof, prof_n = section.profile(res)
     n_rings = max(2, math.ceil(path.length / res) + 1)
     s = np.linspace(0.0, path.length, n_rings)
-    centre, _, left, up = _frames(path, s)
+    centre, _, left, up = path.frames(s)
     lat, vert = prof[:, 0], prof[:, 1]
     base = (
         centre[:, None, :]
@@ -253,7 +244,7 @@ class Seep:
 def place_seep(d: DriftConfig, layout: DriftLayout, rng: np.random.Generator) -> Seep:
     seep_s = float(rng.uniform(d.junction_at_m + 5.0, layout.straight_m - 2.0))
     side = 1.0 if rng.random() < 0.5 else -1.0
-    centre, _, left, up = (a[0] for a in _frames(layout.main_path, np.array([seep_s])))
+    centre, _, left, up = (a[0] for a in layout.main_path.frames(np.array([seep_s])))
     floor = centre + side * left * _SEEP_FLOOR_OFFSET_M
     point = centre + side * left * layout.section.half_width + up * _SEEP_HEIGHT_M
     return Seep(seep_s, point, floor)
@@ -349,7 +340,7 @@ def place_wall_markers(d: DriftConfig, layout: DriftLayout) -> list[Marker]:
     s = _FIRST_MARKER_M
     while s < main_path.length - 4.0:
         if abs(s - d.junction_at_m) > section.half_width + 2.0:
-            c, t, lft, u = (a[0] for a in _frames(main_path, np.array([s])))
+            c, t, lft, u = (a[0] for a in main_path.frames(np.array([s])))
             lat = side * (section.half_width - clearance)
             centre = c + lft * lat + u * _MARKER_HEIGHT_M
             normal = -side * lft * math.cos(yaw) - t * math.sin(yaw)
@@ -357,7 +348,7 @@ def place_wall_markers(d: DriftConfig, layout: DriftLayout) -> list[Marker]:
             side = -side
         s += d.marker_spacing_m
     for path in (main_path, layout.branch_path):
-        c, t, _, u = (a[0] for a in _frames(path, np.array([path.length])))
+        c, t, _, u = (a[0] for a in path.frames(np.array([path.length])))
         centre = c - t * 0.05 + u * (_MARKER_HEIGHT_M + 0.1)
         markers.append(Marker.facing(len(markers), d.marker_size_m, plate, centre, -t, u))
     return markers

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import mmap
 import multiprocessing
+import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from simulator.errors import SimulatorError
+from smartmine.lifetime import started_by_main_thread
 
 T = TypeVar("T")
 
@@ -85,9 +87,14 @@ _ALIGN = 64
 _SLOTS: list[list[mmap.mmap]] = []
 
 
-def _worker_setup() -> None:
-    """In each forked worker process: one core's worth of threads (the processes are the
-    parallelism), for the process's whole life."""
+def _worker_setup(parent_pid: int, kernel_signal: bool) -> None:
+    """In each forked worker process: end with the parent, even one killed -9 (a worker
+    waits on its task pipe forever otherwise, holding its share of the scene); one
+    core's worth of threads (the processes are the parallelism), for the process's
+    whole life."""
+    from smartmine.lifetime import die_with_parent
+
+    die_with_parent(parent_pid, kernel_signal=kernel_signal)
     _RAYCAST_THREADS[0] = 1
     _blas_controller().limit(limits=1, user_api="blas")
 
@@ -160,7 +167,11 @@ def in_processes(work: Callable[[int], T], count: int, workers: int) -> Iterator
     _SLOTS.append(slots)
     try:
         context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup)
+        # the workers fork from this thread at the first submit below (all at once: fork)
+        owner = (os.getpid(), started_by_main_thread())
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_setup, initargs=owner
+        )
         with pool:
             pending: list[Future[tuple[bool, Any]]] = []
             submitted = 0

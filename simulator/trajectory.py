@@ -132,6 +132,15 @@ class Path:
                 tan[m] = -seg.a * np.sin(ang) + seg.b * np.cos(ang)
         return pos.reshape((*shape, 3)), tan.reshape((*shape, 3))
 
+    def frames(self, s: npt.ArrayLike) -> tuple[F64Array, F64Array, F64Array, F64Array]:
+        """Centre, tangent, left and up unit vectors at arc lengths ``s`` (one dimension)."""
+        centre, tangent = self.evaluate(s)
+        cross = np.cross([0.0, 0.0, 1.0], tangent)
+        unit = cross / np.linalg.norm(cross, axis=1, keepdims=True)
+        left: F64Array = np.asarray(unit, np.float64)
+        up: F64Array = np.asarray(np.cross(tangent, left), dtype=np.float64)
+        return centre, tangent, left, up
+
 
 @dataclass(frozen=True)
 class Timing:

@@ -69,9 +69,11 @@ __all__ = [
     "build_scene",
     "build_trajectory",
     "class_raster",
+    "finish_run",
     "frame_times_s",
     "marker_rows",
     "prefetch_frames",
+    "resumes_unfinished",
     "run_simulation",
     "write_bag",
 ]
@@ -110,11 +112,37 @@ class SimResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+UNFINISHED = ".sim-unfinished.json"
+"""Hidden marker in OUT while a run is under way: its configuration. A run killed before
+it finished leaves it (and whichever products it had completed, each written
+atomically); the next run of the same configuration into OUT takes that as its own and
+redoes the run (rendering is deterministic: identical products), a different one is
+refused as before. Removed once the run (and its image export) is complete."""
+
+
+def _config_text(config: SimConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True, default=str)
+
+
+def resumes_unfinished(out_dir: Path, config: SimConfig) -> bool:
+    """Does ``out_dir`` hold the unfinished run of this very configuration?"""
+    try:
+        return (out_dir / UNFINISHED).read_text(encoding="utf-8") == _config_text(config)
+    except OSError:
+        return False
+
+
+def finish_run(out_dir: Path) -> None:
+    """The run in ``out_dir`` is complete: drop its :data:`UNFINISHED` marker."""
+    (out_dir / UNFINISHED).unlink(missing_ok=True)
+
+
 def check_output(out_dir: Path, config: SimConfig, overwrite: bool) -> None:
-    """Refuse to mix a new run into an old one unless asked to overwrite."""
+    """Refuse to mix a new run into an old one unless asked to overwrite (or it is the
+    unfinished run of the same configuration, see :data:`UNFINISHED`)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise SimulatorError(f"--out {out_dir} exists and is not a folder")
-    if overwrite:
+    if overwrite or resumes_unfinished(out_dir, config):
         return
     for name in (bag_name(config), *PRODUCTS):
         if (out_dir / name).exists():
@@ -123,17 +151,30 @@ def check_output(out_dir: Path, config: SimConfig, overwrite: bool) -> None:
             )
 
 
-def run_simulation(config: SimConfig, out_dir: Path | str, *, overwrite: bool = False) -> SimResult:
-    """Simulate ``config`` into ``out_dir``; see the module doc for the products."""
+def run_simulation(
+    config: SimConfig, out_dir: Path | str, *, overwrite: bool = False, finish: bool = True
+) -> SimResult:
+    """Simulate ``config`` into ``out_dir``; see the module doc for the products.
+
+    ``finish=False``: more is to be written (an image export); the caller calls
+    :func:`finish_run` after it."""
     validate(config)
     out = Path(out_dir)
     check_output(out, config, overwrite)
     plan = read_plan(config.plan) if config.plan else None  # fail fast on a bad plan
     sim = Simulation.prepare(config, plan)
+    resuming = resumes_unfinished(out, config)
     out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / UNFINISHED, _config_text(config))
     bag_path = out / bag_name(config)
-    counts = write_bag(sim, bag_path, overwrite)
-    write_ground_truth(sim, out, counts)
+    try:
+        counts = write_bag(sim, bag_path, overwrite or resuming)
+        write_ground_truth(sim, out, counts)
+    except Exception:  # an error, not a kill: no run to resume
+        finish_run(out)
+        raise
+    if finish:
+        finish_run(out)
     clocks = sim.clocks
     return SimResult(
         out,

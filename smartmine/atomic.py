@@ -2,18 +2,36 @@
 
 Every product is built under a temporary sibling name (same directory, so the final
 ``os.replace`` is atomic on one filesystem) and renamed into place only once complete.
+
+A run killed outright (kill -9, power loss) cannot remove its temporary: it stays as a
+hidden ``.NAME.partial-PID-START-XXXX`` next to where the product would have gone. The
+owner's process id and start time (clock ticks since boot, from ``/proc``) are in the
+name, so the next run that writes into the same folder tells debris from a live
+concurrent run's temporary: :func:`atomic_path` (and every writer built on
+:func:`partial_dir`) first removes, once per process and folder, each ``.partial-``
+entry whose owner is gone (:func:`clean_debris`). SQLite side files (``-wal``,
+``-journal``) of a database built inside such a temporary go with it; those next to a
+finished database are SQLite's own crash recovery and are left to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 PARTIAL_MARK = ".partial-"
+LEGACY_TILES_MARK = ".tiles-"
+"""hyperspectral.outputs.TiledGeoTiff's temporaries before they were named for an owner."""
+_OWNER = re.compile(re.escape(PARTIAL_MARK) + r"(\d+)-(\d+)-")
+_CLEANED: set[tuple[int, str]] = set()
+"""(process id, folder) pairs already cleaned: a folder is scanned once per process."""
+_CLEANED_LOCK = threading.Lock()
 
 
 def _remove(path: Path) -> None:
@@ -24,16 +42,106 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/PID/stat`` field 22),
+    so a reused process id is not taken for the original; None where it does not exist
+    (or where there is no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces or ')'
+    return int(fields[19])
+
+
+def _has_proc() -> bool:
+    return Path("/proc/self/stat").exists()
+
+
+def owner_tag() -> str:
+    """``PID-START`` of this process, as written into its temporaries' names."""
+    pid = os.getpid()
+    if pid not in _TAGS:  # (a forked child has its own)
+        _TAGS[pid] = f"{pid}-{process_start_ticks(pid) or 0}"
+    return _TAGS[pid]
+
+
+_TAGS: dict[int, str] = {}
+
+
+def owner_alive(pid: int, start_ticks: int) -> bool:
+    """Is the process that wrote ``PID-START`` into a temporary's name still running?"""
+    if not _has_proc():  # no start times to compare: the process id alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return process_start_ticks(pid) == start_ticks
+
+
+def is_debris(name: str) -> bool:
+    """A hidden ``.partial-`` entry whose owner process is gone. Names without an owner
+    (the ``.NAME.partial-XXXX`` and the GeoTIFF tiles' ``.NAME.tiles-XXXX`` of versions
+    before issue 17) count as debris."""
+    if name.startswith(".") and LEGACY_TILES_MARK in name:
+        return True
+    if not name.startswith(".") or PARTIAL_MARK not in name:
+        return False
+    owner = _OWNER.search(name)
+    return owner is None or not owner_alive(int(owner[1]), int(owner[2]))
+
+
+def clean_debris(folder: Path | str, *, recursive: bool = False) -> list[Path]:
+    """Remove the debris (:func:`is_debris`) in ``folder`` (and its subfolders when
+    ``recursive``); returns what was removed. A live run's temporaries are kept."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        path = Path(entry.path)
+        if is_debris(entry.name):
+            _remove(path)
+            removed.append(path)
+        elif recursive and entry.is_dir(follow_symlinks=False):
+            removed += clean_debris(path, recursive=True)
+    return removed
+
+
+def clean_debris_once(folder: Path) -> None:
+    """:func:`clean_debris` the first time this process writes into ``folder``."""
+    key = (os.getpid(), str(Path(folder).absolute()))
+    with _CLEANED_LOCK:
+        if key in _CLEANED:
+            return
+        _CLEANED.add(key)
+    clean_debris(folder)
+
+
+def partial_dir(final: str | os.PathLike[str]) -> Path:
+    """A new hidden temporary folder next to ``final`` (its parent made if missing),
+    named for this process so that it is debris once the process is gone; the folder's
+    old debris is removed first."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_debris_once(final.parent)
+    prefix = f".{final.name}{PARTIAL_MARK}{owner_tag()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+
+
 @contextlib.contextmanager
-def atomic_path(final: Path | str, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path (not yet existing) that becomes ``final`` on success.
 
     The caller may create a file or a directory there. On any exception the
     temporary is removed and ``final`` is left as it was.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}{PARTIAL_MARK}", dir=final.parent))
+    tmp_dir = partial_dir(final)
     tmp = tmp_dir / final.name
     try:
         yield tmp
@@ -48,14 +156,14 @@ def atomic_path(final: Path | str, *, overwrite: bool = False) -> Iterator[Path]
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def write_text_atomic(path: Path | str, text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write a small text file atomically, replacing any previous version."""
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write a small binary file atomically, replacing any previous version."""
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_bytes(data)

@@ -242,3 +242,8 @@ def test_library_modules_do_not_import_command_line_modules() -> None:
 def test_cycle_finder_sees_a_lazy_cycle() -> None:
     graph = {"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "a": set(), "a.w": {"a"}}
     assert import_cycles(graph) == [["a.x", "a.y", "a.z", "a.x"]]
+
+
+def test_no_import_cycles_not_even_inside_a_package() -> None:
+    cycles = import_cycles(import_graph())
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

@@ -31,7 +31,7 @@ from simulator.drift_lamps import (
 from simulator.mesh import Mesh
 from simulator.render import Renderer
 from simulator.scene import Scene
-from simulator.scene_drift import DriftLayout, _frames
+from simulator.scene_drift import DriftLayout
 from simulator.sensors import Rig
 from simulator.simulation import build_trajectory
 from simulator.trajectory import Path
@@ -82,7 +82,7 @@ def unlit() -> tuple[SimConfig, Scene, Renderer]:
 def camera_at(config: SimConfig, along_m: float, height_m: float = 1.5) -> F64Array:
     """world_from_optical of a camera on the main drift's centre-line, looking along it."""
     layout = DriftLayout.of(config.drift)
-    centre, tangent, left, up = (a[0] for a in _frames(layout.main_path, np.array([along_m])))
+    centre, tangent, left, up = (a[0] for a in layout.main_path.frames(np.array([along_m])))
     pose = np.eye(4)
     pose[:3, 0], pose[:3, 1], pose[:3, 2] = -left, -up, tangent
     pose[:3, 3] = centre + up * height_m
@@ -118,7 +118,7 @@ def test_lamps_hang_at_the_configured_spacing_and_are_in_depth(
     wall = apply_overrides(config, {"drift": {"fixed_lamp_mount": "wall"}}).drift
     layout = DriftLayout.of(wall)
     lamps = place_lamps(wall, layout)
-    centre, _, left, up = _frames(layout.main_path, lamps.along_m)
+    centre, _, left, up = layout.main_path.frames(lamps.along_m)
     lateral = np.einsum("ij,ij->i", lamps.emitters_enu_m - centre, left)
     height = np.einsum("ij,ij->i", lamps.emitters_enu_m - centre, up)
     hw = wall.width_m / 2.0
@@ -169,7 +169,7 @@ def test_lamp_light_brightens_the_wall_near_a_lamp_and_falls_off(
     assert surf.lamp_light is not None
     light = np.zeros(len(dist))
     light[surf.hits.rows] = surf.lamp_light
-    _, _, left, up = (a[0] for a in _frames(DriftLayout.of(config.drift).main_path, [lamp_s]))
+    _, _, left, up = (a[0] for a in DriftLayout.of(config.drift).main_path.frames([lamp_s]))
     rel = points - (emitter - up * (emitter @ up))  # from the centre-line under the lamp
     d = config.drift
     emitter_height = d.wall_height_m + d.arch_rise_m - HANG_M - HOUSING_M[2] - EMITTER_BELOW_M

@@ -24,12 +24,13 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from mapping.products import is_complete
 from mapping.sfm import dense, georef, outputs, rasters, report, sanity, sparse
 from mapping.sfm.config import SfmConfig
 from mapping.sfm.errors import SfmError
 from mapping.sfm.gcp import GcpFile, read_gcp_file
 from mapping.sfm.inputs import Inputs, is_bag, load_inputs
-from smartmine.atomic import write_text_atomic
+from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.errors import SmartmineError
 
 T = TypeVar("T")
@@ -234,7 +235,7 @@ def _run_stages(
     def sparse_products() -> None:
         pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
         rgb = np.array([p.color for p in rec.points3D.values()], dtype=np.uint8).reshape(-1, 3)
-        if not (out_dir / "sparse.laz").exists():
+        if not is_complete(out_dir / "sparse.laz"):
             outputs.write_laz(out_dir / "sparse.laz", pts, rgb, frame)
         if not (out_dir / "cameras.csv").exists():
             outputs.write_cameras_csv(out_dir / "cameras.csv", rec, origin, info)
@@ -256,11 +257,10 @@ def _run_stages(
             n_pairs, n_raw = result.pairs, result.raw_points
         else:
             pts, rgb, n_pairs, n_raw = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), 0, 0
-        tmp = dense_npz.with_name("dense.partial.npz")
-        np.savez(tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw)
-        tmp.replace(dense_npz)
         if len(pts):
             outputs.write_laz(out_dir / "dense.laz", pts, rgb, frame)
+        with atomic_path(dense_npz, overwrite=True) as tmp:  # last: the stage is done
+            np.savez(tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw)
 
     run.stage("dense", dense_stage)
     stored = np.load(dense_npz)
@@ -281,7 +281,7 @@ def _run_stages(
 
     def raster_stage() -> None:
         if dsm_path.exists() and ortho_path.exists() and dsm_cache.exists():
-            return
+            return  # (dsm.npy is written last)
         # gaps the dense cloud leaves are bridged from the sparse points up to ~3 of
         # their spacings; wider gaps stay nodata
         area = float(np.prod(np.ptp(surface[:, :2], axis=0))) or 1.0
@@ -296,8 +296,10 @@ def _run_stages(
         rasters.write_cog(
             ortho_path, np.moveaxis(ortho, 2, 0), grid, origin, epsg, rasters.NODATA_ORTHO
         )
-        np.save(dsm_cache, dsm)
-        np.save(run.work / "ortho.npy", ortho)
+        with atomic_path(run.work / "ortho.npy", overwrite=True) as tmp:
+            np.save(tmp, ortho)
+        with atomic_path(dsm_cache, overwrite=True) as tmp:  # last: the stage is done
+            np.save(tmp, dsm)
 
     run.stage("rasters", raster_stage)
     products.update(dsm="dsm.tif", orthophoto="orthophoto.tif")
@@ -305,7 +307,7 @@ def _run_stages(
     ortho = np.load(run.work / "ortho.npy")
 
     def mesh_stage() -> None:
-        if (out_dir / "mesh.ply").exists() and (out_dir / "mesh.glb").exists():
+        if is_complete(out_dir / "mesh.ply") and is_complete(out_dir / "mesh.glb"):
             return
         vertices, faces, rgb = rasters.dsm_mesh(dsm, ortho, grid)
         if len(faces):

@@ -92,12 +92,28 @@ def _receive(stream: IO[bytes]) -> Any:
 
 class Optimiser:
     """A child Python process that optimises pose graphs (``python -m`` this module;
-    not multiprocessing, whose spawn re-runs an unguarded main script)."""
+    not multiprocessing, whose spawn re-runs an unguarded main script).
 
-    def __init__(self) -> None:
+    The child ends with this process, even one killed -9 in the middle of an
+    optimisation (:func:`smartmine.lifetime.die_with_parent`). ``kernel_signal``: the
+    thread creating the optimiser lives until it is closed (so the kernel's parent-death
+    signal, which follows that thread, may be used); by default only the main thread.
+    """
+
+    def __init__(self, *, kernel_signal: bool | None = None) -> None:
+        from smartmine.lifetime import started_by_main_thread
+
+        if kernel_signal is None:
+            kernel_signal = started_by_main_thread()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mapping.slam.backend"],
+            [
+                sys.executable,
+                "-m",
+                "mapping.slam.backend",
+                str(os.getpid()),
+                str(int(kernel_signal)),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -121,7 +137,12 @@ class Optimiser:
 
 
 def _serve() -> None:
-    """The child's loop: a pickled graph view in, its optimised poses out."""
+    """The child's loop: a pickled graph view in, its optimised poses out. It ends with
+    its parent (process id and kernel-signal flag in ``argv``), and on its stdin's end."""
+    from smartmine.lifetime import die_with_parent
+
+    if len(sys.argv) >= 3:
+        die_with_parent(int(sys.argv[1]), kernel_signal=sys.argv[2] == "1")
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints (Open3D's) must not corrupt the replies
     requests = sys.stdin.buffer
@@ -187,10 +208,7 @@ class LoopCloser:
         with self.wake:
             self.stopping = True
             self.wake.notify()
-        self.thread.join()
-        if self.optimiser is not None:
-            self.optimiser.close()
-            self.optimiser = None
+        self.thread.join()  # (which closes the optimiser child)
         if self.error is not None:
             raise self.error
 
@@ -228,14 +246,33 @@ class LoopCloser:
                 due = dirty_since is not None and not self._optimising()
                 if due and (not self.queue or waited > OPTIMISE_AFTER_S):
                     dirty_since = None
+                    if self.optimiser is None:  # this thread outlives it: closes it below
+                        with self.wake:
+                            self.busy = True  # (not idle while the child starts)
+                        self.optimiser = Optimiser(kernel_signal=True)
                     self.optimising = threading.Thread(
                         target=self._optimise, name="slam-optimise", daemon=True
                     )
                     self.optimising.start()
+                    with self.wake:
+                        self.busy = False
             if self.optimising is not None:
                 self.optimising.join()
         except BaseException as err:  # surfaced by close(); tracking goes on meanwhile
             self.error = err
+        finally:
+            self._close_optimiser()
+
+    def _close_optimiser(self) -> None:
+        """At the end of the loops thread, which started the child (see Optimiser)."""
+        if self.optimising is not None:
+            self.optimising.join()
+        if self.optimiser is not None:
+            try:
+                self.optimiser.close()
+            except Exception as err:
+                self.error = self.error or err
+            self.optimiser = None
 
     def _optimising(self) -> bool:
         return self.optimising is not None and self.optimising.is_alive()
@@ -302,8 +339,7 @@ class LoopCloser:
             n = len(view.keyframes)
             newest_before = slam.keyframes[n - 1].pose.copy()
         started = time.perf_counter()
-        if self.optimiser is None:
-            self.optimiser = Optimiser()
+        assert self.optimiser is not None  # started by the loops thread
         poses = self.optimiser.optimise(view)
         self.optimise_s += time.perf_counter() - started
         self.optimisations += 1

@@ -22,7 +22,8 @@ import numpy as np
 from mapping.slam.frame import Pinhole, RgbdFrame
 from mapping.slam.kernels import warm_up
 from mapping.slam.odometry import PRESETS
-from mapping.slam.sources import GyroIntegrator, Undistorter, depth_to_metres, rotation_between
+from mapping.slam.sensors import GyroIntegrator, Undistorter
+from mapping.slam.sources import depth_to_metres, rotation_between
 from mapping.slam.system import Slam, SlamConfig
 from smartmine.frames import R_BODY_FROM_OPTICAL
 from smartmine.msgs import (

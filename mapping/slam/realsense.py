@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from mapping.slam.errors import SlamError
 from mapping.slam.frame import Pinhole, RgbdFrame
-from mapping.slam.sources import GyroIntegrator, Undistorter
+from mapping.slam.sensors import GyroIntegrator, Undistorter
 from smartmine.msgs import (
     CameraIntrinsics,
     intrinsics_to_camera_info,

@@ -1,7 +1,9 @@
 """ROS 2 bag writer (mcap by default) for every product we record.
 
-The bag is written under a temporary sibling name and renamed into place on a clean
-close, so an interrupted run leaves no half bag. A path ending in ``.mcap`` gives a
+The bag is written under a temporary sibling name (:func:`smartmine.atomic.partial_dir`)
+and renamed into place on a clean close, so an interrupted run leaves no half bag; the
+temporary of a killed run (with its SQLite ``-wal``/``-journal``) is removed by the next
+run that writes into the same folder. A path ending in ``.mcap`` gives a
 single self-contained mcap file (schemas and QoS inside); any other path gives a
 rosbag2 directory with ``metadata.yaml``.
 """
@@ -11,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from smartmine.atomic import partial_dir
 from smartmine.errors import BagError
 from smartmine.msgs.factory import RosbagsFactory, typestore
 
@@ -97,10 +99,7 @@ class BagWriter:
     def open(self) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_dir = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent)
-        )
+        self._tmp_dir = partial_dir(self.path)
         stem = self.path.stem if self.single_file else self.path.name
         plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         self._writer = Writer(self._tmp_dir / stem, version=9, storage_plugin=plugin)

@@ -6,9 +6,7 @@ the camera_calibration_parsers format written by the ROS camera calibrator.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from smartmine.atomic import atomic_path
 from smartmine.errors import ConversionError
 from smartmine.msgs._util import (
     F64Array,
@@ -165,7 +164,7 @@ def _matrix_entry(arr: F64Array, rows: int, cols: int) -> dict[str, Any]:
 def write_camera_info_yaml(
     intr: CameraIntrinsics, path: str | os.PathLike[str], camera_name: str
 ) -> None:
-    """Write the ROS calibration YAML atomically (temporary file in the same folder)."""
+    """Write the ROS calibration YAML atomically (:func:`smartmine.atomic.atomic_path`)."""
     doc = {
         "image_width": intr.width,
         "image_height": intr.height,
@@ -177,24 +176,8 @@ def write_camera_info_yaml(
         "projection_matrix": _matrix_entry(intr.p, 3, 4),
     }
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=1000)
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        try:  # mkstemp makes the file 0600: give it the usual mode instead
-            mode = target.stat().st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        tmp.chmod(mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _yaml_matrix(
