@@ -49,9 +49,10 @@ CHILDREN_GONE_S = 5.0
 # -- the table ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Moment:
-    """When to kill: once ``pattern`` (a glob under the output folder, hidden names
-    included) matches, or once the process has ``children`` child processes; then after
-    ``delay_s``."""
+    """When to kill: once ``pattern`` (a glob under the output folder's parent, hidden
+    names included: ``out/...`` for the product, ``.out.partial-*/...`` for a command that
+    builds its whole output folder under a temporary name) matches, or once the process
+    has ``children`` child processes; then after ``delay_s``."""
 
     pattern: str | None = None
     children: int = 0
@@ -145,23 +146,25 @@ CASES = [
         make_sample_bag,
         "bag export {d}/in.mcap --all --out {out}",
         (
-            Moment(pattern=f".camera__color__image_raw{PARTIAL_MARK}*", delay_s=0.1),
-            Moment(pattern="camera__depth__image_rect_raw"),
+            Moment(pattern=f"out/.camera__color__image_raw{PARTIAL_MARK}*", delay_s=0.1),
+            Moment(pattern="out/camera__depth__image_rect_raw"),
         ),
     ),
     KillCase(
         "sim",
         make_sim_config,
         "sim drift --out {out} --frames 8 --width 160 --height 120 --config {d}/small.json",
-        (Moment(children=2, delay_s=0.3), Moment(pattern="drift.mcap")),
+        (Moment(children=2, delay_s=0.3), Moment(pattern="out/drift.mcap")),
     ),
     KillCase(
         "hsi-classify",
         make_cube,
         "hsi classify {d}/cube.hdr --out {out} --tile-mb 0.5",
         (
-            Moment(pattern=f".class_scores.tif{PARTIAL_MARK}*", delay_s=0.05),
-            Moment(pattern="class_map.tif"),
+            Moment(
+                pattern=f".out{PARTIAL_MARK}*/out/.class_scores.tif{PARTIAL_MARK}*", delay_s=0.05
+            ),
+            Moment(pattern=f".out{PARTIAL_MARK}*/out/class_map.tif"),
         ),
         reports=("report.json",),
     ),
@@ -170,9 +173,9 @@ CASES = [
         make_survey_images,
         "sfm {d}/images --out {out} --preset fast",
         (
-            Moment(pattern="work/database.db"),
-            Moment(pattern="sparse.laz"),
-            Moment(pattern="dsm.tif"),
+            Moment(pattern="out/work/database.db"),
+            Moment(pattern="out/sparse.laz"),
+            Moment(pattern="out/dsm.tif"),
         ),
         internal=("work",),
         compare=lambda reference, resumed: same_survey(reference, resumed),
@@ -196,7 +199,7 @@ def _smartmine(*args: str) -> None:
 
 def _reached(moment: Moment, out: Path, process: psutil.Process) -> bool:
     if moment.pattern is not None:
-        return any(out.glob(moment.pattern))
+        return any(out.parent.glob(moment.pattern))
     try:
         return len(process.children(recursive=True)) >= moment.children
     except psutil.NoSuchProcess:
