@@ -43,22 +43,36 @@ def register_traj(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _traj_eval(args: argparse.Namespace) -> int:
     import json
+    import math
 
-    from mapping.slam.evaluation import evaluate, plot_evaluation
+    from mapping.slam.errors import TrajectoryError
+    from mapping.slam.evaluation import evaluate, parse_delta, plot_evaluation
     from mapping.slam.trajectory import read_trajectory
     from smartmine.atomic import write_text_atomic
+    from smartmine.paths import check_output_path
 
+    if not (math.isfinite(args.max_diff) and args.max_diff >= 0.0):
+        raise TrajectoryError(f"--max-diff {args.max_diff}: must be a finite number of s >= 0")
+    if not math.isfinite(args.offset):
+        raise TrajectoryError(f"--offset {args.offset}: must be a finite number of seconds")
+    parse_delta(args.rpe_delta)
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            check_output_path(path, option, folder=False)
     est = read_trajectory(args.estimate, args.est_format)
     ref = read_trajectory(args.reference, args.ref_format)
-    result = evaluate(
-        est,
-        ref,
-        alignment=args.align,
-        association=args.association,
-        max_diff_s=args.max_diff,
-        offset_s=args.offset,
-        rpe_delta=args.rpe_delta,
-    )
+    try:
+        result = evaluate(
+            est,
+            ref,
+            alignment=args.align,
+            association=args.association,
+            max_diff_s=args.max_diff,
+            offset_s=args.offset,
+            rpe_delta=args.rpe_delta,
+        )
+    except TrajectoryError as err:
+        raise TrajectoryError(f"{args.estimate} against {args.reference}: {err}") from None
     print(result.text())
     if args.json is not None:
         write_text_atomic(args.json, json.dumps(result.summary(), indent=2) + "\n")
