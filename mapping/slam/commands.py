@@ -137,6 +137,34 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     slam.set_defaults(handler=_slam)
 
 
+def _check_slam_options(args: argparse.Namespace) -> None:
+    """Options that cannot give a run, refused before any work, naming the option."""
+    import math
+
+    import cv2
+
+    from mapping.slam.errors import SlamError
+    from mapping.slam.evaluation import parse_delta
+    from smartmine.paths import check_output_path
+
+    if not (math.isfinite(args.voxel) and 0.001 <= args.voxel <= 10.0):
+        raise SlamError(f"--voxel {args.voxel}: must be 0.001..10 m")
+    if args.stride < 1:
+        raise SlamError(f"--stride {args.stride}: must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise SlamError(f"--max-frames {args.max_frames}: must be at least 1")
+    parse_delta(args.rpe_delta)
+    if not isinstance(getattr(cv2.aruco, args.marker_dictionary, None), int):
+        raise SlamError(
+            f"--marker-dictionary {args.marker_dictionary!r}: not an OpenCV ArUco dictionary "
+            "(e.g. DICT_4X4_50)"
+        )
+    if args.realsense_file is not None and not args.realsense_file.exists():
+        raise SlamError(f"--realsense-file {args.realsense_file}: no such recording")
+    if not (args.overwrite and args.out.exists()):
+        check_output_path(args.out, "--out")
+
+
 def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.errors import SlamError
     from mapping.slam.fusion import FusionConfig
@@ -144,6 +172,7 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.pipeline import RunOptions, run
     from mapping.slam.sources import BagSource, RgbdSource, apply_calibration
 
+    _check_slam_options(args)
     source: RgbdSource
     if args.realsense is not None or args.realsense_file is not None:
         from mapping.slam.realsense import RealsenseSource
@@ -194,6 +223,8 @@ def _slam(args: argparse.Namespace) -> int:
     )
     result = run(source, args.out, options)
     r = result.report
+    for line in r.get("failed", []):
+        print(f"FAILED: {line}")
     print(
         f"{r['frames']} frames ({r['status_counts']}), {r['keyframes']} keyframes, "
         f"{len(r['loop_closures'])} loop closures, {r['segments']} segment(s) "
@@ -228,4 +259,9 @@ def _slam(args: argparse.Namespace) -> int:
             trans = ", ".join(f"{v:.2f}" for v in bias["translation_mm"])
             print(f"  odometry bias taken out, per metre: rotation ({rot})°, ({trans}) mm")
     print(f"frame: {r['frame']} -> {result.out_dir}")
+    if r.get("failed"):
+        raise SlamError(
+            f"{args.bag or 'the camera'}: {r['failed'][0]} (trajectory and report.json "
+            f"written to {result.out_dir} for diagnosis)"
+        )
     return 0

@@ -112,6 +112,13 @@ class BagSource:
             for t in (self.color_topic, self.depth_topic, self.info_topic):
                 if t not in topics:
                     raise SlamError(f"{path}: no topic {t!r} (topics: {', '.join(sorted(topics))})")
+            for option, t, want in (
+                ("--color-topic", self.color_topic, "sensor_msgs/msg/Image"),
+                ("--depth-topic", self.depth_topic, "sensor_msgs/msg/Image"),
+                ("--info-topic", self.info_topic, "sensor_msgs/msg/CameraInfo"),
+            ):
+                if topics[t].msgtype != want:
+                    raise SlamError(f"{path}: {option} {t} is {topics[t].msgtype}, not {want}")
             info_msg = next(iter(bag.messages([self.info_topic]))).message
             imus = [t for t, s in topics.items() if s.msgtype == "sensor_msgs/msg/Imu"]
             self.imu_topic = (imus[0] if imus else None) if imu_topic == "auto" else imu_topic
