@@ -83,6 +83,33 @@ def metadata_wrong_storage(d: Path) -> None:
     )
 
 
+def mislabelled(d: Path) -> None:
+    """``/gnss/fix`` declared NavSatFix but holding Imu messages; ``/imu/data`` fine."""
+    import numpy as np
+
+    from smartmine.bagio import BagWriter
+    from smartmine.msgs import ImuSample, sample_to_imu
+
+    with BagWriter(d / "mixed.mcap") as writer:
+        writer.add_topic(FIX, "sensor_msgs/msg/NavSatFix")
+        writer.add_topic(IMU, "sensor_msgs/msg/Imu")
+        for i in range(3):
+            t = 1_000 + i
+            imu = ImuSample(
+                stamp_ns=t,
+                frame_id="imu",
+                orientation_xyzw=np.array([0.0, 0.0, 0.0, 1.0]),
+                orientation_covariance=np.eye(3),
+                angular_velocity_rad_s=np.zeros(3),
+                angular_velocity_covariance=np.eye(3),
+                linear_acceleration_m_s2=np.array([0.0, 0.0, 9.8]),
+                linear_acceleration_covariance=np.eye(3),
+            )
+            message = sample_to_imu(imu, writer.factory)
+            writer.write_raw(FIX, t, writer.store.serialize_cdr(message, "sensor_msgs/msg/Imu"))
+            writer.write(IMU, t, message)
+
+
 # --- bag info / export / sample ---------------------------------------------------------
 BAG_CASES = []
 for kind, name in BAGS.items():
@@ -376,6 +403,12 @@ NODE_CASES = [
     ),
     BadInput("node-out-exists", NODE, ("{d}/o.mcap",), both(bag("mcap"), write("o.mcap", "old"))),
     BadInput("node-bag-is-png", NODE, ("tiny.mcap",), write("tiny.mcap", PNG_BYTES)),
+    BadInput(
+        "node-every-message-wrong-type",
+        ("node", "run", "gnss_to_pose", "--bag", "{d}/mixed.mcap", "--out", "{d}/o.mcap"),
+        ("mixed.mcap", FIX),
+        mislabelled,
+    ),
 ]
 
 # --- sim ---------------------------------------------------------------------------------
@@ -768,6 +801,22 @@ def test_export_all_writes_the_cube_as_envi_and_keeps_later_topics(tmp_path: Pat
     colour = sorted((out / "camera__color__image_raw").glob("*.png"))
     assert len(colour) == 2  # the topic after the failed one
     assert cv2.imread(str(colour[1]))[0, 0].tolist() == [9, 9, 9]
+
+
+def test_export_all_goes_on_after_a_topic_of_the_wrong_type(tmp_path: Path) -> None:
+    """Bytes that do not decode as the topic's type fail that topic only."""
+    import csv
+
+    from tests.bad_input import run_main
+
+    mislabelled(tmp_path)
+    out = tmp_path / "out"
+    outcome = run_main(["bag", "export", str(tmp_path / "mixed.mcap"), "--all", "--out", str(out)])
+    assert outcome.code == 2 and f"'{FIX}'" in outcome.stderr.splitlines()[-1]
+    assert not (out / "gnss__fix.csv").exists()
+    with (out / "imu__data.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["stamp_ns"] for r in rows] == ["1000", "1001", "1002"]
 
 
 def test_export_cube_of_a_tiny_bag_of_each_storage(tmp_path: Path) -> None:

@@ -48,6 +48,33 @@ def sample(damage: str = "") -> Maker:
     return make
 
 
+@functools.cache
+def _rewritten_sample(mode: str) -> Path:
+    """The sample bag with its camera_info made unusable (``zero_k``: an uncalibrated
+    driver's all-zero K; ``nan_k``: a NaN fx) or its camera_info topic emptied."""
+    from smartmine.bagio import BagReader, BagWriter
+
+    path = Path(tempfile.mkdtemp(prefix="smartmine-sample-bad-")) / "sample.mcap"
+    with BagReader(_sample_bag()) as reader, BagWriter(path) as writer:
+        for name, topic in reader.topics.items():
+            writer.add_topic(name, topic.msgtype)
+        for m in reader.messages():
+            msg = m.message
+            if m.msgtype.endswith("CameraInfo"):
+                if mode == "no_info":
+                    continue
+                k = np.array(msg.k, dtype=np.float64)
+                k[:] = 0.0 if mode == "zero_k" else k
+                k[0] = np.nan if mode == "nan_k" else k[0]
+                msg.k = k
+            writer.write(m.topic, m.log_time_ns, msg)
+    return path
+
+
+def rewritten(mode: str) -> Maker:
+    return lambda d: shutil.copyfile(_rewritten_sample(mode), d / "sample.mcap")  # type: ignore[func-returns-value]
+
+
 def images(name: str = "views", count: int = 2, size: tuple[int, int] = (64, 48)) -> Maker:
     """A folder of grey PNGs (no board in them)."""
 
@@ -100,6 +127,13 @@ SLAM_CASES = [
         sample(),
     ),
     BadInput("slam-info-topic-is-image", slam("--info-topic", COLOUR), (COLOUR,), sample()),
+    BadInput(
+        "slam-camera-info-zero-k", slam(), ("sample.mcap", "camera_info"), rewritten("zero_k")
+    ),
+    BadInput("slam-camera-info-nan-k", slam(), ("sample.mcap", "camera_info"), rewritten("nan_k")),
+    BadInput(
+        "slam-camera-info-empty", slam(), ("sample.mcap", "camera_info"), rewritten("no_info")
+    ),
     BadInput("slam-voxel-zero", slam("--voxel", "0"), ("--voxel",), sample()),
     BadInput("slam-voxel-nan", slam("--voxel", "nan"), ("--voxel",), sample()),
     BadInput("slam-voxel-negative", slam("--voxel", "-0.1"), ("--voxel",), sample()),

@@ -71,6 +71,13 @@ def depth_to_metres(array: npt.NDArray[Any], encoding: str) -> npt.NDArray[np.fl
     raise SlamError(f"depth image encoding {encoding!r} is not a depth encoding (16UC1 or 32FC1)")
 
 
+def _first_message(bag: Any, topic: str) -> Any:
+    """The first message on ``topic``; a SlamError naming it when there is none."""
+    for message in bag.messages([topic]):
+        return message.message
+    raise SlamError(f"{bag.path}: topic {topic} has no messages")
+
+
 class BagSource:
     """Frames from a bag (see module docstring)."""
 
@@ -86,6 +93,7 @@ class BagSource:
     ) -> None:
         from smartmine.bagio.reader import BagReader
         from smartmine.msgs import camera_info_to_intrinsics
+        from smartmine.msgs.camera import check_calibrated
 
         self.path = Path(path)
         self.max_frames = max_frames
@@ -119,19 +127,25 @@ class BagSource:
             ):
                 if topics[t].msgtype != want:
                     raise SlamError(f"{path}: {option} {t} is {topics[t].msgtype}, not {want}")
-            info_msg = next(iter(bag.messages([self.info_topic]))).message
+            info_msg = _first_message(bag, self.info_topic)
             imus = [t for t, s in topics.items() if s.msgtype == "sensor_msgs/msg/Imu"]
             self.imu_topic = (imus[0] if imus else None) if imu_topic == "auto" else imu_topic
             self.R_cam_imu: npt.NDArray[np.float64] | None = None
             if self.imu_topic is not None:
-                imu_msg = next(iter(bag.messages([self.imu_topic]))).message
+                imu_msg = _first_message(bag, self.imu_topic)
                 self.R_cam_imu = _static_rotation(
                     bag, info_msg.header.frame_id, imu_msg.header.frame_id
                 )
-        self.intrinsics = camera_info_to_intrinsics(info_msg)
-        self.camera = Pinhole.from_k(
-            self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
-        )
+        try:
+            self.intrinsics = camera_info_to_intrinsics(info_msg)
+            check_calibrated(self.intrinsics)
+            self.camera = Pinhole.from_k(
+                self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
+            )
+        except SmartmineError as err:
+            raise SlamError(
+                f"{path}: {self.info_topic} is not a usable calibration ({err})"
+            ) from None
         self.undistorter = Undistorter.create(self.intrinsics)
         self.description = f"bag {self.path} ({self.color_topic}, {self.depth_topic})"
         self.skipped_messages = 0

@@ -30,7 +30,7 @@ import numpy as np
 
 from smartmine.atomic import atomic_path
 from smartmine.bagio.reader import BagReader
-from smartmine.errors import BagError, SmartmineError
+from smartmine.errors import BagError, SmartmineError, UndecodableMessageError
 from smartmine.progress import progress
 
 
@@ -596,6 +596,8 @@ def _export_topic(
             if count == 0:
                 raise _TopicEmptyError
     except _TopicFailedError as err:
+        return ExportResult(topic, msgtype, final, count, False, str(err))
+    except UndecodableMessageError as err:  # the topic's bytes are not its type
         return ExportResult(topic, msgtype, final, count, False, str(err))
     except _TopicEmptyError:
         return ExportResult(topic, msgtype, final, 0, False, empty=True)

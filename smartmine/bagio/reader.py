@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from smartmine.errors import BagError
+from smartmine.errors import BagError, UndecodableMessageError
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -475,7 +475,9 @@ class BagReader:
                     if topics is None:
                         skipped[topic] = reason
                         continue
-                    raise BagError(f"{self.path}: topic {topic!r}: {reason}") from None
+                    raise UndecodableMessageError(
+                        f"{self.path}: topic {topic!r}: {reason}"
+                    ) from None
                 yield BagMessage(topic, conn.msgtype, time_ns, msg)
         except BagError:
             raise
