@@ -4,6 +4,7 @@ reported as a failure, not a crash."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import shutil
@@ -31,6 +32,7 @@ projection_matrix: {rows: 3, cols: 4, data: [520, 0, 320, 0, 0, 520, 240, 0, 0, 
 @functools.cache
 def _sample_bag() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="smartmine-sample-bag-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "sample.mcap"
     assert run_main(["bag", "sample", str(path), "--frames", "2"]).code == 0
     return path
@@ -54,7 +56,9 @@ def _rewritten_sample(mode: str) -> Path:
     driver's all-zero K; ``nan_k``: a NaN fx) or its camera_info topic emptied."""
     from smartmine.bagio import BagReader, BagWriter
 
-    path = Path(tempfile.mkdtemp(prefix="smartmine-sample-bad-")) / "sample.mcap"
+    folder = Path(tempfile.mkdtemp(prefix="smartmine-sample-bad-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "sample.mcap"
     with BagReader(_sample_bag()) as reader, BagWriter(path) as writer:
         for name, topic in reader.topics.items():
             writer.add_topic(name, topic.msgtype)

@@ -5,7 +5,9 @@ or a ``SmartmineError`` naming the file, never another exception."""
 
 from __future__ import annotations
 
+import atexit
 import math
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from calibration.io import Calibration, CameraEntry, calibration_to_dict, load_c
 from smartmine.errors import SmartmineError
 
 FOLDER = Path(tempfile.mkdtemp(prefix="smartmine-calib-prop-"))
+atexit.register(shutil.rmtree, FOLDER, ignore_errors=True)
 SETTINGS = settings(
     max_examples=150,
     deadline=None,

@@ -4,6 +4,7 @@ folder. Two 8x6 colour frames, a 7-band float cube, a GNSS fix and an IMU sample
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ IMU = "/imu/data"
 @functools.cache
 def _built() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="smartmine-tiny-bags-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     _write_ros2(folder / "tiny.mcap", "mcap")
     _write_ros2(folder / "tiny_db3", "sqlite3")
     _write_ros1(folder / "tiny.bag")
