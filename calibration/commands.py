@@ -204,6 +204,9 @@ def check_options(args: argparse.Namespace) -> None:
         if not ok:
             bound = f">= {low:g}" if inclusive else f"> {low:g}"
             raise CalibrationError(f"{option} {value}: must be a finite number {bound}")
+    names = getattr(args, "names", None)
+    if names is not None and (names[0] == names[1] or not all(n.strip() for n in names)):
+        raise CalibrationError(f"--names {names[0]!r} {names[1]!r}: two different, non-empty names")
     if not args.overwrite or not args.out.exists():
         check_output_path(args.out, "--out")
 

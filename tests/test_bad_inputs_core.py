@@ -110,6 +110,15 @@ def mislabelled(d: Path) -> None:
             writer.write(IMU, t, message)
 
 
+def metadata_files_not_list(d: Path) -> None:
+    path = copy_bag("db3", d)
+    meta = path / "metadata.yaml"
+    text = meta.read_text()
+    start = text.index("relative_file_paths:")
+    end = text.index("\n", text.index("- ", start))
+    meta.write_text(text[:start] + "relative_file_paths: tiny_db3_0.db3" + text[end:])
+
+
 # --- bag info / export / sample ---------------------------------------------------------
 BAG_CASES = []
 for kind, name in BAGS.items():

@@ -635,6 +635,27 @@ CAL_CASES = [
     ),
 ]
 
+CAL_CASES += [
+    BadInput(
+        "cal-stereo-same-names",
+        (
+            "calibrate",
+            "stereo",
+            "{d}/views",
+            "{d}/right",
+            "--board",
+            BOARD,
+            "--names",
+            "cam",
+            "cam",
+            "--out",
+            "{d}/out",
+        ),
+        ("--names",),
+        both(images(), images("right")),
+    ),
+]
+
 CASES = [*SLAM_CASES, *CAL_CASES]
 
 

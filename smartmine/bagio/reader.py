@@ -93,7 +93,10 @@ def resolve_bag(path: Path) -> tuple[str, list[Path]]:
         try:
             info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
             storage = str(info.get("storage_identifier") or "sqlite3")
-            files = [path / str(f) for f in info.get("relative_file_paths") or []]
+            listed = info.get("relative_file_paths") or []
+            if not isinstance(listed, list):
+                raise TypeError(f"relative_file_paths is {listed!r}, not a list")
+            files = [path / str(f) for f in listed]
         except (yaml.YAMLError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
             raise BagError(f"{meta}: unreadable rosbag2 metadata ({_one_line(err)})") from None
         if info.get("compression_mode") or not files:
