@@ -592,6 +592,12 @@ SIM_CASES = [
         AFILE,
     ),
     BadInput("sim-out-exists", SIM, ("{d}/sim",), write("sim/trajectory_tum.txt", "x")),
+    BadInput(
+        "sim-export-images-under-file",
+        (*SIM, "--export-images", "{d}/afile/imgs"),
+        ("--export-images", "{d}/afile/imgs"),
+        AFILE,
+    ),
 ]
 
 # --- traj eval ------------------------------------------------------------------------------

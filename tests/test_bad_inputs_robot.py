@@ -684,3 +684,25 @@ def test_slam_on_the_sample_bag_reports_the_empty_map(tmp_path: Path) -> None:
     assert any("map is empty" in f for f in report["failed"])
     assert not (out / "map_mesh.ply").exists()
     assert (out / "trajectory_tum.txt").read_text().count("\n") >= 2
+
+
+def test_slam_takes_calibration_over_an_uncalibrated_camera_info(tmp_path: Path) -> None:
+    """A driver's all-zero K is refused alone, but --calibration replaces it: the run
+    goes through tracking and fusion (and then reports the sample's empty map)."""
+    (tmp_path / "cam.yaml").write_text(
+        ROS_YAML.replace("640", "320").replace("480", "240"), encoding="utf-8"
+    )
+    rewritten("zero_k")(tmp_path)
+    outcome = run_main(
+        [
+            "slam",
+            str(tmp_path / "sample.mcap"),
+            "--out",
+            str(tmp_path / "out"),
+            "--calibration",
+            str(tmp_path / "cam.yaml"),
+        ]
+    )
+    assert outcome.code == 2
+    assert "map is empty" in outcome.stderr and "camera_info" not in outcome.stderr
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["failed"]

@@ -193,6 +193,7 @@ def _slam(args: argparse.Namespace) -> int:
             args.info_topic,
             max_frames=args.max_frames,
             stride=args.stride,
+            calibration_follows=args.calibration is not None,
         )
     if args.calibration is not None:
         apply_calibration(source, args.calibration, args.calibration_camera)

@@ -90,9 +90,13 @@ class BagSource:
         max_frames: int | None = None,
         stride: int = 1,
         imu_topic: str | None = "auto",
+        *,
+        calibration_follows: bool = False,
     ) -> None:
+        """``calibration_follows``: a camera_info that is not a calibration (an uncalibrated
+        driver's zero K) is let through, as ``apply_calibration`` will replace it."""
         from smartmine.bagio.reader import BagReader
-        from smartmine.msgs import camera_info_to_intrinsics
+        from smartmine.msgs import CameraIntrinsics, camera_info_to_intrinsics
         from smartmine.msgs.camera import check_calibrated
 
         self.path = Path(path)
@@ -136,16 +140,25 @@ class BagSource:
                 self.R_cam_imu = _static_rotation(
                     bag, info_msg.header.frame_id, imu_msg.header.frame_id
                 )
+        self.intrinsics = camera_info_to_intrinsics(info_msg)
+        self.unusable_info: str | None = None
+        """Why the bag's camera_info cannot be used; apply_calibration replaces it."""
         try:
-            self.intrinsics = camera_info_to_intrinsics(info_msg)
             check_calibrated(self.intrinsics)
-            self.camera = Pinhole.from_k(
-                self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
-            )
         except SmartmineError as err:
-            raise SlamError(
-                f"{path}: {self.info_topic} is not a usable calibration ({err})"
-            ) from None
+            self.unusable_info = (
+                f"{path}: {self.info_topic} is not a usable calibration ({err}); "
+                "give the camera with --calibration"
+            )
+            if not calibration_follows or self.intrinsics.width < 1 or self.intrinsics.height < 1:
+                raise SlamError(self.unusable_info) from None
+            # a stand-in until apply_calibration gives the real camera
+            w, h = self.intrinsics.width, self.intrinsics.height
+            stand_in = np.array([[w, 0.0, w / 2], [0.0, w, h / 2], [0.0, 0.0, 1.0]])
+            self.intrinsics = CameraIntrinsics(w, h, stand_in, np.zeros(5))
+        self.camera = Pinhole.from_k(
+            self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
+        )
         self.undistorter = Undistorter.create(self.intrinsics)
         self.description = f"bag {self.path} ({self.color_topic}, {self.depth_topic})"
         self.skipped_messages = 0
@@ -153,6 +166,9 @@ class BagSource:
     def __iter__(self) -> Iterator[RgbdFrame]:
         from smartmine.bagio.reader import BagReader
         from smartmine.msgs import header_stamp_ns, image_to_numpy, imu_to_sample
+
+        if self.unusable_info is not None:
+            raise SlamError(self.unusable_info)
 
         use_imu = self.imu_topic is not None and self.R_cam_imu is not None
         gyro = GyroIntegrator()
@@ -237,6 +253,8 @@ def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None)
             )
         source.intrinsics = intrinsics
         source.undistorter = Undistorter.create(intrinsics)
+        if isinstance(source, BagSource):
+            source.unusable_info = None
     source.camera = Pinhole.from_k(intrinsics.width, intrinsics.height, intrinsics.k)
 
 
