@@ -304,6 +304,33 @@ BAG_CASES += [
     ),
 ]
 
+BAG_CASES += [
+    BadInput(
+        "bag-info-metadata-files-not-list",
+        ("bag", "info", "{d}/tiny_db3"),
+        ("metadata.yaml", "relative_file_paths"),
+        metadata_files_not_list,
+    ),
+    BadInput(
+        "bag-export-wrong-message-type",
+        ("bag", "export", "{d}/mixed.mcap", "--topic", FIX, "--out", "{d}/out"),
+        ("mixed.mcap", FIX),
+        mislabelled,
+    ),
+    BadInput(
+        "bag-export-png-named-mcap",
+        ("bag", "export", "{d}/x.mcap", "--all", "--out", "{d}/out"),
+        ("x.mcap",),
+        write("x.mcap", PNG_BYTES),
+    ),
+    BadInput(
+        "bag-export-metadata-lies-file",
+        ("bag", "export", "{d}/tiny_db3", "--all", "--out", "{d}/out"),
+        ("tiny_db3",),
+        lying_metadata,
+    ),
+]
+
 # --- node run -----------------------------------------------------------------------------
 NODE = ("node", "run", "gnss_to_pose", "--bag", "{d}/tiny.mcap", "--out", "{d}/o.mcap")
 NODE_CASES = [
