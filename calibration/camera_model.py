@@ -472,10 +472,12 @@ def camera_from_fields(d: YamlFields) -> CameraModel:
         else None
     )
     p = d.floats("projection_matrix", 12).reshape(3, 4) if "projection_matrix" in d.doc else None
+    from smartmine.msgs.camera import check_calibrated
+
     try:
-        return CameraModel(
-            CameraIntrinsics(d.int_("width"), d.int_("height"), k, coeffs, model, r, p)
-        )
+        intr = CameraIntrinsics(d.int_("width"), d.int_("height"), k, coeffs, model, r, p)
+        check_calibrated(intr)
+        return CameraModel(intr)
     except SmartmineError as err:
         raise CalibrationError(f"{d.path}: {d.where}: {err}") from None
 

@@ -173,10 +173,49 @@ def _out_args(p: argparse.ArgumentParser) -> None:
 # --- from arguments to configurations ---------------------------------------------------
 
 
+NUMBER_OPTIONS: dict[str, tuple[str, float, bool]] = {
+    # attribute: (option, lower bound, bound allowed)
+    "reject_factor": ("--reject-factor", 0.0, False),
+    "reject_floor_px": ("--reject-floor-px", 0.0, True),
+    "max_views": ("--max-views", 1.0, True),
+    "subpix_window": ("--subpix-window", 1.0, True),
+    "min_sharpness_ratio": ("--min-sharpness-ratio", 0.0, True),
+    "min_pose_change": ("--min-pose-change", 0.0, True),
+    "sync_tolerance_s": ("--sync-tolerance-s", 0.0, True),
+    "max_offset_s": ("--max-offset-s", 0.0, False),
+    "ransac_px": ("--ransac-px", 0.0, False),
+    "band": ("--band", 0.0, True),
+}
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Numbers that are NaN, infinite or out of range, and an output folder that cannot
+    be written, refused before any work, naming the option."""
+    import math
+
+    from calibration.errors import CalibrationError
+    from smartmine.paths import check_output_path
+
+    for attr, (option, low, inclusive) in NUMBER_OPTIONS.items():
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (value >= low if inclusive else value > low)
+        if not ok:
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise CalibrationError(f"{option} {value}: must be a finite number {bound}")
+    names = getattr(args, "names", None)
+    if names is not None and (names[0] == names[1] or not all(n.strip() for n in names)):
+        raise CalibrationError(f"--names {names[0]!r} {names[1]!r}: two different, non-empty names")
+    if not args.overwrite or not args.out.exists():
+        check_output_path(args.out, "--out")
+
+
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     """What every run takes besides its configuration and inputs; summaries printed."""
     from calibration.pipeline import Invocation
 
+    check_options(args)
     arguments = {
         k: v for k, v in vars(args).items() if k not in {"handler", "command"} and not callable(v)
     }
@@ -251,8 +290,11 @@ def _stereo(args: argparse.Namespace) -> int:
 
 
 def _depth(args: argparse.Namespace) -> int:
+    from calibration.errors import CalibrationError
     from calibration.pipeline import run_depth
 
+    if args.realsense not in (None, "device") and not Path(args.realsense).exists():
+        raise CalibrationError(f"--realsense {args.realsense}: no such recording")
     return _wrote(
         run_depth(
             _pair_conf(args),

@@ -103,7 +103,7 @@ def load_hsi_band(path: str | Path, band: int | None = None) -> U8:
         raise CalibrationError(f"{file}: expected H x W or H x W x bands, got {cube.shape}")
     if band is not None:
         if not 0 <= band < cube.shape[2]:
-            raise CalibrationError(f"{file}: band {band} out of range 0..{cube.shape[2] - 1}")
+            raise CalibrationError(f"{file}: --band {band} out of range 0..{cube.shape[2] - 1}")
         return to_gray(cube[:, :, band], str(file))
     if cube.shape[2] == 3 and cube.dtype == np.uint8:
         return to_gray(cube, str(file))  # a false-colour composite

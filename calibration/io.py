@@ -277,18 +277,18 @@ def calibration_from_dict(doc: Any, path: Path) -> Calibration:
             raise CalibrationError(f"{path}: {d.where}.rotation_xyzw: {err}") from None
         return r
 
-    for i, e in enumerate(top.get("extrinsics") or []):
+    for i, e in enumerate(_entries(top, "extrinsics")):
         d = YamlFields(e, path, f"extrinsics[{i}]")
         t = make_transform(rot(d), d.floats("translation_m", 3))
         cal.extrinsics.append(Extrinsic(d.str_("parent"), d.str_("child"), t, d.quality()))
-    for i, e in enumerate(top.get("imu") or []):
+    for i, e in enumerate(_entries(top, "imu")):
         d = YamlFields(e, path, f"imu[{i}]")
         cal.imu.append(
             ImuCamera(
                 d.str_("imu"), d.str_("camera"), rot(d), d.float_("time_offset_s"), d.quality()
             )
         )
-    for i, e in enumerate(top.get("hsi") or []):
+    for i, e in enumerate(_entries(top, "hsi")):
         d = YamlFields(e, path, f"hsi[{i}]")
         cal.hsi.append(
             HsiRegistration(
@@ -300,6 +300,14 @@ def calibration_from_dict(doc: Any, path: Path) -> Calibration:
             )
         )
     return cal
+
+
+def _entries(top: YamlFields, key: str) -> list[Any]:
+    """The list under ``key`` (absent or null: none); anything else is refused."""
+    value = top.get(key) or []
+    if not isinstance(value, list):
+        raise CalibrationError(f"{top.path}: {key} must be a list, got {value!r}")
+    return value
 
 
 def load_calibration(path: str | Path) -> Calibration:

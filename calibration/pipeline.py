@@ -148,10 +148,12 @@ def _output(
 ) -> _Output:
     """Where and how a run writes; refuses an existing ``out_dir`` before any work."""
     from calibration.errors import CalibrationError
+    from smartmine.paths import check_output_path
 
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise CalibrationError(f"{out} exists; choose another --out or pass --overwrite")
+    check_output_path(out, "--out")
     if invocation is None:
         arguments = {**inputs, **asdict(conf), "out": out, "overwrite": overwrite}
         invocation = Invocation(f"calibration.pipeline.run_{verb}", arguments)
@@ -377,6 +379,7 @@ def detect_board_pairs(
         raise CalibrationError(
             f"calibrate {verb} takes two image folders/globs ({first} then "
             f"{second}) or one bag with --topic twice; got {len(srcs)} sources"
+            + (f" ({', '.join(map(str, srcs))})" if srcs else "")
         )
     require_pairs(da, db, pairs, board)
     return da, db, pairs
@@ -642,6 +645,7 @@ def run_imu(
 
     inputs = {"bag": bag, "calibration": calibration}
     output = _output("imu", conf, inputs, out_dir, overwrite, invocation)
+    _check_imu_topics(bag, conf)
     base = _base(calibration)
     camera_name = _imu_camera_name(conf, base, calibration)
     new = Calibration()
@@ -697,6 +701,22 @@ def run_imu(
     )
     echo("  R_imu_camera = " + np.array2string(res.rotation, precision=4).replace("\n", ""))
     return _write(output, cal, settings, _imu_report(conf, camera_name, res))
+
+
+def _check_imu_topics(bag: Path | str, conf: ImuConf) -> None:
+    """The IMU topic (and the camera topic) exist and are of the right type, before the
+    slow board detection."""
+    from calibration.errors import CalibrationError
+    from smartmine.bagio.reader import BagReader
+
+    wanted = [t for t in (conf.imu_topic, conf.topic, conf.odometry_topic) if t]
+    with BagReader(bag) as reader:
+        reader.require_topics(wanted)
+        msgtype = reader.topics[conf.imu_topic].msgtype
+    if msgtype != "sensor_msgs/msg/Imu":
+        raise CalibrationError(
+            f"{bag}: --imu-topic {conf.imu_topic} is {msgtype}, not sensor_msgs/msg/Imu"
+        )
 
 
 # --- hsi --------------------------------------------------------------------------------

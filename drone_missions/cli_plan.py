@@ -40,6 +40,7 @@ from drone_missions.planners import (
 from drone_missions.route import plan_route
 from drone_missions.survey import SurveyRequest, plan_survey
 from smartmine.atomic import write_text_atomic
+from smartmine.paths import check_output_path
 
 
 def survey_command(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def survey_command(args: argparse.Namespace) -> int:
     angle = _angle_arg(args.angle)
     limits = limits_from_args(args)
     fences = fences_from_args(args)
-    _check_out(args.out)
+    check_output_path(args.out, "--out", folder=False)
     dem = load_dem(args)
     if note:
         print(note)
@@ -133,15 +134,6 @@ def _angle_arg(text: str) -> float | str:
         raise MissionError(f"--angle {text!r}: expected degrees (0-360) or auto") from None
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an output path that cannot be written before any work is done."""
-    parent = out.parent if str(out.parent) else Path()
-    if out.is_dir():
-        raise MissionError(f"--out {out}: is a folder; give a file name")
-    if not parent.is_dir():
-        raise MissionError(f"--out {out}: folder {parent} does not exist (or is not a folder)")
-
-
 def _home_on_dem(plan: Plan, dem: Dem | None) -> Plan:
     """With a DEM, the plan's home altitude is the DEM's at home (not 0)."""
     if dem is None or plan.home is None:
@@ -158,7 +150,7 @@ def check_command(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
     limits = limits_from_args(args)
     if args.json is not None:
-        _check_out(args.json)
+        check_output_path(args.json, "--json", folder=False)
     if is_local_plan(plan):
         if args.dem is not None:
             raise MissionError(
@@ -195,9 +187,9 @@ def check_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     if not (args.geojson or args.kml or args.png):
         raise MissionError("give at least one of --geojson, --kml, --png")
-    for out in (args.geojson, args.kml, args.png):
+    for option, out in (("--geojson", args.geojson), ("--kml", args.kml), ("--png", args.png)):
         if out is not None:
-            _check_out(out)
+            check_output_path(out, option, folder=False)
     plan = read_plan(args.plan)
     dem = load_dem(args)
     route = plan_route(plan, dem)
@@ -222,7 +214,7 @@ def show_command(args: argparse.Namespace) -> int:
 def _check_and_write(plan: Plan, args: argparse.Namespace, info: dict[str, Any]) -> int:
     limits = limits_from_args(args)
     fences = fences_from_args(args)
-    _check_out(args.out)
+    check_output_path(args.out, "--out", folder=False)
     dem = load_dem(args)
     plan = _home_on_dem(plan, dem)
     report = check_plan(plan, dem, fences=fences, limits=limits)
@@ -295,7 +287,7 @@ def drift_command(args: argparse.Namespace) -> int:
     require_number(args.clearance_m, "--clearance-m", low=0.0, low_open=True)
     if args.height_m is not None:
         require_number(args.height_m, "--height-m", low=-10_000.0, high=10_000.0)
-    _check_out(args.out)
+    check_output_path(args.out, "--out", folder=False)
     cloud = None
     if src.suffix.lower() == ".ply":
         cloud = read_map_points(src)

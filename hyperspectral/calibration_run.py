@@ -15,6 +15,7 @@ from hyperspectral.calibrate import DarkWhite, continuum_removed, fit_empirical_
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
 from smartmine.atomic import atomic_path
+from smartmine.paths import check_output_path
 from smartmine.progress import progress
 
 F32Array = npt.NDArray[np.float32]
@@ -71,8 +72,6 @@ def empirical_line(
 
 def _check_calibrate_args(args: argparse.Namespace) -> Path:
     """The options in range and ``--out`` usable, before any work."""
-    from hyperspectral.outputs import check_output_parent
-
     out = Path(args.out)
     if out.suffix.lower() != ".hdr":
         raise HyperspectralError(f"--out {out}: give an ENVI header path ending in .hdr")
@@ -80,7 +79,7 @@ def _check_calibrate_args(args: argparse.Namespace) -> Path:
         for existing in (out, out.with_suffix(".img")):
             if existing.exists():
                 raise HyperspectralError(f"--out {existing} exists already (use --overwrite)")
-    check_output_parent(out)
+    check_output_path(out, "--out", folder=False)
     if not (math.isfinite(args.white_reflectance) and 0 < args.white_reflectance <= 2):
         raise HyperspectralError(f"--white-reflectance {args.white_reflectance}: want 0 < r <= 2")
     if args.target_radius < 0:

@@ -328,9 +328,9 @@ def _library_show(args: argparse.Namespace) -> int:
 
     lib = load_library(args.library).subset(list(args.names))
     if args.plot is not None:
-        from hyperspectral.outputs import check_output_parent
+        from smartmine.paths import check_output_path
 
-        check_output_parent(args.plot)
+        check_output_path(args.plot, "--plot", folder=False)
     if args.wavelengths is not None:
         lib = lib.resample(read_wavelength_file(args.wavelengths))
     for name, cls, spectrum in zip(lib.names, lib.classes, lib.spectra, strict=True):

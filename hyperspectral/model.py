@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
+from smartmine.paths import check_output_path
 
 F32Array = npt.NDArray[np.float32]
 I64Array = npt.NDArray[np.int64]
@@ -339,18 +340,13 @@ def read_labels(path: Path, shape: tuple[int, int]) -> tuple[I64Array, list[str]
 
 def check_train_args(args: argparse.Namespace) -> None:
     """The options of ``hsi train`` in range, and ``--out`` a place a file can go."""
-    from hyperspectral.outputs import check_output_parent
-
     if args.patch % 2 == 0 or not 1 <= args.patch <= 31:
         raise HyperspectralError(f"--patch {args.patch}: want an odd size 1..31")
     if not 1 <= args.epochs <= 10_000:
         raise HyperspectralError(f"--epochs {args.epochs}: want 1..10000")
     if args.per_class < 0:
         raise HyperspectralError(f"--per-class {args.per_class}: want 0 (all) or more")
-    out = Path(args.out)
-    if out.is_dir():
-        raise HyperspectralError(f"--out {out}: a folder; give the model file (.pt)")
-    check_output_parent(out)
+    check_output_path(args.out, "--out", folder=False)
 
 
 def train_command(args: argparse.Namespace) -> Path:

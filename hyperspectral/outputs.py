@@ -22,6 +22,7 @@ from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.library import CONTAMINATION_WEIGHTS
 from smartmine.atomic import atomic_path, partial_dir
+from smartmine.paths import check_output_path
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
@@ -70,26 +71,7 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
                 f"--out {out}: holds files that are not hsi products ({', '.join(foreign[:3])}); "
                 "--overwrite replaces the whole folder, so give an empty or new --out"
             )
-    check_output_parent(out)
-
-
-def check_output_parent(out: Path) -> None:
-    """The nearest existing ancestor of ``out`` must be a folder we can write in
-    (``--out a_file/x``, ``--out /proc/1/x``): probed with a temporary file, removed."""
-    import tempfile
-
-    for parent in Path(out).absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise HyperspectralError(f"--out {out}: {parent} is a file, not a folder")
-            try:
-                with tempfile.TemporaryFile(dir=parent):
-                    pass
-            except OSError as err:
-                raise HyperspectralError(
-                    f"--out {out}: cannot write in {parent} ({err.strerror or err})"
-                ) from None
-            return
+    check_output_path(out, "--out")
 
 
 @contextlib.contextmanager

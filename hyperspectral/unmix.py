@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
+from smartmine.paths import check_output_path
 
 F64Array = npt.NDArray[np.float64]
 
@@ -85,14 +86,12 @@ def vca(pixels: npt.ArrayLike, k: int, seed: int = 0) -> F64Array:
 def unmix_command(args: argparse.Namespace) -> Path:
     from hyperspectral.cube import open_cube
     from hyperspectral.library import load_library
-    from hyperspectral.outputs import check_output_parent, write_geotiff
+    from hyperspectral.outputs import write_geotiff
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise HyperspectralError(f"--out {out} exists already (use --overwrite)")
-    if out.is_dir():
-        raise HyperspectralError(f"--out {out}: a folder; give the abundance GeoTIFF's path")
-    check_output_parent(out)
+    check_output_path(out, "--out", folder=False)
     cube = open_cube(args.cube)
     if getattr(args, "wavelengths", None):
         cube = cube.with_wavelengths(args.wavelengths)

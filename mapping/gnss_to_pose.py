@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from smartmine.errors import SmartmineError
 from smartmine.geodesy import LocalEnu, utm_epsg, utm_zone, wgs84_to_utm
 from smartmine.geometry import make_transform
 from smartmine.msgs import (
@@ -66,7 +67,12 @@ class GnssToPose(Processor[GnssToPoseParams]):
                 f"gnss_to_pose: parameter 'enu_origin' wants [lat_deg, lon_deg, alt_m], "
                 f"got {origin}"
             )
-        self.enu: LocalEnu | None = LocalEnu(*map(float, origin)) if origin else None
+        try:
+            self.enu: LocalEnu | None = LocalEnu(*map(float, origin)) if origin else None
+        except (ValueError, TypeError, SmartmineError) as err:
+            raise ProcessorError(
+                f"gnss_to_pose: parameter 'enu_origin' = {origin}: {err}"
+            ) from None
         self.epsg: int | None = (
             utm_epsg(self.params.utm_zone, not self.params.utm_south)
             if self.params.utm_zone

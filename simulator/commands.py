@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         p = scenes.add_parser(name, help=text)
         p.add_argument("--out", type=Path, required=True, help="output folder")
-        p.add_argument("--frames", type=int, default=120, help="colour frames (default 120)")
-        p.add_argument("--seed", type=int, default=0, help="scene and noise seed (default 0)")
+        p.add_argument("--frames", type=int, help="colour frames (default 120)")
+        p.add_argument("--seed", type=int, help="scene and noise seed (default 0)")
         p.add_argument("--width", type=int, help="image width (default 640)")
         p.add_argument("--height", type=int, help="image height (default 480)")
         p.add_argument(
@@ -75,26 +75,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import json
+    import math
     import time
 
     from simulator.config import apply_overrides, default_config
     from simulator.errors import SimulatorError
     from simulator.writer import finish_run, run_simulation
+    from smartmine.paths import check_output_path
 
-    overrides: dict[str, object] = {}
+    for flag, number in (
+        ("--rate", args.rate),
+        ("--front-overlap", args.front_overlap),
+        ("--side-overlap", args.side_overlap),
+    ):
+        if number is not None and not math.isfinite(number):
+            raise SimulatorError(f"{flag} {number}: must be a finite number")
+    config = default_config(args.scene)
     if args.config is not None:
         try:
             loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except OSError as err:
             raise SimulatorError(f"cannot read --config {args.config}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise SimulatorError(f"--config {args.config}: not a text (JSON) file") from None
         except json.JSONDecodeError as err:
             raise SimulatorError(f"--config {args.config}: invalid JSON: {err}") from None
         if not isinstance(loaded, dict):
             raise SimulatorError(f"--config {args.config}: expected a JSON object")
-        overrides.update(loaded)
-    overrides["frames"] = args.frames
-    overrides["seed"] = args.seed
-    camera = dict(overrides.get("camera", {}) or {})  # type: ignore[call-overload]
+        try:  # the file's own values first, so its errors name it
+            config = apply_overrides(config, loaded)
+        except SimulatorError as err:
+            raise SimulatorError(f"--config {args.config}: {err}") from None
+    overrides: dict[str, object] = {}
+    if args.frames is not None:
+        overrides["frames"] = args.frames
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    camera: dict[str, Any] = {}
     if args.width is not None:
         camera["width"] = args.width
     if args.height is not None:
@@ -119,14 +136,17 @@ def _run(args: argparse.Namespace) -> int:
         overrides["camera"] = camera
     if args.plan is not None:
         overrides["plan"] = str(args.plan)
-    path = dict(overrides.get("path", {}) or {})  # type: ignore[call-overload]
+    path: dict[str, Any] = {}
     if args.front_overlap is not None:
         path["frontlap"] = args.front_overlap
     if args.side_overlap is not None:
         path["sidelap"] = args.side_overlap
     if path:
         overrides["path"] = path
-    config = apply_overrides(default_config(args.scene), overrides)
+    config = apply_overrides(config, overrides)
+    check_output_path(args.out, "--out")
+    if args.export_images is not None:
+        check_output_path(args.export_images, "--export-images")
     started = time.perf_counter()
     exporting = args.export_images is not None
     result = run_simulation(config, args.out, overwrite=args.overwrite, finish=not exporting)

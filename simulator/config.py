@@ -20,6 +20,9 @@ SceneKind = Literal["open-pit", "drift"]
 SCENES: tuple[SceneKind, ...] = ("open-pit", "drift")
 DepthEncoding = Literal["16UC1", "32FC1"]
 
+MAX_FRAMES = 100_000
+"""More colour frames than this is a typo (about 3 hours at 10 Hz), not a simulation."""
+
 START_NS = 1_782_021_600_000_000_000
 """2026-06-21T06:00:00Z, late morning local solar time in East Kazakhstan."""
 
@@ -351,12 +354,17 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SimulatorError(f"configuration {where!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SimulatorError(f"configuration {where!r} must be a finite number, got {value!r}")
         return float(value)
     if origin is list:
         if not isinstance(value, list | tuple) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value
         ):
-            raise SimulatorError(f"configuration {where!r} must be a list of numbers")
+            raise SimulatorError(
+                f"configuration {where!r} must be a list of finite numbers, got {value!r}"
+            )
         return [float(v) for v in value]
     if origin is Literal:
         if value not in args:
@@ -382,19 +390,23 @@ def validate(config: SimConfig) -> None:
 
     cam, depth, hsi = config.camera, config.depth, config.hsi
     need(config.scene in SCENES, f"unknown scene {config.scene!r}")
-    need(config.frames >= 1, f"--frames must be at least 1, got {config.frames}")
-    need(config.seed >= 0, f"--seed must be a non-negative integer, got {config.seed}")
-    need(1 <= config.workers <= 64, f"workers must be 1..64, got {config.workers}")
     need(
-        8 <= cam.width <= 8192 and 8 <= cam.height <= 8192,
-        f"camera size {cam.width}x{cam.height} must be 8..8192 pixels per side",
+        1 <= config.frames <= MAX_FRAMES,
+        f"frames (--frames) must be 1..{MAX_FRAMES}, got {config.frames}",
     )
+    need(config.seed >= 0, f"seed (--seed) must be a non-negative integer, got {config.seed}")
+    need(1 <= config.workers <= 64, f"workers must be 1..64, got {config.workers}")
+    for side, flag, value in (("width", "--width", cam.width), ("height", "--height", cam.height)):
+        need(8 <= value <= 8192, f"camera.{side} ({flag}) {value} must be 8..8192 pixels")
     need(
         finite(cam.hfov_deg) and 10.0 <= cam.hfov_deg <= 150.0,
         f"camera.hfov_deg {cam.hfov_deg} must be 10..150",
     )
+    need(
+        finite(cam.rate_hz) and 0.0 <= cam.rate_hz <= 1000.0,
+        f"camera.rate_hz (--rate) {cam.rate_hz} must be 0..1000 Hz (0: spread frames)",
+    )
     need(len(cam.distortion) == 5, "camera.distortion must be 5 numbers: k1 k2 p1 p2 k3")
-    need(cam.rate_hz >= 0.0, f"camera.rate_hz {cam.rate_hz} must be >= 0 (0: spread frames)")
     need(cam.noise_dn >= 0.0, "camera.noise_dn must be >= 0")
     need(1 <= cam.marker_supersample <= 16, "camera.marker_supersample must be 1..16")
     need(len(cam.mount_xyz_m) == 3, "camera.mount_xyz_m must be 3 numbers")
@@ -410,7 +422,10 @@ def validate(config: SimConfig) -> None:
     need(0.0 <= depth.dropout < 1.0, "depth.dropout must be in [0, 1)")
     need(depth.noise_c_per_m >= 0.0, "depth.noise_c_per_m must be >= 0")
     need(2 <= hsi.bands <= 512, f"hsi.bands {hsi.bands} must be 2..512")
-    need(hsi.width >= 1 and hsi.height >= 1, "hsi size must be positive")
+    need(
+        1 <= hsi.width <= 2048 and 1 <= hsi.height <= 2048,
+        f"hsi.width and hsi.height ({hsi.width}x{hsi.height}) must be 1..2048 pixels",
+    )
     need(1 <= hsi.supersample <= 16, "hsi.supersample must be 1..16")
     need(hsi.every >= 1, "hsi.every must be >= 1")
     need(hsi.spectra in ("measured", "synthetic"), "hsi.spectra must be measured or synthetic")
@@ -423,7 +438,10 @@ def validate(config: SimConfig) -> None:
     )
     need(config.path.speed_m_s > 0.0, "path.speed_m_s must be positive")
     need(config.path.accel_time_s >= 0.0, "path.accel_time_s must be >= 0")
-    need(0.0 <= config.path.sidelap < 0.95, "path.sidelap must be in [0, 0.95)")
+    need(
+        0.0 <= config.path.sidelap < 0.95,
+        f"path.sidelap (--side-overlap) {config.path.sidelap} must be in [0, 0.95)",
+    )
     pit = config.pit
     need(pit.depth_m > 0 and pit.bench_height_m > 0, "pit depth and bench height must be > 0")
     need(0.0 < pit.face_angle_deg < 90.0, "pit.face_angle_deg must be in (0, 90)")
@@ -450,4 +468,50 @@ def validate(config: SimConfig) -> None:
     need(drift.fixed_lamp_mount in ("crown", "wall"), "drift.fixed_lamp_mount must be crown|wall")
     need(0.0 <= pit.detail_contrast < 1.0, "pit.detail_contrast must be in [0, 1)")
     need(pit.detail_scale_gsd > 0.0, "pit.detail_scale_gsd must be positive")
-    need(0.0 <= config.path.frontlap < 0.98, "path.frontlap must be in [0, 0.98)")
+    need(
+        0.0 <= config.path.frontlap < 0.98,
+        f"path.frontlap (--front-overlap) {config.path.frontlap} must be in [0, 0.98)",
+    )
+    _validate_more(config, need)
+
+
+def _validate_more(config: SimConfig, need: Any) -> None:
+    """Numbers with no other check: signs and ranges that make physical sense."""
+    imu, gnss, geo, path = config.imu, config.gnss, config.geo, config.path
+    for name in ("accel_noise_density", "gyro_noise_density", "accel_bias_sigma"):
+        need(getattr(imu, name) >= 0.0, f"imu.{name} must be >= 0, got {getattr(imu, name)}")
+    need(imu.gyro_bias_sigma >= 0.0, f"imu.gyro_bias_sigma must be >= 0, got {imu.gyro_bias_sigma}")
+    need(imu.rate_hz <= 10000.0, f"imu.rate_hz must be at most 10000, got {imu.rate_hz}")
+    need(gnss.rate_hz <= 100.0, f"gnss.rate_hz must be at most 100, got {gnss.rate_hz}")
+    for name, size in (
+        ("imu.offset_m", len(imu.offset_m)),
+        ("hsi.offset_m", len(config.hsi.offset_m)),
+    ):
+        need(size == 3, f"{name} must be 3 numbers, got {size}")
+    need(len(gnss.antenna_offset_m) == 3, "gnss.antenna_offset_m must be 3 numbers")
+    need(len(geo.grid_origin_m) == 3, "geo.grid_origin_m must be 3 numbers")
+    need(
+        -80.0 <= geo.origin_lat_deg <= 84.0,
+        f"geo.origin_lat_deg {geo.origin_lat_deg} must be -80..84 (UTM)",
+    )
+    need(
+        -180.0 <= geo.origin_lon_deg <= 180.0,
+        f"geo.origin_lon_deg {geo.origin_lon_deg} must be -180..180",
+    )
+    need(geo.grid_scale > 0.0, f"geo.grid_scale must be positive, got {geo.grid_scale}")
+    need(path.altitude_m > 0.0, f"path.altitude_m must be positive, got {path.altitude_m}")
+    need(path.speed_m_s <= 100.0, f"path.speed_m_s must be at most 100, got {path.speed_m_s}")
+    need(path.margin_m >= 0.0, f"path.margin_m must be >= 0, got {path.margin_m}")
+    need(path.corner_radius_m >= 0.0, "path.corner_radius_m must be >= 0")
+    need(config.camera.marker_supersample >= 1, "camera.marker_supersample must be >= 1")
+    pit, drift = config.pit, config.drift
+    need(pit.width_m <= 5000.0 and pit.length_m <= 5000.0, "pit width and length must be <= 5 km")
+    need(pit.ramp_width_m > 0.0, f"pit.ramp_width_m must be positive, got {pit.ramp_width_m}")
+    need(0.0 < pit.ramp_grade < 0.5, f"pit.ramp_grade must be in (0, 0.5), got {pit.ramp_grade}")
+    need(0 <= pit.gcp_count <= 100, f"pit.gcp_count must be 0..100, got {pit.gcp_count}")
+    need(pit.gcp_size_m > 0.0, f"pit.gcp_size_m must be positive, got {pit.gcp_size_m}")
+    need(drift.leg1_m <= 2000.0 and drift.leg2_m <= 2000.0, "drift legs must be <= 2000 m")
+    need(drift.leg2_m > 0.0, f"drift.leg2_m must be positive, got {drift.leg2_m}")
+    need(drift.marker_size_m > 0.0, "drift.marker_size_m must be positive")
+    need(drift.marker_spacing_m >= 1.0, "drift.marker_spacing_m must be at least 1 m")
+    need(drift.lamp_power >= 0.0, "drift.lamp_power must be >= 0")

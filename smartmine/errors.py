@@ -16,6 +16,10 @@ class BagError(SmartmineError):
     """A bag is missing, truncated, corrupted, or lacks what was asked of it."""
 
 
+class UndecodableMessageError(BagError):
+    """A message's bytes do not decode as its topic's type (the rest of the bag reads)."""
+
+
 class ConversionError(SmartmineError):
     """A message cannot be converted to or from numpy (bad field, unsupported encoding)."""
 

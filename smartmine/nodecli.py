@@ -65,19 +65,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from smartmine.bagio.reader import BagReader
-    from smartmine.processor import get_processor, load_params_file, parse_param_args
+    from smartmine.bagio.reader import BagReader, check_time_window, window_ns
+    from smartmine.paths import check_output_path
+    from smartmine.processor import get_processor, load_params_file, make_params, parse_param_args
     from smartmine.runner import parse_remaps, run_on_bag
 
     cls = get_processor(args.name)
+    check_time_window(args.start, args.end)
+    remaps = parse_remaps(args.remap)
     overrides = load_params_file(args.params, cls.name) if args.params else {}
+    make_params(cls, overrides, where=str(args.params))  # the file's errors name the file
     overrides.update(parse_param_args(args.param))
+    make_params(cls, overrides)
+    check_output_path(args.out, "--out", folder=args.out.suffix != ".mcap")
     start_ns = end_ns = None
     if args.start is not None or args.end is not None:
         with BagReader(args.bag, distro=args.distro) as bag:
-            origin = bag.start_ns
-        start_ns = None if args.start is None else origin + round(args.start * 1e9)
-        end_ns = None if args.end is None else origin + round(args.end * 1e9)
+            start_ns, end_ns = window_ns(bag.start_ns, args.start, args.end)
     shown = 0
 
     def report(line: str) -> None:
@@ -91,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         args.bag,
         args.out,
         overrides=overrides,
-        remaps=parse_remaps(args.remap),
+        remaps=remaps,
         keep=args.keep,
         start_ns=start_ns,
         end_ns=end_ns,

@@ -24,6 +24,7 @@ Processors are found through the ``smartmine.processors`` entry-point group
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -204,12 +205,20 @@ def coerce_param(info: ParamInfo, value: Any, where: str) -> Any:
             if isinstance(value, str):
                 import yaml
 
-                value = yaml.safe_load(value)
+                try:
+                    value = yaml.safe_load(value)
+                except yaml.YAMLError:
+                    raise ValueError(value) from None
             if not isinstance(value, list | tuple):
+                raise ValueError(value)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in value):
                 raise ValueError(value)
             return list(value)
         if info.type is float:
-            return float(value)
+            number = float(value)
+            if math.isnan(number):
+                raise ValueError(value)
+            return number
         if info.type is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -256,7 +265,12 @@ def make_params(
             )
         values[key] = coerce_param(infos[key], value, where)
     params = cls.Params(**values)
-    check_params(cls, params)
+    try:
+        check_params(cls, params)
+    except ProcessorError as err:
+        if where == "parameters":
+            raise
+        raise ProcessorError(f"{where}: {err}") from None
     return params
 
 
@@ -281,9 +295,11 @@ def load_params_file(path: Path, processor_name: str) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProcessorError(f"{path}: no such parameter file") from None
+    except UnicodeDecodeError:
+        raise ProcessorError(f"{path}: not a text (YAML) parameter file") from None
     except yaml.YAMLError as err:
         raise ProcessorError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     if data is None:

@@ -46,6 +46,8 @@ class Report:
     """Caption -> PNG path (embedded into the HTML; named relative in the JSON)."""
     notes: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    """What did not work (a degenerate result): first in report.json and the page."""
 
 
 def to_jsonable(value: Any) -> Any:
@@ -118,6 +120,7 @@ def render_html(report: Report) -> str:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}"
         f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(report.title)}</h1>",
+        *(f"<p><b>FAILED:</b> {html.escape(line)}</p>" for line in report.failed),
         _key_values(report.summary),
     ]
     parts += [f"<p><b>Note:</b> {html.escape(note)}</p>" for note in report.notes]
@@ -136,6 +139,7 @@ def write_report(report: Report, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir``; returns both paths."""
     out = Path(out_dir)
     doc = {
+        **({"failed": report.failed} if report.failed else {}),
         "title": report.title,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "summary": report.summary,

@@ -144,6 +144,13 @@ def run_on_bag(
 
     params = make_params(cls, overrides)
     topics = resolve_topics(cls, remaps or {})
+    first_rejection: list[str] = []
+
+    def note(line: str) -> None:
+        if not first_rejection:
+            first_rejection.append(line)
+        report(line)
+
     bag_out = Path(bag_out)
     result = RunReport(cls.name, str(bag_out))
     with BagReader(bag_in, distro=distro) as reader:
@@ -171,7 +178,7 @@ def run_on_bag(
             )
         with BagWriter(bag_out, overwrite=overwrite) as writer:
             processor = cls(params, writer.factory)
-            feeder = Feeder(processor, topics, report)
+            feeder = Feeder(processor, topics, note)
             for port in cls.outputs:
                 writer.add_topic(topics[port.name], port.msgtype, qos=port.qos)
             for topic in keep:
@@ -208,6 +215,12 @@ def run_on_bag(
                 publish(feeder.feed(in_port.name, message, raw.log_time_ns), raw.log_time_ns)
             publish(feeder.finish(), last_ns)
             result.rejected = feeder.rejected
+            fed = sum(result.inputs.values())
+            if fed and feeder.rejected >= fed and not any(result.outputs.values()):
+                raise ProcessorError(
+                    f"{reader.path}: {cls.name} rejected every one of the {fed} input "
+                    f"messages, nothing to write; the first: {first_rejection[0]}"
+                )
             writer.custom_data["smartmine.processor"] = cls.name
             writer.custom_data["smartmine.params"] = yaml.safe_dump(asdict(params), sort_keys=True)
     sidecar = {

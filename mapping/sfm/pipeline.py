@@ -14,7 +14,6 @@ import json
 import math
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from mapping.sfm.gcp import GcpFile, read_gcp_file
 from mapping.sfm.inputs import Inputs, is_bag, load_inputs
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.errors import SmartmineError
+from smartmine.paths import check_output_path
 
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
@@ -117,7 +117,7 @@ def run_pipeline(
     gcps: GcpFile | None = None
     if gcp_path is not None and inputs is not None:
         gcps = read_gcp_file(gcp_path, {r.name for r in inputs.images})
-    _check_out_dir(out_dir)
+    check_output_path(out_dir, "--out")
     with _undo_on_error(out_dir):
         return _run_stages(
             input_path,
@@ -130,23 +130,6 @@ def run_pipeline(
             log,
             bag_options,
         )
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """``--out`` must be (or be creatable as) a folder: a file there, or a file among its
-    parents, is refused naming it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SfmError(f"--out {out_dir}: exists and is not a folder")
-    nearest = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.exists())
-    if nearest != out_dir.absolute() and not nearest.is_dir():
-        raise SfmError(f"--out {out_dir}: {nearest} is a file, not a folder")
-    try:  # a folder we can write in (/proc/1/x is not)
-        with tempfile.TemporaryFile(dir=nearest):
-            pass
-    except OSError as err:
-        raise SfmError(
-            f"--out {out_dir}: cannot write in {nearest} ({err.strerror or err})"
-        ) from None
 
 
 @contextlib.contextmanager

@@ -43,22 +43,36 @@ def register_traj(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _traj_eval(args: argparse.Namespace) -> int:
     import json
+    import math
 
-    from mapping.slam.evaluation import evaluate, plot_evaluation
+    from mapping.slam.errors import TrajectoryError
+    from mapping.slam.evaluation import evaluate, parse_delta, plot_evaluation
     from mapping.slam.trajectory import read_trajectory
     from smartmine.atomic import write_text_atomic
+    from smartmine.paths import check_output_path
 
+    if not (math.isfinite(args.max_diff) and args.max_diff >= 0.0):
+        raise TrajectoryError(f"--max-diff {args.max_diff}: must be a finite number of s >= 0")
+    if not math.isfinite(args.offset):
+        raise TrajectoryError(f"--offset {args.offset}: must be a finite number of seconds")
+    parse_delta(args.rpe_delta)
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            check_output_path(path, option, folder=False)
     est = read_trajectory(args.estimate, args.est_format)
     ref = read_trajectory(args.reference, args.ref_format)
-    result = evaluate(
-        est,
-        ref,
-        alignment=args.align,
-        association=args.association,
-        max_diff_s=args.max_diff,
-        offset_s=args.offset,
-        rpe_delta=args.rpe_delta,
-    )
+    try:
+        result = evaluate(
+            est,
+            ref,
+            alignment=args.align,
+            association=args.association,
+            max_diff_s=args.max_diff,
+            offset_s=args.offset,
+            rpe_delta=args.rpe_delta,
+        )
+    except TrajectoryError as err:
+        raise TrajectoryError(f"{args.estimate} against {args.reference}: {err}") from None
     print(result.text())
     if args.json is not None:
         write_text_atomic(args.json, json.dumps(result.summary(), indent=2) + "\n")
@@ -123,6 +137,34 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     slam.set_defaults(handler=_slam)
 
 
+def _check_slam_options(args: argparse.Namespace) -> None:
+    """Options that cannot give a run, refused before any work, naming the option."""
+    import math
+
+    import cv2
+
+    from mapping.slam.errors import SlamError
+    from mapping.slam.evaluation import parse_delta
+    from smartmine.paths import check_output_path
+
+    if not (math.isfinite(args.voxel) and 0.001 <= args.voxel <= 10.0):
+        raise SlamError(f"--voxel {args.voxel}: must be 0.001..10 m")
+    if args.stride < 1:
+        raise SlamError(f"--stride {args.stride}: must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise SlamError(f"--max-frames {args.max_frames}: must be at least 1")
+    parse_delta(args.rpe_delta)
+    if not isinstance(getattr(cv2.aruco, args.marker_dictionary, None), int):
+        raise SlamError(
+            f"--marker-dictionary {args.marker_dictionary!r}: not an OpenCV ArUco dictionary "
+            "(e.g. DICT_4X4_50)"
+        )
+    if args.realsense_file is not None and not args.realsense_file.exists():
+        raise SlamError(f"--realsense-file {args.realsense_file}: no such recording")
+    if not (args.overwrite and args.out.exists()):
+        check_output_path(args.out, "--out")
+
+
 def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.errors import SlamError
     from mapping.slam.fusion import FusionConfig
@@ -130,6 +172,7 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.pipeline import RunOptions, run
     from mapping.slam.sources import BagSource, RgbdSource, apply_calibration
 
+    _check_slam_options(args)
     source: RgbdSource
     if args.realsense is not None or args.realsense_file is not None:
         from mapping.slam.realsense import RealsenseSource
@@ -150,6 +193,7 @@ def _slam(args: argparse.Namespace) -> int:
             args.info_topic,
             max_frames=args.max_frames,
             stride=args.stride,
+            calibration_follows=args.calibration is not None,
         )
     if args.calibration is not None:
         apply_calibration(source, args.calibration, args.calibration_camera)
@@ -180,6 +224,8 @@ def _slam(args: argparse.Namespace) -> int:
     )
     result = run(source, args.out, options)
     r = result.report
+    for line in r.get("failed", []):
+        print(f"FAILED: {line}")
     print(
         f"{r['frames']} frames ({r['status_counts']}), {r['keyframes']} keyframes, "
         f"{len(r['loop_closures'])} loop closures, {r['segments']} segment(s) "
@@ -214,4 +260,9 @@ def _slam(args: argparse.Namespace) -> int:
             trans = ", ".join(f"{v:.2f}" for v in bias["translation_mm"])
             print(f"  odometry bias taken out, per metre: rotation ({rot})°, ({trans}) mm")
     print(f"frame: {r['frame']} -> {result.out_dir}")
+    if r.get("failed"):
+        raise SlamError(
+            f"{args.bag or 'the camera'}: {r['failed'][0]} (trajectory and report.json "
+            f"written to {result.out_dir} for diagnosis)"
+        )
     return 0

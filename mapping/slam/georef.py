@@ -65,6 +65,8 @@ def read_control_points(path: Path, frame: str = "auto") -> ControlPoints:
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
         raise SlamError(f"{path}: no such markers file") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise SlamError(f"{path}: not a markers CSV ({err})") from None
     if not rows:
         raise SlamError(f"{path}: no markers")
     header = set(rows[0])
@@ -94,6 +96,8 @@ def read_control_points(path: Path, frame: str = "auto") -> ControlPoints:
             points[key] = np.array([float(row[cols[a]]) for a in "xyz"])
         except (TypeError, ValueError):
             raise SlamError(f"{path}:{n}: bad marker row {row}") from None
+        if not np.isfinite(points[key]).all():
+            raise SlamError(f"{path}:{n}: marker {key[0]} has a NaN or infinite coordinate")
     return ControlPoints(points, crs, str(path))
 
 

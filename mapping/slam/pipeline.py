@@ -70,6 +70,8 @@ def run(
     if out_dir.exists() and not options.overwrite:
         raise SlamError(f"{out_dir} exists already (pass --overwrite to replace it)")
     control = read_control_points(options.markers) if options.markers else None
+    if options.ground_truth is not None:
+        read_trajectory(options.ground_truth)  # a bad file fails now, not after the run
     slam = Slam(source.camera, options.slam)
     markers = MarkerObservations(options.marker_dictionary)
     started = time.perf_counter()
@@ -145,6 +147,14 @@ def run(
         else:
             report["frame"] += " (too few markers for the mine-grid fit)"
     product_frame = _product_frame(georef.crs if georef is not None else None)
+    failed: list[str] = []
+    """Degenerate results: the run still writes what it has, says this first, exits 2."""
+    lost = int(report["status_counts"].get("lost", 0))
+    if lost * 2 > report["frames"]:
+        failed.append(
+            f"tracking was lost on {lost} of {report['frames']} frames: the trajectory "
+            "holds only the frames before each loss"
+        )
     with atomic_path(out_dir, overwrite=options.overwrite) as tmp:
         tmp.mkdir()
         write_tum(tmp / "trajectory_tum.txt", traj)
@@ -159,7 +169,10 @@ def run(
                 scaled = georef.scale * georef.rotation
                 fused.vertices = fused.vertices @ scaled.T + georef.translation
                 fused.points = fused.points @ scaled.T + georef.translation
-            _write_map(tmp, fused, product_frame)
+            if len(fused.triangles):
+                _write_map(tmp, fused, product_frame)
+            else:
+                failed.append(_empty_map_reason(slam, options.fusion))
             report["map"] = {
                 "vertices": len(fused.vertices),
                 "triangles": len(fused.triangles),
@@ -182,8 +195,27 @@ def run(
         elif georef is not None and floor is not None:
             floor = georef.scale * floor @ georef.rotation.T + georef.translation
         plot_trajectory(tmp / "trajectory.png", traj, evaluation, floor)
+        if failed:
+            report = {"failed": failed, **report}
         write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)
+
+
+def _empty_map_reason(slam: Slam, fusion: FusionConfig) -> str:
+    """Why TSDF fusion gave no surface, from the keyframes' depth images."""
+    depths_m = [k.depth_small_mm[k.depth_small_mm > 0] * 1e-3 for k in slam.keyframes]
+    valid = np.concatenate(depths_m) if depths_m else np.zeros(0)
+    what = f"the map is empty: TSDF fusion of {len(slam.keyframes)} keyframes gave no surface"
+    if not len(valid):
+        return f"{what} (no keyframe has a valid depth pixel)"
+    within = float(np.mean(valid <= fusion.depth_trunc_m))
+    if within < 0.01:
+        return (
+            f"{what}: the depth is {float(np.median(valid)):.1f} m (median), beyond the "
+            f"fusion's depth limit of {fusion.depth_trunc_m:g} m (an RGB-D camera's range); "
+            "no mesh or cloud written"
+        )
+    return f"{what} ({within:.0%} of depth pixels within {fusion.depth_trunc_m:g} m)"
 
 
 def _evaluate(slam: Slam, options: RunOptions) -> EvaluationResult:
@@ -278,7 +310,8 @@ def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Repor
             "(an unjoined segment's place in the map is a guess)."
         )
     return Report(
-        title="smartmine SLAM",
+        failed=list(data.get("failed", [])),
+        title="smartmine SLAM" + (" (FAILED)" if data.get("failed") else ""),
         summary=summary,
         sections=sections,
         tables=tables,

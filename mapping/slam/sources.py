@@ -38,6 +38,13 @@ def depth_to_metres(array: npt.NDArray[Any], encoding: str) -> npt.NDArray[np.fl
     raise SlamError(f"depth image encoding {encoding!r} is not a depth encoding (16UC1 or 32FC1)")
 
 
+def _first_message(bag: Any, topic: str) -> Any:
+    """The first message on ``topic``; a SlamError naming it when there is none."""
+    for message in bag.messages([topic]):
+        return message.message
+    raise SlamError(f"{bag.path}: topic {topic} has no messages")
+
+
 class BagSource:
     """Frames from a bag (see module docstring)."""
 
@@ -50,9 +57,14 @@ class BagSource:
         max_frames: int | None = None,
         stride: int = 1,
         imu_topic: str | None = "auto",
+        *,
+        calibration_follows: bool = False,
     ) -> None:
+        """``calibration_follows``: a camera_info that is not a calibration (an uncalibrated
+        driver's zero K) is let through, as ``apply_calibration`` will replace it."""
         from smartmine.bagio.reader import BagReader
-        from smartmine.msgs import camera_info_to_intrinsics
+        from smartmine.msgs import CameraIntrinsics, camera_info_to_intrinsics
+        from smartmine.msgs.camera import check_calibrated
 
         self.path = Path(path)
         self.max_frames = max_frames
@@ -79,16 +91,38 @@ class BagSource:
             for t in (self.color_topic, self.depth_topic, self.info_topic):
                 if t not in topics:
                     raise SlamError(f"{path}: no topic {t!r} (topics: {', '.join(sorted(topics))})")
-            info_msg = next(iter(bag.messages([self.info_topic]))).message
+            for option, t, want in (
+                ("--color-topic", self.color_topic, "sensor_msgs/msg/Image"),
+                ("--depth-topic", self.depth_topic, "sensor_msgs/msg/Image"),
+                ("--info-topic", self.info_topic, "sensor_msgs/msg/CameraInfo"),
+            ):
+                if topics[t].msgtype != want:
+                    raise SlamError(f"{path}: {option} {t} is {topics[t].msgtype}, not {want}")
+            info_msg = _first_message(bag, self.info_topic)
             imus = [t for t, s in topics.items() if s.msgtype == "sensor_msgs/msg/Imu"]
             self.imu_topic = (imus[0] if imus else None) if imu_topic == "auto" else imu_topic
             self.R_cam_imu: npt.NDArray[np.float64] | None = None
             if self.imu_topic is not None:
-                imu_msg = next(iter(bag.messages([self.imu_topic]))).message
+                imu_msg = _first_message(bag, self.imu_topic)
                 self.R_cam_imu = _static_rotation(
                     bag, info_msg.header.frame_id, imu_msg.header.frame_id
                 )
         self.intrinsics = camera_info_to_intrinsics(info_msg)
+        self.unusable_info: str | None = None
+        """Why the bag's camera_info cannot be used; apply_calibration replaces it."""
+        try:
+            check_calibrated(self.intrinsics)
+        except SmartmineError as err:
+            self.unusable_info = (
+                f"{path}: {self.info_topic} is not a usable calibration ({err}); "
+                "give the camera with --calibration"
+            )
+            if not calibration_follows or self.intrinsics.width < 1 or self.intrinsics.height < 1:
+                raise SlamError(self.unusable_info) from None
+            # a stand-in until apply_calibration gives the real camera
+            w, h = self.intrinsics.width, self.intrinsics.height
+            stand_in = np.array([[w, 0.0, w / 2], [0.0, w, h / 2], [0.0, 0.0, 1.0]])
+            self.intrinsics = CameraIntrinsics(w, h, stand_in, np.zeros(5))
         self.camera = Pinhole.from_k(
             self.intrinsics.width, self.intrinsics.height, self.intrinsics.k
         )
@@ -99,6 +133,9 @@ class BagSource:
     def __iter__(self) -> Iterator[RgbdFrame]:
         from smartmine.bagio.reader import BagReader
         from smartmine.msgs import header_stamp_ns, image_to_numpy, imu_to_sample
+
+        if self.unusable_info is not None:
+            raise SlamError(self.unusable_info)
 
         use_imu = self.imu_topic is not None and self.R_cam_imu is not None
         gyro = GyroIntegrator()
@@ -183,6 +220,8 @@ def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None)
             )
         source.intrinsics = intrinsics
         source.undistorter = Undistorter.create(intrinsics)
+        if isinstance(source, BagSource):
+            source.unusable_info = None
     source.camera = Pinhole.from_k(intrinsics.width, intrinsics.height, intrinsics.k)
 
 

@@ -10,6 +10,7 @@ TUM tools compare them (nanosecond stamps are kept exact as ``stamps_ns``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -75,8 +76,9 @@ def _poses_from(positions: F64Array, quats_xyzw: F64Array, where: str) -> F64Arr
     return poses
 
 
-def _numeric_rows(path: Path, delimiter: str | None) -> F64Array:
+def _numeric_rows(path: Path, delimiter: str | None) -> _Rows:
     rows: list[list[float]] = []
+    lines: list[int] = []
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -97,35 +99,76 @@ def _numeric_rows(path: Path, delimiter: str | None) -> F64Array:
             width = len(values)
         elif len(values) != width:
             raise TrajectoryError(f"{path}:{number}: {len(values)} columns, expected {width}")
+        if not all(math.isfinite(v) for v in values):
+            raise TrajectoryError(f"{path}:{number}: NaN or infinite value: {line[:60]!r}")
         rows.append(values)
+        lines.append(number)
     if not rows:
         raise TrajectoryError(f"{path}: no poses")
-    return np.asarray(rows, dtype=np.float64)
+    return _Rows(np.asarray(rows, dtype=np.float64), lines)
+
+
+class _Rows:
+    """A file's numeric rows and the line number of each, for messages."""
+
+    def __init__(self, values: F64Array, lines: list[int]) -> None:
+        self.values = values
+        self.lines = lines
+        self.shape = values.shape
+
+    def check_increasing(self, stamps: F64Array, path: Path) -> None:
+        """Stamps must not go back: associating poses assumes time order (a repeated
+        stamp is let through: real files, e.g. evo's V102.txt, hold some)."""
+        steps = np.diff(stamps)
+        bad = np.flatnonzero(~(steps >= 0))
+        if len(bad):
+            i = int(bad[0]) + 1
+            raise TrajectoryError(
+                f"{path}:{self.lines[i]}: stamp {float(stamps[i])!r} goes back in time "
+                f"(previous {float(stamps[i - 1])!r} at line {self.lines[i - 1]})"
+            )
+
+
+def _check_rotations(rotations: F64Array, rows: _Rows, path: Path) -> None:
+    """KITTI matrices must hold rotations (orthonormal, determinant +1, 1e-3)."""
+    err = np.abs(rotations @ np.swapaxes(rotations, 1, 2) - np.eye(3)).max(axis=(1, 2))
+    det = np.linalg.det(rotations)
+    bad = np.flatnonzero((err > 1e-3) | (np.abs(det - 1.0) > 1e-3))
+    if len(bad):
+        raise TrajectoryError(
+            f"{path}:{rows.lines[int(bad[0])]}: the 3x3 part is not a rotation matrix"
+        )
 
 
 def read_tum(path: Path) -> Trajectory:
-    rows = _numeric_rows(path, None)
+    table = _numeric_rows(path, None)
+    rows = table.values
     if rows.shape[1] != 8:
         raise TrajectoryError(
             f"{path}: TUM wants 8 columns (t x y z qx qy qz qw), got {rows.shape[1]}"
         )
+    table.check_increasing(rows[:, 0], path)
     return Trajectory(rows[:, 0], _poses_from(rows[:, 1:4], rows[:, 4:8], str(path)), path.stem)
 
 
 def read_kitti(path: Path) -> Trajectory:
-    rows = _numeric_rows(path, None)
+    table = _numeric_rows(path, None)
+    rows = table.values
     if rows.shape[1] != 12:
         raise TrajectoryError(f"{path}: KITTI wants 12 columns (3x4 matrix), got {rows.shape[1]}")
     poses = np.tile(np.eye(4), (len(rows), 1, 1))
     poses[:, :3, :4] = rows.reshape(-1, 3, 4)
+    _check_rotations(poses[:, :3, :3], table, path)
     return Trajectory(np.arange(len(rows), dtype=np.float64), poses, path.stem)
 
 
 def read_euroc(path: Path) -> Trajectory:
     """EuRoC state ground truth: ``t_ns, px, py, pz, qw, qx, qy, qz, ...``."""
-    rows = _numeric_rows(path, None)
+    table = _numeric_rows(path, None)
+    rows = table.values
     if rows.shape[1] < 8:
         raise TrajectoryError(f"{path}: EuRoC CSV wants at least 8 columns, got {rows.shape[1]}")
+    table.check_increasing(rows[:, 0], path)
     quats = rows[:, [5, 6, 7, 4]]
     return Trajectory(rows[:, 0] * 1e-9, _poses_from(rows[:, 1:4], quats, str(path)), path.stem)
 

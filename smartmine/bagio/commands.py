@@ -22,11 +22,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     export = verbs.add_parser(
         "export",
-        help="topics to PNG/TIFF, PLY, CSV, camera_info YAML",
-        description="Export topics: Image to PNG (16-bit kept; 32FC1 to TIFF), "
+        help="topics to PNG/TIFF/ENVI, PLY, CSV, camera_info YAML",
+        description="Export topics: Image to PNG (16-bit kept; 32FC1 to TIFF; "
+        "multi-band cubes such as 32FC<bands> to ENVI .img/.hdr), "
         "CompressedImage as stored, PointCloud2 to PLY, NavSatFix/Imu/Odometry/TF/Pose to "
         "CSV, CameraInfo to camera_info YAML. Products already in OUT are skipped "
-        "(resume); --overwrite redoes them.",
+        "(resume); --overwrite redoes them. A topic that fails does not stop the others; "
+        "the exit status is then 2, the failed topics named.",
     )
     export.add_argument("bag", type=Path)
     export.add_argument("--topic", action="append", default=[], help="topic to export (repeat)")
@@ -60,10 +62,18 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from smartmine.bagio.export import SUPPORTED, export_topics
-    from smartmine.bagio.reader import BagReader
+    from smartmine.bagio.export import (
+        SUPPORTED,
+        ExportFailedError,
+        ExportResult,
+        check_export_out,
+        export_topics,
+    )
+    from smartmine.bagio.reader import BagReader, check_time_window, window_ns
     from smartmine.errors import BagError
 
+    check_time_window(args.start, args.end)
+    check_export_out(args.out)
     with BagReader(args.bag, distro=args.distro) as bag:
         start_ns = bag.start_ns
         topics = list(args.topic)
@@ -80,18 +90,32 @@ def _export(args: argparse.Namespace) -> int:
                 f"(handled: {', '.join(t.split('/')[-1] for t in SUPPORTED)})"
             )
         raise BagError(f"{args.bag}: name at least one --topic, or --all")
-    results = export_topics(
-        args.bag,
-        topics,
-        args.out,
-        start_ns=None if args.start is None else start_ns + round(args.start * 1e9),
-        end_ns=None if args.end is None else start_ns + round(args.end * 1e9),
-        overwrite=args.overwrite,
-        distro=args.distro,
-    )
-    for r in results:
-        state = "exists, skipped" if r.skipped else f"{r.messages} messages"
-        print(f"{r.topic} ({r.msgtype}) -> {r.product} [{state}]")
+    first_ns, last_ns = window_ns(start_ns, args.start, args.end)
+
+    def show(results: list[ExportResult]) -> None:
+        for r in results:
+            if r.error is not None:
+                state = "FAILED, not exported"
+            elif r.empty:
+                state = "no messages in the range, nothing written"
+            else:
+                state = "exists, skipped" if r.skipped else f"{r.messages} messages"
+            print(f"{r.topic} ({r.msgtype}) -> {r.product} [{state}]")
+
+    try:
+        results = export_topics(
+            args.bag,
+            topics,
+            args.out,
+            start_ns=first_ns,
+            end_ns=last_ns,
+            overwrite=args.overwrite,
+            distro=args.distro,
+        )
+    except ExportFailedError as failed:
+        show(failed.results)
+        raise
+    show(results)
     return 0
 
 

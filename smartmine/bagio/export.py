@@ -1,6 +1,9 @@
 """``smartmine bag export``: topics of a bag to ordinary files.
 
-- Image: ``<slug>/NNNNNN_<stamp>.png`` (16-bit kept; 32FC1 depth as 32-bit TIFF)
+- Image: ``<slug>/NNNNNN_<stamp>.png`` (16-bit kept; 32FC1 depth as 32-bit TIFF); an
+  image PNG/TIFF cannot hold (a hyperspectral ``32FC<bands>`` cube, 2 or more than 4
+  channels, 64-bit or signed elements) as an ENVI cube ``NNNNNN_<stamp>.img`` + ``.hdr``
+  (BIP, the band centres of a ``<namespace>/wavelengths`` topic when the bag has one)
 - CompressedImage: ``<slug>/NNNNNN_<stamp>.jpg`` or ``.png``, the stored bytes
 - PointCloud2: ``<slug>/NNNNNN_<stamp>.ply`` (binary, every field)
 - NavSatFix, Imu, Odometry, TFMessage, Pose(WithCovariance)Stamped, TransformStamped:
@@ -9,7 +12,9 @@
 
 Per-message file folders carry ``timestamps.csv`` (index, header stamp, log time, file).
 Each product is built under a temporary name and renamed when complete; a product that
-already exists is skipped, so an interrupted export resumes where it stopped.
+already exists is skipped, so an interrupted export resumes where it stopped. A topic that
+fails (a message that does not convert) does not stop the others: they are exported, and
+:class:`ExportFailedError` then names each failed topic.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from smartmine.atomic import atomic_path
 from smartmine.bagio.reader import BagReader
-from smartmine.errors import BagError, SmartmineError
+from smartmine.errors import BagError, SmartmineError, UndecodableMessageError
 from smartmine.progress import progress
 
 
@@ -253,25 +258,74 @@ class FilesExporter:
         (self.folder / "timestamps.csv").write_text(self.index.getvalue(), encoding="utf-8")
 
 
-def _write_image(stem: Path, msg: Any) -> str:
+PNG_TIFF_CHANNELS = (1, 3, 4)
+
+
+def _write_image(stem: Path, msg: Any, wavelengths_nm: np.ndarray | None = None) -> str:
     import cv2
 
     from smartmine.msgs import image_to_numpy
 
     image = image_to_numpy(msg)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels not in PNG_TIFF_CHANNELS or image.dtype not in (np.uint8, np.uint16, np.float32):
+        return write_envi_frame(stem, image, str(msg.encoding), wavelengths_nm)
     encoding = str(msg.encoding)
     if encoding in {"rgb8", "rgb16"}:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     elif encoding in {"rgba8", "rgba16"}:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    if image.dtype in (np.uint8, np.uint16):
-        path = stem.with_suffix(".png")
-    elif image.dtype == np.float32:
-        path = stem.with_suffix(".tiff")
-    else:
-        raise BagError(f"Image encoding {encoding!r} has no lossless PNG/TIFF export")
+    path = stem.with_suffix(".png" if image.dtype in (np.uint8, np.uint16) else ".tiff")
     _write_png(path, np.ascontiguousarray(image))
     return path.name
+
+
+ENVI_DATA_TYPES = {
+    np.dtype("uint8"): 1,
+    np.dtype("int16"): 2,
+    np.dtype("int32"): 3,
+    np.dtype("float32"): 4,
+    np.dtype("float64"): 5,
+    np.dtype("uint16"): 12,
+    np.dtype("uint32"): 13,
+    np.dtype("int64"): 14,
+    np.dtype("uint64"): 15,
+}
+"""numpy element type -> ENVI ``data type`` code (int8 is widened to int16)."""
+
+
+def write_envi_frame(
+    stem: Path, image: np.ndarray, encoding: str, wavelengths_nm: np.ndarray | None
+) -> str:
+    """One image as an ENVI cube: ``stem.img`` (band interleaved by pixel, little-endian,
+    every value kept) and ``stem.hdr``; returns the data file's name."""
+    cube = image if image.ndim == 3 else image[:, :, None]
+    if cube.dtype == np.int8:
+        cube = cube.astype(np.int16)
+    cube = np.ascontiguousarray(cube, dtype=cube.dtype.newbyteorder("<"))
+    code = ENVI_DATA_TYPES.get(np.dtype(cube.dtype.name))
+    if code is None:
+        raise BagError(f"Image encoding {encoding!r} has no ENVI data type")
+    lines, samples, bands = cube.shape
+    header = [
+        "ENVI",
+        f"description = {{smartmine bag export: sensor_msgs/Image encoding {encoding}}}",
+        f"samples = {samples}",
+        f"lines = {lines}",
+        f"bands = {bands}",
+        "header offset = 0",
+        "file type = ENVI Standard",
+        f"data type = {code}",
+        "interleave = bip",
+        "byte order = 0",
+    ]
+    if wavelengths_nm is not None and len(wavelengths_nm) == bands:
+        header.append("wavelength units = Nanometers")
+        header.append("wavelength = {" + ", ".join(_f(w) for w in wavelengths_nm) + "}")
+    data = stem.with_suffix(".img")
+    data.write_bytes(cube.tobytes())
+    stem.with_suffix(".hdr").write_text("\n".join(header) + "\n", encoding="ascii")
+    return data.name
 
 
 def _write_compressed(stem: Path, msg: Any) -> str:
@@ -392,6 +446,18 @@ class ExportResult:
     messages: int
     skipped: bool
     """True when the product existed already (resumed export)."""
+    error: str | None = None
+    """Why the topic was not exported (its product left as it was); None on success."""
+    empty: bool = False
+    """True when the topic has no message in the time range (no product written)."""
+
+
+class ExportFailedError(BagError):
+    """Some topics failed; ``results`` holds every topic's outcome (the others exported)."""
+
+    def __init__(self, message: str, results: list[ExportResult]) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 def product_path(out_dir: Path, topic: str, msgtype: str) -> Path:
@@ -403,14 +469,40 @@ def product_path(out_dir: Path, topic: str, msgtype: str) -> Path:
     return out_dir / slug
 
 
-def _make_exporter(tmp: Path, final: Path, topic: str, msgtype: str) -> Exporter:
+WAVELENGTH_TYPES = ("std_msgs/msg/Float32MultiArray", "std_msgs/msg/Float64MultiArray")
+
+
+def _wavelengths_nm(bag: BagReader, topic: str) -> np.ndarray | None:
+    """Band centres for an image topic: the first message of ``<namespace>/wavelengths``
+    (the simulator's and hsi_capture's latched topic), or None."""
+    sibling = topic.rsplit("/", 1)[0] + "/wavelengths"
+    info = bag.topics.get(sibling)
+    if info is None or info.msgtype not in WAVELENGTH_TYPES or not info.decodable:
+        return None
+    for msg in bag.messages([sibling]):
+        values = np.asarray(msg.message.data, dtype=np.float64).reshape(-1)
+        return values if len(values) and np.isfinite(values).all() else None
+    return None
+
+
+def _make_exporter(bag: BagReader, tmp: Path, final: Path, topic: str, msgtype: str) -> Exporter:
     if msgtype in TABLES:
         header, rows = TABLES[msgtype]
         return TableExporter(tmp, header, rows)
+    if msgtype == "sensor_msgs/msg/Image":
+        wavelengths = _wavelengths_nm(bag, topic)
+        return FilesExporter(tmp, lambda stem, msg: _write_image(stem, msg, wavelengths))
     if msgtype in FILES:
         return FilesExporter(tmp, FILES[msgtype])
     camera_name = topic_slug(topic.removesuffix("/camera_info")).replace("__", "_")
     return CameraInfoExporter(tmp, final, camera_name)
+
+
+def check_export_out(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be one before any work, naming the path."""
+    from smartmine.paths import check_output_path
+
+    check_output_path(out_dir, "--out")
 
 
 def export_topics(
@@ -425,41 +517,101 @@ def export_topics(
 ) -> list[ExportResult]:
     """Export each topic to its product under ``out_dir``; returns what was done.
 
-    ``start_ns``/``end_ns`` are absolute log times (``end_ns`` exclusive).
+    ``start_ns``/``end_ns`` are absolute log times (``end_ns`` exclusive). A topic that
+    fails leaves no product and does not stop the others; :class:`ExportFailedError` (with
+    every topic's result) is raised at the end. A corrupted or truncated bag stops the
+    export at once. An ``out_dir`` created here is removed again when nothing was
+    exported into it.
     """
     out = Path(out_dir)
+    check_export_out(out)
+    created = not out.exists()
     results: list[ExportResult] = []
-    with BagReader(bag_path, distro=distro) as bag:
-        known = bag.topics
-        bag.require_topics(topics)  # one clear error before anything is written
-        for topic in topics:
-            if known[topic].msgtype not in SUPPORTED:
-                raise BagError(
-                    f"{bag.path}: topic {topic!r} has type {known[topic].msgtype}, which bag "
-                    f"export does not handle (supported: "
-                    f"{', '.join(t.split('/')[-1] for t in SUPPORTED)})"
+    try:
+        with BagReader(bag_path, distro=distro) as bag:
+            known = bag.topics
+            bag.require_topics(topics)  # one clear error before anything is written
+            for topic in topics:
+                if known[topic].msgtype not in SUPPORTED:
+                    raise BagError(
+                        f"{bag.path}: topic {topic!r} has type {known[topic].msgtype}, which "
+                        f"bag export does not handle (supported: "
+                        f"{', '.join(t.split('/')[-1] for t in SUPPORTED)})"
+                    )
+            for topic in topics:
+                results.append(
+                    _export_topic(bag, topic, out, start_ns, end_ns, overwrite=overwrite)
                 )
-        for topic in topics:
-            msgtype = known[topic].msgtype
-            final = product_path(out, topic, msgtype)
-            if final.exists() and not overwrite:
-                results.append(ExportResult(topic, msgtype, final, 0, True))
-                continue
-            count = 0
-            with atomic_path(final, overwrite=overwrite) as tmp:
-                exporter = _make_exporter(tmp, final, topic, msgtype)
-                messages = bag.messages([topic], start_ns=start_ns, end_ns=end_ns)
-                for msg in progress(messages, total=known[topic].count, desc=topic):
-                    try:
-                        exporter.add(count, msg.log_time_ns, msg.message)
-                    except SmartmineError as err:
-                        raise BagError(
-                            f"{bag.path}: topic {topic!r} message {count} "
-                            f"(t={msg.log_time_ns} ns): {err}"
-                        ) from None
-                    count += 1
-                exporter.finish()
-                if count == 0:
-                    raise BagError(f"{bag.path}: topic {topic!r} has no messages in the range")
-            results.append(ExportResult(topic, msgtype, final, count, False))
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+    if results and all(r.empty for r in results):
+        raise BagError(
+            f"{bag_path}: no messages in the time range on topic"
+            f"{'s' if len(results) > 1 else ''} {', '.join(repr(r.topic) for r in results)}"
+        )
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        done = len(results) - len(failed)
+        raise ExportFailedError(
+            f"{len(failed)} of {len(results)} topics not exported ({done} done): "
+            + "; ".join(str(r.error) for r in failed),
+            results,
+        )
     return results
+
+
+def _export_topic(
+    bag: BagReader,
+    topic: str,
+    out: Path,
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    overwrite: bool,
+) -> ExportResult:
+    """One topic's product; a message that does not convert gives a result with ``error``
+    (no product); a bag that cannot be read raises."""
+    msgtype = bag.topics[topic].msgtype
+    final = product_path(out, topic, msgtype)
+    if final.exists() and not overwrite:
+        return ExportResult(topic, msgtype, final, 0, True)
+    count = 0
+    try:
+        with atomic_path(final, overwrite=overwrite) as tmp:
+            exporter = _make_exporter(bag, tmp, final, topic, msgtype)
+            messages = bag.messages([topic], start_ns=start_ns, end_ns=end_ns)
+            for msg in progress(messages, total=bag.topics[topic].count, desc=topic):
+                try:
+                    exporter.add(count, msg.log_time_ns, msg.message)
+                except (SmartmineError, ValueError, TypeError, AttributeError) as err:
+                    # a malformed message: this topic fails, the others go on
+                    detail = err if isinstance(err, SmartmineError) else _one_line(err)
+                    raise _TopicFailedError(
+                        f"{bag.path}: topic {topic!r} message {count} "
+                        f"(t={msg.log_time_ns} ns): {detail}"
+                    ) from None
+                count += 1
+            exporter.finish()
+            if count == 0:
+                raise _TopicEmptyError
+    except _TopicFailedError as err:
+        return ExportResult(topic, msgtype, final, count, False, str(err))
+    except UndecodableMessageError as err:  # the topic's bytes are not its type
+        return ExportResult(topic, msgtype, final, count, False, str(err))
+    except _TopicEmptyError:
+        return ExportResult(topic, msgtype, final, 0, False, empty=True)
+    return ExportResult(topic, msgtype, final, count, False)
+
+
+class _TopicFailedError(Exception):
+    """One topic cannot be exported; the export goes on with the next."""
+
+
+class _TopicEmptyError(Exception):
+    """No message of the topic lies in the time range: no product."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"{type(err).__name__}: {text[:300]}"

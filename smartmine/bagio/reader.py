@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from smartmine.errors import BagError
+from smartmine.errors import BagError, UndecodableMessageError
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -93,11 +93,20 @@ def resolve_bag(path: Path) -> tuple[str, list[Path]]:
         try:
             info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
             storage = str(info.get("storage_identifier") or "sqlite3")
-            files = [path / str(f) for f in info.get("relative_file_paths") or []]
-        except (yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
-            raise BagError(f"{meta}: unreadable rosbag2 metadata ({err})") from None
+            listed = info.get("relative_file_paths") or []
+            if not isinstance(listed, list):
+                raise TypeError(f"relative_file_paths is {listed!r}, not a list")
+            files = [path / str(f) for f in listed]
+        except (yaml.YAMLError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
+            raise BagError(f"{meta}: unreadable rosbag2 metadata ({_one_line(err)})") from None
         if info.get("compression_mode") or not files:
             return storage, [path]
+        wrong = [f for f in files if STORAGE_OF_SUFFIX.get(f.suffix, storage) != storage]
+        if wrong:
+            raise BagError(
+                f"{meta}: storage_identifier {storage!r} does not match the storage file "
+                f"{wrong[0].name}"
+            )
         if missing := [f for f in files if not f.exists()]:
             raise BagError(
                 f"{path}: storage file {missing[0].name} listed in metadata.yaml is missing"
@@ -469,7 +478,9 @@ class BagReader:
                     if topics is None:
                         skipped[topic] = reason
                         continue
-                    raise BagError(f"{self.path}: topic {topic!r}: {reason}") from None
+                    raise UndecodableMessageError(
+                        f"{self.path}: topic {topic!r}: {reason}"
+                    ) from None
                 yield BagMessage(topic, conn.msgtype, time_ns, msg)
         except BagError:
             raise
@@ -504,6 +515,29 @@ class BagReader:
         message = self._r.typestore.deserialize_ros1(raw.data, raw.msgtype)
         data: memoryview = target.serialize_cdr(recast(message, raw.msgtype, target), raw.msgtype)
         return data
+
+
+def check_time_window(start_s: float | None, end_s: float | None) -> None:
+    """Refuse a ``--start``/``--end`` window (seconds from the bag start) that selects
+    nothing: NaN or infinite, negative, or not ``start < end``; the options are named."""
+    import math
+
+    for option, value in (("--start", start_s), ("--end", end_s)):
+        if value is not None and not (math.isfinite(value) and value >= 0.0):
+            raise BagError(f"{option} {value}: must be a finite number of seconds >= 0")
+    if start_s is not None and end_s is not None and not start_s < end_s:
+        raise BagError(f"--start {start_s} must be before --end {end_s} (seconds from the start)")
+
+
+def window_ns(
+    bag_start_ns: int, start_s: float | None, end_s: float | None
+) -> tuple[int | None, int | None]:
+    """Absolute log times of a checked ``--start``/``--end`` window (None = open)."""
+    check_time_window(start_s, end_s)
+    return (
+        None if start_s is None else bag_start_ns + round(start_s * 1e9),
+        None if end_s is None else bag_start_ns + round(end_s * 1e9),
+    )
 
 
 def _distro_store(distro: str) -> str:

@@ -37,6 +37,8 @@ START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 WIDTH, HEIGHT = 320, 240
 ALTITUDE_M = 20.0
 SPEED_M_S = 1.0
+MAX_FRAMES = 36_000
+"""An hour of 10 Hz frames (about 10 GB): more is a typo, not a sample."""
 
 TOPICS = {
     "/camera/color/image_raw": ("sensor_msgs/msg/Image", "sensor"),
@@ -85,8 +87,14 @@ def write_sample_bag(
     """Write the sample bag; returns message counts by topic."""
     from smartmine.errors import BagError
 
-    if frames < 1:
-        raise BagError(f"--frames must be at least 1, got {frames}")
+    if not 1 <= frames <= MAX_FRAMES:
+        raise BagError(f"--frames must be 1..{MAX_FRAMES}, got {frames}")
+    target = Path(path)
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BagError(f"{target}: {parent} is a file, not a folder")
+            break
     intr = camera()
     fx, fy, cx, cy = intr.fx, intr.fy, intr.cx, intr.cy
     v, u = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)

@@ -180,6 +180,26 @@ def write_camera_info_yaml(
         tmp.write_text(text, encoding="utf-8")
 
 
+def check_calibrated(intr: CameraIntrinsics) -> None:
+    """A calibration read from a file must be usable: a positive size, finite numbers,
+    positive focal lengths (an uncalibrated CameraInfo, all zeros, is not a file's
+    calibration). Raises ``ConversionError`` naming the field."""
+    if intr.width < 1 or intr.height < 1:
+        raise ConversionError(f"image size {intr.width} x {intr.height} is not positive")
+    for field_name, values in (
+        ("camera_matrix", intr.k),
+        ("distortion_coefficients", intr.d),
+        ("rectification_matrix", intr.r),
+        ("projection_matrix", intr.p),
+    ):
+        if not np.isfinite(values).all():
+            raise ConversionError(f"{field_name} holds NaN or infinite values")
+    if not (intr.k[0, 0] > 0 and intr.k[1, 1] > 0):
+        raise ConversionError(
+            f"camera_matrix focal lengths fx {intr.k[0, 0]:g}, fy {intr.k[1, 1]:g} must be > 0"
+        )
+
+
 def _yaml_matrix(
     doc: dict[str, Any], key: str, path: Path, shape: tuple[int, int] | None
 ) -> F64Array:
@@ -189,6 +209,8 @@ def _yaml_matrix(
         raise ConversionError(f"{path}: {what} {key!r}")
     try:
         rows, cols = int(entry["rows"]), int(entry["cols"])
+        if any(isinstance(v, bool) for v in (*entry["data"], entry["rows"], entry["cols"])):
+            raise TypeError(key)
         data = [float(v) for v in entry["data"]]
     except KeyError as exc:
         raise ConversionError(f"{path}: {key} has no {exc.args[0]!r}") from None
@@ -246,6 +268,7 @@ def read_camera_info_yaml(path: str | os.PathLike[str]) -> tuple[CameraIntrinsic
         raise ConversionError(f"{file}: distortion_model is {model!r}, expected a string")
     try:
         intr = CameraIntrinsics(sizes[0], sizes[1], k, dist.reshape(-1), model, r, p)
+        check_calibrated(intr)
     except ConversionError as exc:
         raise ConversionError(f"{file}: {exc}") from None
     return intr, str(name)
