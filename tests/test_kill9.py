@@ -352,12 +352,18 @@ def assert_same_products(reference: Path, resumed: Path, case: KillCase) -> None
             assert a.read_bytes() == b.read_bytes(), f"{name} differs from the reference"
 
 
+DENSE_SPREAD = 0.07
+"""Twice the spread of the dense point count between uninterrupted runs."""
+
+
 def same_survey(reference: Path, resumed: Path) -> None:
     """SfM products as alike as two uninterrupted runs are. COLMAP's threaded bundle
     adjustment differs from run to run in the 13th digit (measured: 3 runs of the same 6
     images, 3 different byte streams); through the GSD that can move the raster grid by
-    a cell and the dense cloud by a few points. What a resume could get wrong (a stage
-    left out or taken from a half-written file, a product missing) shows far above that."""
+    a cell and the dense cloud by a few percent (measured: 9686, 9811, 9952, 9952 and
+    10003 dense points in five uninterrupted runs, 3.3 % apart). What a resume could get
+    wrong (a stage left out or taken from a half-written file, a product missing) shows
+    far above that."""
     import csv
 
     import laspy
@@ -368,7 +374,7 @@ def same_survey(reference: Path, resumed: Path) -> None:
         assert a[key] == b[key], key
     for key in ("reprojection_error_px", "gps_rmse_horizontal_m", "gsd_working_m"):
         assert b[key] == pytest.approx(a[key], rel=1e-6), key
-    assert b["dense_points"] == pytest.approx(a["dense_points"], rel=0.02)
+    assert b["dense_points"] == pytest.approx(a["dense_points"], rel=DENSE_SPREAD)
     rows = [list(csv.DictReader((d / "cameras.csv").open())) for d in (reference, resumed)]
     assert [r["image"] for r in rows[0]] == [r["image"] for r in rows[1]]
     for key in ("easting_m", "northing_m", "height_m"):
@@ -378,7 +384,7 @@ def same_survey(reference: Path, resumed: Path) -> None:
     for name in ("sparse.laz", "dense.laz"):
         clouds = [laspy.read(d / name) for d in (reference, resumed)]
         assert clouds[0].header.parse_crs() == clouds[1].header.parse_crs()
-        assert len(clouds[1].points) == pytest.approx(len(clouds[0].points), rel=0.02)
+        assert len(clouds[1].points) == pytest.approx(len(clouds[0].points), rel=DENSE_SPREAD)
     for name in ("dsm.tif", "orthophoto.tif"):
         with rasterio.open(reference / name) as x, rasterio.open(resumed / name) as y:
             assert x.crs == y.crs and x.count == y.count
