@@ -160,7 +160,9 @@ def test_degenerate_model_is_reported_failed_with_numbers(seneca: Path, tmp_path
     thin.write(str(out / "work" / "georef"))
     args = ["sfm", str(seneca.parent / "images"), "--out", str(out), "--max-image-px", "1024"]
     assert main(args) == 2
-    summary = json.loads((out / "report.json").read_text())["summary"]
+    doc = json.loads((out / "report.json").read_text())
+    assert next(iter(doc)) == "failed" and any("3D points" in f for f in doc["failed"])
+    summary = doc["summary"]
     assert next(iter(summary)) == "status" and summary["status"].startswith("FAILED")
     assert summary["sparse_points"] == 2 and summary["images_registered"] == 6
     assert "3D points" in summary["status"] and summary["mean_points_per_image"] < 10

@@ -389,6 +389,7 @@ def _reject_model(
         ],
         conf.to_dict(),
         timings,
+        verdict.failures,
     )
     numbers = ", ".join(f"{k} {v}" for k, v in verdict.numbers.items())
     raise sanity.ModelRejectedError(

@@ -148,11 +148,14 @@ def write_failed_report(
     notes: list[str],
     config: dict[str, Any],
     timings: dict[str, float],
+    failures: list[str],
 ) -> Path:
-    """report.json/html of a run whose model was rejected: ``summary`` starts with its
-    ``status`` (``FAILED: ...``) and the numbers that failed."""
+    """report.json/html of a run whose model was rejected: ``failed`` (the core report's
+    field, first in report.json, as for every degenerate result) lists the checks that
+    failed, and ``summary`` starts with its ``status`` (``FAILED: ...``) and the numbers."""
     report = Report(
         title="Photogrammetry (smartmine sfm): FAILED",
+        failed=failures,
         summary=summary,
         sections={"Timings (s)": {k: round(v, 2) for k, v in timings.items()}},
         notes=notes,
