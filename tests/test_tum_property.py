@@ -5,6 +5,8 @@ read back, exact nanosecond stamps, and each refusal naming the line and field."
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from drone_missions.vision_pose import UdpPoseFeed
 from smartmine import tum
 from smartmine.errors import SmartmineError
 
@@ -197,3 +200,31 @@ def test_write_is_atomic_and_refuses_non_finite(tmp_path: Path) -> None:
         tum.write_tum(path, ["2.0"], [[np.nan, 0.0, 0.0]], [[0.0, 0.0, 0.0, 1.0]])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tum"]
     assert len(tum.read_tum(path)) == 1
+
+
+def test_udp_pose_feed_drops_datagrams_the_parser_refuses() -> None:
+    """``fly --vision-pose udp://`` parses each datagram with the same line parser."""
+    feed = UdpPoseFeed.listen(f"udp://127.0.0.1:{_free_udp_port()}")
+    try:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        address = feed.sock.getsockname()
+        bad = (b"1 0 nan 0 0 0 0 1", b"1 0 0 0 0 0 0", b"\xff\xfe")
+        for datagram in (*bad, b"1 1 2 3 0 0 0 1.001"):
+            sender.sendto(datagram, address)
+        deadline = time.monotonic() + 5.0
+        while feed.received + feed.rejected < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sender.close()
+        assert (feed.rejected, feed.received) == (3, 1)
+        latest = feed()
+        assert latest is not None
+        np.testing.assert_allclose(latest[0], [1.0, 2.0, 3.0])
+        np.testing.assert_allclose(latest[1], [0.0, 0.0, 0.0, 1.0])
+    finally:
+        feed.close()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
