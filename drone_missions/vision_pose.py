@@ -8,18 +8,19 @@ vehicle gets ready on the ground (:meth:`TumPoseReplay.prime`), then, from take-
 died would, and both the flight code and the vehicle's failsafe react. The file's frame
 is the drift plan's local frame (ROS ENU world, FLU body; ``t x y z qx qy qz qw``).
 
-The file is read and checked completely before anything connects: every line eight
-finite numbers, stamps strictly increasing, quaternions of non-zero length.
+The file is read and checked completely before anything connects, by the one TUM parser
+(:mod:`smartmine.tum`: eight finite numbers a line, unit quaternions), with stamps
+strictly increasing and at least two lines.
 
 ``--vision-pose udp://127.0.0.1:PORT`` listens there for datagrams holding one TUM line
 each (what a SLAM process without ROS sends, e.g. ``sock.sendto(b"t x y z qx qy qz qw",
 ...)``); the newest pose is fed while it is younger than ``max_age_s`` (0.5 s), after which
-the feed counts as stopped. Malformed datagrams are counted and dropped.
+the feed counts as stopped. Datagrams :func:`smartmine.tum.parse_tum_line` refuses are
+counted and dropped.
 """
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drone_missions.errors import MissionError
+from smartmine import tum
 
 F64 = npt.NDArray[np.float64]
 
@@ -68,26 +70,16 @@ class TumPoseReplay:
 
     @classmethod
     def read(cls, path: str | Path) -> TumPoseReplay:
-        file = Path(path)
+        """The whole file, checked by :mod:`smartmine.tum` before anything connects."""
         try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise MissionError(f"{file}: vision pose file is not TUM text") from None
-        rows: list[list[float]] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
-                continue
-            rows.append(_tum_row(words, f"{file}: line {number}"))
-            if len(rows) > 1 and rows[-1][0] <= rows[-2][0]:
-                raise MissionError(
-                    f"{file}: line {number}: stamp {rows[-1][0]} is not after {rows[-2][0]}"
-                )
-        if len(rows) < 2:
-            raise MissionError(f"{file}: a vision pose feed needs at least 2 TUM lines")
-        data = np.array(rows, dtype=np.float64)
-        quats = data[:, 4:8] / np.linalg.norm(data[:, 4:8], axis=1, keepdims=True)
-        return cls(data[:, 0], data[:, 1:4], quats, str(file))
+            table = tum.read_tum(path, label="--vision-pose", strictly_increasing=True)
+        except tum.TumError as err:
+            raise MissionError(str(err)) from None
+        if len(table) < 2:
+            raise MissionError(
+                f"--vision-pose {path}: a vision pose feed needs at least 2 TUM lines"
+            )
+        return cls(table.stamps_s, table.positions, table.quats_xyzw, str(path))
 
     @property
     def duration_s(self) -> float:
@@ -163,13 +155,12 @@ class UdpPoseFeed:
             except (TimeoutError, OSError):
                 continue
             try:
-                row = _tum_row(data.decode("ascii").split(), self.source)
-            except (MissionError, UnicodeDecodeError):
+                pose = tum.parse_tum_line(data.decode("ascii"), self.source)
+            except (tum.TumError, UnicodeDecodeError):
                 self.rejected += 1
                 continue
-            quat = np.array(row[4:8]) / math.hypot(*row[4:8])
             with self._lock:
-                self._latest = (time.monotonic(), np.array(row[1:4]), quat)
+                self._latest = (time.monotonic(), pose.position, pose.quat_xyzw)
                 self.received += 1
 
     def prime(self) -> None:
@@ -194,20 +185,6 @@ class UdpPoseFeed:
         if latest is None or time.monotonic() - latest[0] > self.max_age_s:
             return None
         return latest[1].copy(), latest[2].copy()
-
-
-def _tum_row(words: list[str], where: str) -> list[float]:
-    if len(words) != 8:
-        raise MissionError(f"{where}: TUM wants 8 numbers (t x y z qx qy qz qw), got {len(words)}")
-    try:
-        row = [float(w) for w in words]
-    except ValueError:
-        raise MissionError(f"{where}: not a number in {' '.join(words)!r}") from None
-    if not all(math.isfinite(v) for v in row):
-        raise MissionError(f"{where}: a value is not finite ({' '.join(words)})")
-    if math.hypot(*row[4:8]) < 1e-9:
-        raise MissionError(f"{where}: the quaternion has zero length")
-    return row
 
 
 __all__ = ["PoseFeed", "TumPoseReplay", "UdpPoseFeed", "open_pose_feed"]

@@ -215,7 +215,10 @@ def run(
     check_classify_config(config.classify)
     dem = read_dem(config.dem, config.cell_m)
     origin = parse_origin(config.origin)
-    poses = PoseSource.from_tum(config.poses) if config.poses else PoseSource.from_bag(bag)
+    if config.poses:
+        poses = PoseSource.from_tum(config.poses, "--poses")
+    else:
+        poses = PoseSource.from_bag(bag)
     images, count, wavelengths = _bag_images(bag, config.camera)
     probe = Cube(np.zeros((1, 1, len(wavelengths)), np.float32), wavelengths, source=str(bag))
     classifier = build_classifier(config.classify, probe)

@@ -7,13 +7,13 @@ neighbouring poses (translation linear, rotation slerp: ``smartmine.geometry``).
 - :meth:`PoseSource.from_bag`: ``/tf`` (dynamic, e.g. ``map -> base_link``) chained with
   ``/tf_static`` (e.g. ``base_link -> camera_link -> hsi_optical_frame``) up to the root
   frame; the frame is the image message's ``frame_id``.
-- :meth:`PoseSource.from_tum`: ``t x y z qx qy qz qw`` rows (seconds; spaces or commas):
-  the pose of the hyperspectral camera's optical frame itself.
+- :meth:`PoseSource.from_tum`: a TUM file (:mod:`smartmine.tum`: ``t x y z qx qy qz qw``
+  rows, seconds, stamps never going back): the pose of the hyperspectral camera's optical
+  frame itself.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
-from smartmine.geometry import GeometryError, interpolate_transforms, transform_from_quat
+from smartmine import tum
+from smartmine.geometry import GeometryError, interpolate_transforms, quat_to_matrix
 
 F64Array = npt.NDArray[np.float64]
 I64Array = npt.NDArray[np.int64]
@@ -75,40 +76,18 @@ class PoseSource:
         return cls(f"{path}:{tf_topic}", static, dynamic)
 
     @classmethod
-    def from_tum(cls, path: Path | str) -> PoseSource:
-        path = Path(path)
+    def from_tum(cls, path: Path | str, label: str = "") -> PoseSource:
+        """Poses of a TUM file (read and checked by :mod:`smartmine.tum`); ``label`` (the
+        option, e.g. ``--poses``) is named with the path in errors."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise HyperspectralError(f"{path}: not a TUM text file (binary)") from None
-        except OSError as err:
-            raise HyperspectralError(f"{path}: cannot read poses ({err.strerror})") from None
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                values = [float(v) for v in line.replace(",", " ").split()]
-            except ValueError:
-                raise HyperspectralError(f"{path}:{number}: not a row of numbers") from None
-            if len(values) != 8:
-                raise HyperspectralError(
-                    f"{path}:{number}: {len(values)} columns; TUM wants t x y z qx qy qz qw"
-                )
-            if not all(math.isfinite(v) for v in values):
-                raise HyperspectralError(f"{path}:{number}: NaN or infinite value in the pose")
-            rows.append(values)
-        if not rows:
-            raise HyperspectralError(f"{path}: no poses")
-        table = np.asarray(rows)
-        order = np.argsort(table[:, 0], kind="stable")
-        table = table[order]
-        try:
-            mats = np.stack([transform_from_quat(r[1:4], r[4:8]) for r in table])
-        except GeometryError as err:
-            raise HyperspectralError(f"{path}: {err}") from None
-        stamps = np.round(table[:, 0] * 1e9).astype(np.int64)
+            table = tum.read_tum(path, label=label)
+            stamps = table.stamps_ns()
+        except tum.TumError as err:
+            raise HyperspectralError(str(err)) from None
+        rotations = quat_to_matrix(table.quats_xyzw)
+        mats = np.tile(np.eye(4), (len(table), 1, 1))
+        mats[:, :3, :3] = rotations
+        mats[:, :3, 3] = table.positions
         return cls(str(path), dynamic={"*": _Series("world", stamps, mats)}, fixed_frame="*")
 
     def world_from(self, frame: str, stamps_ns: npt.ArrayLike) -> F64Array:

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.errors import SimulatorError
+from smartmine import tum
 from smartmine.atomic import atomic_path, write_text_atomic
 
 F64Array = npt.NDArray[np.float64]
@@ -148,20 +149,18 @@ def _find_camera_section(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_tum(path: Path) -> tuple[npt.NDArray[np.int64], F64Array]:
-    """Stamps (ns) and (N, 4, 4) poses of a TUM file."""
-    from smartmine.geometry import transform_from_quat
+    """Stamps (exact ns) and (N, 4, 4) poses of a run's TUM file (:mod:`smartmine.tum`)."""
+    from smartmine.geometry import quat_to_matrix
 
-    stamps, poses = [], []
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        v = line.split()
-        sec, _, frac = v[0].partition(".")
-        stamps.append(int(sec) * 1_000_000_000 + int((frac + "000000000")[:9]))
-        t = np.array([float(x) for x in v[1:4]])
-        q = np.array([float(x) for x in v[4:8]])
-        poses.append(transform_from_quat(t, q))
-    return np.array(stamps, dtype=np.int64), np.array(poses)
+    try:
+        table = tum.read_tum(path)
+        stamps = table.stamps_ns()
+    except tum.TumError as err:
+        raise SimulatorError(str(err)) from None
+    poses = np.tile(np.eye(4), (len(table), 1, 1))
+    poses[:, :3, :3] = quat_to_matrix(table.quats_xyzw)
+    poses[:, :3, 3] = table.positions
+    return stamps, poses
 
 
 def marker_centres(path: Path) -> dict[int, tuple[F64Array, F64Array]]:

@@ -59,6 +59,7 @@ from simulator.simulation import (
 )
 from simulator.threads import can_fork, in_processes, single_threaded_blas
 from simulator.trajectory import read_plan
+from smartmine import tum
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.progress import progress
 
@@ -90,7 +91,6 @@ PRODUCTS = (
     "spectra.csv",
     "scene.json",
 )
-TUM_HEADER = "timestamp x y z qx qy qz qw"
 MESH_PREVIEW_SHADE = 0.9
 """Vertex colours of the PLY: the zone's albedo at this brightness."""
 
@@ -282,20 +282,17 @@ def write_ground_truth(sim: Simulation, out: Path, counts: dict[str, int]) -> No
     write_text_atomic(out / "scene.json", json.dumps(doc, indent=2) + "\n")
 
 
-def _tum_line(stamp_ns: int, matrix: F64Array) -> str:
+def _write_tum(path: Path, what: str, stamps: npt.NDArray[np.int64], poses: F64Array) -> None:
+    """Exact nanosecond stamps; positions and quaternions with 9 decimals."""
     from smartmine.geometry import matrix_to_quat
 
-    q = matrix_to_quat(matrix[:3, :3])
-    t = matrix[:3, 3]
-    sec = f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
-    vals = " ".join(f"{v:.9f}" for v in (*t, *q))
-    return f"{sec} {vals}"
-
-
-def _write_tum(path: Path, what: str, stamps: npt.NDArray[np.int64], poses: F64Array) -> None:
-    lines = "".join(_tum_line(int(s), m) + "\n" for s, m in zip(stamps, poses, strict=True))
-    header = f"# {what} in map (local ENU metres, see scene.json); {TUM_HEADER}\n"
-    write_text_atomic(path, header + lines)
+    tum.write_tum(
+        path,
+        [tum.format_stamp_ns(int(s)) for s in stamps],
+        poses[:, :3, 3],
+        matrix_to_quat(poses[:, :3, :3]),
+        comment=f"{what} in map (local ENU metres, see scene.json); {tum.HEADER}",
+    )
 
 
 def write_camera_trajectory(sim: Simulation, path: Path) -> None:

@@ -3,7 +3,8 @@
 One reader per format behind :func:`read_trajectory`, which guesses the format from the
 path and the first data line: ``.csv`` (EuRoC ground truth: ns stamp, position,
 quaternion w-first), 12 numbers per line (KITTI: a 3×4 row-major matrix, stamped by its
-line index), 8 numbers per line (TUM: ``t x y z qx qy qz qw``, stamp in seconds).
+line index), 8 numbers per line (TUM: ``t x y z qx qy qz qw``, stamp in seconds; read,
+checked and written by :mod:`smartmine.tum`, the one place for that format).
 Poses are body-to-world (T_wb) 4×4 matrices; stamps are float seconds, as evo and the
 TUM tools compare them (nanosecond stamps are kept exact as ``stamps_ns``).
 """
@@ -19,11 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from mapping.slam.errors import TrajectoryError
+from smartmine import tum
 from smartmine.atomic import write_text_atomic
 from smartmine.geometry import GeometryError, matrix_to_quat, quat_to_matrix
 
 F64Array = npt.NDArray[np.float64]
 TrajectoryFormat = Literal["tum", "kitti", "euroc"]
+_COMMENTS = ("#", "%", "//")
+"""Comment starts in KITTI and EuRoC files (TUM's own rules are in smartmine.tum)."""
 
 
 @dataclass
@@ -76,19 +80,23 @@ def _poses_from(positions: F64Array, quats_xyzw: F64Array, where: str) -> F64Arr
     return poses
 
 
-def _numeric_rows(path: Path, delimiter: str | None) -> _Rows:
-    rows: list[list[float]] = []
-    lines: list[int] = []
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TrajectoryError(f"{path}: no such trajectory file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise TrajectoryError(f"{path}: cannot read ({err})") from None
+
+
+def _numeric_rows(path: Path, delimiter: str | None) -> _Rows:
+    """KITTI and EuRoC rows (TUM is read by :mod:`smartmine.tum`)."""
+    rows: list[list[float]] = []
+    lines: list[int] = []
     width = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith(("#", "%", "//")):
+        if not line or line.startswith(_COMMENTS):
             continue
         parts = line.split(delimiter) if delimiter else line.replace(",", " ").split()
         try:
@@ -141,14 +149,13 @@ def _check_rotations(rotations: F64Array, rows: _Rows, path: Path) -> None:
 
 
 def read_tum(path: Path) -> Trajectory:
-    table = _numeric_rows(path, None)
-    rows = table.values
-    if rows.shape[1] != 8:
-        raise TrajectoryError(
-            f"{path}: TUM wants 8 columns (t x y z qx qy qz qw), got {rows.shape[1]}"
-        )
-    table.check_increasing(rows[:, 0], path)
-    return Trajectory(rows[:, 0], _poses_from(rows[:, 1:4], rows[:, 4:8], str(path)), path.stem)
+    """A TUM file, read and checked by :mod:`smartmine.tum` (the one TUM parser)."""
+    try:
+        table = tum.read_tum(path)
+    except tum.TumError as err:
+        raise TrajectoryError(str(err)) from None
+    poses = _poses_from(table.positions, table.quats_xyzw, str(path))
+    return Trajectory(table.stamps_s, poses, path.stem)
 
 
 def read_kitti(path: Path) -> Trajectory:
@@ -173,17 +180,31 @@ def read_euroc(path: Path) -> Trajectory:
     return Trajectory(rows[:, 0] * 1e-9, _poses_from(rows[:, 1:4], quats, str(path)), path.stem)
 
 
+def _first_row_width(path: Path) -> int:
+    """Fields on the first data line (the reader of the format checks the whole file)."""
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith(_COMMENTS):
+            continue
+        parts = line.replace(",", " ").split()
+        try:
+            [float(p) for p in parts]
+        except ValueError:
+            raise TrajectoryError(f"{path}:{number}: not a row of numbers: {line[:60]!r}") from None
+        return len(parts)
+    raise TrajectoryError(f"{path}: no poses")
+
+
 def guess_format(path: Path) -> TrajectoryFormat:
     if path.suffix.lower() == ".csv":
         return "euroc"
-    rows = _numeric_rows(path, None)
-    if rows.shape[1] == 12:
+    width = _first_row_width(path)
+    if width == 12:
         return "kitti"
-    if rows.shape[1] == 8:
+    if width == 8:
         return "tum"
     raise TrajectoryError(
-        f"{path}: cannot tell the format from {rows.shape[1]} columns "
-        "(TUM has 8, KITTI 12, EuRoC is .csv)"
+        f"{path}: cannot tell the format from {width} columns (TUM has 8, KITTI 12, EuRoC is .csv)"
     )
 
 
@@ -195,14 +216,20 @@ def read_trajectory(path: Path | str, fmt: TrajectoryFormat | None = None) -> Tr
     return reader(path)
 
 
+TUM_COMMENT = "timestamp tx ty tz qx qy qz qw"
+
+
 def tum_text(trajectory: Trajectory) -> str:
+    """``trajectory`` as TUM text: stamps with 9 decimals, positions 6, quaternions 8."""
     quats = matrix_to_quat(trajectory.poses[:, :3, :3]) if len(trajectory) else np.zeros((0, 4))
-    lines = ["# timestamp tx ty tz qx qy qz qw"]
-    for stamp, pose, q in zip(trajectory.stamps_s, trajectory.poses, quats, strict=True):
-        t = pose[:3, 3]
-        quat = " ".join(f"{v:.8f}" for v in q)
-        lines.append(f"{stamp:.9f} {t[0]:.6f} {t[1]:.6f} {t[2]:.6f} {quat}")
-    return "\n".join(lines) + "\n"
+    return tum.tum_text(
+        [tum.format_stamp_s(s) for s in trajectory.stamps_s],
+        trajectory.positions,
+        quats,
+        comment=TUM_COMMENT,
+        position_decimals=6,
+        quat_decimals=8,
+    )
 
 
 def write_tum(path: Path | str, trajectory: Trajectory) -> Path:
