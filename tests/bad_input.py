@@ -42,6 +42,30 @@ class BadInput:
     make: Maker = field(default=lambda d: None)
 
 
+def with_file(name: str, content: str | bytes, base: Maker | None = None) -> Maker:
+    """A maker: ``base`` first (when given), then the file ``name`` (its folders made)
+    holding ``content`` (text as UTF-8)."""
+
+    def make(d: Path) -> None:
+        if base is not None:
+            base(d)
+        path = d / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+    return make
+
+
+def both(*makers: Maker) -> Maker:
+    """A maker that runs ``makers`` in order."""
+
+    def make(d: Path) -> None:
+        for maker in makers:
+            maker(d)
+
+    return make
+
+
 @dataclass(frozen=True)
 class Outcome:
     code: int

@@ -24,7 +24,7 @@ from drone_missions.plan import (
     write_plan,
 )
 from drone_missions.planners import drift_plan
-from tests.bad_input import BadInput, Maker, check_bad_input
+from tests.bad_input import BadInput, Maker, check_bad_input, with_file
 
 HOME = (43.2, 76.9, 800.0)
 LINK = ("--connect", "udpin://127.0.0.1:9", "--timeout-s", "1")
@@ -52,20 +52,6 @@ def _edited(edit: Callable[[dict[str, Any]], None]) -> Maker:
         doc = json.loads((d / "m.plan").read_text())
         edit(doc)
         (d / "m.plan").write_text(json.dumps(doc))
-
-    return make
-
-
-def _file(name: str, data: str | bytes, first: Maker | None = None) -> Maker:
-    """``first`` (the plan...), then the file ``name`` holding ``data``."""
-
-    def make(d: Path) -> None:
-        if first is not None:
-            first(d)
-        if isinstance(data, bytes):
-            (d / name).write_bytes(data)
-        else:
-            (d / name).write_text(data)
 
     return make
 
@@ -110,7 +96,7 @@ def _drift(d: Path) -> None:
 
 
 def _tum(text: str | bytes) -> Maker:
-    return _file("poses.tum", text, _drift)
+    return with_file("poses.tum", text, _drift)
 
 
 def _negative_circle(doc: dict[str, Any]) -> None:
@@ -129,7 +115,7 @@ CASES = [
         "empty-plan",
         FLY,
         ("{d}/m.plan",),
-        _file("m.plan", ""),
+        with_file("m.plan", ""),
     ),
     BadInput(
         "truncated-plan",
@@ -141,7 +127,7 @@ CASES = [
         "binary-plan",
         FLY,
         ("{d}/m.plan",),
-        _file("m.plan", bytes(range(256)) * 4),
+        with_file("m.plan", bytes(range(256)) * 4),
     ),
     BadInput("nan-latitude", (*FLY, "--no-check"), ("m.plan", "latitude"), _edited(_nan_latitude)),
     BadInput(
@@ -187,7 +173,7 @@ CASES = [
         "garbage-dem",
         ("fly", "{d}/m.plan", *LINK, "--dem", "{d}/dem.tif"),
         ("{d}/dem.tif",),
-        _file("dem.tif", b"II*\x00" + b"\xff" * 100, _good),
+        with_file("dem.tif", b"II*\x00" + b"\xff" * 100, _good),
     ),
     BadInput(
         "missing-fence", (*FLY, "--fence", "{d}/fence.geojson"), ("{d}/fence.geojson",), _good
@@ -196,7 +182,7 @@ CASES = [
         "fence-not-json",
         (*FLY, "--fence", "{d}/fence.geojson"),
         ("{d}/fence.geojson",),
-        _file("fence.geojson", '{"type": "Feat', _good),
+        with_file("fence.geojson", '{"type": "Feat', _good),
     ),
     BadInput(
         "fence-inclusions-only-overlap",
@@ -221,7 +207,7 @@ CASES = [
         "vision-pose-on-global-plan",
         (*FLY, "--vision-pose", "{d}/poses.tum"),
         ("{d}/m.plan", "--vision-pose"),
-        _file("poses.tum", GOOD_TUM, _good),
+        with_file("poses.tum", GOOD_TUM, _good),
     ),
     BadInput("vision-pose-missing", DRIFT, ("{d}/poses.tum",), _drift),
     BadInput("vision-pose-empty", DRIFT, ("{d}/poses.tum",), _tum("")),
@@ -298,7 +284,7 @@ CASES = [
         "drift-with-fence",
         (*DRIFT, "--fence", "{d}/fence.geojson"),
         ("{d}/drift.plan", "--fence"),
-        _file("fence.geojson", '{"type": "Polygon", "coordinates": []}', _tum(GOOD_TUM)),
+        with_file("fence.geojson", '{"type": "Polygon", "coordinates": []}', _tum(GOOD_TUM)),
     ),
     BadInput(
         "vision-rate-too-low", (*DRIFT, "--vision-hz", "10"), ("--vision-hz",), _tum(GOOD_TUM)

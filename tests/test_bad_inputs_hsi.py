@@ -13,7 +13,7 @@ import pytest
 from scipy.io import savemat
 from spectral.io import envi
 
-from tests.bad_input import BadInput, Maker, check_bad_input, run_main
+from tests.bad_input import BadInput, Maker, both, check_bad_input, run_main, with_file
 
 WL_NM = np.linspace(450.0, 2400.0, 12)
 BANDS = len(WL_NM)
@@ -61,24 +61,6 @@ def cube_then(edit: Maker) -> Maker:
     def make(d: Path) -> None:
         _cube(d)
         edit(d)
-
-    return make
-
-
-def with_file(name: str, content: bytes | str, base: Maker | None = None) -> Maker:
-    def make(d: Path) -> None:
-        if base is not None:
-            base(d)
-        data = content.encode() if isinstance(content, str) else content
-        (d / name).write_bytes(data)
-
-    return make
-
-
-def both(*makers: Maker) -> Maker:
-    def make(d: Path) -> None:
-        for m in makers:
-            m(d)
 
     return make
 

@@ -11,25 +11,11 @@ from typing import Any
 import pytest
 
 from drone_missions.plan import CMD_RTL, CMD_TAKEOFF, Plan, command, waypoint, write_plan
-from tests.bad_input import BadInput, check_bad_input
+from tests.bad_input import BadInput, check_bad_input, with_file
 
 LAT, LON = 43.2, 76.9
 RING = [[LON, LAT], [LON + 0.003, LAT], [LON + 0.003, LAT + 0.002], [LON, LAT + 0.002]]
 CAMERA = ("--camera", "DJI Phantom 4 RTK")
-
-
-def _text(name: str, text: str) -> Callable[[Path], None]:
-    def make(d: Path) -> None:
-        (d / name).write_text(text)
-
-    return make
-
-
-def _bytes(name: str, data: bytes) -> Callable[[Path], None]:
-    def make(d: Path) -> None:
-        (d / name).write_bytes(data)
-
-    return make
 
 
 def _truncated_plan(d: Path) -> None:
@@ -38,7 +24,7 @@ def _truncated_plan(d: Path) -> None:
 
 def _area(name: str, ring: list[Any]) -> Callable[[Path], None]:
     doc = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-    return _text(name, json.dumps(doc))
+    return with_file(name, json.dumps(doc))
 
 
 def _good_plan() -> Plan:
@@ -88,7 +74,7 @@ def _set(path: tuple[str | int, ...], value: Any) -> Callable[[dict[str, Any]], 
 
 
 def _wpl(rows: list[str], header: str = "QGC WPL 110") -> Callable[[Path], None]:
-    return _text("m.waypoints", "\n".join([header, *rows]) + "\n")
+    return with_file("m.waypoints", "\n".join([header, *rows]) + "\n")
 
 
 WPL_HOME = "0\t1\t0\t16\t0\t0\t0\t0\t43.2\t76.9\t0\t1"
@@ -138,7 +124,7 @@ GOOD_AREA = _area("area.geojson", RING)
 GOOD_PLAN = _plan_with(lambda doc: None)
 SURVEY = ("plan", "survey", "{d}/area.geojson", *CAMERA)
 SURVEY_OUT = ("--out", "{d}/m.plan")
-LINE = _text(
+LINE = with_file(
     "line.geojson",
     json.dumps({"type": "LineString", "coordinates": [[LON, LAT], [LON + 0.004, LAT + 0.001]]}),
 )
@@ -155,13 +141,13 @@ CASES = [
         "survey-area-truncated-json",
         survey("--altitude-agl-m", "50"),
         ("{d}/area.geojson", "invalid GeoJSON"),
-        _text("area.geojson", '{"type": "Polygon", "coo'),
+        with_file("area.geojson", '{"type": "Polygon", "coo'),
     ),
     BadInput(
         "survey-area-nan-vertex",
         survey("--altitude-agl-m", "50"),
         ("{d}/area.geojson", "vertex 1 longitude is nan"),
-        _text(
+        with_file(
             "area.geojson",
             json.dumps(
                 {
@@ -217,13 +203,13 @@ CASES = [
         "survey-area-only-a-line",
         survey("--altitude-agl-m", "50"),
         ("{d}/area.geojson", "no Polygon"),
-        _text("area.geojson", json.dumps({"type": "LineString", "coordinates": RING})),
+        with_file("area.geojson", json.dumps({"type": "LineString", "coordinates": RING})),
     ),
     BadInput(
         "survey-area-two-polygons",
         survey("--altitude-agl-m", "50"),
         ("{d}/area.geojson", "2 polygons", "give one polygon"),
-        _text(
+        with_file(
             "area.geojson",
             json.dumps(
                 {
@@ -240,7 +226,7 @@ CASES = [
         "survey-kml-without-polygon",
         ("plan", "survey", "{d}/area.kml", *CAMERA, "--altitude-agl-m", "50", *SURVEY_OUT),
         ("{d}/area.kml", "no Polygon in the KML"),
-        _text(
+        with_file(
             "area.kml",
             '<kml xmlns="http://www.opengis.net/kml/2.2"><Placemark>'
             "<LineString><coordinates>76.9,43.2 76.91,43.21</coordinates></LineString>"
@@ -251,13 +237,13 @@ CASES = [
         "survey-kml-truncated",
         ("plan", "survey", "{d}/area.kml", *CAMERA, "--altitude-agl-m", "50", *SURVEY_OUT),
         ("{d}/area.kml", "invalid KML"),
-        _text("area.kml", "<kml><Placemark><Polygon><outerBoundaryIs>"),
+        with_file("area.kml", "<kml><Placemark><Polygon><outerBoundaryIs>"),
     ),
     BadInput(
         "survey-kml-bad-coordinate",
         ("plan", "survey", "{d}/area.kml", *CAMERA, "--altitude-agl-m", "50", *SURVEY_OUT),
         ("{d}/area.kml", "'east,43.2'"),
-        _text(
+        with_file(
             "area.kml",
             "<kml><Placemark><Polygon><outerBoundaryIs><LinearRing>"
             "<coordinates>east,43.2 76.91,43.2 76.91,43.21</coordinates></LinearRing>"
@@ -380,7 +366,7 @@ CASES = [
         ("{d}/cam.yaml", "focal_length_mm"),
         _both(
             GOOD_AREA,
-            _text(
+            with_file(
                 "cam.yaml",
                 "sensor_width_mm: 13.2\nsensor_height_mm: 8.8\n"
                 "focal_length_mm: .nan\nimage_width_px: 5472\nimage_height_px: 3648\n",
@@ -400,7 +386,7 @@ CASES = [
             *SURVEY_OUT,
         ),
         ("{d}/cam.yaml", "invalid YAML"),
-        _both(GOOD_AREA, _text("cam.yaml", "sensor_width_mm: [13.2\n")),
+        _both(GOOD_AREA, with_file("cam.yaml", "sensor_width_mm: [13.2\n")),
     ),
     BadInput(
         "survey-camera-yaml-string-field",
@@ -417,7 +403,7 @@ CASES = [
         ("{d}/cam.yaml", "sensor_width_mm"),
         _both(
             GOOD_AREA,
-            _text(
+            with_file(
                 "cam.yaml",
                 "sensor_width_mm: wide\nsensor_height_mm: 8.8\n"
                 "focal_length_mm: 8.8\nimage_width_px: 5472\nimage_height_px: 3648\n",
@@ -428,7 +414,7 @@ CASES = [
         "survey-dem-not-a-raster",
         survey("--altitude-agl-m", "50", "--dem", "{d}/dem.tif"),
         ("{d}/dem.tif", "cannot read the DEM"),
-        _both(GOOD_AREA, _text("dem.tif", "not a raster\n")),
+        _both(GOOD_AREA, with_file("dem.tif", "not a raster\n")),
     ),
     BadInput(
         "survey-dem-truncated-geotiff",
@@ -584,13 +570,13 @@ CASES = [
         "check-empty-file",
         ("plan", "check", "{d}/m.plan"),
         ("{d}/m.plan", "unknown plan format"),
-        _text("m.plan", ""),
+        with_file("m.plan", ""),
     ),
     BadInput(
         "check-binary-file",
         ("plan", "check", "{d}/m.plan"),
         ("{d}/m.plan",),
-        _bytes("m.plan", bytes(range(256)) * 4),
+        with_file("m.plan", bytes(range(256)) * 4),
     ),
     BadInput(
         "check-wpl-wrong-header",
@@ -679,7 +665,7 @@ CASES = [
         "show-truncated",
         ("plan", "show", "{d}/m.plan"),
         ("{d}/m.plan", "invalid JSON"),
-        _text("m.plan", '{"fileType": "Plan", "mission": {"items": ['),
+        with_file("m.plan", '{"fileType": "Plan", "mission": {"items": ['),
     ),
     BadInput(
         "show-null-coordinates",
@@ -764,7 +750,7 @@ CASES = [
             "{d}/f.plan",
         ),
         ("{d}/line.geojson", "at least 2 points"),
-        _text("line.geojson", json.dumps({"type": "LineString", "coordinates": [[LON, LAT]]})),
+        with_file("line.geojson", json.dumps({"type": "LineString", "coordinates": [[LON, LAT]]})),
     ),
     BadInput(
         "corridor-zero-width",
@@ -815,7 +801,7 @@ CASES = [
             "{d}/c.plan",
         ),
         ("{d}/line.geojson", "repeats point 0"),
-        _text(
+        with_file(
             "line.geojson",
             json.dumps(
                 {"type": "LineString", "coordinates": [[LON, LAT], [LON, LAT], [LON + 0.004, LAT]]}
@@ -858,43 +844,43 @@ CASES = [
             "{d}/c.plan",
         ),
         ("{d}/dem.tif",),
-        _both(LINE, _text("dem.tif", "GIF89a not a raster")),
+        _both(LINE, with_file("dem.tif", "GIF89a not a raster")),
     ),
     BadInput(
         "drift-zero-spacing",
         ("plan", "drift", "{d}/line.csv", "--spacing-m", "0", "--out", "{d}/d.plan"),
         ("--spacing-m",),
-        _text("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"),
+        with_file("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"),
     ),
     BadInput(
         "drift-negative-clearance",
         ("plan", "drift", "{d}/line.csv", "--clearance-m", "-1", "--out", "{d}/d.plan"),
         ("--clearance-m",),
-        _text("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"),
+        with_file("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"),
     ),
     BadInput(
         "drift-csv-nan",
         ("plan", "drift", "{d}/line.csv", "--out", "{d}/d.plan"),
         ("{d}/line.csv", "line 3"),
-        _text("line.csv", "x,y,z\n0,0,1.5\nnan,0,1.5\n"),
+        with_file("line.csv", "x,y,z\n0,0,1.5\nnan,0,1.5\n"),
     ),
     BadInput(
         "drift-csv-one-point",
         ("plan", "drift", "{d}/line.csv", "--out", "{d}/d.plan"),
         ("{d}/line.csv", "at least 2 points"),
-        _text("line.csv", "x,y,z\n0,0,1.5\n"),
+        with_file("line.csv", "x,y,z\n0,0,1.5\n"),
     ),
     BadInput(
         "drift-map-garbage",
         ("plan", "drift", "{d}/map.ply", "--out", "{d}/d.plan"),
         ("{d}/map.ply",),
-        _text("map.ply", "garbage, not a PLY\n"),
+        with_file("map.ply", "garbage, not a PLY\n"),
     ),
     BadInput(
         "drift-out-under-a-file",
         ("plan", "drift", "{d}/line.csv", "--out", "{d}/afile/d.plan"),
         ("{d}/afile/d.plan",),
-        _both(_text("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"), _afile),
+        _both(with_file("line.csv", "x,y,z\n0,0,1.5\n10,0,1.5\n"), _afile),
     ),
 ]
 

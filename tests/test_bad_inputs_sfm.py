@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.bad_input import BadInput, Maker, check_bad_input, run_main, snapshot
+from tests.bad_input import (
+    BadInput,
+    Maker,
+    both,
+    check_bad_input,
+    run_main,
+    snapshot,
+    with_file,
+)
 from tests.conftest import SHARED_DATA, shared
 
 SENECA = ("IMG_0461.jpg", "IMG_0462.jpg")
@@ -45,17 +53,6 @@ def images(*names: str) -> Maker:
     return make
 
 
-def with_file(name: str, content: bytes | str, base: Maker | None = None) -> Maker:
-    def make(d: Path) -> None:
-        if base is not None:
-            base(d)
-        path = d / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    return make
-
-
 def _truncated(d: Path) -> None:
     images()(d)
     for path in (d / "images").iterdir():
@@ -65,14 +62,6 @@ def _truncated(d: Path) -> None:
 def _afile(d: Path) -> None:
     images()(d)
     (d / "afile").write_text("not a folder\n")
-
-
-def both(*makers: Maker) -> Maker:
-    def make(d: Path) -> None:
-        for m in makers:
-            m(d)
-
-    return make
 
 
 def gcp(text: str) -> Maker:
