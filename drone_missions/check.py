@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drone_missions.dem import Dem
+from drone_missions.errors import MissionError
 from drone_missions.plan import (
     CMD_CHANGE_SPEED,
     CMD_LOITER_TIME,
@@ -620,3 +621,51 @@ def check_local_plan(
     }
     sample_arrays: dict[str, F64] = {"xyz": xyz, "clearance_m": clearance}
     return CheckReport(violations, stats, sample_arrays, warnings)
+
+
+@dataclass(frozen=True)
+class GroundOptions:
+    """How the caller's user gives the ground a flight is checked against, named in the
+    refusal: command-line options for ``smartmine fly``, parameters for the ROS node."""
+
+    dem: str = "--dem DEM"
+    drift_map: str = "--map MAP.ply"
+    unchecked: str = "--no-terrain-check"
+
+
+def check_before_flight(
+    plan: Plan,
+    *,
+    dem: Dem | None = None,
+    drift_map: F64 | None = None,
+    fences: tuple[FencePolygon | FenceCircle, ...] = (),
+    limits: Limits | None = None,
+    drift_clearance_m: float = 1.0,
+    unchecked_ground_ok: bool = False,
+    options: GroundOptions = GroundOptions(),
+) -> CheckReport:
+    """``plan check`` as a flight runs it, before anything is uploaded: a global plan
+    against the DEM, a drift (local-frame) plan against the drift map. Without that
+    ground the flight is refused unless ``unchecked_ground_ok`` says to fly knowing the
+    clearance was not checked; a plan that fails its check is refused naming the first
+    violations. Raises :class:`MissionError`; returns the report of a plan that passed."""
+    local = is_local_plan(plan)
+    if (drift_map if local else dem) is None and not unchecked_ground_ok:
+        what, give = (
+            ("wall clearance cannot be checked without the drift map", options.drift_map)
+            if local
+            else ("terrain clearance cannot be checked without a DEM", options.dem)
+        )
+        raise MissionError(
+            f"{plan.source}: {what}: give {give} (or {options.unchecked} to fly without "
+            "checking it)"
+        )
+    report = (
+        check_local_plan(plan, drift_map, min_clearance_m=drift_clearance_m, limits=limits)
+        if local
+        else check_plan(plan, dem, fences=fences, limits=limits)
+    )
+    if not report.ok:
+        lines = "; ".join(v.line() for v in report.violations[:5])
+        raise MissionError(f"{plan.source} fails `plan check` ({lines}); not flying it")
+    return report

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from drone_missions.check import CheckReport, check_local_plan, check_plan
+from drone_missions.check import check_before_flight
 from drone_missions.cli_common import fences_from_args, limits_from_args, load_dem
 from drone_missions.errors import MissionError
 from drone_missions.flight import (
@@ -112,12 +112,13 @@ def fly_command(args: argparse.Namespace) -> int:
     extra = fences_from_args(args)
     flown = fences_for_vehicle(plan, extra, str(args.fence))  # --fence goes up too
     if not args.no_check:
-        if dem is None and not args.no_terrain_check:
-            raise MissionError(
-                f"{args.plan}: terrain clearance cannot be checked without a DEM: give "
-                "--dem DEM (or --no-terrain-check to fly without checking it)"
-            )
-        _refuse_unsafe(check_plan(plan, dem, fences=extra, limits=limits_from_args(args)), args)
+        check_before_flight(
+            plan,
+            dem=dem,
+            fences=extra,
+            limits=limits_from_args(args),
+            unchecked_ground_ok=args.no_terrain_check,
+        )
     config = FlightConfig(
         connect=args.connect,
         timeout_s=args.timeout_s,
@@ -167,26 +168,6 @@ def _fly_mission(flight: MissionFlight, args: argparse.Namespace) -> int:
         flight.close()
 
 
-def _check_drift_plan(plan: Plan, args: argparse.Namespace) -> None:
-    """`plan check` of a drift plan before it flies: wall clearance against the drift map
-    (required, unless --no-terrain-check says to fly without it) and the battery."""
-    if args.map is None and not args.no_terrain_check:
-        raise MissionError(
-            f"{args.plan}: wall clearance cannot be checked without the drift map: give "
-            "--map MAP.ply (or --no-terrain-check to fly without checking it)"
-        )
-    cloud = read_map_points(args.map) if args.map is not None else None
-    clearance = args.min_clearance_m if args.min_clearance_m is not None else 1.0
-    limits = limits_from_args(args)
-    _refuse_unsafe(check_local_plan(plan, cloud, min_clearance_m=clearance, limits=limits), args)
-
-
-def _refuse_unsafe(report: CheckReport, args: argparse.Namespace) -> None:
-    if not report.ok:
-        lines = "; ".join(v.line() for v in report.violations[:5])
-        raise FlightError(f"{args.plan} fails `plan check` ({lines}); not flying it")
-
-
 def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
     """A drift plan flown in the local frame: the vision pose fed to PX4, the waypoints
     as offboard setpoints, landing at the end or when the pose feed stops."""
@@ -204,7 +185,13 @@ def _fly_gps_denied(args: argparse.Namespace, plan: Plan) -> int:
                 f"{args.plan}: {flag} {value} does not apply to a local-frame (drift) plan"
             )
     if not args.no_check:
-        _check_drift_plan(plan, args)
+        check_before_flight(
+            plan,
+            drift_map=read_map_points(args.map) if args.map is not None else None,
+            drift_clearance_m=args.min_clearance_m if args.min_clearance_m is not None else 1.0,
+            limits=limits_from_args(args),
+            unchecked_ground_ok=args.no_terrain_check,
+        )
     points = drift_points(plan)
     pose = open_pose_feed(args.vision_pose)  # a UDP feed listens from here on
     config = FlightConfig(

@@ -18,11 +18,16 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from drone_missions.check import GroundOptions, check_before_flight
+from drone_missions.dem import Dem
 from drone_missions.errors import MissionError
 from drone_missions.flight import DEFAULT_CONNECT, FlightConfig, MissionFlight, vision_ned_frd
 from drone_missions.plan import Plan, parse_plan, read_plan
+from drone_missions.planners import read_map_points
+from drone_missions.route import resolve_terrain
 from smartmine.frames import quat_enu_flu_to_ned_frd
 from smartmine.geometry import make_transform, matrix_to_quat, quat_to_matrix
 from smartmine.msgs import (
@@ -46,6 +51,24 @@ class MissionExecutorParams:
     min_battery: float = param(0.5, "minimum charge to start", range=(0.0, 1.0))
     require_gps: bool = param(True, "pre-flight needs a GPS fix (false: local position)")
     plan_file: str = param("", "plan to upload at start-up; empty: wait for a plan message")
+    dem_file: str = param(
+        "", "terrain raster (GeoTIFF, ESRI ASCII) every global plan is checked against"
+    )
+    drift_map_file: str = param(
+        "", "drift map (.ply) every local-frame (drift) plan is checked against"
+    )
+    terrain_check: bool = param(
+        True,
+        "refuse a plan whose ground clearance cannot be checked (no dem_file or "
+        "drift_map_file for it); false: upload it unchecked",
+    )
+
+
+NODE_GROUND_OPTIONS = GroundOptions(
+    dem="the dem_file parameter",
+    drift_map="the drift_map_file parameter",
+    unchecked="terrain_check:=false",
+)
 
 
 @register_processor
@@ -73,6 +96,9 @@ class MissionExecutor(Processor[MissionExecutorParams]):
         self.events: deque[str] = deque(maxlen=20)
         self.rtl_sent = False
         self._last_state: dict[str, Any] = {}
+        p = self.params
+        self._dem = Dem.open(Path(p.dem_file), None) if p.dem_file else None
+        self._drift_map = read_map_points(Path(p.drift_map_file)) if p.drift_map_file else None
         if self.params.plan_file:
             self._load(self.params.plan_file)
 
@@ -90,10 +116,22 @@ class MissionExecutor(Processor[MissionExecutorParams]):
         self.events.append(text)
 
     def _load(self, text: str) -> None:
+        """Read, check (as ``smartmine fly`` does: nothing unsafe or unchecked is
+        uploaded) and upload a plan; a refused plan leaves the vehicle's mission as it was."""
         if text.lstrip().startswith("{"):
-            self.plan = parse_plan(text, "mission/plan message")
+            plan = parse_plan(text, "mission/plan message")
         else:
-            self.plan = read_plan(text.strip())
+            plan = read_plan(text.strip())
+        if self._dem is not None:  # QGC's above-terrain items get their AMSL altitude
+            plan = resolve_terrain(plan, self._dem)
+        check_before_flight(
+            plan,
+            dem=self._dem,
+            drift_map=self._drift_map,
+            unchecked_ground_ok=not self.params.terrain_check,
+            options=NODE_GROUND_OPTIONS,
+        )
+        self.plan = plan
         if self.flight is not None:
             self.flight.close()
         self.flight = MissionFlight(self.plan, self._config(), log=self._event)

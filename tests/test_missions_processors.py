@@ -53,9 +53,10 @@ def test_mission_executor_flies_pauses_and_aborts(tmp_path: Path) -> None:
     path = write_plan(plan, tmp_path / "m.plan")
     port = _port()
     with SimVehicle(port, home=HOME, speed_m_s=10.0, climb_m_s=10.0, max_life_s=60) as v:
-        node = MissionExecutor(
-            MissionExecutorParams(connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0)
+        params = MissionExecutorParams(
+            connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0, terrain_check=False
         )
+        node = MissionExecutor(params)
         try:
             out = node.process("plan", _string(str(path)), 0)
             state = json.loads(out[0].message.data)
@@ -80,6 +81,38 @@ def test_mission_executor_flies_pauses_and_aborts(tmp_path: Path) -> None:
         finally:
             node.finish()
         assert v.modes_seen[:3] == ["mission", "hold", "rtl"]
+
+
+def test_mission_executor_uploads_nothing_it_cannot_check(tmp_path: Path) -> None:
+    """As `smartmine fly`: without a DEM the plan is refused (the event names the
+    parameter), a plan failing its check is refused with the rule, and nothing goes up."""
+    plan = Plan(
+        entries=(
+            waypoint(HOME[0], HOME[1], 10.0, command=CMD_TAKEOFF),
+            waypoint(HOME[0] + 0.05, HOME[1], 10.0),  # 5.6 km out: past max distance
+            command(CMD_RTL),
+        ),
+        home=HOME,
+    )
+    path = write_plan(plan, tmp_path / "far.plan")
+    port = _port()
+    with SimVehicle(port, home=HOME, max_life_s=20) as v:
+        connect = f"udpin://127.0.0.1:{port}"
+        node = MissionExecutor(MissionExecutorParams(connect=connect, timeout_s=5.0))
+        try:
+            state = json.loads(node.process("plan", _string(str(path)), 0)[0].message.data)
+            assert "terrain clearance cannot be checked" in state["events"][-1]
+            assert "dem_file" in state["events"][-1] and not state["connected"]
+        finally:
+            node.finish()
+        unchecked = MissionExecutorParams(connect=connect, timeout_s=5.0, terrain_check=False)
+        node = MissionExecutor(unchecked)
+        try:
+            state = json.loads(node.process("plan", _string(str(path)), 0)[0].message.data)
+            assert "max-distance" in state["events"][-1] and "not flying it" in state["events"][-1]
+        finally:
+            node.finish()
+        assert v.mission == []
 
 
 def _settle(cond: object, timeout_s: float = 3.0) -> bool:
