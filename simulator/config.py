@@ -515,3 +515,19 @@ def _validate_more(config: SimConfig, need: Any) -> None:
     need(drift.marker_size_m > 0.0, "drift.marker_size_m must be positive")
     need(drift.marker_spacing_m >= 1.0, "drift.marker_spacing_m must be at least 1 m")
     need(drift.lamp_power >= 0.0, "drift.lamp_power must be >= 0")
+    _validate_layout(config, need)
+
+
+def _validate_layout(config: SimConfig, need: Any) -> None:
+    """The scene's geometry can hold what is placed in it (the rules live with the
+    placing code: simulator.scene_drift.layout_problems)."""
+    problems: list[str]
+    if config.scene == "drift":
+        from simulator.scene_drift import layout_problems  # (they import this module)
+
+        problems = layout_problems(config.drift)
+    else:
+        from simulator.scene_pit import layout_problems as pit_problems
+
+        problems = pit_problems(config.pit)
+    need(not problems, "; ".join(problems))

@@ -51,6 +51,22 @@ _SEEP_FLOOR_OFFSET_M = 1.2
 """The seep drips this far from the centre-line, on its side."""
 _PATH_END_CLEARANCE_M = 2.5
 """The robot's path stops this far short of either end of the main drift."""
+_FAULT_FROM_START_M = 8.0
+"""The fault gouge crosses the first leg at least this far from the start ..."""
+_FAULT_BEFORE_JUNCTION_M = 5.0
+"""... and this far before the junction."""
+_SEEP_AFTER_JUNCTION_M = 5.0
+"""The seep lies this far past the junction or more ..."""
+_SEEP_BEFORE_BEND_M = 2.0
+"""... and this far before the bend starts or more."""
+_VEIN_AFTER_BEND_M = 15.0
+"""The ore vein crosses at least this far past the first leg's straight ..."""
+_VEIN_BEFORE_END_M = 8.0
+"""... and this far before the end of the drift."""
+_LIMESTONE_FROM_JUNCTION_M = 10.0
+"""The limestone band crosses the cross-cut at least this far from the junction ..."""
+_LIMESTONE_BEFORE_END_M = 5.0
+"""... and this far before its end."""
 _RASTER_RES_M = 0.1
 
 
@@ -182,7 +198,51 @@ class DriftLayout:
     @property
     def straight_m(self) -> float:
         """Length of the first leg's straight part (the junction lies on it)."""
-        return float(self.main_path.segments[0].length)
+        first = self.main_path.segments[0]
+        return float(first.length) if first.kind == "line" else 0.0
+
+
+def layout_problems(d: DriftConfig) -> list[str]:
+    """Why the drift layout of ``d`` cannot hold its features (the fault before the
+    junction, the seep between junction and bend, the vein after the bend, the limestone
+    band in the cross-cut), each naming the fields and the rule; empty when it can."""
+    if not 0.01 <= d.bend_deg <= 150.0:
+        return [
+            f"drift.bend_deg {d.bend_deg:g} must be 0.01..150 (a right-hand bend; the ore "
+            "vein crosses after it)"
+        ]
+    layout = DriftLayout.of(d)
+    straight, after = layout.straight_m, layout.main_path.length - layout.straight_m
+    problems = []
+    fault_min = _FAULT_FROM_START_M + _FAULT_BEFORE_JUNCTION_M
+    if d.junction_at_m < fault_min:
+        problems.append(
+            f"drift.junction_at_m {d.junction_at_m:g} must be at least {fault_min:g} m (the "
+            f"fault gouge crosses {_FAULT_FROM_START_M:g} m or more from the start and "
+            f"{_FAULT_BEFORE_JUNCTION_M:g} m or more before the junction)"
+        )
+    seep_room = _SEEP_AFTER_JUNCTION_M + _SEEP_BEFORE_BEND_M
+    if straight - d.junction_at_m < seep_room:
+        problems.append(
+            f"drift.junction_at_m {d.junction_at_m:g} must be at least {seep_room:g} m before "
+            f"the bend, which starts at {straight:.1f} m (drift.leg1_m {d.leg1_m:g} less the "
+            f"fillet of drift.bend_deg {d.bend_deg:g} / drift.bend_radius_m "
+            f"{d.bend_radius_m:g}): the seep lies between them"
+        )
+    vein_room = _VEIN_AFTER_BEND_M + _VEIN_BEFORE_END_M
+    if after < vein_room:
+        problems.append(
+            f"drift.leg2_m {d.leg2_m:g}: the drift after the first straight (bend and second "
+            f"leg, {after:.1f} m) must be at least {vein_room:g} m long for the ore vein"
+        )
+    lime_min = _LIMESTONE_FROM_JUNCTION_M + _LIMESTONE_BEFORE_END_M
+    if d.branch_length_m < lime_min:
+        problems.append(
+            f"drift.branch_length_m {d.branch_length_m:g} must be at least {lime_min:g} m "
+            "(the limestone band crosses the cross-cut)"
+        )
+    revisit = _revisit_problem(d, layout) if d.route == "revisit" else None
+    return [*problems, *([revisit] if revisit else [])]
 
 
 def _local(
@@ -242,7 +302,11 @@ class Seep:
 
 
 def place_seep(d: DriftConfig, layout: DriftLayout, rng: np.random.Generator) -> Seep:
-    seep_s = float(rng.uniform(d.junction_at_m + 5.0, layout.straight_m - 2.0))
+    seep_s = float(
+        rng.uniform(
+            d.junction_at_m + _SEEP_AFTER_JUNCTION_M, layout.straight_m - _SEEP_BEFORE_BEND_M
+        )
+    )
     side = 1.0 if rng.random() < 0.5 else -1.0
     centre, _, left, up = (a[0] for a in layout.main_path.frames(np.array([seep_s])))
     floor = centre + side * left * _SEEP_FLOOR_OFFSET_M
@@ -303,11 +367,14 @@ def drift_zone_rules(
         return np.asarray(half - np.abs((verts - point) @ normal + wobble))
 
     main_path = layout.main_path
-    vein_s = float(rng.uniform(layout.straight_m + 15.0, main_path.length - 8.0))
+    vein_s = float(
+        rng.uniform(layout.straight_m + _VEIN_AFTER_BEND_M, main_path.length - _VEIN_BEFORE_END_M)
+    )
     vein_p = main_path.evaluate(np.array([vein_s]))[0][0]
-    fault_s = float(rng.uniform(8.0, d.junction_at_m - 5.0))
+    fault_s = float(rng.uniform(_FAULT_FROM_START_M, d.junction_at_m - _FAULT_BEFORE_JUNCTION_M))
     fault_p = main_path.evaluate(np.array([fault_s]))[0][0]
-    lime_p = layout.junction + layout.branch_dir * rng.uniform(10.0, d.branch_length_m - 5.0)
+    lime_s = rng.uniform(_LIMESTONE_FROM_JUNCTION_M, d.branch_length_m - _LIMESTONE_BEFORE_END_M)
+    lime_p = layout.junction + layout.branch_dir * lime_s
     stain = fbm(verts, int(seeds[3]), scale_m=0.8, octaves=3)
     drip = fbm(verts, int(seeds[4]), scale_m=0.6, octaves=3)
     dist_seep = np.linalg.norm(verts[:, :2] - seep.point[:2], axis=1)
@@ -372,6 +439,21 @@ _UTURN_RADIUS_M = 0.8
 lanes (the fillets of two 90° corners whose shared leg is twice this long)."""
 
 
+def _revisit_problem(d: DriftConfig, layout: DriftLayout) -> str | None:
+    """Why the ``revisit`` route's U-turns do not fit the first leg; None when they do."""
+    r = _UTURN_RADIUS_M
+    far = d.junction_at_m + d.revisit_m / 2.0
+    near = d.junction_at_m - d.revisit_m / 2.0
+    start = _PATH_END_CLEARANCE_M
+    if near - r < start or far + r > layout.straight_m - 1.0 or d.revisit_m < 4.0 * r:
+        return (
+            f"drift.revisit_m {d.revisit_m:g} does not fit the first leg around the junction "
+            f"(U-turns at {near:.1f} and {far:.1f} m; room from {start + r:.1f} to "
+            f"{layout.straight_m - 1.0 - r:.1f} m)"
+        )
+    return None
+
+
 def _revisit_turns(d: DriftConfig, layout: DriftLayout) -> list[F64Array]:
     """Start and U-turn corners of the ``revisit`` route, on the first leg's floor: out in
     the right lane past the junction, back in the left lane, round again into the right
@@ -380,12 +462,9 @@ def _revisit_turns(d: DriftConfig, layout: DriftLayout) -> list[F64Array]:
     far = d.junction_at_m + d.revisit_m / 2.0
     near = d.junction_at_m - d.revisit_m / 2.0
     start = _PATH_END_CLEARANCE_M
-    if near - r < start or far + r > layout.straight_m - 1.0 or d.revisit_m < 4.0 * r:
-        raise SimulatorError(
-            f"drift.revisit_m {d.revisit_m:g} does not fit the first leg around the junction "
-            f"(U-turns at {near:.1f} and {far:.1f} m; room from {start + r:.1f} to "
-            f"{layout.straight_m - 1.0 - r:.1f} m)"
-        )
+    problem = _revisit_problem(d, layout)
+    if problem:
+        raise SimulatorError(problem)
     t1 = layout.t1
     left = np.array([-t1[1], t1[0], 0.0]) / np.linalg.norm(t1[:2])
 

@@ -133,21 +133,21 @@ def test_a_set_that_fails_while_landing_is_removed_whole(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", second_fails)
-    with pytest.raises(OSError, match="No space"):
-        with atomic_set([tmp_path / "a.img", tmp_path / "a.hdr"]) as (img, hdr):
-            img.write_text("new data")
-            hdr.write_text("new header")
+    members = [tmp_path / "a.img", tmp_path / "a.hdr"]
+    with pytest.raises(OSError, match="No space"), atomic_set(members) as (img, hdr):
+        img.write_text("new data")
+        hdr.write_text("new header")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_set_is_only_written_when_every_member_was(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nothing was written"):
-        with atomic_set([tmp_path / "a.img", tmp_path / "a.hdr"]) as (img, _):
-            img.write_text("data without its header")
+    members = [tmp_path / "a.img", tmp_path / "a.hdr"]
+    with pytest.raises(FileNotFoundError, match="nothing"), atomic_set(members) as (img, _):
+        img.write_text("data without its header")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ValueError, match="one folder"):
-        with atomic_set([tmp_path / "a.img", tmp_path / "sub" / "a.hdr"]):
-            pass
+    apart = [tmp_path / "a.img", tmp_path / "sub" / "a.hdr"]
+    with pytest.raises(ValueError, match="one folder"), atomic_set(apart):
+        pass
 
 
 @pytest.mark.parametrize("where", ["/proc/1/x.json", "/proc/1/sub/x.json"])
