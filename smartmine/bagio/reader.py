@@ -431,7 +431,7 @@ class BagReader:
             raise self._corrupted(last, err) from None
 
     def _corrupted(self, last_ns: int | None, err: Exception) -> BagCorruptedError:
-        where = f" after t={last_ns} ns" if last_ns is not None else ""
+        where = f" after t={last_ns} ns" if last_ns is not None else " before its first message"
         return BagCorruptedError(f"{self.path}: corrupted or truncated{where}: {_one_line(err)}")
 
     def raw_messages(
