@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_type_hints
 
 from simulator.errors import SimulatorError
+from simulator.layout_rules import drift_problems, pit_problems
 
 SceneKind = Literal["open-pit", "drift"]
 SCENES: tuple[SceneKind, ...] = ("open-pit", "drift")
@@ -519,15 +520,7 @@ def _validate_more(config: SimConfig, need: Any) -> None:
 
 
 def _validate_layout(config: SimConfig, need: Any) -> None:
-    """The scene's geometry can hold what is placed in it (the rules live with the
-    placing code: simulator.scene_drift.layout_problems)."""
-    problems: list[str]
-    if config.scene == "drift":
-        from simulator.scene_drift import layout_problems  # (they import this module)
-
-        problems = layout_problems(config.drift)
-    else:
-        from simulator.scene_pit import layout_problems as pit_problems
-
-        problems = pit_problems(config.pit)
+    """The scene's geometry can hold what is placed in it (simulator.layout_rules)."""
+    drift = config.scene == "drift"
+    problems = drift_problems(config.drift) if drift else pit_problems(config.pit)
     need(not problems, "; ".join(problems))

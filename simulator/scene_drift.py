@@ -29,6 +29,22 @@ import numpy.typing as npt
 
 from simulator.config import DriftConfig, SimConfig
 from simulator.errors import SimulatorError
+from simulator.layout_rules import (
+    FAULT_BEFORE_JUNCTION_M,
+    FAULT_FROM_START_M,
+    LIMESTONE_BEFORE_END_M,
+    LIMESTONE_FROM_JUNCTION_M,
+    PATH_END_CLEARANCE_M,
+    SEEP_AFTER_JUNCTION_M,
+    SEEP_BEFORE_BEND_M,
+    UTURN_RADIUS_M,
+    VEIN_AFTER_BEND_M,
+    VEIN_BEFORE_END_M,
+    drift_azimuths_rad,
+    drift_centre_line,
+    first_straight_m,
+    revisit_problem,
+)
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, merge, vertex_normals
 from simulator.noise import fbm
@@ -49,24 +65,6 @@ _PUDDLE_DEPTH_M = 0.025
 _SEEP_HEIGHT_M = 2.6
 _SEEP_FLOOR_OFFSET_M = 1.2
 """The seep drips this far from the centre-line, on its side."""
-_PATH_END_CLEARANCE_M = 2.5
-"""The robot's path stops this far short of either end of the main drift."""
-_FAULT_FROM_START_M = 8.0
-"""The fault gouge crosses the first leg at least this far from the start ..."""
-_FAULT_BEFORE_JUNCTION_M = 5.0
-"""... and this far before the junction."""
-_SEEP_AFTER_JUNCTION_M = 5.0
-"""The seep lies this far past the junction or more ..."""
-_SEEP_BEFORE_BEND_M = 2.0
-"""... and this far before the bend starts or more."""
-_VEIN_AFTER_BEND_M = 15.0
-"""The ore vein crosses at least this far past the first leg's straight ..."""
-_VEIN_BEFORE_END_M = 8.0
-"""... and this far before the end of the drift."""
-_LIMESTONE_FROM_JUNCTION_M = 10.0
-"""The limestone band crosses the cross-cut at least this far from the junction ..."""
-_LIMESTONE_BEFORE_END_M = 5.0
-"""... and this far before its end."""
 _RASTER_RES_M = 0.1
 
 
@@ -180,14 +178,10 @@ class DriftLayout:
     @classmethod
     def of(cls, d: DriftConfig) -> DriftLayout:
         section = _Section(d.width_m / 2.0, d.wall_height_m, d.arch_rise_m)
-        az1 = math.radians(d.heading_deg)
-        az2 = az1 + math.radians(d.bend_deg)
+        az1, az2 = drift_azimuths_rad(d)
         h1 = np.array([math.sin(az1), math.cos(az1), 0.0])
-        h2 = np.array([math.sin(az2), math.cos(az2), 0.0])
-        w0 = np.zeros(3)
-        w1 = w0 + d.leg1_m * h1 + [0.0, 0.0, d.grade * d.leg1_m]
-        w2 = w1 + d.leg2_m * h2 + [0.0, 0.0, d.grade * d.leg2_m]
-        main_path = Path(np.stack([w0, w1, w2]), d.bend_radius_m)
+        main_path = drift_centre_line(d)
+        w0, w1, w2 = main_path.waypoints
         t1 = (w1 - w0) / np.linalg.norm(w1 - w0)
         junction = w0 + t1 * d.junction_at_m
         branch_dir = np.array([-h1[1], h1[0], 0.0])  # 90° left of the first leg
@@ -198,51 +192,7 @@ class DriftLayout:
     @property
     def straight_m(self) -> float:
         """Length of the first leg's straight part (the junction lies on it)."""
-        first = self.main_path.segments[0]
-        return float(first.length) if first.kind == "line" else 0.0
-
-
-def layout_problems(d: DriftConfig) -> list[str]:
-    """Why the drift layout of ``d`` cannot hold its features (the fault before the
-    junction, the seep between junction and bend, the vein after the bend, the limestone
-    band in the cross-cut), each naming the fields and the rule; empty when it can."""
-    if not 0.01 <= d.bend_deg <= 150.0:
-        return [
-            f"drift.bend_deg {d.bend_deg:g} must be 0.01..150 (a right-hand bend; the ore "
-            "vein crosses after it)"
-        ]
-    layout = DriftLayout.of(d)
-    straight, after = layout.straight_m, layout.main_path.length - layout.straight_m
-    problems = []
-    fault_min = _FAULT_FROM_START_M + _FAULT_BEFORE_JUNCTION_M
-    if d.junction_at_m < fault_min:
-        problems.append(
-            f"drift.junction_at_m {d.junction_at_m:g} must be at least {fault_min:g} m (the "
-            f"fault gouge crosses {_FAULT_FROM_START_M:g} m or more from the start and "
-            f"{_FAULT_BEFORE_JUNCTION_M:g} m or more before the junction)"
-        )
-    seep_room = _SEEP_AFTER_JUNCTION_M + _SEEP_BEFORE_BEND_M
-    if straight - d.junction_at_m < seep_room:
-        problems.append(
-            f"drift.junction_at_m {d.junction_at_m:g} must be at least {seep_room:g} m before "
-            f"the bend, which starts at {straight:.1f} m (drift.leg1_m {d.leg1_m:g} less the "
-            f"fillet of drift.bend_deg {d.bend_deg:g} / drift.bend_radius_m "
-            f"{d.bend_radius_m:g}): the seep lies between them"
-        )
-    vein_room = _VEIN_AFTER_BEND_M + _VEIN_BEFORE_END_M
-    if after < vein_room:
-        problems.append(
-            f"drift.leg2_m {d.leg2_m:g}: the drift after the first straight (bend and second "
-            f"leg, {after:.1f} m) must be at least {vein_room:g} m long for the ore vein"
-        )
-    lime_min = _LIMESTONE_FROM_JUNCTION_M + _LIMESTONE_BEFORE_END_M
-    if d.branch_length_m < lime_min:
-        problems.append(
-            f"drift.branch_length_m {d.branch_length_m:g} must be at least {lime_min:g} m "
-            "(the limestone band crosses the cross-cut)"
-        )
-    revisit = _revisit_problem(d, layout) if d.route == "revisit" else None
-    return [*problems, *([revisit] if revisit else [])]
+        return first_straight_m(self.main_path)
 
 
 def _local(
@@ -303,9 +253,7 @@ class Seep:
 
 def place_seep(d: DriftConfig, layout: DriftLayout, rng: np.random.Generator) -> Seep:
     seep_s = float(
-        rng.uniform(
-            d.junction_at_m + _SEEP_AFTER_JUNCTION_M, layout.straight_m - _SEEP_BEFORE_BEND_M
-        )
+        rng.uniform(d.junction_at_m + SEEP_AFTER_JUNCTION_M, layout.straight_m - SEEP_BEFORE_BEND_M)
     )
     side = 1.0 if rng.random() < 0.5 else -1.0
     centre, _, left, up = (a[0] for a in layout.main_path.frames(np.array([seep_s])))
@@ -368,12 +316,12 @@ def drift_zone_rules(
 
     main_path = layout.main_path
     vein_s = float(
-        rng.uniform(layout.straight_m + _VEIN_AFTER_BEND_M, main_path.length - _VEIN_BEFORE_END_M)
+        rng.uniform(layout.straight_m + VEIN_AFTER_BEND_M, main_path.length - VEIN_BEFORE_END_M)
     )
     vein_p = main_path.evaluate(np.array([vein_s]))[0][0]
-    fault_s = float(rng.uniform(_FAULT_FROM_START_M, d.junction_at_m - _FAULT_BEFORE_JUNCTION_M))
+    fault_s = float(rng.uniform(FAULT_FROM_START_M, d.junction_at_m - FAULT_BEFORE_JUNCTION_M))
     fault_p = main_path.evaluate(np.array([fault_s]))[0][0]
-    lime_s = rng.uniform(_LIMESTONE_FROM_JUNCTION_M, d.branch_length_m - _LIMESTONE_BEFORE_END_M)
+    lime_s = rng.uniform(LIMESTONE_FROM_JUNCTION_M, d.branch_length_m - LIMESTONE_BEFORE_END_M)
     lime_p = layout.junction + layout.branch_dir * lime_s
     stain = fbm(verts, int(seeds[3]), scale_m=0.8, octaves=3)
     drip = fbm(verts, int(seeds[4]), scale_m=0.6, octaves=3)
@@ -427,42 +375,22 @@ def robot_path(cfg: SimConfig, layout: DriftLayout) -> tuple[F64Array, F64Array]
     lift = np.array([0.0, 0.0, cfg.path.altitude_m])
     w0, w1, w2, t1 = layout.w0, layout.w1, layout.w2, layout.t1
     t2 = (w2 - w1) / np.linalg.norm(w2 - w1)
-    ends = _PATH_END_CLEARANCE_M
+    ends = PATH_END_CLEARANCE_M
     end = w2 - ends * t2 + lift
     if cfg.drift.route != "revisit":
         return np.stack([w0 + ends * t1 + lift, w1 + lift, end]), lift
     return np.stack([*_revisit_turns(cfg.drift, layout), w1, end - lift]) + lift, lift
 
 
-_UTURN_RADIUS_M = 0.8
-"""The revisit route's U-turns: half the lateral offset between its outward and return
-lanes (the fillets of two 90° corners whose shared leg is twice this long)."""
-
-
-def _revisit_problem(d: DriftConfig, layout: DriftLayout) -> str | None:
-    """Why the ``revisit`` route's U-turns do not fit the first leg; None when they do."""
-    r = _UTURN_RADIUS_M
-    far = d.junction_at_m + d.revisit_m / 2.0
-    near = d.junction_at_m - d.revisit_m / 2.0
-    start = _PATH_END_CLEARANCE_M
-    if near - r < start or far + r > layout.straight_m - 1.0 or d.revisit_m < 4.0 * r:
-        return (
-            f"drift.revisit_m {d.revisit_m:g} does not fit the first leg around the junction "
-            f"(U-turns at {near:.1f} and {far:.1f} m; room from {start + r:.1f} to "
-            f"{layout.straight_m - 1.0 - r:.1f} m)"
-        )
-    return None
-
-
 def _revisit_turns(d: DriftConfig, layout: DriftLayout) -> list[F64Array]:
     """Start and U-turn corners of the ``revisit`` route, on the first leg's floor: out in
     the right lane past the junction, back in the left lane, round again into the right
     lane (then on to the bend; see ``robot_path``)."""
-    r = _UTURN_RADIUS_M
+    r = UTURN_RADIUS_M
     far = d.junction_at_m + d.revisit_m / 2.0
     near = d.junction_at_m - d.revisit_m / 2.0
-    start = _PATH_END_CLEARANCE_M
-    problem = _revisit_problem(d, layout)
+    start = PATH_END_CLEARANCE_M
+    problem = revisit_problem(d, layout.straight_m)
     if problem:
         raise SimulatorError(problem)
     t1 = layout.t1

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.config import PitConfig, SimConfig
+from simulator.layout_rules import GCP_PLATE_SCALE, RIM_GCP_OUT_M, pad_radius_m
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, grid_triangles, merge
 from simulator.noise import fbm
@@ -37,11 +38,6 @@ from smartmine.geometry import rot_z
 F64Array = npt.NDArray[np.float64]
 
 SKIRT_HALF_M = 3000.0
-_GCP_PLATE_SCALE = 1.25
-"""A ground-control target's plate is this much wider than its marker."""
-_RIM_GCP_OUT_M = 15.0
-"""The rim's targets lie this far outside it (plus their plate)."""
-"""A ground-control target's plate is this much wider than its marker."""
 PIT_TEXTURE_SCALE_M = 4.0
 """Coarsest texture feature on the pit's rock (each finer octave halves it)."""
 TEXTURE_OCTAVES = 6
@@ -60,43 +56,6 @@ _GCP_SPACING_M = 40.0
 _LIMESTONE_DIP_DEG = 35.0
 _LIMESTONE_THICKNESS_M = 22.0
 _ORE_RADII_M = (75.0, 40.0, 40.0)
-
-
-def layout_problems(p: PitConfig) -> list[str]:
-    """Why the pit of ``p`` cannot be built as asked, each naming the fields and the rule;
-    empty when it can."""
-    problems = []
-    if not 0.0 <= p.outline_noise <= 0.5:
-        problems.append(
-            f"pit.outline_noise {p.outline_noise:g} must be 0..0.5 (the rim's radius wobbles "
-            "by that share; more would turn it inside out)"
-        )
-    pad_radius_m = _pad_radius_m(p)
-    if p.gcp_count > 0 and pad_radius_m < p.grid_res_m * math.sqrt(0.5):
-        problems.append(
-            f"pit.gcp_size_m {p.gcp_size_m:g}: its levelled pad ({pad_radius_m:.2f} m radius) "
-            f"must cover a node of pit.grid_res_m {p.grid_res_m:g} (at least "
-            f"{p.grid_res_m * math.sqrt(0.5):.2f} m), or set pit.gcp_count 0"
-        )
-    room_m = (
-        p.outline_noise * max(p.width_m, p.length_m) / 2.0
-        + _RIM_GCP_OUT_M
-        + p.gcp_size_m * _GCP_PLATE_SCALE
-        + pad_radius_m
-    )
-    if p.gcp_count > 0 and p.margin_m < room_m:
-        problems.append(
-            f"pit.margin_m {p.margin_m:g} must be at least {room_m:.1f} m: the ground around "
-            f"the rim holds its targets ({_RIM_GCP_OUT_M:g} m out, pit.gcp_size_m "
-            f"{p.gcp_size_m:g}) beyond the rim's wobble (pit.outline_noise "
-            f"{p.outline_noise:g}); or set pit.gcp_count 0"
-        )
-    return problems
-
-
-def _pad_radius_m(p: PitConfig) -> float:
-    """How far around a ground-control target the ground is levelled for it."""
-    return p.gcp_size_m * _GCP_PLATE_SCALE * 0.75 + 1.0
 
 
 def _outline_factor(phi: F64Array, seed: int, amount: float) -> F64Array:
@@ -329,11 +288,11 @@ def place_ground_control(
     """Ground-control targets: four around the rim, the rest on the floor, each on a
     levelled pad; the markers and the new heights."""
     X, Y = grid.X, grid.Y  # noqa: N806 - grid coordinates
-    plate = p.gcp_size_m * _GCP_PLATE_SCALE
+    plate = p.gcp_size_m * GCP_PLATE_SCALE
     pads: list[tuple[float, float]] = []
     for i in range(min(4, p.gcp_count)):
         ang = math.pi / 4 + i * math.pi / 2 + float(rng.uniform(-0.3, 0.3))
-        r = float(rim.radius(np.array([ang]))[0]) + _RIM_GCP_OUT_M + plate
+        r = float(rim.radius(np.array([ang]))[0]) + RIM_GCP_OUT_M + plate
         pads.append((r * math.cos(ang), r * math.sin(ang)))
     floor_idx = np.flatnonzero((pond.floor_mask & (pond.distance > 35.0)).ravel())
     order = rng.permutation(floor_idx.size) if floor_idx.size else np.array([], dtype=int)
@@ -345,7 +304,7 @@ def place_ground_control(
             pads.append(cand)
     markers: list[Marker] = []
     for i, (px, py) in enumerate(pads):
-        footprint = np.hypot(X - px, Y - py) < _pad_radius_m(p)
+        footprint = np.hypot(X - px, Y - py) < pad_radius_m(p)
         pad_z = float(np.median(z[footprint]))
         z = np.where(footprint, pad_z - 0.03, z)
         yaw = float(rng.uniform(0.0, 2 * math.pi))
