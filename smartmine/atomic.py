@@ -18,8 +18,9 @@ A product made of several files (an ENVI ``.hdr`` + ``.img``, a model's ``.pt`` 
 temporary folder, which then gets a manifest naming the members before they are renamed
 into place one by one, the member a reader opens first last. A run killed between two
 renames leaves that folder as debris, and removing it (:func:`clean_debris`) removes the
-members its manifest names too: a mixed set (a new ``.img`` under an old ``.hdr``) never
-outlives the next run that writes there.
+members its manifest names too when some of them had moved and some not: a mixed set (a
+new ``.img`` under an old ``.hdr``) never outlives the next run that writes there, and a
+set the kill left whole (old or new) stays.
 
 The camera-YAML writer before issue 17 left ``.NAME.yaml.XXXXXXXX.tmp`` (``mkstemp``) on
 a kill: those count as debris too (:data:`LEGACY_YAML_TMP`).
@@ -66,15 +67,22 @@ def _remove(path: Path) -> list[Path]:
 
 
 def _remove_set_members(tmp_dir: Path) -> list[Path]:
-    """The members named by ``tmp_dir``'s set manifest, removed from its parent."""
+    """The members named by ``tmp_dir``'s set manifest, removed from its parent when the
+    set there is mixed: some members moved into place, some not (still in ``tmp_dir``).
+    When none moved the old set is whole, when all did the new one is: both are kept."""
     try:
         names = json.loads((tmp_dir / SET_MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # no manifest (or cut short: written before any member moved)
+    if not isinstance(names, list):
+        return []
+    plain = [n for n in names if isinstance(n, str) and n and Path(n).name == n]
+    # (only plain names of the same folder, never a path elsewhere)
+    waiting = sum((tmp_dir / n).exists() for n in plain)
+    if waiting in (0, len(plain)):
+        return []
     removed: list[Path] = []
-    for name in names if isinstance(names, list) else []:
-        if not isinstance(name, str) or not name or Path(name).name != name:
-            continue  # only plain names of the same folder, never a path elsewhere
+    for name in plain:
         member = tmp_dir.parent / name
         if member.exists() or member.is_symlink():
             _remove(member)
@@ -222,7 +230,7 @@ def atomic_set(
     is not there yet. Before the first rename the temporary folder gets a manifest of the
     set, so a run killed between renames leaves debris whose removal takes the mixed set
     with it (module doc). On an exception nothing is renamed; one during the renames
-    (a full disk) removes the members already moved: the set is there whole or not at all.
+    (a full disk) after the first removes the whole set: it is there whole or not at all.
     """
     paths = [Path(f) for f in finals]
     names = {p.name for p in paths}
@@ -249,7 +257,7 @@ def atomic_set(
                     _remove(final)
                 os.replace(tmp, final)
         except BaseException:
-            _remove_set_members(tmp_dir)
+            _remove_set_members(tmp_dir)  # (some moved: none stays; none moved: the old set)
             raise
         manifest.unlink()
     finally:

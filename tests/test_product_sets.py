@@ -172,3 +172,47 @@ def test_the_old_camera_yaml_temporaries_are_debris(tmp_path: Path) -> None:
     assert all(is_debris(n) for n in old) and not any(is_debris(n) for n in kept)
     assert sorted(p.name for p in clean_debris(tmp_path)) == sorted(old)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+KILLED_AT_RENAME = """
+    import os, signal, sys
+    from pathlib import Path
+    from smartmine.atomic import atomic_set
+    real_replace, moved = os.replace, []
+
+    def replace_then_die(src, dst):  # killed once {before} member(s) moved
+        if {before} == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+        moved.append(dst)
+        if len(moved) == {before}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = replace_then_die
+    folder = Path(sys.argv[1])
+    with atomic_set([folder / "a.img", folder / "a.hdr"]) as (img, hdr):
+        img.write_text("new data")
+        hdr.write_text("new header")
+"""
+
+
+@pytest.mark.parametrize(
+    ("moved", "left"),
+    [(0, "old"), (1, None), (2, "new")],
+    ids=["before-the-first", "between", "after-the-last"],
+)
+def test_a_set_killed_at_each_rename_is_whole_old_whole_new_or_gone(
+    moved: int, left: str | None, tmp_path: Path
+) -> None:
+    (tmp_path / "a.img").write_text("old data")
+    (tmp_path / "a.hdr").write_text("old header")
+    code = textwrap.dedent(KILLED_AT_RENAME).format(before=moved)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=ENV, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    clean_debris(tmp_path)
+    if left is None:
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert (tmp_path / "a.img").read_text() == f"{left} data"
+        assert (tmp_path / "a.hdr").read_text() == f"{left} header"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hdr", "a.img"]
