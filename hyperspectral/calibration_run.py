@@ -14,7 +14,7 @@ import numpy.typing as npt
 from hyperspectral.calibrate import DarkWhite, continuum_removed, fit_empirical_line, good_band_mask
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
-from smartmine.atomic import atomic_path
+from smartmine.atomic import atomic_set, clean_debris
 from smartmine.paths import check_output_path
 from smartmine.progress import progress
 
@@ -75,6 +75,7 @@ def _check_calibrate_args(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     if out.suffix.lower() != ".hdr":
         raise HyperspectralError(f"--out {out}: give an ENVI header path ending in .hdr")
+    clean_debris(out.parent)  # (a set a killed run left mixed goes with its temporary)
     if not args.overwrite:
         for existing in (out, out.with_suffix(".img")):
             if existing.exists():
@@ -145,7 +146,7 @@ def calibrate_command(args: argparse.Namespace) -> Path:
     if cube.fwhm_nm is not None:
         metadata["fwhm"] = [f"{w:.4f}" for w in cube.fwhm_nm[keep]]
     step = tile_lines_for(samples, bands, 64.0)
-    with atomic_path(out, overwrite=args.overwrite) as tmp:
+    with atomic_set([out.with_suffix(".img"), out], overwrite=args.overwrite) as (_, tmp):
         image = envi.create_image(
             str(tmp),
             shape=(lines, samples, int(keep.sum())),
@@ -162,8 +163,4 @@ def calibrate_command(args: argparse.Namespace) -> Path:
             target[start : start + block.shape[0]] = refl
         target.flush()
         del target
-        final_img = out.with_suffix(".img")
-        if final_img.exists() and not args.overwrite:
-            raise FileExistsError(f"{final_img} exists already")
-        tmp.with_suffix(".img").replace(final_img)
     return out

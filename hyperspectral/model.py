@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
+from smartmine.atomic import atomic_set, clean_debris
 from smartmine.paths import check_output_path
 
 F32Array = npt.NDArray[np.float32]
@@ -347,6 +348,17 @@ def check_train_args(args: argparse.Namespace) -> None:
     if args.per_class < 0:
         raise HyperspectralError(f"--per-class {args.per_class}: want 0 (all) or more")
     check_output_path(args.out, "--out", folder=False)
+    if Path(args.out).suffix.lower() in (".json", ".png"):
+        raise HyperspectralError(
+            f"--out {args.out}: the model's own name (its report is .json, its plot .png)"
+        )
+    clean_debris(Path(args.out).parent)  # (a set a killed run left mixed goes now)
+
+
+def model_set(out: Path) -> list[Path]:
+    """What ``hsi train --out OUT`` writes, in the order it lands: report, confusion
+    plot, and the model last (the file a reader opens)."""
+    return [out.with_suffix(".json"), out.with_suffix(".confusion.png"), out]
 
 
 def train_command(args: argparse.Namespace) -> Path:
@@ -422,7 +434,6 @@ def train_command(args: argparse.Namespace) -> Path:
     model.classes = names
     model.wavelengths_nm = None if cube.wavelengths_nm is None else cube.wavelengths_nm.tolist()
     out = Path(args.out)
-    model.save(out)
     report = {
         "split": "spatially disjoint: train on the top half (minus the patch radius), test "
         "on the bottom half; random pixel splits would leak neighbours",
@@ -443,12 +454,12 @@ def train_command(args: argparse.Namespace) -> Path:
             f"GAN augmentation: OA {gan_effect['with_gan']['oa']:.3f} with, "
             f"{gan_effect['without_gan']['oa']:.3f} without -> kept {gan_effect['kept']}"
         )
-    from smartmine.atomic import write_text_atomic
-
-    write_text_atomic(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     from hyperspectral.outputs import confusion_png
 
-    confusion_png(out.with_suffix(".confusion.png"), np.array(scores["confusion"]), names)
+    with atomic_set(model_set(out)) as (report_tmp, confusion_tmp, model_tmp):
+        report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        confusion_png(confusion_tmp, np.array(scores["confusion"]), names)
+        model.save(model_tmp)
     print(
         f"OA {scores['oa']:.3f}  AA {scores['aa']:.3f}  kappa {scores['kappa']:.3f} "
         f"(spatially disjoint halves, {len(test_idx)} test px)"

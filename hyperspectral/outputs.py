@@ -21,7 +21,7 @@ import numpy.typing as npt
 from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.library import CONTAMINATION_WEIGHTS
-from smartmine.atomic import atomic_path, partial_dir
+from smartmine.atomic import atomic_path, atomic_set, partial_dir
 from smartmine.paths import check_output_path
 
 U8Array = npt.NDArray[np.uint8]
@@ -119,7 +119,7 @@ def write_envi_classification(
     metadata: dict[str, Any] = {"description": description, "data ignore value": 0}
     if georef is not None:
         metadata["map info"] = envi_map_info(georef)
-    with atomic_path(path, overwrite=True) as tmp:
+    with atomic_set([path.with_suffix(".img"), path]) as (_, tmp):  # the header last
         envi.save_classification(
             str(tmp),
             labels,
@@ -128,9 +128,6 @@ def write_envi_classification(
             metadata=metadata,
             force=True,
         )
-        image_tmp = tmp.with_suffix(".img")
-        image_final = path.with_suffix(".img")
-        image_tmp.replace(image_final)
     return path
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_type_hints
 
 from simulator.errors import SimulatorError
+from simulator.layout_rules import drift_problems, pit_problems
 
 SceneKind = Literal["open-pit", "drift"]
 SCENES: tuple[SceneKind, ...] = ("open-pit", "drift")
@@ -515,3 +516,11 @@ def _validate_more(config: SimConfig, need: Any) -> None:
     need(drift.marker_size_m > 0.0, "drift.marker_size_m must be positive")
     need(drift.marker_spacing_m >= 1.0, "drift.marker_spacing_m must be at least 1 m")
     need(drift.lamp_power >= 0.0, "drift.lamp_power must be >= 0")
+    _validate_layout(config, need)
+
+
+def _validate_layout(config: SimConfig, need: Any) -> None:
+    """The scene's geometry can hold what is placed in it (simulator.layout_rules)."""
+    drift = config.scene == "drift"
+    problems = drift_problems(config.drift) if drift else pit_problems(config.pit)
+    need(not problems, "; ".join(problems))

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from simulator.errors import SimulatorError
 from smartmine import tum
-from smartmine.atomic import atomic_path, write_text_atomic
+from smartmine.atomic import atomic_set
 
 F64Array = npt.NDArray[np.float64]
 
@@ -259,8 +259,6 @@ def export_images(
     """Write the run in ``sim_dir`` as an image folder with EXIF GPS and ``gcp_list.txt``
     (see the module doc). ``sensor``: a :class:`calibration.camera_model.SensorSpec` whose
     sensor width and focal length go into EXIF."""
-    from PIL import Image
-
     from smartmine.bagio.reader import BagReader
     from smartmine.msgs import header_stamp_ns, image_to_numpy, navsatfix_to_geofix
 
@@ -308,8 +306,50 @@ def export_images(
     from smartmine.geodesy import LocalEnu
 
     enu = LocalEnu(origin["lat_deg"], origin["lon_deg"], origin["alt_m"])
-    for index, (stamp, array) in enumerate(frames, start=1):
-        name = f"frame_{index:06d}.jpg"
+    names = [f"frame_{index:06d}.jpg" for index in range(1, len(frames) + 1)]
+    members = [out_dir / n for n in (*names, "truth_cameras.csv", "gcp_list.txt")]
+    with atomic_set(members) as tmps:  # the folder's images and lists land together
+        _write_frames(frames, tmps, fixes, with_gps, h_sigma, focal35, sensor, width)
+        for index, (stamp, _) in enumerate(frames):
+            name = names[index]
+            fix = _interp_fix(fixes, stamp) if with_gps else None
+            result.images.append(name)
+            result.gps_images += fix is not None
+            k = int(np.argmin(np.abs(stamps_truth - stamp)))
+            if abs(int(stamps_truth[k]) - stamp) > 1_000_000:
+                raise SimulatorError(f"{name}: no ground-truth pose at its stamp {stamp}")
+            pose = poses[k]
+            e, n, h = enu.to_projected(pose[0:1, 3], pose[1:2, 3], pose[2:3, 3], 32644)
+            truth_lines.append(
+                f"{name},{stamp},{float(e[0]):.4f},{float(n[0]):.4f},{float(h[0]):.4f}"
+            )
+            for mid, u, v in visible_markers(lens, width, height, pose, markers, raycaster):
+                x, y, z = markers[mid][1].mean(axis=0)
+                gcp_lines.append(
+                    f"{x:.4f} {y:.4f} {z:.4f} {u + 0.5:.3f} {v + 0.5:.3f} {name} {mid}"
+                )
+                result.gcp_observations += 1
+                seen.add(mid)
+        tmps[-2].write_text("\n".join(truth_lines) + "\n", encoding="utf-8")
+        tmps[-1].write_text("\n".join(gcp_lines) + "\n", encoding="utf-8")
+    result.markers_seen = len(seen)
+    return result
+
+
+def _write_frames(
+    frames: list[tuple[int, Any]],
+    paths: list[Path],
+    fixes: F64Array,
+    with_gps: bool,
+    h_sigma: Any,
+    focal35: float,
+    sensor: Any,
+    width: int,
+) -> None:
+    """The JPEGs with their EXIF (GPS interpolated at each frame's stamp)."""
+    from PIL import Image
+
+    for (stamp, array), path in zip(frames, paths, strict=False):  # (paths: + the lists)
         fix = _interp_fix(fixes, stamp) if with_gps else None
         exif = exif_bytes(
             stamp_ns=stamp,
@@ -323,22 +363,4 @@ def export_images(
             width_px=width,
         )
         image = Image.fromarray(np.ascontiguousarray(array[:, :, :3]).astype(np.uint8), "RGB")
-        with atomic_path(out_dir / name, overwrite=True) as tmp:  # (a resumed export)
-            image.save(tmp, format="JPEG", quality=JPEG_QUALITY, exif=exif)
-        result.images.append(name)
-        result.gps_images += fix is not None
-        k = int(np.argmin(np.abs(stamps_truth - stamp)))
-        if abs(int(stamps_truth[k]) - stamp) > 1_000_000:
-            raise SimulatorError(f"{name}: no ground-truth pose at its stamp {stamp}")
-        pose = poses[k]
-        e, n, h = enu.to_projected(pose[0:1, 3], pose[1:2, 3], pose[2:3, 3], 32644)
-        truth_lines.append(f"{name},{stamp},{float(e[0]):.4f},{float(n[0]):.4f},{float(h[0]):.4f}")
-        for mid, u, v in visible_markers(lens, width, height, pose, markers, raycaster):
-            x, y, z = markers[mid][1].mean(axis=0)
-            gcp_lines.append(f"{x:.4f} {y:.4f} {z:.4f} {u + 0.5:.3f} {v + 0.5:.3f} {name} {mid}")
-            result.gcp_observations += 1
-            seen.add(mid)
-    result.markers_seen = len(seen)
-    write_text_atomic(out_dir / "gcp_list.txt", "\n".join(gcp_lines) + "\n")
-    write_text_atomic(out_dir / "truth_cameras.csv", "\n".join(truth_lines) + "\n")
-    return result
+        image.save(path, format="JPEG", quality=JPEG_QUALITY, exif=exif)

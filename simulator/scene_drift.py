@@ -29,6 +29,22 @@ import numpy.typing as npt
 
 from simulator.config import DriftConfig, SimConfig
 from simulator.errors import SimulatorError
+from simulator.layout_rules import (
+    FAULT_BEFORE_JUNCTION_M,
+    FAULT_FROM_START_M,
+    LIMESTONE_BEFORE_END_M,
+    LIMESTONE_FROM_JUNCTION_M,
+    PATH_END_CLEARANCE_M,
+    SEEP_AFTER_JUNCTION_M,
+    SEEP_BEFORE_BEND_M,
+    UTURN_RADIUS_M,
+    VEIN_AFTER_BEND_M,
+    VEIN_BEFORE_END_M,
+    drift_azimuths_rad,
+    drift_centre_line,
+    first_straight_m,
+    revisit_problem,
+)
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, merge, vertex_normals
 from simulator.noise import fbm
@@ -49,8 +65,6 @@ _PUDDLE_DEPTH_M = 0.025
 _SEEP_HEIGHT_M = 2.6
 _SEEP_FLOOR_OFFSET_M = 1.2
 """The seep drips this far from the centre-line, on its side."""
-_PATH_END_CLEARANCE_M = 2.5
-"""The robot's path stops this far short of either end of the main drift."""
 _RASTER_RES_M = 0.1
 
 
@@ -164,14 +178,10 @@ class DriftLayout:
     @classmethod
     def of(cls, d: DriftConfig) -> DriftLayout:
         section = _Section(d.width_m / 2.0, d.wall_height_m, d.arch_rise_m)
-        az1 = math.radians(d.heading_deg)
-        az2 = az1 + math.radians(d.bend_deg)
+        az1, az2 = drift_azimuths_rad(d)
         h1 = np.array([math.sin(az1), math.cos(az1), 0.0])
-        h2 = np.array([math.sin(az2), math.cos(az2), 0.0])
-        w0 = np.zeros(3)
-        w1 = w0 + d.leg1_m * h1 + [0.0, 0.0, d.grade * d.leg1_m]
-        w2 = w1 + d.leg2_m * h2 + [0.0, 0.0, d.grade * d.leg2_m]
-        main_path = Path(np.stack([w0, w1, w2]), d.bend_radius_m)
+        main_path = drift_centre_line(d)
+        w0, w1, w2 = main_path.waypoints
         t1 = (w1 - w0) / np.linalg.norm(w1 - w0)
         junction = w0 + t1 * d.junction_at_m
         branch_dir = np.array([-h1[1], h1[0], 0.0])  # 90° left of the first leg
@@ -182,7 +192,7 @@ class DriftLayout:
     @property
     def straight_m(self) -> float:
         """Length of the first leg's straight part (the junction lies on it)."""
-        return float(self.main_path.segments[0].length)
+        return first_straight_m(self.main_path)
 
 
 def _local(
@@ -242,7 +252,9 @@ class Seep:
 
 
 def place_seep(d: DriftConfig, layout: DriftLayout, rng: np.random.Generator) -> Seep:
-    seep_s = float(rng.uniform(d.junction_at_m + 5.0, layout.straight_m - 2.0))
+    seep_s = float(
+        rng.uniform(d.junction_at_m + SEEP_AFTER_JUNCTION_M, layout.straight_m - SEEP_BEFORE_BEND_M)
+    )
     side = 1.0 if rng.random() < 0.5 else -1.0
     centre, _, left, up = (a[0] for a in layout.main_path.frames(np.array([seep_s])))
     floor = centre + side * left * _SEEP_FLOOR_OFFSET_M
@@ -303,11 +315,14 @@ def drift_zone_rules(
         return np.asarray(half - np.abs((verts - point) @ normal + wobble))
 
     main_path = layout.main_path
-    vein_s = float(rng.uniform(layout.straight_m + 15.0, main_path.length - 8.0))
+    vein_s = float(
+        rng.uniform(layout.straight_m + VEIN_AFTER_BEND_M, main_path.length - VEIN_BEFORE_END_M)
+    )
     vein_p = main_path.evaluate(np.array([vein_s]))[0][0]
-    fault_s = float(rng.uniform(8.0, d.junction_at_m - 5.0))
+    fault_s = float(rng.uniform(FAULT_FROM_START_M, d.junction_at_m - FAULT_BEFORE_JUNCTION_M))
     fault_p = main_path.evaluate(np.array([fault_s]))[0][0]
-    lime_p = layout.junction + layout.branch_dir * rng.uniform(10.0, d.branch_length_m - 5.0)
+    lime_s = rng.uniform(LIMESTONE_FROM_JUNCTION_M, d.branch_length_m - LIMESTONE_BEFORE_END_M)
+    lime_p = layout.junction + layout.branch_dir * lime_s
     stain = fbm(verts, int(seeds[3]), scale_m=0.8, octaves=3)
     drip = fbm(verts, int(seeds[4]), scale_m=0.6, octaves=3)
     dist_seep = np.linalg.norm(verts[:, :2] - seep.point[:2], axis=1)
@@ -360,32 +375,24 @@ def robot_path(cfg: SimConfig, layout: DriftLayout) -> tuple[F64Array, F64Array]
     lift = np.array([0.0, 0.0, cfg.path.altitude_m])
     w0, w1, w2, t1 = layout.w0, layout.w1, layout.w2, layout.t1
     t2 = (w2 - w1) / np.linalg.norm(w2 - w1)
-    ends = _PATH_END_CLEARANCE_M
+    ends = PATH_END_CLEARANCE_M
     end = w2 - ends * t2 + lift
     if cfg.drift.route != "revisit":
         return np.stack([w0 + ends * t1 + lift, w1 + lift, end]), lift
     return np.stack([*_revisit_turns(cfg.drift, layout), w1, end - lift]) + lift, lift
 
 
-_UTURN_RADIUS_M = 0.8
-"""The revisit route's U-turns: half the lateral offset between its outward and return
-lanes (the fillets of two 90° corners whose shared leg is twice this long)."""
-
-
 def _revisit_turns(d: DriftConfig, layout: DriftLayout) -> list[F64Array]:
     """Start and U-turn corners of the ``revisit`` route, on the first leg's floor: out in
     the right lane past the junction, back in the left lane, round again into the right
     lane (then on to the bend; see ``robot_path``)."""
-    r = _UTURN_RADIUS_M
+    r = UTURN_RADIUS_M
     far = d.junction_at_m + d.revisit_m / 2.0
     near = d.junction_at_m - d.revisit_m / 2.0
-    start = _PATH_END_CLEARANCE_M
-    if near - r < start or far + r > layout.straight_m - 1.0 or d.revisit_m < 4.0 * r:
-        raise SimulatorError(
-            f"drift.revisit_m {d.revisit_m:g} does not fit the first leg around the junction "
-            f"(U-turns at {near:.1f} and {far:.1f} m; room from {start + r:.1f} to "
-            f"{layout.straight_m - 1.0 - r:.1f} m)"
-        )
+    start = PATH_END_CLEARANCE_M
+    problem = revisit_problem(d, layout.straight_m)
+    if problem:
+        raise SimulatorError(problem)
     t1 = layout.t1
     left = np.array([-t1[1], t1[0], 0.0]) / np.linalg.norm(t1[:2])
 

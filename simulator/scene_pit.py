@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.config import PitConfig, SimConfig
+from simulator.layout_rules import GCP_PLATE_SCALE, RIM_GCP_OUT_M, pad_radius_m
 from simulator.markers import Marker
 from simulator.mesh import ZONE_IDS, Mesh, classify, grid_triangles, merge
 from simulator.noise import fbm
@@ -287,11 +288,11 @@ def place_ground_control(
     """Ground-control targets: four around the rim, the rest on the floor, each on a
     levelled pad; the markers and the new heights."""
     X, Y = grid.X, grid.Y  # noqa: N806 - grid coordinates
-    plate = p.gcp_size_m * 1.25
+    plate = p.gcp_size_m * GCP_PLATE_SCALE
     pads: list[tuple[float, float]] = []
     for i in range(min(4, p.gcp_count)):
         ang = math.pi / 4 + i * math.pi / 2 + float(rng.uniform(-0.3, 0.3))
-        r = float(rim.radius(np.array([ang]))[0]) + 15.0 + plate
+        r = float(rim.radius(np.array([ang]))[0]) + RIM_GCP_OUT_M + plate
         pads.append((r * math.cos(ang), r * math.sin(ang)))
     floor_idx = np.flatnonzero((pond.floor_mask & (pond.distance > 35.0)).ravel())
     order = rng.permutation(floor_idx.size) if floor_idx.size else np.array([], dtype=int)
@@ -303,7 +304,7 @@ def place_ground_control(
             pads.append(cand)
     markers: list[Marker] = []
     for i, (px, py) in enumerate(pads):
-        footprint = np.hypot(X - px, Y - py) < plate * 0.75 + 1.0
+        footprint = np.hypot(X - px, Y - py) < pad_radius_m(p)
         pad_z = float(np.median(z[footprint]))
         z = np.where(footprint, pad_z - 0.03, z)
         yaw = float(rng.uniform(0.0, 2 * math.pi))

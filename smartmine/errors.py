@@ -16,6 +16,11 @@ class BagError(SmartmineError):
     """A bag is missing, truncated, corrupted, or lacks what was asked of it."""
 
 
+class BagCorruptedError(BagError):
+    """The bag's bytes cannot be read past some point (truncated, overwritten): what lies
+    before it may still be read."""
+
+
 class UndecodableMessageError(BagError):
     """A message's bytes do not decode as its topic's type (the rest of the bag reads)."""
 

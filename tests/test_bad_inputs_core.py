@@ -619,6 +619,43 @@ SIM_CASES = [
         AFILE,
     ),
     BadInput("sim-out-exists", SIM, ("{d}/sim",), write("sim/trajectory_tum.txt", "x")),
+    # geometry the scene cannot hold (the short drift ended in "high - low < 0", exit 1)
+    BadInput(
+        "sim-config-drift-too-short",
+        (*SIM, "--config", "{d}/c.json"),
+        ("c.json", "drift.junction_at_m", "drift.leg2_m", "drift.branch_length_m"),
+        config({"drift": {"leg1_m": 20, "leg2_m": 15, "junction_at_m": 10, "branch_length_m": 8}}),
+    ),
+    BadInput(
+        "sim-config-drift-junction-in-the-bend",
+        (*SIM, "--config", "{d}/c.json"),
+        ("c.json", "drift.junction_at_m", "before the bend"),
+        config({"drift": {"leg1_m": 40, "junction_at_m": 30, "bend_radius_m": 15}}),
+    ),
+    BadInput(
+        "sim-config-drift-bend-backwards",
+        (*SIM, "--config", "{d}/c.json"),
+        ("c.json", "drift.bend_deg"),
+        config({"drift": {"bend_deg": -40}}),
+    ),
+    BadInput(
+        "sim-config-drift-revisit-too-long",
+        (*SIM, "--config", "{d}/c.json"),
+        ("c.json", "drift.revisit_m"),
+        config({"drift": {"route": "revisit", "revisit_m": 40}}),
+    ),
+    BadInput(
+        "sim-config-pit-rim-inside-out",
+        ("sim", "open-pit", "--out", "{d}/sim", "--config", "{d}/c.json"),
+        ("c.json", "pit.outline_noise"),
+        config({"pit": {"outline_noise": 2}}),
+    ),
+    BadInput(
+        "sim-config-pit-targets-between-nodes",
+        ("sim", "open-pit", "--out", "{d}/sim", "--config", "{d}/c.json"),
+        ("c.json", "pit.gcp_size_m", "pit.grid_res_m"),
+        config({"pit": {"gcp_size_m": 0.1, "grid_res_m": 5}}),
+    ),
     BadInput(
         "sim-export-images-under-file",
         (*SIM, "--export-images", "{d}/afile/imgs"),

@@ -169,6 +169,12 @@ CASES = [
         reports=("report.json",),
     ),
     KillCase(
+        "hsi-calibrate",
+        make_cube,
+        "hsi calibrate {d}/cube.hdr --drop-bad-bands --continuum-removal --out {out}/refl.hdr",
+        (Moment(pattern=f"out/.refl.hdr{PARTIAL_MARK}*/refl.img", delay_s=0.05),),
+    ),
+    KillCase(
         "sfm",
         make_survey_images,
         "sfm {d}/images --out {out} --preset fast",

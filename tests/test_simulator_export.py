@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +119,35 @@ def test_survey_fired_by_distance_at_real_overlaps() -> None:
     assert len(centres) == pytest.approx(sim.trajectory.path.length / step, abs=1.5)
     assert np.median(gaps) == pytest.approx(step, rel=0.01)  # straight lines: chord = arc
     assert "fired by distance" in sim.path_info["camera"]
+
+
+def test_an_export_killed_while_landing_leaves_nothing_the_next_run_keeps(
+    export: dict[str, Any], tmp_path: Path
+) -> None:
+    """Images and lists land as one set: killed right after the first image lands, the
+    folder holds that image and the set's debris, which the next export removes."""
+    from simulator.export import export_images
+    from smartmine.atomic import PARTIAL_MARK, clean_debris
+    from tests.test_product_sets import ENV, KILLED_AFTER_FIRST_MEMBER
+
+    images = tmp_path / "images"
+    child = KILLED_AFTER_FIRST_MEMBER.replace(
+        "from smartmine.cli import main\n    sys.exit(main(sys.argv[1:]))",
+        "from simulator.export import export_images\n"
+        "    export_images(Path(sys.argv[1]), Path(sys.argv[2]))",
+    ).format(mark=PARTIAL_MARK)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(child), str(export["out"]), str(images)],
+        env=ENV,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    visible = sorted(p.name for p in images.iterdir() if not p.name.startswith("."))
+    assert visible == ["frame_000001.jpg"]  # a lone image, no gcp_list.txt: not a set
+    clean_debris(images)
+    assert list(images.iterdir()) == []
+    export_images(export["out"], images)
+    assert sorted(p.name for p in images.iterdir()) == sorted(
+        p.name for p in export["images"].iterdir()
+    )

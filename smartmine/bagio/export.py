@@ -30,7 +30,7 @@ import numpy as np
 
 from smartmine.atomic import atomic_path
 from smartmine.bagio.reader import BagReader
-from smartmine.errors import BagError, SmartmineError, UndecodableMessageError
+from smartmine.errors import BagCorruptedError, BagError, SmartmineError, UndecodableMessageError
 from smartmine.progress import progress
 
 
@@ -519,9 +519,10 @@ def export_topics(
 
     ``start_ns``/``end_ns`` are absolute log times (``end_ns`` exclusive). A topic that
     fails leaves no product and does not stop the others; :class:`ExportFailedError` (with
-    every topic's result) is raised at the end. A corrupted or truncated bag stops the
-    export at once. An ``out_dir`` created here is removed again when nothing was
-    exported into it.
+    every topic's result) is raised at the end; so does a bag damaged midway, for each
+    topic whose messages cannot all be read (the error names the time the damage
+    starts). An ``out_dir`` created here is removed again when nothing was exported into
+    it.
     """
     out = Path(out_dir)
     check_export_out(out)
@@ -599,6 +600,11 @@ def _export_topic(
         return ExportResult(topic, msgtype, final, count, False, str(err))
     except UndecodableMessageError as err:  # the topic's bytes are not its type
         return ExportResult(topic, msgtype, final, count, False, str(err))
+    except BagCorruptedError as err:  # damage midway: no product for this topic; those
+        # whose messages all lie before the damage (or after, in other chunks) go on
+        return ExportResult(
+            topic, msgtype, final, count, False, f"topic {topic!r} after {count} messages: {err}"
+        )
     except _TopicEmptyError:
         return ExportResult(topic, msgtype, final, 0, False, empty=True)
     return ExportResult(topic, msgtype, final, count, False)

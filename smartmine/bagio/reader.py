@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from smartmine.errors import BagError, UndecodableMessageError
+from smartmine.errors import BagCorruptedError, BagError, UndecodableMessageError
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -430,9 +430,9 @@ class BagReader:
         except Exception as err:
             raise self._corrupted(last, err) from None
 
-    def _corrupted(self, last_ns: int | None, err: Exception) -> BagError:
-        where = f" after t={last_ns} ns" if last_ns is not None else ""
-        return BagError(f"{self.path}: corrupted or truncated{where}: {_one_line(err)}")
+    def _corrupted(self, last_ns: int | None, err: Exception) -> BagCorruptedError:
+        where = f" after t={last_ns} ns" if last_ns is not None else " before its first message"
+        return BagCorruptedError(f"{self.path}: corrupted or truncated{where}: {_one_line(err)}")
 
     def raw_messages(
         self,
