@@ -309,9 +309,9 @@ def _write(path: Path, data: object) -> Path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--frames", "0"], "--frames must be at least 1, got 0"),
+        (["--frames", "0"], "frames (--frames) must be 1..100000, got 0"),
         (["--plan", "PLAN"], "unknown plan format"),
-        (["--width", "4"], "camera size 4x480"),
+        (["--width", "4"], "camera.width (--width) 4 must be 8..8192"),
         (["--config", "CONFIG"], "unknown configuration key 'pit.bench_hieght_m'"),
     ],
 )
