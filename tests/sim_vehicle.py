@@ -763,3 +763,20 @@ class SimVehicle:
             mavlink.MAV_LANDED_STATE_IN_AIR if self.armed else mavlink.MAV_LANDED_STATE_ON_GROUND
         )
         m.send(m.extended_sys_state_encode(mavlink.MAV_VTOL_STATE_UNDEFINED, landed))
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing holds now (for one vehicle's link)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(cond: Any, timeout_s: float = 3.0) -> bool:
+    """Poll ``cond()`` every 50 ms until it is true (True) or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False

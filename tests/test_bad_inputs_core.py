@@ -16,6 +16,7 @@ from tests.tiny_bags import (
     IMU,
     copy_bag,
     flip_bits,
+    still_imu,
     storage_file,
     truncate,
 )
@@ -85,26 +86,16 @@ def metadata_wrong_storage(d: Path) -> None:
 
 def mislabelled(d: Path) -> None:
     """``/gnss/fix`` declared NavSatFix but holding Imu messages; ``/imu/data`` fine."""
-    import numpy as np
 
     from smartmine.bagio import BagWriter
-    from smartmine.msgs import ImuSample, sample_to_imu
+    from smartmine.msgs import sample_to_imu
 
     with BagWriter(d / "mixed.mcap") as writer:
         writer.add_topic(FIX, "sensor_msgs/msg/NavSatFix")
         writer.add_topic(IMU, "sensor_msgs/msg/Imu")
         for i in range(3):
             t = 1_000 + i
-            imu = ImuSample(
-                stamp_ns=t,
-                frame_id="imu",
-                orientation_xyzw=np.array([0.0, 0.0, 0.0, 1.0]),
-                orientation_covariance=np.eye(3),
-                angular_velocity_rad_s=np.zeros(3),
-                angular_velocity_covariance=np.eye(3),
-                linear_acceleration_m_s2=np.array([0.0, 0.0, 9.8]),
-                linear_acceleration_covariance=np.eye(3),
-            )
+            imu = still_imu(t)
             message = sample_to_imu(imu, writer.factory)
             writer.write_raw(FIX, t, writer.store.serialize_cdr(message, "sensor_msgs/msg/Imu"))
             writer.write(IMU, t, message)

@@ -46,18 +46,12 @@ from drone_missions.plan import (
 from drone_missions.planners import drift_plan
 from smartmine.geodesy import LocalEnu
 from tests.bad_input import run_main
-from tests.sim_vehicle import SimVehicle
+from tests.sim_vehicle import SimVehicle, free_udp_port, wait_until
 
 HOME = (43.2, 76.9, 800.0)
 ENU = LocalEnu(HOME[0], HOME[1], 0.0)
 FENCE_XY = ((-20.0, -20.0), (60.0, -20.0), (60.0, 20.0), (-20.0, 20.0))  # east, north m
 RALLY_XY = (50.0, 10.0)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _latlon(x: float, y: float) -> tuple[float, float]:
@@ -88,15 +82,6 @@ def _config(port: int, **kw: object) -> FlightConfig:
     return FlightConfig(connect=f"udpin://127.0.0.1:{port}", **{**settings, **kw})  # type: ignore[arg-type]
 
 
-def _wait(cond: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _outside_fence_m(lat: float, lon: float) -> float:
     """How far (m) a point lies outside the rectangular inclusion fence (0 inside)."""
     x, y, _ = ENU.from_wgs84(lat, lon, 0.0)
@@ -108,7 +93,7 @@ def _outside_fence_m(lat: float, lon: float) -> float:
 
 def test_fence_and_rally_points_go_up_and_read_back_identical() -> None:
     plan = _fenced_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(port, home=HOME, max_life_s=20) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
@@ -127,7 +112,7 @@ def test_fence_and_rally_points_go_up_and_read_back_identical() -> None:
 
 
 def test_no_fence_clears_what_an_earlier_flight_left() -> None:
-    port = _free_port()
+    port = free_udp_port()
     plan = _fenced_plan()
     bare = Plan(entries=plan.entries, home=HOME, source="bare.plan")
     with SimVehicle(port, home=HOME, max_life_s=20) as v:
@@ -153,7 +138,7 @@ def test_fly_refuses_to_arm_when_the_vehicle_holds_another_fence(
     tmp_path: Path, mission_type: int, fault: str, what: str
 ) -> None:
     path = write_plan(_fenced_plan(60.0 - 5.0), tmp_path / "m.plan")
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, max_life_s=20, upload_faults={mission_type: fault}) as v:
         out = run_main(
             ["fly", str(path), "--connect", f"udpin://127.0.0.1:{port}", "--no-terrain-check"]
@@ -165,7 +150,7 @@ def test_fly_refuses_to_arm_when_the_vehicle_holds_another_fence(
 
 def test_arming_outside_the_fence_is_refused() -> None:
     plan = _fenced_plan()
-    port = _free_port()
+    port = free_udp_port()
     outside = _latlon(100.0, 0.0)
     with (
         SimVehicle(port, home=(*outside, HOME[2]), max_life_s=20) as v,
@@ -179,7 +164,7 @@ def test_arming_outside_the_fence_is_refused() -> None:
 
 def test_arming_inside_an_exclusion_circle_is_refused() -> None:
     plan = _fenced_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(port, home=(*_latlon(20.0, -15.0), HOME[2]), max_life_s=20) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
@@ -193,7 +178,7 @@ def test_arming_inside_an_exclusion_circle_is_refused() -> None:
 def test_breach_holds_at_the_fence() -> None:
     """PX4's default GF_ACTION: hold where the fence is met; the mission goes no further."""
     plan = _fenced_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(
             port, home=HOME, speed_m_s=30.0, climb_m_s=20.0, max_life_s=30, time_factor=3.0
@@ -201,9 +186,9 @@ def test_breach_holds_at_the_fence() -> None:
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
-        assert _wait(lambda: not flight.preflight(), 5.0), flight.preflight()
+        assert wait_until(lambda: not flight.preflight(), 5.0), flight.preflight()
         flight.arm_and_start()
-        assert _wait(lambda: v.fence_breaches, 15.0)
+        assert wait_until(lambda: v.fence_breaches, 15.0)
         assert v.mode == "hold" and v.failsafes == ["geofence"]
         held = (v.lat, v.lon)
         time.sleep(0.5)
@@ -217,7 +202,7 @@ def test_fly_across_the_fence_returns_to_the_rally_point(tmp_path: Path) -> None
     """`fly --no-check` of a leg that crosses the fence: the vehicle never leaves it (by
     more than 1 cm), returns to the nearest rally point (GF_ACTION RTL) and lands."""
     path = write_plan(_fenced_plan(), tmp_path / "m.plan")
-    port = _free_port()
+    port = free_udp_port()
     worst = [0.0]
     with SimVehicle(
         port,
@@ -257,7 +242,7 @@ def test_connect_default_listens_on_loopback_only() -> None:
     from drone_missions.commands import DEFAULT_CONNECT as CLI_DEFAULT
 
     assert CLI_DEFAULT == DEFAULT_CONNECT == "udpin://127.0.0.1:14540"
-    port = _free_port()
+    port = free_udp_port()
     flight = MissionFlight(Plan(entries=()), _config(port, timeout_s=0.2))
     with pytest.raises(FlightError, match="no autopilot"):
         flight.connect()
@@ -328,7 +313,7 @@ def test_fly_drift_plan_gps_denied_on_a_tum_vision_pose(tmp_path: Path) -> None:
     plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
     poses = tmp_path / "poses.tum"
     poses.write_text(_tum_along(DRIFT, speed_m_s=8.0, rate_hz=50.0, hold_s=1.0))
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
         drift_map = _tube_map(tmp_path / "map.ply", DRIFT, radius_m=1.8)
         fly = ("fly", str(plan), "--vision-pose", str(poses), "--map", str(drift_map))
@@ -350,7 +335,7 @@ def test_fly_drift_plan_checked_against_the_map_before_connecting(tmp_path: Path
     poses = tmp_path / "poses.tum"
     poses.write_text(_tum_along(DRIFT, speed_m_s=8.0, rate_hz=50.0, hold_s=1.0))
     narrow = _tube_map(tmp_path / "narrow.ply", DRIFT, radius_m=0.6)
-    fly = ("fly", str(plan), "--vision-pose", str(poses), *_sim_link(_free_port()))
+    fly = ("fly", str(plan), "--vision-pose", str(poses), *_sim_link(free_udp_port()))
     out = run_main([*fly, "--map", str(narrow)])
     assert out.code == 2 and "map-clearance" in out.stderr and "not flying it" in out.stderr
     out = run_main(list(fly))
@@ -361,19 +346,19 @@ def test_fly_drift_plan_lands_when_the_vision_pose_stops(tmp_path: Path) -> None
     plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
     poses = tmp_path / "poses.tum"
     poses.write_text(_tum_along(DRIFT[:2], speed_m_s=8.0, rate_hz=50.0, hold_s=0.0))
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=8.0, climb_m_s=8.0, max_life_s=30) as v:
         fly = ("fly", str(plan), "--vision-pose", str(poses), "--no-terrain-check")
         out = run_main([*fly, *_sim_link(port)])
         assert out.code == 4, out.stdout + out.stderr
         assert "vision pose lost: landing" in out.stdout and "flight: position-lost" in out.stdout
-        assert _wait(lambda: v.landed, 5.0) and v.modes_seen[-1] == "land"
+        assert wait_until(lambda: v.landed, 5.0) and v.modes_seen[-1] == "land"
 
 
 def test_low_battery_refuses_to_arm_and_returns_in_flight() -> None:
     """BAT_LOW_THR-like: no arming below it; crossing it in flight returns to launch."""
     plan = _fenced_plan(55.0)
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(port, home=HOME, battery=0.30, low_battery=0.35, max_life_s=20) as v,
         MissionFlight(plan, _config(port, min_battery=0.0), log=lambda _m: None) as flight,
@@ -384,7 +369,7 @@ def test_low_battery_refuses_to_arm_and_returns_in_flight() -> None:
         assert v.arm_denials == ["battery 30% below 35%"]
         v.battery = 0.3503  # just above: arms, then drains below it during the take-off
         flight.arm_and_start()
-        assert _wait(lambda: v.failsafes == ["low-battery"], 5.0), (v.battery, v.modes_seen)
+        assert wait_until(lambda: v.failsafes == ["low-battery"], 5.0), (v.battery, v.modes_seen)
         assert v.mode == "rtl"
 
 
@@ -411,7 +396,7 @@ def test_fence_file_goes_up_with_the_plan_without_widening_it(tmp_path: Path) ->
     site = [(-100.0, -100.0), (100.0, -100.0), (100.0, 100.0), (-100.0, 100.0)]
     keep_out = [(0.0, 12.0), (10.0, 12.0), (10.0, 18.0), (0.0, 18.0)]
     fence = _fence_geojson(tmp_path / "site.geojson", [(True, site), (False, keep_out)])
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, max_life_s=20) as v:
         out = run_main(
             [
@@ -433,8 +418,8 @@ def test_fly_drift_plan_on_a_udp_pose_feed(tmp_path: Path) -> None:
     ENU from home); `fly --vision-pose udp://...` feeds them to PX4 and flies the drift.
     The vehicle lands at the end."""
     plan = write_plan(drift_plan(DRIFT), tmp_path / "drift.plan")
-    feed_port = _free_port()
-    port = _free_port()
+    feed_port = free_udp_port()
+    port = free_udp_port()
     enu = LocalEnu(HOME[0], HOME[1], HOME[2])
     sending = threading.Event()
     sending.set()

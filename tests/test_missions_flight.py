@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,15 +31,9 @@ from drone_missions.flight import (
 from drone_missions.plan import CMD_CAM_TRIGG_DIST, Plan, write_plan
 from drone_missions.survey import SurveyRequest, plan_survey
 from smartmine.geodesy import LocalEnu
-from tests.sim_vehicle import SimVehicle
+from tests.sim_vehicle import SimVehicle, free_udp_port, wait_until
 
 HOME = (43.2, 76.9, 800.0)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _survey_plan() -> Plan:
@@ -67,19 +60,10 @@ def _config(port: int, **kw: float) -> FlightConfig:
     return FlightConfig(connect=f"udpin://127.0.0.1:{port}", **{**settings, **kw})  # type: ignore[arg-type]
 
 
-def _wait(cond: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_vehicle_holds_the_plan_and_reaches_every_waypoint() -> None:
     plan = _survey_plan()
     sent = raw_items(plan)
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(
             port, home=HOME, speed_m_s=40.0, climb_m_s=20.0, max_life_s=60, time_factor=4.0
@@ -87,7 +71,7 @@ def test_vehicle_holds_the_plan_and_reaches_every_waypoint() -> None:
         MissionFlight(plan, _config(port, link_loss_s=5.0), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
-        assert _wait(lambda: not flight.preflight(), 5.0), flight.preflight()
+        assert wait_until(lambda: not flight.preflight(), 5.0), flight.preflight()
         flight.arm_and_start()
         outcome = flight.watch()
         assert outcome == "done"
@@ -113,7 +97,7 @@ def test_vehicle_holds_the_plan_and_reaches_every_waypoint() -> None:
 
 def test_pause_holds_and_resume_continues() -> None:
     plan = _survey_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(
             port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
@@ -121,23 +105,23 @@ def test_pause_holds_and_resume_continues() -> None:
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
-        assert _wait(lambda: not flight.preflight(), 5.0)
+        assert wait_until(lambda: not flight.preflight(), 5.0)
         flight.arm_and_start()
-        assert _wait(lambda: len(v.reached) >= 3, 20.0)
+        assert wait_until(lambda: len(v.reached) >= 3, 20.0)
         flight.pause()
-        assert _wait(lambda: v.mode == "hold", 3.0)
+        assert wait_until(lambda: v.mode == "hold", 3.0)
         held_at = (v.lat, v.lon, len(v.reached))
         time.sleep(1.0)
         assert (v.lat, v.lon, len(v.reached)) == held_at  # it stays put
         assert flight.progress().flight_mode == "HOLD"
         flight.resume()
-        assert _wait(lambda: len(v.reached) > held_at[2], 10.0)
+        assert wait_until(lambda: len(v.reached) > held_at[2], 10.0)
         assert v.modes_seen[:3] == ["mission", "hold", "mission"]
 
 
 def test_cut_link_leads_to_rtl() -> None:
     plan = _survey_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(
             port,
@@ -151,16 +135,16 @@ def test_cut_link_leads_to_rtl() -> None:
         MissionFlight(plan, _config(port, link_loss_s=1.5), log=lambda _m: None) as flight,
     ):
         flight.upload_and_verify()
-        assert _wait(lambda: not flight.preflight(), 5.0)
+        assert wait_until(lambda: not flight.preflight(), 5.0)
         flight.arm_and_start()
-        assert _wait(lambda: len(v.reached) >= 2, 20.0)
+        assert wait_until(lambda: len(v.reached) >= 2, 20.0)
         v.link_cut = True
         outcome = flight.watch()
         assert outcome == "link-lost"
         # the vehicle's own link-loss failsafe (no GCS heartbeat) returned it
-        assert _wait(lambda: v.mode == "rtl", 5.0)
+        assert wait_until(lambda: v.mode == "rtl", 5.0)
         v.link_cut = False
-        assert _wait(lambda: flight.progress().flight_mode == "RETURN_TO_LAUNCH", 5.0)
+        assert wait_until(lambda: flight.progress().flight_mode == "RETURN_TO_LAUNCH", 5.0)
 
 
 def _start_with_sigint_ignored() -> None:
@@ -174,7 +158,7 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
     started as a background job with SIGINT ignored."""
     plan = _survey_plan()
     path = write_plan(plan, tmp_path / "m.plan")
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(
         port, home=HOME, speed_m_s=15.0, climb_m_s=20.0, max_life_s=60, time_factor=3.0
     ) as v:
@@ -203,7 +187,7 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
         reader.start()
         try:
-            assert _wait(lambda: len(v.reached) >= 3, 30.0), "".join(lines)
+            assert wait_until(lambda: len(v.reached) >= 3, 30.0), "".join(lines)
             proc.send_signal(stop_signal)
             # a liveness limit, not a timing check: 20 s timed out once on a loaded 2-core box
             rc = proc.wait(timeout=60)
@@ -212,14 +196,14 @@ def test_ctrl_c_returns_to_launch(tmp_path: Path, stop_signal: signal.Signals) -
                 proc.kill()
         reader.join(timeout=2)
         assert rc == 130, "".join(lines)
-        assert _wait(lambda: v.mode == "rtl", 3.0), (v.modes_seen, "".join(lines))
+        assert wait_until(lambda: v.mode == "rtl", 3.0), (v.modes_seen, "".join(lines))
         out = "".join(lines)
         assert "identical" in out and "returning to launch" in out
 
 
 def test_preflight_refuses_without_gps() -> None:
     plan = _survey_plan()
-    port = _free_port()
+    port = free_udp_port()
     with (
         SimVehicle(port, home=HOME, gps_fix=1, max_life_s=30) as v,
         MissionFlight(plan, _config(port), log=lambda _m: None) as flight,
@@ -234,7 +218,7 @@ def test_gps_denied_offboard_with_vision_pose() -> None:
     """SLAM pose (ENU/FLU) -> PX4 vision (NED/FRD) at >= 30 Hz; drift waypoints by offboard."""
     from mavsdk.plugins.action import Action, ActionError
 
-    port = _free_port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, gps_fix=0, speed_m_s=4.0, climb_m_s=4.0, max_life_s=60) as v:
         enu = LocalEnu(HOME[0], HOME[1], HOME[2])
 
@@ -259,7 +243,7 @@ def test_gps_denied_offboard_with_vision_pose() -> None:
             drift = [[0.0, 0.0, 2.0], [4.0, 0.0, 2.0], [4.0, 3.0, 2.0]]
             reached = gps_denied.fly_waypoints(drift, acceptance_m=0.5, leg_timeout_s=15.0)
             gps_denied.stop()  # the vision stream stops: the vehicle lands by itself
-            assert _wait(lambda: v.mode == "land", 2.0), v.modes_seen
+            assert wait_until(lambda: v.mode == "land", 2.0), v.modes_seen
             assert v.failsafes == ["vision-lost"]
         finally:
             flight.close()

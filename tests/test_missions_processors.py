@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import time
 from pathlib import Path
 
@@ -19,16 +18,10 @@ from drone_missions.processors import VisionToPx4Params as VisionParams
 from smartmine.geometry import make_transform, quat_to_matrix
 from smartmine.msgs import matrix_to_pose_stamped, pose_stamped_to_matrix
 from smartmine.msgs.factory import default_factory
-from tests.sim_vehicle import SimVehicle
+from tests.sim_vehicle import SimVehicle, free_udp_port, wait_until
 
 HOME = (43.2, 76.9, 800.0)
 F = default_factory()
-
-
-def _port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _string(text: str) -> object:
@@ -51,7 +44,7 @@ def test_mission_executor_flies_pauses_and_aborts(tmp_path: Path) -> None:
         home=HOME,
     )
     path = write_plan(plan, tmp_path / "m.plan")
-    port = _port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, speed_m_s=10.0, climb_m_s=10.0, max_life_s=60) as v:
         params = MissionExecutorParams(
             connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0, terrain_check=False
@@ -71,9 +64,9 @@ def test_mission_executor_flies_pauses_and_aborts(tmp_path: Path) -> None:
                 time.sleep(0.1)
             assert len(v.reached) >= 2 and progress > 0
             node.process("command", _string("pause"), 3)
-            assert v.mode == "hold" or _settle(lambda: v.mode == "hold")
+            assert v.mode == "hold" or wait_until(lambda: v.mode == "hold")
             out = node.process("command", _string("abort"), 4)
-            assert _settle(lambda: v.mode == "rtl")
+            assert wait_until(lambda: v.mode == "rtl")
             state = json.loads(node.process("tick", _tick(5), 5)[0].message.data)
             assert state["armed"] and state["total"] == 5
             bad = json.loads(node.process("command", _string("dance"), 6)[0].message.data)
@@ -95,7 +88,7 @@ def test_mission_executor_uploads_nothing_it_cannot_check(tmp_path: Path) -> Non
         home=HOME,
     )
     path = write_plan(plan, tmp_path / "far.plan")
-    port = _port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, max_life_s=20) as v:
         connect = f"udpin://127.0.0.1:{port}"
         node = MissionExecutor(MissionExecutorParams(connect=connect, timeout_s=5.0))
@@ -115,15 +108,6 @@ def test_mission_executor_uploads_nothing_it_cannot_check(tmp_path: Path) -> Non
         assert v.mission == []
 
 
-def _settle(cond: object, timeout_s: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _pose(t_s: float, yaw: float) -> object:
     q = [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)]
     position = [1.0 + t_s, 2.0, 1.5]  # ENU: moving east at 1 m/s, 1.5 m up
@@ -133,7 +117,7 @@ def _pose(t_s: float, yaw: float) -> object:
 
 
 def test_vision_to_px4_converts_and_sends_at_rate() -> None:
-    port = _port()
+    port = free_udp_port()
     with SimVehicle(port, home=HOME, gps_fix=0, max_life_s=30) as v:
         node = VisionToPx4(VisionParams(connect=f"udpin://127.0.0.1:{port}", timeout_s=10.0))
         try:
@@ -141,7 +125,7 @@ def test_vision_to_px4_converts_and_sends_at_rate() -> None:
             for k in range(40):  # 1 s of poses at 40 Hz (stamps), facing north-east
                 outs += node.process("pose", _pose(k / 40.0, math.radians(45.0)), 0)
                 time.sleep(0.005)
-            assert _settle(lambda: len(v.vision_positions) >= 40, 3.0)
+            assert wait_until(lambda: len(v.vision_positions) >= 40, 3.0)
         finally:
             node.finish()
     poses = [o.message for o in outs if o.port == "pose_ned"]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from smartmine.msgs import ImuSample
+
 START_NS = 1_767_225_600_000_000_000
 COLOUR = "/camera/color/image_raw"
 CUBE = "/hyperspectral/image_raw"
@@ -29,9 +31,23 @@ def _built() -> Path:
     return folder
 
 
+def still_imu(stamp_ns: int) -> ImuSample:
+    """An IMU at rest, level: gravity up, no rotation."""
+    return ImuSample(
+        stamp_ns=stamp_ns,
+        frame_id="imu",
+        orientation_xyzw=np.array([0.0, 0.0, 0.0, 1.0]),
+        orientation_covariance=np.eye(3),
+        angular_velocity_rad_s=np.zeros(3),
+        angular_velocity_covariance=np.eye(3),
+        linear_acceleration_m_s2=np.array([0.0, 0.0, 9.8]),
+        linear_acceleration_covariance=np.eye(3),
+    )
+
+
 def _write_ros2(path: Path, storage: str) -> None:
     from smartmine.bagio import BagWriter
-    from smartmine.msgs import GeoFix, ImuSample, numpy_to_image, sample_to_imu
+    from smartmine.msgs import GeoFix, numpy_to_image, sample_to_imu
     from smartmine.msgs.navsat import geofix_to_navsatfix
 
     with BagWriter(path, storage=storage) as bag:  # type: ignore[arg-type]
@@ -56,16 +72,7 @@ def _write_ros2(path: Path, storage: str) -> None:
                 frame_id="gnss",
             )
             bag.write(FIX, t, geofix_to_navsatfix(fix, f))
-            imu = ImuSample(
-                stamp_ns=t,
-                frame_id="imu",
-                orientation_xyzw=np.array([0.0, 0.0, 0.0, 1.0]),
-                orientation_covariance=np.eye(3),
-                angular_velocity_rad_s=np.zeros(3),
-                angular_velocity_covariance=np.eye(3),
-                linear_acceleration_m_s2=np.array([0.0, 0.0, 9.8]),
-                linear_acceleration_covariance=np.eye(3),
-            )
+            imu = still_imu(t)
             bag.write(IMU, t, sample_to_imu(imu, f))
 
 
