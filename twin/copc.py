@@ -1,0 +1,139 @@
+"""COPC (Cloud-Optimized Point Cloud) from a LAZ, so a browser streams a cloud by octree
+node over HTTP range requests instead of downloading it whole.
+
+The octree is built here (copclib only packs it): the cube around the cloud is split
+level by level; at each level one point per sample cell (``SAMPLE_GRID`` cells across a
+node) stays in the node and the rest go down, so each level is a spatially even preview
+of the next and every node's parent holds points (COPC readers walk from the root). A
+level whose remaining points fit in ``leaf_points`` takes them all. The point records
+are laspy's own bytes of the source (same point format, scale, offsets, CRS and extra
+bytes: a draped cloud's ``class_id`` and ``heat`` stream too), so every point of the
+COPC is bit for bit a point of the LAZ. The output is a function of the input alone
+(point order, header date and GUID from the source): publishing twice gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from smartmine.atomic import atomic_path
+from smartmine.errors import SmartmineError
+
+SAMPLE_GRID: Final = 64
+"""Sample cells across one node and axis: the node's point spacing is its size / this."""
+MAX_DEPTH: Final = 12
+COPC_FORMATS: Final = (6, 7, 8)
+"""COPC allows only these LAS 1.4 point formats."""
+
+I64 = npt.NDArray[np.int64]
+
+
+class CopcError(SmartmineError):
+    """A cloud cannot be written as COPC (empty, or a point format COPC does not allow)."""
+
+
+def octree_keys(
+    xyz: npt.NDArray[np.float64], leaf_points: int
+) -> tuple[npt.NDArray[np.float64], float, list[tuple[tuple[int, int, int, int], I64]]]:
+    """The cube (centre, half size) and, per node key ``(d, x, y, z)``, the indices of the
+    points it holds (ascending, each point in exactly one node)."""
+    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    centre = (lo + hi) / 2.0
+    half = max(float((hi - lo).max()) / 2.0, 0.5) * (1.0 + 1e-9)
+    corner = centre - half
+    remaining = np.arange(len(xyz), dtype=np.int64)
+    nodes: list[tuple[tuple[int, int, int, int], I64]] = []
+    for depth in range(MAX_DEPTH + 1):
+        if remaining.size == 0:
+            break
+        node_m = 2.0 * half / 2**depth
+        local = xyz[remaining] - corner
+        if remaining.size <= leaf_points or depth == MAX_DEPTH:
+            taken = np.ones(remaining.size, dtype=bool)
+        else:
+            cells = np.floor(local / (node_m / SAMPLE_GRID)).astype(np.int64)
+            _, first = np.unique(cells, axis=0, return_index=True)
+            taken = np.zeros(remaining.size, dtype=bool)
+            taken[first] = True
+        keys = np.clip(np.floor(local[taken] / node_m).astype(np.int64), 0, 2**depth - 1)
+        chosen = remaining[taken]
+        order = np.lexsort((chosen, keys[:, 2], keys[:, 1], keys[:, 0]))
+        keys, chosen = keys[order], chosen[order]
+        splits = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
+        for key_rows, members in zip(
+            np.split(keys, splits), np.split(chosen, splits), strict=True
+        ):
+            x, y, z = (int(v) for v in key_rows[0])
+            nodes.append(((depth, x, y, z), np.sort(members)))
+        remaining = remaining[~taken]
+    return centre, half, nodes
+
+
+def write_copc(laz: Path, out: Path, *, leaf_points: int = 100_000) -> Path:
+    """Write ``laz`` as a COPC file at ``out`` (atomically); returns ``out``."""
+    import copclib
+    import laspy
+
+    las = laspy.read(laz)
+    if len(las.points) == 0:
+        raise CopcError(f"{laz}: the cloud has no points, nothing to stream")
+    if las.header.point_format.id not in COPC_FORMATS:
+        raise CopcError(
+            f"{laz}: point format {las.header.point_format.id} is not one COPC allows "
+            f"({', '.join(map(str, COPC_FORMATS))})"
+        )
+    source = copclib.LazReader(str(laz)).laz_config
+    xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+    centre, half, nodes = octree_keys(xyz, leaf_points)
+    records = las.points.array
+    with atomic_path(out, overwrite=True) as tmp:
+        config = copclib.CopcConfigWriter(
+            las.header.point_format.id,
+            copclib.Vector3(*(float(v) for v in las.header.scales)),
+            copclib.Vector3(*(float(v) for v in las.header.offsets)),
+            _wkt(las),
+            source.extra_bytes_vlr,
+            False,
+        )
+        writer = copclib.FileWriter(str(tmp), config)
+        _describe(writer.copc_config, source.las_header, xyz, centre, half)
+        for key, members in nodes:
+            data = copclib.VectorChar(np.frombuffer(records[members].tobytes(), dtype=np.int8))
+            writer.AddNode(copclib.VoxelKey(*key), data)
+        writer.Close()
+    return out
+
+
+def _wkt(las: Any) -> str:
+    """The cloud's OGC WKT, from laspy (copclib 2.6.3's LAZ reader reads that VLR six
+    bytes off: ``S["WGS 84 ...`` and the next VLR's bytes)."""
+    import laspy
+
+    for vlr in las.header.vlrs:
+        if isinstance(vlr, laspy.vlrs.known.WktCoordinateSystemVlr):
+            return str(vlr.string).rstrip("\x00")
+    crs = las.header.parse_crs()
+    return "" if crs is None else str(crs.to_wkt())
+
+
+def _describe(
+    config: Any, source_header: Any, xyz: npt.NDArray[np.float64], centre: Any, half: float
+) -> None:
+    """Header bounds, dates and GUID (from the source: no clock in the output) and the
+    COPC info (octree cube, root spacing)."""
+    import copclib
+
+    header = config.las_header
+    header.min = copclib.Vector3(*(float(v) for v in xyz.min(axis=0)))
+    header.max = copclib.Vector3(*(float(v) for v in xyz.max(axis=0)))
+    for name in ("creation_day", "creation_year", "file_source_id", "guid"):
+        setattr(header, name, getattr(source_header, name))
+    info = config.copc_info
+    info.center_x, info.center_y, info.center_z = (float(v) for v in centre)
+    info.halfsize = half
+    info.spacing = 2.0 * half / SAMPLE_GRID
