@@ -65,9 +65,7 @@ def octree_keys(
         order = np.lexsort((chosen, keys[:, 2], keys[:, 1], keys[:, 0]))
         keys, chosen = keys[order], chosen[order]
         splits = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
-        for key_rows, members in zip(
-            np.split(keys, splits), np.split(chosen, splits), strict=True
-        ):
+        for key_rows, members in zip(np.split(keys, splits), np.split(chosen, splits), strict=True):
             x, y, z = (int(v) for v in key_rows[0])
             nodes.append(((depth, x, y, z), np.sort(members)))
         remaining = remaining[~taken]
@@ -87,11 +85,11 @@ def write_copc(laz: Path, out: Path, *, leaf_points: int = 100_000) -> Path:
             f"{laz}: point format {las.header.point_format.id} is not one COPC allows "
             f"({', '.join(map(str, COPC_FORMATS))})"
         )
-    source = copclib.LazReader(str(laz)).laz_config
     xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
     centre, half, nodes = octree_keys(xyz, leaf_points)
     records = las.points.array
     with atomic_path(out, overwrite=True) as tmp:
+        source = _copclib_view(las, tmp.with_name("first-point.laz"))
         config = copclib.CopcConfigWriter(
             las.header.point_format.id,
             copclib.Vector3(*(float(v) for v in las.header.scales)),
@@ -107,6 +105,22 @@ def write_copc(laz: Path, out: Path, *, leaf_points: int = 100_000) -> Path:
             writer.AddNode(copclib.VoxelKey(*key), data)
         writer.Close()
     return out
+
+
+def _copclib_view(las: Any, scratch: Path) -> Any:
+    """copclib's view of the cloud's header and extra-bytes descriptors (names and types:
+    copclib's Python API cannot make them), read from a one-point copy with the WKT bit
+    set (copclib refuses a LAS 1.4 header without it, as on a cloud with no CRS)."""
+    import copclib
+    import laspy
+
+    head = laspy.LasData(las.header.copy(), las.points[:1].copy())
+    head.header.global_encoding.wkt = True
+    head.write(str(scratch))
+    try:
+        return copclib.LazReader(str(scratch)).laz_config
+    finally:
+        scratch.unlink()
 
 
 def _wkt(las: Any) -> str:
