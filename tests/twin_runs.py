@@ -100,7 +100,7 @@ def make_run_dir(
     (folder / "report.html").write_text("<!doctype html><html><body>run</body></html>\n")
     (folder / "report.json").write_text(json.dumps({"failed": [], "summary": {}}) + "\n")
     (folder / "config.json").write_text("{}\n")
-    run = _manifest(run_id, site, mine_grid, products)
+    run = manifest(run_id, site, mine_grid, products)
     (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     return folder
 
@@ -222,13 +222,19 @@ def _rasters(folder: Path, mine_grid: bool) -> dict[str, str]:
 
 
 def _plain_tiff(path: Path, cells: Any, gx: F64) -> None:
+    """The orthophoto at a tenth of the DSM cell, striped (not tiled, no overviews): a
+    GeoTIFF larger than 512 px that is not cloud-optimized."""
     import rasterio
     from rasterio.crs import CRS
 
-    rgb = np.stack([(gx * 7 % 255), np.full_like(gx, 120), (gx * 3 % 255)]).astype(np.uint8)
+    from mapping.sfm.rasters import Grid
+
+    fine = Grid(cells.x0, cells.y0, RES_M / 10, cells.width * 10, cells.height * 10)
+    xs, _ = fine.centres()
+    rgb = np.stack([xs * 70 % 255, np.full_like(xs, 120), xs * 30 % 255]).astype(np.uint8)
     profile = {
-        "driver": "GTiff", "width": cells.width, "height": cells.height, "count": 3,
-        "dtype": "uint8", "crs": CRS.from_epsg(EPSG), "transform": cells.transform(np.zeros(3)),
+        "driver": "GTiff", "width": fine.width, "height": fine.height, "count": 3,
+        "dtype": "uint8", "crs": CRS.from_epsg(EPSG), "transform": fine.transform(np.zeros(3)),
     }  # fmt: skip
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(rgb)
@@ -244,7 +250,7 @@ def _trajectory(path: Path, to_frame: Any) -> str:
     return str(path.relative_to(path.parents[1]))
 
 
-def _manifest(run_id: str, site: str, mine_grid: bool, products: dict[str, str]) -> dict[str, Any]:
+def manifest(run_id: str, site: str, mine_grid: bool, products: dict[str, str]) -> dict[str, Any]:
     import pyproj
 
     e0, n0 = origin_utm()

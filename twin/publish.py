@@ -308,6 +308,17 @@ def remove_uncommitted(to_dir: Path, state: Committed, log: Log) -> None:
         if version > published.get((site, run_id), 0):
             shutil.rmtree(folder)
             log(f"removed an uncommitted run version: {folder}")
+    _remove_empty_folders(to_dir)
+
+
+def _remove_empty_folders(to_dir: Path) -> None:
+    """Run, site, runs and meta folders left empty (by a removal or a roll-back)."""
+    for top in ("runs", "meta"):
+        for folder in sorted((to_dir / top).rglob("*"), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if (to_dir / top).is_dir() and not any((to_dir / top).iterdir()):
+            (to_dir / top).rmdir()
 
 
 def _version_folders(to_dir: Path) -> Iterator[tuple[str, str, int, Path]]:
@@ -458,25 +469,50 @@ def write_assets(
     files: Mapping[str, Path] = run["_files"]
     extras: dict[str, dict[str, Any]] = {}
     properties: dict[str, Any] = {}
-    generator = f"smartmine {run['software']['version']}"
     for role, source in sorted(files.items()):
         key = ROLE_KEYS[role]
         log(f"publish: {key} <- {source.name}")
-        if key in RASTERS:
-            extras[key] = _raster(source, folder / FILE_NAMES[key], run, role)
-            if "proj:bbox" not in properties:
-                properties["proj:bbox"] = _raster_bbox(extras[key])
-        elif key == "cloud":
-            box, _ = _cloud(source, folder, conf)
-            properties["proj:bbox"] = box
-            extras["cloud"], extras["copc"] = {}, {}
-        elif key == "mesh":
-            _mesh(source, folder, run, generator)
-            extras["mesh"], extras["tileset"] = {}, {}
-        else:
-            _copy_verified(source, folder / FILE_NAMES[key])
-            extras[key] = {}
+        try:
+            _write_asset(run, role, key, source, folder, conf, extras, properties)
+        except SmartmineError:
+            raise
+        except Exception as err:  # a reader's own error on a damaged product
+            relative = source.relative_to(run["_path"].parent.resolve())
+            raise _field(
+                run["_path"],
+                f"products.{role}",
+                f"{relative}: unreadable ({type(err).__name__}: {err})",
+            ) from err
     return extras, properties
+
+
+def _write_asset(
+    run: Mapping[str, Any],
+    role: str,
+    key: str,
+    source: Path,
+    folder: Path,
+    conf: PublishConfig,
+    extras: dict[str, dict[str, Any]],
+    properties: dict[str, Any],
+) -> None:
+    """One product's asset(s) into ``folder``; their STAC fields into ``extras`` and
+    ``properties``."""
+    generator = f"smartmine {run['software']['version']}"
+    if key in RASTERS:
+        extras[key] = _raster(source, folder / FILE_NAMES[key], run, role)
+        if "proj:bbox" not in properties:
+            properties["proj:bbox"] = _raster_bbox(extras[key])
+    elif key == "cloud":
+        box, _ = _cloud(source, folder, conf)
+        properties["proj:bbox"] = box
+        extras["cloud"], extras["copc"] = {}, {}
+    elif key == "mesh":
+        _mesh(source, folder, run, generator)
+        extras["mesh"], extras["tileset"] = {}, {}
+    else:
+        _copy_verified(source, folder / FILE_NAMES[key])
+        extras[key] = {}
 
 
 def _raster_bbox(fields: Mapping[str, Any]) -> list[float]:
