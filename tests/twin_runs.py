@@ -245,7 +245,10 @@ def _trajectory(path: Path, to_frame: Any) -> str:
     t = np.arange(10, dtype=np.float64)
     utm = np.column_stack([e0 + 4 * t, n0 + 15 + 0 * t, 440 + 0 * t])
     xyz = to_frame(utm)
-    lines = [f"{1.7e9 + s:.3f} {x:.4f} {y:.4f} {z:.4f} 0 0 0 1" for s, (x, y, z) in zip(t, xyz)]
+    lines = [
+        f"{1.7e9 + s:.3f} {x:.4f} {y:.4f} {z:.4f} 0 0 0 1"
+        for s, (x, y, z) in zip(t, xyz, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return str(path.relative_to(path.parents[1]))
 

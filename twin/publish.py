@@ -411,7 +411,8 @@ def _raster(source: Path, target: Path, run: Mapping[str, Any], role: str) -> di
         _copy_verified(source, target)
     else:
         with rasterio.open(source) as src:
-            cog_translate(src, str(target), cog_profiles.get("deflate"), quiet=True, in_memory=True)
+            profile = cog_profiles.get("deflate")  # type: ignore[no-untyped-call]
+            cog_translate(src, str(target), profile, quiet=True, in_memory=True)
     valid, errors, _ = cog_validate(str(target), quiet=True)
     if not valid:
         raise PublishError(f"{target}: not a valid COG after conversion: {'; '.join(errors)}")
@@ -589,7 +590,7 @@ def run(conf: PublishConfig, run_dir: Path, to_dir: Path, log: Log = print) -> P
         remove_uncommitted(to_dir, state, log)
         current = state.items.get((site, run_id))
         if current is not None and current["properties"].get("smartmine:source_sha256") == digest:
-            path = to_dir / "meta" / f"{state.generation:06d}" / site / run_id / "item.json"
+            path: Path = to_dir / "meta" / f"{state.generation:06d}" / site / run_id / "item.json"
             log(f"publish: {site}/{run_id} is published already with these products: {path}")
             return path
         version = (_version_of(current) if current is not None else 0) + 1
