@@ -29,7 +29,7 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from tests.bad_input import BadInput, check_bad_input
+from tests.bad_input import BadInput, both, check_bad_input, with_file
 from tests.twin_runs import EPSG, RES_M, SLOPE, grid, make_run_dir, manifest, marker_utm
 from twin import publish, stac
 from twin.publish import PublishConfig, PublishError
@@ -413,6 +413,18 @@ BAD_RUNS = [
         _tiny_run(bbox_wgs84=[82.61, 49.9, 82.6, 49.91]),
     ),
     BadInput("bad-keep", (*PUBLISH, "--keep", "0"), ("--keep",), _tiny_run()),
+    BadInput(
+        "to-is-a-file", PUBLISH, ("--to", "{d}/twin"), both(_tiny_run(), with_file("twin", ""))
+    ),
+    BadInput(
+        "foreign-catalog",
+        PUBLISH,
+        ("{d}/twin/catalog.json", "not a catalog smartmine publish wrote"),
+        both(
+            _tiny_run(),
+            with_file("twin/catalog.json", '{"links": [{"rel": "child", "href": "x.json"}]}'),
+        ),
+    ),
 ]
 
 

@@ -273,7 +273,16 @@ def committed_state(to_dir: Path) -> Committed:
     catalog = to_dir / CATALOG
     if not catalog.exists():
         return Committed(0, {})
-    doc = stac.read_json(catalog)
+    try:
+        return _read_committed(to_dir, stac.read_json(catalog))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise PublishError(
+            f"{catalog}: not a catalog smartmine publish wrote ({type(err).__name__}: {err}); "
+            "publish into an empty folder or one it wrote"
+        ) from None
+
+
+def _read_committed(to_dir: Path, doc: dict[str, Any]) -> Committed:
     items: dict[tuple[str, str], dict[str, Any]] = {}
     generation = 0
     for link in doc.get("links", []):
@@ -584,6 +593,7 @@ def run(conf: PublishConfig, run_dir: Path, to_dir: Path, log: Log = print) -> P
     check_output_path(to_dir, "--to")
     digest = source_digest(manifest, conf)
     site, run_id = manifest["site"], manifest["run_id"]
+    committed_state(to_dir)  # a folder holding some other catalog: refused, left untouched
     to_dir.mkdir(parents=True, exist_ok=True)
     with publisher_lock(to_dir):
         state = committed_state(to_dir)
