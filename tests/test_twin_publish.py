@@ -173,6 +173,9 @@ def test_copc_streams_the_same_points_with_their_draped_values(published: Publis
 def test_mesh_and_tileset_open_in_their_readers(published: Published) -> None:
     import pygltflib
     import trimesh
+    from py3dtiles.tileset.tileset import TileSet
+
+    from twin.tiles3d import read_root_transform
 
     for run_id in (UTM_ID, GRID_ID):
         trimesh.load(_asset(published, run_id, "mesh"), process=False).to_geometry()
@@ -183,6 +186,9 @@ def test_mesh_and_tileset_open_in_their_readers(published: Published) -> None:
         assert len(root["transform"]) == 16 and len(root["boundingVolume"]["box"]) == 12
         content = tileset.parent / root["content"]["uri"]
         pygltflib.GLTF2.load(str(content))
+        read = TileSet.from_file(tileset)  # py3dtiles, an independent 3D Tiles reader
+        assert np.allclose(read.root_tile.transform, read_root_transform(tileset))
+        assert type(read.root_tile.get_or_fetch_content(tileset.parent)).__name__ == "Gltf"
         z_up = _y_up_to_z_up(_vertices(content))
         centre = np.array(root["boundingVolume"]["box"][:3])
         half = np.array(root["boundingVolume"]["box"])[[3, 7, 11]]
