@@ -390,6 +390,14 @@ def _not_json(d: Path) -> None:
     (d / "run" / "run.json").write_text('{"schema": "smartmine.run/1", ')
 
 
+def _products_in_another_crs(d: Path) -> None:
+    """A real run whose run.json says UTM 43N while its products are in 44N."""
+    run = make_run_dir(d / "run", points=500)
+    doc = json.loads((run / "run.json").read_text())
+    doc["crs"] = "EPSG:32643"
+    (run / "run.json").write_text(json.dumps(doc))
+
+
 PUBLISH = ("publish", "{d}/run", "--to", "{d}/twin")
 BAD_RUNS = [
     BadInput("no-run-json", PUBLISH, ("{d}/run/run.json", "incomplete"), _no_manifest),
@@ -419,6 +427,12 @@ BAD_RUNS = [
         _tiny_run(bbox_wgs84=[82.61, 49.9, 82.6, 49.91]),
     ),
     BadInput("bad-keep", (*PUBLISH, "--keep", "0"), ("--keep",), _tiny_run()),
+    BadInput(
+        "products-in-another-crs",
+        PUBLISH,
+        ("run.json", "'products.class_map'", "EPSG:32644", "not EPSG:32643"),
+        _products_in_another_crs,
+    ),
     BadInput(
         "to-is-a-file", PUBLISH, ("--to", "{d}/twin"), both(_tiny_run(), with_file("twin", ""))
     ),
@@ -472,5 +486,11 @@ def test_a_publish_that_fails_midway_leaves_nothing(published: Published, tmp_pa
     shutil.copytree(published.utm_run, run)
     (run / "sfm/mesh.glb").write_bytes(b"glTF not really")
     with pytest.raises(PublishError, match=r"'products.mesh'.*sfm/mesh.glb"):
-        publish.run(CONF, run, tmp_path / "twin", log=lambda _: None)
-    assert [p.name for p in (tmp_path / "twin").rglob("*")] == [".publish.lock"]
+        publish.run(CONF, run, tmp_path / "first", log=lambda _: None)
+    assert not (tmp_path / "first").exists()  # a first publish: no catalog folder left
+    catalog = tmp_path / "twin"
+    publish.run(CONF, published.grid_run, catalog, log=lambda _: None)
+    before = _tree(catalog)
+    with pytest.raises(PublishError, match=r"'products.mesh'"):
+        publish.run(CONF, run, catalog, log=lambda _: None)
+    assert _tree(catalog) == before  # the previous catalog, nothing more

@@ -428,9 +428,13 @@ def _raster(source: Path, target: Path, run: Mapping[str, Any], role: str) -> di
     return {"proj:shape": shape, "proj:transform": [float(v) for v in transform]}
 
 
-def _cloud(source: Path, folder: Path, conf: PublishConfig) -> tuple[list[float], int]:
-    """The LAZ (copy) and its COPC; the cloud's 3D box and point count (verified in both)."""
+def _cloud(
+    source: Path, folder: Path, conf: PublishConfig, run: Mapping[str, Any]
+) -> tuple[list[float], int]:
+    """The LAZ (copy) and its COPC; the cloud's 3D box and point count (verified in both).
+    A cloud whose header states another CRS than the run's is refused."""
     import laspy
+    import pyproj
 
     from twin.copc import write_copc
 
@@ -439,6 +443,9 @@ def _cloud(source: Path, folder: Path, conf: PublishConfig) -> tuple[list[float]
         header = reader.header
         count = int(header.point_count)
         box = [*map(float, header.mins), *map(float, header.maxs)]
+        crs = header.parse_crs()
+    if run.get("crs") and crs is not None and not crs.equals(pyproj.CRS(run["crs"])):
+        raise _field(run["_path"], "products.cloud", f"{source} is in {crs.name}, not {run['crs']}")
     if count == 0:
         raise PublishError(f"{source}: the cloud has no points")
     write_copc(source, folder / FILE_NAMES["copc"], leaf_points=conf.copc_leaf_points)
@@ -514,7 +521,7 @@ def _write_asset(
         if "proj:bbox" not in properties:
             properties["proj:bbox"] = _raster_bbox(extras[key])
     elif key == "cloud":
-        box, _ = _cloud(source, folder, conf)
+        box, _ = _cloud(source, folder, conf, run)
         properties["proj:bbox"] = box
         extras["cloud"], extras["copc"] = {}, {}
     elif key == "mesh":
@@ -592,9 +599,24 @@ def run(conf: PublishConfig, run_dir: Path, to_dir: Path, log: Log = print) -> P
     manifest = read_run(run_dir)
     check_output_path(to_dir, "--to")
     digest = source_digest(manifest, conf)
-    site, run_id = manifest["site"], manifest["run_id"]
     committed_state(to_dir)  # a folder holding some other catalog: refused, left untouched
+    made = not to_dir.exists()
     to_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _publish_locked(conf, manifest, to_dir, digest, log)
+    except BaseException:
+        if made:  # a first publish that failed leaves no catalog folder behind
+            (to_dir / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                to_dir.rmdir()
+        raise
+
+
+def _publish_locked(
+    conf: PublishConfig, manifest: Mapping[str, Any], to_dir: Path, digest: str, log: Log
+) -> Path:
+    """:func:`run` once the catalog folder exists: under the lock, after the clean-up."""
+    site, run_id = manifest["site"], manifest["run_id"]
     with publisher_lock(to_dir):
         state = committed_state(to_dir)
         remove_uncommitted(to_dir, state, log)
