@@ -37,11 +37,17 @@ class CopcError(SmartmineError):
     """A cloud cannot be written as COPC (empty, or a point format COPC does not allow)."""
 
 
+def _linear(cells: I64, side: int) -> I64:
+    """One int64 per 3D cell index (``side`` cells per axis; at most 2**21 per axis)."""
+    return np.asarray((cells[:, 0] * side + cells[:, 1]) * side + cells[:, 2], dtype=np.int64)
+
+
 def octree_keys(
     xyz: npt.NDArray[np.float64], leaf_points: int
 ) -> tuple[npt.NDArray[np.float64], float, list[tuple[tuple[int, int, int, int], I64]]]:
     """The cube (centre, half size) and, per node key ``(d, x, y, z)``, the indices of the
-    points it holds (ascending, each point in exactly one node)."""
+    points it holds (ascending, each point in exactly one node). A node whose points fit
+    in ``leaf_points`` keeps them all (a leaf); a bigger one keeps one per sample cell."""
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
     centre = (lo + hi) / 2.0
     half = max(float((hi - lo).max()) / 2.0, 0.5) * (1.0 + 1e-9)
@@ -51,25 +57,39 @@ def octree_keys(
     for depth in range(MAX_DEPTH + 1):
         if remaining.size == 0:
             break
-        node_m = 2.0 * half / 2**depth
+        side = 2**depth
         local = xyz[remaining] - corner
-        if remaining.size <= leaf_points or depth == MAX_DEPTH:
-            taken = np.ones(remaining.size, dtype=bool)
+        keys = np.clip(np.floor(local / (2.0 * half / side)).astype(np.int64), 0, side - 1)
+        key_ids = _linear(keys, side)
+        _, inverse, counts = np.unique(key_ids, return_inverse=True, return_counts=True)
+        taken = counts[inverse] <= leaf_points
+        if depth < MAX_DEPTH:
+            crowded = np.flatnonzero(~taken)
+            cell_side = side * SAMPLE_GRID
+            cells = np.floor(local[crowded] / (2.0 * half / cell_side)).astype(np.int64)
+            cell_ids = _linear(np.clip(cells, 0, cell_side - 1), cell_side)
+            _, first = np.unique(cell_ids, return_index=True)
+            taken[crowded[first]] = True
         else:
-            cells = np.floor(local / (node_m / SAMPLE_GRID)).astype(np.int64)
-            _, first = np.unique(cells, axis=0, return_index=True)
-            taken = np.zeros(remaining.size, dtype=bool)
-            taken[first] = True
-        keys = np.clip(np.floor(local[taken] / node_m).astype(np.int64), 0, 2**depth - 1)
-        chosen = remaining[taken]
-        order = np.lexsort((chosen, keys[:, 2], keys[:, 1], keys[:, 0]))
-        keys, chosen = keys[order], chosen[order]
-        splits = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
-        for key_rows, members in zip(np.split(keys, splits), np.split(chosen, splits), strict=True):
-            x, y, z = (int(v) for v in key_rows[0])
-            nodes.append(((depth, x, y, z), np.sort(members)))
+            taken[:] = True
+        nodes += _group(depth, keys[taken], key_ids[taken], remaining[taken])
         remaining = remaining[~taken]
     return centre, half, nodes
+
+
+def _group(
+    depth: int, keys: I64, key_ids: I64, members: I64
+) -> list[tuple[tuple[int, int, int, int], I64]]:
+    """The taken points of one level, grouped by node (nodes in key order, points
+    ascending)."""
+    order = np.lexsort((members, key_ids))
+    keys, key_ids, members = keys[order], key_ids[order], members[order]
+    splits = np.flatnonzero(np.diff(key_ids)) + 1
+    out = []
+    for rows, group in zip(np.split(keys, splits), np.split(members, splits), strict=True):
+        x, y, z = (int(v) for v in rows[0])
+        out.append(((depth, x, y, z), group))
+    return out
 
 
 def write_copc(laz: Path, out: Path, *, leaf_points: int = 100_000) -> Path:
