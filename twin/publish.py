@@ -624,6 +624,7 @@ def _publish_locked(
         if current is not None and current["properties"].get("smartmine:source_sha256") == digest:
             path: Path = to_dir / "meta" / f"{state.generation:06d}" / site / run_id / "item.json"
             log(f"publish: {site}/{run_id} is published already with these products: {path}")
+            prune(to_dir, state, conf.keep, log)  # (a publish killed before its pruning)
             return path
         version = (_version_of(current) if current is not None else 0) + 1
         try:
