@@ -1,0 +1,235 @@
+"""A small published twin, written the way the contract says ``smartmine publish`` writes
+one (docs/notes/issue-18-contract.md), for the server and viewer tests.
+
+Kept apart so the owner can swap ``build_published_tree`` for the real
+``twin.publish.run`` over a tiny run once publish lands: the tests only need a folder
+with ``catalog.json``, one site Collection and a few Items whose assets are real files
+(COGs in EPSG:32644 near 49.9 N 82.6 E, a GLB, a 3D Tiles 1.1 tileset pointing at it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pystac
+import rasterio
+import trimesh
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+SITE = "open-pit"
+EPSG = 32644
+LAT_DEG, LON_DEG = 49.9, 82.6
+SIZE_PX = 256
+GSD_M = 0.25
+
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+CLASSES = [
+    {"value": 1, "name": "jarosite", "colour": "#c8a000", "contamination": True},
+    {"value": 2, "name": "goethite", "colour": "#a0522d", "contamination": True},
+    {"value": 3, "name": "clean rock", "colour": "#808080", "contamination": False},
+]
+
+
+@dataclass(frozen=True)
+class PublishedTree:
+    """What the tests compare the server and the page against."""
+
+    root: Path
+    run_ids: list[str]  # newest first
+    assets: dict[str, dict[str, str]]  # run_id -> asset key -> href relative to root
+    ortho_rgb: dict[str, tuple[int, int, int]]  # run_id -> the orthophoto's base colour
+
+
+def _multihash_sha256(path: Path) -> str:
+    return "1220" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_cog(path: Path, data: np.ndarray, origin_en: tuple[float, float], nodata: float | None) -> None:
+    """A tiled, overviewed COG (GDAL's COG driver), small blocks so a window is a few ranges."""
+    bands, rows, cols = data.shape
+    profile = {
+        "driver": "COG",
+        "width": cols,
+        "height": rows,
+        "count": bands,
+        "dtype": data.dtype.name,
+        "crs": f"EPSG:{EPSG}",
+        "transform": from_origin(origin_en[0], origin_en[1], GSD_M, GSD_M),
+        "blocksize": 64,
+        "compress": "DEFLATE",
+        "overview_resampling": "average",
+    }
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def _rasters(seed: int, rgb: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Orthophoto (a textured base colour), DSM (a bowl), class map and heat map (a blob)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:SIZE_PX, 0:SIZE_PX].astype(np.float32) / SIZE_PX
+    texture = rng.integers(-12, 12, (SIZE_PX, SIZE_PX))
+    ortho = np.stack([np.clip(c + texture, 0, 255) for c in rgb]).astype(np.uint8)
+    dsm = (400.0 + 30.0 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)).astype(np.float32)[None]
+    cx, cy = (0.35, 0.4) if seed % 2 else (0.6, 0.6)
+    heat = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02).astype(np.float32)
+    classes = np.full((SIZE_PX, SIZE_PX), 3, np.uint8)
+    classes[heat > 0.5] = 1
+    classes[(heat > 0.2) & (heat <= 0.5)] = 2
+    heat[heat < 0.05] = np.nan
+    return {"orthophoto": ortho, "dsm": dsm, "class_map": classes[None], "heat_map": heat[None]}
+
+
+def _mesh(path: Path, dsm: np.ndarray, rgb: tuple[int, int, int]) -> None:
+    """A terrain GLB from the DSM (every 8th pixel), local metres, vertex colours.
+
+    glTF is Y up (what 3D Tiles 1.1 expects of GLB content): x east, y up, z south.
+    """
+    step = 8
+    z = dsm[0, ::step, ::step]
+    rows, cols = z.shape
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    verts = np.column_stack(
+        [xx.ravel() * step * GSD_M, z.ravel() - z.min(), yy.ravel() * step * GSD_M]
+    )
+    faces = []
+    for r in range(rows - 1):
+        for c in range(cols - 1):
+            i = r * cols + c
+            faces += [[i, i + cols, i + 1], [i + 1, i + cols, i + cols + 1]]
+    colours = np.tile(np.array([*rgb, 255], np.uint8), (len(verts), 1))
+    mesh = trimesh.Trimesh(verts, np.array(faces), vertex_colors=colours, process=False)
+    path.write_bytes(mesh.export(file_type="glb"))
+
+
+def _ecef_enu_matrix(lat_deg: float, lon_deg: float, h_m: float) -> list[float]:
+    """Column-major 4x4 ENU -> ECEF at a point (3D Tiles root transform)."""
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    x, y, z = to_ecef.transform(lon_deg, lat_deg, h_m)
+    lat, lon = np.radians(lat_deg), np.radians(lon_deg)
+    east = [-np.sin(lon), np.cos(lon), 0.0]
+    north = [-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)]
+    up = [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]
+    return [*east, 0.0, *north, 0.0, *up, 0.0, x, y, z, 1.0]
+
+
+def _tileset(path: Path, glb_name: str, extent_m: float) -> None:
+    half = extent_m / 2
+    doc = {
+        "asset": {"version": "1.1"},
+        "geometricError": extent_m,
+        "root": {
+            "transform": _ecef_enu_matrix(LAT_DEG, LON_DEG, 400.0),
+            "boundingVolume": {
+                "box": [half, -half, 15, half, 0, 0, 0, half, 0, 0, 0, 15]
+            },
+            "geometricError": 0.0,
+            "refine": "ADD",
+            "content": {"uri": glb_name},
+        },
+    }
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+
+def _add_asset(item: pystac.Item, key: str, path: Path, media: str, roles: list[str]) -> None:
+    asset = pystac.Asset(href=str(path), media_type=media, roles=roles, title=key)
+    asset.extra_fields["file:checksum"] = _multihash_sha256(path)
+    asset.extra_fields["file:size"] = path.stat().st_size
+    item.add_asset(key, asset)
+
+
+def _item(run_id: str, when: datetime, folder: Path, seed: int, rgb: tuple[int, int, int]) -> pystac.Item:
+    to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{EPSG}", always_xy=True)
+    e0, n0 = to_utm.transform(LON_DEG, LAT_DEG)
+    extent = SIZE_PX * GSD_M
+    origin = (round(e0, 0), round(n0, 0) + extent)
+    proj_bbox = [origin[0], origin[1] - extent, origin[0] + extent, origin[1]]
+    to_wgs = Transformer.from_crs(f"EPSG:{EPSG}", "EPSG:4326", always_xy=True)
+    lons, lats = to_wgs.transform([proj_bbox[0], proj_bbox[2]], [proj_bbox[1], proj_bbox[3]])
+    bbox = [min(lons), min(lats), max(lons), max(lats)]
+    ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
+    folder.mkdir(parents=True, exist_ok=True)
+    rasters = _rasters(seed, rgb)
+    for key, data in rasters.items():
+        nodata = float("nan") if key == "heat_map" else None
+        _write_cog(folder / f"{key}.tif", data, origin, nodata)
+    _mesh(folder / "mesh.glb", rasters["dsm"], rgb)
+    _tileset(folder / "tileset.json", "mesh.glb", extent)
+    (folder / "trajectory.txt").write_text("0 0 0 30 0 0 0 1\n", encoding="utf-8")
+    (folder / "report.html").write_text("<html><body>report</body></html>", encoding="utf-8")
+    px_area_m2 = GSD_M * GSD_M
+    classes = [
+        {**c, "area_m2": float((rasters["class_map"] == c["value"]).sum() * px_area_m2)}
+        for c in CLASSES
+    ]
+    item = pystac.Item(
+        id=run_id,
+        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+        bbox=bbox,
+        datetime=when,
+        properties={
+            "proj:code": f"EPSG:{EPSG}",
+            "proj:bbox": proj_bbox,
+            "smartmine:kind": "aerial",
+            "smartmine:status": "ok",
+            "smartmine:classes": classes,
+            "smartmine:accuracy": {"sfm": {"dsm_rmse_gsd": 0.4}},
+            "smartmine:input_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
+            "smartmine:software": {"name": "smartmine", "version": "0.1.0"},
+            "smartmine:parameters": {},
+        },
+    )
+    for key in rasters:
+        roles = ["data"] if key != "orthophoto" else ["data", "visual"]
+        _add_asset(item, key, folder / f"{key}.tif", COG, roles)
+    item.assets["class_map"].extra_fields["classification:classes"] = [
+        {"value": c["value"], "name": c["name"], "color_hint": c["colour"].lstrip("#")}
+        for c in CLASSES
+    ]
+    _add_asset(item, "mesh", folder / "mesh.glb", "model/gltf-binary", ["data"])
+    _add_asset(item, "tileset", folder / "tileset.json", "application/json", ["data"])
+    _add_asset(item, "trajectory", folder / "trajectory.txt", "text/plain", ["metadata"])
+    _add_asset(item, "report", folder / "report.html", "text/html", ["metadata"])
+    return item
+
+
+def build_published_tree(root: Path, runs: int = 2) -> PublishedTree:
+    """``runs`` Items of one aerial site under ``root``; newest first in the result."""
+    colours = [(150, 110, 70), (70, 120, 160), (90, 150, 90)]
+    start = datetime(2026, 12, 7, 10, 15, tzinfo=UTC)
+    catalog = pystac.Catalog(id="smartmine", description="smartmine digital twin")
+    items = []
+    for k in range(runs):
+        when = start + timedelta(days=k)
+        run_id = when.strftime("%Y%m%dT%H%M%SZ") + f"-{k:08x}"
+        items.append(_item(run_id, when, root / SITE / run_id, k, colours[k % len(colours)]))
+    extent = pystac.Extent(
+        pystac.SpatialExtent([items[0].bbox]),
+        pystac.TemporalExtent([[start, start + timedelta(days=runs - 1)]]),
+    )
+    collection = pystac.Collection(id=SITE, description=f"site {SITE}", extent=extent)
+    catalog.add_child(collection)
+    for item in items:
+        collection.add_item(item)
+    catalog.normalize_hrefs(str(root))
+    for item in items:  # assets beside their item, relative
+        for asset in item.assets.values():
+            asset.href = str(Path(asset.href).relative_to(root / SITE / item.id))
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    assets = {
+        item.id: {
+            key: f"{SITE}/{item.id}/{asset.href}" for key, asset in item.assets.items()
+        }
+        for item in items
+    }
+    ortho_rgb = {item.id: colours[k % len(colours)] for k, item in enumerate(items)}
+    run_ids = [item.id for item in reversed(items)]
+    return PublishedTree(root=root, run_ids=run_ids, assets=assets, ortho_rgb=ortho_rgb)

@@ -1,0 +1,334 @@
+// The twin viewer: reads the STAC catalog served by `smartmine twin serve` at /stac/,
+// shows the chosen run's orthophoto, contamination heat map and class map on a map
+// (OpenLayers; COGs streamed by HTTP range requests), its 3D model (three.js, the GLB
+// of the `mesh` asset or the content of the `tileset`), a legend of the classes with
+// their areas and a run picker. Everything is bundled at build time: no CDN, no tokens.
+//
+// For the tests, the page lists every asset of the run as <li data-asset="KEY">, and
+// sets body[data-state] to "ready" (with body[data-run] = the run id) once the map has
+// rendered the run's rasters and the model is drawn, or "error" on failure.
+
+import Map from 'ol/Map.js';
+import View from 'ol/View.js';
+import WebGLTileLayer from 'ol/layer/WebGLTile.js';
+import GeoTIFF from 'ol/source/GeoTIFF.js';
+import { register } from 'ol/proj/proj4.js';
+import { get as getProjection } from 'ol/proj.js';
+import Projection from 'ol/proj/Projection.js';
+import proj4 from 'proj4';
+import * as THREE from 'three';
+import { GLTFLoader } from 'three/examples/jsm/loaders/GLTFLoader.js';
+import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
+
+const CATALOG_URL = new URL('/stac/catalog.json', window.location.href).href;
+const MAP_LAYERS = ['orthophoto', 'class_map', 'heat_map']; // bottom to top
+const COG_TYPE = 'profile=cloud-optimized';
+
+async function fetchJson(url) {
+  const response = await fetch(url, { cache: 'no-cache' });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function linksOf(doc, rel, base) {
+  return (doc.links || []).filter((l) => l.rel === rel).map((l) => new URL(l.href, base).href);
+}
+
+function itemTime(item) {
+  const p = item.properties || {};
+  return p.datetime || p.start_datetime || '';
+}
+
+// All items of every collection, newest first, each with its own URL and site.
+async function loadRuns() {
+  const catalog = await fetchJson(CATALOG_URL);
+  const runs = [];
+  for (const childUrl of linksOf(catalog, 'child', CATALOG_URL)) {
+    const collection = await fetchJson(childUrl);
+    for (const itemUrl of linksOf(collection, 'item', childUrl)) {
+      runs.push({ site: collection.id, url: itemUrl, item: await fetchJson(itemUrl) });
+    }
+  }
+  runs.sort((a, b) => itemTime(b.item).localeCompare(itemTime(a.item)));
+  return runs;
+}
+
+// Registers UTM zones from their EPSG code (326zz north, 327zz south): no lookup service.
+function projectionFor(item) {
+  const code = item.properties['proj:code'];
+  const match = /^EPSG:(32[67])(\d\d)$/.exec(code || '');
+  if (match) {
+    if (!getProjection(code)) {
+      const south = match[1] === '327' ? ' +south' : '';
+      proj4.defs(code, `+proj=utm +zone=${Number(match[2])}${south} +datum=WGS84 +units=m +no_defs`);
+      register(proj4);
+    }
+    return getProjection(code);
+  }
+  if (code && getProjection(code)) return getProjection(code);
+  // A mine grid (proj:code null) or another CRS: a local metric frame over proj:bbox.
+  return new Projection({ code: code || 'mine-grid', units: 'm', extent: item.properties['proj:bbox'] });
+}
+
+function hexToRgba(hex, alpha) {
+  const v = parseInt(hex.replace('#', ''), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255, alpha];
+}
+
+function layerFor(key, href, classes) {
+  if (key === 'orthophoto') {
+    return new WebGLTileLayer({ source: new GeoTIFF({ sources: [{ url: href }], interpolate: false }) });
+  }
+  if (key === 'heat_map') {
+    // Heat in 0..1; nodata (band 2, the alpha the source adds) and no heat (~0, also what
+    // geotiff.js gives for the sparse tiles GDAL leaves out) are transparent.
+    const source = new GeoTIFF({ sources: [{ url: href, min: 0, max: 1 }], interpolate: false });
+    const color = [
+      'case', ['any', ['==', ['band', 2], 0], ['<=', ['band', 1], 0.02]], [0, 0, 0, 0],
+      ['interpolate', ['linear'], ['band', 1],
+        0, [255, 255, 178, 0.35], 0.33, [254, 204, 92, 0.7], 0.66, [253, 141, 60, 0.85], 1, [189, 0, 38, 0.95]],
+    ];
+    return new WebGLTileLayer({ source, style: { color } });
+  }
+  // class_map: raw class values, coloured as the legend; 0 and clean classes transparent.
+  const source = new GeoTIFF({ sources: [{ url: href }], normalize: false, interpolate: false });
+  const match = ['match', ['band', 1]];
+  for (const c of classes) {
+    match.push(c.value, hexToRgba(c.colour || '#ff00ff', c.contamination === false ? 0 : 0.55));
+  }
+  match.push([0, 0, 0, 0]);
+  return new WebGLTileLayer({ source, style: { color: match }, visible: false });
+}
+
+class MapView {
+  constructor(target) {
+    this.map = new Map({ target, layers: [], controls: [] });
+    this.layers = {};
+  }
+
+  // Resolves when the map has drawn the new run's layers once.
+  show(run, assetUrls) {
+    const item = run.item;
+    const classes = item.properties['smartmine:classes'] || [];
+    for (const layer of Object.values(this.layers)) this.map.removeLayer(layer);
+    this.layers = {};
+    const projection = projectionFor(item);
+    for (const key of MAP_LAYERS) {
+      const asset = item.assets[key];
+      if (!asset || !(asset.type || '').includes(COG_TYPE)) continue;
+      const layer = layerFor(key, assetUrls[key], classes);
+      this.layers[key] = layer;
+      this.map.addLayer(layer);
+    }
+    const extent = item.properties['proj:bbox'];
+    const view = new View({ projection });
+    this.map.setView(view);
+    const size = this.map.getSize() || [400, 400];
+    view.fit(extent, { size, padding: [20, 20, 20, 20] });
+    if (Object.keys(this.layers).length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const sources = Object.values(this.layers).map((l) => l.getSource());
+      for (const s of sources) {
+        s.on('change', () => {
+          if (s.getState() === 'error') reject(new Error(`map layer failed: ${s.getError()}`));
+        });
+      }
+      // rendercomplete fires trivially while sources are still opening their COG
+      // headers; the first one after all are ready starts the tile loads, the next one
+      // comes when every visible tile is drawn.
+      let armed = false;
+      const onRender = () => {
+        const ready = sources.every((s) => s.getState() === 'ready');
+        if (ready && armed) {
+          this.map.un('rendercomplete', onRender);
+          resolve();
+          return;
+        }
+        armed = ready;
+        this.map.render();
+      };
+      this.map.on('rendercomplete', onRender);
+      this.map.render();
+    });
+  }
+
+  setVisible(key, visible) {
+    if (this.layers[key]) this.layers[key].setVisible(visible);
+  }
+}
+
+class ModelView {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+    this.renderer.setPixelRatio(1);
+    this.scene = new THREE.Scene();
+    this.scene.background = new THREE.Color(0x1d1f21);
+    this.scene.add(new THREE.HemisphereLight(0xffffff, 0x404040, 2.0));
+    const sun = new THREE.DirectionalLight(0xffffff, 1.5);
+    sun.position.set(1, 2, 1);
+    this.scene.add(sun);
+    this.camera = new THREE.PerspectiveCamera(45, 1, 0.1, 100000);
+    this.controls = new OrbitControls(this.camera, canvas);
+    this.controls.addEventListener('change', () => this.draw());
+    this.model = null;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    this.resize();
+  }
+
+  resize() {
+    const w = this.canvas.clientWidth || 400;
+    const h = this.canvas.clientHeight || 400;
+    this.renderer.setSize(w, h, false);
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+    this.draw();
+  }
+
+  draw() {
+    this.renderer.render(this.scene, this.camera);
+  }
+
+  clear() {
+    if (this.model) this.scene.remove(this.model);
+    this.model = null;
+    this.draw();
+  }
+
+  // Loads a GLB and frames it: the model's own local frame (metres, Y up).
+  async show(glbUrl) {
+    const gltf = await new GLTFLoader().loadAsync(glbUrl);
+    this.clear();
+    this.model = gltf.scene;
+    this.model.traverse((o) => {
+      if (o.isMesh && o.geometry.getAttribute('color')) {
+        o.material = new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.DoubleSide });
+      }
+    });
+    this.scene.add(this.model);
+    const box = new THREE.Box3().setFromObject(this.model);
+    const centre = box.getCenter(new THREE.Vector3());
+    const radius = Math.max(box.getSize(new THREE.Vector3()).length() / 2, 1);
+    this.camera.position.copy(centre).add(new THREE.Vector3(0.6, 0.9, 1.0).normalize().multiplyScalar(radius * 3.2));
+    this.camera.near = radius / 100;
+    this.camera.far = radius * 100;
+    this.camera.updateProjectionMatrix();
+    this.controls.target.copy(centre);
+    this.controls.update();
+    this.draw();
+  }
+}
+
+// The GLB to show: the mesh asset, else the tileset's root content.
+async function modelUrl(assetUrls) {
+  if (assetUrls.mesh) return assetUrls.mesh;
+  if (assetUrls.tileset) {
+    const tileset = await fetchJson(assetUrls.tileset);
+    const uri = tileset.root && tileset.root.content && tileset.root.content.uri;
+    if (uri && /\.glb$/i.test(uri)) return new URL(uri, assetUrls.tileset).href;
+  }
+  return null;
+}
+
+function fillLayers(run, assetUrls, mapView) {
+  const list = document.getElementById('layers');
+  list.replaceChildren();
+  for (const [key, asset] of Object.entries(run.item.assets)) {
+    const li = document.createElement('li');
+    li.dataset.asset = key;
+    li.dataset.href = assetUrls[key];
+    if (mapView.layers[key]) {
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.checked = mapView.layers[key].getVisible();
+      box.addEventListener('change', () => mapView.setVisible(key, box.checked));
+      li.append(box, ' ');
+    }
+    const link = document.createElement('a');
+    link.href = assetUrls[key];
+    link.textContent = asset.title || key;
+    link.title = asset.type || '';
+    li.append(link);
+    if (asset['file:size'] !== undefined) li.append(` (${(asset['file:size'] / 1024).toFixed(0)} KiB)`);
+    list.append(li);
+  }
+}
+
+function fillLegend(item) {
+  const body = document.querySelector('#legend tbody');
+  body.replaceChildren();
+  for (const c of item.properties['smartmine:classes'] || []) {
+    const tr = document.createElement('tr');
+    tr.dataset.class = c.name;
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = c.colour;
+    const cells = [swatch, c.name + (c.contamination ? ' ⚠' : ''), (c.area_m2 ?? NaN).toFixed(1)];
+    for (const content of cells) {
+      const td = document.createElement('td');
+      td.append(content);
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+}
+
+async function showRun(run, mapView, modelView) {
+  document.body.dataset.state = 'loading';
+  const assetUrls = {};
+  for (const [key, asset] of Object.entries(run.item.assets)) {
+    assetUrls[key] = new URL(asset.href, run.url).href;
+  }
+  const p = run.item.properties;
+  document.getElementById('run-status').textContent =
+    `${run.site} · ${p['smartmine:kind'] || ''} · ${p['smartmine:status'] || ''} · ${p['proj:code'] || 'mine grid'}`;
+  fillLegend(run.item);
+  document.getElementById('accuracy').textContent = JSON.stringify(p['smartmine:accuracy'] || {}, null, 1);
+  const mapDone = mapView.show(run, assetUrls);
+  fillLayers(run, assetUrls, mapView);
+  const glb = await modelUrl(assetUrls);
+  const note = document.getElementById('model-note');
+  let modelDone;
+  if (glb) {
+    note.textContent = '';
+    modelDone = modelView.show(glb);
+  } else {
+    modelView.clear();
+    note.textContent = 'no 3D model in this run';
+    modelDone = Promise.resolve();
+  }
+  await Promise.all([mapDone, modelDone]);
+  document.body.dataset.run = run.item.id;
+  document.body.dataset.state = 'ready';
+}
+
+async function main() {
+  const mapView = new MapView('map');
+  const modelView = new ModelView(document.getElementById('model'));
+  const runs = await loadRuns();
+  const picker = document.getElementById('run-picker');
+  for (const [i, run] of runs.entries()) {
+    const option = document.createElement('option');
+    option.value = String(i);
+    option.dataset.run = run.item.id;
+    option.textContent = `${run.site} · ${itemTime(run.item).slice(0, 16).replace('T', ' ')} · ${run.item.id}`;
+    picker.append(option);
+  }
+  if (runs.length === 0) {
+    document.getElementById('model-note').textContent = 'the catalog holds no runs yet';
+    document.body.dataset.state = 'ready';
+    return;
+  }
+  const fail = (err) => {
+    document.body.dataset.state = 'error';
+    console.error(`viewer: ${err.message || err}`);
+  };
+  picker.addEventListener('change', () => showRun(runs[Number(picker.value)], mapView, modelView).catch(fail));
+  await showRun(runs[0], mapView, modelView).catch(fail);
+}
+
+window.addEventListener('error', (e) => { document.body.dataset.state = 'error'; });
+main().catch((err) => {
+  document.body.dataset.state = 'error';
+  console.error(`viewer: ${err.message || err}`);
+});
