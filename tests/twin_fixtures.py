@@ -20,7 +20,7 @@ import pystac
 import rasterio
 import trimesh
 from pyproj import Transformer
-from rasterio.transform import from_origin
+from affine import Affine
 
 SITE = "open-pit"
 EPSG = 32644
@@ -61,7 +61,7 @@ def _write_cog(path: Path, data: np.ndarray, origin_en: tuple[float, float], nod
         "count": bands,
         "dtype": data.dtype.name,
         "crs": f"EPSG:{EPSG}",
-        "transform": from_origin(origin_en[0], origin_en[1], GSD_M, GSD_M),
+        "transform": Affine(GSD_M, 0.0, origin_en[0], 0.0, -GSD_M, origin_en[1]),
         "blocksize": 64,
         "compress": "DEFLATE",
         "overview_resampling": "average",

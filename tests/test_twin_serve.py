@@ -1,0 +1,285 @@
+"""``smartmine twin serve``: a real server on 127.0.0.1 (the CLI in a subprocess), read
+by real clients: GDAL's /vsicurl/ through rasterio (range requests, the log shows 206),
+raw HTTP for ranges, traversal and methods (each refusal one log line), and the bad-input
+contract at start (missing folder, no catalog, port taken: one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from tests.bad_input import BadInput, check_bad_input, run_main, with_file
+from tests.twin_fixtures import PublishedTree, build_published_tree
+from twin.serve import STATIC_DIR, VIEWER_FILES, ServeError, make_app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Server:
+    """The running ``smartmine twin serve`` and the lines of its log so far."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    tree: PublishedTree
+    lines: list[str] = field(default_factory=list)
+
+    def log_since(self, mark: int, settle_s: float = 0.3) -> list[str]:
+        """Log lines after ``mark`` (a ``len(lines)`` taken before the requests)."""
+        time.sleep(settle_s)  # the access line is written after the response is sent
+        return self.lines[mark:]
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw request: ``target`` goes on the wire exactly as given (no normalising)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            for key, value in (headers or {}).items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+
+def require_bundle() -> None:
+    missing = [name for name in VIEWER_FILES if not (STATIC_DIR / name).is_file()]
+    if missing:
+        pytest.fail(f"viewer bundle missing in {STATIC_DIR} ({missing}): run scripts/build_viewer.sh")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    require_bundle()
+    base = tmp_path_factory.mktemp("twin")
+    tree = build_published_tree(base / "pub")
+    (base / "secret.txt").write_text("root:x:0:0 secret\n", encoding="utf-8")
+    (tree.root / "leak.txt").symlink_to(base / "secret.txt")
+    (tree.root / "open-pit" / "up").symlink_to(base, target_is_directory=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "smartmine", "twin", "serve", str(tree.root), "--port", "0"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if " serving " in line:
+                started.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not started.wait(30):
+        proc.kill()
+        pytest.fail(f"server did not start: {lines}")
+    url = next(line for line in lines if " serving " in line).split(" at ")[1].split()[0]
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    assert url == f"http://127.0.0.1:{port}/", "loopback by default"
+    yield Server(proc, port, tree, lines)
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_rasterio_reads_a_cog_window_over_http_by_range_requests(server: Server) -> None:
+    run_id = server.tree.run_ids[0]
+    rel = server.tree.assets[run_id]["orthophoto"]
+    local = server.tree.root / rel
+    window = Window(128, 64, 64, 64)
+    with rasterio.open(local) as src:
+        expected = src.read(window=window)
+    env = {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif",
+        "VSI_CACHE": "FALSE",
+        "GDAL_HTTP_MAX_RETRY": "0",
+    }
+    mark = len(server.lines)
+    with rasterio.Env(**env), rasterio.open(f"/vsicurl/http://127.0.0.1:{server.port}/stac/{rel}") as src:
+        assert src.crs.to_epsg() == 32644
+        got = src.read(window=window)
+    np.testing.assert_array_equal(got, expected)
+    gets = [line for line in server.log_since(mark) if f" GET /stac/{rel} " in line]
+    assert gets, server.lines[mark:]
+    assert all(" 206 " in line and "range=bytes=" in line for line in gets), gets
+    sent_b = sum(int(line.split(" 206 ")[1].split(" B")[0]) for line in gets)
+    size_b = local.stat().st_size
+    print(f"vsicurl window: {len(gets)} range GETs, {sent_b} of {size_b} B")
+    assert sent_b < size_b, "the whole file was sent"
+
+
+def test_range_requests(server: Server) -> None:
+    rel = server.tree.assets[server.tree.run_ids[0]]["heat_map"]
+    data = (server.tree.root / rel).read_bytes()
+    size = len(data)
+    target = f"/stac/{rel}"
+    status, headers, body = server.request("GET", target, {"Range": "bytes=100-199"})
+    assert (status, body) == (206, data[100:200])
+    assert headers["content-range"] == f"bytes 100-199/{size}"
+    status, headers, body = server.request("GET", target, {"Range": "bytes=-50"})
+    assert (status, body) == (206, data[-50:])
+    status, headers, body = server.request("GET", target, {"Range": f"bytes={size - 10}-"})
+    assert (status, body) == (206, data[-10:])
+    status, headers, body = server.request("GET", target, {"Range": "bytes=0-9,1000-1009"})
+    assert status == 206 and headers["content-type"].startswith("multipart/byteranges")
+    assert data[:10] in body and data[1000:1010] in body
+    for bad in (f"bytes={size}-", f"bytes={size + 5}-{size + 10}", "bytes=-0"):
+        status, headers, _ = server.request("GET", target, {"Range": bad})
+        assert status == 416, bad
+        assert headers["content-range"] == f"bytes */{size}", bad
+    status, headers, body = server.request("HEAD", target)
+    assert (status, body) == (200, b"")
+    assert headers["accept-ranges"] == "bytes" and int(headers["content-length"]) == size
+    assert headers["content-type"].startswith("image/tiff; application=geotiff")
+    stale = {"Range": "bytes=0-9", "If-Range": '"not-the-etag"'}
+    status, _, body = server.request("GET", target, stale)
+    assert (status, body) == (200, data), "If-Range with another ETag: the whole (new) file"
+
+
+def test_routes(server: Server) -> None:
+    status, headers, body = server.request("GET", "/")
+    assert status == 200 and b"/static/viewer.js" in body
+    status, headers, _ = server.request("GET", "/static/viewer.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    status, headers, body = server.request("GET", "/stac/catalog.json")
+    assert status == 200 and b'"Catalog"' in body
+    assert headers["content-type"] == "application/json"
+    status, _, _ = server.request("GET", "/stac/open-pit/nothing.tif")
+    assert status == 404
+    status, _, _ = server.request("GET", "/stac/open-pit")
+    assert status == 404, "no directory listings"
+    mesh = server.tree.assets[server.tree.run_ids[0]]["mesh"]
+    status, headers, _ = server.request("HEAD", f"/stac/{mesh}")
+    assert status == 200 and headers["content-type"] == "model/gltf-binary"
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("/stac/../../../../etc/passwd", "'..'"),
+        ("/stac/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "'..'"),
+        ("/stac/..%2f..%2f..%2fetc%2fpasswd", "'..'"),
+        ("/stac/open-pit/%2E%2E/%2E%2E/secret.txt", "'..'"),
+        ("/stac//etc/passwd", "absolute"),
+        ("/stac/%2fetc%2fpasswd", "absolute"),
+        ("/stac/open-pit/..%5c..%5csecret.txt", "backslash"),
+        ("/stac/leak.txt", "symbolic link"),
+        ("/stac/open-pit/up/secret.txt", "symbolic link"),
+        ("/static/../serve.py", "'..'"),
+        ("/static/%2e%2e/serve.py", "'..'"),
+    ],
+)
+def test_traversal_refused_with_one_log_line(server: Server, target: str, reason: str) -> None:
+    mark = len(server.lines)
+    status, _, body = server.request("GET", target)
+    assert status == 403, (target, status, body[:100])
+    assert b"secret" not in body and b"root:" not in body and b"import" not in body
+    new = server.log_since(mark)
+    assert len(new) == 1, new
+    assert "refused GET" in new[0] and target in new[0] and "127.0.0.1" in new[0], new
+    assert reason in new[0], new
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_writes_refused_with_one_log_line(server: Server, method: str) -> None:
+    catalog = server.tree.root / "catalog.json"
+    before = catalog.read_bytes()
+    mark = len(server.lines)
+    status, headers, _ = server.request(method, "/stac/catalog.json", {"Content-Length": "0"})
+    assert status == 405 and headers["allow"] == "GET, HEAD"
+    new = server.log_since(mark)
+    assert len(new) == 1 and f"refused {method} /stac/catalog.json" in new[0], new
+    assert "read-only" in new[0]
+    assert catalog.read_bytes() == before
+
+
+def test_access_log_one_line_per_request(server: Server) -> None:
+    mark = len(server.lines)
+    server.request("GET", "/stac/catalog.json")
+    new = server.log_since(mark)
+    assert len(new) == 1 and "127.0.0.1 GET /stac/catalog.json 200" in new[0], new
+
+
+def test_port_in_use_is_one_line_exit_2(server: Server) -> None:
+    outcome = run_main(["twin", "serve", str(server.tree.root), "--port", str(server.port)])
+    assert outcome.code == 2
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{server.port}" in lines[0], outcome.stderr
+    assert "--port" in lines[0]
+
+
+CATALOG = '{"type": "Catalog", "id": "x", "stac_version": "1.1.0", "description": "d", "links": []}'
+
+BAD_STARTS = [
+    BadInput("no-folder", ("twin", "serve", "{d}/nowhere"), ("{d}/nowhere",)),
+    BadInput(
+        "no-catalog",
+        ("twin", "serve", "{d}/pub"),
+        ("{d}/pub/catalog.json",),
+        with_file("pub/report.html", "<html></html>"),
+    ),
+    BadInput(
+        "catalog-not-json",
+        ("twin", "serve", "{d}/pub"),
+        ("{d}/pub/catalog.json",),
+        with_file("pub/catalog.json", "{not json"),
+    ),
+    BadInput(
+        "catalog-not-a-catalog",
+        ("twin", "serve", "{d}/pub"),
+        ("{d}/pub/catalog.json", "'type'"),
+        with_file("pub/catalog.json", '{"type": "Feature"}'),
+    ),
+    BadInput(
+        "file-not-folder",
+        ("twin", "serve", "{d}/catalog.json"),
+        ("{d}/catalog.json",),
+        with_file("catalog.json", CATALOG),
+    ),
+    BadInput(
+        "port-out-of-range",
+        ("twin", "serve", "{d}/pub", "--port", "70000"),
+        ("--port",),
+        with_file("pub/catalog.json", CATALOG),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BAD_STARTS, ids=lambda c: c.id)
+def test_bad_start(case: BadInput, tmp_path: Path) -> None:
+    check_bad_input(case, tmp_path / "case")
+
+
+def test_missing_viewer_bundle_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "catalog.json").write_text(CATALOG, encoding="utf-8")
+    (tmp_path / "static").mkdir()
+    with pytest.raises(ServeError, match=r"viewer bundle missing .*scripts/build_viewer.sh"):
+        make_app(tmp_path / "pub", static_dir=tmp_path / "static")
+
+
+def test_loopback_is_the_default() -> None:
+    """Listening beyond loopback is opt-in (--host): the CLI's default and ``serve``'s."""
+    import inspect
+
+    from smartmine.cli import build_parser
+    from twin import serve
+
+    assert build_parser().parse_args(["twin", "serve", "x"]).host == "127.0.0.1"
+    assert inspect.signature(serve.serve).parameters["host"].default == "127.0.0.1"
