@@ -6,14 +6,7 @@ contract at start (missing folder, no catalog, port taken: one line, exit 2).
 
 from __future__ import annotations
 
-import http.client
-import os
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,85 +15,31 @@ import rasterio
 from rasterio.windows import Window
 
 from tests.bad_input import BadInput, check_bad_input, run_main, with_file
-from tests.twin_fixtures import PublishedTree, build_published_tree
-from twin.serve import STATIC_DIR, VIEWER_FILES, ServeError, make_app
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Server:
-    """The running ``smartmine twin serve`` and the lines of its log so far."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    tree: PublishedTree
-    lines: list[str] = field(default_factory=list)
-
-    def log_since(self, mark: int, settle_s: float = 0.3) -> list[str]:
-        """Log lines after ``mark`` (a ``len(lines)`` taken before the requests)."""
-        time.sleep(settle_s)  # the access line is written after the response is sent
-        return self.lines[mark:]
-
-    def request(
-        self, method: str, target: str, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One raw request: ``target`` goes on the wire exactly as given (no normalising)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.putrequest(method, target, skip_accept_encoding=True)
-            for key, value in (headers or {}).items():
-                conn.putheader(key, value)
-            conn.endheaders()
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-
-def require_bundle() -> None:
-    missing = [name for name in VIEWER_FILES if not (STATIC_DIR / name).is_file()]
-    if missing:
-        pytest.fail(f"viewer bundle missing in {STATIC_DIR} ({missing}): run scripts/build_viewer.sh")
+from tests.twin_fixtures import PublishedTree, Server, build_published_tree, serve_tree
+from twin.serve import ServeError, make_app
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    require_bundle()
+def tree(tmp_path_factory: pytest.TempPathFactory) -> PublishedTree:
+    """The published tree, plus two symbolic links that lead out of it."""
     base = tmp_path_factory.mktemp("twin")
     tree = build_published_tree(base / "pub")
     (base / "secret.txt").write_text("root:x:0:0 secret\n", encoding="utf-8")
     (tree.root / "leak.txt").symlink_to(base / "secret.txt")
     (tree.root / "open-pit" / "up").symlink_to(base, target_is_directory=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "smartmine", "twin", "serve", str(tree.root), "--port", "0"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    lines: list[str] = []
-    started = threading.Event()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
-            if " serving " in line:
-                started.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not started.wait(30):
-        proc.kill()
-        pytest.fail(f"server did not start: {lines}")
-    url = next(line for line in lines if " serving " in line).split(" at ")[1].split()[0]
-    port = int(url.rstrip("/").rsplit(":", 1)[1])
-    assert url == f"http://127.0.0.1:{port}/", "loopback by default"
-    yield Server(proc, port, tree, lines)
-    proc.terminate()
-    proc.wait(10)
+    return tree
 
 
-def test_rasterio_reads_a_cog_window_over_http_by_range_requests(server: Server) -> None:
-    run_id = server.tree.run_ids[0]
-    rel = server.tree.assets[run_id]["orthophoto"]
-    local = server.tree.root / rel
+@pytest.fixture(scope="module")
+def server(tree: PublishedTree) -> Iterator[Server]:
+    with serve_tree(tree.root) as running:
+        yield running
+
+
+def test_rasterio_reads_a_cog_window_by_range_requests(server: Server, tree: PublishedTree) -> None:
+    run_id = tree.run_ids[0]
+    rel = tree.assets[run_id]["orthophoto"]
+    local = tree.root / rel
     window = Window(128, 64, 64, 64)
     with rasterio.open(local) as src:
         expected = src.read(window=window)
@@ -111,7 +50,10 @@ def test_rasterio_reads_a_cog_window_over_http_by_range_requests(server: Server)
         "GDAL_HTTP_MAX_RETRY": "0",
     }
     mark = len(server.lines)
-    with rasterio.Env(**env), rasterio.open(f"/vsicurl/http://127.0.0.1:{server.port}/stac/{rel}") as src:
+    with (
+        rasterio.Env(**env),
+        rasterio.open(f"/vsicurl/http://127.0.0.1:{server.port}/stac/{rel}") as src,
+    ):
         assert src.crs.to_epsg() == 32644
         got = src.read(window=window)
     np.testing.assert_array_equal(got, expected)
@@ -124,9 +66,9 @@ def test_rasterio_reads_a_cog_window_over_http_by_range_requests(server: Server)
     assert sent_b < size_b, "the whole file was sent"
 
 
-def test_range_requests(server: Server) -> None:
-    rel = server.tree.assets[server.tree.run_ids[0]]["heat_map"]
-    data = (server.tree.root / rel).read_bytes()
+def test_range_requests(server: Server, tree: PublishedTree) -> None:
+    rel = tree.assets[tree.run_ids[0]]["heat_map"]
+    data = (tree.root / rel).read_bytes()
     size = len(data)
     target = f"/stac/{rel}"
     status, headers, body = server.request("GET", target, {"Range": "bytes=100-199"})
@@ -152,7 +94,7 @@ def test_range_requests(server: Server) -> None:
     assert (status, body) == (200, data), "If-Range with another ETag: the whole (new) file"
 
 
-def test_routes(server: Server) -> None:
+def test_routes(server: Server, tree: PublishedTree) -> None:
     status, headers, body = server.request("GET", "/")
     assert status == 200 and b"/static/viewer.js" in body
     status, headers, _ = server.request("GET", "/static/viewer.js")
@@ -164,7 +106,7 @@ def test_routes(server: Server) -> None:
     assert status == 404
     status, _, _ = server.request("GET", "/stac/open-pit")
     assert status == 404, "no directory listings"
-    mesh = server.tree.assets[server.tree.run_ids[0]]["mesh"]
+    mesh = tree.assets[tree.run_ids[0]]["mesh"]
     status, headers, _ = server.request("HEAD", f"/stac/{mesh}")
     assert status == 200 and headers["content-type"] == "model/gltf-binary"
 
@@ -197,8 +139,8 @@ def test_traversal_refused_with_one_log_line(server: Server, target: str, reason
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-def test_writes_refused_with_one_log_line(server: Server, method: str) -> None:
-    catalog = server.tree.root / "catalog.json"
+def test_writes_refused_with_one_log_line(server: Server, tree: PublishedTree, method: str) -> None:
+    catalog = tree.root / "catalog.json"
     before = catalog.read_bytes()
     mark = len(server.lines)
     status, headers, _ = server.request(method, "/stac/catalog.json", {"Content-Length": "0"})
@@ -216,8 +158,8 @@ def test_access_log_one_line_per_request(server: Server) -> None:
     assert len(new) == 1 and "127.0.0.1 GET /stac/catalog.json 200" in new[0], new
 
 
-def test_port_in_use_is_one_line_exit_2(server: Server) -> None:
-    outcome = run_main(["twin", "serve", str(server.tree.root), "--port", str(server.port)])
+def test_port_in_use_is_one_line_exit_2(server: Server, tree: PublishedTree) -> None:
+    outcome = run_main(["twin", "serve", str(tree.root), "--port", str(server.port)])
     assert outcome.code == 2
     lines = [line for line in outcome.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"127.0.0.1:{server.port}" in lines[0], outcome.stderr

@@ -10,17 +10,26 @@ with ``catalog.json``, one site Collection and a few Items whose assets are real
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
-from dataclasses import dataclass
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pystac
+import pytest
 import rasterio
 import trimesh
-from pyproj import Transformer
 from affine import Affine
+from pyproj import Transformer
 
 SITE = "open-pit"
 EPSG = 32644
@@ -51,7 +60,9 @@ def _multihash_sha256(path: Path) -> str:
     return "1220" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_cog(path: Path, data: np.ndarray, origin_en: tuple[float, float], nodata: float | None) -> None:
+def _write_cog(
+    path: Path, data: np.ndarray, origin_en: tuple[float, float], nodata: float | None
+) -> None:
     """A tiled, overviewed COG (GDAL's COG driver), small blocks so a window is a few ranges."""
     bands, rows, cols = data.shape
     profile = {
@@ -128,9 +139,7 @@ def _tileset(path: Path, glb_name: str, extent_m: float) -> None:
         "geometricError": extent_m,
         "root": {
             "transform": _ecef_enu_matrix(LAT_DEG, LON_DEG, 400.0),
-            "boundingVolume": {
-                "box": [half, -half, 15, half, 0, 0, 0, half, 0, 0, 0, 15]
-            },
+            "boundingVolume": {"box": [half, -half, 15, half, 0, 0, 0, half, 0, 0, 0, 15]},
             "geometricError": 0.0,
             "refine": "ADD",
             "content": {"uri": glb_name},
@@ -146,7 +155,9 @@ def _add_asset(item: pystac.Item, key: str, path: Path, media: str, roles: list[
     item.add_asset(key, asset)
 
 
-def _item(run_id: str, when: datetime, folder: Path, seed: int, rgb: tuple[int, int, int]) -> pystac.Item:
+def _item(
+    run_id: str, when: datetime, folder: Path, seed: int, rgb: tuple[int, int, int]
+) -> pystac.Item:
     to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{EPSG}", always_xy=True)
     e0, n0 = to_utm.transform(LON_DEG, LAT_DEG)
     extent = SIZE_PX * GSD_M
@@ -225,11 +236,87 @@ def build_published_tree(root: Path, runs: int = 2) -> PublishedTree:
             asset.href = str(Path(asset.href).relative_to(root / SITE / item.id))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     assets = {
-        item.id: {
-            key: f"{SITE}/{item.id}/{asset.href}" for key, asset in item.assets.items()
-        }
+        item.id: {key: f"{SITE}/{item.id}/{asset.href}" for key, asset in item.assets.items()}
         for item in items
     }
     ortho_rgb = {item.id: colours[k % len(colours)] for k, item in enumerate(items)}
     run_ids = [item.id for item in reversed(items)]
     return PublishedTree(root=root, run_ids=run_ids, assets=assets, ortho_rgb=ortho_rgb)
+
+
+@dataclass
+class Server:
+    """The running ``smartmine twin serve`` and the lines of its log so far."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    root: Path
+    lines: list[str] = field(default_factory=list)
+
+    def log_since(self, mark: int, settle_s: float = 0.3) -> list[str]:
+        """Log lines after ``mark`` (a ``len(lines)`` taken before the requests)."""
+        time.sleep(settle_s)  # the access line is written after the response is sent
+        return self.lines[mark:]
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw request: ``target`` goes on the wire exactly as given (no normalising)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            for key, value in (headers or {}).items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def require_bundle() -> None:
+    """Fail (not skip) without the viewer bundle: set-up builds it in every job."""
+    from twin.serve import STATIC_DIR, VIEWER_FILES
+
+    missing = [name for name in VIEWER_FILES if not (STATIC_DIR / name).is_file()]
+    if missing:
+        pytest.fail(
+            f"viewer bundle missing in {STATIC_DIR} ({missing}): run scripts/build_viewer.sh"
+        )
+
+
+@contextmanager
+def serve_tree(root: Path) -> Iterator[Server]:
+    """``smartmine twin serve ROOT --port 0`` in a subprocess, its log pumped into
+    ``Server.lines``; stopped on exit."""
+    require_bundle()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "smartmine", "twin", "serve", str(root), "--port", "0"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if " serving " in line:
+                started.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if not started.wait(30):
+            pytest.fail(f"twin serve did not start: {lines}")
+        url = next(line for line in lines if " serving " in line).split(" at ")[1].split()[0]
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert url == f"http://127.0.0.1:{port}/", f"not loopback by default: {url}"
+        yield Server(proc, port, root, lines)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

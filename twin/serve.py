@@ -67,7 +67,7 @@ class ServeError(SmartmineError):
 
 
 @dataclass(frozen=True)
-class Refused(Exception):
+class RefusedError(Exception):
     """A request the server will not answer; ``reason`` goes into the log line."""
 
     status: int
@@ -110,7 +110,7 @@ def check_static(static_dir: Path) -> Path:
 
 
 def locate(base: Path, rel: str) -> Path:
-    """The file ``rel`` (already percent-decoded) names inside ``base``, or ``Refused``.
+    """The file ``rel`` (already percent-decoded) names inside ``base``, or ``RefusedError``.
 
     ``base`` must be resolved. Segments are checked before touching the file system
     (no ``..``, ``.``, empty, backslash, NUL), then the resolved path must stay inside
@@ -119,22 +119,22 @@ def locate(base: Path, rel: str) -> Path:
     segments = rel.split("/")
     for seg in segments:
         if seg == "..":
-            raise Refused(403, "path climbs out with '..'")
+            raise RefusedError(403, "path climbs out with '..'")
         if seg in ("", "."):
-            raise Refused(403, "empty or '.' path segment (absolute or non-canonical path)")
+            raise RefusedError(403, "empty or '.' path segment (absolute or non-canonical path)")
         if "\\" in seg or "\x00" in seg:
-            raise Refused(403, "backslash or NUL in path")
+            raise RefusedError(403, "backslash or NUL in path")
     candidate = base.joinpath(*segments)
     try:
         real = candidate.resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
-        raise Refused(404, "") from None
+        raise RefusedError(404, "") from None
     except (OSError, RuntimeError) as err:  # symlink loop
-        raise Refused(403, f"path does not resolve: {err}") from None
+        raise RefusedError(403, f"path does not resolve: {err}") from None
     if not real.is_relative_to(base):
-        raise Refused(403, "symbolic link leads outside the served folder")
+        raise RefusedError(403, "symbolic link leads outside the served folder")
     if not real.is_file():
-        raise Refused(404, "")
+        raise RefusedError(404, "")
     return real
 
 
@@ -146,7 +146,7 @@ def _file_response(path: Path) -> Response:
     return FileResponse(path, media_type=media, headers=headers)
 
 
-def _mark_refused(request: Request, refused: Refused) -> Response:
+def _mark_refused(request: Request, refused: RefusedError) -> Response:
     """The response to a refused request; the log line is written by ``AccessLog``."""
     if refused.status == 404:
         return PlainTextResponse("not found\n", status_code=404)
@@ -169,13 +169,13 @@ def make_app(root: Path, *, static_dir: Path | None = None) -> Starlette:
     async def stac(request: Request) -> Response:
         try:
             return _file_response(locate(stac_base, request.path_params["rel"]))
-        except Refused as refused:
+        except RefusedError as refused:
             return _mark_refused(request, refused)
 
     async def static(request: Request) -> Response:
         try:
             return _file_response(locate(static_base, request.path_params["rel"]))
-        except Refused as refused:
+        except RefusedError as refused:
             return _mark_refused(request, refused)
 
     async def stac_root(request: Request) -> Response:
