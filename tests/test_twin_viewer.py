@@ -1,0 +1,178 @@
+"""The viewer page in a real headless browser: Debian's chromium driven by Playwright,
+against ``smartmine twin serve`` on 127.0.0.1.
+
+Checked: the page loads with no console error and asks nothing of any other host (it
+works offline: no CDN, no tokens); the layers it lists are exactly the newest run's
+assets in the catalog (read back by pystac); the legend shows the classes with their
+areas; a screenshot shows the map (orthophoto and heat-map colours, by pixels) and the
+3D model (non-background pixels in its canvas); the run picker lists every run newest
+first and switches the map and the layer list to the chosen run.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+import pytest
+from PIL import Image
+
+from tests.conftest import require_data
+from tests.twin_fixtures import PublishedTree, Server, build_published_tree, serve_tree
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",  # WebGL (OpenLayers' COG layers, three.js) on the CPU
+]
+BACKGROUND_RGB = (0x1D, 0x1F, 0x21)
+READY_S = 60.0
+
+
+@dataclass
+class Session:
+    """The page, what it logged and every URL it asked for."""
+
+    page: Any
+    server: Server
+    tree: PublishedTree
+    console: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _chromium() -> Path:
+    if CHROMIUM.exists():
+        return CHROMIUM
+    reason = f"{CHROMIUM} not installed (apt-get install chromium; scripts/setup.sh test does)"
+    if require_data():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> PublishedTree:
+    return build_published_tree(tmp_path_factory.mktemp("twin") / "pub", runs=2)
+
+
+@pytest.fixture(scope="module")
+def session(tree: PublishedTree) -> Iterator[Session]:
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with serve_tree(tree.root) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 700})
+        s = Session(page, server, tree)
+        page.on("console", lambda m: s.console.append((m.type, m.text)))
+        page.on("pageerror", lambda e: s.console.append(("pageerror", str(e))))
+        page.on("request", lambda r: s.requests.append(r.url))
+        page.on("requestfailed", lambda r: s.failures.append(f"{r.url}: {r.failure}"))
+        page.on(
+            "response",
+            lambda r: s.failures.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None,
+        )
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        wait_ready(page, tree.run_ids[0])
+        yield s
+        browser.close()
+
+
+def wait_ready(page: Any, run_id: str) -> None:
+    """Until the page says the run is drawn (map rendered, model loaded) or failed."""
+    page.wait_for_selector(
+        f'body[data-state="ready"][data-run="{run_id}"], body[data-state="error"]',
+        timeout=READY_S * 1000,
+    )
+    assert page.evaluate("document.body.dataset.state") == "ready"
+
+
+def screenshot(page: Any, selector: str) -> np.ndarray:
+    """The element's pixels as an (H, W, 3) uint8 array, from a real screenshot."""
+    png = page.locator(selector).screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def near(rgb: np.ndarray, colour: tuple[int, int, int], tol: int) -> np.ndarray:
+    return np.all(np.abs(rgb.astype(int) - np.array(colour)) <= tol, axis=-1)
+
+
+def newest_item(tree: PublishedTree) -> pystac.Item:
+    catalog = pystac.Catalog.from_file(str(tree.root / "catalog.json"))
+    items = list(catalog.get_items(recursive=True))
+    return max(items, key=lambda i: i.datetime or i.common_metadata.start_datetime)
+
+
+def test_page_loads_without_console_errors_and_stays_on_loopback(session: Session) -> None:
+    errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
+    assert not errors, errors
+    assert not session.failures, session.failures
+    origin = f"http://127.0.0.1:{session.server.port}/"
+    foreign = [u for u in session.requests if not u.startswith((origin, "data:", "blob:"))]
+    assert not foreign, f"the page asked other hosts (must work offline): {foreign}"
+
+
+def test_layers_listed_equal_the_catalog_assets(session: Session) -> None:
+    item = newest_item(session.tree)
+    listed = session.page.eval_on_selector_all(
+        "#layers [data-asset]", "els => els.map(e => [e.dataset.asset, e.dataset.href])"
+    )
+    assert sorted(key for key, _ in listed) == sorted(item.assets)
+    for key, href in listed:  # each link is the asset served from the tree
+        rel = Path(item.assets[key].get_absolute_href() or "").relative_to(session.tree.root)
+        assert href.endswith(f"/stac/{rel.as_posix()}"), (key, href)
+
+
+def test_legend_lists_the_classes_with_their_areas(session: Session) -> None:
+    item = newest_item(session.tree)
+    rows = session.page.eval_on_selector_all(
+        "#legend tbody tr", "rows => rows.map(r => [r.dataset.class, r.cells[2].textContent])"
+    )
+    expected = [[c["name"], f"{c['area_m2']:.1f}"] for c in item.properties["smartmine:classes"]]
+    assert rows == expected
+
+
+def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
+    run_id = session.tree.run_ids[0]
+    page = session.page
+    shot = screenshot(page, "#map")
+    ortho = near(shot, session.tree.ortho_rgb[run_id], 30).mean()
+    red = shot[..., 0].astype(int)
+    heat = ((red > 170) & (shot[..., 1] < 90) & (shot[..., 2] < 90)).mean()
+    print(f"map: orthophoto colour {ortho:.1%}, heat red {heat:.2%}")
+    assert ortho > 0.30, f"the orthophoto covers {ortho:.1%} of the map"
+    assert heat > 0.005, f"the heat map's hot colour covers {heat:.2%} of the map"
+    model = screenshot(page, "#model")
+    drawn = ~near(model, BACKGROUND_RGB, 6)
+    print(f"model: {drawn.mean():.1%} of the canvas drawn")
+    assert drawn.mean() > 0.10, f"the 3D model covers {drawn.mean():.1%} of its canvas"
+    page.screenshot(path=str(session.tree.root.parent / "viewer.png"))
+
+
+def test_run_picker_switches_runs(session: Session) -> None:
+    page = session.page
+    run_ids = page.eval_on_selector_all("#run-picker option", "os => os.map(o => o.dataset.run)")
+    assert run_ids == session.tree.run_ids, "every run, newest first"
+    older = session.tree.run_ids[1]
+    page.select_option("#run-picker", index=1)
+    wait_ready(page, older)
+    hrefs = page.eval_on_selector_all("#layers [data-asset]", "els => els.map(e => e.dataset.href)")
+    assert hrefs and all(f"/{older}/" in h for h in hrefs), hrefs
+    shot = screenshot(page, "#map")
+    now = near(shot, session.tree.ortho_rgb[older], 30).mean()
+    before = near(shot, session.tree.ortho_rgb[session.tree.run_ids[0]], 30).mean()
+    assert now > 0.30 and before < 0.02, (now, before)
+    errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
+    assert not errors, errors
