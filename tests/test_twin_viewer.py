@@ -102,17 +102,21 @@ def wait_ready(page: Any, run_id: str) -> None:
 def screenshot(page: Any, selector: str) -> np.ndarray:
     """The element's pixels as an (H, W, 3) uint8 array, from a real screenshot."""
     png = page.locator(selector).screenshot()
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    rgb: np.ndarray = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return rgb
 
 
 def near(rgb: np.ndarray, colour: tuple[int, int, int], tol: int) -> np.ndarray:
-    return np.all(np.abs(rgb.astype(int) - np.array(colour)) <= tol, axis=-1)
+    close: np.ndarray = np.all(np.abs(rgb.astype(int) - np.array(colour)) <= tol, axis=-1)
+    return close
 
 
 def newest_item(tree: PublishedTree) -> pystac.Item:
     catalog = pystac.Catalog.from_file(str(tree.root / "catalog.json"))
     items = list(catalog.get_items(recursive=True))
-    return max(items, key=lambda i: i.datetime or i.common_metadata.start_datetime)
+    return max(
+        items, key=lambda i: str(i.properties.get("datetime") or i.properties["start_datetime"])
+    )
 
 
 def test_page_loads_without_console_errors_and_stays_on_loopback(session: Session) -> None:

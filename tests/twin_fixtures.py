@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pystac
@@ -39,7 +40,7 @@ GSD_M = 0.25
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 
-CLASSES = [
+CLASSES: list[dict[str, Any]] = [
     {"value": 1, "name": "jarosite", "colour": "#c8a000", "contamination": True},
     {"value": 2, "name": "goethite", "colour": "#a0522d", "contamination": True},
     {"value": 3, "name": "clean rock", "colour": "#808080", "contamination": False},
@@ -118,7 +119,9 @@ def _mesh(path: Path, dsm: np.ndarray, rgb: tuple[int, int, int]) -> None:
             faces += [[i, i + cols, i + 1], [i + 1, i + cols, i + cols + 1]]
     colours = np.tile(np.array([*rgb, 255], np.uint8), (len(verts), 1))
     mesh = trimesh.Trimesh(verts, np.array(faces), vertex_colors=colours, process=False)
-    path.write_bytes(mesh.export(file_type="glb"))
+    glb = mesh.export(file_type="glb")
+    assert isinstance(glb, bytes)
+    path.write_bytes(glb)
 
 
 def _ecef_enu_matrix(lat_deg: float, lon_deg: float, h_m: float) -> list[float]:
@@ -223,7 +226,7 @@ def build_published_tree(root: Path, runs: int = 2) -> PublishedTree:
         run_id = when.strftime("%Y%m%dT%H%M%SZ") + f"-{k:08x}"
         items.append(_item(run_id, when, root / SITE / run_id, k, colours[k % len(colours)]))
     extent = pystac.Extent(
-        pystac.SpatialExtent([items[0].bbox]),
+        pystac.SpatialExtent([list(items[0].bbox or [])]),
         pystac.TemporalExtent([[start, start + timedelta(days=runs - 1)]]),
     )
     collection = pystac.Collection(id=SITE, description=f"site {SITE}", extent=extent)
