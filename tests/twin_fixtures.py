@@ -124,6 +124,37 @@ def _mesh(path: Path, dsm: np.ndarray, rgb: tuple[int, int, int]) -> None:
     path.write_bytes(glb)
 
 
+def _clouds(
+    folder: Path, origin_en: tuple[float, float], extent_m: float, n: int, seed: int
+) -> None:
+    """The point cloud twice: plain LAZ (laspy) and COPC (copclib, one root node)."""
+    import copclib
+    import laspy
+
+    rng = np.random.default_rng(seed)
+    east = origin_en[0] + rng.random(n) * extent_m
+    north = origin_en[1] - rng.random(n) * extent_m
+    up = 400.0 + rng.random(n) * 15.0
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.scales = np.array([0.01, 0.01, 0.01])
+    header.offsets = np.array([origin_en[0], origin_en[1] - extent_m, 400.0])
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = east, north, up
+    las.write(folder / "cloud.laz")
+    scale = copclib.Vector3(0.01, 0.01, 0.01)
+    offset = copclib.Vector3(origin_en[0], origin_en[1] - extent_m, 400.0)
+    writer = copclib.FileWriter(
+        str(folder / "cloud.copc.laz"), copclib.CopcConfigWriter(6, scale, offset)
+    )
+    points = copclib.Points(writer.copc_config.las_header)
+    for x, y, z in zip(east, north, up, strict=True):
+        point = points.CreatePoint()
+        point.x, point.y, point.z = float(x), float(y), float(z)
+        points.AddPoint(point)
+    writer.AddNode(copclib.VoxelKey(0, 0, 0, 0), points)
+    writer.Close()
+
+
 def _ecef_enu_matrix(lat_deg: float, lon_deg: float, h_m: float) -> list[float]:
     """Column-major 4x4 ENU -> ECEF at a point (3D Tiles root transform)."""
     to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
@@ -176,6 +207,7 @@ def _item(
         nodata = float("nan") if key == "heat_map" else None
         _write_cog(folder / f"{key}.tif", data, origin, nodata)
     _mesh(folder / "mesh.glb", rasters["dsm"], rgb)
+    _clouds(folder, origin, extent, 2000, seed)
     _tileset(folder / "tileset.json", "mesh.glb", extent)
     (folder / "trajectory.txt").write_text("0 0 0 30 0 0 0 1\n", encoding="utf-8")
     (folder / "report.html").write_text("<html><body>report</body></html>", encoding="utf-8")
@@ -208,6 +240,9 @@ def _item(
         {"value": c["value"], "name": c["name"], "color_hint": c["colour"].lstrip("#")}
         for c in CLASSES
     ]
+    _add_asset(item, "cloud", folder / "cloud.laz", "application/vnd.laszip", ["data"])
+    copc_type = "application/vnd.laszip+copc"
+    _add_asset(item, "copc", folder / "cloud.copc.laz", copc_type, ["data"])
     _add_asset(item, "mesh", folder / "mesh.glb", "model/gltf-binary", ["data"])
     _add_asset(item, "tileset", folder / "tileset.json", "application/json", ["data"])
     _add_asset(item, "trajectory", folder / "trajectory.txt", "text/plain", ["metadata"])
@@ -256,15 +291,28 @@ class Server:
     root: Path
     lines: list[str] = field(default_factory=list)
 
-    def log_since(self, mark: int, settle_s: float = 0.3) -> list[str]:
-        """Log lines after ``mark`` (a ``len(lines)`` taken before the requests)."""
-        time.sleep(settle_s)  # the access line is written after the response is sent
+    def log_since(self, mark: int, quiet_s: float = 0.3, timeout_s: float = 5.0) -> list[str]:
+        """Log lines after ``mark`` (a ``len(lines)`` taken before the requests), once
+        the log has been quiet for ``quiet_s`` (access lines follow the response)."""
+        deadline = time.monotonic() + timeout_s
+        seen = len(self.lines)
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if len(self.lines) != seen:
+                seen, quiet_since = len(self.lines), time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                break
         return self.lines[mark:]
 
     def request(
         self, method: str, target: str, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
-        """One raw request: ``target`` goes on the wire exactly as given (no normalising)."""
+        """One raw request: ``target`` goes on the wire exactly as given (no normalising).
+
+        Returns once the server has logged it, so the next request's lines never mix
+        with this one's."""
+        mark = len(self.lines)
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
@@ -272,9 +320,15 @@ class Server:
                 conn.putheader(key, value)
             conn.endheaders()
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            result = response.status, dict(response.getheaders()), response.read()
         finally:
             conn.close()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            if any(f" {target} " in line for line in self.lines[mark:]):
+                break
+            time.sleep(0.01)
+        return result
 
 
 REPO = Path(__file__).resolve().parents[1]
