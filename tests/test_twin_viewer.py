@@ -111,6 +111,14 @@ def near(rgb: np.ndarray, colour: tuple[int, int, int], tol: int) -> np.ndarray:
     return close
 
 
+def hot_centre_x(rgb: np.ndarray) -> float:
+    """Where the heat map's hottest colour lies across the image, 0 (west) .. 1 (east);
+    NaN when there is none."""
+    hot = (rgb[..., 0] > 170) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
+    cols = np.nonzero(hot)[1]
+    return float(cols.mean() / rgb.shape[1]) if cols.size else float("nan")
+
+
 def newest_item(tree: PublishedTree) -> pystac.Item:
     catalog = pystac.Catalog.from_file(str(tree.root / "catalog.json"))
     items = list(catalog.get_items(recursive=True))
@@ -149,6 +157,9 @@ def test_legend_lists_the_classes_with_their_areas(session: Session) -> None:
 
 
 def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
+    """Map: orthophoto and heat colours. Model: the tileset drawn, the draped heat on it,
+    and its hot spot on the same side (west/east) as on the map: the tileset's ECEF
+    transform taken back to the screen agrees with the COG's georeferencing."""
     run_id = session.tree.run_ids[0]
     page = session.page
     shot = screenshot(page, "#map")
@@ -158,10 +169,14 @@ def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
     print(f"map: orthophoto colour {ortho:.1%}, heat red {heat:.2%}")
     assert ortho > 0.30, f"the orthophoto covers {ortho:.1%} of the map"
     assert heat > 0.005, f"the heat map's hot colour covers {heat:.2%} of the map"
+    assert page.eval_on_selector("#model", "c => c.dataset.source") == "tileset"
     model = screenshot(page, "#model")
     drawn = ~near(model, BACKGROUND_RGB, 6)
     print(f"model: {drawn.mean():.1%} of the canvas drawn")
     assert drawn.mean() > 0.10, f"the 3D model covers {drawn.mean():.1%} of its canvas"
+    map_x, model_x = hot_centre_x(shot), hot_centre_x(model)
+    print(f"hot spot across: map {map_x:.2f}, model {model_x:.2f}")
+    assert (map_x - 0.5) * (model_x - 0.5) > 0, "the hot spot is on opposite sides"
     page.screenshot(path=str(session.tree.root.parent / "viewer.png"))
 
 
@@ -178,5 +193,8 @@ def test_run_picker_switches_runs(session: Session) -> None:
     now = near(shot, session.tree.ortho_rgb[older], 30).mean()
     before = near(shot, session.tree.ortho_rgb[session.tree.run_ids[0]], 30).mean()
     assert now > 0.30 and before < 0.02, (now, before)
+    model = screenshot(page, "#model")
+    map_x, model_x = hot_centre_x(shot), hot_centre_x(model)
+    assert map_x > 0.5 and model_x > 0.5, ("the older run's hot spot lies east", map_x, model_x)
     errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
     assert not errors, errors

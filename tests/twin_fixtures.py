@@ -100,10 +100,11 @@ def _rasters(seed: int, rgb: tuple[int, int, int]) -> dict[str, np.ndarray]:
     return {"orthophoto": ortho, "dsm": dsm, "class_map": classes[None], "heat_map": heat[None]}
 
 
-def _mesh(path: Path, dsm: np.ndarray, rgb: tuple[int, int, int]) -> None:
+def _mesh(path: Path, dsm: np.ndarray, heat: np.ndarray, rgb: tuple[int, int, int]) -> None:
     """A terrain GLB from the DSM (every 8th pixel), local metres, vertex colours.
 
     glTF is Y up (what 3D Tiles 1.1 expects of GLB content): x east, y up, z south.
+    Draped like the contract's meshes: vertex attribute ``_HEAT`` (float32).
     """
     step = 8
     z = dsm[0, ::step, ::step]
@@ -119,6 +120,7 @@ def _mesh(path: Path, dsm: np.ndarray, rgb: tuple[int, int, int]) -> None:
             faces += [[i, i + cols, i + 1], [i + 1, i + cols, i + cols + 1]]
     colours = np.tile(np.array([*rgb, 255], np.uint8), (len(verts), 1))
     mesh = trimesh.Trimesh(verts, np.array(faces), vertex_colors=colours, process=False)
+    mesh.vertex_attributes["_HEAT"] = np.nan_to_num(heat[0, ::step, ::step]).ravel()
     glb = mesh.export(file_type="glb")
     assert isinstance(glb, bytes)
     path.write_bytes(glb)
@@ -206,7 +208,7 @@ def _item(
     for key, data in rasters.items():
         nodata = float("nan") if key == "heat_map" else None
         _write_cog(folder / f"{key}.tif", data, origin, nodata)
-    _mesh(folder / "mesh.glb", rasters["dsm"], rgb)
+    _mesh(folder / "mesh.glb", rasters["dsm"], rasters["heat_map"], rgb)
     _clouds(folder, origin, extent, 2000, seed)
     _tileset(folder / "tileset.json", "mesh.glb", extent)
     (folder / "trajectory.txt").write_text("0 0 0 30 0 0 0 1\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 // shows the chosen run's orthophoto, contamination heat map and class map on a map
 // (OpenLayers; COGs streamed by HTTP range requests), its 3D model (three.js, the GLB
 // of the `mesh` asset or the content of the `tileset`), a legend of the classes with
-// their areas and a run picker. Everything is bundled at build time: no CDN, no tokens.
+// their areas and a run picker. The 3D Tiles tileset is drawn by 3d-tiles-renderer, its
+// ECEF root transform taken back to a local east-north-up frame at the tileset's centre. Everything is bundled at build time: no CDN, no tokens.
 //
 // For the tests, the page lists every asset of the run as <li data-asset="KEY">, and
 // sets body[data-state] to "ready" (with body[data-run] = the run id) once the map has
@@ -19,6 +20,8 @@ import proj4 from 'proj4';
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/examples/jsm/loaders/GLTFLoader.js';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
+import { TilesRenderer } from '3d-tiles-renderer';
+import { ReorientationPlugin } from '3d-tiles-renderer/plugins';
 
 const CATALOG_URL = new URL('/stac/catalog.json', window.location.href).href;
 const MAP_LAYERS = ['orthophoto', 'class_map', 'heat_map']; // bottom to top
@@ -100,6 +103,36 @@ function layerFor(key, href, classes) {
   return new WebGLTileLayer({ source, style: { color: match }, visible: false });
 }
 
+// The heat ramp of the map layer, for 0..1 (sRGB 0..255 stops), grey below 0.02.
+const HEAT_STOPS = [
+  [0, [255, 255, 178]], [0.33, [254, 204, 92]], [0.66, [253, 141, 60]], [1, [189, 0, 38]],
+];
+
+function heatRgb(value) {
+  if (!(value > 0.02)) return [150, 150, 150];
+  const v = Math.min(value, 1);
+  for (let i = 1; i < HEAT_STOPS.length; i++) {
+    const [v1, c1] = HEAT_STOPS[i];
+    const [v0, c0] = HEAT_STOPS[i - 1];
+    if (v <= v1) {
+      const t = (v - v0) / (v1 - v0);
+      return c0.map((c, k) => c + t * (c1[k] - c));
+    }
+  }
+  return HEAT_STOPS[HEAT_STOPS.length - 1][1];
+}
+
+function heatColours(heat) {
+  const colours = new Float32Array(heat.count * 3);
+  const colour = new THREE.Color();
+  for (let i = 0; i < heat.count; i++) {
+    const [r, g, b] = heatRgb(heat.getX(i));
+    colour.setRGB(r / 255, g / 255, b / 255, THREE.SRGBColorSpace);
+    colours.set([colour.r, colour.g, colour.b], i * 3);
+  }
+  return new THREE.BufferAttribute(colours, 3);
+}
+
 class MapView {
   constructor(target) {
     this.map = new Map({ target, layers: [], controls: [] });
@@ -172,6 +205,7 @@ class ModelView {
     this.controls = new OrbitControls(this.camera, canvas);
     this.controls.addEventListener('change', () => this.draw());
     this.model = null;
+    this.tiles = null;
     new ResizeObserver(() => this.resize()).observe(canvas);
     this.resize();
   }
@@ -185,31 +219,35 @@ class ModelView {
     this.draw();
   }
 
-  draw() {
-    this.renderer.render(this.scene, this.camera);
-  }
-
   clear() {
     if (this.model) this.scene.remove(this.model);
+    if (this.tiles) this.tiles.dispose();
     this.model = null;
+    this.tiles = null;
     this.draw();
   }
 
-  // Loads a GLB and frames it: the model's own local frame (metres, Y up).
-  async show(glbUrl) {
-    const gltf = await new GLTFLoader().loadAsync(glbUrl);
-    this.clear();
-    this.model = gltf.scene;
-    this.model.traverse((o) => {
-      if (o.isMesh && o.geometry.getAttribute('color')) {
+  // Lit vertex colours: the draped heat (vertex attribute _HEAT) when the mesh has it,
+  // on the same ramp as the map, else the recorded colours (COLOR_0).
+  static recolour(object) {
+    object.traverse((o) => {
+      if (!o.isMesh) return;
+      const heat = o.geometry.getAttribute('_heat');
+      if (heat) o.geometry.setAttribute('color', heatColours(heat));
+      if (o.geometry.getAttribute('color')) {
         o.material = new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.DoubleSide });
       }
     });
-    this.scene.add(this.model);
-    const box = new THREE.Box3().setFromObject(this.model);
-    const centre = box.getCenter(new THREE.Vector3());
-    const radius = Math.max(box.getSize(new THREE.Vector3()).length() / 2, 1);
-    this.camera.position.copy(centre).add(new THREE.Vector3(0.6, 0.9, 1.0).normalize().multiplyScalar(radius * 3.2));
+  }
+
+  // Points the camera at a sphere (centre, radius) from the south, above, so that north
+  // is up the screen as on the map; `north` and `up` are world directions.
+  frame(centre, radius, north = new THREE.Vector3(0, 0, -1), up = new THREE.Vector3(0, 1, 0)) {
+    radius = Math.max(radius, 1);
+    const offset = north.clone().multiplyScalar(-0.75).add(up.clone().multiplyScalar(1.0));
+    offset.normalize().multiplyScalar(radius * 3.0);
+    this.camera.up.copy(up);
+    this.camera.position.copy(centre).add(offset);
     this.camera.near = radius / 100;
     this.camera.far = radius * 100;
     this.camera.updateProjectionMatrix();
@@ -217,17 +255,85 @@ class ModelView {
     this.controls.update();
     this.draw();
   }
-}
 
-// The GLB to show: the mesh asset, else the tileset's root content.
-async function modelUrl(assetUrls) {
-  if (assetUrls.mesh) return assetUrls.mesh;
-  if (assetUrls.tileset) {
-    const tileset = await fetchJson(assetUrls.tileset);
-    const uri = tileset.root && tileset.root.content && tileset.root.content.uri;
-    if (uri && /\.glb$/i.test(uri)) return new URL(uri, assetUrls.tileset).href;
+  // Loads a GLB and frames it: the model's own local frame (metres, Y up).
+  async showGlb(glbUrl) {
+    const gltf = await new GLTFLoader().loadAsync(glbUrl);
+    this.clear();
+    this.model = gltf.scene;
+    ModelView.recolour(this.model);
+    this.scene.add(this.model);
+    const box = new THREE.Box3().setFromObject(this.model);
+    this.frame(box.getCenter(new THREE.Vector3()), box.getSize(new THREE.Vector3()).length() / 2);
+    this.canvas.dataset.source = 'mesh';
   }
-  return null;
+
+  // Streams a 3D Tiles tileset; resolves once its visible tiles are loaded and drawn.
+  showTileset(tilesetUrl) {
+    this.clear();
+    const tiles = new TilesRenderer(tilesetUrl);
+    tiles.registerPlugin(new ReorientationPlugin({ recenter: true }));
+    tiles.setCamera(this.camera);
+    tiles.setResolutionFromRenderer(this.camera, this.renderer);
+    tiles.addEventListener('load-model', ({ scene }) => ModelView.recolour(scene));
+    this.tiles = tiles;
+    this.scene.add(tiles.group);
+    return new Promise((resolve, reject) => {
+      let framed = false;
+      tiles.addEventListener('load-error', ({ error, url }) => reject(new Error(`${url}: ${error}`)));
+      // The plugin (registered first) has moved tiles.group when this runs.
+      tiles.addEventListener('load-root-tileset', () => {
+        framed = true;
+        const sphere = new THREE.Sphere();
+        tiles.group.updateMatrixWorld(true);
+        if (tiles.getBoundingSphere(sphere)) {
+          // North and up at the tileset's centre (ECEF), turned into the world frame.
+          const cart = {};
+          const [east, north, up] = [new THREE.Vector3(), new THREE.Vector3(), new THREE.Vector3()];
+          tiles.ellipsoid.getPositionToCartographic(sphere.center, cart);
+          tiles.ellipsoid.getEastNorthUpAxes(cart.lat, cart.lon, east, north, up);
+          north.transformDirection(tiles.group.matrixWorld);
+          up.transformDirection(tiles.group.matrixWorld);
+          sphere.applyMatrix4(tiles.group.matrixWorld);
+          this.frame(sphere.center, sphere.radius, north, up);
+        }
+      });
+      // Drawn when the root is framed, nothing is loading and some tile is visible.
+      const started = performance.now();
+      const tick = () => {
+        if (this.tiles !== tiles) return;
+        this.draw();
+        if (performance.now() - started > 30000) {
+          reject(new Error(`${tilesetUrl}: no tile visible after 30 s`));
+          return;
+        }
+        const loading = tiles.stats.downloading + tiles.stats.parsing + tiles.stats.queued;
+        if (framed && loading === 0 && tiles.visibleTiles.size > 0) {
+          this.canvas.dataset.source = 'tileset';
+          resolve();
+        } else {
+          requestAnimationFrame(tick);
+        }
+      };
+      this.canvas.dataset.source = '';
+      tick();
+    });
+  }
+
+  // Renders; with a tileset, first lets it pick and load the tiles this view needs
+  // (guarded: its events call back into draw()).
+  draw() {
+    if (this.tiles && !this.updating) {
+      this.updating = true;
+      this.camera.updateMatrixWorld(); // the tiles' frustum test uses it
+      try {
+        this.tiles.update();
+      } finally {
+        this.updating = false;
+      }
+    }
+    this.renderer.render(this.scene, this.camera);
+  }
 }
 
 function fillLayers(run, assetUrls, mapView) {
@@ -286,12 +392,13 @@ async function showRun(run, mapView, modelView) {
   document.getElementById('accuracy').textContent = JSON.stringify(p['smartmine:accuracy'] || {}, null, 1);
   const mapDone = mapView.show(run, assetUrls);
   fillLayers(run, assetUrls, mapView);
-  const glb = await modelUrl(assetUrls);
   const note = document.getElementById('model-note');
+  note.textContent = '';
   let modelDone;
-  if (glb) {
-    note.textContent = '';
-    modelDone = modelView.show(glb);
+  if (assetUrls.tileset) {
+    modelDone = modelView.showTileset(assetUrls.tileset);
+  } else if (assetUrls.mesh) {
+    modelDone = modelView.showGlb(assetUrls.mesh);
   } else {
     modelView.clear();
     note.textContent = 'no 3D model in this run';
@@ -305,6 +412,7 @@ async function showRun(run, mapView, modelView) {
 async function main() {
   const mapView = new MapView('map');
   const modelView = new ModelView(document.getElementById('model'));
+  window.smartmineTwin = { mapView, modelView }; // for debugging from the console
   const runs = await loadRuns();
   const picker = document.getElementById('run-picker');
   for (const [i, run] of runs.entries()) {
