@@ -64,7 +64,7 @@ def _chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> PublishedTree:
-    return build_published_tree(tmp_path_factory.mktemp("twin") / "pub", runs=2)
+    return build_published_tree(tmp_path_factory.mktemp("twin") / "pub", runs=2, drift=True)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
 def test_run_picker_switches_runs(session: Session) -> None:
     page = session.page
     run_ids = page.eval_on_selector_all("#run-picker option", "os => os.map(o => o.dataset.run)")
-    assert run_ids == session.tree.run_ids, "every run, newest first"
+    assert run_ids == session.tree.run_ids, "every run of every site, newest first"
     older = session.tree.run_ids[1]
     page.select_option("#run-picker", index=1)
     wait_ready(page, older)
@@ -196,5 +196,27 @@ def test_run_picker_switches_runs(session: Session) -> None:
     model = screenshot(page, "#model")
     map_x, model_x = hot_centre_x(shot), hot_centre_x(model)
     assert map_x > 0.5 and model_x > 0.5, ("the older run's hot spot lies east", map_x, model_x)
+    errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
+    assert not errors, errors
+
+
+def test_underground_run_in_a_mine_grid(session: Session) -> None:
+    """A drift run (no rasters, ``proj:code`` null): no map layers, said so; the tunnel
+    drawn from its tileset with its draped heat."""
+    page = session.page
+    drift = session.tree.run_ids[2]
+    page.select_option("#run-picker", index=2)
+    wait_ready(page, drift)
+    listed = page.eval_on_selector_all(
+        "#layers [data-asset]", "els => els.map(e => e.dataset.asset)"
+    )
+    assert sorted(listed) == sorted(session.tree.assets[drift])
+    assert "no map layers" in page.inner_text("#map-note")
+    assert page.eval_on_selector("#model", "c => c.dataset.source") == "tileset"
+    model = screenshot(page, "#model")
+    drawn = ~near(model, BACKGROUND_RGB, 6)
+    assert drawn.mean() > 0.02, f"the tunnel covers {drawn.mean():.1%} of its canvas"
+    page.screenshot(path=str(session.tree.root.parent / "drift.png"))
+    assert np.isfinite(hot_centre_x(model)), "no draped heat on the tunnel"
     errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
     assert not errors, errors

@@ -252,35 +252,109 @@ def _item(
     return item
 
 
-def build_published_tree(root: Path, runs: int = 2) -> PublishedTree:
-    """``runs`` Items of one aerial site under ``root``; newest first in the result."""
+DRIFT_SITE = "drift"
+
+
+def _underground_item(run_id: str, when: datetime, folder: Path) -> pystac.Item:
+    """A drift run in a mine grid (``proj:code`` null): no rasters, a draped tunnel mesh
+    and its tileset, the trajectory and the report."""
+    to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{EPSG}", always_xy=True)
+    lat, lon = LAT_DEG - 0.002, LON_DEG + 0.002
+    e0, n0 = to_utm.transform(lon, lat)
+    folder.mkdir(parents=True, exist_ok=True)
+    tunnel = trimesh.creation.box(extents=(40.0, 4.0, 4.0))  # x along the drift, y up
+    tunnel.apply_translation((20.0, 2.0, 0.0))
+    heat = tunnel.vertices[:, 0] / 40.0  # clean at the portal, hot at the face
+    tunnel.vertex_attributes["_HEAT"] = heat.astype(np.float32)
+    glb = tunnel.export(file_type="glb")
+    assert isinstance(glb, bytes)
+    (folder / "mesh.glb").write_bytes(glb)
+    doc = {
+        "asset": {"version": "1.1"},
+        "geometricError": 40.0,
+        "root": {
+            "transform": _ecef_enu_matrix(lat, lon, -120.0),
+            "boundingVolume": {"box": [20, 0, 2, 20, 0, 0, 0, 2, 0, 0, 0, 2]},
+            "geometricError": 0.0,
+            "refine": "ADD",
+            "content": {"uri": "mesh.glb"},
+        },
+    }
+    (folder / "tileset.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    (folder / "trajectory.txt").write_text("0 0 0 0 0 0 0 1\n", encoding="utf-8")
+    (folder / "report.html").write_text("<html><body>drift</body></html>", encoding="utf-8")
+    grid = {
+        "name": "drift-grid",
+        "to_crs": f"EPSG:{EPSG}",
+        "matrix_4x4": [[1, 0, 0, e0], [0, 1, 0, n0], [0, 0, 1, -120.0], [0, 0, 0, 1]],
+    }
+    d = 0.0005
+    bbox = [lon - d, lat - d, lon + d, lat + d]
+    ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
+    item = pystac.Item(
+        id=run_id,
+        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+        bbox=bbox,
+        datetime=when,
+        properties={
+            "proj:code": None,
+            "proj:bbox": [0.0, -2.0, 40.0, 2.0],
+            "smartmine:mine_grid": grid,
+            "smartmine:kind": "underground",
+            "smartmine:status": "ok",
+            "smartmine:classes": [],
+            "smartmine:accuracy": {"slam": {"ate_rmse_m": 0.05}},
+            "smartmine:input_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
+            "smartmine:software": {"name": "smartmine", "version": "0.1.0"},
+            "smartmine:parameters": {},
+        },
+    )
+    _add_asset(item, "mesh", folder / "mesh.glb", "model/gltf-binary", ["data"])
+    _add_asset(item, "tileset", folder / "tileset.json", "application/json", ["data"])
+    _add_asset(item, "trajectory", folder / "trajectory.txt", "text/plain", ["metadata"])
+    _add_asset(item, "report", folder / "report.html", "text/html", ["metadata"])
+    return item
+
+
+def build_published_tree(root: Path, runs: int = 2, drift: bool = False) -> PublishedTree:
+    """``runs`` Items of one aerial site under ``root`` (and, with ``drift``, one older
+    underground run of a second site, in a mine grid); newest first in the result."""
     colours = [(150, 110, 70), (70, 120, 160), (90, 150, 90)]
     start = datetime(2026, 12, 7, 10, 15, tzinfo=UTC)
     catalog = pystac.Catalog(id="smartmine", description="smartmine digital twin")
-    items = []
+    sites: dict[str, list[pystac.Item]] = {SITE: []}
     for k in range(runs):
         when = start + timedelta(days=k)
         run_id = when.strftime("%Y%m%dT%H%M%SZ") + f"-{k:08x}"
-        items.append(_item(run_id, when, root / SITE / run_id, k, colours[k % len(colours)]))
-    extent = pystac.Extent(
-        pystac.SpatialExtent([list(items[0].bbox or [])]),
-        pystac.TemporalExtent([[start, start + timedelta(days=runs - 1)]]),
-    )
-    collection = pystac.Collection(id=SITE, description=f"site {SITE}", extent=extent)
-    catalog.add_child(collection)
-    for item in items:
-        collection.add_item(item)
+        folder = root / SITE / run_id
+        sites[SITE].append(_item(run_id, when, folder, k, colours[k % len(colours)]))
+    if drift:
+        when = start - timedelta(hours=3)
+        run_id = when.strftime("%Y%m%dT%H%M%SZ") + "-d0d0d0d0"
+        sites[DRIFT_SITE] = [_underground_item(run_id, when, root / DRIFT_SITE / run_id)]
+    for site, items in sites.items():
+        times = [i.datetime for i in items if i.datetime is not None]
+        extent = pystac.Extent(
+            pystac.SpatialExtent([list(items[0].bbox or [])]),
+            pystac.TemporalExtent([[min(times), max(times)]]),
+        )
+        collection = pystac.Collection(id=site, description=f"site {site}", extent=extent)
+        catalog.add_child(collection)
+        for item in items:
+            collection.add_item(item)
     catalog.normalize_hrefs(str(root))
-    for item in items:  # assets beside their item, relative
+    everything = [(site, item) for site, items in sites.items() for item in items]
+    for site, item in everything:  # assets beside their item, relative
         for asset in item.assets.values():
-            asset.href = str(Path(asset.href).relative_to(root / SITE / item.id))
+            asset.href = str(Path(asset.href).relative_to(root / site / item.id))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     assets = {
-        item.id: {key: f"{SITE}/{item.id}/{asset.href}" for key, asset in item.assets.items()}
-        for item in items
+        item.id: {key: f"{site}/{item.id}/{asset.href}" for key, asset in item.assets.items()}
+        for site, item in everything
     }
-    ortho_rgb = {item.id: colours[k % len(colours)] for k, item in enumerate(items)}
-    run_ids = [item.id for item in reversed(items)]
+    ortho_rgb = {item.id: colours[k % len(colours)] for k, item in enumerate(sites[SITE])}
+    newest_first = sorted(everything, key=lambda si: str(si[1].datetime), reverse=True)
+    run_ids = [item.id for _, item in newest_first]
     return PublishedTree(root=root, run_ids=run_ids, assets=assets, ortho_rgb=ortho_rgb)
 
 

@@ -78,14 +78,14 @@ function hexToRgba(hex, alpha) {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255, alpha];
 }
 
-function layerFor(key, href, classes) {
+function layerFor(key, href, classes, projection) {
   if (key === 'orthophoto') {
-    return new WebGLTileLayer({ source: new GeoTIFF({ sources: [{ url: href }], interpolate: false }) });
+    return new WebGLTileLayer({ source: new GeoTIFF({ sources: [{ url: href }], projection, interpolate: false }) });
   }
   if (key === 'heat_map') {
     // Heat in 0..1; nodata (band 2, the alpha the source adds) and no heat (~0, also what
     // geotiff.js gives for the sparse tiles GDAL leaves out) are transparent.
-    const source = new GeoTIFF({ sources: [{ url: href, min: 0, max: 1 }], interpolate: false });
+    const source = new GeoTIFF({ sources: [{ url: href, min: 0, max: 1 }], projection, interpolate: false });
     const color = [
       'case', ['any', ['==', ['band', 2], 0], ['<=', ['band', 1], 0.02]], [0, 0, 0, 0],
       ['interpolate', ['linear'], ['band', 1],
@@ -94,7 +94,7 @@ function layerFor(key, href, classes) {
     return new WebGLTileLayer({ source, style: { color } });
   }
   // class_map: raw class values, coloured as the legend; 0 and clean classes transparent.
-  const source = new GeoTIFF({ sources: [{ url: href }], normalize: false, interpolate: false });
+  const source = new GeoTIFF({ sources: [{ url: href }], projection, normalize: false, interpolate: false });
   const match = ['match', ['band', 1]];
   for (const c of classes) {
     match.push(c.value, hexToRgba(c.colour || '#ff00ff', c.contamination === false ? 0 : 0.55));
@@ -149,7 +149,7 @@ class MapView {
     for (const key of MAP_LAYERS) {
       const asset = item.assets[key];
       if (!asset || !(asset.type || '').includes(COG_TYPE)) continue;
-      const layer = layerFor(key, assetUrls[key], classes);
+      const layer = layerFor(key, assetUrls[key], classes, projection);
       this.layers[key] = layer;
       this.map.addLayer(layer);
     }
@@ -157,8 +157,17 @@ class MapView {
     const view = new View({ projection });
     this.map.setView(view);
     const size = this.map.getSize() || [400, 400];
-    view.fit(extent, { size, padding: [20, 20, 20, 20] });
-    if (Object.keys(this.layers).length === 0) return Promise.resolve();
+    if (Array.isArray(extent) && extent.length >= 4) {
+      const flat = extent.length === 6 ? [extent[0], extent[1], extent[3], extent[4]] : extent;
+      view.fit(flat, { size, padding: [20, 20, 20, 20] });
+    } else {
+      view.setCenter([0, 0]);
+      view.setResolution(1);
+    }
+    const empty = Object.keys(this.layers).length === 0;
+    document.getElementById('map-note').textContent = empty
+      ? `no map layers in this run (${item.properties['smartmine:kind'] || 'no rasters'})` : '';
+    if (empty) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const sources = Object.values(this.layers).map((l) => l.getSource());
       for (const s of sources) {
@@ -363,7 +372,9 @@ function fillLayers(run, assetUrls, mapView) {
 function fillLegend(item) {
   const body = document.querySelector('#legend tbody');
   body.replaceChildren();
-  for (const c of item.properties['smartmine:classes'] || []) {
+  const classes = item.properties['smartmine:classes'] || [];
+  document.getElementById('legend').hidden = classes.length === 0;
+  for (const c of classes) {
     const tr = document.createElement('tr');
     tr.dataset.class = c.name;
     const swatch = document.createElement('span');
