@@ -6,6 +6,7 @@ contract at start (missing folder, no catalog, port taken: one line, exit 2).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +245,14 @@ def test_loopback_is_the_default() -> None:
 
     assert build_parser().parse_args(["twin", "serve", "x"]).host == "127.0.0.1"
     assert inspect.signature(serve.serve).parameters["host"].default == "127.0.0.1"
+
+
+def test_ctrl_c_stops_cleanly(tree: PublishedTree) -> None:
+    """Ctrl-C is how a user stops the server: exit 0 and a last 'stopped' line, not the
+    CLI's 'interrupted' message meant for interrupted products."""
+    with serve_tree(tree.root) as other:
+        other.proc.send_signal(signal.SIGINT)
+        assert other.proc.wait(10) == 0
+        lines = other.log_since(0, quiet_s=0.2)
+    assert "stopped serving" in lines[-1], lines
+    assert not any("interrupted" in line for line in lines), lines

@@ -336,5 +336,8 @@ def serve(
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a normal stop
+        pass
     finally:
         sock.close()
+    LOG.info("stopped serving %s", root)
