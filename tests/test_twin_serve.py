@@ -28,6 +28,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> PublishedTree:
     (base / "secret.txt").write_text("root:x:0:0 secret\n", encoding="utf-8")
     (tree.root / "leak.txt").symlink_to(base / "secret.txt")
     (tree.root / "open-pit" / "up").symlink_to(base, target_is_directory=True)
+    partial = tree.root / "open-pit" / ".run.partial-123-456-abcd"  # an interrupted publish
+    partial.mkdir()
+    (partial / "item.json").write_text('{"secret": 1}', encoding="utf-8")
     return tree
 
 
@@ -144,6 +147,8 @@ def test_routes(server: Server, tree: PublishedTree) -> None:
         ("/stac/leak.txt", "symbolic link"),
         ("/stac/open-pit/up/secret.txt", "symbolic link"),
         ("/static/../serve.py", "'..'"),
+        ("/stac/open-pit/.run.partial-123-456-abcd/item.json", "hidden"),
+        ("/stac/open-pit/%2erun.partial-123-456-abcd/item.json", "hidden"),
         ("/static/%2e%2e/serve.py", "'..'"),
     ],
 )

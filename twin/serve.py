@@ -12,8 +12,9 @@ past the end, which is what those clients need.
 Why the guard: the folder is served to a browser, so nothing outside it may leak: a path
 with ``..`` (plain or percent-encoded), an empty segment (``//etc/passwd``), a
 backslash or NUL, or a symbolic link whose target lies outside the folder is refused
-with one line in the log naming the client, the request and the reason. Only GET and
-HEAD are answered; the server never writes.
+with one line in the log naming the client, the request and the reason; so is a hidden
+name (``.NAME.partial-*``: what an interrupted publish leaves). Only GET and HEAD are
+answered; the server never writes.
 """
 
 from __future__ import annotations
@@ -113,17 +114,21 @@ def locate(base: Path, rel: str) -> Path:
     """The file ``rel`` (already percent-decoded) names inside ``base``, or ``RefusedError``.
 
     ``base`` must be resolved. Segments are checked before touching the file system
-    (no ``..``, ``.``, empty, backslash, NUL), then the resolved path must stay inside
-    ``base`` so symbolic links that leave it are refused too.
+    (no ``..``, ``.``, empty, backslash, NUL, and no hidden name: an interrupted
+    publish leaves its ``.NAME.partial-*`` folders, which must never be served), then
+    the resolved path must stay inside ``base`` so symbolic links that leave it are
+    refused too.
     """
     segments = rel.split("/")
     for seg in segments:
         if seg == "..":
             raise RefusedError(403, "path climbs out with '..'")
-        if seg in ("", "."):
-            raise RefusedError(403, "empty or '.' path segment (absolute or non-canonical path)")
         if "\\" in seg or "\x00" in seg:
             raise RefusedError(403, "backslash or NUL in path")
+        if seg in ("", "."):
+            raise RefusedError(403, "empty or '.' path segment (absolute or non-canonical path)")
+        if seg.startswith("."):
+            raise RefusedError(403, "hidden path (unfinished publish or private file)")
     candidate = base.joinpath(*segments)
     try:
         real = candidate.resolve(strict=True)
@@ -325,17 +330,16 @@ def serve(
     app = make_app(root, static_dir=static_dir)
     sock = bind(host, port)
     _configure_logging()
-    LOG.info(
-        "serving %s read-only at %s (viewer at /, catalog at /stac/catalog.json; Ctrl-C stops)",
-        root,
-        url_of(sock),
-    )
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        LOG.warning("listening on %s: reachable from other machines on that network", host)
-    config = uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
+        LOG.info(
+            "serving %s read-only at %s (viewer at /, catalog at /stac/catalog.json; Ctrl-C stops)",
+            root,
+            url_of(sock),
+        )
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            LOG.warning("listening on %s: reachable from other machines on that network", host)
+        config = uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a normal stop
         pass
     finally:
