@@ -39,6 +39,12 @@ CHROMIUM_ARGS = [
 ]
 BACKGROUND_RGB = (0x1D, 0x1F, 0x21)
 READY_S = 60.0
+MAP_DRAWN = """() => new Promise((resolve) => {
+  const map = window.smartmineTwin.mapView.map;
+  map.once('rendercomplete', resolve);
+  map.render();
+})"""
+"""Resolves when the map has drawn every tile the current view needs."""
 
 
 @dataclass
@@ -178,6 +184,26 @@ def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
     print(f"hot spot across: map {map_x:.2f}, model {model_x:.2f}")
     assert (map_x - 0.5) * (model_x - 0.5) > 0, "the hot spot is on opposite sides"
     page.screenshot(path=str(session.tree.root.parent / "viewer.png"))
+
+
+def test_class_map_toggles_on_with_the_legend_colours(session: Session) -> None:
+    """The layer checkboxes work: heat off, class map on shows the first class in its
+    legend colour (blended over the orthophoto at the layer's 0.55 alpha)."""
+    page = session.page
+    run_id = session.tree.run_ids[0]
+    item = newest_item(session.tree)
+    first = item.properties["smartmine:classes"][0]
+    colour = np.array([int(first["colour"][i : i + 2], 16) for i in (1, 3, 5)])
+    expected = 0.55 * colour + 0.45 * np.array(session.tree.ortho_rgb[run_id])
+    page.uncheck('#layers [data-asset="heat_map"] input')
+    page.check('#layers [data-asset="class_map"] input')
+    page.evaluate(MAP_DRAWN)
+    shot = screenshot(page, "#map")
+    share = near(shot, tuple(int(v) for v in expected), 25).mean()  # type: ignore[arg-type]
+    print(f"class map: {first['name']} colour covers {share:.2%} of the map")
+    page.check('#layers [data-asset="heat_map"] input')
+    page.uncheck('#layers [data-asset="class_map"] input')
+    assert share > 0.01, f"{first['name']} covers {share:.2%} of the map"
 
 
 def test_run_picker_switches_runs(session: Session) -> None:

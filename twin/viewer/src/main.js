@@ -423,7 +423,7 @@ async function showRun(run, mapView, modelView) {
 async function main() {
   const mapView = new MapView('map');
   const modelView = new ModelView(document.getElementById('model'));
-  window.smartmineTwin = { mapView, modelView }; // for debugging from the console
+  window.smartmineTwin = { mapView, modelView }; // for the console and the browser test
   const runs = await loadRuns();
   const picker = document.getElementById('run-picker');
   for (const [i, run] of runs.entries()) {
