@@ -1,13 +1,13 @@
-// The twin viewer: reads the STAC catalog served by `smartmine twin serve` at /stac/,
-// shows the chosen run's orthophoto, contamination heat map and class map on a map
-// (OpenLayers; COGs streamed by HTTP range requests), its 3D model (three.js, the GLB
-// of the `mesh` asset or the content of the `tileset`), a legend of the classes with
-// their areas and a run picker. The 3D Tiles tileset is drawn by 3d-tiles-renderer, its
-// ECEF root transform taken back to a local east-north-up frame at the tileset's centre. Everything is bundled at build time: no CDN, no tokens.
+// The twin viewer: reads the STAC catalog served by `smartmine twin serve` at /stac/ and
+// shows the chosen run's orthophoto, class map and contamination heat map on a map
+// (OpenLayers; COGs streamed by HTTP range requests), its 3D model (the 3D Tiles tileset
+// through 3d-tiles-renderer, its ECEF root transform taken back to a local east-north-up
+// frame; else the `mesh` GLB), a legend of the classes with their areas and a run picker.
+// Everything is bundled at build time (scripts/build_viewer.sh): no CDN, no tokens.
 //
 // For the tests, the page lists every asset of the run as <li data-asset="KEY">, and
 // sets body[data-state] to "ready" (with body[data-run] = the run id) once the map has
-// rendered the run's rasters and the model is drawn, or "error" on failure.
+// drawn the run's rasters and the model is drawn, or "error" on failure.
 
 import Map from 'ol/Map.js';
 import View from 'ol/View.js';
@@ -48,9 +48,9 @@ async function loadRuns() {
   const runs = [];
   for (const childUrl of linksOf(catalog, 'child', CATALOG_URL)) {
     const collection = await fetchJson(childUrl);
-    for (const itemUrl of linksOf(collection, 'item', childUrl)) {
-      runs.push({ site: collection.id, url: itemUrl, item: await fetchJson(itemUrl) });
-    }
+    const urls = linksOf(collection, 'item', childUrl);
+    const items = await Promise.all(urls.map(fetchJson));
+    items.forEach((item, i) => runs.push({ site: collection.id, url: urls[i], item }));
   }
   runs.sort((a, b) => itemTime(b.item).localeCompare(itemTime(a.item)));
   return runs;
@@ -70,7 +70,15 @@ function projectionFor(item) {
   }
   if (code && getProjection(code)) return getProjection(code);
   // A mine grid (proj:code null) or another CRS: a local metric frame over proj:bbox.
-  return new Projection({ code: code || 'mine-grid', units: 'm', extent: item.properties['proj:bbox'] });
+  return new Projection({ code: code || 'mine-grid', units: 'm', extent: flatBbox(item) });
+}
+
+// proj:bbox as [minx, miny, maxx, maxy] (a 3D bbox loses its heights), or undefined.
+function flatBbox(item) {
+  const b = item.properties['proj:bbox'];
+  if (!Array.isArray(b)) return undefined;
+  if (b.length === 6) return [b[0], b[1], b[3], b[4]];
+  return b.length === 4 ? b : undefined;
 }
 
 function hexToRgba(hex, alpha) {
@@ -153,13 +161,12 @@ class MapView {
       this.layers[key] = layer;
       this.map.addLayer(layer);
     }
-    const extent = item.properties['proj:bbox'];
+    const extent = flatBbox(item);
     const view = new View({ projection });
     this.map.setView(view);
     const size = this.map.getSize() || [400, 400];
-    if (Array.isArray(extent) && extent.length >= 4) {
-      const flat = extent.length === 6 ? [extent[0], extent[1], extent[3], extent[4]] : extent;
-      view.fit(flat, { size, padding: [20, 20, 20, 20] });
+    if (extent) {
+      view.fit(extent, { size, padding: [20, 20, 20, 20] });
     } else {
       view.setCenter([0, 0]);
       view.setResolution(1);
@@ -390,7 +397,10 @@ function fillLegend(item) {
   }
 }
 
+let shown = 0; // which showRun call is the latest: an older one finishing late says nothing
+
 async function showRun(run, mapView, modelView) {
+  const call = ++shown;
   document.body.dataset.state = 'loading';
   const assetUrls = {};
   for (const [key, asset] of Object.entries(run.item.assets)) {
@@ -416,6 +426,7 @@ async function showRun(run, mapView, modelView) {
     modelDone = Promise.resolve();
   }
   await Promise.all([mapDone, modelDone]);
+  if (call !== shown) return;
   document.body.dataset.run = run.item.id;
   document.body.dataset.state = 'ready';
 }
