@@ -7,6 +7,7 @@ contract at start (missing folder, no catalog, port taken: one line, exit 2).
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +262,29 @@ def test_ctrl_c_stops_cleanly(tree: PublishedTree) -> None:
         lines = other.log_since(0, quiet_s=0.2)
     assert "stopped serving" in lines[-1], lines
     assert not any("interrupted" in line for line in lines), lines
+
+
+def test_log_lines_cannot_be_forged(server: Server, tree: PublishedTree) -> None:
+    """Raw bytes never reach the log as such: the HTTP parser answers 400 to a target
+    with control or non-ASCII bytes (one log line); header bytes it lets through are
+    logged as \\xNN."""
+    rel = tree.assets[tree.run_ids[0]]["dsm"]
+    cases = [
+        (b"GET /stac/\x1b[2J HTTP/1.1\r\nHost: x\r\n", b"HTTP/1.1 400", "Invalid HTTP"),
+        (b"GET /stac/caf\xe9.tif HTTP/1.1\r\nHost: x\r\n", b"HTTP/1.1 400", "Invalid HTTP"),
+        (
+            f"GET /stac/{rel} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n".encode()[:-2]
+            + b"\xe9\r\n",
+            b"HTTP/1.1 ",
+            "range=bytes=0-9\\xe9",
+        ),
+    ]
+    for request, status, wanted in cases:
+        mark = len(server.lines)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(request + b"Connection: close\r\n\r\n")
+            reply = conn.recv(100)
+        assert reply.startswith(status), (request, reply)
+        new = server.log_since(mark, quiet_s=0.15)
+        assert len(new) == 1 and wanted in new[0], (request, new)
+        assert "\x1b" not in new[0] and "\xe9" not in new[0], new

@@ -171,13 +171,15 @@ def make_app(root: Path, *, static_dir: Path | None = None) -> Starlette:
     async def index(request: Request) -> Response:
         return _file_response(static_base / "index.html")
 
-    async def stac(request: Request) -> Response:
+    # Plain functions: Starlette runs them in its thread pool, so the file-system checks
+    # of ``locate`` never block the event loop.
+    def stac(request: Request) -> Response:
         try:
             return _file_response(locate(stac_base, request.path_params["rel"]))
         except RefusedError as refused:
             return _mark_refused(request, refused)
 
-    async def static(request: Request) -> Response:
+    def static(request: Request) -> Response:
         try:
             return _file_response(locate(static_base, request.path_params["rel"]))
         except RefusedError as refused:
@@ -215,9 +217,9 @@ class AccessLog:
             return
         client = scope.get("client") or ("-", 0)
         raw = scope.get("raw_path") or scope["path"].encode()
-        target = raw.decode("latin-1")
         if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
+            raw += b"?" + scope["query_string"]
+        target = _printable(raw)
         method = scope["method"]
         if method not in ALLOWED_METHODS:
             LOG.warning(
@@ -264,10 +266,16 @@ class AccessLog:
         )
 
 
+def _printable(raw: bytes) -> str:
+    """The request target as sent, with control and non-ASCII bytes as ``\\xNN`` so a
+    crafted target cannot forge or split log lines."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
+
+
 def _header(scope: Scope, name: bytes) -> str:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
-            return str(value.decode("latin-1"))
+            return _printable(value)
     return ""
 
 
@@ -315,6 +323,11 @@ def _configure_logging() -> None:
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
+    # uvicorn's own lines (a request its HTTP parser rejects, a crash) with the same stamp
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(handler)
+    uvicorn_log.setLevel(logging.WARNING)
+    uvicorn_log.propagate = False
 
 
 def serve(
