@@ -246,3 +246,45 @@ def test_underground_run_in_a_mine_grid(session: Session) -> None:
     assert np.isfinite(hot_centre_x(model)), "no draped heat on the tunnel"
     errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
     assert not errors, errors
+
+
+def test_the_page_on_a_tree_written_by_smartmine_publish(
+    session: Session, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same checks on what ``smartmine publish`` writes (an aerial run in UTM and
+    one in a mine grid): every run loads with no console error, lists exactly its
+    catalog assets and draws its model. Runs once publish and its test runs are in the
+    tree (issue 18 pieces merged)."""
+    publish = pytest.importorskip("twin.publish", reason="twin.publish not in this tree yet")
+    runs = pytest.importorskip("tests.twin_runs", reason="tests/twin_runs.py not here yet")
+    base = tmp_path_factory.mktemp("published")
+    conf = publish.PublishConfig()
+    for run_dir in (
+        runs.make_run_dir(base / "utm"),
+        runs.make_run_dir(base / "grid", mine_grid=True, run_id="20261208T090000Z-cd34ef56"),
+    ):
+        publish.run(conf, run_dir, base / "twin", log=lambda _: None)
+    catalog = pystac.Catalog.from_file(str(base / "twin" / "catalog.json"))
+    items = {item.id: item for item in catalog.get_items(recursive=True)}
+    with serve_tree(base / "twin") as server:
+        page = session.page.context.browser.new_page(viewport={"width": 1400, "height": 700})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_selector('body[data-state="ready"], body[data-state="error"]')
+        run_ids = page.eval_on_selector_all(
+            "#run-picker option", "os => os.map(o => o.dataset.run)"
+        )
+        assert sorted(run_ids) == sorted(items)
+        for index, run_id in enumerate(run_ids):
+            page.select_option("#run-picker", index=index)
+            wait_ready(page, run_id)
+            listed = page.eval_on_selector_all(
+                "#layers [data-asset]", "els => els.map(e => e.dataset.asset)"
+            )
+            assert sorted(listed) == sorted(items[run_id].assets), run_id
+            drawn = ~near(screenshot(page, "#model"), BACKGROUND_RGB, 6)
+            assert drawn.mean() > 0.02, (run_id, drawn.mean())
+        page.close()
+    assert not errors, errors
