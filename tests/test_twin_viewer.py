@@ -70,7 +70,9 @@ def _chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> PublishedTree:
-    return build_published_tree(tmp_path_factory.mktemp("twin") / "pub", runs=2, drift=True)
+    return build_published_tree(
+        tmp_path_factory.mktemp("twin") / "pub", runs=2, drift=True, stope=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +246,25 @@ def test_underground_run_in_a_mine_grid(session: Session) -> None:
     assert drawn.mean() > 0.02, f"the tunnel covers {drawn.mean():.1%} of its canvas"
     page.screenshot(path=str(session.tree.root.parent / "drift.png"))
     assert np.isfinite(hot_centre_x(model)), "no draped heat on the tunnel"
+    errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
+    assert not errors, errors
+
+
+def test_a_run_with_only_a_point_cloud_streams_its_copc(session: Session) -> None:
+    """No mesh, no tileset: the COPC's coarse levels are drawn, read by range requests
+    (206 in the server's log) and decompressed by the shipped laz-perf WebAssembly."""
+    page = session.page
+    stope = session.tree.run_ids[3]
+    mark = len(session.server.lines)
+    page.select_option("#run-picker", index=3)
+    wait_ready(page, stope)
+    assert page.eval_on_selector("#model", "c => c.dataset.source") == "copc"
+    drawn = ~near(screenshot(page, "#model"), BACKGROUND_RGB, 6)
+    print(f"cloud: {drawn.mean():.1%} of the canvas drawn")
+    assert drawn.mean() > 0.01, f"the point cloud covers {drawn.mean():.1%} of its canvas"
+    copc = session.tree.assets[stope]["copc"]
+    gets = [line for line in session.server.log_since(mark) if f" GET /stac/{copc} " in line]
+    assert gets and all(" 206 " in line for line in gets), gets
     errors = [(kind, text) for kind, text in session.console if kind in ("error", "pageerror")]
     assert not errors, errors
 

@@ -316,9 +316,49 @@ def _underground_item(run_id: str, when: datetime, folder: Path) -> pystac.Item:
     return item
 
 
-def build_published_tree(root: Path, runs: int = 2, drift: bool = False) -> PublishedTree:
-    """``runs`` Items of one aerial site under ``root`` (and, with ``drift``, one older
-    underground run of a second site, in a mine grid); newest first in the result."""
+STOPE_SITE = "stope"
+
+
+def _cloud_only_item(run_id: str, when: datetime, folder: Path) -> pystac.Item:
+    """A run with nothing but its point cloud (LAZ and COPC), in EPSG:32644."""
+    to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{EPSG}", always_xy=True)
+    e0, n0 = to_utm.transform(LON_DEG + 0.004, LAT_DEG)
+    folder.mkdir(parents=True, exist_ok=True)
+    _clouds(folder, (round(e0), round(n0)), 30.0, 5000, seed=7)
+    (folder / "trajectory.txt").write_text("0 0 0 0 0 0 0 1\n", encoding="utf-8")
+    lon, lat, d = LON_DEG + 0.004, LAT_DEG, 0.0005
+    bbox = [lon - d, lat - d, lon + d, lat + d]
+    ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
+    item = pystac.Item(
+        id=run_id,
+        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+        bbox=bbox,
+        datetime=when,
+        properties={
+            "proj:code": f"EPSG:{EPSG}",
+            "smartmine:kind": "underground",
+            "smartmine:status": "warnings",
+            "smartmine:classes": [],
+            "smartmine:accuracy": {},
+            "smartmine:input_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
+            "smartmine:software": {"name": "smartmine", "version": "0.1.0"},
+            "smartmine:parameters": {},
+        },
+    )
+    _add_asset(item, "cloud", folder / "cloud.laz", "application/vnd.laszip", ["data"])
+    copc_type = "application/vnd.laszip+copc"
+    _add_asset(item, "copc", folder / "cloud.copc.laz", copc_type, ["data"])
+    _add_asset(item, "trajectory", folder / "trajectory.txt", "text/plain", ["metadata"])
+    return item
+
+
+def build_published_tree(
+    root: Path, runs: int = 2, drift: bool = False, stope: bool = False
+) -> PublishedTree:
+    """``runs`` Items of one aerial site under ``root``; with ``drift``, one older
+    underground run of a second site in a mine grid (mesh and tileset, no rasters); with
+    ``stope``, an even older run of a third site with only a point cloud. Newest first
+    in the result."""
     colours = [(150, 110, 70), (70, 120, 160), (90, 150, 90)]
     start = datetime(2026, 12, 7, 10, 15, tzinfo=UTC)
     catalog = pystac.Catalog(id="smartmine", description="smartmine digital twin")
@@ -332,6 +372,10 @@ def build_published_tree(root: Path, runs: int = 2, drift: bool = False) -> Publ
         when = start - timedelta(hours=3)
         run_id = when.strftime("%Y%m%dT%H%M%SZ") + "-d0d0d0d0"
         sites[DRIFT_SITE] = [_underground_item(run_id, when, root / DRIFT_SITE / run_id)]
+    if stope:
+        when = start - timedelta(hours=6)
+        run_id = when.strftime("%Y%m%dT%H%M%SZ") + "-5705e000"
+        sites[STOPE_SITE] = [_cloud_only_item(run_id, when, root / STOPE_SITE / run_id)]
     for site, items in sites.items():
         times = [i.datetime for i in items if i.datetime is not None]
         extent = pystac.Extent(

@@ -38,9 +38,10 @@ from smartmine.errors import SmartmineError
 LOG = logging.getLogger("smartmine.twin.serve")
 
 STATIC_DIR = Path(__file__).parent / "static"
-"""The viewer bundle (index.html, viewer.js, viewer.css), built by scripts/build_viewer.sh."""
+"""The viewer bundle (index.html, viewer.js, viewer.css, laz-perf.wasm for COPC), built by
+scripts/build_viewer.sh."""
 
-VIEWER_FILES = ("index.html", "viewer.js", "viewer.css")
+VIEWER_FILES = ("index.html", "viewer.js", "viewer.css", "laz-perf.wasm")
 
 ALLOWED_METHODS = ("GET", "HEAD")
 
@@ -58,6 +59,7 @@ MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".map": "application/json",
+    ".wasm": "application/wasm",
     ".txt": "text/plain; charset=utf-8",
 }
 """Explicit types: the platform's mimetypes table lacks several of these (GLB, LAZ)."""

@@ -2,7 +2,7 @@
 // shows the chosen run's orthophoto, class map and contamination heat map on a map
 // (OpenLayers; COGs streamed by HTTP range requests), its 3D model (the 3D Tiles tileset
 // through 3d-tiles-renderer, its ECEF root transform taken back to a local east-north-up
-// frame; else the `mesh` GLB), a legend of the classes with their areas and a run picker.
+// frame; else the `mesh` GLB; else the COPC point cloud's coarse levels), a legend of the classes with their areas and a run picker.
 // Everything is bundled at build time (scripts/build_viewer.sh): no CDN, no tokens.
 //
 // For the tests, the page lists every asset of the run as <li data-asset="KEY">, and
@@ -22,6 +22,8 @@ import { GLTFLoader } from 'three/examples/jsm/loaders/GLTFLoader.js';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
 import { TilesRenderer } from '3d-tiles-renderer';
 import { ReorientationPlugin } from '3d-tiles-renderer/plugins';
+import { Copc } from 'copc';
+import { createLazPerf } from 'laz-perf';
 
 const CATALOG_URL = new URL('/stac/catalog.json', window.location.href).href;
 const MAP_LAYERS = ['orthophoto', 'class_map', 'heat_map']; // bottom to top
@@ -139,6 +141,92 @@ function heatColours(heat) {
     colours.set([colour.r, colour.g, colour.b], i * 3);
   }
   return new THREE.BufferAttribute(colours, 3);
+}
+
+// laz-perf's WebAssembly, shipped beside the bundle (scripts/build_viewer.sh copies it).
+let lazPerfPromise = null;
+function lazPerf() {
+  if (!lazPerfPromise) lazPerfPromise = createLazPerf({ locateFile: (name) => `/static/${name}` });
+  return lazPerfPromise;
+}
+
+// Byte ranges of a URL, as copc.js asks for them (end exclusive).
+function rangeGetter(url) {
+  return async (begin, end) => {
+    const response = await fetch(url, { headers: { Range: `bytes=${begin}-${end - 1}` } });
+    if (response.status !== 206 && response.status !== 200) {
+      throw new Error(`${url}: HTTP ${response.status} for bytes ${begin}-${end - 1}`);
+    }
+    return new Uint8Array(await response.arrayBuffer());
+  };
+}
+
+const CLOUD_POINT_BUDGET = 400000;
+
+// The COPC octree's coarsest nodes up to the point budget, read by range requests:
+// positions in a local frame (x east, y up, z south: as a glTF), heat or height colours.
+async function loadCopc(url) {
+  const getter = rangeGetter(url);
+  const copc = await Copc.create(getter);
+  const { nodes } = await Copc.loadHierarchyPage(getter, copc.info.rootHierarchyPage);
+  const keys = Object.keys(nodes).sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]));
+  const chosen = [];
+  let total = 0;
+  for (const key of keys) {
+    const node = nodes[key];
+    if (!node || node.pointCount === 0) continue;
+    if (total > 0 && total + node.pointCount > CLOUD_POINT_BUDGET) break;
+    chosen.push(node);
+    total += node.pointCount;
+  }
+  const lp = await lazPerf();
+  const views = [];
+  for (const node of chosen) views.push(await Copc.loadPointDataView(getter, copc, node, { lazPerf: lp }));
+  // Centre and height range from the points themselves (float64 here): float32 positions
+  // must be small numbers, and a header's bounds may be unset.
+  const lo = [Infinity, Infinity, Infinity];
+  const hi = [-Infinity, -Infinity, -Infinity];
+  for (const view of views) {
+    const get = ['X', 'Y', 'Z'].map((d) => view.getter(d));
+    for (let i = 0; i < view.pointCount; i++) {
+      for (let k = 0; k < 3; k++) {
+        const v = get[k](i);
+        if (v < lo[k]) lo[k] = v;
+        if (v > hi[k]) hi[k] = v;
+      }
+    }
+  }
+  const centre = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]];
+  const heightM = Math.max(hi[2] - lo[2], 1e-6);
+  const positions = new Float32Array(total * 3);
+  const colours = new Float32Array(total * 3);
+  const colour = new THREE.Color();
+  let at = 0;
+  for (const view of views) {
+    const [gx, gy, gz] = ['X', 'Y', 'Z'].map((d) => view.getter(d));
+    const heat = view.dimensions.heat ? view.getter('heat') : null;
+    for (let i = 0; i < view.pointCount; i++, at++) {
+      const x = gx(i) - centre[0];
+      const y = gy(i) - centre[1];
+      const z = gz(i) - centre[2];
+      positions.set([x, z, -y], at * 3);
+      const rgb = heat ? heatRgb(heat(i)) : heightRgb(z / heightM);
+      colour.setRGB(rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, THREE.SRGBColorSpace);
+      colours.set([colour.r, colour.g, colour.b], at * 3);
+    }
+  }
+  const geometry = new THREE.BufferGeometry();
+  geometry.setAttribute('position', new THREE.BufferAttribute(positions, 3));
+  geometry.setAttribute('color', new THREE.BufferAttribute(colours, 3));
+  geometry.computeBoundingSphere();
+  const material = new THREE.PointsMaterial({ size: 2, sizeAttenuation: false, vertexColors: true });
+  return new THREE.Points(geometry, material);
+}
+
+// Grey-blue (low) to sand (high) for a cloud without heat.
+function heightRgb(t) {
+  const v = Math.min(Math.max(t, 0), 1);
+  return [90 + 130 * v, 110 + 90 * v, 140 - 20 * v];
 }
 
 class MapView {
@@ -284,6 +372,17 @@ class ModelView {
     this.canvas.dataset.source = 'mesh';
   }
 
+  // Streams the coarse levels of a COPC point cloud and frames them.
+  async showCloud(copcUrl) {
+    const points = await loadCopc(copcUrl);
+    this.clear();
+    this.model = points;
+    this.scene.add(points);
+    const sphere = points.geometry.boundingSphere;
+    this.frame(sphere.center, sphere.radius);
+    this.canvas.dataset.source = 'copc';
+  }
+
   // Streams a 3D Tiles tileset; resolves once its visible tiles are loaded and drawn.
   showTileset(tilesetUrl) {
     this.clear();
@@ -420,6 +519,8 @@ async function showRun(run, mapView, modelView) {
     modelDone = modelView.showTileset(assetUrls.tileset);
   } else if (assetUrls.mesh) {
     modelDone = modelView.showGlb(assetUrls.mesh);
+  } else if (assetUrls.copc) {
+    modelDone = modelView.showCloud(assetUrls.copc);
   } else {
     modelView.clear();
     note.textContent = 'no 3D model in this run';
