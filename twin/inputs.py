@@ -218,10 +218,11 @@ def survey(paths: list[Path]) -> Survey:
     for bag in bag_paths:
         roots.update({f: bag.parent if bag.is_file() else bag for f in _bag_files(bag)})
     roots.update({f: f.parent for f in image_files})
-    if bags:
-        start, end = min(b.start_ns for b in bags), max(b.end_ns for b in bags)
-    else:
-        start, end = _image_span(image_files)
+    start, end = (
+        (min(b.start_ns for b in bags), max(b.end_ns for b in bags))
+        if bags
+        else _image_span(image_files)
+    )
     return Survey(
         paths=tuple(paths),
         bags=bags,

@@ -73,8 +73,11 @@ def dsm_points(dsm: Path) -> tuple[F64, int | None]:
     import rasterio
 
     with rasterio.open(dsm) as src:
-        band = src.read(1, masked=True)
-        rows, cols = np.nonzero(~np.ma.getmaskarray(band) & np.isfinite(band.filled(np.nan)))
+        band = src.read(1).astype(np.float64)
+        valid = (
+            np.isfinite(band) if src.nodata is None else np.isfinite(band) & (band != src.nodata)
+        )
+        rows, cols = np.nonzero(valid)
         east, north = rasterio.transform.xy(src.transform, rows, cols)
         epsg = src.crs.to_epsg() if src.crs else None
     return np.column_stack([np.asarray(east), np.asarray(north)]), epsg

@@ -71,7 +71,9 @@ class ReprocessConfig:
     """Class/heat map cell size; None = the DSM's grid (twice the ground sampling)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -243,8 +245,7 @@ def _stage_hsi(state: RunState) -> StageResult:
     origin = state.conf.origin or str(_beside(state.found, bag.path, "scene.json") or "")
     if not origin:
         state.notes.append(
-            f"{bag.path}: no scene.json and no --origin: hyperspectral poses taken in the "
-            "DEM's CRS"
+            f"{bag.path}: no scene.json and no --origin: hyperspectral poses taken in the DEM's CRS"
         )
     irradiance = _beside(state.found, bag.path, "spectra.csv")
     reference = _beside(state.found, bag.path, "classes.tif")
@@ -405,7 +406,9 @@ def _manifest(state: RunState, effective: dict[str, Any]) -> dict[str, Any]:
     hsi = state.results.get("hsi")
     classes = []
     if hsi is not None and hsi.status != "failed":
-        classes = manifest.classes_entry(hsi.details["classes"], state.run_dir / products["class_map"])
+        classes = manifest.classes_entry(
+            hsi.details["classes"], state.run_dir / products["class_map"]
+        )
     stage_entries = {name: r.manifest() for name, r in state.results.items()}
     if "drape" in state.results:
         stage_entries["drape"]["counts"] = state.results["drape"].details
@@ -431,9 +434,7 @@ def _manifest(state: RunState, effective: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the run ------------------------------------------------------------------------------
-def run(
-    conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = print
-) -> Path:
+def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = print) -> Path:
     """Reprocess ``inputs`` into ``out_dir``; returns RUN_DIR. A bad input raises before
     anything is written; a failed stage leaves its report, report.json and run.json
     (status failed) and raises :class:`ReprocessError` with the reason first."""

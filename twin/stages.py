@@ -323,7 +323,7 @@ def run_drape(run_dir: Path, products: dict[str, str], epsg: int | None) -> Stag
     folder = run_dir / "drape"
     result = StageResult("drape", folder="drape")
     started = time.perf_counter()
-    targets = {role: products[role] for role in ("cloud", "mesh") if role in products}
+    targets: dict[str, str] = {r: products[r] for r in ("cloud", "mesh") if r in products}
     outputs = {role: f"drape/{role}{Path(path).suffix}" for role, path in targets.items()}
     if drape_done(folder):
         result.status = "skipped"
