@@ -68,11 +68,12 @@ def _hull(xy: F64) -> F64:
         return xy
 
 
-def dsm_points(dsm: Path) -> tuple[F64, int | None]:
-    """Centres of the DSM's valid cells (E, N) and its EPSG code."""
+def raster_points(path: Path) -> tuple[F64, int | None]:
+    """Centres (E, N) of a raster's valid cells (finite, not nodata: the DSM's surface,
+    the class map's seen cells) and its EPSG code."""
     import rasterio
 
-    with rasterio.open(dsm) as src:
+    with rasterio.open(path) as src:
         band = src.read(1).astype(np.float64)
         valid = (
             np.isfinite(band) if src.nodata is None else np.isfinite(band) & (band != src.nodata)

@@ -298,6 +298,24 @@ def _mine_grid(state: RunState) -> tuple[MineGrid, str] | None:
     return MineGrid.from_dict(data), str(fit.get("crs"))
 
 
+def _slam_geography(state: RunState) -> tuple[dict[str, Any], Any]:
+    """The SLAM products' CRS (markers in a CRS) or mine grid (markers in a grid tied to
+    a CRS), and their WGS84 footprint when either places them on Earth."""
+    geo: dict[str, Any] = {"crs": None, "mine_grid": None}
+    fit = state.results["slam"].details.get("markers") or {}
+    epsg = manifest.epsg_of(str(fit.get("crs", "")))
+    xyz = manifest.cloud_points(state.run_dir / state.products["cloud"])
+    if epsg is not None:
+        geo["crs"] = f"EPSG:{epsg}"
+        return geo, manifest.footprint_wgs84(xyz[:, :2], epsg=epsg)
+    grid = _mine_grid(state)
+    if grid is None:
+        return geo, None
+    geo["mine_grid"] = manifest.mine_grid_entry(*grid)
+    z = float(xyz[:, 2].mean()) if len(xyz) else 0.0
+    return geo, manifest.footprint_wgs84(xyz[:, :2], grid=grid[0], z=z)
+
+
 def _geography(state: RunState) -> dict[str, Any]:
     """crs, mine_grid, bbox_wgs84, footprint_wgs84 of the products."""
     products, run_dir = state.products, state.run_dir
@@ -306,20 +324,14 @@ def _geography(state: RunState) -> dict[str, Any]:
     if "sfm" in state.results and "dsm" in products:
         epsg = manifest.epsg_of(state.results["sfm"].details.get("crs"))
         geo["crs"] = f"EPSG:{epsg}" if epsg else None
-        xy, _ = manifest.dsm_points(run_dir / products["dsm"])
+        xy, _ = manifest.raster_points(run_dir / products["dsm"])
         located = manifest.footprint_wgs84(xy, epsg=epsg)
     elif "slam" in state.results and "cloud" in products:
-        fit = state.results["slam"].details.get("markers") or {}
-        epsg = manifest.epsg_of(str(fit.get("crs", "")))
-        xyz = manifest.cloud_points(run_dir / products["cloud"])
-        grid = _mine_grid(state)
-        if epsg is not None:
-            geo["crs"] = f"EPSG:{epsg}"
-            located = manifest.footprint_wgs84(xyz[:, :2], epsg=epsg)
-        elif grid is not None:
-            geo["mine_grid"] = manifest.mine_grid_entry(*grid)
-            z = float(xyz[:, 2].mean()) if len(xyz) else 0.0
-            located = manifest.footprint_wgs84(xyz[:, :2], grid=grid[0], z=z)
+        geo, located = _slam_geography(state)
+    elif "class_map" in products:  # hyperspectral alone, on a given DEM
+        xy, epsg = manifest.raster_points(run_dir / products["class_map"])
+        geo["crs"] = f"EPSG:{epsg}" if epsg else None
+        located = manifest.footprint_wgs84(xy, epsg=epsg)
     if located is not None:
         geo["bbox_wgs84"], geo["footprint_wgs84"] = located
     else:
@@ -341,11 +353,18 @@ def _site(state: RunState) -> str:
     return manifest.slug(first.stem if first.is_file() else first.name)
 
 
-def _status(state: RunState) -> tuple[str, list[str], list[str]]:
+def _status(state: RunState, geo: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """ok, warnings or failed, with the lines saying why (a run never fails silently, nor
+    passes off an unplaced model as placed)."""
     failed = [line for r in state.results.values() for line in r.failed]
     warnings = [line for r in state.results.values() for line in r.warnings]
     if not failed and state.found.kind != "hyperspectral" and "cloud" not in state.products:
         failed.append("no point cloud was made")
+    if not failed and geo["bbox_wgs84"] is None:
+        warnings.append(
+            "the products are in a local frame: no CRS and no mine grid tied to one "
+            "(not placed on Earth)"
+        )
     return ("failed" if failed else "warnings" if warnings else "ok"), failed, warnings
 
 
@@ -400,7 +419,8 @@ def _report(state: RunState, doc: dict[str, Any]) -> Report:
 
 
 def _manifest(state: RunState, effective: dict[str, Any]) -> dict[str, Any]:
-    status, failed, warnings = _status(state)
+    geo = _geography(state)
+    status, failed, warnings = _status(state, geo)
     found = state.found
     products = {**state.products, "report_html": "report.html", "report_json": "report.json"}
     hsi = state.results.get("hsi")
@@ -422,7 +442,7 @@ def _manifest(state: RunState, effective: dict[str, Any]) -> dict[str, Any]:
         "warnings": warnings,
         "start_ns": found.start_ns,
         "end_ns": found.end_ns,
-        **_geography(state),
+        **geo,
         "input": {"paths": [str(p) for p in found.paths], "sha256": found.sha256},
         "software": {"name": "smartmine", "version": __version__},
         "parameters": effective,
