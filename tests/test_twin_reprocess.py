@@ -243,3 +243,24 @@ BAD = [
 @pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
 def test_bad_input_is_one_line_exit_2_nothing_written(case: BadInput, tmp_path: Path) -> None:
     check_bad_input(case, tmp_path)
+
+
+def test_a_failed_stage_exits_2_reason_first_and_says_so_in_run_json(tmp_path: Path) -> None:
+    """Three images of noise: SfM builds no model; the run is recorded as failed."""
+    import cv2
+
+    images = tmp_path / "noise"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(images / f"img{i}.jpg"), rng.integers(0, 255, (240, 320, 3), np.uint8))
+    run_dir = tmp_path / "run"
+    outcome = run_main(["reprocess", str(images), "--out", str(run_dir), "--preset", "fast"])
+    assert outcome.code == 2
+    line = [x for x in outcome.stderr.splitlines() if x.strip()][-1]
+    assert line.startswith("smartmine: error: sfm: ") and str(run_dir / "report.html") in line
+    doc = _doc(run_dir)
+    assert doc["status"] == "failed" and doc["failed"][0] in line
+    assert doc["run_id"].startswith("undated-")  # no EXIF time in these images
+    report = json.loads((run_dir / "report.json").read_text())
+    assert next(iter(report)) == "failed" and report["failed"] == doc["failed"]
