@@ -174,10 +174,10 @@ def test_rerun_skips_done_stages_and_an_interrupted_run_resumes(pit_run: Path) -
     )
     assert outcome.code == 0, outcome.stderr
     after = _doc(pit_run)
-    assert {k: v["status"] for k, v in after["stages"].items()} == {
-        "sfm": "skipped",
-        "hsi": "skipped",
-        "drape": "ok",
+    assert {k: (v["status"], v.get("reused", False)) for k, v in after["stages"].items()} == {
+        "sfm": ("ok", True),
+        "hsi": ("ok", True),
+        "drape": ("ok", False),
     }
     assert (pit_run / "sfm" / "report.json").stat().st_mtime_ns == stamp
     assert after["run_id"] == before["run_id"] and after["products"] == before["products"]

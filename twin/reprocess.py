@@ -161,9 +161,12 @@ def _open_run_dir(out_dir: Path, effective: dict[str, Any]) -> None:
 
 
 def _beside(found: Survey, path: Path | None, name: str) -> Path | None:
-    """``name`` beside the bag (or in its folder, or in an input folder)."""
+    """``name`` beside the bag (or in its folder, or in an input folder); for an image
+    folder also one level up (ODM's PROJECT/images, the simulator's SIM/images)."""
     places = [] if path is None else [path.parent if path.is_file() else path]
     places += [p if p.is_dir() else p.parent for p in found.paths]
+    if found.image_folder is not None:
+        places.append(found.image_folder.parent)
     return next((p / name for p in places if (p / name).is_file()), None)
 
 
@@ -350,6 +353,8 @@ def _site(state: RunState) -> str:
         if name:
             return manifest.slug(str(name))
     assert first is not None
+    if first.is_dir() and first.name == "images":  # ODM's PROJECT/images
+        first = first.parent
     return manifest.slug(first.stem if first.is_file() else first.name)
 
 
@@ -377,7 +382,7 @@ def _report(state: RunState, doc: dict[str, Any]) -> Report:
     ]
     sections = {
         name: {
-            "status": r.status,
+            "status": r.status + (" (done before, skipped)" if r.reused else ""),
             "folder": r.folder,
             "seconds": round(r.seconds, 1),
             **{f"product {k}": v for k, v in r.products.items()},
@@ -473,7 +478,8 @@ def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = pri
             state.notes.append(f"{name}: not run (nothing to work on)")
             continue
         state.results[name] = result
-        log(f"reprocess: {name} {result.status} ({result.seconds:.1f} s)")
+        done = "done before, skipped" if result.reused else f"{result.seconds:.1f} s"
+        log(f"reprocess: {name} {result.status} ({done})")
         if result.status == "failed":
             break
     doc = _manifest(state, effective)

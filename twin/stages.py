@@ -60,7 +60,9 @@ class StageResult:
 
     name: str
     status: str = "ok"
-    """ok | skipped (done before) | failed | not_run"""
+    """ok | failed"""
+    reused: bool = False
+    """Done by an earlier (interrupted) run of the same RUN_DIR: skipped this time."""
     folder: str = ""
     seconds: float = 0.0
     products: dict[str, str] = field(default_factory=dict)
@@ -77,6 +79,8 @@ class StageResult:
         if self.report:
             entry["report"] = self.report
         entry["seconds"] = round(self.seconds, 3)
+        if self.reused:
+            entry["reused"] = True
         return entry
 
 
@@ -123,7 +127,7 @@ def run_sfm(
     result = StageResult("sfm", folder="sfm", report="sfm/report.json")
     started = time.perf_counter()
     if sfm_done(folder):
-        result.status = "skipped"
+        result.reused = True
     else:
         gcp = _gcp_list(source)
         try:
@@ -193,7 +197,7 @@ def run_slam(bag: BagContents, run_dir: Path, settings: SlamSettings, log: Log) 
     result = StageResult("slam", folder="slam", report="slam/report.json")
     started = time.perf_counter()
     if slam_done(folder):
-        result.status = "skipped"
+        result.reused = True
     else:
         try:
             source = BagSource(
@@ -265,7 +269,7 @@ def run_hsi(bag: BagContents, run_dir: Path, settings: HsiSettings, log: Log) ->
     result = StageResult("hsi", folder="hsi", report="hsi/report.json")
     started = time.perf_counter()
     if hsi_done(folder):
-        result.status = "skipped"
+        result.reused = True
     else:
         config = OrthoRunConfig(
             dem=str(settings.dem),
@@ -326,7 +330,7 @@ def run_drape(run_dir: Path, products: dict[str, str], epsg: int | None) -> Stag
     targets: dict[str, str] = {r: products[r] for r in ("cloud", "mesh") if r in products}
     outputs = {role: f"drape/{role}{Path(path).suffix}" for role, path in targets.items()}
     if drape_done(folder):
-        result.status = "skipped"
+        result.reused = True
         summary = json.loads((folder / "drape.json").read_text())
     else:
         folder.mkdir(parents=True, exist_ok=True)
