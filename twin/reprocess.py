@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from smartmine import __version__
-from smartmine.atomic import write_text_atomic
+from smartmine.atomic import clean_debris, write_text_atomic
 from smartmine.errors import SmartmineError
 from smartmine.geodesy import MineGrid
 from smartmine.paths import check_output_path
@@ -134,6 +134,7 @@ def _open_run_dir(out_dir: Path, effective: dict[str, Any]) -> None:
     """A new RUN_DIR, or the same run resumed; anything else is refused before work."""
     check_output_path(out_dir, "--out")
     config = out_dir / "config.json"
+    clean_debris(out_dir)  # a killed run's temporaries (e.g. of its first config.json)
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not config.is_file():
             raise ReprocessError(f"--out {out_dir}: holds other files (not a reprocess run)")
