@@ -264,3 +264,40 @@ def test_a_failed_stage_exits_2_reason_first_and_says_so_in_run_json(tmp_path: P
     assert doc["run_id"].startswith("undated-")  # no EXIF time in these images
     report = json.loads((run_dir / "report.json").read_text())
     assert next(iter(report)) == "failed" and report["failed"] == doc["failed"]
+
+
+def test_a_reprocess_killed_mid_stage_resumes(pit_run: Path) -> None:
+    """kill -9 while the hyperspectral stage runs (SfM done): no run.json, no visible hsi
+    folder; the next run reuses SfM and finishes with the same products."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _doc(pit_run)
+    for name in ("hsi", "drape"):
+        shutil.rmtree(pit_run / name)
+    (pit_run / "run.json").unlink()
+    argv = ["reprocess", before["input"]["paths"][0], "--out", str(pit_run), "--preset", "fast"]
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartmine", *argv], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("reprocess: sfm ok"):
+            break
+    time.sleep(2.0)  # into the hyperspectral stage (~10 s)
+    assert proc.poll() is None, "finished before the kill"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (pit_run / "run.json").exists() and not (pit_run / "hsi").exists()
+    outcome = run_main(argv)
+    assert outcome.code == 0, outcome.stderr
+    after = _doc(pit_run)
+    assert after["stages"]["sfm"].get("reused") and not after["stages"]["hsi"].get("reused")
+    assert after["products"] == before["products"] and after["classes"] == before["classes"]
+    assert after["accuracy"] == before["accuracy"]
+    assert not [p for p in pit_run.rglob(".*partial-*")]
