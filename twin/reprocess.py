@@ -29,7 +29,7 @@ from typing import Any
 
 from smartmine import __version__
 from smartmine.atomic import clean_debris, write_text_atomic
-from smartmine.errors import SmartmineError
+from smartmine.errors import GeodesyError, SmartmineError
 from smartmine.geodesy import MineGrid
 from smartmine.paths import check_output_path
 from smartmine.progress import progress
@@ -39,6 +39,8 @@ from twin.inputs import Survey, survey
 from twin.stages import StageResult
 
 Log = Callable[[str], None]
+RESUMABLE_SETTINGS = frozenset({"site"})
+"""Settings that change only run.json, not a stage's work: a resume may change them."""
 
 
 class ReprocessError(SmartmineError):
@@ -150,7 +152,7 @@ def _open_run_dir(out_dir: Path, effective: dict[str, Any]) -> None:
             k
             for section in ("reprocess", "sfm")
             for k, v in effective[section].items()
-            if before.get(section, {}).get(k) != v
+            if before.get(section, {}).get(k) != v and k not in RESUMABLE_SETTINGS
         )
         if changed:
             raise ReprocessError(
@@ -191,13 +193,14 @@ class RunState:
                 merged.update(result.products)
         return merged
 
-    def failed(self, name: str) -> bool:
-        return name in self.results and self.results[name].status == "failed"
-
 
 def _plan(found: Survey, conf: ReprocessConfig) -> list[str]:
     """The stages this input calls for, in order."""
     hsi = conf.hyperspectral and found.hsi_bag is not None
+    if found.kind == "hyperspectral" and not conf.hyperspectral:
+        raise ReprocessError(
+            f"{found.paths[0]}: only hyperspectral data, and --no-hyperspectral given"
+        )
     if found.kind == "aerial":
         return ["sfm", *(["hsi", "drape"] if hsi else [])]
     if found.kind == "underground":
@@ -276,6 +279,9 @@ def _run_stage(name: str, state: RunState, sfm_conf: Any) -> StageResult | None:
     if name == "hsi":
         if state.conf.dem is None and "dsm" not in products:
             return None
+        if state.conf.dem is None and manifest.epsg_of(state.results["sfm"].details["crs"]) is None:
+            state.notes.append("hsi: not run, the SfM surface is not georeferenced")
+            return None
         return _stage_hsi(state)
     if "class_map" not in products or not ({"cloud", "mesh"} & set(products)):
         return None
@@ -296,10 +302,13 @@ def _mine_grid(state: RunState) -> tuple[MineGrid, str] | None:
     if scene is None:
         state.notes.append("mine grid: no scene.json with the grid's tie to a CRS")
         return None
-    data = json.loads(scene.read_text()).get("mine_grid")
-    if not data:
+    try:
+        data = json.loads(scene.read_text()).get("mine_grid")
+        grid = MineGrid.from_dict(data) if data else None
+    except (ValueError, AttributeError, GeodesyError) as err:
+        state.notes.append(f"mine grid: {scene} does not define one ({err})")
         return None
-    return MineGrid.from_dict(data), str(fit.get("crs"))
+    return (grid, str(fit.get("crs"))) if grid is not None else None
 
 
 def _slam_geography(state: RunState) -> tuple[dict[str, Any], Any]:
@@ -473,6 +482,8 @@ def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = pri
     _open_run_dir(run_dir, effective)
     log(f"reprocess: {found.kind} run, stages {', '.join(plan)} -> {run_dir}")
     state = RunState(run_dir, found, conf, log)
+    if conf.markers is not None and found.kind != "underground":
+        state.notes.append(f"--markers {conf.markers}: not used (no underground RGB-D run)")
     for name in progress(plan, total=len(plan), desc="reprocess", unit="stage"):
         result = _run_stage(name, state, sfm_conf)
         if result is None:
