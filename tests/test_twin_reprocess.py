@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 from smartmine.cli import main
 from tests.bad_input import BadInput, check_bad_input, run_main, with_file
+from tests.tiny_bags import copy_bag
 
 PIT_ORIGIN_LON_LAT = (82.628, 49.948)
 
@@ -209,6 +211,17 @@ def test_underground_run_is_tied_to_the_mine_grid(drift_run: Path) -> None:
     assert 82.5 < west < east < 82.8 and 49.8 < south < north < 50.1
 
 
+def _tiny_bag(kind: str, folder: str = "") -> Callable[[Path], None]:
+    """A maker: the tiny bag of ``kind`` (tests/tiny_bags.py) in the case's folder (or in
+    a run folder ``folder`` inside it)."""
+
+    def make(d: Path) -> None:
+        (d / folder).mkdir(parents=True, exist_ok=True)
+        copy_bag(kind, d / folder)
+
+    return make
+
+
 BAD = [
     BadInput(
         "not-a-bag",
@@ -230,6 +243,24 @@ BAD = [
     ),
     BadInput(
         "missing", ("reprocess", "{d}/nothing.mcap", "--out", "{d}/run"), ("{d}/nothing.mcap",)
+    ),
+    BadInput(
+        "ros1-bag-colour-only",  # no GNSS, no depth, no hyperspectral: no stage fits
+        ("reprocess", "{d}/tiny.bag", "--out", "{d}/run"),
+        ("{d}/tiny.bag", "nothing to reprocess"),
+        _tiny_bag("bag"),
+    ),
+    BadInput(
+        "rosbag2-folder-hyperspectral-without-dem",
+        ("reprocess", "{d}/tiny_db3", "--out", "{d}/run"),
+        ("{d}/tiny_db3", "--dem"),
+        _tiny_bag("db3"),
+    ),
+    BadInput(
+        "run-folder-dem-missing",
+        ("reprocess", "{d}/flight", "--out", "{d}/run", "--dem", "{d}/dem.tif"),
+        ("--dem", "{d}/dem.tif"),
+        _tiny_bag("mcap", "flight"),
     ),
     BadInput(
         "markers-missing",
