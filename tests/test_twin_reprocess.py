@@ -222,6 +222,24 @@ def _tiny_bag(kind: str, folder: str = "") -> Callable[[Path], None]:
     return make
 
 
+def test_the_mine_grid_tie_fitted_to_the_markers_file_places_like_scene_json(
+    drift_run: Path,
+) -> None:
+    """--markers-crs (no scene.json): the tie fitted to the markers' grid and UTM columns
+    takes grid points where the simulator's own grid definition does, within 1 mm."""
+    from twin.manifest import grid_from_markers
+
+    doc = _doc(drift_run)
+    markers = Path(doc["input"]["paths"][0]).parent / "markers.csv"
+    fitted = grid_from_markers(markers, "EPSG:32644", "mine grid")
+    assert fitted is not None and fitted.max_residual_m < 0.001
+    matrix = np.asarray(doc["mine_grid"]["matrix_4x4"])
+    corners = np.array([[10_000.0, 20_000.0, 1_300.0], [10_100.0, 19_900.0, 1_250.0]])
+    e, n, h = fitted.grid.from_grid(corners[:, 0], corners[:, 1], corners[:, 2])
+    expected = np.column_stack([corners, np.ones(2)]) @ matrix.T
+    np.testing.assert_allclose(np.column_stack([e, n, h]), expected[:, :3], atol=0.001)
+
+
 BAD = [
     BadInput(
         "not-a-bag",
@@ -261,6 +279,18 @@ BAD = [
         ("reprocess", "{d}/flight", "--out", "{d}/run", "--dem", "{d}/dem.tif"),
         ("--dem", "{d}/dem.tif"),
         _tiny_bag("mcap", "flight"),
+    ),
+    BadInput(
+        "origin-not-a-position",
+        ("reprocess", "{d}/tiny.mcap", "--out", "{d}/run", "--origin", "north-ish"),
+        ("--origin", "north-ish"),
+        _tiny_bag("mcap"),
+    ),
+    BadInput(
+        "markers-crs-not-epsg",
+        ("reprocess", "{d}/tiny.mcap", "--out", "{d}/run", "--markers-crs", "UTM44"),
+        ("--markers-crs", "UTM44"),
+        _tiny_bag("mcap"),
     ),
     BadInput(
         "markers-missing",

@@ -56,6 +56,9 @@ class ReprocessConfig:
     """STAC collection id; None = the scene's name (scene.json) or the input's name."""
     markers: Path | None = None
     """Control markers CSV: SLAM tied to them (the mine grid)."""
+    markers_crs: str | None = None
+    """CRS (``EPSG:32644``) of the markers file's easting/northing columns: with its grid
+    columns they tie the grid to the CRS where no scene.json defines the grid."""
     dem: Path | None = None
     """DEM for hyperspectral-only inputs (aerial runs drape on their own SfM DSM)."""
     origin: str = ""
@@ -103,6 +106,12 @@ def _check_config(conf: ReprocessConfig) -> None:
     """Settings that cannot give a run, refused before any work, naming the option."""
     if conf.markers is not None and not Path(conf.markers).is_file():
         raise ReprocessError(f"--markers {conf.markers}: no such file")
+    if conf.markers_crs is not None and manifest.epsg_of(conf.markers_crs) is None:
+        raise ReprocessError(f"--markers-crs {conf.markers_crs!r}: want EPSG:NNNNN")
+    if conf.origin:
+        from hyperspectral.ortho_run import parse_origin
+
+        parse_origin(conf.origin)  # names --origin when it is no LAT,LON,ALT or scene.json
     if conf.dem is not None and not Path(conf.dem).is_file():
         raise ReprocessError(f"--dem {conf.dem}: no such file")
     if not 0.001 <= conf.slam_voxel_m <= 10.0:
@@ -291,24 +300,36 @@ def _run_stage(name: str, state: RunState, sfm_conf: Any) -> StageResult | None:
 
 # -- geography ----------------------------------------------------------------------------
 def _mine_grid(state: RunState) -> tuple[MineGrid, str] | None:
-    """The mine grid SLAM was tied to, with its tie to a projected CRS (the scene.json
-    beside the bag, as the simulator and the surveyor's grid definition give it)."""
+    """The mine grid SLAM was tied to, with its tie to a projected CRS: the ``mine_grid``
+    of the scene.json beside the bag (the simulator's; a surveyor's grid definition in
+    the same form), else fitted to the markers file's own grid and easting/northing
+    columns when ``markers_crs`` names the CRS of the latter."""
     slam = state.results.get("slam")
     fit = slam.details.get("markers") if slam else None
     if not fit or manifest.epsg_of(str(fit.get("crs"))) is not None:
         return None
+    name = str(fit.get("crs"))
     bag = state.found.bag_of("underground")
     scene = _beside(state.found, bag.path if bag else None, "scene.json")
-    if scene is None:
-        state.notes.append("mine grid: no scene.json with the grid's tie to a CRS")
-        return None
-    try:
-        data = json.loads(scene.read_text()).get("mine_grid")
-        grid = MineGrid.from_dict(data) if data else None
-    except (ValueError, AttributeError, GeodesyError) as err:
-        state.notes.append(f"mine grid: {scene} does not define one ({err})")
-        return None
-    return (grid, str(fit.get("crs"))) if grid is not None else None
+    if scene is not None:
+        try:
+            data = json.loads(scene.read_text()).get("mine_grid")
+            if data:
+                state.notes.append(f"mine grid tie to its CRS: {scene}")
+                return MineGrid.from_dict(data), name
+        except (ValueError, AttributeError, GeodesyError) as err:
+            state.notes.append(f"mine grid: {scene} does not define one ({err})")
+    if state.conf.markers is not None and state.conf.markers_crs:
+        grid = manifest.grid_from_markers(state.conf.markers, state.conf.markers_crs, name)
+        if grid is not None:
+            state.notes.append(
+                f"mine grid tie fitted to {state.conf.markers}'s grid and "
+                f"{state.conf.markers_crs} columns: rms {grid.rms_m:.4f} m, worst "
+                f"{grid.max_residual_m:.4f} m"
+            )
+            return grid.grid, name
+    state.notes.append("mine grid: no tie to a CRS (scene.json mine_grid or --markers-crs)")
+    return None
 
 
 def _slam_geography(state: RunState) -> tuple[dict[str, Any], Any]:
