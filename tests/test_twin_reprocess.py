@@ -362,3 +362,21 @@ def test_a_reprocess_killed_mid_stage_resumes(pit_run: Path) -> None:
     assert after["products"] == before["products"] and after["classes"] == before["classes"]
     assert after["accuracy"] == before["accuracy"]
     assert not [p for p in pit_run.rglob(".*partial-*")]
+
+
+def test_a_run_with_warnings_says_so_first_and_exits_3(
+    drift_run: Path, tmp_path: Path
+) -> None:
+    """The drift without its markers file: nothing ties the map to the mine grid. The run
+    finishes, but never as a plain success: warnings first, exit 3, status in run.json."""
+    bag = Path(_doc(drift_run)["input"]["paths"][0])
+    run_dir = tmp_path / "run"
+    outcome = run_main(["reprocess", str(bag), "--out", str(run_dir), "--preset", "fast"])
+    doc = _doc(run_dir)
+    if doc["mine_grid"] is not None or doc["crs"] is not None:
+        pytest.fail(f"a drift without markers was placed on Earth: {doc['mine_grid']}")
+    assert outcome.code == 3, outcome.stderr
+    first = outcome.stdout.splitlines()[0]
+    assert first.startswith("FINISHED WITH WARNINGS"), outcome.stdout
+    assert doc["status"] == "warnings" and doc["warnings"]
+    assert any("not placed on Earth" in line for line in doc["warnings"])

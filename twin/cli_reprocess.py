@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "as class_id/heat) and runs those stages as libraries into RUN_DIR, one folder each. "
         "One report (report.html/json) with each stage's accuracy figures; run.json, the "
         "manifest `smartmine publish` reads, is written last. Rerun with the same --out to "
-        "resume: finished stages are skipped. Exit 0 (warnings printed), 2 on bad input or "
-        "a failed stage (reason first).",
+        "resume: finished stages are skipped. Exit 0 when every stage met its checks, 3 when "
+        "the run finished with warnings (ungeoreferenced products, markers not seen, "
+        "frames unused: printed first), 2 on bad input or a failed stage (reason first).",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="bag, image or run folder")
     p.add_argument("--out", type=Path, required=True, help="run folder (RUN_DIR)")
@@ -59,11 +60,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     run_dir = run(conf, list(args.inputs), args.out, log=lambda line: print(line, file=sys.stderr))
     doc = json.loads((run_dir / "run.json").read_text())
+    if doc["warnings"]:
+        print(f"FINISHED WITH WARNINGS ({len(doc['warnings'])}):")
     for line in doc["warnings"]:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {line}")
     print(f"{doc['run_id']} ({doc['kind']}, {doc['status']}, {doc['crs'] or 'mine grid'})")
     for stage, figures in doc["accuracy"].items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
         print(f"  {stage}: {shown}")
     print(f"-> {run_dir / 'run.json'}; report: {run_dir / 'report.html'}")
-    return 0
+    return 3 if doc["warnings"] else 0

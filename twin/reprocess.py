@@ -247,9 +247,10 @@ def _stage_slam(state: RunState) -> StageResult:
     )
     result = stages.run_slam(bag, state.run_dir, settings, state.log)
     if bag.hsi_topic:
-        result.warnings.append(
-            f"{bag.path}: hyperspectral frames on {bag.hsi_topic} not mapped (underground "
-            "runs have no DEM to orthorectify them onto)"
+        # not a defect of this run: underground HSI mapping does not exist yet (said, not warned)
+        state.log(
+            f"reprocess: {bag.path}: hyperspectral frames on {bag.hsi_topic} not mapped "
+            "(underground runs have no DEM to orthorectify them onto)"
         )
     return result
 
