@@ -364,9 +364,7 @@ def test_a_reprocess_killed_mid_stage_resumes(pit_run: Path) -> None:
     assert not [p for p in pit_run.rglob(".*partial-*")]
 
 
-def test_a_run_with_warnings_says_so_first_and_exits_3(
-    drift_run: Path, tmp_path: Path
-) -> None:
+def test_a_run_with_warnings_says_so_first_and_exits_3(drift_run: Path, tmp_path: Path) -> None:
     """The drift without its markers file: nothing ties the map to the mine grid. The run
     finishes, but never as a plain success: warnings first, exit 3, status in run.json."""
     bag = Path(_doc(drift_run)["input"]["paths"][0])
