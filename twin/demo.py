@@ -277,7 +277,7 @@ def format_table(outcome: Outcome) -> str:
 def where_text(outcome: Outcome) -> str:
     """Where everything is, and how to look at it."""
     p = outcome.paths
-    lines = [f"smartmine demo: everything is under {p['out']}"]
+    lines = [f"smartmine demo: everything is under {p.get('out', '?')}"]
     for site, sim in p.get("simulations", {}).items():
         lines.append(f"  simulation {site} (bag + ground truth): {sim}")
     for site, run in p.get("runs", {}).items():
@@ -286,7 +286,8 @@ def where_text(outcome: Outcome) -> str:
         lines.append(f"  published {site}: {item}")
     if "twin" in p:
         lines.append(f"  the twin's catalog: {p['twin']}/catalog.json")
-    lines.append(f"  this report: {p['demo_json']}, {p['demo_txt']}")
+    if "demo_json" in p:
+        lines.append(f"  this report: {p['demo_json']}, {p['demo_txt']}")
     if "twin" in p:
         lines.append(
             f"  look at it: smartmine twin serve {p['twin']}  (then open http://127.0.0.1:8000/)"
