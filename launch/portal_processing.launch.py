@@ -25,9 +25,16 @@ camera_info_topic:=/camera/camera/color/camera_info``. Topics are node-relative,
                         hyperspectral/class_names (latched)
     sfm_portal     in   sfm/request (String: a finished bag or image folder)  <- sfm_request_topic
                    out  sfm/products (latched JSON)  sfm/preview (latched PointCloud2)
+    twin_publisher in   twin/run_finished (String: a finished run folder)     <- twin_run_topic
+                   out  twin/publish_status (latched JSON: ok/failed, item)
 
 ``sfm_portal`` runs photogrammetry (``smartmine sfm``) on each path sent to sfm/request:
     ros2 topic pub --once /sfm/request std_msgs/msg/String "{data: /data/flight_0612}"
+
+``twin_publisher`` publishes each finished run folder (``smartmine reprocess --out``) sent
+to twin/run_finished into the twin's catalog (``smartmine publish``; served by
+``smartmine twin serve``):
+    ros2 topic pub --once /twin/run_finished std_msgs/msg/String "{data: /data/runs/0612}"
 
 Parameters: ``params/portal_processing.yaml`` (installed to share/smartmine_ros/params),
 or ``params_file:=/path/to.yaml``. For offline processing without ROS see
@@ -41,7 +48,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from launch.launch_description import LaunchDescription
 
-NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier", "sfm_portal"]
+NODES = ["gnss_to_pose", "image_rectify", "hsi_classifier", "sfm_portal", "twin_publisher"]
 """Processors this launch file starts (node ``smartmine_<name>``, executable ``<name>``)."""
 
 PARAMS_FILE = "portal_processing.yaml"
@@ -56,6 +63,7 @@ TOPIC_ARGUMENTS = {
     "camera_info_topic": ("image_rectify", "camera/color/camera_info", "their CameraInfo"),
     "hsi_topic": ("hsi_classifier", "hyperspectral/image_raw", "hyperspectral cubes (32FC<bands>)"),
     "sfm_request_topic": ("sfm_portal", "sfm/request", "paths (String) of bags/folders for SfM"),
+    "twin_run_topic": ("twin_publisher", "twin/run_finished", "finished run folders to publish"),
 }
 """Launch argument -> (node, node topic it remaps, description); default: the node topic."""
 

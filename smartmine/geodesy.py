@@ -352,6 +352,14 @@ class LocalEnu:
     def _r_enu_from_ecef(self) -> FloatArray:
         return _enu_rotation(self.lat_deg, self.lon_deg)
 
+    def ecef_from_enu(self) -> FloatArray:
+        """4x4 matrix taking local ENU points (metres) to ECEF (EPSG:4978), e.g. the root
+        transform of a 3D Tiles tileset whose content is in this tangent plane."""
+        matrix = np.eye(4)
+        matrix[:3, :3] = self._r_enu_from_ecef.T
+        matrix[:3, 3] = self._origin_ecef_m
+        return matrix
+
     def from_wgs84(
         self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike, alt_m: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -10,7 +10,9 @@ the killed process's children are gone with no ``/dev/shm`` segment of theirs le
 then run to completion, which must leave no debris (``.partial-*``, SQLite side files,
 the simulator's unfinished-run marker) and products equal to the reference.
 
-``publish`` (issue 18) joins as one more row once that command exists.
+``publish`` (issue 18) is one more row: killed while it writes a run's assets and after
+they are in place but before the catalog is committed (its own test,
+tests/test_twin_publish.py, kills it with a previous catalog in place).
 """
 
 from __future__ import annotations
@@ -140,6 +142,14 @@ def make_survey_images(folder: Path) -> None:
         (exported / f"frame_{i:06d}.jpg").rename(images / f"frame_{i:06d}.jpg")
 
 
+def make_publish_run(folder: Path) -> None:
+    """A run folder of reprocess (run.json and real products) with a cloud big enough
+    for publish's COPC to take a moment."""
+    from tests.twin_runs import make_run_dir
+
+    make_run_dir(folder / "run", points=120_000)
+
+
 CASES = [
     KillCase(
         "bag-export",
@@ -186,7 +196,17 @@ CASES = [
         internal=("work",),
         compare=lambda reference, resumed: same_survey(reference, resumed),
     ),
-    # KillCase("publish", ...): issue 18's command, one row here once it exists
+    KillCase(
+        "publish",
+        make_publish_run,
+        "publish {d}/run --to {out}",
+        (
+            Moment(pattern=f"out/runs/*/*/.v1{PARTIAL_MARK}*/v1/cloud.laz"),
+            Moment(pattern=f"out/runs/*/*/.v1{PARTIAL_MARK}*/v1/cloud.copc.laz"),
+            Moment(pattern="out/runs/*/*/v1/tileset/tileset.json"),
+        ),
+        unequal=(),
+    ),
 ]
 
 

@@ -37,7 +37,13 @@ ROS_ONLY = {"launch", "launch_ros", "ament_index_python", "rclpy"}
 EXPECTED = {
     "open_pit_survey": {"gnss_to_pose", "image_rectify", "hsi_classifier", "mission_executor"},
     "drift_slam": {"image_rectify", "vision_to_px4", "slam"},
-    "portal_processing": {"gnss_to_pose", "image_rectify", "hsi_classifier", "sfm_portal"},
+    "portal_processing": {
+        "gnss_to_pose",
+        "image_rectify",
+        "hsi_classifier",
+        "sfm_portal",
+        "twin_publisher",
+    },
 }
 
 
