@@ -169,7 +169,7 @@ def reprocess_one(
     reprocess: Any, site: str, bag: Path, markers: Path | None, run_dir: Path, conf: DemoConfig,
     log: Log,
 ) -> Path:  # fmt: skip
-    config = reprocess.ReprocessConfig(site=site, markers=markers, preset=conf.preset)
+    config = reprocess.make_config(conf.preset, site=site, markers=markers)
     result: Path = reprocess.run(config, [bag], run_dir, log=log)
     return result
 
@@ -400,29 +400,44 @@ def run(conf: DemoConfig, out_dir: Path, log: Log = print) -> Path:
             "report_html": str(run_dir / "report.html"),
             "products": {k: str(run_dir / v) for k, v in manifest.get("products", {}).items()},
         }
-        with _timed(outcome, f"publish {site}", log):
-            try:
-                item = publish.run(
-                    publish.PublishConfig(keep=conf.keep), run_dir, twin_dir, log=log
-                )
-                outcome.paths["published"][site] = str(item)
-                outcome.paths["twin"] = str(twin_dir)
-            except SmartmineError as err:
-                outcome.failed.append(f"publish {site}: {err}")
+        if manifest.get("status") != "failed":  # a failed run is not published (said above)
+            _publish_site(publish, site, run_dir, twin_dir, conf, outcome, log)
         with _timed(outcome, f"score {site}", log):
             score_run(run_dir, manifest, sims[site], out / "truth" / site, outcome)
     path = write_outcome(outcome, conf, out)
     return path
 
 
+def _publish_site(
+    publish: Any, site: str, run_dir: Path, twin_dir: Path, conf: DemoConfig, outcome: Outcome,
+    log: Log,
+) -> None:  # fmt: skip
+    with _timed(outcome, f"publish {site}", log):
+        try:
+            item = publish.run(publish.PublishConfig(keep=conf.keep), run_dir, twin_dir, log=log)
+        except SmartmineError as err:
+            outcome.failed.append(f"publish {site}: {err}")
+            return
+    outcome.paths["published"][site] = str(item)
+    outcome.paths["twin"] = str(twin_dir)
+
+
 def _reprocess_site(
     reprocess: Any, site: str, bag: Path, markers: Path | None, out: Path, conf: DemoConfig,
     outcome: Outcome, log: Log,
 ) -> Path | None:  # fmt: skip
-    """RUN_DIR of ``site``, or None with the failure recorded (the other site goes on)."""
+    """RUN_DIR of ``site``; a failed stage is recorded and its run (run.json, status
+    failed) still read and scored; None when reprocess wrote no run (the other site goes
+    on)."""
+    run_dir = out / "runs" / site
+    started_s = time.time()
     with _timed(outcome, f"reprocess {site}", log):
         try:
-            return reprocess_one(reprocess, site, bag, markers, out / "runs" / site, conf, log)
+            return reprocess_one(reprocess, site, bag, markers, run_dir, conf, log)
         except SmartmineError as err:
             outcome.failed.append(f"reprocess {site}: {err}")
-            return None
+    try:  # this attempt's run.json (status failed), never an earlier run's
+        written_now = (run_dir / "run.json").stat().st_mtime >= started_s - 1.0
+    except OSError:
+        written_now = False
+    return run_dir if written_now else None
