@@ -1,11 +1,11 @@
-"""``smartmine demo``'s accuracy table against what the separate commands report.
+"""``smartmine demo``: its accuracy table against what the separate commands report.
 
-One small simulation of each scene (a 90 m pit surveyed at 80/70 % overlap: 46 frames; a
-30-frame drift, too short to see three markers), made by the demo's own ``simulate``; the
-stages run through their commands (``smartmine sfm``, ``slam``, ``hsi ortho``), and the
-demo's figures (twin.scoring) are checked against those commands' own numbers:
-``benchmarks/sfm_sim.py --score``, the SLAM report and ``smartmine traj eval``, ``hsi
-ortho --reference``. The drift's missing mine-grid fit is the table's failure case."""
+The demo (``twin.demo.run``) at small sizes: a 90 m pit surveyed at 80/70 % overlap (46
+frames) and a 30-frame drift, too short to see three markers (the table's failure case),
+reprocessed and published. Then each stage run by its own command on the same bags
+(``smartmine sfm``, ``slam``, ``hsi ortho``): the demo's figures equal theirs, scored the
+same way, and those equal what the commands print themselves (``benchmarks/sfm_sim.py
+--score``, the SLAM report and ``smartmine traj eval``, ``hsi ortho --reference``)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,17 @@ from pathlib import Path
 import pytest
 
 from tests.bad_input import BadInput, check_bad_input, run_main, with_file
+from twin.cli_demo import exit_code
 from twin.demo import (
     DemoConfig,
     Outcome,
     check_out_dir,
     drift_config,
     format_table,
-    pit_config,
     simulate,
     write_outcome,
 )
+from twin.demo import run as run_demo
 from twin.scoring import FROM_REPORT, FROM_TRUTH, Figure, hsi_figures, sfm_figures, slam_figures
 
 SMALL = DemoConfig(pit_width_m=90.0, pit_depth_m=25.0, drift_frames=30)
@@ -37,17 +38,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The demo's simulations, and each stage run by its own command on them."""
-    root = tmp_path_factory.mktemp("demo")
-    pit = simulate(pit_config(SMALL), root / "sim" / "open-pit", print).parent
-    drift = simulate(drift_config(SMALL), root / "sim" / "drift", print).parent
-    out = {"root": root, "pit": pit, "drift": drift}
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``twin.demo.run`` at the small sizes: its demo.json."""
+    return run_demo(SMALL, tmp_path_factory.mktemp("demo"), log=print)
+
+
+@pytest.fixture(scope="module")
+def stages(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each stage run by its own command on the demo's simulations, with the settings
+    reprocess's ``fast`` preset gives them (SfM fast without dense; HSI onto the SfM DSM
+    with the scene's origin, illumination and reference zones)."""
+    root = tmp_path_factory.mktemp("separate")
+    pit, drift = demo.parent / "sim" / "open-pit", demo.parent / "sim" / "drift"
+    out = {"pit": pit, "drift": drift}
     for name, argv in (
         ("sfm", ["sfm", str(pit / "open-pit.mcap"), "--preset", "fast", "--no-dense"]),
         ("slam", ["slam", str(drift / "drift.mcap"), "--markers", str(drift / "markers.csv")]),
         ("hsi", [
-            "hsi", "ortho", str(pit / "open-pit.mcap"), "--dem", str(pit / "dem.tif"),
+            "hsi", "ortho", str(pit / "open-pit.mcap"), "--dem", str(root / "sfm" / "dsm.tif"),
             "--origin", str(pit / "scene.json"), "--irradiance", str(pit / "spectra.csv"),
             "--reference", str(pit / "classes.tif"),
         ]),
@@ -194,3 +202,72 @@ def test_an_earlier_foreign_folder_is_accepted(tmp_path: Path) -> None:
     (tmp_path / ".smartmine-demo").write_text("x")
     (tmp_path / "demo.json").write_text("{}")
     check_out_dir(tmp_path)
+
+
+def test_the_demo_table_equals_the_separate_commands(
+    demo: Path, stages: dict[str, Path], tmp_path: Path
+) -> None:
+    """The issue's check: the demo's figures are those of ``smartmine sfm``, ``slam`` and
+    ``hsi ortho`` run on their own over the same bags, scored the same way."""
+    doc = json.loads(demo.read_text())
+    separate = (
+        sfm_figures(stages["sfm"], stages["pit"], tmp_path)
+        + slam_figures(stages["slam"], stages["drift"])
+        + hsi_figures(stages["hsi"], stages["pit"])
+    )
+    theirs = {(f.stage, f.name): f.to_json() for f in separate}
+    ours = {(f["stage"], f["name"]): f for f in doc["figures"]}
+    assert set(ours) == set(theirs)
+    for key, figure in ours.items():
+        other = theirs[key]
+        assert (figure["source"], figure["goal"], figure["met"]) == (
+            other["source"], other["goal"], other["met"],
+        ), key  # fmt: skip
+        if other["value"] is None:
+            assert figure["value"] is None, key
+        else:
+            assert figure["value"] == pytest.approx(other["value"], rel=1e-9, abs=1e-12), key
+
+
+def test_the_demo_says_what_failed_first_and_exits_2(demo: Path) -> None:
+    """The 30-frame drift sees one marker: no mine-grid fit, so its products are not
+    placed on Earth and publish refuses them; both said first, and the exit status is 2."""
+    doc = json.loads(demo.read_text())
+    assert next(iter(doc)) == "failed" and doc["status"] == "failed"
+    assert exit_code(demo) == 2
+    failed = doc["failed"]
+    refused = [line for line in failed if line.startswith("publish drift: ")]
+    assert len(refused) == 1 and "not placed on Earth" in refused[0]
+    assert "slam marker residual, worst: – (no mine-grid fit" in " ".join(failed)
+    not_met = [f for f in doc["figures"] if f["met"] is False]
+    assert len(failed) == len(refused) + len(not_met)  # nothing else failed
+    text = (demo.parent / "demo.txt").read_text()
+    table = text[text.index("ACCURACY") :].splitlines()
+    assert table[1] == f"  FAILED   {refused[0]}"
+    assert [line[11:] for line in table[2 : 2 + len(not_met)]] == failed[1:]
+    assert all(line.startswith("  NOT MET  ") for line in table[2 : 2 + len(not_met)])
+    assert f"smartmine twin serve {doc['paths']['twin']}" in text
+    steps = [s["name"] for s in doc["timing"]["steps"]]
+    assert steps[:2] == ["simulate open-pit", "simulate drift"]
+    assert all(s["cpu_s"] >= 0 for s in doc["timing"]["steps"])
+
+
+def test_the_twin_holds_the_placed_run(demo: Path) -> None:
+    import pystac
+
+    doc = json.loads(demo.read_text())
+    catalog = pystac.Catalog.from_file(str(Path(doc["paths"]["twin"]) / "catalog.json"))
+    items = {i.collection_id: i for i in catalog.get_items(recursive=True)}
+    assert set(items) == set(doc["paths"]["published"]) == {"open-pit"}
+    assert {"dsm", "class_map", "heat_map", "cloud"} <= set(items["open-pit"].assets)
+    item_json = Path(doc["paths"]["published"]["open-pit"])
+    assert json.loads(item_json.read_text())["id"] == items["open-pit"].id
+
+
+def test_a_second_demo_reuses_everything(demo: Path) -> None:
+    said: list[str] = []
+    again = run_demo(SMALL, demo.parent, log=said.append)
+    doc, before = json.loads(again.read_text()), json.loads(demo.read_text())
+    assert sum(s["wall_s"] for s in doc["timing"]["steps"]) < 60
+    assert [f["value"] for f in doc["figures"]] == [f["value"] for f in before["figures"]]
+    assert doc["paths"]["published"] == before["paths"]["published"]

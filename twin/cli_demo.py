@@ -32,11 +32,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import json
-
     from twin.demo import DemoConfig, run
 
     demo_json = run(DemoConfig(seed=args.seed), args.out)
     print((demo_json.parent / "demo.txt").read_text(encoding="utf-8"), end="")
+    return exit_code(demo_json)
+
+
+def exit_code(demo_json: Path) -> int:
+    """0 when the demo's status is ok, else :data:`EXIT_NOT_MET`."""
+    import json
+
     status = json.loads(demo_json.read_text(encoding="utf-8"))["status"]
     return 0 if status == "ok" else EXIT_NOT_MET
