@@ -190,6 +190,8 @@ BAD: list[BadInput] = [
              with_file("out", "x")),
     BadInput("out-holds-other-files", ("demo", "--out", "{d}/out"), ("{d}/out", "other files"),
              _foreign_folder),
+    BadInput("out-unwritable", ("demo", "--out", "/proc/smartmine-demo"), ("/proc",)),
+    BadInput("negative-seed", ("demo", "--out", "{d}/out", "--seed", "-1"), ("seed", "-1")),
 ]  # fmt: skip
 
 
