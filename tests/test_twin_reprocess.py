@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 from smartmine.cli import main
 from tests.bad_input import BadInput, check_bad_input, run_main, with_file
+from tests.tiny_bags import copy_bag
 
 PIT_ORIGIN_LON_LAT = (82.628, 49.948)
 
@@ -209,6 +211,35 @@ def test_underground_run_is_tied_to_the_mine_grid(drift_run: Path) -> None:
     assert 82.5 < west < east < 82.8 and 49.8 < south < north < 50.1
 
 
+def _tiny_bag(kind: str, folder: str = "") -> Callable[[Path], None]:
+    """A maker: the tiny bag of ``kind`` (tests/tiny_bags.py) in the case's folder (or in
+    a run folder ``folder`` inside it)."""
+
+    def make(d: Path) -> None:
+        (d / folder).mkdir(parents=True, exist_ok=True)
+        copy_bag(kind, d / folder)
+
+    return make
+
+
+def test_the_mine_grid_tie_fitted_to_the_markers_file_places_like_scene_json(
+    drift_run: Path,
+) -> None:
+    """--markers-crs (no scene.json): the tie fitted to the markers' grid and UTM columns
+    takes grid points where the simulator's own grid definition does, within 1 mm."""
+    from twin.manifest import grid_from_markers
+
+    doc = _doc(drift_run)
+    markers = Path(doc["input"]["paths"][0]).parent / "markers.csv"
+    fitted = grid_from_markers(markers, "EPSG:32644", "mine grid")
+    assert fitted is not None and fitted.max_residual_m < 0.001
+    matrix = np.asarray(doc["mine_grid"]["matrix_4x4"])
+    corners = np.array([[10_000.0, 20_000.0, 1_300.0], [10_100.0, 19_900.0, 1_250.0]])
+    e, n, h = fitted.grid.from_grid(corners[:, 0], corners[:, 1], corners[:, 2])
+    expected = np.column_stack([corners, np.ones(2)]) @ matrix.T
+    np.testing.assert_allclose(np.column_stack([e, n, h]), expected[:, :3], atol=0.001)
+
+
 BAD = [
     BadInput(
         "not-a-bag",
@@ -230,6 +261,36 @@ BAD = [
     ),
     BadInput(
         "missing", ("reprocess", "{d}/nothing.mcap", "--out", "{d}/run"), ("{d}/nothing.mcap",)
+    ),
+    BadInput(
+        "ros1-bag-colour-only",  # no GNSS, no depth, no hyperspectral: no stage fits
+        ("reprocess", "{d}/tiny.bag", "--out", "{d}/run"),
+        ("{d}/tiny.bag", "nothing to reprocess"),
+        _tiny_bag("bag"),
+    ),
+    BadInput(
+        "rosbag2-folder-hyperspectral-without-dem",
+        ("reprocess", "{d}/tiny_db3", "--out", "{d}/run"),
+        ("{d}/tiny_db3", "--dem"),
+        _tiny_bag("db3"),
+    ),
+    BadInput(
+        "run-folder-dem-missing",
+        ("reprocess", "{d}/flight", "--out", "{d}/run", "--dem", "{d}/dem.tif"),
+        ("--dem", "{d}/dem.tif"),
+        _tiny_bag("mcap", "flight"),
+    ),
+    BadInput(
+        "origin-not-a-position",
+        ("reprocess", "{d}/tiny.mcap", "--out", "{d}/run", "--origin", "north-ish"),
+        ("--origin", "north-ish"),
+        _tiny_bag("mcap"),
+    ),
+    BadInput(
+        "markers-crs-not-epsg",
+        ("reprocess", "{d}/tiny.mcap", "--out", "{d}/run", "--markers-crs", "UTM44"),
+        ("--markers-crs", "UTM44"),
+        _tiny_bag("mcap"),
     ),
     BadInput(
         "markers-missing",
@@ -264,3 +325,40 @@ def test_a_failed_stage_exits_2_reason_first_and_says_so_in_run_json(tmp_path: P
     assert doc["run_id"].startswith("undated-")  # no EXIF time in these images
     report = json.loads((run_dir / "report.json").read_text())
     assert next(iter(report)) == "failed" and report["failed"] == doc["failed"]
+
+
+def test_a_reprocess_killed_mid_stage_resumes(pit_run: Path) -> None:
+    """kill -9 while the hyperspectral stage runs (SfM done): no run.json, no visible hsi
+    folder; the next run reuses SfM and finishes with the same products."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _doc(pit_run)
+    for name in ("hsi", "drape"):
+        shutil.rmtree(pit_run / name)
+    (pit_run / "run.json").unlink()
+    argv = ["reprocess", before["input"]["paths"][0], "--out", str(pit_run), "--preset", "fast"]
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartmine", *argv], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("reprocess: sfm ok"):
+            break
+    time.sleep(2.0)  # into the hyperspectral stage (~10 s)
+    assert proc.poll() is None, "finished before the kill"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (pit_run / "run.json").exists() and not (pit_run / "hsi").exists()
+    outcome = run_main(argv)
+    assert outcome.code == 0, outcome.stderr
+    after = _doc(pit_run)
+    assert after["stages"]["sfm"].get("reused") and not after["stages"]["hsi"].get("reused")
+    assert after["products"] == before["products"] and after["classes"] == before["classes"]
+    assert after["accuracy"] == before["accuracy"]
+    assert not [p for p in pit_run.rglob(".*partial-*")]

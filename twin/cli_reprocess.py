@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--preset", default="default", help="fast | default")
     p.add_argument("--site", help="site id (STAC collection; default: the scene's or input's name)")
     p.add_argument("--markers", type=Path, help="control markers CSV: SLAM tied to the mine grid")
+    p.add_argument(
+        "--markers-crs",
+        metavar="EPSG:N",
+        help="CRS of the markers file's easting/northing columns: with its grid columns they "
+        "tie the mine grid to it (default: the scene.json beside the bag)",
+    )
     p.add_argument("--dem", type=Path, help="DEM for hyperspectral-only inputs")
     p.add_argument(
         "--origin",
@@ -46,6 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         args.preset,
         site=args.site,
         markers=args.markers,
+        markers_crs=args.markers_crs,
         dem=args.dem,
         origin=args.origin or None,
         hyperspectral=False if args.no_hyperspectral else None,

@@ -113,8 +113,10 @@ def _pick_image_topic(topics: dict[str, str], *, want: str) -> str | None:
     images = sorted(t for t, msgtype in topics.items() if msgtype in IMAGE_TYPES)
     if want == "depth":
         return next((t for t in images if "depth" in t), None)
-    if want == "hyperspectral":
-        return next((t for t in images if "hyperspectral" in t), None)
+    if want == "hyperspectral":  # the topic hyperspectral.ortho_run reads
+        from hyperspectral.cube import HSI_TOPIC
+
+        return HSI_TOPIC if HSI_TOPIC in images else None
     colour = [t for t in images if not re.search(r"depth|hyperspectral|/ir|infra", t)]
     return next((t for t in colour if "color" in t or "colour" in t or "rgb" in t), None) or (
         colour[0] if colour else None

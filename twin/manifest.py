@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartmine.atomic import write_text_atomic
-from smartmine.geodesy import MineGrid
+from smartmine.geodesy import MineGrid, MineGridFit
 from smartmine.report import to_jsonable
 
 SCHEMA = "smartmine.run/1"
@@ -54,6 +54,23 @@ def mine_grid_entry(grid: MineGrid, name: str) -> dict[str, Any]:
         "to_crs": f"EPSG:{grid.crs}" if isinstance(grid.crs, int) else str(grid.crs),
         "matrix_4x4": np.linalg.inv(grid.matrix()).tolist(),
     }
+
+
+def grid_from_markers(markers: Path, crs: str, name: str) -> MineGridFit | None:
+    """The mine grid's tie to ``crs`` fitted (horizontal similarity + height offset,
+    smartmine.geodesy) to the marker corners known in both the grid and ``crs`` columns
+    of the markers file; None when it has only one set."""
+    from mapping.slam.georef import read_control_points
+    from smartmine.geodesy import fit_mine_grid
+
+    in_grid = read_control_points(markers, "auto")
+    in_crs = read_control_points(markers, "utm")
+    keys = sorted(set(in_grid.points) & set(in_crs.points))
+    projected = np.array([in_crs.points[k] for k in keys])
+    grid = np.array([in_grid.points[k] for k in keys])
+    if np.array_equal(projected, grid):  # the same columns both times: one set only
+        return None
+    return fit_mine_grid(projected, grid, crs, kind="horizontal", name=name)
 
 
 def _hull(xy: F64) -> F64:

@@ -29,7 +29,7 @@ from typing import Any
 
 from smartmine import __version__
 from smartmine.atomic import clean_debris, write_text_atomic
-from smartmine.errors import SmartmineError
+from smartmine.errors import GeodesyError, SmartmineError
 from smartmine.geodesy import MineGrid
 from smartmine.paths import check_output_path
 from smartmine.progress import progress
@@ -39,6 +39,8 @@ from twin.inputs import Survey, survey
 from twin.stages import StageResult
 
 Log = Callable[[str], None]
+RESUMABLE_SETTINGS = frozenset({"site"})
+"""Settings that change only run.json, not a stage's work: a resume may change them."""
 
 
 class ReprocessError(SmartmineError):
@@ -54,6 +56,9 @@ class ReprocessConfig:
     """STAC collection id; None = the scene's name (scene.json) or the input's name."""
     markers: Path | None = None
     """Control markers CSV: SLAM tied to them (the mine grid)."""
+    markers_crs: str | None = None
+    """CRS (``EPSG:32644``) of the markers file's easting/northing columns: with its grid
+    columns they tie the grid to the CRS where no scene.json defines the grid."""
     dem: Path | None = None
     """DEM for hyperspectral-only inputs (aerial runs drape on their own SfM DSM)."""
     origin: str = ""
@@ -101,6 +106,12 @@ def _check_config(conf: ReprocessConfig) -> None:
     """Settings that cannot give a run, refused before any work, naming the option."""
     if conf.markers is not None and not Path(conf.markers).is_file():
         raise ReprocessError(f"--markers {conf.markers}: no such file")
+    if conf.markers_crs is not None and manifest.epsg_of(conf.markers_crs) is None:
+        raise ReprocessError(f"--markers-crs {conf.markers_crs!r}: want EPSG:NNNNN")
+    if conf.origin:
+        from hyperspectral.ortho_run import parse_origin
+
+        parse_origin(conf.origin)  # names --origin when it is no LAT,LON,ALT or scene.json
     if conf.dem is not None and not Path(conf.dem).is_file():
         raise ReprocessError(f"--dem {conf.dem}: no such file")
     if not 0.001 <= conf.slam_voxel_m <= 10.0:
@@ -150,7 +161,7 @@ def _open_run_dir(out_dir: Path, effective: dict[str, Any]) -> None:
             k
             for section in ("reprocess", "sfm")
             for k, v in effective[section].items()
-            if before.get(section, {}).get(k) != v
+            if before.get(section, {}).get(k) != v and k not in RESUMABLE_SETTINGS
         )
         if changed:
             raise ReprocessError(
@@ -191,13 +202,14 @@ class RunState:
                 merged.update(result.products)
         return merged
 
-    def failed(self, name: str) -> bool:
-        return name in self.results and self.results[name].status == "failed"
-
 
 def _plan(found: Survey, conf: ReprocessConfig) -> list[str]:
     """The stages this input calls for, in order."""
     hsi = conf.hyperspectral and found.hsi_bag is not None
+    if found.kind == "hyperspectral" and not conf.hyperspectral:
+        raise ReprocessError(
+            f"{found.paths[0]}: only hyperspectral data, and --no-hyperspectral given"
+        )
     if found.kind == "aerial":
         return ["sfm", *(["hsi", "drape"] if hsi else [])]
     if found.kind == "underground":
@@ -276,6 +288,9 @@ def _run_stage(name: str, state: RunState, sfm_conf: Any) -> StageResult | None:
     if name == "hsi":
         if state.conf.dem is None and "dsm" not in products:
             return None
+        if state.conf.dem is None and manifest.epsg_of(state.results["sfm"].details["crs"]) is None:
+            state.notes.append("hsi: not run, the SfM surface is not georeferenced")
+            return None
         return _stage_hsi(state)
     if "class_map" not in products or not ({"cloud", "mesh"} & set(products)):
         return None
@@ -285,21 +300,36 @@ def _run_stage(name: str, state: RunState, sfm_conf: Any) -> StageResult | None:
 
 # -- geography ----------------------------------------------------------------------------
 def _mine_grid(state: RunState) -> tuple[MineGrid, str] | None:
-    """The mine grid SLAM was tied to, with its tie to a projected CRS (the scene.json
-    beside the bag, as the simulator and the surveyor's grid definition give it)."""
+    """The mine grid SLAM was tied to, with its tie to a projected CRS: the ``mine_grid``
+    of the scene.json beside the bag (the simulator's; a surveyor's grid definition in
+    the same form), else fitted to the markers file's own grid and easting/northing
+    columns when ``markers_crs`` names the CRS of the latter."""
     slam = state.results.get("slam")
     fit = slam.details.get("markers") if slam else None
     if not fit or manifest.epsg_of(str(fit.get("crs"))) is not None:
         return None
+    name = str(fit.get("crs"))
     bag = state.found.bag_of("underground")
     scene = _beside(state.found, bag.path if bag else None, "scene.json")
-    if scene is None:
-        state.notes.append("mine grid: no scene.json with the grid's tie to a CRS")
-        return None
-    data = json.loads(scene.read_text()).get("mine_grid")
-    if not data:
-        return None
-    return MineGrid.from_dict(data), str(fit.get("crs"))
+    if scene is not None:
+        try:
+            data = json.loads(scene.read_text()).get("mine_grid")
+            if data:
+                state.notes.append(f"mine grid tie to its CRS: {scene}")
+                return MineGrid.from_dict(data), name
+        except (ValueError, AttributeError, GeodesyError) as err:
+            state.notes.append(f"mine grid: {scene} does not define one ({err})")
+    if state.conf.markers is not None and state.conf.markers_crs:
+        grid = manifest.grid_from_markers(state.conf.markers, state.conf.markers_crs, name)
+        if grid is not None:
+            state.notes.append(
+                f"mine grid tie fitted to {state.conf.markers}'s grid and "
+                f"{state.conf.markers_crs} columns: rms {grid.rms_m:.4f} m, worst "
+                f"{grid.max_residual_m:.4f} m"
+            )
+            return grid.grid, name
+    state.notes.append("mine grid: no tie to a CRS (scene.json mine_grid or --markers-crs)")
+    return None
 
 
 def _slam_geography(state: RunState) -> tuple[dict[str, Any], Any]:
@@ -473,6 +503,8 @@ def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = pri
     _open_run_dir(run_dir, effective)
     log(f"reprocess: {found.kind} run, stages {', '.join(plan)} -> {run_dir}")
     state = RunState(run_dir, found, conf, log)
+    if conf.markers is not None and found.kind != "underground":
+        state.notes.append(f"--markers {conf.markers}: not used (no underground RGB-D run)")
     for name in progress(plan, total=len(plan), desc="reprocess", unit="stage"):
         result = _run_stage(name, state, sfm_conf)
         if result is None:

@@ -75,11 +75,9 @@ def read_control_points(path: Path, frame: str = "auto") -> ControlPoints:
         raise SlamError(f"{path}: needs an 'id' or 'marker_id' column (has {sorted(header)})")
     cols: dict[str, str] = {}
     for axis, names in _COLUMNS.items():
-        ordered = (
-            names
-            if frame != "auto" or "grid_x_m" not in header
-            else sorted(names, key=lambda n: not n.startswith("grid"))
-        )
+        grid_first = frame == "auto" and "grid_x_m" in header
+        # (sorted is stable: within each group the names keep their order)
+        ordered = sorted(names, key=lambda n: n.startswith("grid") != grid_first)
         found = next((n for n in ordered if n in header), None)
         if found is None:
             raise SlamError(f"{path}: no column for {axis} (one of {', '.join(names)})")
