@@ -252,6 +252,7 @@ def test_the_demo_says_what_failed_first_and_exits_2(demo: Path) -> None:
     steps = [s["name"] for s in doc["timing"]["steps"]]
     assert steps[:2] == ["simulate open-pit", "simulate drift"]
     assert all(s["cpu_s"] >= 0 for s in doc["timing"]["steps"])
+    assert doc["timing"]["wall_s"] < 600  # the 10 minutes (full size: ~100-190 s)
 
 
 def test_the_twin_holds_the_placed_run(demo: Path) -> None:
