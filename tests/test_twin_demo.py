@@ -27,6 +27,7 @@ from twin.demo import (
     check_out_dir,
     drift_config,
     format_table,
+    read_run,
     simulate,
     write_outcome,
 )
@@ -178,6 +179,25 @@ def test_table_lists_failures_then_goals_not_met(tmp_path: Path) -> None:
     assert " NO " in next(line for line in body if "horizontal" in line)
     assert " yes " in next(line for line in body if "vertical" in line)
     assert [ok.met, missed.met, info.met] == [True, False, None]
+
+
+def test_a_failed_run_says_why_once(tmp_path: Path) -> None:
+    run_dir = tmp_path / "open-pit"
+    run_dir.mkdir()
+    doc = {
+        "status": "failed",
+        "failed": ["sfm: no model could be built from 3 images"],
+        "warnings": ["hsi: not run"],
+        "stages": {"sfm": {"status": "failed", "folder": "sfm"}},
+    }
+    (run_dir / "run.json").write_text(json.dumps(doc))
+    outcome = Outcome()
+    assert read_run(run_dir, ("sfm", "hsi"), outcome)["status"] == "failed"
+    assert outcome.failed == [
+        "open-pit: sfm: no model could be built from 3 images",
+        "open-pit: stage hsi did not run",
+    ]
+    assert outcome.warnings == ["open-pit: hsi: not run"]
 
 
 def _foreign_folder(d: Path) -> None:

@@ -175,18 +175,19 @@ def reprocess_one(
 
 
 def read_run(run_dir: Path, expected: tuple[str, ...], outcome: Outcome) -> dict[str, Any]:
-    """run.json, its failures and warnings into ``outcome``, and each expected stage's
-    folder (missing stages are failures)."""
+    """run.json, its failures and warnings into ``outcome``, and each expected stage that
+    did not run (or failed without run.json saying why) as a failure."""
     manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     name = run_dir.name
-    outcome.failed += [f"{name}: {line}" for line in manifest.get("failed", [])]
+    reasons = [str(line) for line in manifest.get("failed", [])]
+    outcome.failed += [f"{name}: {line}" for line in reasons]
     outcome.warnings += [f"{name}: {line}" for line in manifest.get("warnings", [])]
     stages = manifest.get("stages", {})
     for stage in expected:
         entry = stages.get(stage)
         if entry is None:
             outcome.failed.append(f"{name}: stage {stage} did not run")
-        elif entry.get("status") == "failed":
+        elif entry.get("status") == "failed" and not reasons:
             outcome.failed.append(f"{name}: stage {stage} failed")
     return manifest
 
@@ -435,9 +436,12 @@ def _reprocess_site(
         try:
             return reprocess_one(reprocess, site, bag, markers, run_dir, conf, log)
         except SmartmineError as err:
-            outcome.failed.append(f"reprocess {site}: {err}")
-    try:  # this attempt's run.json (status failed), never an earlier run's
+            error = f"reprocess {site}: {err}"
+    try:  # this attempt's run.json (status failed, its reasons), never an earlier run's
         written_now = (run_dir / "run.json").stat().st_mtime >= started_s - 1.0
     except OSError:
         written_now = False
-    return run_dir if written_now else None
+    if written_now:
+        return run_dir
+    outcome.failed.append(error)
+    return None
