@@ -283,6 +283,8 @@ def where_text(outcome: Outcome) -> str:
         lines.append(f"  simulation {site} (bag + ground truth): {sim}")
     for site, run in p.get("runs", {}).items():
         lines.append(f"  run {site}: {run['run_dir']} (report: {run['report_html']})")
+        if run.get("products"):
+            lines.append(f"    products: {', '.join(sorted(run['products']))}")
     for site, item in p.get("published", {}).items():
         lines.append(f"  published {site}: {item}")
     if "twin" in p:
