@@ -19,7 +19,6 @@ all three against the goals of issue 10 in GSD: cameras <= 2 (horizontal) and <=
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -27,9 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from mapping.sfm.truth import score_against_truth
+from mapping.sfm.truth import score_against_truth, truth_cameras_from_trajectory
 
 PIT = {"pit": {"width_m": 150, "length_m": 150, "depth_m": 40}}
 SURVEY = [
@@ -50,29 +47,6 @@ def _smartmine(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def truth_from_trajectory(sim: Path, out_csv: Path) -> Path:
-    """truth_cameras.csv for a bag run: the TUM trajectory's frames, named as the bag
-    input names them (frame_NNNNNN.jpg, 1-based)."""
-    from smartmine.geodesy import LocalEnu
-
-    scene = json.loads((sim / "scene.json").read_text())
-    origin = scene["origin"]
-    enu = LocalEnu(origin["lat_deg"], origin["lon_deg"], origin["alt_m"])
-    rows = [
-        ln.split()
-        for ln in (sim / "trajectory_tum.txt").read_text().splitlines()
-        if ln and not ln.startswith("#")
-    ]
-    xyz = np.array([[float(v) for v in r[1:4]] for r in rows])
-    e, n, h = enu.to_projected(xyz[:, 0], xyz[:, 1], xyz[:, 2], 32644)
-    with out_csv.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["image", "easting_m", "northing_m", "height_m"])
-        for i, (x, y, z) in enumerate(zip(e, n, h, strict=True)):
-            w.writerow([f"frame_{i + 1:06d}.jpg", x, y, z])
-    return out_csv
-
-
 def score(run: Path, sim: Path, truth_cameras: Path | None, max_slope_deg: float) -> bool:
     if truth_cameras is None:
         source = Path(json.loads((run / "report.json").read_text())["summary"]["input"])
@@ -80,7 +54,9 @@ def score(run: Path, sim: Path, truth_cameras: Path | None, max_slope_deg: float
         if candidate.exists():
             truth_cameras = candidate
         else:
-            truth_cameras = truth_from_trajectory(sim, Path(tempfile.mkdtemp()) / "truth.csv")
+            truth_cameras = truth_cameras_from_trajectory(
+                sim, Path(tempfile.mkdtemp()) / "truth.csv"
+            )
     result = score_against_truth(
         run,
         truth_cameras=truth_cameras,

@@ -400,16 +400,26 @@ def zone_accuracy(
 ) -> tuple[dict[str, dict[str, Any]], Any]:
     """Per reference zone: cells seen, cells whose class is the zone's material (or one
     of its measured stand-in's minerals, ``library.MEASURED_STAND_INS``), accuracy."""
+    return zone_accuracy_of_labels(
+        ortho.grid(ortho.labels, NOT_SEEN), ortho.dem, names, reference, margin_m
+    )
+
+
+def zone_accuracy_of_labels(
+    labels: npt.NDArray[Any], dem: Dem, names: list[str], reference: Path, margin_m: float
+) -> tuple[dict[str, dict[str, Any]], Any]:
+    """:func:`zone_accuracy` of a class grid on ``dem``'s grid (``NOT_SEEN`` = not seen,
+    0 = unclassified, i = ``names[i - 1]``): also scores a finished ``class_map.tif``
+    read back, so a score taken later equals the one ``hsi ortho --reference`` reports."""
     from scipy.ndimage import maximum_filter, minimum_filter
 
     from hyperspectral.library import MEASURED_STAND_INS
     from smartmine.report import Table
 
-    zone, zone_names, agree = reference_zones(reference, ortho.dem)
-    size = 2 * math.ceil(margin_m / ortho.dem.cell_size_m - 1e-9) + 1
+    zone, zone_names, agree = reference_zones(reference, dem)
+    size = 2 * math.ceil(margin_m / dem.cell_size_m - 1e-9) + 1
     pure = agree & (maximum_filter(zone, size) == minimum_filter(zone, size))
     pure &= minimum_filter(agree.astype(np.uint8), size).astype(bool)
-    labels = ortho.grid(ortho.labels, NOT_SEEN)
     seen = labels != NOT_SEEN
     ours = np.array(["unclassified", *names, "not seen"], dtype=object)
     label_idx = np.where(seen, labels, len(names) + 1).astype(np.int64)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up (Debian 12 / Python 3.11), then one of:
-#   scripts/setup.sh demo   install, then run the main job on the built-in sample
+#   scripts/setup.sh demo   install, then run the main job (smartmine demo --out runs/demo)
 #   scripts/setup.sh test   install with test tools, then run the whole test suite
 # System libraries the wheels need: libGL/libgomp (open3d), libusb (pyrealsense2), expat.
 set -euo pipefail
@@ -20,15 +20,9 @@ case "$job" in
     .venv/bin/python -m pip install -q -e .
     out="${SMARTMINE_DEMO_OUT:-runs/demo}"
     rm -rf "$out"
-    # the built-in sample: a simulated drone survey of an open pit (UTM 44N), with truth
-    .venv/bin/smartmine sim open-pit --out "$out/pit" --frames 40
-    .venv/bin/smartmine bag info "$out/pit/open-pit.mcap"
-    # the same processors the ROS nodes run, offline over the bag
-    .venv/bin/smartmine node run image_rectify --bag "$out/pit/open-pit.mcap" --out "$out/rectified.mcap"
-    .venv/bin/smartmine node run gnss_to_pose --bag "$out/pit/open-pit.mcap" --out "$out/gnss_pose.mcap"
-    .venv/bin/smartmine bag export "$out/gnss_pose.mcap" --topic /gnss/pose --out "$out/export"
-    .venv/bin/smartmine bag export "$out/rectified.mcap" --all --out "$out/export"
-    echo "demo products in $out"
+    # the main job, no data needed: simulate an open-pit survey and a drift (with their
+    # ground truth), reprocess, publish into one twin, print the accuracy table
+    .venv/bin/smartmine demo --out "$out"
     ;;
   test)
     .venv/bin/python -m pip install -q -e '.[test]'

@@ -162,6 +162,34 @@ def dsm_errors(dsm_tif: Path, reference_dem: Path) -> tuple[F64, F64]:
     return (dsm[rows, cols] - true_z)[ok], sample["slope"](points)[ok]
 
 
+def truth_cameras_from_trajectory(sim_dir: Path, out_csv: Path) -> Path:
+    """``truth_cameras.csv`` for a run on a simulator bag: the colour camera's TUM
+    trajectory (``trajectory_tum.txt``, local ENU at the scene's origin) in the scene's
+    CRS, named as the bag input names the frames (``frame_NNNNNN.jpg``, 1-based), so
+    :func:`score_against_truth` scores a bag run as it scores an image folder."""
+    from smartmine.atomic import write_text_atomic
+    from smartmine.geodesy import LocalEnu
+
+    scene = json.loads((sim_dir / "scene.json").read_text(encoding="utf-8"))
+    origin = scene["origin"]
+    epsg = int(str(scene["crs"]["projected"]).split(":")[-1])
+    enu = LocalEnu(origin["lat_deg"], origin["lon_deg"], origin["alt_m"])
+    rows = [
+        ln.split()
+        for ln in (sim_dir / "trajectory_tum.txt").read_text(encoding="utf-8").splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    xyz = np.array([[float(v) for v in r[1:4]] for r in rows]).reshape(-1, 3)
+    e, n, h = enu.to_projected(xyz[:, 0], xyz[:, 1], xyz[:, 2], epsg)
+    lines = ["image,easting_m,northing_m,height_m"]
+    lines += [
+        f"frame_{i + 1:06d}.jpg,{x!r},{y!r},{z!r}"
+        for i, (x, y, z) in enumerate(zip(e.tolist(), n.tolist(), h.tolist(), strict=True))
+    ]
+    write_text_atomic(out_csv, "\n".join(lines) + "\n")
+    return out_csv
+
+
 def score_against_truth(
     run_dir: Path,
     *,
