@@ -183,6 +183,13 @@ def test_rerun_skips_done_stages_and_an_interrupted_run_resumes(pit_run: Path) -
     }
     assert (pit_run / "sfm" / "report.json").stat().st_mtime_ns == stamp
     assert after["run_id"] == before["run_id"] and after["products"] == before["products"]
+    # nothing left to do: run.json and the report keep their bytes (publish stays idempotent)
+    written = {n: (pit_run / n).read_bytes() for n in ("run.json", "report.json", "report.html")}
+    again = run_main(
+        ["reprocess", before["input"]["paths"][0], "--out", str(pit_run), "--preset", "fast"]
+    )
+    assert again.code == 0, again.stderr
+    assert {n: (pit_run / n).read_bytes() for n in written} == written
     other = run_main(["reprocess", before["input"]["paths"][0], "--out", str(pit_run)])
     assert other.code == 2 and "other settings" in other.stderr and str(pit_run) in other.stderr
 

@@ -490,6 +490,27 @@ def _manifest(state: RunState, effective: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _same_as_written(run_dir: Path, doc: dict[str, Any]) -> bool:
+    """True when run.json and the report exist and say what ``doc`` says, apart from how
+    each stage came about this time (its seconds, whether it was reused)."""
+    path = run_dir / "run.json"
+    if not (path.is_file() and (run_dir / "report.json").is_file()):
+        return False
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+    def untimed(d: dict[str, Any]) -> dict[str, Any]:
+        d = json.loads(json.dumps(manifest.to_jsonable(d), allow_nan=False))
+        for stage in d.get("stages", {}).values():
+            stage.pop("seconds", None)
+            stage.pop("reused", None)
+        return d
+
+    return isinstance(old, dict) and untimed(old) == untimed(doc)
+
+
 # -- the run ------------------------------------------------------------------------------
 def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = print) -> Path:
     """Reprocess ``inputs`` into ``out_dir``; returns RUN_DIR. A bad input raises before
@@ -517,8 +538,12 @@ def run(conf: ReprocessConfig, inputs: list[Path], out_dir: Path, log: Log = pri
         if result.status == "failed":
             break
     doc = _manifest(state, effective)
-    write_report(_report(state, doc), run_dir)
-    manifest.write_run_json(run_dir, doc)
+    if _same_as_written(run_dir, doc):
+        # a rerun of a finished run changes nothing: same bytes, so publish stays idempotent
+        log("reprocess: every stage done before; run.json and the report kept as they were")
+    else:
+        write_report(_report(state, doc), run_dir)
+        manifest.write_run_json(run_dir, doc)
     if doc["failed"]:
         raise ReprocessError(f"{doc['failed'][0]} (report: {run_dir / 'report.html'})")
     return run_dir
