@@ -51,11 +51,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 
 # System libraries of the wheels (libGL/libgomp: open3d, OpenCV; libusb: pyrealsense2;
-# expat), venv/pip, git; colcon comes with ros-base, installed here explicitly anyway.
+# expat), venv/pip, git, node/npm (the twin viewer's build); colcon comes with ros-base,
+# installed here explicitly anyway.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       python3-venv python3-pip libgl1 libgomp1 libusb-1.0-0 libexpat1 git \
-      python3-colcon-common-extensions \
+      python3-colcon-common-extensions nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 
 RUN python3 -m venv --system-site-packages "${VIRTUAL_ENV}"
@@ -80,8 +81,11 @@ RUN python -c "import tomllib; p = tomllib.load(open('/tmp/smartmine/pyproject.t
 FROM base AS build
 COPY . /src
 WORKDIR /src
-# .[test] again: the dependencies are there already, this adds smartmine itself.
-RUN pip install "/src[test]" \
+# The twin viewer bundle first (npm ci + esbuild into twin/static/, shipped as package
+# data; noble's nodejs 18 is enough), then .[test] again: the dependencies are there
+# already, this adds smartmine itself.
+RUN bash scripts/build_viewer.sh \
+ && pip install "/src[test]" \
  && python -c "import torch; assert torch.version.cuda is None, 'CUDA torch was pulled'" \
  && smartmine node list >/dev/null
 

@@ -314,7 +314,7 @@ def write_outcome(outcome: Outcome, conf: DemoConfig, out: Path) -> Path:
     doc = {
         **({"failed": failed} if failed else {}),
         "schema": SCHEMA,
-        "status": "failed" if failed else "ok",
+        "status": "failed" if failed else "warnings" if outcome.warnings else "ok",
         "warnings": outcome.warnings,
         "paths": outcome.paths,
         "figures": [f.to_json() for f in outcome.figures],
