@@ -119,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     sensor = None
     if args.survey_camera:
         from calibration.camera_model import SURVEY_CAMERAS
+        from simulator.config import survey_camera_overrides
 
         wanted = "".join(args.survey_camera.lower().split())
         sensor = next(
@@ -175,14 +176,3 @@ def _run(args: argparse.Namespace) -> int:
             f"-> {args.export_images}"
         )
     return 0
-
-
-def survey_camera_overrides(sensor: Any, width: int | None, height: int | None) -> dict[str, Any]:
-    """Camera config overrides for a catalog survey camera at a reduced resolution: the
-    sensor's horizontal field of view, the image's aspect (square pixels)."""
-    import math
-
-    w = width if width is not None else 640
-    h = height if height is not None else round(w * sensor.image_height_px / sensor.image_width_px)
-    hfov = math.degrees(2.0 * math.atan(sensor.sensor_width_mm / 2.0 / sensor.focal_length_mm))
-    return {"width": w, "height": h, "hfov_deg": hfov}

@@ -524,3 +524,12 @@ def _validate_layout(config: SimConfig, need: Any) -> None:
     drift = config.scene == "drift"
     problems = drift_problems(config.drift) if drift else pit_problems(config.pit)
     need(not problems, "; ".join(problems))
+
+
+def survey_camera_overrides(sensor: Any, width: int | None, height: int | None) -> dict[str, Any]:
+    """Camera config overrides for a catalog survey camera at a reduced resolution: the
+    sensor's horizontal field of view, the image's aspect (square pixels)."""
+    w = width if width is not None else 640
+    h = height if height is not None else round(w * sensor.image_height_px / sensor.image_width_px)
+    hfov = math.degrees(2.0 * math.atan(sensor.sensor_width_mm / 2.0 / sensor.focal_length_mm))
+    return {"width": w, "height": h, "hfov_deg": hfov}

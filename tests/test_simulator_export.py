@@ -97,8 +97,7 @@ def test_unknown_survey_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_survey_fired_by_distance_at_real_overlaps() -> None:
     from calibration.camera_model import SURVEY_CAMERAS
-    from simulator.commands import survey_camera_overrides
-    from simulator.config import apply_overrides, default_config
+    from simulator.config import apply_overrides, default_config, survey_camera_overrides
     from simulator.simulation import Simulation, trigger_distance_m
 
     camera = survey_camera_overrides(SURVEY_CAMERAS[CAMERA], 600, None)

@@ -93,8 +93,7 @@ def pit_config(conf: DemoConfig) -> SimConfig:
     """The survey: the catalog camera's field of view at a reduced width, fired by
     distance for the overlaps, over a small pit (the frame count follows)."""
     from calibration.camera_model import SURVEY_CAMERAS
-    from simulator.commands import survey_camera_overrides
-    from simulator.config import apply_overrides, default_config
+    from simulator.config import apply_overrides, default_config, survey_camera_overrides
 
     if conf.survey_camera not in SURVEY_CAMERAS:
         raise SmartmineError(

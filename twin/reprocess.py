@@ -33,7 +33,7 @@ from smartmine.errors import GeodesyError, SmartmineError
 from smartmine.geodesy import MineGrid
 from smartmine.paths import check_output_path
 from smartmine.progress import progress
-from smartmine.report import Report, Table, write_report
+from smartmine.report import Report, Table, to_jsonable, write_report
 from twin import manifest, stages
 from twin.inputs import Survey, survey
 from twin.stages import StageResult
@@ -502,7 +502,7 @@ def _same_as_written(run_dir: Path, doc: dict[str, Any]) -> bool:
         return False
 
     def untimed(d: dict[str, Any]) -> dict[str, Any]:
-        d = json.loads(json.dumps(manifest.to_jsonable(d), allow_nan=False))
+        d = json.loads(json.dumps(to_jsonable(d), allow_nan=False))
         for stage in d.get("stages", {}).values():
             stage.pop("seconds", None)
             stage.pop("reused", None)
