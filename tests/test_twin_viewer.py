@@ -164,6 +164,19 @@ def test_legend_lists_the_classes_with_their_areas(session: Session) -> None:
     assert rows == expected
 
 
+def test_accuracy_panel_lists_the_figures_of_the_item(session: Session) -> None:
+    item = newest_item(session.tree)
+    rows = session.page.eval_on_selector_all(
+        "#accuracy tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    expected = [
+        [stage, name.replace("_", " "), str(value) if isinstance(value, int) else f"{value:.4g}"]
+        for stage, figures in item.properties["smartmine:accuracy"].items()
+        for name, value in figures.items()
+    ]
+    assert rows == expected and rows
+
+
 def test_screenshot_shows_the_map_and_the_model(session: Session) -> None:
     """Map: orthophoto and heat colours. Model: the tileset drawn, the draped heat on it,
     and its hot spot on the same side (west/east) as on the map: the tileset's ECEF

@@ -90,7 +90,9 @@ function hexToRgba(hex, alpha) {
 
 function layerFor(key, href, classes, projection) {
   if (key === 'orthophoto') {
-    return new WebGLTileLayer({ source: new GeoTIFF({ sources: [{ url: href }], projection, interpolate: false }) });
+    // nodata 0 (what GDAL and our orthophotos write where no image saw the ground) is
+    // transparent, not a black frame around the pit
+    return new WebGLTileLayer({ source: new GeoTIFF({ sources: [{ url: href, nodata: 0 }], projection, interpolate: false }) });
   }
   if (key === 'heat_map') {
     // Heat in 0..1; nodata (band 2, the alpha the source adds) and no heat (~0, also what
@@ -496,6 +498,30 @@ function fillLegend(item) {
   }
 }
 
+function formatFigure(value) {
+  if (typeof value !== 'number') return String(value);
+  if (Number.isInteger(value)) return String(value);
+  return Number(value.toPrecision(4)).toString();
+}
+
+// The figures each stage measured (item property smartmine:accuracy), one row each,
+// names as the stage reports write them (units in the names).
+function fillAccuracy(accuracy) {
+  const body = document.querySelector('#accuracy tbody');
+  body.replaceChildren();
+  for (const [stage, figures] of Object.entries(accuracy)) {
+    for (const [name, value] of Object.entries(figures || {})) {
+      const tr = document.createElement('tr');
+      for (const text of [stage, name.replaceAll('_', ' '), formatFigure(value)]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+  }
+}
+
 let shown = 0; // which showRun call is the latest: an older one finishing late says nothing
 
 async function showRun(run, mapView, modelView) {
@@ -509,7 +535,7 @@ async function showRun(run, mapView, modelView) {
   document.getElementById('run-status').textContent =
     `${run.site} · ${p['smartmine:kind'] || ''} · ${p['smartmine:status'] || ''} · ${p['proj:code'] || 'mine grid'}`;
   fillLegend(run.item);
-  document.getElementById('accuracy').textContent = JSON.stringify(p['smartmine:accuracy'] || {}, null, 1);
+  fillAccuracy(p['smartmine:accuracy'] || {});
   const mapDone = mapView.show(run, assetUrls);
   fillLayers(run, assetUrls, mapView);
   const note = document.getElementById('model-note');
