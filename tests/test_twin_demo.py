@@ -34,7 +34,7 @@ from twin.demo import (
 from twin.demo import run as run_demo
 from twin.scoring import FROM_REPORT, FROM_TRUTH, Figure, hsi_figures, sfm_figures, slam_figures
 
-SMALL = DemoConfig(pit_width_m=90.0, pit_depth_m=25.0, drift_frames=30)
+SMALL = DemoConfig(pit_width_m=90.0, pit_depth_m=25.0, drift_route="through", drift_frames=30)
 REPO = Path(__file__).resolve().parents[1]
 
 

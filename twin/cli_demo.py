@@ -17,10 +17,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
         help="the whole chain on simulated data: simulate, reprocess, publish, score",
-        description="Simulate an open-pit drone survey and a short underground drift (with "
+        description="Simulate an open-pit drone survey and an underground drift (with "
         "their ground truth), reprocess both (SfM, hyperspectral, SLAM tied to markers), "
         "publish them into one twin (STAC, COG, COPC, 3D Tiles), and print where everything "
-        "is and a table of accuracies against the ground truth. No data needed; about 3 "
+        "is and a table of accuracies against the ground truth. No data needed; about 3.5 "
         "minutes on 2 cores. Exit status 2 when a stage failed or a figure missed its goal, "
         "3 when a run finished with warnings (said first in the table and in "
         "DIR/demo.json).",

@@ -3,7 +3,7 @@
     twin.demo.run(DemoConfig(), Path("runs/demo")) -> runs/demo/demo.json
 
 1. simulates an open-pit drone survey (camera fired by distance for the overlaps, GNSS,
-   hyperspectral snapshots) and a short underground drift (RGB-D robot, wall markers),
+   hyperspectral snapshots) and an underground drift (RGB-D robot, wall markers),
    each with its ground truth (``simulator``);
 2. reprocesses each bag (``twin.reprocess.run``: SfM + hyperspectral for the pit, SLAM
    tied to the markers for the drift);
@@ -58,10 +58,15 @@ class DemoConfig:
     image_width_px: int = 480
     front_overlap: float = 0.8
     side_overlap: float = 0.7
-    drift_frames: int = 200
+    drift_route: str = "revisit"
+    drift_frames: int | None = None
+    """None: the whole route at ``drift_rate_hz``. The default is SLAM's yardstick
+    (benchmarks/slam_sim.py: the revisit route at 5 Hz, 922 frames, 146 m, a loop to
+    close), where issue 11's goal (ATE <= 2 cm per 100 m) is defined. A short drive
+    (200 frames, 31 m) was tried first: its ATE is ruled by the stretch before the
+    first marker (1.7 / 4.0 / 2.4 cm on seeds 0 / 1 / 2), which per-100-m goals do not
+    describe."""
     drift_rate_hz: float = 5.0
-    """The SLAM yardstick's rate (benchmarks/slam_sim.py); 200 frames drive ~31 m, past
-    three wall markers (three are needed for the mine-grid fit)."""
     preset: str = "fast"
     keep: int = 3
 
@@ -112,16 +117,25 @@ def pit_config(conf: DemoConfig) -> SimConfig:
 
 
 def drift_config(conf: DemoConfig) -> SimConfig:
-    """A short drive at the SLAM yardstick's rate, without hyperspectral cubes."""
-    from simulator.config import apply_overrides, default_config
+    """The drive at the SLAM yardstick's rate, without hyperspectral cubes."""
+    import math
 
-    overrides = {
+    from simulator.config import apply_overrides, default_config
+    from simulator.simulation import build_scene, build_trajectory
+
+    overrides: dict[str, Any] = {
         "seed": conf.seed,
-        "frames": conf.drift_frames,
         "camera": {"rate_hz": conf.drift_rate_hz},
         "hsi": {"every": 1_000_000},
+        "drift": {"route": conf.drift_route},
     }
-    return apply_overrides(default_config(DRIFT), overrides)
+    if conf.drift_frames is not None:
+        overrides["frames"] = conf.drift_frames
+        return apply_overrides(default_config(DRIFT), overrides)
+    config = apply_overrides(default_config(DRIFT), overrides)
+    trajectory, _ = build_trajectory(config, build_scene(config))
+    frames = math.ceil(trajectory.duration_s * conf.drift_rate_hz)
+    return apply_overrides(config, {"frames": frames})
 
 
 def simulate(config: SimConfig, out: Path, log: Log) -> Path:
