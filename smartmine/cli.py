@@ -23,6 +23,9 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
+EXIT_WARNINGS = 3
+"""The command finished, but its result did not meet every check (ungeoreferenced,
+markers not seen, ...): never a plain success; the warnings are printed first."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from smartmine import cli
+
 EXIT_NOT_MET = 2
 """A stage failed or a figure missed its goal: the command's exit status (the project's
 code for a result that is not good enough, as for a degenerate SfM model)."""
-EXIT_WARNINGS = 3
+EXIT_WARNINGS = cli.EXIT_WARNINGS
 """Every stage ran and every figure met its goal, but a run finished with warnings (as
 ``smartmine reprocess`` exits)."""
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from smartmine.cli import EXIT_WARNINGS
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -69,4 +71,4 @@ def _run(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
         print(f"  {stage}: {shown}")
     print(f"-> {run_dir / 'run.json'}; report: {run_dir / 'report.html'}")
-    return 3 if doc["warnings"] else 0
+    return EXIT_WARNINGS if doc["warnings"] else 0

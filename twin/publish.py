@@ -371,11 +371,8 @@ def publisher_lock(to_dir: Path) -> Iterator[None]:
 
 # -- hashing and verifying -----------------------------------------------------------------
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def source_digest(run: Mapping[str, Any], conf: PublishConfig) -> str:
