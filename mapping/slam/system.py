@@ -530,7 +530,7 @@ class Slam:
         depth = kf.depth_small_mm.astype(np.float32) / 1000.0
         depth[depth >= self.odometry.config.max_depth_m] = 0
         levels = {}
-        for factor in self.odometry.config.icp_levels:
+        for factor in {*self.odometry.config.icp_levels, self.odometry.config.support_level}:
             small = downsample_depth(depth, max(1, factor // s))
             points = backproject(small, self.cam.scaled(factor))
             levels[factor] = (points, normals_of(points))
