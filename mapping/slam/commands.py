@@ -225,7 +225,10 @@ def _slam(args: argparse.Namespace) -> int:
     else:
         if not args.bag.exists():
             raise SlamError(f"{args.bag}: no such bag or folder")
-        for option, value in (("--intrinsics", args.intrinsics), ("--depth-scale", args.depth_scale)):
+        for option, value in (
+            ("--intrinsics", args.intrinsics),
+            ("--depth-scale", args.depth_scale),
+        ):
             if value is not None:
                 raise SlamError(f"{option}: for a folder of images; {args.bag} is a bag")
         source = BagSource(
@@ -340,6 +343,5 @@ def _is_image_folder(path: Path | None) -> bool:
     if path is None or not path.is_dir():
         return False
     return not any(
-        (path / "metadata.yaml").exists() or any(path.glob(f"*{ext}"))
-        for ext in (".mcap", ".db3")
+        (path / "metadata.yaml").exists() or any(path.glob(f"*{ext}")) for ext in (".mcap", ".db3")
     )

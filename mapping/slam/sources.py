@@ -356,6 +356,11 @@ class FolderFrames:
         if not rows:
             raise SlamError(f"{self.folder}: {self.layout} folder without frames")
         self.rows_all = rows[:: max(1, stride)][:max_frames]
+        for _, color, depth in self.rows_all:  # refused before any work, not mid-run
+            if not color.exists():
+                raise SlamError(f"{color}: no such colour image")
+            if depth is None or not depth.exists():
+                raise SlamError(f"{color}: no depth image for it ({depth or 'none listed'})")
         self.description = f"{self.layout} folder {self.folder}"
         self.camera_note = "given"
         self._camera = camera or (self._known_camera() if self.guess_camera else None)
@@ -427,8 +432,7 @@ class FolderFrames:
         import cv2
 
         for i, (stamp_ns, color_path, depth_path) in enumerate(self.rows_all):
-            if depth_path is None or not depth_path.exists():
-                raise SlamError(f"{color_path}: no depth image for it ({depth_path or 'none'})")
+            assert depth_path is not None  # checked in __init__
             color = cv2.imread(str(color_path), cv2.IMREAD_COLOR)
             if color is None:
                 raise SlamError(f"{color_path}: cannot read the colour image")
@@ -555,9 +559,7 @@ class IclNuimFolder(FolderFrames):
 
     def rows(self) -> list[tuple[int, Path, Path | None]]:
         colors = sorted(self.folder.glob("scene_*_[0-9][0-9][0-9][0-9].png"))
-        return [
-            (round(i * 1e9 / 30), c, c.with_suffix(".depth")) for i, c in enumerate(colors)
-        ]
+        return [(round(i * 1e9 / 30), c, c.with_suffix(".depth")) for i, c in enumerate(colors)]
 
     def read_depth(self, path: Path) -> npt.NDArray[np.float32]:
         cam = self.camera
