@@ -29,7 +29,7 @@ from mapping.slam.odometry import PRESETS, RgbdOdometry, TrackedFrame
 from mapping.slam.system import Slam, SlamConfig
 from mapping.slam.trajectory import read_trajectory
 from smartmine.geometry import make_transform, rotvec_to_matrix
-from tests.bad_input import BadInput, Maker, check_bad_input, run_main
+from tests.bad_input import BadInput, Maker, check_bad_input, run_main, with_file
 from tests.conftest import shared
 from tests.test_slam_kinect import CAM, SET, frames, given_poses, pose_error
 
@@ -307,7 +307,7 @@ FOLDER_CASES = [
         "--intrinsics on a bag",
         ("slam", "{d}/in.mcap", "--out", "{d}/out", "--intrinsics", "50,50,32,24"),
         ("--intrinsics",),
-        lambda d: (d / "in.mcap").write_bytes(b"\x89MCAP0\r\n"),
+        with_file("in.mcap", b"\x89MCAP0\r\n"),
     ),
 ]
 
@@ -315,3 +315,34 @@ FOLDER_CASES = [
 @pytest.mark.parametrize("case", FOLDER_CASES, ids=lambda c: c.id)
 def test_slam_folder_bad_input(case: BadInput, tmp_path: Path) -> None:
     check_bad_input(case, tmp_path)
+
+
+def test_icl_nuim_native_depth_is_turned_into_z(tmp_path: Path, kinect: list[RgbdFrame]) -> None:
+    """ICL-NUIM's POV-Ray ``.depth`` holds each pixel's distance from the camera centre;
+    the reader gives depth along the optical axis (the Kinect frame's, round trip)."""
+    from mapping.slam.sources import IclNuimFolder, folder_layout, open_folder
+
+    f = kinect[0]
+    small = cv2.resize(f.depth_m, (64, 48), interpolation=cv2.INTER_NEAREST)
+    fx, fy, cx, cy = 51.8, 51.9, 31.5, 23.5
+    u = (np.arange(64) - cx) / fx
+    v = (np.arange(48) - cy) / fy
+    dist = small * np.sqrt(u[None, :] ** 2 + v[:, None] ** 2 + 1)
+    np.savetxt(tmp_path / "scene_00_0000.depth", dist.reshape(1, -1), fmt="%.6f")
+    cv2.imwrite(str(tmp_path / "scene_00_0000.png"), np.zeros((48, 64, 3), np.uint8))
+    assert folder_layout(tmp_path) is IclNuimFolder
+    source = open_folder(tmp_path, f"{fx},{fy},{cx},{cy}")
+    (frame,) = list(source)
+    assert np.abs(frame.depth_m - small).max() < 1e-4
+
+
+def test_tum_sequence_name_gives_the_camera(tmp_path: Path, kinect: list[RgbdFrame]) -> None:
+    from mapping.slam.sources import open_folder
+
+    folder = tum_folder(tmp_path / "rgbd_dataset_freiburg1_xyz", kinect[:2])
+    source = open_folder(folder)
+    assert (source.camera.fx, source.camera.cy) == (517.3, 255.3)
+    assert "freiburg1" in source.camera_note
+    assert source.depth_scale == 5000.0
+    (first, _) = list(source)
+    assert np.abs(first.depth_m - kinect[0].depth_m).max() < 2e-4  # 5000 units per metre

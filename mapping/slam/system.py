@@ -214,6 +214,8 @@ class Slam:
         self.reloc_pending: PendingRelocalisation | None = None
         """A relocalisation no second keyframe could confirm: (frame, tracked, keyframe,
         its result, its state), confirmed or dropped by the next frame."""
+        self.odometry_refused = 0
+        """Frames lost because the frames did not support the estimate (not "ok")."""
         self.reloc_rejected: list[str] = []
         """Why each rejected relocalisation candidate was rejected."""
 
@@ -247,6 +249,8 @@ class Slam:
         if not result.ok:
             self.lost_since = frame.index
             self.lost_count += 1
+            if result.support is not None:  # estimated, then refused by its checks
+                self.odometry_refused += 1
             return self._record(
                 FrameState(frame.index, frame.stamp_ns, None, "lost", result.reason)
             )
@@ -716,6 +720,7 @@ class Slam:
             ],
             "loop_closures": [vars(lc) for lc in self.loops],
             "loop_candidates_rejected": self.rejected_loops,
+            "odometry_refused": self.odometry_refused,
             "relocalisations_rejected": list(self.reloc_rejected),
             "gyro_bias_rad_s": self.gyro_bias.tolist(),
             **(self.backend.stats() if self.backend is not None else self.backend_stats),
