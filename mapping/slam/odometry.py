@@ -25,7 +25,12 @@ from mapping.slam.frame import (
     level_points,
     normals_of,
 )
-from mapping.slam.kernels import guided_matches, icp_normal_equations, valid_points
+from mapping.slam.kernels import (
+    guided_matches,
+    icp_normal_equations,
+    support_sums,
+    valid_points,
+)
 from smartmine.geometry import matrix_to_rotvec, rotvec_to_matrix, transform_from_twist
 
 
@@ -637,36 +642,22 @@ def support_of(
     A true overlap has most depths agreeing and the same texture on them."""
     factor = config.support_level
     lcam = cam.scaled(factor)
-    cur_pts = cur.levels[factor][0]
-    ref_pts = ref.levels[factor][0]
-    valid = cur_pts[:, :, 2] > 0
-    p = cur_pts[valid].astype(np.float64)
     hull = inlier_hull(cur.keypoints_px[features.j_cur], cam) if features.inliers else 0.0
     ratio = features.inliers / features.matches if features.matches else 0.0
-    if len(p) == 0:
-        return Support(0.0, 0.0, float("nan"), hull, ratio)
-    q = p @ T_ref_cur[:3, :3].T + T_ref_cur[:3, 3]
-    z = q[:, 2]
-    front = z > 1e-3
-    zs = np.where(front, z, 1.0)
-    u = np.round(q[:, 0] / zs * lcam.fx + lcam.cx)
-    v = np.round(q[:, 1] / zs * lcam.fy + lcam.cy)
-    h, w = ref_pts.shape[:2]
-    inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    ui, vi = u[inside].astype(np.int64), v[inside].astype(np.int64)
-    z_ref = ref_pts[vi, ui, 2].astype(np.float64)
-    seen = z_ref > 0
-    z_in = z[inside]
-    agree = seen & (np.abs(z_ref - z_in) < config.agreement_m + config.agreement_rel * z_in)
-    overlap = float(seen.sum()) / len(p)
-    agreement = float(agree.sum()) / max(int(seen.sum()), 1)
+    ref_pts, cur_pts = ref.levels[factor][0], cur.levels[factor][0]
+    blank = np.zeros(cur_pts.shape[:2], np.float32)
+    sums = support_sums(
+        ref_pts, ref.intensity.get(factor, blank), cur_pts, cur.intensity.get(factor, blank),
+        np.ascontiguousarray(T_ref_cur, dtype=np.float64), lcam.fx, lcam.fy, lcam.cx, lcam.cy,
+        config.agreement_m, config.agreement_rel,
+    )  # fmt: skip
+    n_cur, n_seen, n_agree, sx, sy, sxx, syy, sxy = (float(v) for v in sums)
+    overlap = n_seen / n_cur if n_cur else 0.0
+    agreement = n_agree / n_seen if n_seen else 0.0
     ncc = float("nan")
-    if int(agree.sum()) >= 30 and factor in cur.intensity and factor in ref.intensity:
-        g_cur = cur.intensity[factor][valid][inside][agree].astype(np.float64)
-        g_ref = ref.intensity[factor][vi[agree], ui[agree]].astype(np.float64)
-        g_cur -= g_cur.mean()
-        g_ref -= g_ref.mean()
-        if g_cur.std() > 0.01 and g_ref.std() > 0.01:  # else no texture to compare
-            denom = float(np.sqrt((g_cur**2).sum() * (g_ref**2).sum()))
-            ncc = float((g_cur * g_ref).sum()) / denom
+    if n_agree >= 30 and factor in cur.intensity and factor in ref.intensity:
+        var_x = sxx / n_agree - (sx / n_agree) ** 2
+        var_y = syy / n_agree - (sy / n_agree) ** 2
+        if var_x > 1e-4 and var_y > 1e-4:  # grey std over 0.01: texture to compare
+            ncc = (sxy / n_agree - sx * sy / n_agree**2) / float(np.sqrt(var_x * var_y))
     return Support(overlap, agreement, ncc, hull, ratio)
