@@ -196,6 +196,8 @@ def test_slam_on_the_slambook_folder(tmp_path: Path) -> None:
     assert "slambook folder" in outcome.stdout and "pose.txt" in outcome.stdout
     assert len(read_trajectory(out / "trajectory_tum.txt")) == 5
     assert ate(out) < 0.05  # against pose.txt, se3-aligned
+    tracking = json.loads((out / "report.json").read_text())["sections"]["tracking"]
+    assert tracking["odometry_refused"] == 0 and tracking["relocalisations_rejected"] == []
 
 
 def tum_folder(root: Path, kinect: list[RgbdFrame]) -> Path:
@@ -346,3 +348,26 @@ def test_tum_sequence_name_gives_the_camera(tmp_path: Path, kinect: list[RgbdFra
     assert source.depth_scale == 5000.0
     (first, _) = list(source)
     assert np.abs(first.depth_m - kinect[0].depth_m).max() < 2e-4  # 5000 units per metre
+
+
+def test_a_refused_step_is_counted_and_exits_3(tmp_path: Path, kinect: list[RgbdFrame]) -> None:
+    """Frame 3, then frame 2 cut to what frame 3 does not see (no overlap in the truth;
+    before issue 19 the odometry took it, 77 cm off): the step is refused, the frame is
+    lost and counted, and the run finishes with warnings (exit 3)."""
+    folder = tmp_path / "in"
+    (folder / "color").mkdir(parents=True)
+    (folder / "depth").mkdir()
+    cut = without_overlap(kinect[1], relative(2, 1))
+    for i, f in enumerate([kinect[2], cut], 1):
+        cv2.imwrite(str(folder / "color" / f"{i}.png"), f.color[:, :, ::-1])
+        cv2.imwrite(
+            str(folder / "depth" / f"{i}.pgm"), np.round(f.depth_m * 1000).astype(np.uint16)
+        )
+    out = tmp_path / "run"
+    argv = ["slam", str(folder), "--out", str(out), "--no-map", "--intrinsics", INTRINSICS]
+    outcome = run_main([*argv, "--preset", "wide"])
+    assert outcome.code == 3, outcome.stderr
+    assert "WARNING: 1 of 2 frames lost" in outcome.stdout
+    tracking = json.loads((out / "report.json").read_text())["sections"]["tracking"]
+    assert tracking["status_counts"] == {"keyframe": 1, "lost": 1}
+    assert tracking["odometry_refused"] == 1
