@@ -85,10 +85,13 @@ def _traj_eval(args: argparse.Namespace) -> int:
 def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     slam = sub.add_parser(
         "slam",
-        help="RGB-D SLAM over a bag or a RealSense: trajectory, mesh, cloud, report",
+        help="RGB-D SLAM over a bag, an image folder or a RealSense: trajectory, mesh, cloud, "
+        "report",
         description="Offline RGB-D SLAM (odometry, keyframes, loop closure, pose graph, TSDF "
-        "map) over a bag with colour, depth and camera_info, a RealSense .bag recording, or a "
-        "live RealSense. With --markers the map is tied to the surveyed grid.",
+        "map) over a bag with colour, depth and camera_info, a folder of RGB-D images (TUM "
+        "RGB-D, ICL-NUIM, slambook), a RealSense .bag recording, or a live RealSense. With "
+        "--markers the map is tied to the surveyed grid. Exit 3: finished, but frames were "
+        "lost (odometry failed or refused).",
     )
     src = slam.add_mutually_exclusive_group(required=True)
     src.add_argument(
