@@ -274,6 +274,9 @@ def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Repor
     sections = {
         "tracking": {
             "status_counts": data["status_counts"],
+            # slamreal (issue 19): frames whose estimate the frames did not support
+            "odometry_refused": data.get("odometry_refused", 0),
+            "relocalisations_rejected": data.get("relocalisations_rejected", []),
             "tracking_fps": data["tracking_fps"],
             "total_s": data["total_s"],
             "source": data["source"],
