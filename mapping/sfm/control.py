@@ -42,6 +42,9 @@ class ControlPoint:
     """Vertical 1-sigma; ``inf`` for a GCP that constrains only horizontally."""
     pixels: dict[str, tuple[float, float]]
     """Marked pixel per image name, in working-image pixels (COLMAP convention)."""
+    initial_m: F64 | None = None
+    """Start of the point: where the images put it (triangulated); the survey otherwise.
+    Starting at the survey would put a GCP of another height datum behind the cameras."""
 
 
 @dataclass
@@ -50,9 +53,9 @@ class AdjustOptions:
     pixel_std_px: float = 1.0
     gps_std_m: float = 5.0
     huber_sigmas: float = 3.0
-    max_tie_points: int = 40_000
+    max_tie_points: int = 6000
     """Tie points with the longest tracks are adjusted; the rest are re-triangulated."""
-    max_iterations: int = 50
+    max_iterations: int = 30
 
 
 @dataclass
@@ -129,7 +132,8 @@ def _build(
     prior_pt, prior_axis, prior_value, prior_w = [], [], [], []
     for gcp in control:
         k = len(points0)
-        points0.append(np.asarray(gcp.surveyed_m, dtype=float))
+        start = gcp.surveyed_m if gcp.initial_m is None else gcp.initial_m
+        points0.append(np.asarray(start, dtype=float))
         for name, xy in gcp.pixels.items():
             if name in by_name:
                 cams.append(by_name[name])
@@ -239,6 +243,77 @@ def _write_back(rec: Any, prob: _Problem, x: F64) -> None:
         rec.points3D[pid].xyz = pts[k]
 
 
+def _huber(f: F64, k: float) -> tuple[float, F64]:
+    """Huber cost of whitened residuals and the square roots of their IRLS weights."""
+    a = np.abs(f)
+    cost = float(np.sum(np.where(a <= k, 0.5 * f**2, k * a - 0.5 * k**2)))
+    return cost, np.sqrt(np.where(a <= k, 1.0, k / np.maximum(a, 1e-300)))
+
+
+def _schur_step(a: Any, g: F64, damping: float, n_cam: int) -> F64:
+    """Solve (A + damping diag A) dx = -g by eliminating the points (3 x 3 blocks of A)
+    first: the reduced camera system is small and dense, the rest block diagonal."""
+    from scipy.sparse import bsr_matrix, diags
+
+    a = (a + diags(damping * a.diagonal() + 1e-12)).tocsr()
+    n_pt = (a.shape[0] - n_cam) // 3
+    u = a[:n_cam, :n_cam].toarray()
+    w = a[:n_cam, n_cam:]
+    base = n_cam + 3 * np.repeat(np.arange(n_pt), 9)
+    rows = base + np.tile(np.repeat(np.arange(3), 3), n_pt)
+    cols = base + np.tile(np.tile(np.arange(3), 3), n_pt)
+    blocks = np.asarray(a[rows, cols]).reshape(n_pt, 3, 3)
+    inv = np.linalg.inv(blocks)
+    v_inv = bsr_matrix((inv, np.arange(n_pt), np.arange(n_pt + 1)), shape=(3 * n_pt, 3 * n_pt))
+    g_cam, g_pt = g[:n_cam], g[n_cam:]
+    wv = w @ v_inv
+    schur = u - (wv @ w.T).toarray()
+    rhs = -g_cam + wv @ g_pt
+    try:
+        d_cam = np.linalg.solve(schur, rhs)
+    except np.linalg.LinAlgError:
+        d_cam = np.linalg.lstsq(schur, rhs, rcond=None)[0]
+    d_pt = v_inv @ (-g_pt - w.T @ d_cam)
+    return np.concatenate([d_cam, d_pt])
+
+
+def _solve(prob: _Problem, x0: F64, opts: AdjustOptions) -> tuple[F64, int, float, float]:
+    """Levenberg-Marquardt with Huber weights (IRLS) and a Schur complement on the
+    points; the Jacobian by finite differences over the sparse structure (one group of
+    columns per parameter kind: a handful of residual evaluations)."""
+    from scipy.optimize._numdiff import approx_derivative, group_columns
+    from scipy.sparse import diags
+
+    sparsity = _sparsity(prob)
+    groups = group_columns(sparsity)
+    n_cam = 6 * len(prob.image_ids)
+    x, f = x0, _residuals(x0, prob)
+    cost, sqrt_w = _huber(f, opts.huber_sigmas)
+    first, damping, steps = cost, 1e-4, 0
+    for _ in range(opts.max_iterations):
+        jac = approx_derivative(
+            _residuals, x, f0=f, sparsity=(sparsity, groups), args=(prob,), method="2-point"
+        )
+        jw = diags(sqrt_w) @ jac
+        normal, grad = (jw.T @ jw).tocsr(), jw.T @ (sqrt_w * f)
+        while damping < 1e10:
+            dx = _schur_step(normal, grad, damping, n_cam)
+            f_new = _residuals(x + dx, prob)
+            cost_new, w_new = _huber(f_new, opts.huber_sigmas)
+            steps += 1
+            if cost_new < cost:
+                break
+            damping *= 10.0
+        else:
+            break
+        done = cost - cost_new < 1e-7 * cost
+        x, f, cost, sqrt_w = x + dx, f_new, cost_new, w_new
+        damping = max(damping / 10.0, 1e-9)
+        if done:
+            break
+    return x, steps, first, cost
+
+
 def adjust(
     rec: Any,
     control: list[ControlPoint],
@@ -246,36 +321,42 @@ def adjust(
     options: AdjustOptions | None = None,
 ) -> AdjustResult:
     """Adjust ``rec`` in place (poses and tie points) with ``control`` as weighted
-    constraints and, where given, GPS camera positions as priors."""
-    from scipy.optimize import least_squares
-
+    constraints and, where given, GPS camera positions as priors. Tie points beyond
+    ``max_tie_points`` are then re-fitted to the adjusted cameras (COLMAP's adjuster with
+    the poses and intrinsics held)."""
     opts = options or AdjustOptions()
     prob = _build(rec, control, gps_m or {}, opts)
     x0 = np.concatenate([np.zeros((len(prob.image_ids), 6)).ravel(), prob.points0.ravel()])
-    f0 = _residuals(x0, prob)
-    solution = least_squares(
-        _residuals,
-        x0,
-        jac_sparsity=_sparsity(prob),
-        loss="huber",
-        f_scale=opts.huber_sigmas,
-        x_scale="jac",
-        tr_solver="lsmr",
-        method="trf",
-        max_nfev=opts.max_iterations,
-        args=(prob,),
-    )
-    _write_back(rec, prob, solution.x)
-    _, _, pts = _unpack(prob, solution.x)
+    x, steps, cost_before, cost_after = _solve(prob, x0, opts)
+    _write_back(rec, prob, x)
+    if len(prob.tie_ids) < rec.num_points3D():
+        _refit_points(rec)
+    _, _, pts = _unpack(prob, x)
     n_tie = len(prob.tie_ids)
     return AdjustResult(
         tie_points=n_tie,
         gcp_observations=int(np.sum(prob.obs_pt >= n_tie)),
-        iterations=int(solution.nfev),
-        cost_before=float(0.5 * np.sum(f0**2)),
-        cost_after=float(solution.cost),
+        iterations=steps,
+        cost_before=cost_before,
+        cost_after=cost_after,
         gcp_points_m={n: pts[n_tie + k].tolist() for k, n in enumerate(prob.gcp_names)},
     )
+
+
+def _refit_points(rec: Any) -> None:
+    import pycolmap
+
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_focal_length = False
+    options.refine_principal_point = False
+    options.refine_extra_params = False
+    options.refine_rig_from_world = False
+    options.ceres.solver_options.max_num_iterations = 20
+    pycolmap.create_default_bundle_adjuster(options, config, rec).solve()
 
 
 def gsd_original_m(rec: Any, scale_to_original: dict[str, float]) -> float:

@@ -190,6 +190,7 @@ def _control_points(
     images: WorkingImages,
     gcp_local: dict[str, F64],
     conf: SfmConfig,
+    model_pts: dict[str, F64],
 ) -> list[ControlPoint]:
     out = []
     for gcp in gcps.gcps:
@@ -207,6 +208,7 @@ def _control_points(
                 std_h_m=conf.gcp_std_horizontal_m,
                 std_v_m=conf.gcp_std_vertical_m if gcp.has_height else math.inf,
                 pixels=pixels,
+                initial_m=model_pts.get(gcp.name),
             )
         )
     return out
@@ -227,7 +229,9 @@ def _adjusted(
     trial = pycolmap.Reconstruction(rec)
     scale = float(np.median(list(images.scale.values()))) if images.scale else 1.0
     options = AdjustOptions(pixel_std_px=conf.gcp_pixel_std_px * scale, gps_std_m=conf.gps_std_m)
-    result = adjust(trial, _control_points(gcps, use, images, gcp_local, conf), gps_local, options)
+    model_pts, _ = triangulate_gcps(rec, gcps, images)
+    control = _control_points(gcps, use, images, gcp_local, conf, model_pts)
+    result = adjust(trial, control, gps_local, options)
     return trial, {
         "tie_points": result.tie_points,
         "observations": result.gcp_observations,
@@ -264,28 +268,17 @@ def _georef_gcps(
     control = [k for k in model_pts if not by[k].checkpoint]
     checks = [k for k in model_pts if by[k].checkpoint]
     full = [k for k in control if by[k].has_height]
-    sim = Similarity.identity(3)
     rejected: dict[str, tuple[float, str]] = {}
-    outliers: list[str] = []
-    if mode != "gps":
-        if len(full) < 3:
-            warnings.append(
-                f"GCP georeferencing needs 3 control GCPs with heights seen in 2+ registered "
-                f"images; {len(full)} found: the model stays in its own frame (local)"
-            )
-            return rec, sim, mode
-        src = np.array([model_pts[k] for k in full])
-        dst = np.array([gcp_local[k] for k in full])
-        extent = float(np.linalg.norm(dst - dst.mean(0), axis=1).max())
-        sim, inliers = fit_sim3(src, dst, max(0.1 * extent, 1.0))  # gross errors only
-        transform_reconstruction(rec, sim)
-        outliers = [k for k, ok in zip(full, inliers, strict=True) if not ok]
-        info["gcp_leave_one_out_similarity"] = _leave_one_out(
-            src[inliers], dst[inliers], [k for k in full if k not in outliers]
+    if mode != "gps" and len(full) < 3:
+        warnings.append(
+            f"GCP georeferencing needs 3 control GCPs with heights seen in 2+ registered "
+            f"images; {len(full)} found: the model stays in its own frame (local)"
         )
-        mode = "gcp"
-    elif control:
-        mode = "gps+gcp"
+        return rec, Similarity.identity(3), mode
+    sim, outliers = _initial_fit(model_pts, gcp_local, control, full, by, info)
+    transform_reconstruction(rec, sim)
+    if control:
+        mode = "gcp" if mode != "gps" else "gps+gcp"
     gsd = gsd_original_m(rec, images.scale)
     threshold = conf.gcp_max_rmse_m or max(
         3.0 * gsd if math.isfinite(gsd) else 0.1, 3.0 * conf.gcp_std_vertical_m
@@ -340,6 +333,35 @@ def _georef_gcps(
         for k, v in after.items()
     }
     return final, sim, mode
+
+
+def _initial_fit(
+    model_pts: dict[str, F64],
+    gcp_local: dict[str, F64],
+    control: list[str],
+    full: list[str],
+    by: dict[str, Gcp],
+    info: dict[str, Any],
+) -> tuple[Similarity, list[str]]:
+    """The start of the adjustment, close to the GCPs (the robust loss would otherwise
+    treat a far GCP as wrong): a RANSAC similarity over GCP subsets where three or more
+    have heights (gross errors out only: the adjustment judges finer), else (a GPS model
+    with one or two GCPs) the median shift onto them, horizontal only without heights."""
+    if len(full) >= 3:
+        src = np.array([model_pts[k] for k in full])
+        dst = np.array([gcp_local[k] for k in full])
+        extent = float(np.linalg.norm(dst - dst.mean(0), axis=1).max())
+        sim, inliers = fit_sim3(src, dst, max(0.1 * extent, 1.0))
+        outliers = [k for k, ok in zip(full, inliers, strict=True) if not ok]
+        info["gcp_leave_one_out_similarity"] = _leave_one_out(
+            src[inliers], dst[inliers], [k for k in full if k not in outliers]
+        )
+        return sim, outliers
+    shifts = [gcp_local[k] - model_pts[k] for k in control]
+    shift = np.median(np.array(shifts).reshape(-1, 3), axis=0) if shifts else np.zeros(3)
+    if not full:
+        shift[2] = 0.0
+    return Similarity(1.0, np.eye(3), np.nan_to_num(shift)), []
 
 
 def _flag_datum(
