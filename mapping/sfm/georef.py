@@ -295,7 +295,7 @@ def _georef_gcps(
         )
     else:
         for k in outliers:
-            rejected[k] = (_error_m(before[k], False), "from the similarity fit of the others")
+            rejected[k] = (_error_m(before[k], False), "off the similarity fit of the others")
     after = _residuals(final, gcps, images, gcp_local)
     kept = "adjusted" if final is not rec else "similarity"
     if final is not rec and _worse(after, before, use, checks, by):
@@ -309,11 +309,17 @@ def _georef_gcps(
             rec, conf, images, gcps, gcp_local, gps_local, use
         )
         info["gcp_leave_one_out"] = dict(doc["check_after_m"])
-    elif "gcp_leave_one_out_similarity" in info:
-        info["gcp_leave_one_out"] = dict(info["gcp_leave_one_out_similarity"])
-    for k in rejected:  # held out already: their residual against the final model
+    full_used = [k for k in use if by[k].has_height and k in before]
+    if len(full_used) >= 4:  # the similarity's own check figure, on the GCPs used
+        src = np.array([before[k] + gcp_local[k] for k in full_used])
+        dst = np.array([gcp_local[k] for k in full_used])
+        info["gcp_leave_one_out_similarity"] = _leave_one_out(src, dst, full_used)
+        if kept == "similarity":
+            info["gcp_leave_one_out"] = dict(info["gcp_leave_one_out_similarity"])
+    for k in list(rejected):  # held out already: their residual against the final model
         if k in after:
             info.setdefault("gcp_leave_one_out", {})[k] = after[k].tolist()
+            rejected[k] = (_error_m(after[k], not by[k].has_height), rejected[k][1])
     info["gcps_rejected"] = [
         {"name": k, "residual_m": r, "why": why} for k, (r, why) in rejected.items()
     ]
@@ -352,11 +358,7 @@ def _initial_fit(
         dst = np.array([gcp_local[k] for k in full])
         extent = float(np.linalg.norm(dst - dst.mean(0), axis=1).max())
         sim, inliers = fit_sim3(src, dst, max(0.1 * extent, 1.0))
-        outliers = [k for k, ok in zip(full, inliers, strict=True) if not ok]
-        info["gcp_leave_one_out_similarity"] = _leave_one_out(
-            src[inliers], dst[inliers], [k for k in full if k not in outliers]
-        )
-        return sim, outliers
+        return sim, [k for k, ok in zip(full, inliers, strict=True) if not ok]
     shifts = [gcp_local[k] - model_pts[k] for k in control]
     shift = np.median(np.array(shifts).reshape(-1, 3), axis=0) if shifts else np.zeros(3)
     if not full:
@@ -412,7 +414,7 @@ def _adjust_rejecting(
         errors = {k: _error_m(res[k], not by[k].has_height) for k in use if k in res}
         worst = max(errors, key=lambda k: errors[k]) if errors else None
         if worst is not None and errors[worst] > 3 * threshold and len(use) > keep_min:
-            rejected[worst] = (errors[worst], "from the bundle adjustment")
+            rejected[worst] = (errors[worst], "off the model adjusted without it")
             use = [k for k in use if k != worst]
             continue
         back = [k for k in pending if k in res and _error_m(res[k], False) <= 3 * threshold]
@@ -422,7 +424,7 @@ def _adjust_rejecting(
             continue
         for k in outliers:
             if k not in use and k in res:
-                rejected[k] = (_error_m(res[k], False), "from the model adjusted to the others")
+                rejected[k] = (_error_m(res[k], False), "off the model adjusted without it")
         doc.update(stats)
         doc["residuals_after_m"] = {k: v.tolist() for k, v in res.items()}
         return trial, use, rejected, doc
