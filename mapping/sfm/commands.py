@@ -20,6 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gcp", type=Path, help="ODM gcp_list.txt")
     p.add_argument(
+        "--checkpoints",
+        help="GCP names held out as check points, comma-separated (names starting or "
+        "ending with CHK are check points anyway)",
+    )
+    p.add_argument(
         "--calibration",
         type=Path,
         help="calibration.yaml of smartmine calibrate, or a camera_info YAML: fixes the intrinsics",
@@ -71,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         mapper=args.mapper,
         dense=False if args.no_dense else None,
         camera_below_antenna_m=args.camera_below_antenna_m,
+        gcp_checkpoints=[n for n in args.checkpoints.split(",") if n] if args.checkpoints else None,
     )
     bag_options = {}
     if args.image_topic:

@@ -64,6 +64,21 @@ class SfmConfig:
     """Bundle adjustment refines focal length and distortion (off: a calibration fixes them)."""
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
+    # --- issue 19, helper sfmgcp: GCPs as weighted constraints (mapping/sfm/control.py) ---
+    gcp_std_horizontal_m: float = 0.02
+    """Stated 1-sigma of the surveyed GCP positions, east/north (RTK survey)."""
+    gcp_std_vertical_m: float = 0.03
+    """Stated 1-sigma of the surveyed GCP heights."""
+    gcp_pixel_std_px: float = 1.0
+    """1-sigma of a marked GCP pixel, in original-image pixels."""
+    gcp_max_rmse_m: float = 0.0
+    """Warning threshold for the control and check-point RMSE (horizontal and vertical);
+    a GCP more than 3x this off the adjusted model is rejected. 0 = automatic:
+    max(3 x GSD of the original images, 3 x gcp_std_vertical_m)."""
+    gcp_checkpoints: list[str] = dataclasses.field(default_factory=list)
+    """GCP names held out as check points (as well as names starting/ending with CHK)."""
+    gcp_horizontal_only: list[str] = dataclasses.field(default_factory=list)
+    """GCP names whose height is not to be used (another vertical datum)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
