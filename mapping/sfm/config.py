@@ -64,6 +64,12 @@ class SfmConfig:
     """Bundle adjustment refines focal length and distortion (off: a calibration fixes them)."""
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
+    # --- issue 19, helper sfmdense: dense outlier checks, raster memory bound ---
+    dense_min_triangulation_deg: float = 1.5
+    """Dense points whose two rays meet at a narrower angle are dropped (depth is noise)."""
+    max_raster_cells: int = 100_000_000
+    """DSM/orthophoto cells at most (also bounded by the free memory): an automatic cell
+    size is coarsened to fit, with a warning; an explicit --resolution-cm is refused."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
