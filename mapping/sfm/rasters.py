@@ -31,10 +31,11 @@ F64 = npt.NDArray[np.float64]
 NODATA_DSM = -9999.0
 NODATA_ORTHO = 0
 EXTENT_PERCENTILES = (0.5, 99.5)
-"""The grid spans these percentiles of the points (plus ``EXTENT_MARGIN``), not min/max:
-a few far mismatches must not stretch it (a 67 GiB grid from a handful of points)."""
-EXTENT_MARGIN = 0.05
-"""Share of the robust span added on each side (the 0.5 % beyond the percentiles)."""
+"""The grid spans these percentiles of the points, and beyond them only the tail that
+stays connected (``EXTENT_MAX_GAP``), not min/max: a few far mismatches must not stretch
+it (a 67 GiB grid from a handful of points), the sparse real edge of a survey must stay."""
+EXTENT_MAX_GAP = 0.05
+"""A gap along an axis wider than this share of the percentile span ends the extent."""
 BYTES_PER_CELL = 64
 """Peak memory per raster cell of the raster stage (DSM, cell centres, orthophoto, the
 gap filling's distance transform, the COG copies), measured with margin."""
@@ -93,13 +94,22 @@ class Grid:
 
 
 def robust_extent(xy: F64) -> tuple[F64, F64]:
-    """Low and high corner of ``xy``: the ``EXTENT_PERCENTILES`` widened by
-    ``EXTENT_MARGIN`` of their span, clamped to the true min/max."""
+    """Low and high corner of ``xy``: from the ``EXTENT_PERCENTILES`` outwards, per axis,
+    as far as the points continue without a gap wider than ``EXTENT_MAX_GAP`` of the
+    percentile span (a survey's thin edge is kept; points far off it are not)."""
     low, high = np.percentile(xy, EXTENT_PERCENTILES, axis=0)
-    span = high - low
-    low = np.maximum(low - EXTENT_MARGIN * span, xy.min(axis=0))
-    high = np.minimum(high + EXTENT_MARGIN * span, xy.max(axis=0))
-    return low, high
+    out_low, out_high = low.copy(), high.copy()
+    for axis in range(xy.shape[1]):
+        values = np.sort(xy[:, axis])
+        max_gap = max(EXTENT_MAX_GAP * float(high[axis] - low[axis]), 1e-9)
+        wide = np.nonzero(np.diff(values) > max_gap)[0]  # gap between i and i + 1
+        i_low = int(np.searchsorted(values, low[axis]))
+        i_high = int(np.searchsorted(values, high[axis], side="right")) - 1
+        below = wide[wide < i_low]
+        above = wide[wide >= i_high]
+        out_low[axis] = values[below[-1] + 1] if len(below) else values[0]
+        out_high[axis] = values[above[0]] if len(above) else values[-1]
+    return out_low, out_high
 
 
 def available_memory_bytes() -> int:
