@@ -126,7 +126,8 @@ def test_pair_geometry_drops_far_behind_and_grazing_points(seneca_run: Path) -> 
 
 
 def test_sunken_cells_are_clipped_and_filtered_from_the_dsm(seneca_run: Path) -> None:
-    _, fused, sparse, resolution_m = _model(seneca_run)
+    _, fused, sparse, cell_m = _model(seneca_run)
+    resolution_m = 2 * cell_m  # a quarter of the cells: the gap filling dominates the time
     surface = np.concatenate([fused, sparse])
     relief = rasters.scene_relief_m(sparse[:, 2], resolution_m)
     grid = rasters.Grid.around(surface[:, :2], resolution_m)
@@ -178,3 +179,30 @@ def test_far_points_cannot_blow_up_the_grid_before_allocation() -> None:
     with pytest.raises(SfmError, match="max_raster_cells 0"):
         rasters.plan_grid(field, 0.05, 0, explicit=False)
     assert make_config(max_raster_cells=5_000_000).max_raster_cells == 5_000_000
+
+
+def _resume_with(out: Path, to: Path, **overrides: Any) -> Path:
+    """The finished run's work folder under ``to`` with other raster settings, rasters
+    and later stages to be made again."""
+    shutil.copytree(out / "work", to / "work")
+    for name in ("dsm.npy", "ortho.npy", "dsm_stats.json"):
+        (to / "work" / name).unlink(missing_ok=True)
+    conf = make_config("fast", max_image_px=1024, max_features=4096, **overrides)
+    (to / "config.json").write_text(json.dumps(conf.to_dict()))
+    return run_pipeline(out.parent / "images", to, conf, log=lambda _: None)
+
+
+def test_a_grid_over_budget_is_coarsened_or_refused_in_the_pipeline(
+    seneca_run: Path, tmp_path: Path
+) -> None:
+    before = json.loads((seneca_run / "report.json").read_text())["summary"]
+    report = _resume_with(seneca_run, tmp_path / "coarse", max_raster_cells=20_000)
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["dsm_resolution_m"] > before["dsm_resolution_m"]
+    assert any("coarsened" in w and "max_raster_cells 20,000" in w for w in summary["warnings"])
+    import rasterio
+
+    with rasterio.open(tmp_path / "coarse" / "dsm.tif") as src:
+        assert src.width * src.height <= 20_000
+    with pytest.raises(SfmError, match="--resolution-cm 1: the DSM grid would be"):
+        _resume_with(seneca_run, tmp_path / "fine", max_raster_cells=20_000, resolution_cm=1.0)
