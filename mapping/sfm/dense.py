@@ -401,21 +401,20 @@ def cross_view_consistent(points: F64, rec: Any) -> npt.NDArray[np.bool_]:
     zero), not terrain. Points no image with a depth range sees are kept."""
     seen = np.zeros(len(points), dtype=np.int32)
     outside = np.zeros(len(points), dtype=np.int32)
+    homogeneous = np.column_stack([points, np.ones(len(points))])
     for image in rec.images.values():
         if not image.has_pose:
             continue
         depth_range = sparse_depth_range(rec, image)
         if depth_range is None:
             continue
-        pose = image.cam_from_world().matrix()
-        cam = points @ pose[:, :3].T + pose[:, 3]
         kmat, _ = opencv_camera(image.camera, 1.0)
-        z = cam[:, 2]
-        safe_z = np.where(z > 0, z, 1.0)
-        u = kmat[0, 0] * cam[:, 0] / safe_z + kmat[0, 2]
-        v = kmat[1, 1] * cam[:, 1] / safe_z + kmat[1, 2]
-        inside = (z > 0) & (u >= 0) & (u < image.camera.width)
-        inside &= (v >= 0) & (v < image.camera.height)
+        uvz = homogeneous @ (kmat @ image.cam_from_world().matrix()).T  # z: camera depth
+        z = uvz[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u, v = uvz[:, 0] / z, uvz[:, 1] / z
+            inside = (z > 0) & (u >= 0) & (u < image.camera.width)
+            inside &= (v >= 0) & (v < image.camera.height)
         seen += inside
         outside += inside & ((z < depth_range[0]) | (z > depth_range[1]))
     return ~((outside > 0) & (2 * outside >= seen))
