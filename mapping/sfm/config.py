@@ -79,6 +79,12 @@ class SfmConfig:
     """GCP names held out as check points (as well as names starting/ending with CHK)."""
     gcp_horizontal_only: list[str] = dataclasses.field(default_factory=list)
     """GCP names whose height is not to be used (another vertical datum)."""
+    # --- issue 19, helper sfmdense: dense outlier checks, raster memory bound ---
+    dense_min_triangulation_deg: float = 1.5
+    """Dense points whose two rays meet at a narrower angle are dropped (depth is noise)."""
+    max_raster_cells: int = 100_000_000
+    """DSM/orthophoto cells at most (also bounded by the free memory): an automatic cell
+    size is coarsened to fit, with a warning; an explicit --resolution-cm is refused."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

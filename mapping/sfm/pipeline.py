@@ -238,16 +238,26 @@ def _run_stages(
             result = dense.run_dense(conf, rec, run.work / "images", voxel_m)
             pts, rgb = result.points, result.colours
             n_pairs, n_raw = result.pairs, result.raw_points
+            stats = {
+                "dense_points_filtered": result.points_filtered,
+                "dense_filtered_by_check": result.filtered,
+                "dense_pair_points_rejected": result.rejected_in_pairs,
+                "warnings": result.warnings,
+            }
         else:
             pts, rgb, n_pairs, n_raw = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), 0, 0
+            stats = {"dense_points_filtered": 0, "warnings": []}
         if len(pts):
             outputs.write_laz(out_dir / "dense.laz", pts, rgb, frame)
         with atomic_path(dense_npz, overwrite=True) as tmp:  # last: the stage is done
-            np.savez(tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw)
+            np.savez(
+                tmp, points=pts, colours=rgb, pairs=n_pairs, raw=n_raw, stats=json.dumps(stats)
+            )
 
     run.stage("dense", dense_stage)
     stored = np.load(dense_npz)
     dense_pts, _dense_rgb = stored["points"], stored["colours"]
+    dense_stats = json.loads(str(stored["stats"])) if "stats" in stored else {"warnings": []}
     if len(dense_pts):
         products["dense_cloud"] = "dense.laz"
     sparse_pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
@@ -257,8 +267,12 @@ def _run_stages(
         if conf.resolution_cm > 0
         else max(2.0 * dense_gsd if math.isfinite(dense_gsd) else 0.1, 0.01)
     )
-    surface = _clip_outliers(surface)
-    grid = rasters.Grid.around(surface[:, :2], resolution_m)
+    relief_m = rasters.scene_relief_m(sparse_pts[:, 2], resolution_m)
+    surface, _clipped = rasters.clip_to_sparse(surface, sparse_pts, relief_m)
+    grid, grid_warnings = rasters.plan_grid(
+        surface[:, :2], resolution_m, conf.max_raster_cells, explicit=conf.resolution_cm > 0
+    )
+    resolution_m = grid.resolution_m  # coarsened when the grid would not fit
     dsm_path, ortho_path = out_dir / "dsm.tif", out_dir / "orthophoto.tif"
     dsm_cache = run.work / "dsm.npy"
 
@@ -270,7 +284,9 @@ def _run_stages(
         area = float(np.prod(np.ptp(surface[:, :2], axis=0))) or 1.0
         spacing_m = math.sqrt(area / max(len(sparse_pts), 1))
         max_gap = math.ceil(max(3.0 * spacing_m, 6 * resolution_m) / resolution_m)
-        dsm = rasters.make_dsm(surface, grid, max_gap_cells=max_gap)
+        dsm, dsm_stats = rasters.make_clean_dsm(surface, grid, relief_m, max_gap_cells=max_gap)
+        stats = {**dsm_stats.summary(), "warnings": dsm_stats.warnings}
+        write_text_atomic(run.work / "dsm_stats.json", json.dumps(stats, indent=1))
         ortho = rasters.make_orthophoto(dsm, grid, rec, run.work / "images")
         dsm_out = np.where(np.isfinite(dsm), dsm + origin[2], rasters.NODATA_DSM)
         rasters.write_cog(
@@ -287,6 +303,9 @@ def _run_stages(
     run.stage("rasters", raster_stage)
     products.update(dsm="dsm.tif", orthophoto="orthophoto.tif")
     dsm = np.load(dsm_cache)
+    dsm_json = run.work / "dsm_stats.json"
+    dsm_stats = json.loads(dsm_json.read_text()) if dsm_json.exists() else {"warnings": []}
+    product_warnings = [*dense_stats["warnings"], *grid_warnings, *dsm_stats["warnings"]]
     ortho = np.load(run.work / "ortho.npy")
 
     def mesh_stage() -> None:
@@ -339,7 +358,11 @@ def _run_stages(
             "median_triangulation_deg": verdict.numbers["median_triangulation_deg"],
             "mean_points_per_image": verdict.numbers["mean_points_per_image"],
             "min_points_per_image": verdict.numbers["min_points_per_image"],
+            "dense_points_filtered": dense_stats.get("dense_points_filtered", 0),
+            **{k: v for k, v in dsm_stats.items() if k != "warnings"},
         }
+        if product_warnings:  # issue 19 (sfmdense): dense/DSM outliers, coarsened grid
+            summary["warnings"] = [*summary.get("warnings", []), *product_warnings]
         cells = []
         for image in rec.images.values():
             if image.has_pose:
@@ -416,16 +439,6 @@ def _check_same_settings(path: Path, conf: SfmConfig) -> None:
 def _dense_factor(images: sparse.WorkingImages, conf: SfmConfig) -> float:
     long_side = max(max(r.width, r.height) * images.scale[r.name] for r in images.records)
     return max(1.0, long_side / conf.dense_max_px) if conf.dense else 1.0
-
-
-def _clip_outliers(points: F64) -> F64:
-    """Drop far outliers (robust z-score > 6 in height, or outside the 0.5-99.5 % box)."""
-    if len(points) < 50:
-        return points
-    lo, hi = np.percentile(points, [0.5, 99.5], axis=0)
-    span = hi - lo
-    keep = np.all((points >= lo - 0.1 * span) & (points <= hi + 0.1 * span), axis=1)
-    return points[keep]
 
 
 def _load_calibration(path: Path, camera: str | None = None) -> Any:
