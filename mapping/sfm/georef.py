@@ -275,7 +275,7 @@ def _georef_gcps(
             f"images; {len(full)} found: the model stays in its own frame (local)"
         )
         return rec, Similarity.identity(3), mode
-    sim, outliers = _initial_fit(model_pts, gcp_local, control, full, by, info)
+    sim, outliers = _initial_fit(model_pts, gcp_local, control, full)
     transform_reconstruction(rec, sim)
     if control:
         mode = "gcp" if mode != "gps" else "gps+gcp"
@@ -346,8 +346,6 @@ def _initial_fit(
     gcp_local: dict[str, F64],
     control: list[str],
     full: list[str],
-    by: dict[str, Gcp],
-    info: dict[str, Any],
 ) -> tuple[Similarity, list[str]]:
     """The start of the adjustment, close to the GCPs (the robust loss would otherwise
     treat a far GCP as wrong): a RANSAC similarity over GCP subsets where three or more
