@@ -56,7 +56,7 @@ def _georef_again(survey: dict[str, Path], name: str, lines: list[str], **conf: 
     work = survey["root"] / name
     images = sparse.WorkingImages.load(survey["out"] / "work" / "images.json")
     gcps = read_gcp_file(gcp_path, set(images.scale))
-    config = make_config("fast", dense=False, gcp_checkpoints=[CHECK], **conf)
+    config = make_config("fast", dense=False, **{"gcp_checkpoints": [CHECK], **conf})
     out = georef.run_georef(config, images, survey["out"] / "work" / "sparse", work, gcps)
     return georef.load_georef(out)
 
@@ -163,3 +163,12 @@ def test_gcp_file_marks_check_points_and_missing_heights(tmp_path: Path) -> None
     assert gcps.gcps[3].checkpoint and not gcps.gcps[2].has_height
     with pytest.raises(SfmError, match="gcp_checkpoints names nope"):
         gcps.mark(["nope"], [])
+
+
+def test_two_gcps_without_gps_leave_the_model_local_and_say_so(
+    survey: dict[str, Path],
+) -> None:
+    lines = [ln for ln in _lines(survey) if len(ln.split()) < 7 or ln.split()[6] in "01"]
+    geo = _georef_again(survey, "two", lines, gcp_checkpoints=[])
+    assert geo["mode"] == "local" and geo["epsg"] is None
+    assert any("needs 3 control GCPs" in w for w in geo["warnings"])

@@ -149,6 +149,8 @@ def run_georef(
         rec, sim_gcp, mode = _georef_gcps(rec, conf, images, gcps, gcp_local, gps_local, mode, info)
         total = sim_gcp.compose(total)
     info["mode"] = mode
+    if mode == "local":  # never a CRS on a model in its own frame
+        info["epsg"] = None
     info["model_to_local"] = _to_dict(total)
     info["cameras"] = _camera_residuals(rec, images)
     info["summary"] = _summary(info)
