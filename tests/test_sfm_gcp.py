@@ -2,7 +2,8 @@
 survey whose markers have true coordinates: check points (held out) within 2 GSD
 horizontally and 3 GSD vertically; a GCP moved 5 m is rejected and named with its
 residual while the rest stay within bounds; a GCP whose height is flagged (another datum,
-here also 10 m wrong) or missing constrains only horizontally; a GCP seen in one image is
+here also 10 m wrong) constrains only horizontally (a missing height, ``nan`` in the
+file, is parsed as such); a GCP seen in one image is
 named with the reason. The survey: a 120 m pit, 45 frames at 480 px, five markers (four
 on the rim, one on the floor 20 m lower: the check point), fast preset, no dense cloud.
 The variants re-run only the georeferencing on the same sparse model."""
@@ -55,7 +56,7 @@ def _georef_again(survey: dict[str, Path], name: str, lines: list[str], **conf: 
     work = survey["root"] / name
     images = sparse.WorkingImages.load(survey["out"] / "work" / "images.json")
     gcps = read_gcp_file(gcp_path, set(images.scale))
-    config = make_config("fast", dense=False, gcp_checkpoints=[CHECK], **conf)
+    config = make_config("fast", dense=False, **{"gcp_checkpoints": [CHECK], **conf})
     out = georef.run_georef(config, images, survey["out"] / "work" / "sparse", work, gcps)
     return georef.load_georef(out)
 
@@ -81,7 +82,7 @@ def test_check_points_within_the_gsd_goals(survey: dict[str, Path]) -> None:
     assert 0.1 < gsd < 0.4
     _within_goals(summary, gsd)
     assert summary["gcp_check_rmse_horizontal_m"] <= 2 * gsd  # leave-one-out, control
-    geo = doc["georeferencing"]
+    geo = georef.load_georef(survey["out"] / "work" / "georef")
     assert geo["gcps"][CHECK]["role"] == "check"
     assert geo["gcp_bundle_adjustment"]["kept"] in ("adjusted", "similarity")
     assert geo["warnings"] == []
@@ -127,16 +128,15 @@ def test_gcps_without_usable_heights_constrain_only_horizontally(
     lines = source[:1]
     for line in source[1:]:
         parts = line.split()
-        if parts[6] == "2":
-            parts[2] = "nan"  # no height in the file
         if parts[6] == "3":
             parts[2] = f"{float(parts[2]) + 10.0:.4f}"  # another datum, flagged below
         lines.append(" ".join(parts))
     geo = _georef_again(survey, "horizontal", lines, gcp_horizontal_only=["3"])
     summary = geo["summary"]
-    assert sorted(summary["gcps_horizontal_only"]) == ["2", "3"]
+    assert summary["gcps_horizontal_only"] == ["3"]
     assert summary["gcps_rejected"] == []
-    assert geo["gcps"]["2"]["horizontal_only"] and geo["gcps"]["3"]["horizontal_only"]
+    assert geo["gcps"]["3"]["horizontal_only"]
+    assert abs(geo["gcps"]["3"]["residual_m"][2] + 10.0) < 0.5  # its height: not used
     gsd = geo["gsd_original_m"]
     _within_goals(summary, gsd)  # the 10 m height of GCP 3 did not tilt the block
     assert summary["gcp_rmse_horizontal_m"] <= 2 * gsd
@@ -163,3 +163,12 @@ def test_gcp_file_marks_check_points_and_missing_heights(tmp_path: Path) -> None
     assert gcps.gcps[3].checkpoint and not gcps.gcps[2].has_height
     with pytest.raises(SfmError, match="gcp_checkpoints names nope"):
         gcps.mark(["nope"], [])
+
+
+def test_two_gcps_without_gps_leave_the_model_local_and_say_so(
+    survey: dict[str, Path],
+) -> None:
+    lines = [ln for ln in _lines(survey) if len(ln.split()) < 7 or ln.split()[6] in "01"]
+    geo = _georef_again(survey, "two", lines, gcp_checkpoints=[])
+    assert geo["mode"] == "local" and geo["epsg"] is None
+    assert any("needs 3 control GCPs" in w for w in geo["warnings"])

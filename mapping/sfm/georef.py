@@ -149,6 +149,8 @@ def run_georef(
         rec, sim_gcp, mode = _georef_gcps(rec, conf, images, gcps, gcp_local, gps_local, mode, info)
         total = sim_gcp.compose(total)
     info["mode"] = mode
+    if mode == "local":  # never a CRS on a model in its own frame
+        info["epsg"] = None
     info["model_to_local"] = _to_dict(total)
     info["cameras"] = _camera_residuals(rec, images)
     info["summary"] = _summary(info)
@@ -275,7 +277,7 @@ def _georef_gcps(
             f"images; {len(full)} found: the model stays in its own frame (local)"
         )
         return rec, Similarity.identity(3), mode
-    sim, outliers = _initial_fit(model_pts, gcp_local, control, full, by, info)
+    sim, outliers = _initial_fit(model_pts, gcp_local, control, full)
     transform_reconstruction(rec, sim)
     if control:
         mode = "gcp" if mode != "gps" else "gps+gcp"
@@ -297,25 +299,36 @@ def _georef_gcps(
         for k in outliers:
             rejected[k] = (_error_m(before[k], False), "off the similarity fit of the others")
     after = _residuals(final, gcps, images, gcp_local)
-    kept = "adjusted" if final is not rec else "similarity"
-    if final is not rec and _worse(after, before, use, checks, by):
-        kept, final, after = "similarity", rec, before
-        doc["kept_reason"] = "the adjustment made the control/check points worse: not kept"
-    doc["kept"] = kept
-    doc["gcps_used"] = use
-    info["gcp_bundle_adjustment"] = doc
-    if kept == "adjusted" and len(use) >= 4:
-        doc["check_after_m"] = _leave_one_out_adjusted(
-            rec, conf, images, gcps, gcp_local, gps_local, use
-        )
-        info["gcp_leave_one_out"] = dict(doc["check_after_m"])
+    loo_adjusted: dict[str, F64] = {}
+    if final is not rec and len(use) >= 4:
+        loo_adjusted = _leave_one_out_adjusted(rec, conf, images, gcps, gcp_local, gps_local, use)
     full_used = [k for k in use if by[k].has_height and k in before]
+    loo_similarity: dict[str, F64] = {}
     if len(full_used) >= 4:  # the similarity's own check figure, on the GCPs used
         src = np.array([before[k] + gcp_local[k] for k in full_used])
         dst = np.array([gcp_local[k] for k in full_used])
-        info["gcp_leave_one_out_similarity"] = _leave_one_out(src, dst, full_used)
-        if kept == "similarity":
-            info["gcp_leave_one_out"] = dict(info["gcp_leave_one_out_similarity"])
+        loo_similarity = _leave_one_out(src, dst, full_used)
+        info["gcp_leave_one_out_similarity"] = {k: v.tolist() for k, v in loo_similarity.items()}
+    # the adjustment is judged by check points where there are any, else by the
+    # leave-one-out figures of both, else by the control points
+    if checks:
+        worse, basis = _worse(after, before, checks, by), "check points"
+    elif loo_adjusted and loo_similarity:
+        worse, basis = _worse(loo_adjusted, loo_similarity, use, by), "leave-one-out"
+    else:
+        worse, basis = _worse(after, before, use, by), "control points"
+    kept = "similarity" if final is rec or worse else "adjusted"
+    if final is not rec and worse:
+        final, after = rec, before
+        doc["kept_reason"] = f"the adjustment made the {basis} worse: not kept"
+    doc["kept"], doc["judged_by"] = kept, basis
+    doc["gcps_used"] = use
+    info["gcp_bundle_adjustment"] = doc
+    if loo_adjusted:
+        doc["check_after_m"] = {k: v.tolist() for k, v in loo_adjusted.items()}
+    chosen = loo_adjusted if kept == "adjusted" else loo_similarity
+    if chosen:
+        info["gcp_leave_one_out"] = {k: v.tolist() for k, v in chosen.items()}
     for k in list(rejected):  # held out already: their residual against the final model
         if k in after:
             info.setdefault("gcp_leave_one_out", {})[k] = after[k].tolist()
@@ -346,8 +359,6 @@ def _initial_fit(
     gcp_local: dict[str, F64],
     control: list[str],
     full: list[str],
-    by: dict[str, Gcp],
-    info: dict[str, Any],
 ) -> tuple[Similarity, list[str]]:
     """The start of the adjustment, close to the GCPs (the robust loss would otherwise
     treat a far GCP as wrong): a RANSAC similarity over GCP subsets where three or more
@@ -431,20 +442,15 @@ def _adjust_rejecting(
 
 
 def _worse(
-    after: dict[str, F64],
-    before: dict[str, F64],
-    use: list[str],
-    checks: list[str],
-    by: dict[str, Gcp],
+    after: dict[str, F64], before: dict[str, F64], names: list[str], by: dict[str, Gcp]
 ) -> bool:
-    """The adjustment made things worse: the check points where there are any, else the
-    control points used (3D RMSE; horizontal only where no height)."""
-    names = [k for k in (checks or use) if k in after and k in before]
+    """``after`` has the larger RMSE over ``names`` (3D; horizontal where no height)."""
+    common = [k for k in names if k in after and k in before]
 
     def rmse(res: dict[str, F64]) -> float:
-        return _rmse(np.array([_error_m(res[k], not by[k].has_height) for k in names]))
+        return _rmse(np.array([_error_m(res[k], not by[k].has_height) for k in common]))
 
-    return bool(names) and rmse(after) > rmse(before) + 1e-6
+    return bool(common) and rmse(after) > rmse(before) + 1e-6
 
 
 def _leave_one_out_adjusted(
@@ -455,20 +461,20 @@ def _leave_one_out_adjusted(
     gcp_local: dict[str, F64],
     gps_local: dict[str, F64],
     use: list[str],
-) -> dict[str, list[float]]:
+) -> dict[str, F64]:
     """Each control GCP held out of its own adjustment and measured against the model the
     others made: the check figure when no check points are marked."""
-    check: dict[str, list[float]] = {}
+    check: dict[str, F64] = {}
     for held_out in use:
         others = [k for k in use if k != held_out]
         trial, _ = _adjusted(rec, conf, images, gcps, gcp_local, gps_local, others)
         residual = _residuals(trial, gcps, images, gcp_local).get(held_out)
         if residual is not None:
-            check[held_out] = residual.tolist()
+            check[held_out] = residual
     return check
 
 
-def _leave_one_out(src: F64, dst: F64, names: list[str]) -> dict[str, list[float]]:
+def _leave_one_out(src: F64, dst: F64, names: list[str]) -> dict[str, F64]:
     """Each GCP's residual when the similarity is fitted without it (needs 4 or more)."""
     if len(names) < 4:
         return {}
@@ -476,7 +482,7 @@ def _leave_one_out(src: F64, dst: F64, names: list[str]) -> dict[str, list[float
     for i, name in enumerate(names):
         keep = np.arange(len(names)) != i
         sim = fit_similarity(src[keep], dst[keep]).transform
-        out[name] = (sim.apply(src[i : i + 1])[0] - dst[i]).tolist()
+        out[name] = sim.apply(src[i : i + 1])[0] - dst[i]
     return out
 
 
