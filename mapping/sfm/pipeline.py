@@ -225,6 +225,7 @@ def _run_stages(
     rec = pycolmap.Reconstruction(str(georef_dir))
     verdict = sanity.check_model(rec, conf, info, gps_std_m)
     if not verdict.ok:
+        verdict.numbers["reprojection_image_long_side_px"] = working_long_side_px(images)
         _reject_model(out_dir, input_path, inputs, conf, verdict, run.timings, choice)
     warnings = run_warnings(conf, images, rec, info, choice, gcps)
     gsd_m = ground_sampling_m(rec)
