@@ -122,6 +122,8 @@ def test_rasters_asked_on_a_ground_level_block_are_refused_loudly(
     assert refusal and "ground-level" in refusal[0]
     assert run.stdout.startswith("WARNING: ")  # the warnings come first
     assert next(iter(run.doc)) == "warnings" and run.summary["status"] == "WARNINGS"
+    page = (out / "report.html").read_text()
+    assert page.index("WARNING:</b> rasters refused") < page.index("<table")
     assert not (out / "dsm.tif").exists()
 
 
