@@ -13,6 +13,9 @@ U8 = npt.NDArray[np.uint8]
 MIN_POINTS = 100
 """Fewer points than this give no surface worth meshing."""
 TRIM_DENSITY_QUANTILE = 0.1
+MAX_POINTS = 200_000
+"""Larger clouds are subsampled (seeded) first: normal orientation grows faster than
+linearly, and depth-8 Poisson cannot resolve more detail anyway."""
 
 
 def cloud_mesh(points: F64, colours: U8, depth: int = 8) -> tuple[F64, npt.NDArray[np.int64], U8]:
@@ -23,6 +26,9 @@ def cloud_mesh(points: F64, colours: U8, depth: int = 8) -> tuple[F64, npt.NDArr
         return empty
     import open3d as o3d
 
+    if len(points) > MAX_POINTS:
+        keep = np.random.default_rng(0).choice(len(points), MAX_POINTS, replace=False)
+        points, colours = points[keep], colours[keep]
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, float)))
     cloud.colors = o3d.utility.Vector3dVector(np.asarray(colours, float) / 255.0)
     spacing = float(np.median(cloud.compute_nearest_neighbor_distance()))
