@@ -75,7 +75,8 @@ class SfmConfig:
     and the relaxed incremental mapper is tried as a further candidate."""
     min_points_per_image: int = 10
     """Registered images observing fewer 3D points than this on average: model rejected
-    (exit 2); the weakest image below it: a warning."""
+    (exit 2). The weakest image alone is only reported (a line's end image may see few
+    points and still be held by its GPS prior)."""
     gps_max_sigmas: float = 3.0
     """Camera centres further from GPS than this x the stated accuracy (horizontal RMSE
     after a similarity): model rejected (exit 2); a mapper candidate beyond it is not kept."""
