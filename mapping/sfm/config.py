@@ -11,6 +11,7 @@ from mapping.sfm.errors import SfmError
 
 Pairing = Literal["auto", "spatial", "sequential", "exhaustive"]
 Mapper = Literal["auto", "incremental", "global"]
+Rasters = Literal["auto", "always", "never"]
 
 
 @dataclass
@@ -86,6 +87,21 @@ class SfmConfig:
     """DSM/orthophoto cells at most (also bounded by the free memory): an automatic cell
     size is coarsened to fit, with a warning; an explicit --resolution-cm is refused."""
 
+    # -- sfmselect (issue 19): model choice on evidence, block type, loud failures --
+    rasters: Rasters = "auto"
+    """DSM and orthophoto: auto = for a nadir block only; always = also for an oblique or
+    facade block (a ground-level block is refused with a warning: no raster); never."""
+    min_registered_share: float = 0.8
+    """Fewer registered images than this share of the usable ones: a warning (exit 3),
+    and the relaxed incremental mapper is tried as a further candidate."""
+    min_points_per_image: int = 10
+    """Registered images observing fewer 3D points than this on average: model rejected
+    (exit 2). The weakest image alone is only reported (a line's end image may see few
+    points and still be held by its GPS prior)."""
+    gps_max_sigmas: float = 3.0
+    """Camera centres further from GPS than this x the stated accuracy (horizontal RMSE
+    after a similarity): model rejected (exit 2); a mapper candidate beyond it is not kept."""
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -135,4 +151,10 @@ def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
         raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
     if config.mapper not in ("auto", "incremental", "global"):
         raise SfmError(f"mapper {config.mapper!r} is not auto|incremental|global")
+    if config.rasters not in ("auto", "always", "never"):
+        raise SfmError(f"rasters {config.rasters!r} is not auto|always|never")
+    if not 0.0 <= config.min_registered_share <= 1.0:
+        raise SfmError(f"min_registered_share {config.min_registered_share}: want 0..1")
+    if config.max_raster_cells < 10_000:
+        raise SfmError(f"max_raster_cells {config.max_raster_cells}: want >= 10000")
     return config

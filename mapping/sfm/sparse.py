@@ -18,6 +18,7 @@ import numpy.typing as npt
 from mapping.sfm.config import SfmConfig, crs_epsg
 from mapping.sfm.errors import SfmError
 from mapping.sfm.inputs import ImageRecord, Inputs
+from mapping.sfm.intrinsics import database_focal_priors, judge_intrinsics
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.geodesy import utm_epsg, utm_zone, wgs84_to_utm
 from smartmine.progress import progress
@@ -470,7 +471,51 @@ def _global_options(conf: SfmConfig) -> Any:
     return options
 
 
-def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, scratch: Path) -> Any:
+RELAXED = "incremental_relaxed"
+"""The third mapper: incremental again, from another initial pair and with lower inlier
+limits, for a block where the first two register too few images."""
+
+
+def _incremental_options(conf: SfmConfig, use_prior: bool, fix_intrinsics: bool) -> Any:
+    import pycolmap
+
+    options = pycolmap.IncrementalPipelineOptions()
+    options.random_seed = conf.seed
+    options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
+    options.use_prior_position = use_prior
+    options.use_robust_loss_on_prior_position = use_prior
+    options.ba_refine_principal_point = False
+    if fix_intrinsics:
+        options.ba_refine_focal_length = False
+        options.ba_refine_extra_params = False
+        options.mapper.abs_pose_refine_focal_length = False
+        options.mapper.abs_pose_refine_extra_params = False
+    return options
+
+
+def relax(options: Any, init_pair: tuple[int, int] | None) -> None:
+    """Lower COLMAP's inlier limits (a weakly textured or weakly overlapping block: the
+    defaults, 100 inliers to start and 30 to add an image, leave most of it out) and start
+    from ``init_pair`` where given; the phone's distortion may be strong (no |k| cap)."""
+    options.mapper.init_min_num_inliers = 40
+    options.mapper.abs_pose_min_num_inliers = 15
+    options.mapper.init_min_tri_angle = 8.0
+    options.min_model_size = 3
+    options.max_extra_param = 3.0
+    if init_pair is not None:
+        options.init_image_id1, options.init_image_id2 = init_pair
+
+
+def _map(
+    conf: SfmConfig,
+    mapper: str,
+    images: WorkingImages,
+    database: Path,
+    scratch: Path,
+    init_pair: tuple[int, int] | None = None,
+) -> Any:
+    """The largest model of one mapper (``incremental``, ``global`` or
+    :data:`RELAXED`), or None."""
     import pycolmap
 
     pycolmap.set_random_seed(conf.seed)
@@ -490,25 +535,18 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
         # every image of that camera and restarts the same model (91 frames: > 20 min,
         # nothing kept)
         fix_first = conf.refine_intrinsics and _all_focal_priors(database)
-        options = pycolmap.IncrementalPipelineOptions()
-        options.random_seed = conf.seed
-        options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
-        options.use_prior_position = use_prior
-        options.use_robust_loss_on_prior_position = use_prior
-        options.ba_refine_principal_point = False
-        if not conf.refine_intrinsics or fix_first:
-            options.ba_refine_focal_length = False
-            options.ba_refine_extra_params = False
-            options.mapper.abs_pose_refine_focal_length = False
-            options.mapper.abs_pose_refine_extra_params = False
+        options = _incremental_options(conf, use_prior, not conf.refine_intrinsics or fix_first)
+        if mapper == RELAXED:
+            relax(options, init_pair)
         models = pycolmap.incremental_mapping(
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
         if fix_first:
-            models = {k: refine_intrinsics(m) for k, m in models.items()}
+            priors = database_focal_priors(database)
+            models = {k: refine_intrinsics(m, priors) for k, m in models.items()}
     if not models:
         return None
-    return max(models.values(), key=lambda r: r.num_reg_images())
+    return max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
 
 
 def _all_focal_priors(database: Path) -> bool:
@@ -520,7 +558,7 @@ def _all_focal_priors(database: Path) -> bool:
     return bool(cameras) and all(c.has_prior_focal_length for c in cameras)
 
 
-def refine_intrinsics(rec: Any) -> Any:
+def refine_intrinsics(rec: Any, priors: dict[int, float | None] | None = None) -> Any:
     """The whole block bundle-adjusted once with the distortion free and the focal length
     held at its prior (EXIF, catalog or calibration); the input unchanged where that makes
     the cameras implausible. Over parallel nadir lines the focal trades against the depth
@@ -535,60 +573,11 @@ def refine_intrinsics(rec: Any) -> Any:
     options.refine_principal_point = False
     options.refine_focal_length = False
     pycolmap.bundle_adjustment(refined, options)
-    return refined if _plausible_cameras(refined) else rec
+    return refined if _plausible_cameras(refined, priors) else rec
 
 
-def _plausible_cameras(rec: Any) -> bool:
-    """False for a degenerate model: focal lengths off by 3x from the image size or a
-    radial distortion beyond |k| = 0.5 (a planar block without focal prior can do that)."""
-    for camera in rec.cameras.values():
-        ratio = float(camera.mean_focal_length()) / max(camera.width, camera.height)
-        extra = [abs(float(camera.params[i])) for i in camera.extra_params_idxs()]
-        if not 0.25 <= ratio <= 4.0 or any(k > 0.5 for k in extra):
-            return False
-    return True
-
-
-def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
-    """The largest model, in ``work/sparse``. ``auto``: incremental mapping (GPS priors in
-    bundle adjustment); when it leaves images out, the global mapper too (then a GPS-prior
-    bundle adjustment), kept only if it registers more images, its cameras are plausible
-    and its camera centres fit GPS no worse than 1.5x (+1 m): the check against a bent
-    global model (without GPS there is no such check, so no global fallback)."""
-    out = work_dir / "sparse"
-    if (out / "images.bin").exists():
-        return out
-    quiet_colmap()
-    trials: dict[str, dict[str, float]] = {}
-    first = "global" if conf.mapper == "global" else "incremental"
-    best = _map(conf, first, images, database, work_dir / f"mapper_{first}")
-    if best is not None:
-        trials[first] = {
-            "registered": best.num_reg_images(),
-            "gps_rmse_horizontal_m": _gps_fit_rmse(best, images),
-        }
-    chosen = first
-    # global only where GPS can show it is not bent; otherwise keep the incremental model
-    checkable = len(images.local_xyz) >= 3
-    incomplete = best is None or best.num_reg_images() < len(images.records)
-    if conf.mapper == "auto" and checkable and incomplete:
-        other = _map(conf, "global", images, database, work_dir / "mapper_global")
-        if other is not None:
-            rmse = _gps_fit_rmse(other, images)
-            trials["global"] = {"registered": other.num_reg_images(), "gps_rmse_horizontal_m": rmse}
-            limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
-            straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
-            straight = straight and _plausible_cameras(other)
-            trials["global"]["plausible_cameras"] = float(_plausible_cameras(other))
-            if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
-                best, chosen = other, "global"
-    if best is None:
-        raise SfmError(
-            "no model could be built: too few matches between the images "
-            "(check overlap, or try --pairing exhaustive)"
-        )
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        best.write(str(tmp))
-        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials}, indent=1))
-    return out
+def _plausible_cameras(rec: Any, priors: dict[int, float | None] | None = None) -> bool:
+    """False where a camera is implausible against its own prior (mapping/sfm/intrinsics.py:
+    focal off its prior by more than 4 sigma, a distortion that folds the image): a planar
+    block without focal prior can do that."""
+    return judge_intrinsics(rec, priors or {}).verdict != "implausible"
