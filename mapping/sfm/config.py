@@ -65,6 +65,16 @@ class SfmConfig:
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
 
+    # --- issue 19 item 6 (helper sfmspeed): speed at equal image size ---
+    sift_first_octave: int = 0
+    """SIFT's first octave: 0 starts at the working image; -1 (COLMAP's default) first
+    doubles it, which costs ~3x the time and yields the finest keypoints, mostly dropped
+    by the ``max_features`` cap anyway (it keeps the coarser ones)."""
+    footprint_overlap: float = 0.02
+    """spatial pairing: two images are paired when their ground footprints (from GPS,
+    height above the ground and focal length, drawn 20 % larger for tilt and GPS error)
+    overlap by this share of the smaller one; 0 pairs GPS neighbours instead."""
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
