@@ -105,6 +105,7 @@ def score(
     """Registration, reprojection error with the image scale it is measured at (the
     model's long side in px, and the error converted to original pixels), GPS fit."""
     names = [i.name for i in rec.images.values() if i.has_pose and i.name in gps]
+    rec.update_point_3d_errors()  # a final adjustment may have left them stale
     reprojection = float(rec.compute_mean_reprojection_error())
     out = {"registered": float(rec.num_reg_images()), "reprojection_px": reprojection}
     registered = [i for i in rec.images.values() if i.has_pose]

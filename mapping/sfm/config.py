@@ -74,6 +74,8 @@ class SfmConfig:
     """spatial pairing: two images are paired when their ground footprints (from GPS,
     height above the ground and focal length, drawn 20 % larger for tilt and GPS error)
     overlap by this share of the smaller one; 0 pairs GPS neighbours instead."""
+    verify_max_error_px: float = 4.0
+    """Geometric verification: RANSAC inlier threshold (px at the working size)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
