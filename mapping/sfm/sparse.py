@@ -243,7 +243,7 @@ def run_features(
         extraction.sift.max_num_features = conf.max_features
         extraction.sift.max_num_orientations = 1
         extraction.sift.peak_threshold = conf.sift_peak_threshold
-        extraction.sift.first_octave = conf.sift_first_octave
+        extraction.sift.first_octave = first_octave(conf, images)
         for camera_id, names in progress(plan, total=len(plan), desc="features", unit="cam"):
             reader = pycolmap.ImageReaderOptions()
             reader.existing_camera_id = camera_id
@@ -269,6 +269,19 @@ def run_features(
             db.write_pose_prior(prior)
         db.close()
     return out
+
+
+def first_octave(conf: SfmConfig, images: WorkingImages) -> int:
+    """The SIFT first octave (see ``SfmConfig.sift_first_octave``): 0 for an aerial
+    block (GPS on the images that spatial pairing needs, no oblique gimbal), else -1."""
+    if conf.sift_first_octave is not None:
+        return conf.sift_first_octave
+    n = len(images.records)
+    aerial = n > 3 and len(images.local_xyz) >= 0.8 * n
+    oblique = any(
+        r.gimbal_pitch_deg is not None and r.gimbal_pitch_deg > -60 for r in images.records
+    )
+    return 0 if aerial and not oblique else -1
 
 
 def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> Any:
