@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mapping.sfm.config import make_config
+from mapping.sfm.errors import SfmError
 from mapping.sfm.inputs import load_inputs
 from mapping.sfm.sparse import (
     WorkingImages,
@@ -69,3 +70,12 @@ def test_footprints_give_the_flight_height_and_pair_only_overlapping_images(
     corners = footprints.corners_m["IMG_0461.jpg"]
     centre = np.asarray(images.local_xyz["IMG_0461.jpg"][:2])
     assert np.linalg.norm(corners.mean(axis=0) - centre) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("footprint_overlap", 1.5), ("verify_max_error_px", 0.0), ("sift_first_octave", -3)],
+)
+def test_speed_settings_out_of_range_are_refused_by_name(field: str, value: float) -> None:
+    with pytest.raises(SfmError, match=field):
+        make_config(**{field: value})

@@ -131,4 +131,15 @@ def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
         raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
     if config.mapper not in ("auto", "incremental", "global"):
         raise SfmError(f"mapper {config.mapper!r} is not auto|incremental|global")
+    _check_speed_settings(config)
     return config
+
+
+def _check_speed_settings(config: SfmConfig) -> None:
+    """The issue-19 speed settings (helper sfmspeed), each error naming its field."""
+    if config.sift_first_octave not in (None, -1, 0, 1):
+        raise SfmError(f"sift_first_octave {config.sift_first_octave}: want -1, 0, 1 or None")
+    if not (math.isfinite(config.footprint_overlap) and 0 <= config.footprint_overlap < 1):
+        raise SfmError(f"footprint_overlap {config.footprint_overlap}: want 0..1 (0 = k-NN)")
+    if not (math.isfinite(config.verify_max_error_px) and 0 < config.verify_max_error_px <= 50):
+        raise SfmError(f"verify_max_error_px {config.verify_max_error_px}: want 0..50 px")
