@@ -78,4 +78,4 @@ def test_footprints_give_the_flight_height_and_pair_only_overlapping_images(
 )
 def test_speed_settings_out_of_range_are_refused_by_name(field: str, value: float) -> None:
     with pytest.raises(SfmError, match=field):
-        make_config(**{field: value})
+        make_config("default", **{field: value})
