@@ -42,6 +42,10 @@ SFM_ACCURACY_KEYS = (
     "gcp_rmse_vertical_m",
     "gcp_check_rmse_horizontal_m",
     "gcp_check_rmse_vertical_m",
+    "checkpoint_rmse_horizontal_m",
+    "checkpoint_rmse_vertical_m",
+    "gcp_all_rmse_horizontal_m",
+    "gcp_all_rmse_vertical_m",
 )
 SLAM_ACCURACY_KEYS = (
     "frames",
