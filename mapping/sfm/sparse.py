@@ -274,7 +274,10 @@ def run_features(
 
 def first_octave(conf: SfmConfig, images: WorkingImages) -> int:
     """The SIFT first octave (see ``SfmConfig.sift_first_octave``): 0 for an aerial
-    block (GPS on the images that spatial pairing needs, no oblique gimbal), else -1."""
+    block (GPS on the images that spatial pairing needs, no oblique gimbal) worked at
+    ``MIN_PX_FOR_OCTAVE_0`` px or more, else -1. Small working images need the doubled
+    octave's keypoints: six 240 px survey frames registered 3 of 6 at octave 0, 6 of 6 at
+    -1 (and doubling a small image costs little)."""
     if conf.sift_first_octave is not None:
         return conf.sift_first_octave
     n = len(images.records)
@@ -282,7 +285,12 @@ def first_octave(conf: SfmConfig, images: WorkingImages) -> int:
     oblique = any(
         r.gimbal_pitch_deg is not None and r.gimbal_pitch_deg > -60 for r in images.records
     )
-    return 0 if aerial and not oblique else -1
+    long_side_px = max(max(r.width, r.height) * images.scale[r.name] for r in images.records)
+    large = long_side_px >= MIN_PX_FOR_OCTAVE_0
+    return 0 if aerial and not oblique and large else -1
+
+
+MIN_PX_FOR_OCTAVE_0 = 1000
 
 
 def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> Any:
