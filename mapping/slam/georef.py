@@ -16,6 +16,7 @@ or a grid name).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ import numpy.typing as npt
 
 from mapping.slam.errors import SlamError
 from mapping.slam.frame import F64Array, Pinhole
+from smartmine.errors import GeodesyError
+from smartmine.geodesy import LocalEnu, MineGrid
 from smartmine.geometry import (
     GeometryError,
     RansacOptions,
@@ -97,6 +100,57 @@ def read_control_points(path: Path, frame: str = "auto") -> ControlPoints:
         if not np.isfinite(points[key]).all():
             raise SlamError(f"{path}:{n}: marker {key[0]} has a NaN or infinite coordinate")
     return ControlPoints(points, crs, str(path))
+
+
+GRID_SCALE_PROBE_M = 100.0
+"""Half the side of the square of grid points the grid's scale is measured over."""
+
+
+def grid_units_per_metre(grid: MineGrid, control: ControlPoints) -> float:
+    """Horizontal grid units per ground metre at the surveyed markers.
+
+    A mine grid is tied to a projected CRS (``grid.scale`` against its metres), and a
+    projection's metres are not ground metres: UTM's point scale factor (0.9996 on the
+    central meridian, more away from it) and the height above the ellipsoid put the
+    default simulator site's grid at 0.99975 units per metre. SLAM measures ground
+    metres, so this factor belongs in the map-to-grid transform, not in the map (where
+    it would show as a 2.5 cm per 100 m stretch of the trajectory). Measured through
+    WGS84 against a local tangent plane at the markers' centre, so it holds for any
+    projection ``smartmine.geodesy`` can convert."""
+    centre = np.mean(np.array(list(control.points.values())), axis=0)
+    d = GRID_SCALE_PROBE_M
+    probe = centre + np.array([[-d, 0, 0], [d, 0, 0], [0, -d, 0], [0, d, 0]], dtype=np.float64)
+    try:
+        lat, lon, alt = grid.to_wgs84(probe[:, 0], probe[:, 1], probe[:, 2])
+        c_lat, c_lon, c_alt = grid.to_wgs84(centre[0], centre[1], centre[2])
+        enu = LocalEnu(float(c_lat), float(c_lon), float(c_alt))
+        east, north, _ = enu.from_wgs84(lat, lon, alt)
+    except GeodesyError as err:
+        raise SlamError(
+            f"{control.source}: cannot place the markers' grid on Earth: {err}"
+        ) from None
+    ground = np.stack([east, north], axis=1)
+    metres = [np.linalg.norm(ground[1] - ground[0]), np.linalg.norm(ground[3] - ground[2])]
+    return float(2.0 * d / np.mean(metres))
+
+
+def grid_of_control(control: ControlPoints, beside: Path | None = None) -> MineGrid | None:
+    """The grid the control points are in, tied to a projected CRS: an EPSG code of the
+    markers file (its coordinates are then projected, scale 1 to that CRS), else the
+    ``mine_grid`` of a ``scene.json`` beside the markers file (the simulator writes one;
+    a surveyor's grid definition in the same form, ``MineGrid.to_dict``). None when
+    neither is known (the grid is then taken as metric)."""
+    text = control.crs.strip().upper().removeprefix("EPSG:")
+    if text.isdigit():
+        return MineGrid.horizontal(int(text), 1.0, 0.0, [0.0, 0.0, 0.0], control.crs)
+    scene = (beside or Path(control.source).parent) / "scene.json"
+    if not scene.is_file():
+        return None
+    try:
+        data = json.loads(scene.read_text(encoding="utf-8")).get("mine_grid")
+        return MineGrid.from_dict(data) if data else None
+    except (ValueError, AttributeError, TypeError, KeyError, GeodesyError) as err:
+        raise SlamError(f"{scene}: mine_grid: {err}") from None
 
 
 NEAR_SIGHTING_M = 5.0
@@ -351,9 +405,12 @@ class AnchorOptions:
     """Surveyed markers as pose-graph constraints (see :func:`tie_to_markers`)."""
 
     enabled: bool = True
-    grid_scale: float = 1.0
-    """Scale from map metres to grid units (1 for a local mine grid; a UTM grid's point
-    scale factor, 0.9996 on its central meridian, where it matters)."""
+    grid_scale: float | None = None
+    """Grid units per map (ground) metre: the grid's own scale against its CRS times the
+    CRS's point scale factor at the site (:func:`grid_units_per_metre`; 0.99975 at the
+    simulator's default site). None: 1 (a metric local grid), unless the pipeline knows
+    the grid's tie to a CRS. Applied in the map-to-grid transform, so the map (and ATE
+    in ground metres) stays metric."""
     sigma_m: float = 0.01
     """Corner noise at the camera, plus..."""
     sigma_per_m2: float = 0.0015
@@ -411,12 +468,13 @@ def tie_to_markers(
     # measured, and the graph then fights the odometry); grid_scale is the grid's own
     start = observed()
     keys = [k for k in start if k in control.points and k[0] in first.markers_used]
+    grid_scale = options.grid_scale or 1.0
     rigid = fit_similarity(
-        options.grid_scale * np.array([start[k] for k in keys]),
+        grid_scale * np.array([start[k] for k in keys]),
         np.array([control.points[k] for k in keys]),
         with_scale=False,
     ).transform
-    to_map = Similarity(options.grid_scale, rigid.rotation, np.asarray(rigid.translation)).inverse()
+    to_map = Similarity(grid_scale, rigid.rotation, np.asarray(rigid.translation)).inverse()
     control_map = {k: to_map.apply(q) for k, q in control.points.items() if k[1] >= 0}
     if not control_map:
         info["reason"] = "control points are marker centres: no corners to anchor poses"
