@@ -80,6 +80,7 @@ class ProductFrame:
             return {
                 "kind": "mine_grid",
                 "local_frame": self.local_frame or self.mine_grid.name,
+                "grid_name": self.mine_grid.name,
                 "epsg": self.mine_grid.epsg,
                 "to_crs": self.mine_grid.to_crs,
                 "transform_4x4": [list(row) for row in self.mine_grid.transform_4x4],
@@ -184,7 +185,7 @@ def read_frame(path: str | Path) -> ProductFrame:
         if matrix.shape != (4, 4):
             raise ProductError(f"{sidecar}: transform_4x4 is not a 4x4 matrix")
         tie = MineGridTie(
-            name=str(data.get("local_frame", "mine grid")),
+            name=str(data.get("grid_name", data.get("local_frame", "mine grid"))),
             to_crs=str(data.get("to_crs", "")),
             transform_4x4=tuple(tuple(float(v) for v in row) for row in matrix),
             epsg=data.get("epsg"),

@@ -114,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
             raise SimulatorError(f"--config {args.config}: {err}") from None
     overrides: dict[str, object] = {}
     if args.frames is not None:
+        if args.frames < 1:
+            raise SimulatorError(
+                f"--frames {args.frames}: must be at least 1 (leave it out, with --rate, to "
+                "cover the whole route)"
+            )
         overrides["frames"] = args.frames
     elif args.rate is not None and args.rate > 0 and "frames" not in loaded_keys:
         overrides["frames"] = 0  # the whole route at that rate

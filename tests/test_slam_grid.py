@@ -159,3 +159,16 @@ def test_products_state_their_mine_grid_and_its_transform(tmp_path: Path) -> Non
         tmp_path / "l.ply", xyz[:3], np.array([[0, 1, 2]]), frame=ProductFrame(local_frame="map")
     )
     assert json.loads((tmp_path / "l.ply.crs.json").read_text())["kind"] == "local"
+
+
+def test_slam_products_frame_follows_the_georeference() -> None:
+    """The SLAM pipeline's choice: tied to a grid with a known tie, kind mine_grid; a grid
+    without one, or no georeference, local; markers in an EPSG code, that CRS."""
+    from mapping.slam.pipeline import _product_frame
+
+    grid = _grid(1.0)
+    assert _product_frame("mine grid", grid).kind == "mine_grid"
+    assert _product_frame("mine grid", None).kind == "local"
+    assert "unknown" in _product_frame("mine grid", None).local_frame
+    assert _product_frame(None, grid).kind == "local"
+    assert _product_frame("EPSG:32644", None).crs == 32644
