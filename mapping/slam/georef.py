@@ -435,6 +435,18 @@ class AnchorOptions:
     error differs from the route's mean and ATE rose (2.07 to 2.68 cm per 100 m)."""
     converged_m: float = 0.002
     """Stop the rounds when no keyframe moved more than this in the last one."""
+    # -- slamacc (issue 19) ------------------------------------------------------------
+    tilt_sigma_deg: float = 1.0
+    """Gravity from the accelerometer as a tilt (roll, pitch) constraint on every keyframe,
+    this uncertain (0: off). Before the first marker in anchor range the map is the
+    odometry's extrapolation, and one 0.3 m marker seen at 4 m fixes the camera's
+    rotation about it only to degrees: measured on the simulator's ``through`` route the
+    first ~8 m were pitched by up to 1° (first frame 6-25 cm off). Gravity holds the
+    tilt everywhere; the accelerometer's bias is measured on the anchored keyframes
+    first. 0.1° made Open3D's optimisation diverge (seed 7)."""
+    tilt_window_s: float = 0.6
+    """Half-width of the triangle window the specific force is averaged over, matched by
+    the trajectory's second difference over the same span (the robot's acceleration)."""
     leave_one_out: bool = True
     """Also optimise once without each used marker and report its residual then: the
     honest check, since a marker in the graph is pulled onto its survey."""
@@ -445,6 +457,7 @@ def tie_to_markers(
     observations: MarkerObservations,
     control: ControlPoints,
     options: AnchorOptions | None = None,
+    accel: AccelSamples | None = None,
 ) -> tuple[GeorefResult | None, dict[str, Any]]:
     """Georeference the map: a robust similarity fit, then (``options.enabled``) the
     markers as absolute constraints in the keyframe pose graph, so drift between markers
@@ -483,12 +496,26 @@ def tie_to_markers(
     edges: list[tuple[int, F64Array, F64Array]] = []
     rounds = 0
     bias_per_m = np.zeros(6)
-    for calibration in range(options.calibrate_odometry + 1):
-        if calibration:  # the odometry's systematic error, measured on the anchored graph
+    up_map = np.asarray(to_map.rotation)[:, 2]  # the grid's z (height) in the map
+    tilting = accel is not None and options.tilt_sigma_deg > 0 and len(accel.stamps_ns) > 0
+    accel_bias: F64Array | None = None
+    tilts: list[tuple[int, F64Array, F64Array]] = []
+    passes = max(options.calibrate_odometry, 1 if tilting else 0) + 1
+    for calibration in range(passes):
+        if 0 < calibration <= options.calibrate_odometry:
+            # the odometry's systematic error, measured on the anchored graph
             bias = odometry_bias_per_m(slam)
             correct_odometry(slam, bias)
             bias_per_m += bias
         for _ in range(options.rounds):
+            if tilting and calibration and accel is not None:
+                # gravity, once the markers have levelled the anchored stretches
+                forces = keyframe_specific_forces(slam, accel, options.tilt_window_s)
+                if accel_bias is None:
+                    accel_bias = accelerometer_bias(slam, forces, up_map, {e[0] for e in edges})
+                tilts = tilt_edges(
+                    slam, forces, up_map, accel_bias, math.radians(options.tilt_sigma_deg)
+                )
             rounds += 1
             edges = anchor_edges(
                 observations,
@@ -499,7 +526,7 @@ def tie_to_markers(
                 options.sigma_per_m2,
                 options.max_range_m,
             )
-            slam.anchors = edges
+            slam.anchors = edges + tilts
             before = np.array([k.pose[:3, 3] for k in slam.keyframes])
             slam.optimise(thorough=True)
             moved = float(np.abs(np.array([k.pose[:3, 3] for k in slam.keyframes]) - before).max())
@@ -541,10 +568,95 @@ def tie_to_markers(
             "rotation_deg": np.degrees(bias_per_m[:3]).tolist(),
             "translation_mm": (1000.0 * bias_per_m[3:]).tolist(),
         },
+        tilt_keyframes=len(tilts),
+        accelerometer_bias_m_s2=None if accel_bias is None else accel_bias.tolist(),
     )
     if options.leave_one_out:
         info["leave_one_out_m"] = _leave_one_out(slam, observations, control_map, use, options)
     return final, info
+
+
+GRAVITY_M_S2 = 9.80665
+
+
+@dataclass
+class AccelSamples:
+    """Accelerometer readings (specific force, m/s²) rotated into the camera frame."""
+
+    stamps_ns: npt.NDArray[np.int64]
+    force_cam: F64Array
+
+
+def keyframe_specific_forces(
+    slam: Slam, accel: AccelSamples, half_s: float
+) -> dict[int, tuple[F64Array, F64Array]]:
+    """Per keyframe: the triangle-weighted mean specific force (camera frame) over
+    ±``half_s`` and the world acceleration over the same window (the tracked positions'
+    second difference, which is exactly that triangle-weighted mean)."""
+    stamps_ns, poses = slam.trajectory()
+    t_s, pos = stamps_ns * 1e-9, poses[:, :3, 3]
+    a_s = accel.stamps_ns * 1e-9
+    out = {}
+    for kf in slam.keyframes:
+        tk = kf.stamp_ns * 1e-9
+        if not len(t_s) or tk - half_s < t_s[0] or tk + half_s > t_s[-1]:
+            continue
+        near = np.abs(a_s - tk) < half_s
+        if near.sum() < 5:
+            continue
+        weight = half_s - np.abs(a_s[near] - tk)
+        force = (accel.force_cam[near] * weight[:, None]).sum(axis=0) / weight.sum()
+        p = [
+            np.array([np.interp(x, t_s, pos[:, i]) for i in range(3)])
+            for x in (tk - half_s, tk, tk + half_s)
+        ]
+        out[kf.kf_id] = (force, (p[0] - 2.0 * p[1] + p[2]) / half_s**2)
+    return out
+
+
+def accelerometer_bias(
+    slam: Slam,
+    forces: dict[int, tuple[F64Array, F64Array]],
+    up_map: F64Array,
+    anchored: set[int],
+) -> F64Array:
+    """The accelerometer's bias (camera frame): the median of the measured specific force
+    less the one the anchored keyframes' poses predict."""
+    by_id = {k.kf_id: k.pose for k in slam.keyframes}
+    diffs = [
+        forces[kf][0] - by_id[kf][:3, :3].T @ (forces[kf][1] + GRAVITY_M_S2 * up_map)
+        for kf in anchored
+        if kf in forces
+    ]
+    return np.median(np.array(diffs), axis=0) if diffs else np.zeros(3)
+
+
+def tilt_edges(
+    slam: Slam,
+    forces: dict[int, tuple[F64Array, F64Array]],
+    up_map: F64Array,
+    bias_cam: F64Array,
+    sigma_rad: float,
+) -> list[tuple[int, F64Array, F64Array]]:
+    """Gravity as anchors: each keyframe's pose turned so that its measured up (specific
+    force less bias and its own acceleration) is the map's up, with information only on
+    the two rotations that tilt it (none about up, none on position)."""
+    by_id = {k.kf_id: k.pose for k in slam.keyframes}
+    edges = []
+    for kf, (force, acc) in forces.items():
+        pose = by_id[kf]
+        up_measured = force - bias_cam - pose[:3, :3].T @ acc
+        norm = float(np.linalg.norm(up_measured))
+        if not 0.5 * GRAVITY_M_S2 < norm < 1.5 * GRAVITY_M_S2:
+            continue  # a knock or a free fall: no gravity to read
+        u_meas, u_pred = up_measured / norm, pose[:3, :3].T @ up_map
+        axis = np.cross(u_meas, u_pred)
+        angle = math.atan2(float(np.linalg.norm(axis)), float(u_meas @ u_pred))
+        turn = rotvec_to_matrix(axis / max(float(np.linalg.norm(axis)), 1e-12) * angle)
+        info = np.zeros((6, 6))
+        info[:3, :3] = (np.eye(3) - np.outer(u_pred, u_pred)) / sigma_rad**2
+        edges.append((kf, make_transform(pose[:3, :3] @ turn, pose[:3, 3]), info))
+    return edges
 
 
 def odometry_bias_per_m(slam: Slam, min_edges: int = 20) -> F64Array:

@@ -30,6 +30,7 @@ from mapping.slam.errors import SlamError
 from mapping.slam.evaluation import EvaluationResult
 from mapping.slam.fusion import FusedMap, FusionConfig, fuse
 from mapping.slam.georef import (
+    AccelSamples,
     AnchorOptions,
     MarkerObservations,
     grid_of_control,
@@ -111,7 +112,8 @@ def run(
     if control is not None:
         if options.ground_truth is not None and anchors.enabled:
             before_anchoring = _evaluate(slam, options)
-        georef, anchoring = tie_to_markers(slam, markers, control, anchors)
+        accel = _accelerometer(source) if anchors.tilt_sigma_deg > 0 else None
+        georef, anchoring = tie_to_markers(slam, markers, control, anchors, accel)
         observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
         marker_report = {
             "file": str(options.markers),
@@ -219,6 +221,28 @@ def run(
             report = {"failed": failed, **report}
         write_report(_report(report, config, tmp / "trajectory.png"), tmp)
     return RunResult(out_dir, report)
+
+
+def _accelerometer(source: RgbdSource) -> AccelSamples | None:
+    """The bag's accelerometer in the camera frame (None for sources without an IMU)."""
+    path = getattr(source, "path", None)
+    topic = getattr(source, "imu_topic", None)
+    r_cam_imu = getattr(source, "R_cam_imu", None)
+    if path is None or topic is None or r_cam_imu is None:
+        return None
+    from smartmine.bagio.reader import BagReader
+    from smartmine.msgs import header_stamp_ns, imu_to_sample
+
+    stamps, forces = [], []
+    with BagReader(path) as bag:
+        for msg in bag.messages([topic]):
+            stamps.append(header_stamp_ns(msg.message))
+            forces.append(imu_to_sample(msg.message).linear_acceleration_m_s2)
+    if not stamps:
+        return None
+    return AccelSamples(
+        np.array(stamps, dtype=np.int64), np.array(forces) @ np.asarray(r_cam_imu).T
+    )
 
 
 def _empty_map_reason(slam: Slam, fusion: FusionConfig) -> str:
