@@ -23,7 +23,7 @@ from mapping.slam.georef import (
 )
 from mapping.slam.system import Slam
 from smartmine.geodesy import LocalEnu, MineGrid
-from smartmine.geometry import invert_transform, make_transform, rot_z
+from smartmine.geometry import invert_transform, make_transform, rot_y, rot_z
 
 SITE = LocalEnu(49.9462, 82.6335, 120.0)
 """The simulator's default site (UTM 44N, 0.99975 projected metres per ground metre)."""
@@ -172,3 +172,67 @@ def test_slam_products_frame_follows_the_georeference() -> None:
     assert "unknown" in _product_frame("mine grid", None).local_frame
     assert _product_frame(None, grid).kind == "local"
     assert _product_frame("EPSG:32644", None).crs == 32644
+
+
+def test_gravity_corrects_the_frames_before_the_first_marker() -> None:
+    """A 30 m keyframe chain whose odometry pitches 0.1° too far at each of its first 16
+    steps (the start, before any marker is in anchor range) and is right after: tied to
+    the markers alone the start hangs off the first anchored keyframe ~10 cm low; with
+    the accelerometer's gravity (a 0.05 m/s² bias, noise) the first keyframe is within
+    the markers' accuracy."""
+    from mapping.slam.georef import AccelSamples
+
+    rng = np.random.default_rng(5)
+    truth = [make_transform(CAM_TO_BODY, [0.5 * i, 0.0, 1.0]) for i in range(61)]
+    quick = AnchorOptions(calibrate_odometry=0, leave_one_out=False, max_range_m=4.5)
+
+    def build() -> tuple[Slam, MarkerObservations, ControlPoints]:
+        slam = Slam(Pinhole(640, 480, 500.0, 500.0, 319.5, 239.5))
+        pose, keyframes = truth[0].copy(), []
+        pitch = make_transform(CAM_TO_BODY.T @ rot_y(np.radians(0.1)) @ CAM_TO_BODY, np.zeros(3))
+        for i, true_pose in enumerate(truth):
+            if i:
+                step = invert_transform(truth[i - 1]) @ true_pose
+                step = step @ pitch if i <= 16 else step
+                pose = pose @ step
+                slam.edges.append((i, i - 1, step, np.diag([1e5] * 3 + [4e4] * 3), False))
+            keyframes.append(SimpleNamespace(kf_id=i, pose=pose.copy(), stamp_ns=i * 10**9))
+        slam.keyframes = keyframes  # type: ignore[assignment]
+        slam.frames = [(i, i * 10**9, i, np.eye(4)) for i in range(len(truth))]
+        corners: dict[tuple[int, int], np.ndarray] = {}
+        for mid in range(4):  # from 12 m on: none within 4.5 m of the first 8 m
+            centre = np.array([12.0 + 5.0 * mid, 1.5 * (-1) ** mid, 1.5])
+            for corner, (dy, dz) in enumerate(
+                [(-0.15, 0.15), (0.15, 0.15), (0.15, -0.15), (-0.15, -0.15)]
+            ):
+                corners[(mid, corner)] = centre + np.array([0.0, dy, dz])
+        observations = MarkerObservations()
+        for kf, true_pose in enumerate(truth):
+            inv = invert_transform(true_pose)
+            for (mid, corner), q in corners.items():
+                p = inv[:3, :3] @ q + inv[:3, 3]
+                if 1.5 < p[2] < 4.5:
+                    noisy = p + rng.normal(0, 0.005, 3)
+                    observations.sightings.append((kf, mid, corner, noisy, float(p[2])))
+        return slam, observations, ControlPoints(corners, "mine grid", "test")
+
+    # the robot stands level: specific force = g up, in the camera frame, 100 Hz
+    stamps = np.arange(0, 60 * 10**9 + 1, 10**7, dtype=np.int64)
+    up_cam = CAM_TO_BODY.T @ np.array([0.0, 0.0, 9.80665])
+    force = up_cam + np.array([0.03, -0.05, 0.02]) + rng.normal(0, 0.02, (len(stamps), 3))
+    accel = AccelSamples(stamps, force)
+
+    def first_error(fit_matrix: np.ndarray, slam: Slam) -> float:
+        p = fit_matrix[:3, :3] @ slam.keyframes[0].pose[:3, 3] + fit_matrix[:3, 3]
+        return float(np.linalg.norm(p - truth[0][:3, 3]))
+
+    slam, observations, control = build()
+    fit, _ = tie_to_markers(slam, observations, control, quick)
+    assert fit is not None
+    without = first_error(fit.matrix(), slam)
+    slam, observations, control = build()
+    fit, info = tie_to_markers(slam, observations, control, quick, accel)
+    assert fit is not None and info["tilt_keyframes"] > 50
+    with_gravity = first_error(fit.matrix(), slam)
+    assert without > 0.06
+    assert with_gravity < 0.03
