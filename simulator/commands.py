@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     import math
     import time
 
-    from simulator.config import apply_overrides, default_config
+    from simulator.config import MAX_FRAMES, apply_overrides, default_config
     from simulator.errors import SimulatorError
     from simulator.writer import finish_run, run_simulation
     from smartmine.paths import check_output_path
@@ -116,8 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.frames is not None:
         if args.frames < 1:
             raise SimulatorError(
-                f"--frames {args.frames}: must be at least 1 (leave it out, with --rate, to "
-                "cover the whole route)"
+                f"frames (--frames) must be 1..{MAX_FRAMES}, got {args.frames} (leave "
+                "--frames out, with --rate, to cover the whole route)"
             )
         overrides["frames"] = args.frames
     elif args.rate is not None and args.rate > 0 and "frames" not in loaded_keys:

@@ -394,7 +394,8 @@ def validate(config: SimConfig) -> None:
     need(config.scene in SCENES, f"unknown scene {config.scene!r}")
     need(
         0 <= config.frames <= MAX_FRAMES,
-        f"frames (--frames) must be 1..{MAX_FRAMES} (0: the whole route), got {config.frames}",
+        f"frames (--frames) must be 1..{MAX_FRAMES}, got {config.frames} (0 in a config: "
+        "the whole route at camera.rate_hz)",
     )
     need(
         config.frames > 0 or config.camera.rate_hz > 0,
