@@ -4,9 +4,14 @@
     python benchmarks/sfm_sim.py --score RUN --sim SIM [--truth-cameras CSV]
 
 ``--make`` flies the survey (P4 RTK field of view at 640 px, 80 % front / 70 % side
-overlap, a 150 m pit 40 m deep), exports it twice as a drone image folder (no GPS in EXIF,
-GCPs from the markers; with GPS in EXIF, the GCP file too) and runs ``smartmine sfm`` on
-each, then scores both. ``--score`` scores one finished run.
+overlap, a 150 m pit 40 m deep, six ground markers: four on the rim, two on the floor),
+exports it twice as a drone image folder (no GPS in EXIF, GCPs from the markers; with GPS
+in EXIF, the GCP file too) and runs ``smartmine sfm`` on each with the floor markers held
+out as check points (``--checkpoints``), then scores both. ``--score`` scores one run.
+
+Check points (issue 19): their RMSE is printed in GSD of the original images against the
+goals, <= 2 GSD horizontal and <= 3 GSD vertical, with the control RMSE, the leave-one-out
+figure and any GCP rejected with its residual.
 
 Scoring (mapping.sfm.truth): camera centres (cameras.csv) against the true ones
 (truth_cameras.csv of the export; for a bag run, trajectory_tum.txt), horizontal and
@@ -25,10 +30,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from mapping.sfm.truth import score_against_truth, truth_cameras_from_trajectory
 
-PIT = {"pit": {"width_m": 150, "length_m": 150, "depth_m": 40}}
+PIT = {"pit": {"width_m": 150, "length_m": 150, "depth_m": 40, "gcp_count": 6}}
+CHECKPOINT_GOALS_GSD = {"horizontal": 2.0, "vertical": 3.0}
 SURVEY = [
     "--survey-camera",
     "DJI Phantom 4 RTK",
@@ -69,17 +76,35 @@ def score(run: Path, sim: Path, truth_cameras: Path | None, max_slope_deg: float
         f"georeferencing {summary['georeferencing']}, reprojection "
         f"{summary['reprojection_error_px']:.2f} px, time {summary['time_total_s']:.0f} s"
     )
-    for key in (
-        "gcp_rmse_horizontal_m",
-        "gcp_rmse_vertical_m",
-        "gcp_check_rmse_horizontal_m",
-        "gcp_check_rmse_vertical_m",
-    ):
-        if key in summary:
-            print(f"  {key}: {summary[key]:.3f}")
+    gsd = float(summary["gsd_original_m"])
+    for key in ("gcp", "gcp_check", "checkpoint"):
+        for axis in ("horizontal", "vertical"):
+            value = summary.get(f"{key}_rmse_{axis}_m")
+            if value is not None:
+                print(f"  {key}_rmse_{axis}_m: {value:.3f} ({value / gsd:.2f} GSD)")
+    for rejected in summary.get("gcps_rejected", []):
+        print(f"  GCP {rejected['name']} rejected: {rejected['residual_m']:.2f} m")
+    ok = check_points_ok(summary)
     for line in result.lines():
         print("  " + line)
-    return all(ok for _, _, ok in result.goals().values())
+    return all(ok for _, _, ok in result.goals().values()) and ok
+
+
+def check_points_ok(summary: dict[str, Any]) -> bool:
+    """Check-point RMSE within the GSD goals (printed); True without check points."""
+    gsd = float(summary["gsd_original_m"])
+    ok = True
+    for axis, goal in CHECKPOINT_GOALS_GSD.items():
+        value = summary.get(f"checkpoint_rmse_{axis}_m")
+        if value is None:
+            continue
+        met = value <= goal * gsd
+        ok = ok and met
+        print(
+            f"  check points {axis}: {value / gsd:.2f} GSD (goal <= {goal:g}) "
+            f"{'met' if met else 'NOT met'}"
+        )
+    return ok
 
 
 def make(out: Path, dense: bool, max_slope_deg: float) -> bool:
@@ -103,6 +128,7 @@ def make(out: Path, dense: bool, max_slope_deg: float) -> bool:
     for name, folder in (("gcp_only", out / "images_nogps"), ("gps_gcp", gps_dir)):
         run = out / f"sfm_{name}"
         args = ["sfm", str(folder), "--out", str(run), "--gcp", str(folder / "gcp_list.txt")]
+        args += ["--checkpoints", ",".join(floor_markers(folder / "gcp_list.txt"))]
         if name == "gps_gcp":
             args += ["--camera-below-antenna-m", "0.25"]
         if not dense:
@@ -111,6 +137,12 @@ def make(out: Path, dense: bool, max_slope_deg: float) -> bool:
         print(f"sfm {name}: {t:.0f} s")
         ok = score(run, sim, None, max_slope_deg) and ok
     return ok
+
+
+def floor_markers(gcp_list: Path) -> list[str]:
+    """The markers after the four on the rim (the simulator numbers the rim ones 0-3)."""
+    names = {line.split()[6] for line in gcp_list.read_text().splitlines()[1:] if line.strip()}
+    return sorted(n for n in names if n.isdigit() and int(n) >= 4)
 
 
 def main() -> None:

@@ -26,9 +26,10 @@ import numpy.typing as npt
 
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.errors import SmartmineError
-from smartmine.geodesy import CrsInput, describe_crs, to_pyproj_crs
+from smartmine.geodesy import CrsInput, MineGrid, describe_crs, to_pyproj_crs
 
 __all__ = [
+    "MineGridTie",
     "ProductError",
     "ProductFrame",
     "read_frame",
@@ -51,7 +52,8 @@ class ProductError(SmartmineError):
 
 @dataclass(frozen=True)
 class ProductFrame:
-    """Where a product's coordinates live: a CRS (EPSG/WKT) or a named local frame.
+    """Where a product's coordinates live: a CRS (EPSG/WKT), a mine grid tied to a CRS,
+    or a named local frame.
 
     ``origin`` is added to the stored coordinates to get coordinates in ``crs`` (or the
     local frame); it is zero for LAZ, which has its own offsets.
@@ -60,23 +62,73 @@ class ProductFrame:
     crs: CrsInput | None = None
     local_frame: str = ""
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # -- slamacc (issue 19): a mine grid's tie to a CRS ---------------------------------
+    mine_grid: MineGridTie | None = None
+    """Coordinates in a mine grid (``local_frame`` names it) that ``mine_grid`` ties to a
+    CRS; the sidecar then says ``kind: mine_grid`` with the 4x4 grid-to-CRS transform."""
+
+    @property
+    def kind(self) -> str:
+        """``crs``, ``mine_grid`` or ``local``: what the sidecar's ``kind`` says."""
+        if self.crs is not None:
+            return "crs"
+        return "mine_grid" if self.mine_grid is not None else "local"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (the sidecar)."""
+        if self.mine_grid is not None and self.crs is None:
+            return {
+                "kind": "mine_grid",
+                "local_frame": self.local_frame or self.mine_grid.name,
+                "grid_name": self.mine_grid.name,
+                "epsg": self.mine_grid.epsg,
+                "to_crs": self.mine_grid.to_crs,
+                "transform_4x4": [list(row) for row in self.mine_grid.transform_4x4],
+                "note": "mine-grid coordinates; transform_4x4 takes them (homogeneous, "
+                "after adding origin) to to_crs",
+                "origin": list(self.origin),
+                "up_axis": "z",
+            }
         if self.crs is None:
             return {
+                "kind": "local",
                 "crs": None,
                 "local_frame": self.local_frame or "local",
                 "note": "not georeferenced: coordinates in a local frame",
                 "origin": list(self.origin),
             }
         return {
+            "kind": "crs",
             "crs": self.crs if isinstance(self.crs, int) else str(self.crs),
             "crs_name": describe_crs(self.crs),
             "crs_wkt": to_pyproj_crs(self.crs).to_wkt(),
             "origin": list(self.origin),
             "up_axis": "z",
         }
+
+
+@dataclass(frozen=True)
+class MineGridTie:
+    """A mine grid's tie to a CRS as products state it (slamacc, issue 19)."""
+
+    name: str
+    to_crs: str
+    """The CRS the transform goes to (``EPSG:32644`` or WKT)."""
+    transform_4x4: tuple[tuple[float, ...], ...]
+    """Homogeneous grid coordinates to ``to_crs`` coordinates."""
+    epsg: int | None = None
+
+    @classmethod
+    def of(cls, grid: MineGrid, name: str = "") -> MineGridTie:
+        """The tie of a :class:`smartmine.geodesy.MineGrid` (which maps CRS to grid)."""
+        matrix = np.linalg.inv(grid.matrix())
+        epsg = grid.crs if isinstance(grid.crs, int) else None
+        return cls(
+            name=grid.name or name or "mine grid",
+            to_crs=f"EPSG:{epsg}" if epsg is not None else str(grid.crs),
+            transform_4x4=tuple(tuple(float(v) for v in row) for row in matrix),
+            epsg=epsg,
+        )
 
 
 def _points(xyz: npt.ArrayLike, what: str = "points") -> F64:
@@ -124,10 +176,25 @@ def read_frame(path: str | Path) -> ProductFrame:
     origin = tuple(float(v) for v in data.get("origin", (0.0, 0.0, 0.0)))
     if len(origin) != 3:
         raise ProductError(f"{sidecar}: origin must have 3 values")
+    tie = None
+    if data.get("kind") == "mine_grid":
+        try:
+            matrix = np.asarray(data["transform_4x4"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            raise ProductError(f"{sidecar}: transform_4x4 is not a 4x4 matrix") from None
+        if matrix.shape != (4, 4):
+            raise ProductError(f"{sidecar}: transform_4x4 is not a 4x4 matrix")
+        tie = MineGridTie(
+            name=str(data.get("grid_name", data.get("local_frame", "mine grid"))),
+            to_crs=str(data.get("to_crs", "")),
+            transform_4x4=tuple(tuple(float(v) for v in row) for row in matrix),
+            epsg=data.get("epsg"),
+        )
     return ProductFrame(
         crs=data.get("crs"),
         local_frame=str(data.get("local_frame", "")),
         origin=(origin[0], origin[1], origin[2]),
+        mine_grid=tie,
     )
 
 
@@ -159,7 +226,7 @@ def write_cloud_laz(
     final = Path(path)
     with atomic_path(final, overwrite=True) as tmp:
         las.write(str(tmp))
-    _write_sidecar(final, ProductFrame(frame.crs, frame.local_frame))
+    _write_sidecar(final, ProductFrame(frame.crs, frame.local_frame, mine_grid=frame.mine_grid))
     return final
 
 

@@ -23,7 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         p = scenes.add_parser(name, help=text)
         p.add_argument("--out", type=Path, required=True, help="output folder")
-        p.add_argument("--frames", type=int, help="colour frames (default 120)")
+        p.add_argument(
+            "--frames",
+            type=int,
+            help="colour frames (default 120; with --rate: as many as cover the whole route)",
+        )
         p.add_argument("--seed", type=int, help="scene and noise seed (default 0)")
         p.add_argument("--width", type=int, help="image width (default 640)")
         p.add_argument("--height", type=int, help="image height (default 480)")
@@ -78,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     import math
     import time
 
-    from simulator.config import apply_overrides, default_config
+    from simulator.config import MAX_FRAMES, apply_overrides, default_config
     from simulator.errors import SimulatorError
     from simulator.writer import finish_run, run_simulation
     from smartmine.paths import check_output_path
@@ -91,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         if number is not None and not math.isfinite(number):
             raise SimulatorError(f"{flag} {number}: must be a finite number")
     config = default_config(args.scene)
+    loaded_keys: set[str] = set()
     if args.config is not None:
         try:
             loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
@@ -102,13 +107,21 @@ def _run(args: argparse.Namespace) -> int:
             raise SimulatorError(f"--config {args.config}: invalid JSON: {err}") from None
         if not isinstance(loaded, dict):
             raise SimulatorError(f"--config {args.config}: expected a JSON object")
+        loaded_keys = set(loaded)
         try:  # the file's own values first, so its errors name it
             config = apply_overrides(config, loaded)
         except SimulatorError as err:
             raise SimulatorError(f"--config {args.config}: {err}") from None
     overrides: dict[str, object] = {}
     if args.frames is not None:
+        if args.frames < 1:
+            raise SimulatorError(
+                f"frames (--frames) must be 1..{MAX_FRAMES}, got {args.frames} (leave "
+                "--frames out, with --rate, to cover the whole route)"
+            )
         overrides["frames"] = args.frames
+    elif args.rate is not None and args.rate > 0 and "frames" not in loaded_keys:
+        overrides["frames"] = 0  # the whole route at that rate
     if args.seed is not None:
         overrides["seed"] = args.seed
     camera: dict[str, Any] = {}
@@ -158,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{config.scene}: {result.frames} frames over {result.path_length_m:.0f} m "
         f"({result.duration_s:.1f} s simulated) in {seconds:.1f} s -> {result.out_dir}"
     )
+    print(_coverage_line(result.frames, config.camera.rate_hz, result.extras["path"]))
     if args.export_images is not None:
         from simulator.export import export_images
 
@@ -176,3 +190,18 @@ def _run(args: argparse.Namespace) -> int:
             f"-> {args.export_images}"
         )
     return 0
+
+
+def _coverage_line(frames: int, rate_hz: float, path_info: dict[str, Any]) -> str:
+    """How much of the route the frames cover (a rate with too few frames stops early)."""
+    from simulator.simulation import route_coverage, route_frames
+
+    duration_s = float(path_info.get("duration_s", 0.0))
+    length_m = float(path_info.get("length_m", 0.0))
+    share = route_coverage(frames, rate_hz, duration_s)
+    if rate_hz <= 0 or frames >= route_frames(duration_s, rate_hz):
+        return f"the frames cover the whole route ({length_m:.0f} m, {duration_s:.1f} s)"
+    return (
+        f"the frames cover {share:.0%} of the route ({share * duration_s:.1f} of "
+        f"{duration_s:.1f} s at {rate_hz:g} Hz); leave out --frames to cover all of it"
+    )

@@ -258,6 +258,7 @@ class SimConfig:
     scene: SceneKind = "open-pit"
     seed: int = 0
     frames: int = 120
+    """Colour frames; 0: as many as cover the whole route at ``camera.rate_hz``."""
     start_ns: int = START_NS
     plan: str | None = None
     workers: int = 2
@@ -392,8 +393,14 @@ def validate(config: SimConfig) -> None:
     cam, depth, hsi = config.camera, config.depth, config.hsi
     need(config.scene in SCENES, f"unknown scene {config.scene!r}")
     need(
-        1 <= config.frames <= MAX_FRAMES,
-        f"frames (--frames) must be 1..{MAX_FRAMES}, got {config.frames}",
+        0 <= config.frames <= MAX_FRAMES,
+        f"frames (--frames) must be 1..{MAX_FRAMES}, got {config.frames} (0 in a config: "
+        "the whole route at camera.rate_hz)",
+    )
+    need(
+        config.frames > 0 or config.camera.rate_hz > 0,
+        "frames 0 (the whole route) needs a camera rate (--rate): at 0 Hz the frames "
+        "are spread over the route and their count must be given",
     )
     need(config.seed >= 0, f"seed (--seed) must be a non-negative integer, got {config.seed}")
     need(1 <= config.workers <= 64, f"workers must be 1..64, got {config.workers}")

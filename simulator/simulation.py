@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -86,6 +86,20 @@ def frame_times_s(config: SimConfig, duration_s: float) -> F64Array:
     return np.asarray((index + 0.5) * duration_s / n, dtype=np.float64)
 
 
+def route_frames(duration_s: float, rate_hz: float) -> int:
+    """Frames at ``rate_hz`` from the start that cover a route of ``duration_s``: the
+    last one less than a frame period before its end."""
+    return max(1, math.ceil(duration_s * rate_hz - 1e-9))
+
+
+def route_coverage(frames: int, rate_hz: float, duration_s: float) -> float:
+    """Share of a route of ``duration_s`` that ``frames`` at ``rate_hz`` span (0..1);
+    1 for frames spread over the route (``rate_hz`` 0)."""
+    if rate_hz <= 0 or duration_s <= 0:
+        return 1.0
+    return min(1.0, (frames - 1) / rate_hz / duration_s)
+
+
 def ticks(rate_hz: float, end_s: float) -> F64Array:
     """Times (s) on a whole-nanosecond grid at ``rate_hz`` from 0 to ``end_s``, so streams
     at related rates share exact stamps (every 5 Hz GNSS fix has a 20 Hz TF twin)."""
@@ -155,6 +169,9 @@ class Simulation:
         if config.plan and plan is None:
             plan = read_plan(config.plan)
         trajectory, path_info = build_trajectory(config, scene, plan)
+        if config.frames == 0:  # the whole route at the camera's rate
+            frames = route_frames(trajectory.duration_s, config.camera.rate_hz)
+            config = replace(config, frames=frames)
         photo_t = plan_photo_times(plan, scene, trajectory)
         if len(photo_t):  # a planned survey yields the photos its flight would take
             path_info["camera"] = f"fired by the plan's camera items: {len(photo_t)} photos"

@@ -158,8 +158,13 @@ def test_sfm_bad_calibration_fails_before_writing(
 
 
 def _folder(root: Path) -> FolderSource:
+    import cv2
+
     (root / "color").mkdir(exist_ok=True)
-    (root / "color" / "0.png").write_bytes(b"")  # only listed, never read here
+    (root / "depth").mkdir(exist_ok=True)
+    # a folder source checks its depth files and the camera's image size at once
+    cv2.imwrite(str(root / "color" / "0.png"), np.zeros((480, 640, 3), np.uint8))
+    cv2.imwrite(str(root / "depth" / "0.pgm"), np.zeros((480, 640), np.uint16))
     return FolderSource(root, Pinhole.from_k(640, 480, [[400, 0, 320], [0, 400, 240], [0, 0, 1]]))
 
 

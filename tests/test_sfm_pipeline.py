@@ -28,7 +28,7 @@ def seneca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder.mkdir()
     for name in SENECA_LINE_A:
         shutil.copy(source / name, folder / name)
-    conf = make_config(max_image_px=1024, max_features=4096, dense_max_px=800)
+    conf = make_config(max_image_px=1024, dense_max_px=800)
     run_pipeline(folder, root / "out", conf, log=lambda _: None)
     return root / "out"
 
@@ -117,7 +117,7 @@ def test_resume_skips_finished_stages(seneca: Path) -> None:
     before = json.loads((seneca / "work" / "timings.json").read_text())
     (seneca / "orthophoto.tif").unlink()
     lines: list[str] = []
-    conf = make_config(max_image_px=1024, max_features=4096, dense_max_px=800)
+    conf = make_config(max_image_px=1024, dense_max_px=800)
     run_pipeline(seneca.parent / "images", seneca, conf, log=lines.append)
     after = json.loads((seneca / "work" / "timings.json").read_text())
     assert (seneca / "orthophoto.tif").exists()
@@ -142,7 +142,7 @@ def test_degenerate_model_is_reported_failed_with_numbers(seneca: Path, tmp_path
     from mapping.sfm.sparse import WorkingImages
     from smartmine.cli import main
 
-    conf = make_config(max_image_px=1024, max_features=4096, dense_max_px=800)
+    conf = make_config(max_image_px=1024, dense_max_px=800)
     info = json.loads((seneca / "work" / "georef" / "georef.json").read_text())
     records = WorkingImages.load(seneca / "work" / "images.json").records
     full = pycolmap.Reconstruction(str(seneca / "work" / "georef"))

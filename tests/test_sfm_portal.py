@@ -23,7 +23,9 @@ def test_request_publishes_products_and_preview(tmp_path: Path) -> None:
     doc = json.loads(by_port["products"].data)
     assert doc["crs"] == "EPSG:32633"  # Berlin
     assert doc["summary"]["images_registered"] == 3
-    assert Path(doc["products"]["dsm"]).exists()
+    # photos from the square: a ground-level block gets cloud and mesh, no DSM (issue 19)
+    assert doc["summary"]["block_type"] == "ground-level" and "dsm" not in doc["products"]
+    assert Path(doc["products"]["mesh_ply"]).exists()
     preview = pointcloud2_to_xyz(by_port["preview"])
     assert 10 < len(preview) <= 500
     # relative to the origin: metres, not UTM coordinates

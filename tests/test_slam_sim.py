@@ -46,6 +46,14 @@ def test_offline_slam_against_ground_truth(drift: Path, tmp_path: Path) -> None:
     est = read_trajectory(out / "trajectory_tum.txt")
     assert len(est) == FRAMES
     assert (out / "map_mesh.ply").stat().st_size > 100_000
+    # the products say their frame: the mine grid with its tie to UTM 44N when the map
+    # was tied to the markers (scene.json beside markers.csv defines the grid), else local
+    tied = report["sections"]["markers"]["fit"] is not None
+    for name in ("map_mesh.ply", "map_mesh.glb", "map_cloud.ply", "map_cloud.laz"):
+        doc = json.loads((out / f"{name}.crs.json").read_text())
+        assert doc["kind"] == ("mine_grid" if tied else "local"), name
+        if tied:
+            assert doc["epsg"] == 32644 and np.array(doc["transform_4x4"]).shape == (4, 4)
 
 
 def test_slam_processor_odometry_follows_the_robot(drift: Path, tmp_path: Path) -> None:

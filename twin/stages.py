@@ -42,6 +42,10 @@ SFM_ACCURACY_KEYS = (
     "gcp_rmse_vertical_m",
     "gcp_check_rmse_horizontal_m",
     "gcp_check_rmse_vertical_m",
+    "checkpoint_rmse_horizontal_m",
+    "checkpoint_rmse_vertical_m",
+    "gcp_all_rmse_horizontal_m",
+    "gcp_all_rmse_vertical_m",
 )
 SLAM_ACCURACY_KEYS = (
     "frames",
@@ -136,7 +140,8 @@ def run_sfm(
             result.status, result.failed = "failed", [f"sfm: {err}"]
             return _timed(result, started)
     report = read_report(folder)
-    if report.get("failed") or str(report["summary"].get("status", "OK")) != "OK":
+    status = str(report["summary"].get("status", "OK"))
+    if report.get("failed") or status not in ("OK", "WARNINGS"):
         result.status = "failed"
         result.failed = [f"sfm: {line}" for line in report.get("failed") or report["notes"][:1]]
         return _timed(result, started)
@@ -147,7 +152,10 @@ def run_sfm(
         "georeferencing": summary.get("georeferencing"),
         "notes": report.get("notes", []),
     }
-    if summary.get("georeferencing") == "local":
+    # the sfm run's own warnings (images left out, a mode that did not happen, rasters
+    # refused, not georeferenced...) are the stage's
+    result.warnings += [f"sfm: {w}" for w in summary.get("warnings", [])]
+    if summary.get("georeferencing") == "local" and "warnings" not in summary:
         result.warnings.append(
             "sfm: the model is not georeferenced (no GPS and no GCPs): local frame"
         )

@@ -14,11 +14,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "DJI XMP) or a bag (images + NavSatFix by time): sparse and dense clouds (LAZ), "
         "cameras (CSV + COLMAP model), DSM and orthophoto (COG), coloured mesh (PLY, GLB), "
         "report.json/html with residuals. Georeferenced by a RANSAC similarity to UTM from "
-        "GPS, refined with GCPs. Resumes an interrupted run in the same --out.",
+        "GPS, refined with GCPs. Resumes an interrupted run in the same --out. Exit 0: clean; "
+        "3: finished with warnings (printed first; e.g. images left out, not georeferenced, "
+        "rasters refused); 2: bad input or a rejected (degenerate) model.",
     )
     p.add_argument("input", type=Path, help="image folder (or ODM project with images/) or bag")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gcp", type=Path, help="ODM gcp_list.txt")
+    p.add_argument(
+        "--checkpoints",
+        help="GCP names held out as check points, comma-separated (names starting or "
+        "ending with CHK are check points anyway)",
+    )
     p.add_argument(
         "--calibration",
         type=Path,
@@ -46,6 +53,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--pairing", choices=["auto", "spatial", "sequential", "exhaustive"])
     p.add_argument("--mapper", choices=["auto", "incremental", "global"])
     p.add_argument("--no-dense", action="store_true", help="skip the dense cloud")
+    p.add_argument(
+        "--rasters",
+        choices=["auto", "always", "never"],
+        help="DSM + orthophoto: auto = nadir blocks only (default); always = also oblique/"
+        "facade blocks (a ground-level block is refused: warning, exit 3); never",
+    )
     p.add_argument("--image-topic", help="bag input: image topic (default: the colour one)")
     p.add_argument("--fix-topic", help="bag input: NavSatFix topic (default: the only one)")
     p.add_argument("--every-nth", type=int, default=1, help="bag input: keep every n-th frame")
@@ -58,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from mapping.sfm.config import make_config
     from mapping.sfm.errors import SfmError
     from mapping.sfm.pipeline import run_pipeline
+    from smartmine.cli import EXIT_WARNINGS
 
     if args.every_nth < 1:
         raise SfmError(f"--every-nth {args.every_nth}: want 1 or more")
@@ -71,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
         mapper=args.mapper,
         dense=False if args.no_dense else None,
         camera_below_antenna_m=args.camera_below_antenna_m,
+        gcp_checkpoints=[n for n in args.checkpoints.split(",") if n] if args.checkpoints else None,
+        rasters=args.rasters,
     )
     bag_options = {}
     if args.image_topic:
@@ -89,9 +105,15 @@ def _run(args: argparse.Namespace) -> int:
         **bag_options,
     )
     summary = json.loads(path.read_text())["summary"]
+    warnings = summary.get("warnings", [])
+    for line in warnings:  # first: what the user must know
+        print(f"WARNING: {line}")
     print(
-        f"{summary['images_registered']}/{summary['images_input']} images registered, "
-        f"reprojection {summary['reprojection_error_px']:.2f} px, "
+        f"{summary['images_registered']}/{summary['images_input']} images registered "
+        f"({summary.get('mapper_chosen')} mapper, {summary.get('block_type')} block), "
+        f"reprojection {summary['reprojection_error_px']:.2f} px at "
+        f"{summary['reprojection_image_long_side_px']} px long side "
+        f"({summary['reprojection_error_original_px']:.2f} px at the original size), "
         f"georeferencing {summary['georeferencing']} ({summary['crs']}); report: {path}"
     )
-    return 0
+    return EXIT_WARNINGS if warnings else 0

@@ -11,6 +11,7 @@ from mapping.sfm.errors import SfmError
 
 Pairing = Literal["auto", "spatial", "sequential", "exhaustive"]
 Mapper = Literal["auto", "incremental", "global"]
+Rasters = Literal["auto", "always", "never"]
 
 
 @dataclass
@@ -19,8 +20,9 @@ class SfmConfig:
 
     max_image_px: int = 1600
     """Long side of the working images (features, dense, orthophoto colour); speed vs accuracy."""
-    max_features: int = 4096
-    """SIFT keypoints per image at most."""
+    max_features: int = 8192
+    """SIFT keypoints per image at most (8192 = COLMAP's; Seneca at 1600 px: 4096 gave
+    0.38 px reprojection, 8192 0.35 px, for 4 s more matching CPU)."""
     enhance_contrast: bool = True
     """SIFT on contrast-equalised (CLAHE) copies: many more keypoints on bare ground."""
     sift_peak_threshold: float = 0.004
@@ -64,6 +66,58 @@ class SfmConfig:
     """Bundle adjustment refines focal length and distortion (off: a calibration fixes them)."""
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapping, for repeatable runs."""
+    # --- issue 19, helper sfmgcp: GCPs as weighted constraints (mapping/sfm/control.py) ---
+    gcp_std_horizontal_m: float = 0.02
+    """Stated 1-sigma of the surveyed GCP positions, east/north (RTK survey)."""
+    gcp_std_vertical_m: float = 0.03
+    """Stated 1-sigma of the surveyed GCP heights."""
+    gcp_pixel_std_px: float = 1.0
+    """1-sigma of a marked GCP pixel, in original-image pixels."""
+    gcp_max_rmse_m: float = 0.0
+    """Warning threshold for the control and check-point RMSE (horizontal and vertical);
+    a GCP more than 3x this off the adjusted model is rejected. 0 = automatic:
+    max(3 x GSD of the original images, 3 x gcp_std_vertical_m)."""
+    gcp_checkpoints: list[str] = dataclasses.field(default_factory=list)
+    """GCP names held out as check points (as well as names starting/ending with CHK)."""
+    gcp_horizontal_only: list[str] = dataclasses.field(default_factory=list)
+    """GCP names whose height is not to be used (another vertical datum)."""
+    # --- issue 19, helper sfmdense: dense outlier checks, raster memory bound ---
+    dense_min_triangulation_deg: float = 1.5
+    """Dense points whose two rays meet at a narrower angle are dropped (depth is noise)."""
+    max_raster_cells: int = 100_000_000
+    """DSM/orthophoto cells at most (also bounded by the free memory): an automatic cell
+    size is coarsened to fit, with a warning; an explicit --resolution-cm is refused."""
+
+    # -- sfmselect (issue 19): model choice on evidence, block type, loud failures --
+    rasters: Rasters = "auto"
+    """DSM and orthophoto: auto = for a nadir block only; always = also for an oblique or
+    facade block (a ground-level block is refused with a warning: no raster); never."""
+    min_registered_share: float = 0.8
+    """Fewer registered images than this share of the usable ones: a warning (exit 3),
+    and the relaxed incremental mapper is tried as a further candidate."""
+    min_points_per_image: int = 10
+    """Registered images observing fewer 3D points than this on average: model rejected
+    (exit 2). The weakest image alone is only reported (a line's end image may see few
+    points and still be held by its GPS prior)."""
+    gps_max_sigmas: float = 3.0
+    """Camera centres further from GPS than this x the stated accuracy (horizontal RMSE
+    after a similarity): model rejected (exit 2); a mapper candidate beyond it is not kept."""
+
+    # --- issue 19 item 6 (helper sfmspeed): speed at equal image size ---
+    sift_first_octave: int | None = None
+    """SIFT's first octave: 0 starts at the working image; -1 (COLMAP's default) first
+    doubles it, 4.8x the SIFT time (Seneca, 1600 px), for the finest keypoints. None:
+    0 for a GPS-tagged block seen from above (no gimbal pitch off nadir), whose views
+    share one scale; -1 otherwise (ground-level photos at varying distance need them:
+    Sacre Coeur registers 2 of 10 at octave 0)."""
+    footprint_overlap: float = 0.02
+    """spatial pairing: two images are paired when their ground footprints (from GPS,
+    height above the ground and focal length, drawn 20 % larger for tilt and GPS error)
+    overlap by this share of the smaller one; 0 pairs GPS neighbours instead."""
+    verify_max_error_px: float = 2.0
+    """Geometric verification: RANSAC inlier threshold (px at the working size; COLMAP's
+    4 px let looser matches into the model: Seneca 0.35 -> 0.32 px at 2 px, the same
+    images registered; 1.5 px gained nothing more)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -114,4 +168,21 @@ def make_config(preset: str = "default", **overrides: Any) -> SfmConfig:
         raise SfmError(f"pairing {config.pairing!r} is not auto|spatial|sequential|exhaustive")
     if config.mapper not in ("auto", "incremental", "global"):
         raise SfmError(f"mapper {config.mapper!r} is not auto|incremental|global")
+    if config.rasters not in ("auto", "always", "never"):
+        raise SfmError(f"rasters {config.rasters!r} is not auto|always|never")
+    if not 0.0 <= config.min_registered_share <= 1.0:
+        raise SfmError(f"min_registered_share {config.min_registered_share}: want 0..1")
+    if config.max_raster_cells < 10_000:
+        raise SfmError(f"max_raster_cells {config.max_raster_cells}: want >= 10000")
+    _check_speed_settings(config)
     return config
+
+
+def _check_speed_settings(config: SfmConfig) -> None:
+    """The issue-19 speed settings (helper sfmspeed), each error naming its field."""
+    if config.sift_first_octave not in (None, -1, 0, 1):
+        raise SfmError(f"sift_first_octave {config.sift_first_octave}: want -1, 0, 1 or None")
+    if not (math.isfinite(config.footprint_overlap) and 0 <= config.footprint_overlap < 1):
+        raise SfmError(f"footprint_overlap {config.footprint_overlap}: want 0..1 (0 = k-NN)")
+    if not (math.isfinite(config.verify_max_error_px) and 0 < config.verify_max_error_px <= 50):
+        raise SfmError(f"verify_max_error_px {config.verify_max_error_px}: want 0..50 px")

@@ -5,6 +5,13 @@ or a ``+proj=utm`` string); then one observation a line:
 ``geo_x geo_y geo_z pixel_x pixel_y image_name [gcp_name]``. Observations of the same
 coordinates (or the same name) are one GCP. Coordinates are converted to the project's
 UTM CRS through :mod:`smartmine.geodesy`.
+
+Two marks ODM's format has no column for (issue 19):
+- a height of ``nan``, ``-`` or ``none``: the point has no usable height and constrains
+  only horizontally;
+- a name starting or ending with ``CHK`` (any case, e.g. ``CHK_07``, ``p7_chk``): a check
+  point, held out of the georeferencing and reported separately. The config fields
+  ``gcp_checkpoints`` / ``gcp_horizontal_only`` mark points by name as well.
 """
 
 from __future__ import annotations
@@ -35,6 +42,23 @@ class Gcp:
     xyz: tuple[float, float, float]
     """Coordinates in the file's CRS."""
     observations: list[GcpObservation] = field(default_factory=list)
+    checkpoint: bool = False
+    """Held out of the fit: a check point (name with CHK, or ``gcp_checkpoints``)."""
+    horizontal_only: bool = False
+    """No usable height (none in the file, or a flagged datum): constrains east/north only."""
+
+    @property
+    def has_height(self) -> bool:
+        return math.isfinite(self.xyz[2]) and not self.horizontal_only
+
+
+_NO_HEIGHT = {"nan", "-", "none", "na", "n/a"}
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """``CHK`` at the start or the end of the name (any case) marks a check point."""
+    upper = name.upper()
+    return upper.startswith("CHK") or upper.endswith("CHK")
 
 
 @dataclass
@@ -63,6 +87,24 @@ class GcpFile:
             e, n, _ = wgs84_to_utm(lat, lon, zone=zone, north=north)
             out[gcp.name] = np.array([float(e), float(n), z])
         return out
+
+    def mark(self, checkpoints: Collection[str], horizontal_only: Collection[str]) -> None:
+        """Mark GCPs by name (config ``gcp_checkpoints`` / ``gcp_horizontal_only``); a
+        name the file does not have is an error naming it."""
+        names = {g.name for g in self.gcps}
+        for field_name, wanted in (
+            ("gcp_checkpoints", checkpoints),
+            ("gcp_horizontal_only", horizontal_only),
+        ):
+            unknown = sorted(set(wanted) - names)
+            if unknown:
+                raise SfmError(
+                    f"{self.path}: {field_name} names {', '.join(unknown)}, not in the file "
+                    f"(GCPs: {', '.join(sorted(names))})"
+                )
+        for gcp in self.gcps:
+            gcp.checkpoint = gcp.checkpoint or gcp.name in checkpoints
+            gcp.horizontal_only = gcp.horizontal_only or gcp.name in horizontal_only
 
     def suggested_epsg(self) -> int:
         """The UTM zone of the GCPs (for ``--crs auto`` without GPS)."""
@@ -112,7 +154,7 @@ def parse_crs_header(text: str, where: str) -> int:
 def _check_gcp_values(epsg: int, values: tuple[float, ...], where: str) -> None:
     """Finite numbers, coordinates inside the CRS's range, pixels not negative."""
     x, y, z, px, py = values
-    if not all(math.isfinite(v) for v in values):
+    if not all(math.isfinite(v) for i, v in enumerate(values) if i != 2):
         raise SfmError(f"{where}: NaN or infinite value (x y z pixel_x pixel_y: {values})")
     if epsg in (4326, 4979):
         if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
@@ -121,7 +163,7 @@ def _check_gcp_values(epsg: int, values: tuple[float, ...], where: str) -> None:
             )
     elif not (100_000.0 <= x <= 900_000.0 and 0.0 <= y <= 10_000_000.0):
         raise SfmError(f"{where}: {x} {y} is not a UTM easting northing of EPSG:{epsg}")
-    if abs(z) > 20_000.0:
+    if math.isfinite(z) and abs(z) > 20_000.0:
         raise SfmError(f"{where}: height {z} m is not on Earth")
     if px < 0 or py < 0:
         raise SfmError(f"{where}: pixel {px} {py} is negative")
@@ -150,14 +192,20 @@ def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
                 f"{path}:{number}: expected 'x y z pixel_x pixel_y image [name]', got {line!r}"
             )
         try:
-            x, y, z, px, py = (float(v) for v in parts[:5])
+            no_height = parts[2].lower() in _NO_HEIGHT
+            x, y, px, py = (float(parts[i]) for i in (0, 1, 3, 4))
+            z = math.nan if no_height else float(parts[2])
         except ValueError:
             raise SfmError(f"{path}:{number}: non-numeric coordinate in {line!r}") from None
+        if not (no_height or math.isfinite(z)):
+            raise SfmError(f"{path}:{number}: height {parts[2]!r} (write nan or - for none)")
         _check_gcp_values(epsg, (x, y, z, px, py), f"{path}:{number}")
         image = parts[5]
         name = parts[6] if len(parts) > 6 else f"{x:.3f}_{y:.3f}_{z:.3f}"
         known_gcp = by_key.get(name)
-        if known_gcp is not None and not np.allclose(known_gcp.xyz, (x, y, z), atol=1e-6):
+        if known_gcp is not None and not np.allclose(
+            known_gcp.xyz, (x, y, z), atol=1e-6, equal_nan=True
+        ):
             raise SfmError(
                 f"{path}:{number}: GCP {name!r} at {x} {y} {z}, an earlier line put it at "
                 f"{' '.join(str(v) for v in known_gcp.xyz)}"
@@ -165,7 +213,9 @@ def read_gcp_file(path: Path, images: Collection[str] | None = None) -> GcpFile:
         if known is not None and image not in known:
             skipped.append(f"line {number}: image {image!r} is not among the input images")
             continue
-        gcp = by_key.setdefault(name, Gcp(name=name, xyz=(x, y, z)))
+        gcp = by_key.setdefault(
+            name, Gcp(name=name, xyz=(x, y, z), checkpoint=is_checkpoint_name(name))
+        )
         gcp.observations.append(GcpObservation(image=image, pixel_xy=(px, py)))
     if not by_key:
         raise SfmError(

@@ -3,6 +3,8 @@ figure of the camera positions over the DSM."""
 
 from __future__ import annotations
 
+import html
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smartmine.atomic import write_bytes_atomic
+from smartmine.atomic import write_bytes_atomic, write_text_atomic
 from smartmine.report import Report, Table, write_report
 
 
@@ -36,9 +38,15 @@ def dsm_plot_png(dsm: npt.NDArray[np.float64], camera_cells: list[tuple[float, f
     return bytes(png) if ok else b""
 
 
-def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Path:
-    """Write report.json/html; ``doc`` holds summary, timings, georeferencing, notes."""
-    figure = write_bytes_atomic(out_dir / "report_dsm_cameras.png", plot_png)
+def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes | None) -> Path:
+    """Write report.json/html; ``doc`` holds warnings, summary, timings, georeferencing,
+    mapping (the mapper kept, why, its trials; the block type), notes. The warnings come
+    first in both (``plot_png`` None: no DSM, no figure)."""
+    figures = {}
+    if plot_png is not None:
+        figures["Camera positions (white) over the DSM"] = write_bytes_atomic(
+            out_dir / "report_dsm_cameras.png", plot_png
+        )
     geo = doc["georeferencing"]
     cams = geo.get("cameras", {})
     cam_rows = [
@@ -55,7 +63,9 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
         ]
         for n, g in geo.get("gcps", {}).items()
     ]
+    mapping = doc.get("mapping", {})
     tables = [
+        *([_trials_table(mapping)] if mapping.get("trials") else []),
         Table(
             "Timings per stage (s)",
             ["stage", "seconds"],
@@ -118,6 +128,7 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
         title="Photogrammetry (smartmine sfm)",
         summary=doc["summary"],
         sections={
+            "Mapping": {k: v for k, v in mapping.items() if k not in ("trials", "warnings")},
             "Products": doc["products"],
             "Georeferencing": {
                 k: v for k, v in geo.items() if k not in ("cameras", "gcps", "gcp_leave_one_out")
@@ -125,11 +136,42 @@ def write_sfm_report(out_dir: Path, doc: dict[str, Any], plot_png: bytes) -> Pat
             "Timings (s)": doc["timings_s"],
         },
         tables=tables,
-        figures={"Camera positions (white) over the DSM": figure},
+        figures=figures,
         notes=doc["notes"],
         config=doc["config"],
     )
-    json_path, _ = write_report(report, out_dir)
+    return _write_with_warnings(report, out_dir, doc.get("warnings", []))
+
+
+def _trials_table(mapping: dict[str, Any]) -> Table:
+    return Table(
+        f"Mapper candidates (kept: {mapping.get('chosen')})",
+        ["mapper", "registered", "points", "GPS RMSE (m)", "intrinsics", "not kept because"],
+        [
+            [
+                name,
+                f"{t['registered']}/{t['images']}",
+                t["points"],
+                t["gps_rmse_horizontal_m"] if t["gps_rmse_horizontal_m"] is not None else "",
+                t["intrinsics"],
+                t["rejected_because"] or "",
+            ]
+            for name, t in mapping["trials"].items()
+        ],
+    )
+
+
+def _write_with_warnings(report: Report, out_dir: Path, warnings: list[str]) -> Path:
+    """report.json/html with ``warnings`` as the first key of the JSON and the first
+    lines of the page (the core Report has only ``failed`` there)."""
+    json_path, html_path = write_report(report, out_dir)
+    if not warnings:
+        return json_path
+    doc = json.loads(json_path.read_text())
+    write_text_atomic(json_path, json.dumps({"warnings": warnings, **doc}, indent=2) + "\n")
+    lines = "".join(f"<p><b>WARNING:</b> {html.escape(w)}</p>" for w in warnings)
+    page = html_path.read_text().replace("</h1>", "</h1>\n" + lines, 1)
+    write_text_atomic(html_path, page)
     return json_path
 
 

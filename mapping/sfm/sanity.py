@@ -5,15 +5,16 @@ handful of points with a reprojection error of 0.00 px (two-view points fit exac
 cameras stacked on one spot with no baseline. Such a model has no geometry to map from;
 its products would be fiction. The checks, each with its number in the report:
 
-- the registered images observe on average at least :data:`MIN_POINTS_PER_IMAGE` 3D
-  points (the weakest image's count is reported too: a line's end image may see only a
-  few and still be held by its GPS prior, as in the Seneca test, 3 of 172 points);
+- the registered images observe on average at least ``min_points_per_image`` (config,
+  default 10) 3D points (the weakest image's count is reported too: a line's end image
+  may see only a few and still be held by its GPS prior, as in the Seneca test, 3 of 172 points);
 - at least :data:`MIN_POINTS` 3D points in all;
 - a mean reprojection error above :data:`MIN_REPROJECTION_PX` (exactly zero means the
   points have no redundancy) and below :data:`MAX_REPROJECTION_PX`;
 - a median triangulation angle of at least :data:`MIN_TRIANGULATION_DEG` (rays nearly
   parallel give depths that are noise);
-- with GPS, camera centres within 3 x the stated GPS accuracy (horizontal RMSE; the
+- with GPS, camera centres within ``gps_max_sigmas`` (config, default 3) x the stated GPS
+  accuracy (horizontal RMSE; the
   accuracy is the images' own where given, else ``gps_std_m`` of the config).
 """
 
@@ -28,12 +29,10 @@ import numpy as np
 from mapping.sfm.config import SfmConfig
 from mapping.sfm.errors import SfmError
 
-MIN_POINTS_PER_IMAGE = 10
 MIN_POINTS = 30
 MIN_REPROJECTION_PX = 1e-3
 MAX_REPROJECTION_PX = 4.0
 MIN_TRIANGULATION_DEG = 1.0
-GPS_SIGMAS = 3.0
 MAX_POINTS_FOR_ANGLES = 5000
 
 
@@ -100,17 +99,17 @@ def check_model(rec: Any, conf: SfmConfig, info: dict[str, Any], gps_std_m: floa
         "median_triangulation_deg": round(angle, 3),
     }
     failures = []
-    if mean_per_image < MIN_POINTS_PER_IMAGE:
+    if mean_per_image < conf.min_points_per_image:
         failures.append(
             f"the registered images observe {mean_per_image:.1f} 3D points on average "
-            f"(< {MIN_POINTS_PER_IMAGE})"
+            f"(< {conf.min_points_per_image}, min_points_per_image)"
         )
     if points < MIN_POINTS:
         failures.append(f"{points} 3D points (< {MIN_POINTS})")
     if not MIN_REPROJECTION_PX < reprojection < MAX_REPROJECTION_PX:
         failures.append(
-            f"reprojection error {reprojection:.4f} px (want {MIN_REPROJECTION_PX}-"
-            f"{MAX_REPROJECTION_PX} px; 0 = no redundancy)"
+            f"reprojection error {reprojection:.4f} px at the working image size "
+            f"(want {MIN_REPROJECTION_PX}-{MAX_REPROJECTION_PX} px; 0 = no redundancy)"
         )
     if angle < MIN_TRIANGULATION_DEG:
         failures.append(
@@ -118,13 +117,13 @@ def check_model(rec: Any, conf: SfmConfig, info: dict[str, Any], gps_std_m: floa
         )
     rmse = info.get("summary", {}).get("gps_rmse_horizontal_m")
     if "gps" in str(info.get("mode", "")) and rmse is not None and math.isfinite(rmse):
-        limit = GPS_SIGMAS * gps_std_m
+        limit = conf.gps_max_sigmas * gps_std_m
         numbers["gps_rmse_horizontal_m"] = round(float(rmse), 3)
         numbers["gps_rmse_limit_m"] = round(limit, 3)
         if rmse > limit:
             failures.append(
-                f"camera centres {rmse:.2f} m RMSE from GPS (> {GPS_SIGMAS:g} x the stated "
-                f"{gps_std_m:g} m accuracy)"
+                f"camera centres {rmse:.2f} m RMSE from GPS (> {conf.gps_max_sigmas:g} x "
+                f"the stated {gps_std_m:g} m accuracy)"
             )
     return Verdict(numbers, failures)
 

@@ -6,6 +6,7 @@ is already on disk (resume). Images that fail to decode or register are listed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from mapping.sfm.config import SfmConfig, crs_epsg
 from mapping.sfm.errors import SfmError
 from mapping.sfm.inputs import ImageRecord, Inputs
+from mapping.sfm.intrinsics import database_focal_priors, judge_intrinsics
 from smartmine.atomic import atomic_path, write_text_atomic
 from smartmine.geodesy import utm_epsg, utm_zone, wgs84_to_utm
 from smartmine.progress import progress
@@ -242,6 +244,7 @@ def run_features(
         extraction.sift.max_num_features = conf.max_features
         extraction.sift.max_num_orientations = 1
         extraction.sift.peak_threshold = conf.sift_peak_threshold
+        extraction.sift.first_octave = first_octave(conf, images)
         for camera_id, names in progress(plan, total=len(plan), desc="features", unit="cam"):
             reader = pycolmap.ImageReaderOptions()
             reader.existing_camera_id = camera_id
@@ -267,6 +270,27 @@ def run_features(
             db.write_pose_prior(prior)
         db.close()
     return out
+
+
+def first_octave(conf: SfmConfig, images: WorkingImages) -> int:
+    """The SIFT first octave (see ``SfmConfig.sift_first_octave``): 0 for an aerial
+    block (GPS on the images that spatial pairing needs, no oblique gimbal) worked at
+    ``MIN_PX_FOR_OCTAVE_0`` px or more, else -1. Small working images need the doubled
+    octave's keypoints: six 240 px survey frames registered 3 of 6 at octave 0, 6 of 6 at
+    -1 (and doubling a small image costs little)."""
+    if conf.sift_first_octave is not None:
+        return conf.sift_first_octave
+    n = len(images.records)
+    aerial = n > 3 and len(images.local_xyz) >= 0.8 * n
+    oblique = any(
+        r.gimbal_pitch_deg is not None and r.gimbal_pitch_deg > -60 for r in images.records
+    )
+    long_side_px = max(max(r.width, r.height) * images.scale[r.name] for r in images.records)
+    large = long_side_px >= MIN_PX_FOR_OCTAVE_0
+    return 0 if aerial and not oblique and large else -1
+
+
+MIN_PX_FOR_OCTAVE_0 = 1000
 
 
 def calibrated_camera(k: Any, d: Any, scale: float, width: int, height: int) -> Any:
@@ -331,12 +355,169 @@ def retrieval_neighbours(
     return pairs
 
 
+def _largest_features(db: Any, image_id: int, count: int) -> tuple[F64, npt.NDArray[np.float32]]:
+    """Positions (px) and descriptors of an image's ``count`` largest-scale features: the
+    ones that survive a change of viewpoint between neighbouring drone images."""
+    keypoints = db.read_keypoints(image_id)
+    desc = np.asarray(db.read_descriptors(image_id).data, dtype=np.float32)
+    scale = np.abs(keypoints[:, 2] * keypoints[:, 5] - keypoints[:, 3] * keypoints[:, 4])
+    keep = np.argsort(-scale)[:count]
+    return np.asarray(keypoints[keep, :2], dtype=np.float64), desc[keep]
+
+
+def _centre_offsets(db: Any, id_a: int, id_b: int, centre: F64) -> tuple[F64, F64] | None:
+    """Ground motion from image a's nadir point to b's, in a's and in b's pixels (None
+    when too few matches agree): a 2D similarity fitted by RANSAC to ratio-tested matches
+    of the largest features, the centre of each image carried into the other."""
+    import cv2
+
+    pts_a, desc_a = _largest_features(db, id_a, 2048)
+    pts_b, desc_b = _largest_features(db, id_b, 2048)
+    if len(pts_a) < 16 or len(pts_b) < 16:
+        return None
+    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc_a, desc_b, k=2)
+    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
+    if len(good) < 16:
+        return None
+    src = pts_a[[m.queryIdx for m in good]]
+    dst = pts_b[[m.trainIdx for m in good]]
+    fit, inliers = cv2.estimateAffinePartial2D(src, dst, ransacReprojThreshold=8.0)
+    if fit is None or int(inliers.sum()) < 15:
+        return None
+    a_in_b = fit[:, :2] @ centre + fit[:, 2]
+    b_in_a = np.linalg.solve(fit[:, :2], centre - fit[:, 2])
+    return b_in_a - centre, centre - a_in_b
+
+
+def _heading_rad(ground_en: F64, image_px: F64) -> float:
+    """Yaw of an image: the angle that turns its pixel axes (x right, y down; a nadir view
+    is a map: east right, north up at yaw 0) onto the ground vector ``ground_en``."""
+    return math.atan2(ground_en[1], ground_en[0]) - math.atan2(-image_px[1], image_px[0])
+
+
+@dataclass
+class Footprints:
+    """Nadir ground footprints of the images (local metres), from GPS, yaw and height."""
+
+    corners_m: dict[str, F64]
+    height_m: float
+    yaws_estimated: int
+
+
+FOOTPRINT_MARGIN = 1.2
+"""Footprints are drawn this much larger than a level nadir camera sees: a camera tilted
+by a few degrees and GPS errors of a few metres shift the real ones (Seneca: pairs of
+neighbouring lines with 20-230 verified inliers lie up to ~15 % outside the level ones)."""
+
+
+def estimate_footprints(
+    images: WorkingImages, database: Path, margin: float = FOOTPRINT_MARGIN
+) -> Footprints | None:
+    """Ground footprints of a nadir block, or None when it does not look like one.
+
+    The height above the ground is not in EXIF (GPS altitude is above the geoid, the
+    ground's is unknown): for each image and the next in capture order, the motion of
+    the ground between them in pixels against the GPS baseline in metres gives it
+    (f * baseline / motion), and the direction of that motion in the image against the
+    baseline's direction gives the image's yaw. A block whose height estimates disagree
+    (oblique, facade, ground level) gets None and is paired by GPS distance."""
+    import pycolmap
+
+    db = pycolmap.Database.open(str(database))
+    try:
+        ids = {img.name: img.image_id for img in db.read_all_images()}
+        names = [
+            r.name
+            for r in images.records
+            if r.name in images.local_xyz and r.name in ids and r.focal_px is not None
+        ]
+        heights, yaws = _heights_and_yaws(db, images, names, ids)
+    finally:
+        db.close()
+    if len(heights) < 2:
+        return None
+    q25, height_m, q75 = np.percentile(heights, [25, 50, 75])
+    if q75 > 1.5 * q25:  # not one flat nadir block
+        return None
+    corners = {
+        name: _footprint(images, name, margin * float(height_m), yaws.get(name)) for name in names
+    }
+    return Footprints(corners, float(height_m), len(yaws))
+
+
+def _heights_and_yaws(
+    db: Any, images: WorkingImages, names: list[str], ids: dict[str, int]
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Height above the ground from each consecutive pair, and each image's yaw(s)."""
+    heights: list[float] = []
+    yaws: dict[str, list[float]] = {}
+    for a, b in itertools.pairwise(names):
+        record = images.record(b)
+        s = images.scale[b]
+        base = np.subtract(images.local_xyz[b][:2], images.local_xyz[a][:2])
+        if np.linalg.norm(base) < 1.0 or record.focal_px is None:
+            continue
+        centre = np.array([record.width * s, record.height * s]) / 2.0
+        offsets = _centre_offsets(db, ids[a], ids[b], centre)
+        if offsets is None or min(np.linalg.norm(offsets[0]), np.linalg.norm(offsets[1])) < 5:
+            continue  # no agreement, or no motion to measure
+        in_a, in_b = offsets
+        heights.append(record.focal_px * s * float(np.linalg.norm(base) / np.linalg.norm(in_b)))
+        yaws.setdefault(a, []).append(_heading_rad(base, in_a))
+        yaws.setdefault(b, []).append(_heading_rad(base, in_b))
+    return heights, yaws
+
+
+def _footprint(images: WorkingImages, name: str, height_m: float, yaws: list[float] | None) -> F64:
+    """Corners (local metres) of what a level nadir camera at ``height_m`` sees; without
+    a yaw, a 16-gon around the disc that any yaw covers."""
+    record = images.record(name)
+    s = images.scale[name]
+    w, h = record.width * s, record.height * s
+    px = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=float) - [w / 2, h / 2]
+    ground = np.column_stack([px[:, 0], -px[:, 1]]) * height_m / (float(record.focal_px or 1) * s)
+    if yaws:
+        yaw = math.atan2(np.mean(np.sin(yaws)), np.mean(np.cos(yaws)))
+        c, si = math.cos(yaw), math.sin(yaw)
+        ground = ground @ np.array([[c, si], [-si, c]])  # rows turned by +yaw
+    else:
+        radius = float(np.linalg.norm(ground[0]))
+        t = np.linspace(0, 2 * math.pi, 16, endpoint=False)
+        ground = radius * np.column_stack([np.cos(t), np.sin(t)])
+    return np.asarray(ground + np.asarray(images.local_xyz[name][:2]), dtype=np.float64)
+
+
+def footprint_overlap(a: F64, b: F64) -> float:
+    """Shared area of two convex footprints as a share of the smaller one."""
+    import cv2
+
+    area, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
+    smaller = min(cv2.contourArea(a.astype(np.float32)), cv2.contourArea(b.astype(np.float32)))
+    return float(area) / smaller if smaller > 0 else 0.0
+
+
+def footprint_pairs(
+    names: list[str], footprints: Footprints, min_share: float
+) -> set[tuple[int, int]]:
+    """Index pairs whose ground footprints overlap by ``min_share`` of the smaller one."""
+    pairs: set[tuple[int, int]] = set()
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            b = names[j]
+            if a not in footprints.corners_m or b not in footprints.corners_m:
+                continue
+            if footprint_overlap(footprints.corners_m[a], footprints.corners_m[b]) >= min_share:
+                pairs.add((i, j))
+    return pairs
+
+
 def image_pairs(
     conf: SfmConfig, images: WorkingImages, database: Path | None = None
 ) -> tuple[list[tuple[str, str]], str]:
-    """Pairs to match and how they were chosen: GPS neighbours (plus the next images in
-    capture order, which catches GPS glitches), the sequence (plus retrieval neighbours
-    when the features are at hand), or every pair."""
+    """Pairs to match and how they were chosen: with GPS, images whose ground footprints
+    overlap (a nadir block, features at hand) or else GPS neighbours, plus the next
+    images in capture order (catches GPS glitches); the sequence (plus retrieval
+    neighbours when the features are at hand); or every pair."""
     names = [r.name for r in images.records]
     n = len(names)
     mode = conf.pairing
@@ -351,14 +532,21 @@ def image_pairs(
     pairs: set[tuple[int, int]] = set()
     if mode == "exhaustive":
         pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
+    label: str = mode
+    footprints = None
+    if mode == "spatial" and database is not None and conf.footprint_overlap > 0:
+        footprints = estimate_footprints(images, database)
     if mode in ("sequential", "spatial"):
         overlap = conf.sequential_overlap if mode == "sequential" else 2
+        overlap = 1 if footprints is not None else overlap
         pairs |= {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))}
-    label: str = mode
     if mode == "sequential" and database is not None and conf.retrieval_neighbors > 0:
         pairs |= retrieval_neighbours(database, names, 256, conf.retrieval_neighbors)
         label = "sequential+retrieval"
-    if mode == "spatial":
+    if footprints is not None:
+        pairs |= footprint_pairs(names, footprints, conf.footprint_overlap)
+        label = f"footprint (height {footprints.height_m:.0f} m above ground)"
+    elif mode == "spatial":
         xy = np.array([images.local_xyz.get(nm, [np.nan] * 3)[:2] for nm in names])
         dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
         dist[~np.isfinite(dist)] = np.inf
@@ -408,6 +596,7 @@ def run_matches(conf: SfmConfig, database: Path, pairs_file: Path, work_dir: Pat
     # COLMAP's default seed (-1) draws a new one per run: the verified inliers, and with
     # them small models, then change from run to run and with the machine's load
     verification.ransac.random_seed = conf.seed
+    verification.ransac.max_error = conf.verify_max_error_px
     pycolmap.match_image_pairs(
         str(database), pairing_options=pairing, verification_options=verification
     )
@@ -454,6 +643,9 @@ def prior_bundle_adjustment(rec: Any, database: Path) -> None:
         pycolmap.BundleAdjustmentOptions(), prior_options, config, priors, rec
     )
     adjuster.solve()
+    # the points keep the errors of the model before this adjustment otherwise: Seneca's
+    # global model then reported 0.43 px where its observations are 0.38 px off
+    rec.update_point_3d_errors()
 
 
 def _global_options(conf: SfmConfig) -> Any:
@@ -470,7 +662,51 @@ def _global_options(conf: SfmConfig) -> Any:
     return options
 
 
-def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, scratch: Path) -> Any:
+RELAXED = "incremental_relaxed"
+"""The third mapper: incremental again, from another initial pair and with lower inlier
+limits, for a block where the first two register too few images."""
+
+
+def _incremental_options(conf: SfmConfig, use_prior: bool, fix_intrinsics: bool) -> Any:
+    import pycolmap
+
+    options = pycolmap.IncrementalPipelineOptions()
+    options.random_seed = conf.seed
+    options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
+    options.use_prior_position = use_prior
+    options.use_robust_loss_on_prior_position = use_prior
+    options.ba_refine_principal_point = False
+    if fix_intrinsics:
+        options.ba_refine_focal_length = False
+        options.ba_refine_extra_params = False
+        options.mapper.abs_pose_refine_focal_length = False
+        options.mapper.abs_pose_refine_extra_params = False
+    return options
+
+
+def relax(options: Any, init_pair: tuple[int, int] | None) -> None:
+    """Lower COLMAP's inlier limits (a weakly textured or weakly overlapping block: the
+    defaults, 100 inliers to start and 30 to add an image, leave most of it out) and start
+    from ``init_pair`` where given; the phone's distortion may be strong (no |k| cap)."""
+    options.mapper.init_min_num_inliers = 40
+    options.mapper.abs_pose_min_num_inliers = 15
+    options.mapper.init_min_tri_angle = 8.0
+    options.min_model_size = 3
+    options.max_extra_param = 3.0
+    if init_pair is not None:
+        options.init_image_id1, options.init_image_id2 = init_pair
+
+
+def _map(
+    conf: SfmConfig,
+    mapper: str,
+    images: WorkingImages,
+    database: Path,
+    scratch: Path,
+    init_pair: tuple[int, int] | None = None,
+) -> Any:
+    """The largest model of one mapper (``incremental``, ``global`` or
+    :data:`RELAXED`), or None."""
     import pycolmap
 
     pycolmap.set_random_seed(conf.seed)
@@ -490,25 +726,18 @@ def _map(conf: SfmConfig, mapper: str, images: WorkingImages, database: Path, sc
         # every image of that camera and restarts the same model (91 frames: > 20 min,
         # nothing kept)
         fix_first = conf.refine_intrinsics and _all_focal_priors(database)
-        options = pycolmap.IncrementalPipelineOptions()
-        options.random_seed = conf.seed
-        options.max_num_models = 10  # a sparse block: stop re-seeding hopeless fragments
-        options.use_prior_position = use_prior
-        options.use_robust_loss_on_prior_position = use_prior
-        options.ba_refine_principal_point = False
-        if not conf.refine_intrinsics or fix_first:
-            options.ba_refine_focal_length = False
-            options.ba_refine_extra_params = False
-            options.mapper.abs_pose_refine_focal_length = False
-            options.mapper.abs_pose_refine_extra_params = False
+        options = _incremental_options(conf, use_prior, not conf.refine_intrinsics or fix_first)
+        if mapper == RELAXED:
+            relax(options, init_pair)
         models = pycolmap.incremental_mapping(
             str(database), str(scratch.parent / "images"), str(scratch), options
         )
         if fix_first:
-            models = {k: refine_intrinsics(m) for k, m in models.items()}
+            priors = database_focal_priors(database)
+            models = {k: refine_intrinsics(m, priors) for k, m in models.items()}
     if not models:
         return None
-    return max(models.values(), key=lambda r: r.num_reg_images())
+    return max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
 
 
 def _all_focal_priors(database: Path) -> bool:
@@ -520,7 +749,7 @@ def _all_focal_priors(database: Path) -> bool:
     return bool(cameras) and all(c.has_prior_focal_length for c in cameras)
 
 
-def refine_intrinsics(rec: Any) -> Any:
+def refine_intrinsics(rec: Any, priors: dict[int, float | None] | None = None) -> Any:
     """The whole block bundle-adjusted once with the distortion free and the focal length
     held at its prior (EXIF, catalog or calibration); the input unchanged where that makes
     the cameras implausible. Over parallel nadir lines the focal trades against the depth
@@ -535,60 +764,11 @@ def refine_intrinsics(rec: Any) -> Any:
     options.refine_principal_point = False
     options.refine_focal_length = False
     pycolmap.bundle_adjustment(refined, options)
-    return refined if _plausible_cameras(refined) else rec
+    return refined if _plausible_cameras(refined, priors) else rec
 
 
-def _plausible_cameras(rec: Any) -> bool:
-    """False for a degenerate model: focal lengths off by 3x from the image size or a
-    radial distortion beyond |k| = 0.5 (a planar block without focal prior can do that)."""
-    for camera in rec.cameras.values():
-        ratio = float(camera.mean_focal_length()) / max(camera.width, camera.height)
-        extra = [abs(float(camera.params[i])) for i in camera.extra_params_idxs()]
-        if not 0.25 <= ratio <= 4.0 or any(k > 0.5 for k in extra):
-            return False
-    return True
-
-
-def run_mapping(conf: SfmConfig, images: WorkingImages, database: Path, work_dir: Path) -> Path:
-    """The largest model, in ``work/sparse``. ``auto``: incremental mapping (GPS priors in
-    bundle adjustment); when it leaves images out, the global mapper too (then a GPS-prior
-    bundle adjustment), kept only if it registers more images, its cameras are plausible
-    and its camera centres fit GPS no worse than 1.5x (+1 m): the check against a bent
-    global model (without GPS there is no such check, so no global fallback)."""
-    out = work_dir / "sparse"
-    if (out / "images.bin").exists():
-        return out
-    quiet_colmap()
-    trials: dict[str, dict[str, float]] = {}
-    first = "global" if conf.mapper == "global" else "incremental"
-    best = _map(conf, first, images, database, work_dir / f"mapper_{first}")
-    if best is not None:
-        trials[first] = {
-            "registered": best.num_reg_images(),
-            "gps_rmse_horizontal_m": _gps_fit_rmse(best, images),
-        }
-    chosen = first
-    # global only where GPS can show it is not bent; otherwise keep the incremental model
-    checkable = len(images.local_xyz) >= 3
-    incomplete = best is None or best.num_reg_images() < len(images.records)
-    if conf.mapper == "auto" and checkable and incomplete:
-        other = _map(conf, "global", images, database, work_dir / "mapper_global")
-        if other is not None:
-            rmse = _gps_fit_rmse(other, images)
-            trials["global"] = {"registered": other.num_reg_images(), "gps_rmse_horizontal_m": rmse}
-            limit = 1.5 * trials.get(first, {}).get("gps_rmse_horizontal_m", math.inf) + 1.0
-            straight = not math.isfinite(rmse) or not math.isfinite(limit) or rmse <= limit
-            straight = straight and _plausible_cameras(other)
-            trials["global"]["plausible_cameras"] = float(_plausible_cameras(other))
-            if best is None or (other.num_reg_images() > best.num_reg_images() and straight):
-                best, chosen = other, "global"
-    if best is None:
-        raise SfmError(
-            "no model could be built: too few matches between the images "
-            "(check overlap, or try --pairing exhaustive)"
-        )
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        best.write(str(tmp))
-        (tmp / "mapper.json").write_text(json.dumps({"chosen": chosen, "trials": trials}, indent=1))
-    return out
+def _plausible_cameras(rec: Any, priors: dict[int, float | None] | None = None) -> bool:
+    """False where a camera is implausible against its own prior (mapping/sfm/intrinsics.py:
+    focal off its prior by more than 4 sigma, a distortion that folds the image): a planar
+    block without focal prior can do that."""
+    return judge_intrinsics(rec, priors or {}).verdict != "implausible"

@@ -85,13 +85,23 @@ def _traj_eval(args: argparse.Namespace) -> int:
 def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     slam = sub.add_parser(
         "slam",
-        help="RGB-D SLAM over a bag or a RealSense: trajectory, mesh, cloud, report",
+        help="RGB-D SLAM over a bag, an image folder or a RealSense: trajectory, mesh, cloud, "
+        "report",
         description="Offline RGB-D SLAM (odometry, keyframes, loop closure, pose graph, TSDF "
-        "map) over a bag with colour, depth and camera_info, a RealSense .bag recording, or a "
-        "live RealSense. With --markers the map is tied to the surveyed grid.",
+        "map) over a bag with colour, depth and camera_info, a folder of RGB-D images (TUM "
+        "RGB-D, ICL-NUIM, slambook), a RealSense .bag recording, or a live RealSense. With "
+        "--markers the map is tied to the surveyed grid. Exit 3: finished, but frames were "
+        "lost (odometry failed or refused).",
     )
     src = slam.add_mutually_exclusive_group(required=True)
-    src.add_argument("bag", nargs="?", type=Path, help="ROS 1/2 bag (or a color/+depth/ folder)")
+    src.add_argument(
+        "bag",
+        nargs="?",
+        type=Path,
+        help="ROS 1/2 bag, or a folder of RGB-D images: TUM RGB-D / ICL-NUIM (rgb.txt, "
+        "depth.txt), ICL-NUIM native (scene_00_NNNN.png + .depth) or slambook (color/, "
+        "depth/, pose.txt)",
+    )
     src.add_argument("--realsense", nargs="?", const="", metavar="SERIAL", help="live RealSense")
     src.add_argument("--realsense-file", type=Path, metavar="REC.bag", help="RealSense recording")
     slam.add_argument("--out", type=Path, required=True, help="output folder")
@@ -99,9 +109,23 @@ def register_slam(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     slam.add_argument("--marker-dictionary", default="DICT_4X4_50", help="ArUco dictionary")
     slam.add_argument(
         "--calibration",
+        "--camera-info",
         type=Path,
-        help="calibration.yaml of smartmine calibrate, or a camera_info YAML: overrides the "
-        "bag's camera_info",
+        help="calibration.yaml of smartmine calibrate, or a ROS camera_info YAML: overrides the "
+        "bag's camera_info; a folder's camera",
+    )
+    slam.add_argument(
+        "--intrinsics",
+        metavar="FX,FY,CX,CY",
+        help="a folder's camera, in pixels (TUM freiburg1-3 and ICL-NUIM folders are known "
+        "by name)",
+    )
+    slam.add_argument(
+        "--depth-scale",
+        type=float,
+        metavar="UNITS",
+        help="a folder's depth units per metre (default: TUM/ICL-NUIM PNG 5000, slambook "
+        "1000, ICL-NUIM .depth 1)",
     )
     slam.add_argument(
         "--calibration-camera",
@@ -159,6 +183,14 @@ def _check_slam_options(args: argparse.Namespace) -> None:
             f"--marker-dictionary {args.marker_dictionary!r}: not an OpenCV ArUco dictionary "
             "(e.g. DICT_4X4_50)"
         )
+    if args.depth_scale is not None and not (
+        math.isfinite(args.depth_scale) and args.depth_scale > 0
+    ):
+        raise SlamError(f"--depth-scale {args.depth_scale}: must be a positive number")
+    if args.intrinsics is not None:
+        from mapping.slam.sources import parse_intrinsics
+
+        parse_intrinsics(args.intrinsics)
     if args.realsense_file is not None and not args.realsense_file.exists():
         raise SlamError(f"--realsense-file {args.realsense_file}: no such recording")
     if not (args.overwrite and args.out.exists()):
@@ -170,7 +202,13 @@ def _slam(args: argparse.Namespace) -> int:
     from mapping.slam.fusion import FusionConfig
     from mapping.slam.georef import AnchorOptions
     from mapping.slam.pipeline import RunOptions, run
-    from mapping.slam.sources import BagSource, RgbdSource, apply_calibration
+    from mapping.slam.sources import (
+        BagSource,
+        FolderFrames,
+        RgbdSource,
+        apply_calibration,
+        open_folder,
+    )
 
     _check_slam_options(args)
     source: RgbdSource
@@ -183,9 +221,19 @@ def _slam(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             stride=args.stride,
         )
+    elif _is_image_folder(args.bag):
+        source = open_folder(
+            args.bag, args.intrinsics, args.depth_scale, args.max_frames, args.stride
+        )
     else:
         if not args.bag.exists():
-            raise SlamError(f"{args.bag}: no such bag")
+            raise SlamError(f"{args.bag}: no such bag or folder")
+        for option, value in (
+            ("--intrinsics", args.intrinsics),
+            ("--depth-scale", args.depth_scale),
+        ):
+            if value is not None:
+                raise SlamError(f"{option}: for a folder of images; {args.bag} is a bag")
         source = BagSource(
             args.bag,
             args.color_topic,
@@ -198,7 +246,19 @@ def _slam(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         apply_calibration(source, args.calibration, args.calibration_camera)
     gt = args.ground_truth
-    if gt is None and args.bag is not None:
+    truth_dir = None
+    if isinstance(source, FolderFrames):
+        print(f"{source.description}: camera {source.camera} ({source.camera_note})")
+        truth = source.ground_truth() if gt is None else None
+        if truth is not None:
+            import tempfile
+
+            from mapping.slam.trajectory import write_tum
+
+            truth_dir = tempfile.TemporaryDirectory(prefix="smartmine-slam-truth-")
+            gt = write_tum(Path(truth_dir.name) / "ground_truth_tum.txt", truth)
+            print(f"ground truth: the folder's {truth.name} ({len(truth)} poses)")
+    elif gt is None and args.bag is not None:
         beside = (
             args.bag.parent / "trajectory_tum.txt"
             if args.bag.is_file()
@@ -222,7 +282,11 @@ def _slam(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         anchors=AnchorOptions(enabled=not args.no_marker_anchors),
     )
-    result = run(source, args.out, options)
+    try:
+        result = run(source, args.out, options)
+    finally:
+        if truth_dir is not None:
+            truth_dir.cleanup()
     r = result.report
     for line in r.get("failed", []):
         print(f"FAILED: {line}")
@@ -265,4 +329,22 @@ def _slam(args: argparse.Namespace) -> int:
             f"{args.bag or 'the camera'}: {r['failed'][0]} (trajectory and report.json "
             f"written to {result.out_dir} for diagnosis)"
         )
+    lost = r["status_counts"].get("lost", 0)
+    if lost:
+        from smartmine.cli import EXIT_WARNINGS
+
+        print(
+            f"WARNING: {lost} of {r['frames']} frames lost (odometry failed or was refused "
+            "as unsupported by the frames; they have no pose): see report.json"
+        )
+        return EXIT_WARNINGS
     return 0
+
+
+def _is_image_folder(path: Path | None) -> bool:
+    """A folder that is not a ROS 2 bag (which holds metadata.yaml or an .mcap/.db3)."""
+    if path is None or not path.is_dir():
+        return False
+    return not any(
+        (path / "metadata.yaml").exists() or any(path.glob(f"*{ext}")) for ext in (".mcap", ".db3")
+    )

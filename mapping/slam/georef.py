@@ -16,6 +16,7 @@ or a grid name).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ import numpy.typing as npt
 
 from mapping.slam.errors import SlamError
 from mapping.slam.frame import F64Array, Pinhole
+from smartmine.errors import GeodesyError
+from smartmine.geodesy import LocalEnu, MineGrid
 from smartmine.geometry import (
     GeometryError,
     RansacOptions,
@@ -97,6 +100,57 @@ def read_control_points(path: Path, frame: str = "auto") -> ControlPoints:
         if not np.isfinite(points[key]).all():
             raise SlamError(f"{path}:{n}: marker {key[0]} has a NaN or infinite coordinate")
     return ControlPoints(points, crs, str(path))
+
+
+GRID_SCALE_PROBE_M = 100.0
+"""Half the side of the square of grid points the grid's scale is measured over."""
+
+
+def grid_units_per_metre(grid: MineGrid, control: ControlPoints) -> float:
+    """Horizontal grid units per ground metre at the surveyed markers.
+
+    A mine grid is tied to a projected CRS (``grid.scale`` against its metres), and a
+    projection's metres are not ground metres: UTM's point scale factor (0.9996 on the
+    central meridian, more away from it) and the height above the ellipsoid put the
+    default simulator site's grid at 0.99975 units per metre. SLAM measures ground
+    metres, so this factor belongs in the map-to-grid transform, not in the map (where
+    it would show as a 2.5 cm per 100 m stretch of the trajectory). Measured through
+    WGS84 against a local tangent plane at the markers' centre, so it holds for any
+    projection ``smartmine.geodesy`` can convert."""
+    centre = np.mean(np.array(list(control.points.values())), axis=0)
+    d = GRID_SCALE_PROBE_M
+    probe = centre + np.array([[-d, 0, 0], [d, 0, 0], [0, -d, 0], [0, d, 0]], dtype=np.float64)
+    try:
+        lat, lon, alt = grid.to_wgs84(probe[:, 0], probe[:, 1], probe[:, 2])
+        c_lat, c_lon, c_alt = grid.to_wgs84(centre[0], centre[1], centre[2])
+        enu = LocalEnu(float(c_lat), float(c_lon), float(c_alt))
+        east, north, _ = enu.from_wgs84(lat, lon, alt)
+    except GeodesyError as err:
+        raise SlamError(
+            f"{control.source}: cannot place the markers' grid on Earth: {err}"
+        ) from None
+    ground = np.stack([east, north], axis=1)
+    metres = [np.linalg.norm(ground[1] - ground[0]), np.linalg.norm(ground[3] - ground[2])]
+    return float(2.0 * d / np.mean(metres))
+
+
+def grid_of_control(control: ControlPoints, beside: Path | None = None) -> MineGrid | None:
+    """The grid the control points are in, tied to a projected CRS: an EPSG code of the
+    markers file (its coordinates are then projected, scale 1 to that CRS), else the
+    ``mine_grid`` of a ``scene.json`` beside the markers file (the simulator writes one;
+    a surveyor's grid definition in the same form, ``MineGrid.to_dict``). None when
+    neither is known (the grid is then taken as metric)."""
+    text = control.crs.strip().upper().removeprefix("EPSG:")
+    if text.isdigit():
+        return MineGrid.horizontal(int(text), 1.0, 0.0, [0.0, 0.0, 0.0], control.crs)
+    scene = (beside or Path(control.source).parent) / "scene.json"
+    if not scene.is_file():
+        return None
+    try:
+        data = json.loads(scene.read_text(encoding="utf-8")).get("mine_grid")
+        return MineGrid.from_dict(data) if data else None
+    except (ValueError, AttributeError, TypeError, KeyError, GeodesyError) as err:
+        raise SlamError(f"{scene}: mine_grid: {err}") from None
 
 
 NEAR_SIGHTING_M = 5.0
@@ -351,9 +405,12 @@ class AnchorOptions:
     """Surveyed markers as pose-graph constraints (see :func:`tie_to_markers`)."""
 
     enabled: bool = True
-    grid_scale: float = 1.0
-    """Scale from map metres to grid units (1 for a local mine grid; a UTM grid's point
-    scale factor, 0.9996 on its central meridian, where it matters)."""
+    grid_scale: float | None = None
+    """Grid units per map (ground) metre: the grid's own scale against its CRS times the
+    CRS's point scale factor at the site (:func:`grid_units_per_metre`; 0.99975 at the
+    simulator's default site). None: 1 (a metric local grid), unless the pipeline knows
+    the grid's tie to a CRS. Applied in the map-to-grid transform, so the map (and ATE
+    in ground metres) stays metric."""
     sigma_m: float = 0.01
     """Corner noise at the camera, plus..."""
     sigma_per_m2: float = 0.0015
@@ -378,6 +435,18 @@ class AnchorOptions:
     error differs from the route's mean and ATE rose (2.07 to 2.68 cm per 100 m)."""
     converged_m: float = 0.002
     """Stop the rounds when no keyframe moved more than this in the last one."""
+    # -- slamacc (issue 19) ------------------------------------------------------------
+    tilt_sigma_deg: float = 1.0
+    """Gravity from the accelerometer as a tilt (roll, pitch) constraint on every keyframe,
+    this uncertain (0: off). Before the first marker in anchor range the map is the
+    odometry's extrapolation, and one 0.3 m marker seen at 4 m fixes the camera's
+    rotation about it only to degrees: measured on the simulator's ``through`` route the
+    first ~8 m were pitched by up to 1° (first frame 6-25 cm off). Gravity holds the
+    tilt everywhere; the accelerometer's bias is measured on the anchored keyframes
+    first. 0.1° made Open3D's optimisation diverge (seed 7)."""
+    tilt_window_s: float = 0.6
+    """Half-width of the triangle window the specific force is averaged over, matched by
+    the trajectory's second difference over the same span (the robot's acceleration)."""
     leave_one_out: bool = True
     """Also optimise once without each used marker and report its residual then: the
     honest check, since a marker in the graph is pulled onto its survey."""
@@ -388,6 +457,7 @@ def tie_to_markers(
     observations: MarkerObservations,
     control: ControlPoints,
     options: AnchorOptions | None = None,
+    accel: AccelSamples | None = None,
 ) -> tuple[GeorefResult | None, dict[str, Any]]:
     """Georeference the map: a robust similarity fit, then (``options.enabled``) the
     markers as absolute constraints in the keyframe pose graph, so drift between markers
@@ -411,12 +481,13 @@ def tie_to_markers(
     # measured, and the graph then fights the odometry); grid_scale is the grid's own
     start = observed()
     keys = [k for k in start if k in control.points and k[0] in first.markers_used]
+    grid_scale = options.grid_scale or 1.0
     rigid = fit_similarity(
-        options.grid_scale * np.array([start[k] for k in keys]),
+        grid_scale * np.array([start[k] for k in keys]),
         np.array([control.points[k] for k in keys]),
         with_scale=False,
     ).transform
-    to_map = Similarity(options.grid_scale, rigid.rotation, np.asarray(rigid.translation)).inverse()
+    to_map = Similarity(grid_scale, rigid.rotation, np.asarray(rigid.translation)).inverse()
     control_map = {k: to_map.apply(q) for k, q in control.points.items() if k[1] >= 0}
     if not control_map:
         info["reason"] = "control points are marker centres: no corners to anchor poses"
@@ -425,12 +496,26 @@ def tie_to_markers(
     edges: list[tuple[int, F64Array, F64Array]] = []
     rounds = 0
     bias_per_m = np.zeros(6)
-    for calibration in range(options.calibrate_odometry + 1):
-        if calibration:  # the odometry's systematic error, measured on the anchored graph
+    up_map = np.asarray(to_map.rotation)[:, 2]  # the grid's z (height) in the map
+    tilting = accel is not None and options.tilt_sigma_deg > 0 and len(accel.stamps_ns) > 0
+    accel_bias: F64Array | None = None
+    tilts: list[tuple[int, F64Array, F64Array]] = []
+    passes = max(options.calibrate_odometry, 1 if tilting else 0) + 1
+    for calibration in range(passes):
+        if 0 < calibration <= options.calibrate_odometry:
+            # the odometry's systematic error, measured on the anchored graph
             bias = odometry_bias_per_m(slam)
             correct_odometry(slam, bias)
             bias_per_m += bias
         for _ in range(options.rounds):
+            if tilting and calibration and accel is not None:
+                # gravity, once the markers have levelled the anchored stretches
+                forces = keyframe_specific_forces(slam, accel, options.tilt_window_s)
+                if accel_bias is None:
+                    accel_bias = accelerometer_bias(slam, forces, up_map, {e[0] for e in edges})
+                tilts = tilt_edges(
+                    slam, forces, up_map, accel_bias, math.radians(options.tilt_sigma_deg)
+                )
             rounds += 1
             edges = anchor_edges(
                 observations,
@@ -441,7 +526,7 @@ def tie_to_markers(
                 options.sigma_per_m2,
                 options.max_range_m,
             )
-            slam.anchors = edges
+            slam.anchors = edges + tilts
             before = np.array([k.pose[:3, 3] for k in slam.keyframes])
             slam.optimise(thorough=True)
             moved = float(np.abs(np.array([k.pose[:3, 3] for k in slam.keyframes]) - before).max())
@@ -483,10 +568,95 @@ def tie_to_markers(
             "rotation_deg": np.degrees(bias_per_m[:3]).tolist(),
             "translation_mm": (1000.0 * bias_per_m[3:]).tolist(),
         },
+        tilt_keyframes=len(tilts),
+        accelerometer_bias_m_s2=None if accel_bias is None else accel_bias.tolist(),
     )
     if options.leave_one_out:
         info["leave_one_out_m"] = _leave_one_out(slam, observations, control_map, use, options)
     return final, info
+
+
+GRAVITY_M_S2 = 9.80665
+
+
+@dataclass
+class AccelSamples:
+    """Accelerometer readings (specific force, m/s²) rotated into the camera frame."""
+
+    stamps_ns: npt.NDArray[np.int64]
+    force_cam: F64Array
+
+
+def keyframe_specific_forces(
+    slam: Slam, accel: AccelSamples, half_s: float
+) -> dict[int, tuple[F64Array, F64Array]]:
+    """Per keyframe: the triangle-weighted mean specific force (camera frame) over
+    ±``half_s`` and the world acceleration over the same window (the tracked positions'
+    second difference, which is exactly that triangle-weighted mean)."""
+    stamps_ns, poses = slam.trajectory()
+    t_s, pos = stamps_ns * 1e-9, poses[:, :3, 3]
+    a_s = accel.stamps_ns * 1e-9
+    out = {}
+    for kf in slam.keyframes:
+        tk = kf.stamp_ns * 1e-9
+        if not len(t_s) or tk - half_s < t_s[0] or tk + half_s > t_s[-1]:
+            continue
+        near = np.abs(a_s - tk) < half_s
+        if near.sum() < 5:
+            continue
+        weight = half_s - np.abs(a_s[near] - tk)
+        force = (accel.force_cam[near] * weight[:, None]).sum(axis=0) / weight.sum()
+        p = [
+            np.array([np.interp(x, t_s, pos[:, i]) for i in range(3)])
+            for x in (tk - half_s, tk, tk + half_s)
+        ]
+        out[kf.kf_id] = (force, (p[0] - 2.0 * p[1] + p[2]) / half_s**2)
+    return out
+
+
+def accelerometer_bias(
+    slam: Slam,
+    forces: dict[int, tuple[F64Array, F64Array]],
+    up_map: F64Array,
+    anchored: set[int],
+) -> F64Array:
+    """The accelerometer's bias (camera frame): the median of the measured specific force
+    less the one the anchored keyframes' poses predict."""
+    by_id = {k.kf_id: k.pose for k in slam.keyframes}
+    diffs = [
+        forces[kf][0] - by_id[kf][:3, :3].T @ (forces[kf][1] + GRAVITY_M_S2 * up_map)
+        for kf in anchored
+        if kf in forces
+    ]
+    return np.median(np.array(diffs), axis=0) if diffs else np.zeros(3)
+
+
+def tilt_edges(
+    slam: Slam,
+    forces: dict[int, tuple[F64Array, F64Array]],
+    up_map: F64Array,
+    bias_cam: F64Array,
+    sigma_rad: float,
+) -> list[tuple[int, F64Array, F64Array]]:
+    """Gravity as anchors: each keyframe's pose turned so that its measured up (specific
+    force less bias and its own acceleration) is the map's up, with information only on
+    the two rotations that tilt it (none about up, none on position)."""
+    by_id = {k.kf_id: k.pose for k in slam.keyframes}
+    edges = []
+    for kf, (force, acc) in forces.items():
+        pose = by_id[kf]
+        up_measured = force - bias_cam - pose[:3, :3].T @ acc
+        norm = float(np.linalg.norm(up_measured))
+        if not 0.5 * GRAVITY_M_S2 < norm < 1.5 * GRAVITY_M_S2:
+            continue  # a knock or a free fall: no gravity to read
+        u_meas, u_pred = up_measured / norm, pose[:3, :3].T @ up_map
+        axis = np.cross(u_meas, u_pred)
+        angle = math.atan2(float(np.linalg.norm(axis)), float(u_meas @ u_pred))
+        turn = rotvec_to_matrix(axis / max(float(np.linalg.norm(axis)), 1e-12) * angle)
+        info = np.zeros((6, 6))
+        info[:3, :3] = (np.eye(3) - np.outer(u_pred, u_pred)) / sigma_rad**2
+        edges.append((kf, make_transform(pose[:3, :3] @ turn, pose[:3, 3]), info))
+    return edges
 
 
 def odometry_bias_per_m(slam: Slam, min_edges: int = 20) -> F64Array:

@@ -286,6 +286,51 @@ def guided_matches(ref_desc: Any, ref_pts: Any, cur_desc: Any, cur_px: Any, T: A
     return i_out, j_out
 
 
+@jit
+def support_sums(ref_pts: Any, ref_gray: Any, cur_pts: Any, cur_gray: Any, T: Any,
+                 fx: float, fy: float, cx: float, cy: float, agree_m: float,
+                 agree_rel: float) -> Any:  # fmt: skip
+    """One pass of ``odometry.support_of``: each current point (H, W, 3; z 0 = none)
+    moved by ``T`` (= T_ref_cur) and projected into the reference (nearest pixel).
+    Returns float64[8]: current points, those on reference depth, those agreeing in
+    depth, and the sums x, y, xx, yy, xy of grey levels (x current, y reference) over
+    the agreeing ones (for their correlation)."""
+    out = np.zeros(8, np.float64)
+    h, w = ref_pts.shape[0], ref_pts.shape[1]
+    for r in range(cur_pts.shape[0]):
+        for c in range(cur_pts.shape[1]):
+            pz = cur_pts[r, c, 2]
+            if pz <= 0:
+                continue
+            out[0] += 1
+            px, py = cur_pts[r, c, 0], cur_pts[r, c, 1]
+            qx = T[0, 0] * px + T[0, 1] * py + T[0, 2] * pz + T[0, 3]
+            qy = T[1, 0] * px + T[1, 1] * py + T[1, 2] * pz + T[1, 3]
+            qz = T[2, 0] * px + T[2, 1] * py + T[2, 2] * pz + T[2, 3]
+            if qz <= 1e-3:
+                continue
+            u = np.round(qx / qz * fx + cx)
+            v = np.round(qy / qz * fy + cy)
+            if u < 0 or u >= w or v < 0 or v >= h:
+                continue
+            ui, vi = int(u), int(v)
+            zr = ref_pts[vi, ui, 2]
+            if zr <= 0:
+                continue
+            out[1] += 1
+            if abs(zr - qz) >= agree_m + agree_rel * qz:
+                continue
+            out[2] += 1
+            x = np.float64(cur_gray[r, c])
+            y = np.float64(ref_gray[vi, ui])
+            out[3] += x
+            out[4] += y
+            out[5] += x * x
+            out[6] += y * y
+            out[7] += x * y
+    return out
+
+
 def warm_up() -> None:
     """Compile (or load from the disk cache) every kernel now, on tiny inputs: a live
     node calls this before its first frame, which would otherwise wait ~2 s on an
@@ -298,3 +343,5 @@ def warm_up() -> None:
     desc = np.zeros((1, 4), np.uint64)
     guided_matches(desc, np.ones((1, 3)), desc, np.zeros((1, 2)), np.eye(4), 1.0, 1.0, 1.5,
                    1.5, 4, 4, 2.0, 0.8, 64)  # fmt: skip
+    gray = np.zeros((4, 4), np.float32)
+    support_sums(points, gray, points, gray, np.eye(4), 1.0, 1.0, 1.5, 1.5, 0.03, 0.03)

@@ -19,13 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from mapping.products import ProductFrame, write_cloud_laz, write_cloud_ply, write_mesh
+from mapping.products import (
+    MineGridTie,
+    ProductFrame,
+    write_cloud_laz,
+    write_cloud_ply,
+    write_mesh,
+)
 from mapping.slam.errors import SlamError
 from mapping.slam.evaluation import EvaluationResult
 from mapping.slam.fusion import FusedMap, FusionConfig, fuse
 from mapping.slam.georef import (
+    AccelSamples,
     AnchorOptions,
     MarkerObservations,
+    grid_of_control,
+    grid_units_per_metre,
     read_control_points,
     tie_to_markers,
 )
@@ -34,6 +43,7 @@ from mapping.slam.sources import RgbdSource
 from mapping.slam.system import FrameState, Slam, SlamConfig
 from mapping.slam.trajectory import Trajectory, read_trajectory, write_tum
 from smartmine.atomic import atomic_path
+from smartmine.geodesy import MineGrid
 from smartmine.geometry import make_transform
 from smartmine.progress import progress
 from smartmine.report import Report, Table, write_report
@@ -51,6 +61,11 @@ class RunOptions:
     rpe_delta: str = "1m"
     write_map: bool = True
     overwrite: bool = False
+    # -- slamacc (issue 19) ------------------------------------------------------------
+    mine_grid: MineGrid | None = None
+    """The markers' grid tied to a projected CRS (None: an EPSG code of the markers file,
+    else the ``mine_grid`` of a ``scene.json`` beside it, else unknown). Sets the grid's
+    units per ground metre in the anchoring and the products' ``crs.json``."""
 
 
 @dataclass
@@ -70,6 +85,10 @@ def run(
     if out_dir.exists() and not options.overwrite:
         raise SlamError(f"{out_dir} exists already (pass --overwrite to replace it)")
     control = read_control_points(options.markers) if options.markers else None
+    grid = options.mine_grid or (grid_of_control(control) if control else None)
+    anchors = options.anchors
+    if control is not None and grid is not None and anchors.grid_scale is None:
+        anchors = dataclasses.replace(anchors, grid_scale=grid_units_per_metre(grid, control))
     if options.ground_truth is not None:
         read_trajectory(options.ground_truth)  # a bad file fails now, not after the run
     slam = Slam(source.camera, options.slam)
@@ -91,9 +110,10 @@ def run(
     marker_report: dict[str, Any] | None = None
     before_anchoring = None
     if control is not None:
-        if options.ground_truth is not None and options.anchors.enabled:
+        if options.ground_truth is not None and anchors.enabled:
             before_anchoring = _evaluate(slam, options)
-        georef, anchoring = tie_to_markers(slam, markers, control, options.anchors)
+        accel = _accelerometer(source) if anchors.tilt_sigma_deg > 0 else None
+        georef, anchoring = tie_to_markers(slam, markers, control, anchors, accel)
         observed = markers.map_points({k.kf_id: k.pose for k in slam.keyframes})
         marker_report = {
             "file": str(options.markers),
@@ -101,6 +121,8 @@ def run(
             "markers_seen": sorted({k[0] for k in observed}),
             "fit": georef.summary() if georef else None,
             "pose_graph": anchoring,
+            "grid_units_per_m": anchors.grid_scale,
+            "grid": MineGridTie.of(grid).to_crs if grid is not None else None,
         }
         if georef is not None and "leave_one_out_m" in anchoring:
             marker_report["fit"]["leave_one_out_m"] = anchoring["leave_one_out_m"]
@@ -146,7 +168,7 @@ def run(
             kf_traj = kf_traj.transformed(rigid, georef.scale)
         else:
             report["frame"] += " (too few markers for the mine-grid fit)"
-    product_frame = _product_frame(georef.crs if georef is not None else None)
+    product_frame = _product_frame(georef.crs if georef is not None else None, grid)
     failed: list[str] = []
     """Degenerate results: the run still writes what it has, says this first, exits 2."""
     lost = int(report["status_counts"].get("lost", 0))
@@ -201,6 +223,28 @@ def run(
     return RunResult(out_dir, report)
 
 
+def _accelerometer(source: RgbdSource) -> AccelSamples | None:
+    """The bag's accelerometer in the camera frame (None for sources without an IMU)."""
+    path = getattr(source, "path", None)
+    topic = getattr(source, "imu_topic", None)
+    r_cam_imu = getattr(source, "R_cam_imu", None)
+    if path is None or topic is None or r_cam_imu is None:
+        return None
+    from smartmine.bagio.reader import BagReader
+    from smartmine.msgs import header_stamp_ns, imu_to_sample
+
+    stamps, forces = [], []
+    with BagReader(path) as bag:
+        for msg in bag.messages([topic]):
+            stamps.append(header_stamp_ns(msg.message))
+            forces.append(imu_to_sample(msg.message).linear_acceleration_m_s2)
+    if not stamps:
+        return None
+    return AccelSamples(
+        np.array(stamps, dtype=np.int64), np.array(forces) @ np.asarray(r_cam_imu).T
+    )
+
+
 def _empty_map_reason(slam: Slam, fusion: FusionConfig) -> str:
     """Why TSDF fusion gave no surface, from the keyframes' depth images."""
     depths_m = [k.depth_small_mm[k.depth_small_mm > 0] * 1e-3 for k in slam.keyframes]
@@ -229,20 +273,23 @@ def _evaluate(slam: Slam, options: RunOptions) -> EvaluationResult:
     return evaluate(traj, gt, alignment="se3", rpe_delta=options.rpe_delta)
 
 
-def _product_frame(crs: str | None) -> ProductFrame:
-    """EPSG codes become the products' CRS; a named grid stays a local frame."""
+def _product_frame(crs: str | None, grid: MineGrid | None) -> ProductFrame:
+    """EPSG codes become the products' CRS; a named grid tied to a CRS is a mine grid
+    with its transform; a grid without a tie, or no georeference, a local frame."""
     if crs is None:
         return ProductFrame(local_frame="SLAM map: first camera's optical frame")
     text = crs.strip().upper().removeprefix("EPSG:")
     if text.isdigit():
         return ProductFrame(crs=int(text))
-    return ProductFrame(local_frame=crs)
+    if grid is not None:
+        return ProductFrame(local_frame=crs, mine_grid=MineGridTie.of(grid, crs))
+    return ProductFrame(local_frame=f"{crs} (its tie to a CRS is unknown)")
 
 
 def _write_map(folder: Path, fused: FusedMap, frame: ProductFrame) -> None:
     rgb = np.clip(fused.vertex_colors * 255, 0, 255).astype(np.uint8)
     origin = np.floor(fused.vertices.min(axis=0)) if len(fused.vertices) else np.zeros(3)
-    local = ProductFrame(frame.crs, frame.local_frame, (origin[0], origin[1], origin[2]))
+    local = dataclasses.replace(frame, origin=(origin[0], origin[1], origin[2]))
     for name in ("map_mesh.ply", "map_mesh.glb"):
         write_mesh(folder / name, fused.vertices - origin, fused.triangles, rgb, frame=local)
     cloud_rgb = np.clip(fused.point_colors * 255, 0, 255).astype(np.uint8)
@@ -274,6 +321,9 @@ def _report(data: dict[str, Any], config: dict[str, Any], figure: Path) -> Repor
     sections = {
         "tracking": {
             "status_counts": data["status_counts"],
+            # slamreal (issue 19): frames whose estimate the frames did not support
+            "odometry_refused": data.get("odometry_refused", 0),
+            "relocalisations_rejected": data.get("relocalisations_rejected", []),
             "tracking_fps": data["tracking_fps"],
             "total_s": data["total_s"],
             "source": data["source"],

@@ -223,6 +223,8 @@ def apply_calibration(source: RgbdSource, path: Path, camera: str | None = None)
         if isinstance(source, BagSource):
             source.unusable_info = None
     source.camera = Pinhole.from_k(intrinsics.width, intrinsics.height, intrinsics.k)
+    if isinstance(source, FolderFrames):
+        source.camera_note = str(path)
 
 
 def _static_rotation(bag: Any, camera_frame: str, imu_frame: str) -> npt.NDArray[np.float64] | None:
@@ -291,41 +293,331 @@ def _pick(
     return sorted(scored, key=lambda t: ("raw" not in t, len(t)))[0]
 
 
-class FolderSource:
-    """``color/*.png`` + ``depth/*.pgm|png`` (millimetres) with given intrinsics."""
+# -- folders of images (slamreal, issue 19) ---------------------------------------------
+#
+# One class per layout behind one interface (KISS-ICP's datasets style): each lists its
+# (stamp, colour file, depth file) rows, knows its depth units, and where it can, its
+# camera and ground truth. ``open_folder`` picks the class from the folder's contents.
 
-    def __init__(self, folder: Path, camera: Pinhole, depth_scale: float = 1000.0) -> None:
+KNOWN_CAMERAS: dict[str, tuple[float, float, float, float]] = {
+    # TUM RGB-D's published colour intrinsics, by the sequence name's sensor
+    "freiburg1": (517.3, 516.5, 318.6, 255.3),
+    "freiburg2": (520.9, 521.0, 325.1, 249.7),
+    "freiburg3": (535.4, 539.2, 320.1, 247.6),
+    # ICL-NUIM (fy is -480 in its own POV-Ray convention; the PNGs are upright)
+    "living_room": (481.2, 480.0, 319.5, 239.5),
+    "traj0_frei": (481.2, 480.0, 319.5, 239.5),
+    "office": (481.2, 480.0, 319.5, 239.5),
+}
+
+
+def parse_intrinsics(text: str) -> tuple[float, float, float, float]:
+    """``fx,fy,cx,cy`` in pixels; a SlamError naming ``--intrinsics`` otherwise."""
+    import math
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise SlamError(f"--intrinsics {text!r}: want four numbers fx,fy,cx,cy (pixels)")
+    fx, fy, cx, cy = values
+    if fx <= 0 or fy <= 0:
+        raise SlamError(f"--intrinsics {text!r}: focal lengths must be positive")
+    return fx, fy, cx, cy
+
+
+class FolderFrames:
+    """Frames listed as (stamp ns, colour file, depth file) rows of one folder layout.
+
+    ``camera`` is None until given (``--intrinsics``, ``--camera-info``) or known for
+    the layout; ``ground_truth`` is the folder's trajectory of the colour frames, if any.
+    """
+
+    layout = "folder"
+    default_depth_scale = 1000.0
+    guess_camera = False
+    """Whether a sequence name may give the camera (TUM, ICL-NUIM)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        camera: Pinhole | None = None,
+        depth_scale: float | None = None,
+        max_frames: int | None = None,
+        stride: int = 1,
+    ) -> None:
         self.folder = Path(folder)
-        self.camera = camera
-        self.depth_scale = depth_scale
-        self.colors = sorted((self.folder / "color").glob("*.png"), key=_numeric_key)
-        if not self.colors:
-            raise SlamError(f"{self.folder}: no color/*.png")
-        self.description = f"folder {self.folder}"
+        self.depth_scale = self.default_depth_scale if depth_scale is None else depth_scale
+        if not (self.depth_scale > 0 and np.isfinite(self.depth_scale)):
+            raise SlamError(f"--depth-scale {self.depth_scale}: must be a positive number")
+        rows = self.rows()
+        if not rows:
+            raise SlamError(f"{self.folder}: {self.layout} folder without frames")
+        self.rows_all = rows[:: max(1, stride)][:max_frames]
+        for _, color, depth in self.rows_all:  # refused before any work, not mid-run
+            if not color.exists():
+                raise SlamError(f"{color}: no such colour image")
+            if depth is None or not depth.exists():
+                raise SlamError(f"{color}: no depth image for it ({depth or 'none listed'})")
+        self.description = f"{self.layout} folder {self.folder}"
+        self.camera_note = "given"
+        self._camera = camera or (self._known_camera() if self.guess_camera else None)
+        self.skipped_messages = 0
+
+    @property
+    def camera(self) -> Pinhole:
+        """The camera; the one error line of missing intrinsics when there is none."""
+        if self._camera is None:
+            raise SlamError(
+                f"{self.folder}: no camera intrinsics for this {self.layout} folder; give "
+                "--intrinsics fx,fy,cx,cy or --camera-info FILE"
+            )
+        return self._camera
+
+    @camera.setter
+    def camera(self, camera: Pinhole) -> None:
+        w, h = self.image_size()
+        if (camera.width, camera.height) != (w, h):
+            raise SlamError(
+                f"{self.folder}: the camera is for {camera.width}x{camera.height} images, "
+                f"the folder's are {w}x{h}"
+            )
+        self._camera = camera
+
+    # the per-layout parts
+    def rows(self) -> list[tuple[int, Path, Path | None]]:
+        raise NotImplementedError
+
+    def read_depth(self, path: Path) -> npt.NDArray[np.float32]:
+        """Depth in metres (0: none) of one depth file."""
+        import cv2
+
+        depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if depth is None or depth.ndim != 2:
+            raise SlamError(f"{path}: not a single-channel depth image")
+        return (depth.astype(np.float32) / np.float32(self.depth_scale)).astype(np.float32)
+
+    def ground_truth(self) -> Any:
+        """The folder's ground truth as a Trajectory (None: none in the folder)."""
+        return None
+
+    # shared
+    def image_size(self) -> tuple[int, int]:
+        import cv2
+
+        first = self.rows_all[0][1]
+        image = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise SlamError(f"{first}: cannot read the colour image")
+        return int(image.shape[1]), int(image.shape[0])
+
+    def _known_camera(self) -> Pinhole | None:
+        """The camera of a known sequence, from the folder's name (TUM, ICL-NUIM)."""
+        name = str(self.folder.resolve()).lower()
+        for key, (fx, fy, cx, cy) in KNOWN_CAMERAS.items():
+            if key in name:
+                w, h = self.image_size()
+                self.camera_note = f"{key}'s published intrinsics (from the folder name)"
+                return Pinhole(w, h, fx, fy, cx, cy)
+        return None
+
+    def set_intrinsics(self, fx: float, fy: float, cx: float, cy: float) -> None:
+        w, h = self.image_size()
+        self._camera = Pinhole(w, h, fx, fy, cx, cy)
+        self.camera_note = "--intrinsics"
 
     def __iter__(self) -> Iterator[RgbdFrame]:
         import cv2
 
-        for i, color_path in enumerate(self.colors):
-            stem = color_path.stem
-            depth_path = next(
+        for i, (stamp_ns, color_path, depth_path) in enumerate(self.rows_all):
+            assert depth_path is not None  # checked in __init__
+            color = cv2.imread(str(color_path), cv2.IMREAD_COLOR)
+            if color is None:
+                raise SlamError(f"{color_path}: cannot read the colour image")
+            depth = self.read_depth(depth_path)
+            if depth.shape != color.shape[:2] or depth.shape != (
+                self.camera.height,
+                self.camera.width,
+            ):
+                raise SlamError(
+                    f"{depth_path}: {depth.shape[1]}x{depth.shape[0]} depth, colour "
+                    f"{color.shape[1]}x{color.shape[0]}, camera "
+                    f"{self.camera.width}x{self.camera.height}: they must agree"
+                )
+            yield RgbdFrame(stamp_ns, np.ascontiguousarray(color[:, :, ::-1]), depth, i)
+
+
+class SlambookFolder(FolderFrames):
+    """``color/N.png`` + ``depth/N.pgm|png`` (millimetres) + optional ``pose.txt``
+    (``tx ty tz qx qy qz qw`` per frame, T_world_cam), as slambook's joinMap set.
+    Frames get stamps 0.1 s apart (the set has none)."""
+
+    layout = "slambook"
+    default_depth_scale = 1000.0
+
+    def rows(self) -> list[tuple[int, Path, Path | None]]:
+        colors = sorted((self.folder / "color").glob("*.png"), key=_numeric_key)
+        rows: list[tuple[int, Path, Path | None]] = []
+        for i, color in enumerate(colors):
+            depth = next(
                 (
                     p
-                    for p in (self.folder / "depth").glob(f"{stem}.*")
+                    for p in sorted((self.folder / "depth").glob(f"{color.stem}.*"))
                     if p.suffix in (".pgm", ".png")
                 ),
-                None,
+                self.folder / "depth" / f"{color.stem}.pgm",
             )
-            color = cv2.imread(str(color_path), cv2.IMREAD_COLOR)
-            depth = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED) if depth_path else None
-            if color is None or depth is None:
-                raise SlamError(f"{color_path}: cannot read the image or its depth")
-            yield RgbdFrame(
-                int(i * 1e8),
-                np.ascontiguousarray(color[:, :, ::-1]),
-                (depth.astype(np.float32) / self.depth_scale).astype(np.float32),
-                i,
+            rows.append((i * 100_000_000, color, depth))
+        return rows
+
+    def ground_truth(self) -> Any:
+        from mapping.slam.trajectory import Trajectory
+        from smartmine.geometry import quat_to_matrix
+
+        path = self.folder / "pose.txt"
+        if not path.exists():
+            return None
+        try:
+            table = np.loadtxt(path, ndmin=2)
+        except ValueError as err:
+            raise SlamError(f"{path}: not rows of tx ty tz qx qy qz qw ({err})") from None
+        if table.shape[1] != 7:
+            raise SlamError(f"{path}: {table.shape[1]} columns, want tx ty tz qx qy qz qw")
+        n = min(len(table), len(self.rows()))
+        poses = np.tile(np.eye(4), (n, 1, 1))
+        for k in range(n):
+            poses[k, :3, :3] = quat_to_matrix(table[k, 3:])
+            poses[k, :3, 3] = table[k, :3]
+        stamps = np.array([r[0] for r in self.rows()[:n]], dtype=np.float64) * 1e-9
+        return Trajectory(stamps, poses, "pose.txt")
+
+
+FolderSource = SlambookFolder
+"""The older name (tests, benchmarks)."""
+
+
+class TumFolder(FolderFrames):
+    """TUM RGB-D layout: ``rgb.txt`` and ``depth.txt`` (``stamp file`` rows) with
+    ``rgb/`` and ``depth/`` PNGs, depth 5000 units per metre, optional
+    ``groundtruth.txt``; colour and depth associated by nearest stamp within 20 ms
+    (TUM's associate.py). ICL-NUIM's TUM-compatible sets have the same layout."""
+
+    layout = "TUM RGB-D"
+    default_depth_scale = 5000.0
+    guess_camera = True
+    max_difference_s = 0.02
+
+    def rows(self) -> list[tuple[int, Path, Path | None]]:
+        colors = self._list("rgb.txt")
+        depths = self._list("depth.txt")
+        if not depths:
+            raise SlamError(f"{self.folder / 'depth.txt'}: no depth images listed")
+        d_stamps = np.array([s for s, _ in depths])
+        rows: list[tuple[int, Path, Path | None]] = []
+        for stamp, color in colors:
+            k = int(np.argmin(np.abs(d_stamps - stamp)))
+            if abs(d_stamps[k] - stamp) > self.max_difference_s:
+                self.skipped_unmatched = getattr(self, "skipped_unmatched", 0) + 1
+                continue
+            rows.append((round(stamp * 1e9), color, depths[k][1]))
+        return rows
+
+    def _list(self, name: str) -> list[tuple[float, Path]]:
+        path = self.folder / name
+        if not path.exists():
+            raise SlamError(f"{path}: missing (a TUM RGB-D folder lists its images there)")
+        out = []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split()
+            try:
+                stamp = float(parts[0])
+                out.append((stamp, self.folder / parts[1]))
+            except (ValueError, IndexError):
+                raise SlamError(f"{path}:{n}: want 'timestamp filename', got {line!r}") from None
+        return out
+
+    def ground_truth(self) -> Any:
+        from mapping.slam.trajectory import read_trajectory
+
+        path = self.folder / "groundtruth.txt"
+        return read_trajectory(path, "tum") if path.exists() else None
+
+
+class IclNuimFolder(FolderFrames):
+    """ICL-NUIM's POV-Ray native layout: ``scene_00_NNNN.png`` with ``scene_00_NNNN.depth``
+    (text: the Euclidean distance of each pixel's point from the camera centre, row by
+    row), turned into depth along the optical axis. Stamps are 1/30 s apart. The
+    distances are taken as metres (``--depth-scale`` 1); the pose files are not read."""
+
+    layout = "ICL-NUIM"
+    default_depth_scale = 1.0
+    guess_camera = True
+
+    def rows(self) -> list[tuple[int, Path, Path | None]]:
+        colors = sorted(self.folder.glob("scene_*_[0-9][0-9][0-9][0-9].png"))
+        return [(round(i * 1e9 / 30), c, c.with_suffix(".depth")) for i, c in enumerate(colors)]
+
+    def read_depth(self, path: Path) -> npt.NDArray[np.float32]:
+        cam = self.camera
+        try:
+            dist = np.loadtxt(path, dtype=np.float64).ravel()
+        except ValueError as err:
+            raise SlamError(f"{path}: not a POV-Ray depth file ({err})") from None
+        if dist.size != cam.width * cam.height:
+            raise SlamError(
+                f"{path}: {dist.size} values, want {cam.width}x{cam.height} = "
+                f"{cam.width * cam.height}"
             )
+        u = (np.arange(cam.width) - cam.cx) / cam.fx
+        v = (np.arange(cam.height) - cam.cy) / cam.fy
+        norm = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2 + 1.0)
+        z = dist.reshape(cam.height, cam.width) / norm / self.depth_scale
+        return np.asarray(z, dtype=np.float32)
+
+
+LAYOUTS: dict[str, type[FolderFrames]] = {
+    "tum": TumFolder,
+    "icl-nuim": IclNuimFolder,
+    "slambook": SlambookFolder,
+}
+
+
+def folder_layout(folder: Path) -> type[FolderFrames]:
+    """The layout class of ``folder`` from what it holds; a SlamError listing the
+    layouts otherwise."""
+    folder = Path(folder)
+    if (folder / "rgb.txt").exists() or (folder / "depth.txt").exists():
+        return TumFolder
+    if any(folder.glob("scene_*_[0-9][0-9][0-9][0-9].depth")):
+        return IclNuimFolder
+    if (folder / "color").is_dir():
+        return SlambookFolder
+    raise SlamError(
+        f"{folder}: not an RGB-D folder this reads: TUM RGB-D / ICL-NUIM (rgb.txt, "
+        "depth.txt, rgb/, depth/), ICL-NUIM native (scene_00_NNNN.png + .depth) or "
+        "slambook (color/N.png, depth/N.pgm, pose.txt)"
+    )
+
+
+def open_folder(
+    folder: Path,
+    intrinsics: str | None = None,
+    depth_scale: float | None = None,
+    max_frames: int | None = None,
+    stride: int = 1,
+) -> FolderFrames:
+    """The frames of ``folder`` (layout guessed from its contents), with the camera of
+    ``intrinsics`` (``fx,fy,cx,cy``) when given."""
+    kind = folder_layout(folder)
+    given = parse_intrinsics(intrinsics) if intrinsics is not None else None
+    source = kind(folder, None, depth_scale, max_frames, stride)
+    if given is not None:
+        source.set_intrinsics(*given)
+    return source
 
 
 def _numeric_key(path: Path) -> tuple[int, str]:

@@ -80,6 +80,14 @@ class SlamConfig:
     """Live: loop search in a worker thread and pose-graph optimisation in a child
     process, so that they never hold up the pose (:mod:`mapping.slam.backend`). Off
     (offline): in line, and the same input gives the same trajectory on every run."""
+    # -- slamreal (issue 19): relocalisation verified before it is accepted -------------
+    reloc_agree_m: float = 0.10
+    """A relocalisation is confirmed when a second view (another keyframe, or the next
+    frame) puts the camera within this distance..."""
+    reloc_agree_deg: float = 5.0
+    """...and this angle of the candidate pose."""
+    reloc_second_keyframes: int = 3
+    """Other keyframes (nearest the candidate pose first) tried as the second view."""
 
 
 @dataclass
@@ -123,6 +131,9 @@ class FrameState:
     status: str
     """tracked | keyframe | relocalised | lost | new_segment | skipped"""
     detail: str = ""
+
+
+PendingRelocalisation = tuple[RgbdFrame, "TrackedFrame", "Keyframe", OdometryResult, FrameState]
 
 
 @dataclass
@@ -200,6 +211,13 @@ class Slam:
 
             self.backend = LoopCloser(self)
         self.backend_stats: dict[str, Any] = {}
+        self.reloc_pending: PendingRelocalisation | None = None
+        """A relocalisation no second keyframe could confirm: (frame, tracked, keyframe,
+        its result, its state), confirmed or dropped by the next frame."""
+        self.odometry_refused = 0
+        """Frames lost because the frames did not support the estimate (not "ok")."""
+        self.reloc_rejected: list[str] = []
+        """Why each rejected relocalisation candidate was rejected."""
 
     # -- public ------------------------------------------------------------------------
     def step(self, frame: RgbdFrame) -> FrameState:
@@ -231,6 +249,8 @@ class Slam:
         if not result.ok:
             self.lost_since = frame.index
             self.lost_count += 1
+            if result.support is not None:  # estimated, then refused by its checks
+                self.odometry_refused += 1
             return self._record(
                 FrameState(frame.index, frame.stamp_ns, None, "lost", result.reason)
             )
@@ -329,24 +349,135 @@ class Slam:
 
     # -- loss and recovery -------------------------------------------------------------
     def _recover(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState:
+        if self.reloc_pending is not None:
+            state = self._confirm_pending(frame, tracked)
+            if state is not None:
+                return state
         candidates = self._place_candidates(thumbnail(frame), None, exclude_recent=0)
+        tried: set[int] = set()
         for kf in [self.keyframes[-1], *candidates]:
+            if kf.kf_id in tried:
+                continue
+            tried.add(kf.kf_id)
             result = self._verify(kf, tracked, None)
-            if result is not None and result.ok:
-                self.lost_since = None
-                self.segment_seed = None
-                self.velocity = np.eye(4)
-                self.last_T_kf_cam = np.eye(4)
-                pose = kf.pose @ result.T_ref_cur
-                self._add_keyframe(frame, tracked, pose, (kf, result.T_ref_cur, result.information))
-                return FrameState(
-                    frame.index, frame.stamp_ns, pose, "relocalised", f"against keyframe {kf.kf_id}"
-                )
+            if result is None or not result.ok:
+                continue
+            confirmed, why = self.check_relocalisation(kf, tracked, result.T_ref_cur)
+            if confirmed is False:
+                self.reloc_rejected.append(f"frame {frame.index}: {why}")
+                continue
+            if confirmed is None:  # no second keyframe sees it: the next frame decides
+                state = FrameState(
+                    frame.index, frame.stamp_ns, None, "lost",
+                    f"relocalisation against keyframe {kf.kf_id} waits for the next frame",
+                )  # fmt: skip
+                self.reloc_pending = (frame, tracked, kf, result, state)
+                self.lost_count += 1
+                return state
+            self._relocalise(frame, tracked, kf, result.T_ref_cur, result.information)
+            pose = kf.pose @ result.T_ref_cur
+            return FrameState(
+                frame.index, frame.stamp_ns, pose, "relocalised",
+                f"against keyframe {kf.kf_id}, {why}",
+            )  # fmt: skip
         assert self.lost_since is not None
         if frame.index - self.lost_since < self.config.relocalise_frames:
             self.lost_count += 1
             return FrameState(frame.index, frame.stamp_ns, None, "lost", "relocalisation failed")
         return self._new_segment(frame, tracked)
+
+    def _relocalise(
+        self,
+        frame: RgbdFrame,
+        tracked: TrackedFrame,
+        kf: Keyframe,
+        T_kf_cam: F64Array,
+        information: F64Array,
+    ) -> Keyframe:
+        """Tracking resumes at ``frame``, placed against keyframe ``kf``."""
+        self.lost_since = None
+        self.segment_seed = None
+        self.reloc_pending = None
+        self.velocity = np.eye(4)
+        self.last_T_kf_cam = np.eye(4)
+        return self._add_keyframe(frame, tracked, kf.pose @ T_kf_cam, (kf, T_kf_cam, information))
+
+    def check_relocalisation(
+        self, kf: Keyframe, tracked: TrackedFrame, T_kf_cam: F64Array
+    ) -> tuple[bool | None, str]:
+        """Whether a relocalisation candidate ``T_kf_cam`` is verified: ``kf``'s depth and
+        texture must support it (``odometry.Support``), and a second keyframe that the
+        candidate says sees the frame must place it alike. True with which keyframe
+        confirmed it, False with why not, None when no other keyframe is predicted to
+        see the frame (the next frame must confirm it).
+
+        Why a second view: place recognition picks look-alike places, and PnP over their
+        matches can fit a pose the first keyframe's checks pass on (measured on real
+        Kinect frames, docs/notes/issue-19-slamreal.md); an independent view seldom
+        agrees with a wrong pose."""
+        from mapping.slam.odometry import FeatureFit, support_of
+
+        none = FeatureFit(None, np.zeros(0, int), np.zeros(0, int))
+        config = self.odometry.config
+        own = support_of(self._full(kf), tracked, self.cam, T_kf_cam, none, config)
+        refusal = own.refusal(config)
+        if refusal:
+            return False, f"keyframe {kf.kf_id} does not support the candidate: {refusal}"
+        pose = kf.pose @ T_kf_cam
+        others = sorted(
+            (k for k in self.keyframes if k is not kf),
+            key=lambda k: float(np.linalg.norm(k.pose[:3, 3] - pose[:3, 3])),
+        )[: self.config.reloc_second_keyframes]
+        for other in others:
+            full = self._full(other)
+            predicted = np.linalg.inv(other.pose) @ pose
+            overlap = support_of(full, tracked, self.cam, predicted, none, config).overlap
+            if overlap < config.min_overlap:
+                continue  # the candidate says this keyframe does not see the frame
+            result = self.odometry.estimate(full, tracked, predicted, guided=False)
+            if not result.ok:
+                return False, (
+                    f"keyframe {other.kf_id} should see {overlap:.0%} of the frame at the "
+                    f"candidate pose, but does not support it ({result.reason})"
+                )
+            dt_m, dr_deg = _difference(result.T_ref_cur, predicted)
+            if dt_m > self.config.reloc_agree_m or dr_deg > self.config.reloc_agree_deg:
+                return False, (
+                    f"keyframe {other.kf_id} places the frame {dt_m:.2f} m / {dr_deg:.1f} deg "
+                    "from the candidate pose"
+                )
+            return True, f"confirmed by keyframe {other.kf_id} ({dt_m:.3f} m, {dr_deg:.2f} deg)"
+        return None, "no second keyframe sees the frame"
+
+    def _confirm_pending(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState | None:
+        """The frame after an unconfirmed relocalisation: tracked against that frame and
+        relocalised against the same keyframe on its own, the two must agree; then both
+        frames are placed (the earlier frame's state turns to relocalised). None: the
+        candidate is dropped and this frame relocalises afresh."""
+        assert self.reloc_pending is not None
+        pend_frame, pend_tracked, kf, pend_result, pend_state = self.reloc_pending
+        self.reloc_pending = None
+        T_kf_pend = pend_result.T_ref_cur
+        step = self.odometry.estimate(pend_tracked, tracked, None)
+        direct = self._verify(kf, tracked, None)
+        if not step.ok or direct is None or not direct.ok:
+            why = step.reason if not step.ok else "no independent fit against the keyframe"
+            self.reloc_rejected.append(f"frame {pend_frame.index}: next frame: {why}")
+            return None
+        dt_m, dr_deg = _difference(direct.T_ref_cur, T_kf_pend @ step.T_ref_cur)
+        if dt_m > self.config.reloc_agree_m or dr_deg > self.config.reloc_agree_deg:
+            self.reloc_rejected.append(
+                f"frame {pend_frame.index}: the next frame disagrees by {dt_m:.2f} m / "
+                f"{dr_deg:.1f} deg"
+            )
+            return None
+        new_kf = self._relocalise(pend_frame, pend_tracked, kf, T_kf_pend, pend_result.information)
+        pend_state.status = "relocalised"
+        pend_state.pose = new_kf.pose
+        pend_state.detail = f"against keyframe {kf.kf_id}, confirmed by the next frame"
+        self.lost_count -= 1
+        self.last_stamp_ns = pend_frame.stamp_ns
+        return self._accept(frame, tracked, new_kf, step)
 
     def _new_segment(self, frame: RgbdFrame, tracked: TrackedFrame) -> FrameState:
         """Relocalisation has failed for ``relocalise_frames``: start a new segment, but
@@ -530,7 +661,7 @@ class Slam:
         depth = kf.depth_small_mm.astype(np.float32) / 1000.0
         depth[depth >= self.odometry.config.max_depth_m] = 0
         levels = {}
-        for factor in self.odometry.config.icp_levels:
+        for factor in {*self.odometry.config.icp_levels, self.odometry.config.support_level}:
             small = downsample_depth(depth, max(1, factor // s))
             points = backproject(small, self.cam.scaled(factor))
             levels[factor] = (points, normals_of(points))
@@ -589,6 +720,14 @@ class Slam:
             ],
             "loop_closures": [vars(lc) for lc in self.loops],
             "loop_candidates_rejected": self.rejected_loops,
+            "odometry_refused": self.odometry_refused,
+            "relocalisations_rejected": list(self.reloc_rejected),
             "gyro_bias_rad_s": self.gyro_bias.tolist(),
             **(self.backend.stats() if self.backend is not None else self.backend_stats),
         }
+
+
+def _difference(a: F64Array, b: F64Array) -> tuple[float, float]:
+    """Translation (m) and rotation (deg) between two poses."""
+    d = np.linalg.inv(a) @ b
+    return float(np.linalg.norm(d[:3, 3])), math.degrees(float(rotation_angle(d[:3, :3])))
