@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from smartmine.geometry import rotvec_to_matrix
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -92,15 +94,9 @@ class _Problem:
 
 
 def _rotate(rotvec: F64, vectors: F64) -> F64:
-    """Rodrigues rotation of each vector by its rotation vector (both (N, 3))."""
-    theta = np.linalg.norm(rotvec, axis=1, keepdims=True)
-    small = theta < 1e-12
-    axis = np.where(small, 0.0, rotvec / np.where(small, 1.0, theta))
-    cos, sin = np.cos(theta), np.sin(theta)
-    cross = np.cross(axis, vectors)
-    dot = np.sum(axis * vectors, axis=1, keepdims=True)
-    rotated: F64 = vectors * cos + cross * sin + axis * dot * (1.0 - cos)
-    return np.where(small, vectors + np.cross(rotvec, vectors), rotated)
+    """Each vector rotated by its rotation vector (both (N, 3))."""
+    rotated: F64 = np.einsum("nij,nj->ni", rotvec_to_matrix(rotvec), vectors)
+    return rotated
 
 
 def _build(
@@ -236,7 +232,7 @@ def _write_back(rec: Any, prob: _Problem, x: F64) -> None:
     dr, t, pts = _unpack(prob, x)
     for k, image_id in enumerate(prob.image_ids):
         image = rec.images[image_id]
-        rot = _rotate(np.repeat(dr[k : k + 1], 3, axis=0), prob.rot0[k].T).T
+        rot = rotvec_to_matrix(dr[k]) @ prob.rot0[k]
         pose = pycolmap.Rigid3d(np.hstack([rot, t[k][:, None]]))
         rec.frame(image.frame_id).set_cam_from_world(image.camera_id, pose)
     for k, pid in enumerate(prob.tie_ids):
@@ -298,11 +294,12 @@ def _solve(prob: _Problem, x0: F64, opts: AdjustOptions) -> tuple[F64, int, floa
         normal, grad = (jw.T @ jw).tocsr(), jw.T @ (sqrt_w * f)
         while damping < 1e10:
             dx = _schur_step(normal, grad, damping, n_cam)
-            f_new = _residuals(x + dx, prob)
-            cost_new, w_new = _huber(f_new, opts.huber_sigmas)
             steps += 1
-            if cost_new < cost:
-                break
+            if np.all(np.isfinite(dx)):  # a singular solve: more damping, as for a worse cost
+                f_new = _residuals(x + dx, prob)
+                cost_new, w_new = _huber(f_new, opts.huber_sigmas)
+                if cost_new < cost:
+                    break
             damping *= 10.0
         else:
             break
