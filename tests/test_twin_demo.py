@@ -34,6 +34,13 @@ from twin.demo import (
 from twin.demo import run as run_demo
 from twin.scoring import FROM_REPORT, FROM_TRUTH, Figure, hsi_figures, sfm_figures, slam_figures
 
+REPRODUCIBLE = {"sfm": 1e-3, "hsi": 1e-3, "slam": 1e-9}
+"""Relative agreement of two runs of a stage on the same input with the same settings.
+COLMAP's multithreaded matching and bundle adjustment are repeatable only to ~1e-4 when
+the machine is loaded (seen in CI: reprojection 0.222469 vs 0.222435 px; on an idle
+machine two runs agree to 1e-15), and the HSI zones are scored on that run's DSM; SLAM is
+single-threaded and repeatable."""
+
 SMALL = DemoConfig(pit_width_m=90.0, pit_depth_m=25.0, drift_route="through", drift_frames=30)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -240,6 +247,12 @@ def test_the_demo_table_equals_the_separate_commands(
     theirs = {(f.stage, f.name): f.to_json() for f in separate}
     ours = {(f["stage"], f["name"]): f for f in doc["figures"]}
     assert set(ours) == set(theirs)
+    runs = doc["paths"]["runs"]
+    for stage, site in (("sfm", "open-pit"), ("slam", "drift")):  # the same settings, exactly
+        config = Path(runs[site]["run_dir"]) / stage / "config.json"
+        assert json.loads(config.read_text()) == json.loads(
+            (stages[stage] / "config.json").read_text()
+        )
     for key, figure in ours.items():
         other = theirs[key]
         assert (figure["source"], figure["goal"], figure["met"]) == (
@@ -248,7 +261,7 @@ def test_the_demo_table_equals_the_separate_commands(
         if other["value"] is None:
             assert figure["value"] is None, key
         else:
-            assert figure["value"] == pytest.approx(other["value"], rel=1e-9, abs=1e-12), key
+            assert figure["value"] == pytest.approx(other["value"], rel=REPRODUCIBLE[key[0]]), key
 
 
 def test_the_demo_says_what_failed_first_and_exits_2(demo: Path) -> None:
