@@ -115,8 +115,9 @@ class HsiConfig:
     """Log-normal sigma of a variant's brightness (0.15: about ±15 %)."""
     distortion_rel: float = 0.0
     """RMS of a variant's smooth multiplicative spectral distortion (0.03: 3 %)."""
-    patch_m: float = 1.0
-    """Size of the ground squares sharing one variant, metres."""
+    patch_m: float = 2.0
+    """Size of the ground squares sharing one variant, metres (2 m: about one
+    hyperspectral pixel of the open-pit survey, 64 px over 65° from ~140 m)."""
 
 
 @dataclass

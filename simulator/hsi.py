@@ -85,7 +85,7 @@ class Variability:
     """Log-normal sigma of each variant's brightness factor (0.15: ±15 %)."""
     distortion_rel: float = 0.0
     """RMS of each variant's smooth multiplicative distortion (3 cosines over the range)."""
-    patch_m: float = 1.0
+    patch_m: float = 2.0
     """Ground patches this size (m) share one variant (drawn per patch by its position)."""
     seed: int = 0
 
