@@ -14,14 +14,15 @@ Scenarios (each printed under its name):
 - ``same source``: the default simulator (``hsi.spectra: measured``): zone spectra are the
   bundled library's class means, the classifier's own spectra (circular: the figure of
   issue 12);
-- ``same source + variability``: the bundled samples drawn per ground patch, with
+- ``same source, N variants …``: the bundled samples drawn per ground patch, with
   brightness and smooth spectral distortion (``hsi.variants`` …);
-- ``different source <library>``: zone spectra drawn from another library
+- ``DIFFERENT source <library>``: zone spectra drawn from another library
   (``hsi.spectra: library``: USGS splib07 / splib06 ENVI by default, the bundled samples
   left out by sample id) with the same variability. Zones whose mineral has no other
   sample there (schwertmannite, water in splib06/07) fall back to the bundled samples and
   are marked ``SAME SOURCE (fallback)``; the contamination figure is printed with them
-  and for the different-source zones only.
+  and for the different-source zones only. Then each of the library's samples of the
+  zones' minerals classified alone (where the misreads come from).
 
 Per zone: recall (pure pixels of the zone given one of its classes) and precision (pure
 pixels given its classes that are of the zone). Contamination: the jarosite and
@@ -34,7 +35,8 @@ Then (unless ``--no-ortho``) the map: a small simulator run (bag, dem.tif, class
 is classified frame by frame and orthorectified onto the DEM (``smartmine hsi ortho``);
 prints the seen extent beside the scene's extent (EPSG:32644) and the accuracy per zone
 in map coordinates against the simulator's zone raster ``classes.tif`` (cells whose
-neighbourhood is one zone), for snapshot frames and for push-broom lines.
+neighbourhood is one zone), for snapshot frames and for push-broom lines (same source),
+and for snapshot frames from the first different-source library.
 
     python benchmarks/hsi_sim.py [--frames 6] [--purity 0.9] [--library PATH ...]
         [--variants 8] [--brightness 0.15] [--distortion 0.03] [--synthetic] [--no-ortho]
@@ -283,6 +285,13 @@ def main() -> None:
         ortho_check("snapshot frames", {"frames": args.frames})
         lines: dict[str, object] = {"mode": "pushbroom", "height": 16}
         ortho_check("push-broom lines (16 per frame)", {"frames": args.frames, "hsi": lines})
+        for _, overrides, different in scenarios:
+            if different:  # the first other library, on the map too
+                ortho_check(
+                    f"snapshot frames, DIFFERENT source {Path(overrides['library']).name}",
+                    {"frames": args.frames, "hsi": overrides},
+                )
+                break
 
 
 def ortho_check(what: str, overrides: dict[str, object]) -> None:
