@@ -96,7 +96,8 @@ class HsiConfig:
     """hsi_optical_frame origin in camera_link (FLU), metres."""
     # --- issue 20 (helper hsisim): zone spectra from another library, variability ---
     library: str = ""
-    """``spectra: library``: an ENVI (``.hdr``/``.sli``) or CSV spectral library the zone
+    """``spectra: library``: an ENVI (``.hdr``/``.sli``) or CSV spectral library (a path
+    relative to the working directory or absolute) the zone
     spectra are drawn from instead of the bundled one (e.g. USGS splib06/splib07): each
     zone's minerals found by name (hyperspectral.minerals.mineral_of), mixtures left out,
     so a classifier using the bundled library meets other samples, not its own spectra."""
