@@ -107,6 +107,8 @@ def _bad_compat(option: tuple[str, ...], name: str) -> BadInput:
         _bad_compat(("--continuum-removal",), "--continuum-removal"),
         _bad_compat(("--classes", "Jarosite"), "--classes"),
         _bad_compat(("--class-threshold", "x=0.1"), "--class-threshold"),
+        _bad_compat(("--irradiance", "{d}/irr.csv"), "--irradiance"),
+        _bad_compat(("--model", "{d}/m.pt"), "--model"),
         BadInput(
             "compat-bundled",
             ("hsi", "classify", "{d}/c.hdr", "--out", "{d}/o", "--compat", "pycoal"),
