@@ -48,6 +48,10 @@ class ClassifiedTile:
     """(h, w, C) best score per class."""
     best_spectrum: npt.NDArray[np.int32]
     """(h, w) index of the chosen library spectrum, -1 where none."""
+    margin: F32Array | None = None
+    """(h, w) score distance between the best and the second-best class (SAM: radians,
+    SID: divergence); NaN where no data or only one class. (hsicompat: field added for the
+    pycoal classifier; hsimem computes it for SAM/SID.)"""
 
 
 class LibraryClassifier:

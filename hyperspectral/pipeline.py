@@ -25,21 +25,37 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.calibrate import continuum_removed, good_band_mask
-from hyperspectral.classify import LibraryClassifier, confidence
+from hyperspectral.classify import ClassifiedTile, LibraryClassifier, confidence
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
+from hyperspectral.labels import compare_with_labels, read_labels
 from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
 from hyperspectral.outputs import class_report, write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
 
 F32Array = npt.NDArray[np.float32]
+COMPAT_MODES = ("pycoal",)
+
+
+class Classifier(Protocol):
+    """What the tile loop needs of a classifier (``LibraryClassifier``, the pycoal one)."""
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+    @property
+    def library(self) -> SpectralLibrary: ...
+    @property
+    def band_mask(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def method(self) -> Literal["sam", "sid"]: ...
+    def classify_block(self, block: F32Array, valid: npt.NDArray[np.bool_]) -> ClassifiedTile: ...
 
 
 @dataclass
@@ -70,6 +86,13 @@ class ClassifyConfig:
     """Leave out library spectra with missing points within the cube's wavelength range
     (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
     valid bands, which favours spectra missing the informative bands)."""
+    # hsicompat (issue 20): reproduce another tool's classifier
+    compat: str = ""
+    """"pycoal": pycoal's SAM (pixels resampled onto the raw ENVI library, every band,
+    sentinels kept, its no-data rule; classes = spectrum names) to check its class maps
+    pixel for pixel; ``drop_bad_bands``/``skip_incomplete_spectra`` do not apply, and
+    SID, continuum removal, irradiance, class subsets and per-class thresholds are
+    refused. Empty = our own classifier."""
 
 
 def contamination_index(
@@ -106,9 +129,15 @@ def band_mask(
     return np.asarray(mask, bool)
 
 
-def build_classifier(config: ClassifyConfig, cube: Cube) -> LibraryClassifier:
+def build_classifier(config: ClassifyConfig, cube: Cube) -> Classifier:
     """The configured library classifier for the cube's bands (library resampled, bad
-    bands masked, global and per-class thresholds combined)."""
+    bands masked, global and per-class thresholds combined), or pycoal's
+    (``config.compat == "pycoal"``: raw library, every band, see ``pycoal_compat``)."""
+    if config.compat == "pycoal":
+        from hyperspectral.pycoal_compat import PycoalClassifier
+
+        check_compat(config)
+        return PycoalClassifier(config.library, cube.require_wavelengths(), config.threshold)
     library = prepare_library(config, cube)
     if config.continuum_removal:  # pixels are continuum-removed: so must the library be
         import dataclasses
@@ -173,8 +202,6 @@ def read_labels_for(
     """The ``--labels`` raster checked against the cube before any work, or None."""
     if not config.labels:
         return None
-    from hyperspectral.model import read_labels
-
     return read_labels(Path(config.labels), shape)
 
 
@@ -189,13 +216,39 @@ def check_classify_config(config: ClassifyConfig) -> None:
             raise HyperspectralError(f"{option} = {value}: want a finite score >= 0")
     if not (math.isfinite(config.tile_mb) and 0.01 <= config.tile_mb <= 1e5):
         raise HyperspectralError(f"--tile-mb {config.tile_mb}: want 0.01..100000 MB")
+    check_compat(config)
+
+
+def check_compat(config: ClassifyConfig) -> None:
+    """``--compat`` known, and no option that contradicts what it reproduces."""
+    if not config.compat:
+        return
+    if config.compat not in COMPAT_MODES:
+        raise HyperspectralError(
+            f"--compat {config.compat}: unknown (want {', '.join(COMPAT_MODES)})"
+        )
+    contradicting = [
+        ("--method sid", config.method != "sam", "pycoal's classifier is SAM"),
+        ("--continuum-removal", config.continuum_removal, "pycoal classified reflectance as is"),
+        ("--irradiance", bool(config.irradiance), "pycoal classified reflectance as is"),
+        ("--classes", bool(config.classes), "pycoal used every spectrum of the library file"),
+        ("--class-threshold", bool(config.class_thresholds), "pycoal had one threshold"),
+        (
+            f"--library {config.library}",
+            config.library == "bundled" or not config.library.lower().endswith((".hdr", ".sli")),
+            "pycoal read an ENVI spectral library (.hdr/.sli), e.g. USGS splib06",
+        ),
+    ]
+    for option, present, why in contradicting:
+        if present:
+            raise HyperspectralError(f"{option} contradicts --compat pycoal ({why})")
 
 
 def _classify_into(
     out: Path,
     config: ClassifyConfig,
     cube: Cube,
-    classifier: LibraryClassifier,
+    classifier: Classifier,
     divisor: npt.NDArray[np.float32] | None,
     truth: tuple[npt.NDArray[np.int64], list[str]] | None,
     cube_path: Path,
@@ -241,7 +294,7 @@ def _classify_into(
             tile_heat[np.isnan(tile.best_score)] = np.nan
             heat[start:stop] = tile_heat
             scores_tif.write(start, confidence(tile.class_scores, config.method))
-        if valid_pixels == 0:
+        if valid_pixels == 0 and config.compat != "pycoal":  # pycoal writes all 'No data'
             raise HyperspectralError(
                 f"{cube.source}: no pixel holds data (every one is NaN, infinite, the "
                 "'data ignore value' or the same in every band)"
@@ -292,7 +345,7 @@ def _classify_into(
     tables = []
     if truth is not None:
         agreement, table = compare_with_labels(truth, labels, names, out)
-        report["agreement_with_labels"] = agreement
+        report.update(agreement)  # hsicompat: None + agreement_reason when nothing compared
         tables.append(table)
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     write_hsi_report(
@@ -302,36 +355,3 @@ def _classify_into(
         asdict(config),
         tables,
     )
-
-
-def compare_with_labels(
-    reference: tuple[npt.NDArray[np.int64], list[str]],
-    labels: npt.NDArray[np.uint16],
-    names: list[str],
-    out: Path,
-) -> tuple[float, Any]:
-    """Agreement (share of labelled pixels whose reference class name equals ours,
-    case-insensitive) and a per-reference-class table; writes confusion.png."""
-    from hyperspectral import outputs
-    from smartmine.report import Table
-
-    truth, truth_names = reference
-    ours = ["unclassified", *names]
-    matrix = np.zeros((len(truth_names), len(ours)), np.int64)
-    mask = truth >= 0
-    np.add.at(matrix, (truth[mask], labels[mask].astype(np.int64)), 1)
-    lookup = {n.lower(): i for i, n in enumerate(ours)}
-    rows, agree = [], 0
-    for t, name in enumerate(truth_names):
-        same = lookup.get(name.lower())
-        hits = int(matrix[t, same]) if same is not None else 0
-        agree += hits
-        total = int(matrix[t].sum())
-        rows.append([name, total, hits, round(hits / total, 4) if total else None])
-    used = np.flatnonzero(matrix.sum(axis=0))  # only the classes we predicted there
-    outputs.confusion_png(
-        out / "confusion.png", matrix[:, used], truth_names, [ours[i] for i in used]
-    )
-    agreement = agree / max(1, int(mask.sum()))
-    columns = ["reference class", "pixels", "same class", "agreement"]
-    return round(agreement, 6), Table("agreement with the reference labels", columns, rows)
