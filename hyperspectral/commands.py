@@ -75,6 +75,19 @@ def _add_library_classifier_args(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="CSV of the illumination spectrum (irradiance_rel) to divide at-sensor cubes by",
     )
+    _add_contamination_arg(p)
+
+
+def _add_contamination_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--contamination",
+        type=Path,
+        metavar="FILE",
+        help="contamination weights overriding the built-in ones (by the mineral each class "
+        "name names, see 'hsi library list'): CSV 'name,weight' or JSON {name: weight}, "
+        "name = mineral, class name or class-name prefix, weight 0..1. No class with a "
+        "weight > 0: no heat map, a warning, exit 3",
+    )
 
 
 def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
@@ -108,6 +121,7 @@ def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
         labels=str(getattr(args, "labels", None) or ""),
         wavelengths=str(getattr(args, "wavelengths", None) or ""),
         irradiance=str(args.irradiance or ""),
+        contamination=str(args.contamination or ""),
     )
     check_classify_config(config)
     return config
@@ -177,7 +191,7 @@ def _ortho(args: argparse.Namespace) -> int:
     for name, zone in summary.get("reference_zones", {}).items():
         print(f"  {name}: {zone['accuracy']:.1%} of {zone['cells']} cells")
     print(f"-> {out}")
-    return 0
+    return _report_warnings(out)
 
 
 def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -219,8 +233,12 @@ def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_library(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("library", help="list or show spectral library spectra")
     lib = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
-    ls = lib.add_parser("list", help="list the spectra and their classes")
+    ls = lib.add_parser(
+        "list",
+        help="list the spectra, their classes and each class's contamination mineral and weight",
+    )
     ls.add_argument("--library", default="bundled")
+    _add_contamination_arg(ls)
     ls.set_defaults(handler=_library_list)
     show = lib.add_parser("show", help="print (and plot) spectra by class or name")
     show.add_argument("names", nargs="+")
@@ -280,9 +298,15 @@ def _classify(args: argparse.Namespace) -> int:
     if args.model is not None:
         from hyperspectral.model import classify_with_model
 
-        out = classify_with_model(args.model, args.cube, args.out, overwrite=args.overwrite)
+        out = classify_with_model(
+            args.model,
+            args.cube,
+            args.out,
+            overwrite=args.overwrite,
+            contamination_path=str(args.contamination or ""),
+        )
         print(f"classified with {args.model} -> {out}")
-        return 0
+        return _report_warnings(out)
     from hyperspectral.pipeline import run
 
     config = _classify_config(args)
@@ -297,7 +321,20 @@ def _classify(args: argparse.Namespace) -> int:
             area = f" {entry['area_m2']:.1f} m2" if "area_m2" in entry else ""
             print(f"{entry['name']}: {entry['pixels']} px{area}")
     print(f"{report['summary']['crs'] or 'image coordinates (no CRS)'} -> {out}")
-    return 0
+    return _report_warnings(out)
+
+
+def _report_warnings(out: Path) -> int:
+    """Print the report's warnings on stderr; EXIT_WARNINGS if there are any, else 0."""
+    import json
+    import sys
+
+    from smartmine.cli import EXIT_WARNINGS
+
+    warnings = json.loads((out / "report.json").read_text()).get("warnings", [])
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_WARNINGS if warnings else 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -309,14 +346,29 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _library_list(args: argparse.Namespace) -> int:
-    from hyperspectral.library import CONTAMINATION_WEIGHTS, load_library
+    """Every spectrum with its class, the class's contamination mineral, weight and why;
+    exit 3 when no class carries a weight (a heat map with this library would be empty)."""
+    import sys
+
+    from hyperspectral.contamination import contamination_map
+    from hyperspectral.library import load_library
+    from smartmine.cli import EXIT_WARNINGS
 
     lib = load_library(args.library)
+    cmap = contamination_map(lib.class_names, str(args.contamination or ""))
     wl = lib.wavelengths_nm
     print(f"{lib.source}: {len(lib)} spectra, {len(wl)} bands {wl.min():.0f}-{wl.max():.0f} nm")
+    print(f"contamination weights: {cmap.source}")
+    print(f"{'class':<18} {'weight':>6}  {'mineral':<16} spectrum  (why)")
     for name, cls in zip(lib.names, lib.classes, strict=True):
-        weight = CONTAMINATION_WEIGHTS.get(cls, 0.0)
-        print(f"{cls:<18} {weight:>4.1f}  {name}")
+        entry = cmap[cls]
+        label = cls if cls != name else ""
+        print(f"{label:<18} {entry.weight:>6.2f}  {entry.mineral or '-':<16} {name}  ({entry.why})")
+    weighted = sum(e.weight > 0 for e in cmap.values())
+    print(f"{weighted} of {len(cmap)} classes carry a contamination weight")
+    if cmap.warning:
+        print(f"warning: {cmap.warning}", file=sys.stderr)
+        return EXIT_WARNINGS
     return 0
 
 

@@ -41,29 +41,6 @@ BUNDLED_FILE: Final = "usgs_splib07_mine.csv"
 MISSING_BELOW: Final = -1e30
 """USGS marks missing points with -1.23e34."""
 
-CONTAMINATION_WEIGHTS: Final = MappingProxyType(
-    {
-        "jarosite": 1.0,
-        "schwertmannite": 1.0,
-        "copiapite": 1.0,
-        "amd_precipitate": 1.0,
-        "pyrite": 0.8,
-        "ferrihydrite": 0.7,
-        "goethite": 0.5,
-        "alunite": 0.3,
-        "gypsum": 0.3,
-        "hematite": 0.3,
-    }
-)
-"""Weight of each class in the contamination index (0–1), others 0.
-
-1.0: minerals that form only in acid mine drainage or are its direct precipitate
-(jarosite pH < 3, schwertmannite pH 3–4, copiapite: soluble Fe sulphate, AMD
-assemblages and sludges); 0.8: pyrite, the sulphide that generates the acid; 0.7:
-ferrihydrite (AMD precipitate at pH > 5, carries adsorbed metals); 0.5: goethite
-(weathered sulphides, gossans; also natural); 0.3: alunite (acid-sulphate
-alteration), gypsum (neutralised AMD), hematite (oxidised iron, often natural)."""
-
 
 @dataclass(frozen=True)
 class SpectralLibrary:

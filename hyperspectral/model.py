@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.contamination import ContaminationMap
 from hyperspectral.errors import HyperspectralError
 from smartmine.atomic import atomic_set, clean_debris
 from smartmine.paths import check_output_path
@@ -492,12 +493,17 @@ def predict_tiled(
 
 
 def classify_with_model(
-    model_path: Path, cube_path: Path, out_dir: Path, overwrite: bool = False
+    model_path: Path,
+    cube_path: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    contamination_path: str | Path = "",
 ) -> Path:
-    """Class map, probabilities and heat map of a cube from a trained model."""
+    """Class map, probabilities and heat map of a cube from a trained model (heat
+    weights by the mineral of each class name, or ``contamination_path``'s)."""
     from hyperspectral import outputs
+    from hyperspectral.contamination import weights_for
     from hyperspectral.cube import open_cube
-    from hyperspectral.library import CONTAMINATION_WEIGHTS
 
     out = Path(out_dir)
     outputs.check_output_folder(out, overwrite)
@@ -510,10 +516,12 @@ def classify_with_model(
     if not valid.any():
         raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or constant)")
     labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
-    weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in model.classes], np.float32)
+    weights, contamination = weights_for(model.classes, contamination_path)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
     with outputs.products_folder(out, overwrite) as tmp:
-        _write_model_products(tmp, model, cube, labels, proba, heat, model_path, cube_path)
+        _write_model_products(
+            tmp, model, cube, labels, proba, heat, model_path, cube_path, contamination
+        )
     return out
 
 
@@ -526,6 +534,7 @@ def _write_model_products(
     heat: F32Array,
     model_path: Path,
     cube_path: Path,
+    contamination: ContaminationMap,
 ) -> None:
     from hyperspectral import outputs
 
@@ -535,12 +544,16 @@ def _write_model_products(
     outputs.write_geotiff(
         out / "class_probability.tif", proba, cube.georef, band_names=model.classes
     )
-    outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+    if contamination.mapped:  # else an all-zero heat map would read as "clean"
+        outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+        outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     outputs.class_map_png(
         out / "class_map.png", labels, model.classes, f"{Path(cube_path).name} (CNN)"
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = outputs.class_report(labels, model.classes, cube, heat)
+    report = outputs.class_report(
+        labels, model.classes, cube, heat if contamination.mapped else None
+    )
+    contamination.add_to_report(report)
     report.update({"cube": str(cube_path), "model": str(model_path)})
     title = "Hyperspectral classification (CNN)"
-    outputs.write_hsi_report(out, title, report, asdict(model.config))
+    outputs.write_hsi_report(out, title, report, asdict(model.config), [contamination.table()])
