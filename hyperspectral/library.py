@@ -195,7 +195,9 @@ def parse_csv(text: str, source: str) -> SpectralLibrary:
 
 def load_sli(path: Path) -> SpectralLibrary:
     """An ENVI spectral library (``.sli`` with its ``.hdr``); USGS wavelength/resolution
-    rows (names starting ``Wavelengths``/``Resolution``) are dropped."""
+    rows (names starting ``Wavelengths``/``Resolution``) and splib07's 680 ``error bars to
+    preceding`` rows (the uncertainty of the spectrum before, not a material: as a class
+    they won pixels) are dropped."""
     from spectral.io import envi
 
     from hyperspectral.cube import wavelengths_to_nm
@@ -221,7 +223,8 @@ def load_sli(path: Path) -> SpectralLibrary:
             fwhm = fwhm * 1000.0
     spectra = np.asarray(lib.spectra, dtype=np.float64).copy()
     spectra[spectra < MISSING_BELOW] = np.nan
-    keep = [i for i, n in enumerate(lib.names) if not n.startswith(("Wavelengths", "Resolution"))]
+    not_spectra = ("wavelengths", "resolution", "error bars")
+    keep = [i for i, n in enumerate(lib.names) if not n.lower().startswith(not_spectra)]
     names = tuple(str(lib.names[i]).strip() for i in keep)
     return SpectralLibrary(names, names, wl, fwhm, spectra[keep], source=str(header))
 
