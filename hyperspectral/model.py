@@ -508,6 +508,7 @@ def classify_with_model(
     out = Path(out_dir)
     outputs.check_output_folder(out, overwrite)
     model = load_model(model_path)
+    weights, contamination = weights_for(model.classes, contamination_path)  # before any work
     cube = open_cube(cube_path)
     bands = cube.shape[2]
     if bands != len(model.mean):
@@ -516,7 +517,6 @@ def classify_with_model(
     if not valid.any():
         raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or constant)")
     labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
-    weights, contamination = weights_for(model.classes, contamination_path)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
     with outputs.products_folder(out, overwrite) as tmp:
         _write_model_products(
