@@ -358,7 +358,7 @@ def _library_list(args: argparse.Namespace) -> int:
     cmap = contamination_map(lib.class_names, str(args.contamination or ""))
     wl = lib.wavelengths_nm
     print(f"{lib.source}: {len(lib)} spectra, {len(wl)} bands {wl.min():.0f}-{wl.max():.0f} nm")
-    print(f"contamination weights: {cmap.source}")
+    print(f"contamination weights: {cmap.source} (class blank: the spectrum is its own class)")
     print(f"{'class':<18} {'weight':>6}  {'mineral':<16} spectrum  (why)")
     for name, cls in zip(lib.names, lib.classes, strict=True):
         entry = cmap[cls]
