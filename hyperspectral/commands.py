@@ -99,6 +99,19 @@ def _add_library_classifier_args(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="CSV of the illumination spectrum (irradiance_rel) to divide at-sensor cubes by",
     )
+    _add_contamination_arg(p)
+
+
+def _add_contamination_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--contamination",
+        type=Path,
+        metavar="FILE",
+        help="contamination weights overriding the built-in ones (by the mineral each class "
+        "name names, see 'hsi library list'): CSV 'name,weight' or JSON {name: weight}, "
+        "name = mineral, class name or class-name prefix, weight 0..1. No class with a "
+        "weight > 0: no heat map, a warning, exit 3",
+    )
 
 
 def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
@@ -133,6 +146,7 @@ def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
         wavelengths=str(getattr(args, "wavelengths", None) or ""),
         irradiance=str(args.irradiance or ""),
         compat=str(getattr(args, "compat", None) or ""),
+        contamination=str(args.contamination or ""),
     )
     if config.compat:  # what pycoal did: every band, the raw library (sentinels kept)
         config.drop_bad_bands = False
@@ -205,7 +219,7 @@ def _ortho(args: argparse.Namespace) -> int:
     for name, zone in summary.get("reference_zones", {}).items():
         print(f"  {name}: {zone['accuracy']:.1%} of {zone['cells']} cells")
     print(f"-> {out}")
-    return 0
+    return _report_warnings(out)
 
 
 def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,8 +261,12 @@ def _add_calibrate(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_library(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("library", help="list or show spectral library spectra")
     lib = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
-    ls = lib.add_parser("list", help="list the spectra and their classes")
+    ls = lib.add_parser(
+        "list",
+        help="list the spectra, their classes and each class's contamination mineral and weight",
+    )
     ls.add_argument("--library", default="bundled")
+    _add_contamination_arg(ls)
     ls.set_defaults(handler=_library_list)
     show = lib.add_parser("show", help="print (and plot) spectra by class or name")
     show.add_argument("names", nargs="+")
@@ -305,10 +323,8 @@ def _add_unmix(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _classify(args: argparse.Namespace) -> int:
     import json
-    import sys
 
     from hyperspectral.errors import HyperspectralError
-    from smartmine.cli import EXIT_WARNINGS
 
     if args.model is not None:
         from hyperspectral.model import classify_with_model
@@ -319,12 +335,17 @@ def _classify(args: argparse.Namespace) -> int:
                 "classifier)"
             )
         out = classify_with_model(
-            args.model, args.cube, args.out, overwrite=args.overwrite, labels=args.labels
+            args.model,
+            args.cube,
+            args.out,
+            overwrite=args.overwrite,
+            labels=args.labels,
+            contamination_path=str(args.contamination or ""),
         )
         summary = json.loads((out / "report.json").read_text())["summary"]
         _print_agreement(summary)
         print(f"classified with {args.model} -> {out}")
-        return 0
+        return _report_warnings(out)
     from hyperspectral.pipeline import run
 
     config = _classify_config(args)
@@ -339,14 +360,20 @@ def _classify(args: argparse.Namespace) -> int:
     summary = report["summary"]
     _print_agreement(summary)
     print(f"{summary['crs'] or 'image coordinates (no CRS)'} -> {out}")
-    if config.compat and summary.get("valid_pixels") == 0:
-        print(
-            f"warning: {args.cube}: no pixel holds data; the class map is all no data, "
-            "as pycoal writes it",
-            file=sys.stderr,
-        )
-        return EXIT_WARNINGS
-    return 0
+    return _report_warnings(out)
+
+
+def _report_warnings(out: Path) -> int:
+    """Print the report's warnings on stderr; EXIT_WARNINGS if there are any, else 0."""
+    import json
+    import sys
+
+    from smartmine.cli import EXIT_WARNINGS
+
+    warnings = json.loads((out / "report.json").read_text()).get("warnings", [])
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_WARNINGS if warnings else 0
 
 
 def _print_agreement(summary: dict[str, object]) -> None:
@@ -369,14 +396,29 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _library_list(args: argparse.Namespace) -> int:
-    from hyperspectral.library import CONTAMINATION_WEIGHTS, load_library
+    """Every spectrum with its class, the class's contamination mineral, weight and why;
+    exit 3 when no class carries a weight (a heat map with this library would be empty)."""
+    import sys
+
+    from hyperspectral.contamination import contamination_map
+    from hyperspectral.library import load_library
+    from smartmine.cli import EXIT_WARNINGS
 
     lib = load_library(args.library)
+    cmap = contamination_map(lib.class_names, str(args.contamination or ""))
     wl = lib.wavelengths_nm
     print(f"{lib.source}: {len(lib)} spectra, {len(wl)} bands {wl.min():.0f}-{wl.max():.0f} nm")
+    print(f"contamination weights: {cmap.source} (class blank: the spectrum is its own class)")
+    print(f"{'class':<18} {'weight':>6}  {'mineral':<16} spectrum  (why)")
     for name, cls in zip(lib.names, lib.classes, strict=True):
-        weight = CONTAMINATION_WEIGHTS.get(cls, 0.0)
-        print(f"{cls:<18} {weight:>4.1f}  {name}")
+        entry = cmap[cls]
+        label = cls if cls != name else ""
+        print(f"{label:<18} {entry.weight:>6.2f}  {entry.mineral or '-':<16} {name}  ({entry.why})")
+    weighted = sum(e.weight > 0 for e in cmap.values())
+    print(f"{weighted} of {len(cmap)} classes carry a contamination weight")
+    if cmap.warning:
+        print(f"warning: {cmap.warning}", file=sys.stderr)
+        return EXIT_WARNINGS
     return 0
 
 

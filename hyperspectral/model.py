@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.contamination import ContaminationMap
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.labels import read_labels as read_labels
 from smartmine.atomic import atomic_set, clean_debris
@@ -425,17 +426,20 @@ def classify_with_model(
     out_dir: Path,
     overwrite: bool = False,
     labels: Path | None = None,
+    contamination_path: str | Path = "",
 ) -> Path:
-    """Class map, probabilities and heat map of a cube from a trained model; with
+    """Class map, probabilities and heat map of a cube from a trained model (heat
+    weights by the mineral of each class name, or ``contamination_path``'s); with
     ``labels`` (a reference raster, read before any work) the agreement by class name,
     the confusion matrix and the per-class table in the report, as for the library."""
     from hyperspectral import outputs
+    from hyperspectral.contamination import weights_for
     from hyperspectral.cube import open_cube
-    from hyperspectral.library import CONTAMINATION_WEIGHTS
 
     out = Path(out_dir)
     outputs.check_output_folder(out, overwrite)
     model = load_model(model_path)
+    weights, contamination = weights_for(model.classes, contamination_path)  # before any work
     cube = open_cube(cube_path)
     bands = cube.shape[2]
     if bands != len(model.mean):
@@ -445,10 +449,11 @@ def classify_with_model(
     if not valid.any():
         raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or constant)")
     classes = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
-    weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in model.classes], np.float32)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
     with outputs.products_folder(out, overwrite) as tmp:
-        _write_model_products(tmp, model, cube, classes, proba, heat, model_path, cube_path, truth)
+        _write_model_products(
+            tmp, model, cube, classes, proba, heat, model_path, cube_path, contamination, truth
+        )
     return out
 
 
@@ -461,6 +466,7 @@ def _write_model_products(
     heat: F32Array,
     model_path: Path,
     cube_path: Path,
+    contamination: ContaminationMap,
     truth: tuple[I64Array, list[str]] | None = None,
 ) -> None:
     from hyperspectral import outputs
@@ -472,17 +478,23 @@ def _write_model_products(
     outputs.write_geotiff(
         out / "class_probability.tif", proba, cube.georef, band_names=model.classes
     )
-    outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+    if contamination.mapped:  # else an all-zero heat map would read as "clean"
+        outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+        outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     outputs.class_map_png(
         out / "class_map.png", labels, model.classes, f"{Path(cube_path).name} (CNN)"
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = outputs.class_report(labels, model.classes, cube, heat)
+    report = outputs.class_report(
+        labels, model.classes, cube, heat if contamination.mapped else None
+    )
+    contamination.add_to_report(report)
     report.update({"cube": str(cube_path), "model": str(model_path)})
-    tables = []
+    tables: list[Any] = []
     if truth is not None:  # agreement by class name, as for the library classifier
         entries, table = compare_with_labels(truth, labels, model.classes, out)
         report.update(entries)
         tables.append(table)
     title = "Hyperspectral classification (CNN)"
-    outputs.write_hsi_report(out, title, report, asdict(model.config), tables)
+    outputs.write_hsi_report(
+        out, title, report, asdict(model.config), [contamination.table(), *tables]
+    )

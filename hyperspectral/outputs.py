@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.contamination import MINERAL_WEIGHTS
 from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.library import CONTAMINATION_WEIGHTS
 from smartmine.atomic import atomic_path, atomic_set, partial_dir
 from smartmine.paths import check_output_path
 
@@ -420,9 +420,10 @@ HEAT_INDEX_DOC = (
     "contamination index = sum over classes of weight(class) x membership(class); "
     "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
     "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
-    "Weights: "
-    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
-    + "; all other classes 0."
+    "Weights by the mineral each class name names (table 'contamination weights'; "
+    "a mixture takes its heaviest mineral): "
+    + ", ".join(f"{mineral} {weight:g}" for mineral, (weight, _) in MINERAL_WEIGHTS.items())
+    + "; all other minerals and unrecognised names 0; --contamination FILE overrides."
 )
 
 
@@ -438,6 +439,7 @@ def write_hsi_report(
     from smartmine.report import Report, Table, write_report
 
     classes = info.pop("classes")
+    warnings = list(info.pop("warnings", []))
     columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
     rows = [[c[k] for k in columns] for c in classes]
     figures = {
@@ -456,6 +458,7 @@ def write_hsi_report(
         figures=figures,
         notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
         config=config,
+        warnings=warnings,
     )
     json_path, _ = write_report(report, out)
     return json_path

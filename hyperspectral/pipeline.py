@@ -32,10 +32,11 @@ import numpy.typing as npt
 
 from hyperspectral.calibrate import continuum_removed, good_band_mask
 from hyperspectral.classify import ClassifiedTile, LibraryClassifier, confidence
+from hyperspectral.contamination import read_overrides, weights_for
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.labels import compare_with_labels, read_labels
-from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
+from hyperspectral.library import SpectralLibrary, load_library
 from hyperspectral.outputs import class_report, write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
@@ -94,13 +95,20 @@ class ClassifyConfig:
     SID, continuum removal, irradiance, class subsets and per-class thresholds are
     refused. Empty = our own classifier."""
 
+    # hsiheat (issue 20): contamination weights
+    contamination: str = ""
+    """CSV/JSON of contamination weights (mineral, class name or class-name prefix ->
+    0..1) overriding the built-in ones by mineral; empty = built-in
+    (:mod:`hyperspectral.contamination`)."""
+
 
 def contamination_index(
-    labels: npt.NDArray[np.uint16], membership: F32Array, classes: tuple[str, ...]
+    labels: npt.NDArray[np.uint16], membership: F32Array, weights: F32Array
 ) -> F32Array:
-    """Heat map 0–1 from labels (1..C, 0 none) and the winning class's membership."""
-    weights = np.array([0.0, *(CONTAMINATION_WEIGHTS.get(c, 0.0) for c in classes)], np.float32)
-    return np.asarray(weights[labels] * np.nan_to_num(membership), dtype=np.float32)
+    """Heat map 0–1 from labels (1..C, 0 none), the winning class's membership and the
+    weight per class (``contamination.weights_for``, computed once per run, not per tile)."""
+    table = np.concatenate((np.zeros(1, np.float32), np.asarray(weights, np.float32)))
+    return np.asarray(table[labels] * np.nan_to_num(membership), dtype=np.float32)
 
 
 def prepare_library(config: ClassifyConfig, cube: Cube) -> SpectralLibrary:
@@ -216,6 +224,8 @@ def check_classify_config(config: ClassifyConfig) -> None:
             raise HyperspectralError(f"{option} = {value}: want a finite score >= 0")
     if not (math.isfinite(config.tile_mb) and 0.01 <= config.tile_mb <= 1e5):
         raise HyperspectralError(f"--tile-mb {config.tile_mb}: want 0.01..100000 MB")
+    if config.contamination:  # hsiheat: a bad weights file fails before any work
+        read_overrides(Path(config.contamination))
     check_compat(config)
 
 
@@ -268,6 +278,7 @@ def _classify_into(
     heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
     valid_pixels = 0
+    weights, contamination = weights_for(classifier.classes, config.contamination)  # hsiheat
     with outputs.TiledGeoTiff(
         out / "class_scores.tif",
         lines,
@@ -290,7 +301,7 @@ def _classify_into(
             stop = start + block.shape[0]
             labels[start:stop] = tile.labels
             membership = confidence(tile.best_score, config.method)
-            tile_heat = contamination_index(tile.labels, membership, classifier.classes)
+            tile_heat = contamination_index(tile.labels, membership, weights)
             tile_heat[np.isnan(tile.best_score)] = np.nan
             heat[start:stop] = tile_heat
             scores_tif.write(start, confidence(tile.class_scores, config.method))
@@ -315,21 +326,23 @@ def _classify_into(
         nodata=None,
         colormap=colours if label_dtype == np.uint8 else None,
     )
-    outputs.write_geotiff(
-        out / "heat_map.tif",
-        heat,
-        georef,
-        nodata=float("nan"),
-        band_names=["contamination_index"],
-    )
+    if contamination.mapped:  # hsiheat: an all-zero heat map would read as "clean"
+        outputs.write_geotiff(
+            out / "heat_map.tif",
+            heat,
+            georef,
+            nodata=float("nan"),
+            band_names=["contamination_index"],
+        )
+        outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     outputs.class_map_png(
         out / "class_map.png",
         labels,
         names,
         f"{cube_path.name} ({config.method.upper()})",
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = class_report(labels, names, cube, heat)
+    report = class_report(labels, names, cube, heat if contamination.mapped else None)
+    contamination.add_to_report(report)  # hsiheat
     report.update(
         {
             "cube": str(cube_path),
@@ -342,7 +355,7 @@ def _classify_into(
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
-    tables = []
+    tables = [contamination.table()]  # hsiheat
     if truth is not None:
         agreement, table = compare_with_labels(truth, labels, names, out)
         report.update(agreement)  # hsicompat: None + agreement_reason when nothing compared
