@@ -49,6 +49,14 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="band centres of the cube (text, one nm value per line) where its header has "
         "none (MATLAB cubes)",
     )
+    p.add_argument(  # hsimem (issue 20)
+        "--ambiguous-margin",
+        type=float,
+        metavar="SCORE",
+        help="flag pixels whose best class beats the runner-up by less than this (SAM: "
+        "radians, default 0.005; SID: default 0.0007; 0 = off) in ambiguous.tif and the "
+        "report; labels are kept",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the products in --out")
     p.set_defaults(handler=_classify)
 
@@ -108,6 +116,7 @@ def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
         labels=str(getattr(args, "labels", None) or ""),
         wavelengths=str(getattr(args, "wavelengths", None) or ""),
         irradiance=str(args.irradiance or ""),
+        ambiguous_margin=getattr(args, "ambiguous_margin", None),
     )
     check_classify_config(config)
     return config

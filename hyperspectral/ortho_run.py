@@ -48,6 +48,7 @@ from hyperspectral.pipeline import (
     ClassifyConfig,
     build_classifier,
     contamination_index,
+    contamination_weights,
     irradiance_divisor,
 )
 from hyperspectral.poses import PoseSource
@@ -230,6 +231,7 @@ def run(
     )
     frames = 0
     no_pose: list[str] = []
+    weights = contamination_weights(classifier.classes)
     for image in progress(images, total=count, desc="orthorectify", unit="frame"):
         frames += 1
         try:
@@ -243,7 +245,7 @@ def run(
             block = continuum_removed(block, wavelengths)
         tile = classifier.classify_block(np.asarray(block, np.float32), valid)
         similarity = confidence(tile.best_score, config.classify.method)
-        heat = contamination_index(tile.labels, similarity, classifier.classes)
+        heat = contamination_index(tile.labels, similarity, weights)
         heat[np.isnan(tile.best_score)] = np.nan
         ortho.add(OrthoFrame(image.stamp_ns, image.camera, pose, tile.labels, heat, similarity))
     if frames == 0:

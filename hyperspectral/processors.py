@@ -151,7 +151,7 @@ class HsiClassifier(Processor[HsiClassifierParams]):
         from hyperspectral.classify import confidence
         from hyperspectral.cube import Cube
         from hyperspectral.library import CONTAMINATION_WEIGHTS
-        from hyperspectral.pipeline import contamination_index
+        from hyperspectral.pipeline import contamination_index, contamination_weights
 
         cube = np.asarray(image_to_numpy(message), dtype=np.float32)
         if cube.ndim == 2:
@@ -171,7 +171,8 @@ class HsiClassifier(Processor[HsiClassifierParams]):
             tile = clf.classify_block(cube, valid)
             names = list(clf.classes)
             labels = tile.labels
-            heat = contamination_index(labels, confidence(tile.best_score, clf.method), clf.classes)
+            weights = contamination_weights(clf.classes)
+            heat = contamination_index(labels, confidence(tile.best_score, clf.method), weights)
             heat[~valid] = np.nan
         stamp = header_stamp_ns(message)
         frame = message.header.frame_id
