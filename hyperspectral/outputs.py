@@ -346,7 +346,7 @@ class EnviClassificationWriter:
     def __enter__(self) -> EnviClassificationWriter:
         self._set = atomic_set([self.path.with_suffix(".img"), self.path])
         self._img_tmp, self._hdr_tmp = self._set.__enter__()
-        self._file = open(self._img_tmp, "wb")  # noqa: SIM115 (closed in __exit__)
+        self._file = Path(self._img_tmp).open("wb")
         return self
 
     def write(self, start_line: int, labels: npt.NDArray[Any]) -> None:

@@ -35,7 +35,7 @@ from hyperspectral.classify import ClassifiedTile, LibraryClassifier, confidence
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
-from hyperspectral.outputs import class_report, write_hsi_report
+from hyperspectral.outputs import write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
 
