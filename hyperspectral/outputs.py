@@ -26,7 +26,7 @@ from smartmine.paths import check_output_path
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
-PREVIEW_MAX_SIDE = 2048
+PREVIEW_MAX_SIDE = 1024
 """PNG previews of bigger maps are decimated to this many pixels on the longer side."""
 
 
