@@ -403,13 +403,18 @@ def read_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> npt.NDArray[An
     """Band 1 of a GeoTIFF, decimated (nearest) so its longer side is at most
     ``max_side``: GDAL reads it from the COG's overviews, never the whole raster.
     Rasters already that small come back whole (the previews of small maps are exact)."""
+    import warnings
+
     import rasterio
     from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
 
-    with _gdal_env(), rasterio.open(path) as src:
-        factor = max(1, -(-max(src.height, src.width) // max_side))
-        shape = (-(-src.height // factor), -(-src.width // factor))
-        return np.asarray(src.read(1, out_shape=shape, resampling=Resampling.nearest))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # said in the report
+        with _gdal_env(), rasterio.open(path) as src:
+            factor = max(1, -(-max(src.height, src.width) // max_side))
+            shape = (-(-src.height // factor), -(-src.width // factor))
+            return np.asarray(src.read(1, out_shape=shape, resampling=Resampling.nearest))
 
 
 def _put_text(image: U8Array, text: str, org: tuple[int, int], scale: float = 0.45) -> None:
