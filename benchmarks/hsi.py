@@ -116,13 +116,13 @@ def time_matmul(header: Path, lib: Any, step: int) -> float:
 
     cube = open_cube(header)
     clf = LibraryClassifier(lib, "sam")
-    dots = np.empty((SAM_CHUNK_PIXELS, clf.unit_sorted_t.shape[1]), np.float32)
+    dots = np.empty((SAM_CHUNK_PIXELS, clf.all_bands_t.shape[1]), np.float32)
     t0 = time.perf_counter()
     for _start, block in cube.tiles(step):
         x = block.reshape(-1, block.shape[-1])
         for a in range(0, len(x), SAM_CHUNK_PIXELS):
             chunk = x[a : a + SAM_CHUNK_PIXELS]
-            np.matmul(chunk, clf.unit_sorted_t, out=dots[: len(chunk)])
+            np.matmul(chunk, clf.all_bands_t, out=dots[: len(chunk)])
     return time.perf_counter() - t0
 
 

@@ -107,6 +107,12 @@ class LibraryClassifier:
         """(bands, spectra padded to a multiple of 8) C-ordered: the fast operand layout
         for ``x @ S`` (BLAS kernels work in blocks of 8 or 16 columns; the padding
         columns are never read back)."""
+        self.all_bands_t = np.zeros((len(mask), padded), np.float32)
+        self.all_bands_t[mask] = self.unit_sorted_t
+        self.band_weight = mask.astype(np.float32)
+        """The same on all of the sensor's bands, zero rows (and weights) for the bands
+        left out: the compiled SAM multiplies whole tiles as they come (a view of the
+        memory-mapped file) instead of copying the used bands out first."""
         self.max_score = np.full(len(self.classes), np.inf, dtype=np.float32)
         if isinstance(thresholds, int | float):
             self.max_score[:] = float(thresholds)
@@ -178,14 +184,19 @@ class LibraryClassifier:
                 np.full(n, -1, np.int32),
                 np.full(n, np.nan, np.float32),
             )
-        x = self._features(pixels if all_valid else pixels[idx])
-        if self.method == "sam" and not self.has_missing:
-            j, best_cos, second_cos, class_score = self._sam_chunks(x)
+        if self.method == "sam" and not self.has_missing:  # every pixel, then the mask
+            all_valid = True
+            j, best_cos, second_cos, class_score = self._sam_chunks(
+                np.ascontiguousarray(pixels, dtype=np.float32)
+            )
+            j[~valid] = -1
+            class_score[~valid] = np.nan
             no_signal = j < 0
             j = np.maximum(j, 0)
             score = np.arccos(np.clip(best_cos, -1.0, 1.0))
             margin = np.arccos(np.clip(second_cos, -1.0, 1.0)) - score
         elif self.method == "sam":
+            x = self._features(pixels if all_valid else pixels[idx])
             dots = self._cosines(x)[:, self.order]
             j = np.argmax(dots, axis=1)  # NaN rows (no signal) give a NaN best
             best_cos = dots[np.arange(len(x)), j]
@@ -196,6 +207,7 @@ class LibraryClassifier:
             no_signal = np.isnan(best_cos)
             margin = class_margin(class_score)
         else:
+            x = self._features(pixels if all_valid else pixels[idx])
             sid = self._sid(x)[:, self.order]
             j = np.argmin(sid, axis=1)
             class_score = -self._class_max(-sid)
@@ -229,7 +241,8 @@ class LibraryClassifier:
         self, x: F32Array
     ) -> tuple[npt.NDArray[np.int64], F32Array, F32Array, F32Array]:
         """Best spectrum (class-sorted index, -1 = no signal), its cosine, the runner-up
-        class's cosine and the per-class angles of (n, bands) pixels, chunk by chunk."""
+        class's cosine and the per-class angles of (n, all bands) pixels (the bands left
+        out weigh zero), chunk by chunk."""
         n = len(x)
         n_classes = len(self.starts)
         best_j = np.empty(n, np.int64)
@@ -237,13 +250,13 @@ class LibraryClassifier:
         second_cos = np.empty(n, np.float32)
         inv = np.empty(n, np.float32)
         class_cos = np.empty((n, n_classes), np.float32)
-        dots = np.empty((min(n, SAM_CHUNK_PIXELS), self.unit_sorted_t.shape[1]), np.float32)
+        dots = np.empty((min(n, SAM_CHUNK_PIXELS), self.all_bands_t.shape[1]), np.float32)
         for a in range(0, n, SAM_CHUNK_PIXELS):
             chunk = x[a : a + SAM_CHUNK_PIXELS]
             b = a + len(chunk)
             d = dots[: len(chunk)]
-            np.matmul(chunk, self.unit_sorted_t, out=d)
-            inverse_norms(chunk, inv[a:b])
+            np.matmul(chunk, self.all_bands_t, out=d)
+            inverse_norms(chunk, self.band_weight, inv[a:b])
             sam_reduce(
                 d,
                 inv[a:b],

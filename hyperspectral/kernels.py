@@ -69,15 +69,21 @@ def _sam_reduce_py(
 sam_reduce = _jit(_sam_reduce_py)
 
 
-def _inverse_norms_py(pixels: npt.NDArray[np.float32], out: npt.NDArray[np.float32]) -> None:
-    """``out[i]`` = 1 / |pixels[i]| (NaN for a zero pixel). Compiled with reassociation
-    allowed for this sum only (so it vectorises: one pass over a chunk that is still in
-    cache from the matrix product, where ``einsum`` was a third of the product's time)."""
+def _inverse_norms_py(
+    pixels: npt.NDArray[np.float32],
+    weight: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32],
+) -> None:
+    """``out[i]`` = 1 / |weight * pixels[i]| (NaN for a zero pixel; ``weight`` 0 leaves a
+    band out, 1 keeps it). Compiled with reassociation allowed for this sum only (so it
+    vectorises: one pass over a chunk that is still in cache from the matrix product,
+    where ``einsum`` was a third of the product's time)."""
     n, bands = pixels.shape
     for i in range(n):
         acc = np.float32(0.0)
         for b in range(bands):
-            acc += pixels[i, b] * pixels[i, b]
+            v = pixels[i, b] * weight[b]  # a left-out band's huge sentinel gives 0, not inf
+            acc += v * v
         out[i] = np.float32(1.0) / np.sqrt(acc) if acc > 0 else np.float32(np.nan)
 
 
