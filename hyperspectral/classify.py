@@ -189,8 +189,9 @@ class LibraryClassifier:
             j, best_cos, second_cos, class_score = self._sam_chunks(
                 np.ascontiguousarray(pixels, dtype=np.float32)
             )
-            j[~valid] = -1
-            class_score[~valid] = np.nan
+            if idx.size < n:
+                j[~valid] = -1
+                class_score[~valid] = np.nan
             no_signal = j < 0
             j = np.maximum(j, 0)
             score = np.arccos(np.clip(best_cos, -1.0, 1.0))
