@@ -73,6 +73,14 @@ def _add_classify(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "on purpose: bad bands dropped, the library resampled to the sensor by FWHM, spectra "
         "with gaps in the cube's range left out",
     )
+    p.add_argument(  # hsimem (issue 20)
+        "--ambiguous-margin",
+        type=float,
+        metavar="SCORE",
+        help="flag pixels whose best class beats the runner-up by less than this (SAM: "
+        "radians, default 0.005; SID: default 0.0007; 0 = off) in ambiguous.tif and the "
+        "report; labels are kept",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the products in --out")
     p.set_defaults(handler=_classify)
 
@@ -147,6 +155,7 @@ def _classify_config(args: argparse.Namespace) -> ClassifyConfig:
         irradiance=str(args.irradiance or ""),
         compat=str(getattr(args, "compat", None) or ""),
         contamination=str(args.contamination or ""),
+        ambiguous_margin=getattr(args, "ambiguous_margin", None),
     )
     if config.compat:  # what pycoal did: every band, the raw library (sentinels kept)
         config.drop_bad_bands = False

@@ -359,8 +359,8 @@ def parse_envi_header(text: str, what: str) -> EnviHeader:
 def read_envi_header(header: Path) -> EnviHeader:
     """:func:`parse_envi_header` of a file (UTF-8, else Latin-1)."""
     try:
-        with header.open("rb") as f:
-            raw = f.read(MAX_HEADER_BYTES + 1)
+        with header.open("rb") as f:  # read(n) allocates n bytes first: n = the file's size
+            raw = f.read(min(MAX_HEADER_BYTES, header.stat().st_size) + 1)
     except FileNotFoundError:
         raise HyperspectralError(f"{header}: no such file") from None
     except IsADirectoryError:

@@ -25,7 +25,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +37,7 @@ from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.labels import compare_with_labels, read_labels
 from hyperspectral.library import SpectralLibrary, load_library
-from hyperspectral.outputs import class_report, write_hsi_report
+from hyperspectral.outputs import write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
 
@@ -100,6 +100,20 @@ class ClassifyConfig:
     """CSV/JSON of contamination weights (mineral, class name or class-name prefix ->
     0..1) overriding the built-in ones by mineral; empty = built-in
     (:mod:`hyperspectral.contamination`)."""
+
+    # --- hsimem (issue 20): near-ties made visible ---
+    ambiguous_margin: float | None = None
+    """A pixel whose best class beats the runner-up class by less than this (score units:
+    SAM radians, SID divergence) is flagged in ambiguous.tif and counted per class; its
+    label is kept. None = the method's default (:data:`AMBIGUOUS_MARGIN_DEFAULT`), 0 = off."""
+
+
+AMBIGUOUS_MARGIN_DEFAULT: dict[str, float] = {"sam": 0.005, "sid": 0.0007}
+"""SAM 0.005 rad: on the four AVIRIS-NG mine cubes against splib06 (all bands, pycoal's
+arithmetic), every pixel whose call differs from pycoal's had a margin below 0.0046 rad
+(90 % below 0.0023): a call that close is decided by preprocessing (resampling, bands),
+not by the spectrum. It flags 7 % of those cubes' data pixels with the bundled library.
+SID 0.0007: flags the same share with the bundled library (docs/notes/issue-20-mem.md)."""
 
 
 def contamination_index(
@@ -222,6 +236,9 @@ def check_classify_config(config: ClassifyConfig) -> None:
     for option, value in checks:
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise HyperspectralError(f"{option} = {value}: want a finite score >= 0")
+    margin = config.ambiguous_margin
+    if margin is not None and not (math.isfinite(margin) and margin >= 0):
+        raise HyperspectralError(f"--ambiguous-margin = {margin}: want a finite score >= 0")
     if not (math.isfinite(config.tile_mb) and 0.01 <= config.tile_mb <= 1e5):
         raise HyperspectralError(f"--tile-mb {config.tile_mb}: want 0.01..100000 MB")
     if config.contamination:  # hsiheat: a bad weights file fails before any work
@@ -254,6 +271,93 @@ def check_compat(config: ClassifyConfig) -> None:
             raise HyperspectralError(f"{option} contradicts --compat pycoal ({why})")
 
 
+def ambiguous_limit(config: ClassifyConfig) -> float:
+    """The margin below which a call is flagged ambiguous (score units of the method)."""
+    if config.ambiguous_margin is not None:
+        return float(config.ambiguous_margin)
+    return AMBIGUOUS_MARGIN_DEFAULT[config.method]
+
+
+class _TileProducts:
+    """The per-pixel products of a classification, each written tile by tile: ENVI class
+    map, class map / per-class scores / heat / margin / ambiguous COGs; and the report's
+    per-class counts accumulated on the way (nothing the size of the image in memory)."""
+
+    def __init__(
+        self,
+        out: Path,
+        config: ClassifyConfig,
+        cube: Cube,
+        classes: tuple[str, ...],
+        heat: bool = True,
+    ) -> None:
+        from hyperspectral import outputs
+
+        lines, samples, _bands = cube.shape
+        names = list(classes)
+        georef = cube.georef
+        n = len(names)
+        self.config = config
+        self.label_dtype = np.uint8 if n < 255 else np.uint16
+        unit = "rad" if config.method == "sam" else "sid"
+        nan = float("nan")
+        colours = outputs.class_colours(n) if self.label_dtype == np.uint8 else None
+        self.envi = outputs.EnviClassificationWriter(
+            out / "class_map.hdr",
+            lines,
+            samples,
+            names,
+            georef,
+            f"smartmine {config.method.upper()} classification",
+        )
+        tif = outputs.TiledGeoTiff
+        self.class_map = tif(
+            out / "class_map.tif", lines, samples, 1, self.label_dtype.__name__, georef,
+            colormap=colours,
+        )  # fmt: skip
+        self.scores = tif(
+            out / "class_scores.tif", lines, samples, n, "float32", georef, nan, names
+        )
+        self.heat = None if not heat else tif(
+            out / "heat_map.tif", lines, samples, 1, "float32", georef, nan,
+            ["contamination_index"],
+        )  # fmt: skip
+        """None where no class of the library has a contamination weight."""
+        self.margin = tif(
+            out / "margin.tif", lines, samples, 1, "float32", georef, nan, [f"margin_{unit}"]
+        )
+        self.ambiguous = tif(
+            out / "ambiguous.tif", lines, samples, 1, "uint8", georef, 255.0,
+            ["ambiguous (1), clear call (0), no data (255)"],
+        )  # fmt: skip
+        self.tally = outputs.ClassTally(n)
+        self.limit = ambiguous_limit(config)
+
+    def writers(self) -> list[Any]:
+        heat = [] if self.heat is None else [self.heat]
+        return [self.envi, self.class_map, self.scores, *heat, self.margin, self.ambiguous]
+
+    def write(self, start: int, tile: ClassifiedTile, weights: F32Array) -> None:
+        """One tile's products (lines ``start..``) and its counts."""
+        method = self.config.method
+        membership = confidence(tile.best_score, method)
+        heat = contamination_index(tile.labels, membership, weights)
+        no_data = np.isnan(tile.best_score)
+        heat[no_data] = np.nan
+        with np.errstate(invalid="ignore"):
+            ambiguous = tile.margin < self.limit  # NaN margins (no data, one class): False
+        flags = ambiguous.astype(np.uint8)
+        flags[no_data] = 255
+        self.envi.write(start, tile.labels)
+        self.class_map.write(start, tile.labels.astype(self.label_dtype))
+        self.scores.write(start, confidence(tile.class_scores, method))
+        if self.heat is not None:
+            self.heat.write(start, heat)
+        self.margin.write(start, tile.margin)
+        self.ambiguous.write(start, flags)
+        self.tally.add(tile.labels, heat if self.heat is not None else None, ambiguous)
+
+
 def _classify_into(
     out: Path,
     config: ClassifyConfig,
@@ -264,31 +368,26 @@ def _classify_into(
     cube_path: Path,
     started: float,
 ) -> None:
-    """Every product of a library classification, written into ``out`` (a fresh folder)."""
+    """Every product of a library classification, written into ``out`` (a fresh folder).
+
+    Memory: one tile of the cube (``tile_mb``) and that tile's per-pixel results; every
+    product is written tile by tile, COGs are built from the written files and the PNG
+    previews from their overviews (issue 20)."""
+    import contextlib
+
     from hyperspectral import outputs
 
     library, mask = classifier.library, classifier.band_mask
     lines, samples, bands = cube.shape
-    n_classes = len(classifier.classes)
     names = list(classifier.classes)
-    georef = cube.georef
     wl = cube.require_wavelengths()
-    # in memory: labels and heat (6 bytes per pixel); the cube and per-class scores stream
-    labels = np.zeros((lines, samples), np.uint16)
-    heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
     valid_pixels = 0
     weights, contamination = weights_for(classifier.classes, config.contamination)  # hsiheat
-    with outputs.TiledGeoTiff(
-        out / "class_scores.tif",
-        lines,
-        samples,
-        n_classes,
-        "float32",
-        georef,
-        nodata=float("nan"),
-        band_names=names,
-    ) as scores_tif:
+    products = _TileProducts(out, config, cube, classifier.classes, heat=contamination.mapped)
+    with contextlib.ExitStack() as stack:
+        for writer in products.writers():
+            stack.enter_context(writer)
         tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
         for start, block in tiles:
             valid = cube.valid_mask(block)
@@ -297,52 +396,28 @@ def _classify_into(
                 block = block / divisor
             if config.continuum_removal:
                 block = continuum_removed(block, wl).astype(np.float32)
-            tile = classifier.classify_block(block, valid)
-            stop = start + block.shape[0]
-            labels[start:stop] = tile.labels
-            membership = confidence(tile.best_score, config.method)
-            tile_heat = contamination_index(tile.labels, membership, weights)
-            tile_heat[np.isnan(tile.best_score)] = np.nan
-            heat[start:stop] = tile_heat
-            scores_tif.write(start, confidence(tile.class_scores, config.method))
+            products.write(start, classifier.classify_block(block, valid), weights)
         if valid_pixels == 0 and config.compat != "pycoal":  # pycoal writes all 'No data'
             raise HyperspectralError(
                 f"{cube.source}: no pixel holds data (every one is NaN, infinite, the "
                 "'data ignore value' or the same in every band)"
             )
-    outputs.write_envi_classification(
-        out / "class_map.hdr",
-        labels,
-        names,
-        georef,
-        f"smartmine {config.method.upper()} classification",
-    )
-    colours = outputs.class_colours(n_classes)
-    label_dtype = np.uint8 if n_classes < 255 else np.uint16
-    outputs.write_geotiff(
-        out / "class_map.tif",
-        labels.astype(label_dtype),
-        georef,
-        nodata=None,
-        colormap=colours if label_dtype == np.uint8 else None,
-    )
-    if contamination.mapped:  # hsiheat: an all-zero heat map would read as "clean"
-        outputs.write_geotiff(
-            out / "heat_map.tif",
-            heat,
-            georef,
-            nodata=float("nan"),
-            band_names=["contamination_index"],
-        )
-        outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     outputs.class_map_png(
         out / "class_map.png",
-        labels,
+        outputs.read_preview(out / "class_map.tif"),
         names,
         f"{cube_path.name} ({config.method.upper()})",
     )
-    report = class_report(labels, names, cube, heat if contamination.mapped else None)
+    if contamination.mapped:  # hsiheat: else no heat map (an all-zero one reads "clean")
+        heat_preview = outputs.read_preview(out / "heat_map.tif")
+        outputs.heat_map_png(out / "heat_map.png", heat_preview, "contamination index 0-1")
+    tally = products.tally
+    report = outputs.tally_report(tally, names, cube, with_ambiguous=True)
     contamination.add_to_report(report)  # hsiheat
+    if valid_pixels == 0:  # --compat pycoal: the all-'No data' map pycoal writes
+        report.setdefault("warnings", []).append(
+            f"{cube.source}: no pixel holds data; the class map is all no data, as pycoal writes it"
+        )
     report.update(
         {
             "cube": str(cube_path),
@@ -352,11 +427,15 @@ def _classify_into(
             "bands_used": int(mask.sum()),
             "bands": bands,
             "valid_pixels": valid_pixels,
+            "ambiguous_margin": products.limit,
+            "margin_unit": "radians (SAM angle)" if config.method == "sam" else "SID",
+            "ambiguous_pixels": int(tally.ambiguous.sum()),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
     tables = [contamination.table()]  # hsiheat
-    if truth is not None:
+    if truth is not None:  # the labels read back from the written map (file-backed pages)
+        labels = np.memmap(out / "class_map.img", np.dtype("<u2"), "r", shape=(lines, samples))
         agreement, table = compare_with_labels(truth, labels, names, out)
         report.update(agreement)  # hsicompat: None + agreement_reason when nothing compared
         tables.append(table)
