@@ -24,6 +24,7 @@ Jasper Ridge every seed 0–9 then finds all four endmembers within 0.15 rad.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -218,3 +219,203 @@ def _set_rmse(pixels: F64Array, endmembers: F64Array) -> float:
     except HyperspectralError:  # linearly dependent picks
         return float("inf")
     return float(np.sqrt(np.nanmean(reconstruction_rmse(pixels, abundances, endmembers) ** 2)))
+
+
+# --- endmember files ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endmembers:
+    """Endmember spectra on the cube's bands: ``spectra`` (k, bands), NaN where a library
+    does not cover a band; ``names``; where they came from (``how``: the file and whether
+    it was resampled)."""
+
+    names: tuple[str, ...]
+    spectra: F64Array
+    how: str
+
+
+def read_endmembers(
+    path: Path | str,
+    bands: int,
+    wavelengths_nm: F64Array | None,
+    fwhm_nm: F64Array | None = None,
+    classes: list[str] | None = None,
+    what: str = "--endmembers",
+) -> Endmembers:
+    """Endmembers from a file, on the cube's ``bands``:
+
+    - a spectral library (``bundled``, ENVI ``.sli``/``.hdr`` with wavelengths, CSV with a
+      wavelength column): resampled to the cube's band centres (needs them); ``classes``
+      picks spectra, a class giving its mean;
+    - spectra already on the cube's bands (no wavelengths needed): CSV whose first column
+      is ``band`` (as ``endmembers.csv`` is written for a cube without wavelengths), an
+      ENVI library without wavelengths, or a ``.mat`` variable ``M`` (bands × k or k × bands).
+    """
+    from hyperspectral.library import load_library
+
+    path = Path(path) if str(path) != "bundled" else path
+    on_bands = _on_band_spectra(path, what)
+    if on_bands is not None:
+        names, spectra = on_bands
+        if classes:
+            keep = [names.index(c) for c in classes if c in names]
+            missing = [c for c in classes if c not in names]
+            if missing:
+                raise HyperspectralError(f"{what} {path}: no spectrum {missing[0]!r}")
+            names, spectra = [names[i] for i in keep], spectra[keep]
+        if spectra.shape[1] != bands:
+            raise HyperspectralError(
+                f"{what} {path}: the spectra have {spectra.shape[1]} bands, the cube {bands}"
+            )
+        return Endmembers(tuple(names), spectra, f"{path} (on the cube's bands)")
+    library = load_library(path)
+    if classes:
+        library = library.subset(list(classes)).class_mean()
+    if wavelengths_nm is None:
+        raise HyperspectralError(
+            f"{what} {path}: a spectral library needs the cube's band centres to be resampled "
+            "to its bands; give --wavelengths FILE (one nm value per band)"
+        )
+    same = len(library.wavelengths_nm) == bands and np.allclose(
+        library.wavelengths_nm, wavelengths_nm, atol=1e-3
+    )
+    if same:
+        return Endmembers(library.names, library.spectra.copy(), f"{library.source}")
+    resampled = library.resample(wavelengths_nm, fwhm_nm)
+    return Endmembers(
+        resampled.names, resampled.spectra, f"{library.source} (resampled to the cube's bands)"
+    )
+
+
+def _on_band_spectra(path: Path | str, what: str) -> tuple[list[str], F64Array] | None:
+    """(names, (k, bands) spectra) of a file of spectra on the cube's bands, or None for a
+    spectral library with wavelengths."""
+    if str(path) == "bundled":
+        return None
+    path = Path(path)
+    if not path.exists() and not path.with_suffix(".hdr").exists():
+        raise HyperspectralError(f"{what} {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".mat":
+        return _mat_endmembers(path, what)
+    if suffix in {".csv", ".txt"}:
+        return _band_csv(path, what)
+    if suffix in {".sli", ".hdr"}:
+        header = path.with_suffix(".hdr")
+        from hyperspectral.cube import parse_envi_fields
+
+        try:
+            fields = parse_envi_fields(header.read_text(encoding="latin-1"), str(header))
+        except OSError as err:
+            raise HyperspectralError(f"{what} {header}: cannot read it ({err})") from None
+        if "wavelength" in fields:
+            return None
+        from spectral.io import envi
+
+        try:
+            lib = envi.open(str(header), str(header.with_suffix(".sli")))
+        except Exception as err:
+            raise HyperspectralError(
+                f"{what} {path}: not an ENVI spectral library ({err})"
+            ) from None
+        names = [str(n).strip() for n in getattr(lib, "names", [])]
+        spectra = np.asarray(lib.spectra, dtype=np.float64)
+        return names or [f"endmember {i + 1}" for i in range(len(spectra))], spectra
+    return None
+
+
+def _band_csv(path: Path, what: str) -> tuple[list[str], F64Array] | None:
+    """A CSV whose first column is ``band``: one column per endmember; else None."""
+    import csv
+    import io
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise HyperspectralError(f"{what} {path}: cannot read it ({err})") from None
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].lstrip().startswith("#")]
+    if not rows or rows[0][0].strip().lower() != "band":
+        return None
+    names = [c.strip() for c in rows[0][1:]]
+    try:
+        values = np.array([[float(v) for v in r[1 : len(names) + 1]] for r in rows[1:]])
+    except ValueError:
+        raise HyperspectralError(f"{what} {path}: a value is not a number") from None
+    if values.ndim != 2 or values.shape[1] != len(names) or len(names) == 0:
+        raise HyperspectralError(f"{what} {path}: want a 'band' column and one per endmember")
+    return names, values.T.copy()
+
+
+def _mat_endmembers(path: Path, what: str) -> tuple[list[str], F64Array]:
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path))
+    except Exception as err:
+        raise HyperspectralError(f"{what} {path}: not a MATLAB v5 file ({err})") from None
+    if "M" not in mat or not isinstance(mat["M"], np.ndarray) or mat["M"].ndim != 2:
+        have = ", ".join(k for k in mat if not k.startswith("__"))
+        raise HyperspectralError(f"{what} {path}: no 2-D endmember variable 'M' (have {have})")
+    m = np.asarray(mat["M"], dtype=np.float64)
+    spectra = m.T if m.shape[0] >= m.shape[1] else m  # bands × k as unmixing sets store it
+    return [f"M{i + 1}" for i in range(len(spectra))], spectra.copy()
+
+
+def write_endmembers(
+    out: Path, names: list[str], spectra: F64Array, wavelengths_nm: F64Array | None
+) -> list[Path]:
+    """``endmembers.csv`` (a ``wavelength_nm`` column, or ``band`` where the cube has no
+    band centres, then one column per endmember) and the ENVI spectral library
+    ``endmembers.sli``/``.hdr`` (``spectra names``; ``wavelength`` when known), both
+    readable back by ``--endmembers``, ``load_library`` (with wavelengths) and spectral."""
+    from spectral.io.envi import write_envi_header
+
+    x_name, x = (
+        ("wavelength_nm", wavelengths_nm)
+        if wavelengths_nm is not None
+        else ("band", np.arange(1, spectra.shape[1] + 1, dtype=np.float64))
+    )
+    lines = [",".join([x_name, *(n.replace(",", ";") for n in names)])]
+    for b in range(spectra.shape[1]):
+        cells = ["" if not np.isfinite(v) else f"{v:.7g}" for v in spectra[:, b]]
+        lines.append(",".join([f"{x[b]:.6g}" if x_name == "band" else f"{x[b]:.4f}", *cells]))
+    csv_path = out / "endmembers.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    meta: dict[str, object] = {
+        "samples": spectra.shape[1],
+        "lines": len(names),
+        "bands": 1,
+        "header offset": 0,
+        "data type": 4,
+        "interleave": "bsq",
+        "byte order": 0,
+        "file type": "ENVI Spectral Library",
+        "spectra names": list(names),
+    }
+    if wavelengths_nm is not None:
+        meta["wavelength"] = [f"{w:.4f}" for w in wavelengths_nm]
+        meta["wavelength units"] = "Nanometers"
+    write_envi_header(str(out / "endmembers.hdr"), meta, True)
+    spectra.astype("<f4").tofile(out / "endmembers.sli")
+    return [csv_path, out / "endmembers.sli", out / "endmembers.hdr"]
+
+
+def guess_names(
+    spectra: F64Array, wavelengths_nm: F64Array | None, fwhm_nm: F64Array | None = None
+) -> list[str] | None:
+    """For each endmember, the bundled library class of best spectral angle, as
+    ``"class? (0.12 rad)"``: a guess to help read the result, not an identification.
+    None where the cube has no band centres."""
+    from hyperspectral.library import bundled_library
+    from hyperspectral.unmix import sad_matrix
+
+    if wavelengths_nm is None:
+        return None
+    library = bundled_library().class_mean().resample(wavelengths_nm, fwhm_nm)
+    ok = np.isfinite(library.spectra).all(axis=0) & np.isfinite(spectra).all(axis=0)
+    if ok.sum() < 3:
+        return None
+    angles = sad_matrix(spectra[:, ok], library.spectra[:, ok])
+    best = angles.argmin(axis=1)
+    return [f"{library.names[j]}? ({angles[i, j]:.2f} rad)" for i, j in enumerate(best)]

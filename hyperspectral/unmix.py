@@ -64,7 +64,11 @@ _solve_passive = _jit(_solve_passive_py)
 
 
 def _fcls_py(
-    pixels: npt.NDArray[np.floating], m: F64Array, g: F64Array, delta2: float, tol: float,
+    pixels: npt.NDArray[np.floating],
+    m: F64Array,
+    g: F64Array,
+    delta2: float,
+    tol: float,
     out: F64Array,
 ) -> None:
     """``out[p]`` = argmin ``½xᵀgx − xᵀb`` over x ≥ 0 with ``b = m·pixels[p] + δ²``
@@ -144,9 +148,7 @@ def check_endmembers(endmembers: npt.ArrayLike, bands: int, what: str) -> F64Arr
     """(k, bands) finite float64 endmembers, or an error naming ``what``."""
     m = np.atleast_2d(np.asarray(endmembers, dtype=np.float64))
     if m.ndim != 2 or m.shape[1] != bands:
-        raise HyperspectralError(
-            f"{what}: endmembers have {m.shape[-1]} bands, the pixels {bands}"
-        )
+        raise HyperspectralError(f"{what}: endmembers have {m.shape[-1]} bands, the pixels {bands}")
     if len(m) == 0:
         raise HyperspectralError(f"{what}: no endmembers")
     if not np.isfinite(m).all():
