@@ -193,7 +193,7 @@ def run(
     truth = read_truth(Path(config.truth), cube) if config.truth else None
     tile_lines = tile_lines_for(samples, bands, config.tile_mb)
     found, extraction, vertices = choose_endmembers(config, cube, tile_lines)
-    used = np.isfinite(found.spectra).all(axis=0)
+    used: npt.NDArray[np.bool_] = np.asarray(np.isfinite(found.spectra).all(axis=0))
     if not used.any():
         raise HyperspectralError(
             f"--endmembers {config.endmembers}: the endmembers cover none of the bands of "
@@ -305,7 +305,7 @@ def _write_report(
     x = (
         cube.wavelengths_nm
         if cube.wavelengths_nm is not None
-        else np.arange(1.0, bands + 1)  # band numbers where the cube has no centres
+        else np.arange(1.0, bands + 1, dtype=np.float64)  # band numbers without centres
     )
     spectra_png(out / "endmembers.png", x, found.spectra, names, f"endmembers ({found.how})")
     guesses = guess_names(found.spectra, cube.wavelengths_nm, cube.fwhm_nm) if extraction else None

@@ -86,7 +86,7 @@ def test_cli_on_jasper_with_truth_products_read_back(tmp_path: Path, jasper: tup
     import rasterio
     from spectral.io import envi
 
-    path, _, truth_m, truth_a = jasper
+    path = jasper[0]
     out = tmp_path / "out"
     run = run_main(
         ["hsi", "unmix", str(path), "--out", str(out), "--extract", "4", "--truth", str(path)]
