@@ -553,10 +553,12 @@ def guess_mat_variable(arrays: dict[str, npt.NDArray[Any]], path: Path) -> str:
             return name
     ranked = sorted(candidates, key=lambda k: -arrays[k].size)
     if not ranked or (len(ranked) > 1 and arrays[ranked[0]].size == arrays[ranked[1]].size):
-        why = "no variable is a cube" if not ranked else f"{ranked[0]} or {ranked[1]}?"
+        why = (
+            "no cube variable" if not ranked else f"which is the cube, {ranked[0]} or {ranked[1]}?"
+        )
         raise HyperspectralError(
-            f"{path}: {why} (want lines x samples x bands, or bands x pixels with nRow/nCol); "
-            f"give --variable NAME of: {_mat_variable_list(arrays)}"
+            f"{path}: {why} (want lines x samples x bands, or bands x pixels with nRow/nCol; "
+            f"hsi unmix takes --variable NAME); variables: {_mat_variable_list(arrays)}"
         )
     return ranked[0]
 

@@ -841,8 +841,14 @@ UNMIX: list[BadInput] = [
     BadInput(
         "unmix-mat-without-a-cube",
         (*UMX, "--extract", "2"),
-        ("{d}/cube.mat", "--variable", "M 5x2", "labels 3x3"),
+        ("{d}/cube.mat", "no cube variable", "--variable", "M 5x2", "labels 3x3"),
         _mat_no_cube,
+    ),
+    BadInput(
+        "unmix-mat-two-equal-cubes",
+        (*UMX, "--extract", "2"),
+        ("which is the cube", "a 3x4x5", "b 3x4x5"),
+        lambda d: _mat(d, a=np.ones((3, 4, 5)), b=np.ones((3, 4, 5))),
     ),
     BadInput(
         "unmix-mat-missing-variable",
