@@ -91,22 +91,12 @@ def large(lines: int, samples: int, bands: int, tile_mb: float, extract: int = 0
             a = rng.dirichlet(np.ones(3), (h, samples)).astype(np.float32)
             mm[start : start + h] = a @ m + rng.normal(0, 0.005, (h, samples, bands))
         del mm
-        command = [
-            sys.executable,
-            "-m",
-            "smartmine",
-            "hsi",
-            "unmix",
-            str(header),
-            "--out",
-            str(Path(tmp) / "out"),
-            "--endmembers",
-            "bundled",
-            "--classes",
-            *classes,
-            "--tile-mb",
-            str(tile_mb),
-        ]
+        command = [sys.executable, "-m", "smartmine", "hsi", "unmix", str(header)]
+        command += ["--out", str(Path(tmp) / "out"), "--tile-mb", str(tile_mb)]
+        if extract:
+            command += ["--extract", str(extract)]
+        else:
+            command += ["--endmembers", "bundled", "--classes", *classes]
         t = time.perf_counter()
         child = subprocess.Popen(
             command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -11,7 +11,7 @@ Products (``--out`` folder, written to a temporary folder and renamed as a whole
 - ``report.json`` + ``report.html``, ``config.json``.
 
 Memory: one tile of the cube (``--tile-mb``) plus its abundances; extraction reads at most
-``max_extract_pixels`` pixels (evenly spaced) into memory.
+``max_extract_pixels`` pixels (evenly spaced, 100 000 by default) into memory.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ PRODUCTS: Final = frozenset(
         "config.json",
     }
 )
-MAX_EXTRACT_PIXELS: Final = 200_000
+MAX_EXTRACT_PIXELS: Final = 100_000
+"""Pixels read for extraction (evenly spaced): about 80 MB of float64 at 200 bands."""
 
 
 @dataclass
@@ -139,17 +140,19 @@ def read_truth(path: Path, cube: Cube) -> Truth:
     return Truth(found.names, found.spectra, abundances, str(path))
 
 
-def sample_pixels(cube: Cube, limit: int, tile_lines: int) -> tuple[F64Array, npt.NDArray[Any]]:
+def sample_pixels(
+    cube: Cube, limit: int, tile_lines: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[Any]]:
     """Valid pixels (at most ``limit``, every s-th pixel of the image) and their flat
     indices (line · samples + sample)."""
     lines, samples, bands = cube.shape
     step = max(1, -(-lines * samples // limit))
-    chosen: list[F64Array] = []
+    chosen: list[npt.NDArray[np.float32]] = []
     where: list[npt.NDArray[Any]] = []
     for start, block in cube.tiles(tile_lines):
         flat = np.arange(start * samples, (start + block.shape[0]) * samples)
         keep = cube.valid_mask(block).ravel() & (flat % step == 0)
-        chosen.append(block.reshape(-1, bands)[keep].astype(np.float64))
+        chosen.append(block.reshape(-1, bands)[keep].astype(np.float32))
         where.append(flat[keep])
     pixels = np.concatenate(chosen)
     if len(pixels) == 0:
@@ -243,7 +246,7 @@ def _unmix_into(
             ok = cube.valid_mask(block).ravel()
             pixels = block.reshape(-1, block.shape[-1])[:, used]
             a = np.full((len(pixels), k), np.nan)
-            a[ok] = fcls(pixels[ok], m, what=f"--endmembers {found.how}")
+            a[ok] = fcls(pixels[ok], m, what=found.how)
             residual = pixels.astype(np.float64) - a @ m
             rmse = np.sqrt(np.mean(residual * residual, axis=1))
             sq_residual += float(np.nansum(residual[ok] ** 2))

@@ -127,6 +127,11 @@ def test_cli_on_jasper_with_truth_products_read_back(tmp_path: Path, jasper: tup
     assert reuse.code == 0, reuse.stderr
     with rasterio.open(again / "abundances.tif") as tif:
         np.testing.assert_allclose(tif.read(), cog, atol=1e-5)
+    sli = tmp_path / "sli"  # and so does the ENVI library (no wavelengths: on the bands)
+    args = ["--endmembers", str(out / "endmembers.sli")]
+    assert run_main(["hsi", "unmix", str(path), "--out", str(sli), *args]).code == 0
+    with rasterio.open(sli / "abundances.tif") as tif:
+        np.testing.assert_allclose(tif.read(), cog, atol=1e-5)
     # and the true endmembers (.mat M) give the published abundance RMSE
     true_run = tmp_path / "true"
     scored = run_main(
