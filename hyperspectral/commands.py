@@ -315,18 +315,58 @@ def _add_train(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_unmix(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = cmds.add_parser("unmix", help="fully constrained unmixing against library endmembers")
-    p.add_argument("cube", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="abundance GeoTIFF")
-    p.add_argument("--library", default="bundled")
-    p.add_argument("--classes", nargs="+", required=True, help="endmember classes/spectra")
+    p = cmds.add_parser(
+        "unmix",
+        help="fully constrained unmixing: endmembers from a file or extracted (VCA/N-FINDR/ATGP)",
+        description="FCLS abundances (>= 0, summing to one) of every pixel for endmembers "
+        "from a spectral library or spectra file (--endmembers) or extracted from the cube "
+        "(--extract N: the best of --restarts runs by reconstruction error, refined to the "
+        "mean of each endmember's pure pixels). Products in --out: abundances.tif (COG) and "
+        "abundances.hdr/.img (ENVI), residual_rmse.tif, endmembers.csv and endmembers.sli "
+        "(ENVI library), endmembers.png, report.json/.html, config.json.",
+    )
+    p.add_argument("cube", type=Path, help="ENVI .hdr/.img, MATLAB .mat or a bag")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--endmembers",
+        help="spectral library (bundled, .sli/.hdr, CSV with wavelengths: resampled to the "
+        "cube's bands), or spectra on the cube's bands (CSV with a 'band' column, ENVI "
+        "library without wavelengths, .mat with M)",
+    )
+    source.add_argument("--extract", type=int, metavar="N", help="extract N endmembers")
+    p.add_argument("--method", choices=["vca", "nfindr", "atgp"], default="vca")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the extraction")
+    p.add_argument(
+        "--restarts", type=int, default=10, help="extraction runs; the lowest FCLS RMSE is kept"
+    )
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="keep the extracted vertex pixels (default: the mean of each one's pure pixels)",
+    )
+    p.add_argument(
+        "--classes", nargs="+", default=[], help="library classes/spectra to use as endmembers"
+    )
+    p.add_argument(
+        "--variable",
+        help="the cube's variable in a .mat file (default: Y/data/V, else the largest "
+        "bands x pixels or lines x samples x bands array)",
+    )
     p.add_argument(
         "--wavelengths",
         type=Path,
-        help="band centres of the cube (text, one nm value per line) where its header has "
-        "none (MATLAB cubes)",
+        help="band centres of the cube (text, one nm value per line) where it has none "
+        "(MATLAB cubes); needed to resample a library",
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--truth",
+        type=Path,
+        help="true endmembers (and abundances): .mat with M (and A), or an endmember file; "
+        "SAD and abundance RMSE per endmember in the output and report",
+    )
+    p.add_argument("--tile-mb", type=float, default=16.0, help="tile size (default 16 MB)")
+    p.add_argument("--overwrite", action="store_true", help="replace the products in --out")
     p.set_defaults(handler=_unmix)
 
 
@@ -480,8 +520,26 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _unmix(args: argparse.Namespace) -> int:
-    from hyperspectral.unmix import unmix_command
+    from hyperspectral.unmix_run import UnmixConfig, run, score_lines
+    from smartmine.cli import EXIT_WARNINGS
 
-    out = unmix_command(args)
-    print(f"abundances -> {out}")
-    return 0
+    config = UnmixConfig(
+        endmembers=str(args.endmembers or ""),
+        extract=int(args.extract or 0),
+        method=args.method,
+        seed=args.seed,
+        restarts=args.restarts,
+        refine=not args.no_refine,
+        classes=list(args.classes),
+        variable=str(args.variable or ""),
+        wavelengths=str(args.wavelengths or ""),
+        truth=str(args.truth or ""),
+        tile_mb=args.tile_mb,
+    )
+    summary = run(config, args.cube, args.out, overwrite=args.overwrite)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+    for line in score_lines(summary):
+        print(line)
+    print(f"-> {args.out}")
+    return EXIT_WARNINGS if summary["warnings"] else 0

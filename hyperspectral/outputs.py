@@ -53,9 +53,12 @@ PRODUCT_NAMES = frozenset(
 """Every file ``hsi classify`` and ``hsi ortho`` write into ``--out``."""
 
 
-def check_output_folder(out: Path, overwrite: bool) -> None:
+def check_output_folder(
+    out: Path, overwrite: bool, products: frozenset[str] = PRODUCT_NAMES
+) -> None:
     """Refuse an ``--out`` that holds products already (unless ``overwrite``) or that
-    cannot be a folder: checked before any work, so nothing old is reported as new."""
+    cannot be a folder: checked before any work, so nothing old is reported as new.
+    ``products``: the file names the command writes (``hsi unmix`` has its own)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise HyperspectralError(f"--out {out}: exists and is not a folder")
@@ -68,7 +71,7 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
         foreign = sorted(
             p.name
             for p in out.iterdir()
-            if p.name not in PRODUCT_NAMES and ".partial-" not in p.name and ".tiles-" not in p.name
+            if p.name not in products and ".partial-" not in p.name and ".tiles-" not in p.name
         )
         if foreign:  # --overwrite replaces the folder as a whole: never the user's files
             raise HyperspectralError(
@@ -79,12 +82,14 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def products_folder(out: Path, overwrite: bool) -> Iterator[Path]:
+def products_folder(
+    out: Path, overwrite: bool, products: frozenset[str] = PRODUCT_NAMES
+) -> Iterator[Path]:
     """A temporary folder beside ``out`` that replaces it as a whole on success; on
     failure nothing changes (no partial products, no new parent folders, the old
     products stay)."""
     out = Path(out)
-    check_output_folder(out, overwrite)
+    check_output_folder(out, overwrite, products)
     created = [p for p in [out.absolute(), *out.absolute().parents] if not p.exists()][1:]
     try:
         with atomic_path(out, overwrite=True) as tmp:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hyperspectral.classify import LibraryClassifier, confidence
+from hyperspectral.contamination import weights_for
 from hyperspectral.cube import open_cube
 from hyperspectral.library import bundled_library
 from hyperspectral.pipeline import (
@@ -19,7 +20,6 @@ from hyperspectral.pipeline import (
     ambiguous_limit,
     build_classifier,
     contamination_index,
-    contamination_weights,
     run,
 )
 
@@ -66,7 +66,7 @@ def _in_memory(header: Path, config: ClassifyConfig) -> dict[str, np.ndarray]:
     data = cube.read()
     tile = clf.classify_block(data, cube.valid_mask(data))
     membership = confidence(tile.best_score, config.method)
-    heat = contamination_index(tile.labels, membership, contamination_weights(clf.classes))
+    heat = contamination_index(tile.labels, membership, weights_for(clf.classes, "")[0])
     heat[np.isnan(tile.best_score)] = np.nan
     return {
         "labels": tile.labels,
