@@ -54,6 +54,7 @@ import numpy.typing as npt
 
 from hyperspectral.calibrate import good_band_mask
 from hyperspectral.classify import LibraryClassifier
+from hyperspectral.contamination import class_weight
 from hyperspectral.cube import Cube
 from hyperspectral.library import MEASURED_STAND_INS
 from hyperspectral.pipeline import ClassifyConfig, prepare_library
@@ -70,8 +71,9 @@ LIBRARIES = (
     SHARED / "usgs_speclib_envi" / "s06av95a_envi.hdr",
 )
 CONTAMINATION_ZONES = ("jarosite", "schwertmannite")
-AMD_CLASSES = frozenset({"jarosite", "schwertmannite", "copiapite", "amd_precipitate"})
-"""Classes that say "acid mine drainage here" (weight 1 in the contamination index)."""
+AMD_WEIGHT = 1.0
+"""Classes of this contamination weight say "acid mine drainage here" (jarosite,
+schwertmannite, copiapite, AMD precipitates: :mod:`hyperspectral.contamination`)."""
 
 
 @dataclass
@@ -129,7 +131,7 @@ def score(config: SimConfig, frames: int, purity: float) -> Score:
     names = np.array(["unclassified", *classifier.classes])
     zones = [z for z in ZONES if z.spectrum is not None]
     accept = {z.name: np.isin(names, list(MEASURED_STAND_INS[z.name])) for z in zones}
-    amd = np.isin(names, list(AMD_CLASSES))
+    amd = np.array([class_weight(str(n)) >= AMD_WEIGHT for n in names])
     contaminated = [z.id for z in zones if z.name in CONTAMINATION_ZONES]
     result = Score(fallback=renderer.zone_set.fallback)
     for i, pose in enumerate(poses):
