@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.kernels import inverse_norms, sam_reduce
+from hyperspectral.kernels import inverse_norms_valid, sam_reduce
 from hyperspectral.library import SpectralLibrary
 
 F32Array = npt.NDArray[np.float32]
@@ -165,17 +165,28 @@ class LibraryClassifier:
             return self._sid(x)
         return np.asarray(np.arccos(np.clip(self._cosines(x), -1.0, 1.0)), dtype=np.float32)
 
-    def classify_pixels(self, pixels: F32Array, valid: BoolArray) -> ClassifiedTile:
+    def classify_pixels(self, pixels: F32Array, valid: BoolArray | None = None) -> ClassifiedTile:
         """Classify (n, bands) pixels; invalid ones get label 0 and NaN scores.
 
         SAM works on cosines (best spectrum and per-class maxima of the class-sorted
         products) and takes arccos only of the C per-class values: the angle is monotone
         in the cosine, so the result is the same as on angles, at a fraction of the cost.
+        ``valid`` None: the pixels that hold data (every band finite, not all bands equal:
+        ``Cube.valid_mask`` without an ignore value) are found here; on the SAM fast path
+        in the pass that takes the norms, while the chunk is still in cache from the
+        product (a separate mask pass over the tile cost half the product's time).
         """
         n = pixels.shape[0]
         n_classes = len(self.classes)
-        all_valid = bool(valid.all())
-        idx = np.flatnonzero(valid)
+        fast = self.method == "sam" and not self.has_missing
+        if valid is None and not fast:
+            from hyperspectral.kernels import varying_finite
+
+            x32 = np.ascontiguousarray(pixels, dtype=np.float32)
+            valid = np.empty(n, np.bool_)
+            varying_finite(x32, x32.view(np.uint32), valid)
+        all_valid = valid is None or bool(valid.all())
+        idx = np.arange(n) if valid is None else np.flatnonzero(valid)
         if idx.size == 0:
             return ClassifiedTile(
                 np.zeros(n, np.uint16),
@@ -184,12 +195,12 @@ class LibraryClassifier:
                 np.full(n, -1, np.int32),
                 np.full(n, np.nan, np.float32),
             )
-        if self.method == "sam" and not self.has_missing:  # every pixel, then the mask
+        if fast:  # every pixel, then the mask
             all_valid = True
             j, best_cos, second_cos, class_score = self._sam_chunks(
                 np.ascontiguousarray(pixels, dtype=np.float32)
             )
-            if idx.size < n:
+            if valid is not None and idx.size < n:
                 j[~valid] = -1
                 class_score[~valid] = np.nan
             no_signal = j < 0
@@ -243,7 +254,8 @@ class LibraryClassifier:
     ) -> tuple[npt.NDArray[np.int64], F32Array, F32Array, F32Array]:
         """Best spectrum (class-sorted index, -1 = no signal), its cosine, the runner-up
         class's cosine and the per-class angles of (n, all bands) pixels (the bands left
-        out weigh zero), chunk by chunk."""
+        out weigh zero), chunk by chunk; pixels with a non-finite band or all bands equal
+        count as no signal (found in the norm pass: ``kernels.inverse_norms_valid``)."""
         n = len(x)
         n_classes = len(self.starts)
         best_j = np.empty(n, np.int64)
@@ -257,7 +269,7 @@ class LibraryClassifier:
             b = a + len(chunk)
             d = dots[: len(chunk)]
             np.matmul(chunk, self.all_bands_t, out=d)
-            inverse_norms(chunk, self.band_weight, inv[a:b])
+            inverse_norms_valid(chunk, self.band_weight, inv[a:b])
             sam_reduce(
                 d,
                 inv[a:b],
@@ -281,10 +293,11 @@ class LibraryClassifier:
                 np.fmax(out[:, c], values[:, k], out=out[:, c])
         return out
 
-    def classify_block(self, block: F32Array, valid: BoolArray) -> ClassifiedTile:
-        """Classify a (h, w, bands) tile."""
+    def classify_block(self, block: F32Array, valid: BoolArray | None = None) -> ClassifiedTile:
+        """Classify a (h, w, bands) tile (``valid`` None: see :meth:`classify_pixels`)."""
         h, w, bands = block.shape
-        out = self.classify_pixels(block.reshape(-1, bands), valid.reshape(-1))
+        mask = None if valid is None else valid.reshape(-1)
+        out = self.classify_pixels(block.reshape(-1, bands), mask)
         return ClassifiedTile(
             out.labels.reshape(h, w),
             out.best_score.reshape(h, w),

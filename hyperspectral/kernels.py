@@ -69,32 +69,45 @@ def _sam_reduce_py(
 sam_reduce = _jit(_sam_reduce_py)
 
 
-def _inverse_norms_py(
+def _inverse_norms_valid_py(
     pixels: npt.NDArray[np.float32],
     weight: npt.NDArray[np.float32],
     out: npt.NDArray[np.float32],
 ) -> None:
-    """``out[i]`` = 1 / |weight * pixels[i]| (NaN for a zero pixel; ``weight`` 0 leaves a
-    band out, 1 keeps it). Compiled with reassociation allowed for this sum only (so it
-    vectorises: one pass over a chunk that is still in cache from the matrix product,
-    where ``einsum`` was a third of the product's time)."""
+    """``out[i]`` = 1 / |weight * pixels[i]| (``weight`` 0 leaves a band out, 1 keeps
+    it), NaN for a zero pixel, one with a band that is not finite or one with every band
+    equal to the first (a no-data fill): :func:`varying_finite` in the same pass. Float
+    sums only, so the loop vectorises (reassociation allowed; no-NaN/no-inf assumptions
+    are not, so ``x - x`` stays NaN for a non-finite x): one pass over a chunk still in
+    cache from the matrix product, where ``einsum`` and a separate mask pass cost half
+    the product's time (2048 px x 200 bands: 82 us, against 48 + 150 us apart)."""
     n, bands = pixels.shape
     for i in range(n):
+        first = pixels[i, 0]
         acc = np.float32(0.0)
+        non_finite = np.float32(0.0)  # 0 while every band is finite, else NaN
+        spread = np.float32(0.0)  # > 0 once a band differs from the first
         for b in range(bands):
-            v = pixels[i, b] * weight[b]  # a left-out band's huge sentinel gives 0, not inf
+            x = pixels[i, b]
+            non_finite += x - x
+            spread += abs(x - first)
+            v = x * weight[b]  # a left-out band's huge sentinel gives 0, not inf
             acc += v * v
-        out[i] = np.float32(1.0) / np.sqrt(acc) if acc > 0 else np.float32(np.nan)
+        good = non_finite == 0 and spread > 0 and acc > 0
+        out[i] = np.float32(1.0) / np.sqrt(acc) if good else np.float32(np.nan)
 
 
-try:
-    inverse_norms = numba.njit(
-        cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}
-    )(_inverse_norms_py)
-except RuntimeError:  # no cache locator
-    inverse_norms = numba.njit(
-        cache=False, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}
-    )(_inverse_norms_py)
+def _fast_sum(fn: Any) -> Any:
+    """``fn`` compiled with reassociation allowed (its sums vectorise), cached where a
+    cache folder is writable."""
+    flags = {"reassoc", "contract"}
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=flags)(fn)
+    except RuntimeError:  # no cache locator
+        return numba.njit(cache=False, nogil=True, error_model="numpy", fastmath=flags)(fn)
+
+
+inverse_norms_valid = _fast_sum(_inverse_norms_valid_py)
 
 
 def _varying_finite_py(

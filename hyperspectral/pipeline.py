@@ -383,6 +383,8 @@ def _classify_into(
     wl = cube.require_wavelengths()
     step = tile_lines_for(samples, bands, config.tile_mb)
     valid_pixels = 0
+    plain = divisor is None and not config.continuum_removal and cube.ignore_value is None
+    fused = classifier if plain and isinstance(classifier, LibraryClassifier) else None
     weights, contamination = weights_for(classifier.classes, config.contamination)  # hsiheat
     products = _TileProducts(out, config, cube, classifier.classes, heat=contamination.mapped)
     with contextlib.ExitStack() as stack:
@@ -390,6 +392,11 @@ def _classify_into(
             stack.enter_context(writer)
         tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
         for start, block in tiles:
+            if fused is not None:  # the data mask found in the classifier's norm pass
+                tile = fused.classify_block(block)
+                valid_pixels += int(np.count_nonzero(~np.isnan(tile.best_score)))
+                products.write(start, tile, weights)
+                continue
             valid = cube.valid_mask(block)
             valid_pixels += int(valid.sum())
             if divisor is not None:

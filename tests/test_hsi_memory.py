@@ -13,7 +13,7 @@ import pytest
 
 from hyperspectral.classify import LibraryClassifier, confidence
 from hyperspectral.contamination import weights_for
-from hyperspectral.cube import open_cube
+from hyperspectral.cube import Cube, open_cube
 from hyperspectral.library import bundled_library
 from hyperspectral.pipeline import (
     ClassifyConfig,
@@ -227,3 +227,36 @@ def test_classify_peak_memory_stays_within_the_tile_budget(tmp_path: Path) -> No
     # labels/scores/heat/margin/flags; 3 MB for the two PNG previews (decimated 2x here)
     budget = 3 * tile_mb * 1e6 + tile_px * (classes * 4 * 4 + 40) + 3e6
     assert peak < budget, f"peak {peak / 1e6:.1f} MB > budget {budget / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_the_data_mask_found_in_the_norm_pass_equals_the_cube_mask(missing: bool) -> None:
+    """``classify_block(block)`` (no mask given: found while taking the norms) gives what
+    ``classify_block(block, cube.valid_mask(block))`` gives, on a tile with NaN, infinite,
+    constant (no-data fill) and zero pixels; ``missing``: a library with missing points
+    (the slower path, which finds the mask first)."""
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    library = bundled_library().resample(np.linspace(420, 2400, 40))
+    if missing:
+        spectra = library.spectra.copy()
+        spectra[0, 5] = np.nan
+        library = dataclasses.replace(library, spectra=spectra)
+    block = (rng.uniform(0.05, 0.6, (6, 7, 40))).astype(np.float32)
+    block[0, 0, 3] = np.nan
+    block[1, 2, 0] = np.inf
+    block[2, 3, :] = -0.005  # AVIRIS-NG's fill
+    block[3, 4, :] = 0.0
+    block[4, 5, 39] = -np.inf
+    clf = LibraryClassifier(library, "sam")
+    mask = open_cube_from(block).valid_mask(block)
+    assert mask.sum() == 42 - 5
+    ours, theirs = clf.classify_block(block), clf.classify_block(block, mask)
+    for field in ("labels", "best_score", "class_scores", "best_spectrum", "margin"):
+        np.testing.assert_array_equal(getattr(ours, field), getattr(theirs, field), field)
+    assert int((~np.isnan(ours.best_score)).sum()) == 42 - 5
+
+
+def open_cube_from(block: np.ndarray) -> Cube:
+    return Cube(block, np.linspace(420, 2400, block.shape[-1]))
