@@ -140,6 +140,16 @@ def is_mixture(name: str) -> bool:
     return "+" in name
 
 
+def sample_mineral(name: str) -> str | None:
+    """The mineral a pure sample's name names (its first word), or None for a mixture
+    (a ``+`` anywhere, or digits in the first word: USGS writes ``Hematite.02+Quartz.98``,
+    ``Oil23_Water77``) or a first word that names no mineral."""
+    first = name.split()[0] if name.split() else ""
+    if is_mixture(name) or any(ch.isdigit() for ch in first):
+        return None
+    return mineral_of(first)
+
+
 def minerals_in(name: str) -> list[str]:
     """Every mineral the name names, in order, each once (``"Goeth+qtz.5+Jarosite.5"`` →
     goethite, quartz, jarosite); abbreviations count inside mixtures only."""

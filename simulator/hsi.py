@@ -122,17 +122,11 @@ def pure_mineral(cls: str, name: str) -> str | None:
     """The mineral a library spectrum is a sample of, or None for a mixture.
 
     A labelled library (class ≠ name, e.g. a CSV ``jarosite: field sample 3``) is taken
-    at its word (:func:`hyperspectral.minerals.mineral_of` of the class). Otherwise the
-    name's first word must name one mineral with no ``+`` and no digits: USGS writes
-    mixtures as ``Hematite.02+Quartz.98``, ``Oil23_Water77``, ``Calcite+.33Muscov``."""
-    from hyperspectral.minerals import mineral_of
+    at its word (:func:`hyperspectral.minerals.mineral_of` of the class); otherwise the
+    name must be a pure sample's (:func:`hyperspectral.minerals.sample_mineral`)."""
+    from hyperspectral.minerals import mineral_of, sample_mineral
 
-    if cls != name:
-        return mineral_of(cls)
-    first = name.split()[0] if name.split() else ""
-    if "+" in first or any(ch.isdigit() for ch in first):
-        return None
-    return mineral_of(first)
+    return mineral_of(cls) if cls != name else sample_mineral(name)
 
 
 def library_pool(
