@@ -27,15 +27,16 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.kernels import sam_reduce
+from hyperspectral.kernels import inverse_norms_valid, sam_reduce
 from hyperspectral.library import SpectralLibrary
 
 F32Array = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 Method = Literal["sam", "sid"]
 SID_FLOOR = 1e-6
-SAM_CHUNK_PIXELS = 4096
-"""Pixels per matrix product: 4096 × 200 float32 bands = 3.3 MB in, 0.5 MB out (L2/L3)."""
+SAM_CHUNK_PIXELS = 2048
+"""Pixels per matrix product: 2048 × 200 float32 bands = 1.6 MB in, 0.25 MB out: the
+chunk stays in a core's L2 between the product and the norms."""
 
 
 @dataclass
@@ -48,6 +49,10 @@ class ClassifiedTile:
     """(h, w, C) best score per class."""
     best_spectrum: npt.NDArray[np.int32]
     """(h, w) index of the chosen library spectrum, -1 where none."""
+    margin: F32Array
+    """(h, w) how close the call was: score of the second-best class minus the best
+    class's (SAM: radians of angle, SID: divergence; >= 0, 0 = a tie); NaN where no data
+    or the library has one class. Small margins are near-ties of similar spectra."""
 
 
 class LibraryClassifier:
@@ -102,6 +107,12 @@ class LibraryClassifier:
         """(bands, spectra padded to a multiple of 8) C-ordered: the fast operand layout
         for ``x @ S`` (BLAS kernels work in blocks of 8 or 16 columns; the padding
         columns are never read back)."""
+        self.all_bands_t = np.zeros((len(mask), padded), np.float32)
+        self.all_bands_t[mask] = self.unit_sorted_t
+        self.band_weight = mask.astype(np.float32)
+        """The same on all of the sensor's bands, zero rows (and weights) for the bands
+        left out: the compiled SAM multiplies whole tiles as they come (a view of the
+        memory-mapped file) instead of copying the used bands out first."""
         self.max_score = np.full(len(self.classes), np.inf, dtype=np.float32)
         if isinstance(thresholds, int | float):
             self.max_score[:] = float(thresholds)
@@ -154,31 +165,50 @@ class LibraryClassifier:
             return self._sid(x)
         return np.asarray(np.arccos(np.clip(self._cosines(x), -1.0, 1.0)), dtype=np.float32)
 
-    def classify_pixels(self, pixels: F32Array, valid: BoolArray) -> ClassifiedTile:
+    def classify_pixels(self, pixels: F32Array, valid: BoolArray | None = None) -> ClassifiedTile:
         """Classify (n, bands) pixels; invalid ones get label 0 and NaN scores.
 
         SAM works on cosines (best spectrum and per-class maxima of the class-sorted
         products) and takes arccos only of the C per-class values: the angle is monotone
         in the cosine, so the result is the same as on angles, at a fraction of the cost.
+        ``valid`` None: the pixels that hold data (every band finite, not all bands equal:
+        ``Cube.valid_mask`` without an ignore value) are found here; on the SAM fast path
+        in the pass that takes the norms, while the chunk is still in cache from the
+        product (a separate mask pass over the tile cost half the product's time).
         """
         n = pixels.shape[0]
         n_classes = len(self.classes)
-        all_valid = bool(valid.all())
-        idx = np.flatnonzero(valid)
+        fast = self.method == "sam" and not self.has_missing
+        if valid is None and not fast:
+            from hyperspectral.kernels import varying_finite
+
+            x32 = np.ascontiguousarray(pixels, dtype=np.float32)
+            valid = np.empty(n, np.bool_)
+            varying_finite(x32, x32.view(np.uint32), valid)
+        all_valid = valid is None or bool(valid.all())
+        idx = np.arange(n) if valid is None else np.flatnonzero(valid)
         if idx.size == 0:
             return ClassifiedTile(
                 np.zeros(n, np.uint16),
                 np.full(n, np.nan, np.float32),
                 np.full((n, n_classes), np.nan, np.float32),
                 np.full(n, -1, np.int32),
+                np.full(n, np.nan, np.float32),
             )
-        x = self._features(pixels if all_valid else pixels[idx])
-        if self.method == "sam" and not self.has_missing:
-            j, best_cos, class_score = self._sam_chunks(x)
+        if fast:  # every pixel, then the mask
+            all_valid = True
+            j, best_cos, second_cos, class_score = self._sam_chunks(
+                np.ascontiguousarray(pixels, dtype=np.float32)
+            )
+            if valid is not None and idx.size < n:
+                j[~valid] = -1
+                class_score[~valid] = np.nan
             no_signal = j < 0
             j = np.maximum(j, 0)
             score = np.arccos(np.clip(best_cos, -1.0, 1.0))
+            margin = np.arccos(np.clip(second_cos, -1.0, 1.0)) - score
         elif self.method == "sam":
+            x = self._features(pixels if all_valid else pixels[idx])
             dots = self._cosines(x)[:, self.order]
             j = np.argmax(dots, axis=1)  # NaN rows (no signal) give a NaN best
             best_cos = dots[np.arange(len(x)), j]
@@ -187,59 +217,71 @@ class LibraryClassifier:
             np.clip(class_cos, -1.0, 1.0, out=class_cos)
             class_score = np.arccos(class_cos, out=class_cos)
             no_signal = np.isnan(best_cos)
+            margin = class_margin(class_score)
         else:
+            x = self._features(pixels if all_valid else pixels[idx])
             sid = self._sid(x)[:, self.order]
             j = np.argmin(sid, axis=1)
             class_score = -self._class_max(-sid)
             score = sid[np.arange(len(x)), j]
             no_signal = ~np.isfinite(score)
+            margin = class_margin(class_score)
         cls = self.sorted_class[j]
         ok = ~no_signal & (score <= self.max_score[cls])
         sub_labels = np.where(ok, cls + 1, 0).astype(np.uint16)
         sub_best = np.where(no_signal, np.float32(np.nan), score).astype(np.float32, copy=False)
         sub_spec = np.where(ok, self.order[j], -1).astype(np.int32)
+        sub_margin = np.where(no_signal, np.float32(np.nan), margin).astype(np.float32)
         if all_valid:
             scores = class_score.astype(np.float32, copy=False)
-            return ClassifiedTile(sub_labels, sub_best, scores, sub_spec)
+            return ClassifiedTile(sub_labels, sub_best, scores, sub_spec, sub_margin)
         labels = np.zeros(n, np.uint16)
         best = np.full(n, np.nan, np.float32)
         per_class = np.full((n, n_classes), np.nan, np.float32)
         best_spec = np.full(n, -1, np.int32)
-        labels[idx], best[idx], per_class[idx], best_spec[idx] = (
+        margins = np.full(n, np.nan, np.float32)
+        labels[idx], best[idx], per_class[idx], best_spec[idx], margins[idx] = (
             sub_labels,
             sub_best,
             class_score,
             sub_spec,
+            sub_margin,
         )
-        return ClassifiedTile(labels, best, per_class, best_spec)
+        return ClassifiedTile(labels, best, per_class, best_spec, margins)
 
-    def _sam_chunks(self, x: F32Array) -> tuple[npt.NDArray[np.int64], F32Array, F32Array]:
-        """Best spectrum (class-sorted index, -1 = no signal), its cosine and the per-class
-        angles of (n, bands) pixels, chunk by chunk."""
+    def _sam_chunks(
+        self, x: F32Array
+    ) -> tuple[npt.NDArray[np.int64], F32Array, F32Array, F32Array]:
+        """Best spectrum (class-sorted index, -1 = no signal), its cosine, the runner-up
+        class's cosine and the per-class angles of (n, all bands) pixels (the bands left
+        out weigh zero), chunk by chunk; pixels with a non-finite band or all bands equal
+        count as no signal (found in the norm pass: ``kernels.inverse_norms_valid``)."""
         n = len(x)
         n_classes = len(self.starts)
         best_j = np.empty(n, np.int64)
         best_cos = np.empty(n, np.float32)
+        second_cos = np.empty(n, np.float32)
+        inv = np.empty(n, np.float32)
         class_cos = np.empty((n, n_classes), np.float32)
-        dots = np.empty((min(n, SAM_CHUNK_PIXELS), self.unit_sorted_t.shape[1]), np.float32)
+        dots = np.empty((min(n, SAM_CHUNK_PIXELS), self.all_bands_t.shape[1]), np.float32)
         for a in range(0, n, SAM_CHUNK_PIXELS):
             chunk = x[a : a + SAM_CHUNK_PIXELS]
+            b = a + len(chunk)
             d = dots[: len(chunk)]
-            np.matmul(chunk, self.unit_sorted_t, out=d)
-            norm2 = np.einsum("ij,ij->i", chunk, chunk)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inv = np.where(norm2 > 0, np.float32(1.0) / np.sqrt(norm2), np.float32(np.nan))
+            np.matmul(chunk, self.all_bands_t, out=d)
+            inverse_norms_valid(chunk, self.band_weight, inv[a:b])
             sam_reduce(
                 d,
-                inv.astype(np.float32, copy=False),
+                inv[a:b],
                 self.starts,
                 self.ends,
-                best_j[a : a + len(chunk)],
-                best_cos[a : a + len(chunk)],
-                class_cos[a : a + len(chunk)],
+                best_j[a:b],
+                best_cos[a:b],
+                second_cos[a:b],
+                class_cos[a:b],
             )
         np.clip(class_cos, -1.0, 1.0, out=class_cos)
-        return best_j, best_cos, np.arccos(class_cos, out=class_cos)
+        return best_j, best_cos, second_cos, np.arccos(class_cos, out=class_cos)
 
     def _class_max(self, values: F32Array) -> F32Array:
         """(n, C) maximum over each class's (contiguous, sorted) columns."""
@@ -251,16 +293,27 @@ class LibraryClassifier:
                 np.fmax(out[:, c], values[:, k], out=out[:, c])
         return out
 
-    def classify_block(self, block: F32Array, valid: BoolArray) -> ClassifiedTile:
-        """Classify a (h, w, bands) tile."""
+    def classify_block(self, block: F32Array, valid: BoolArray | None = None) -> ClassifiedTile:
+        """Classify a (h, w, bands) tile (``valid`` None: see :meth:`classify_pixels`)."""
         h, w, bands = block.shape
-        out = self.classify_pixels(block.reshape(-1, bands), valid.reshape(-1))
+        mask = None if valid is None else valid.reshape(-1)
+        out = self.classify_pixels(block.reshape(-1, bands), mask)
         return ClassifiedTile(
             out.labels.reshape(h, w),
             out.best_score.reshape(h, w),
             out.class_scores.reshape(h, w, -1),
             out.best_spectrum.reshape(h, w),
+            out.margin.reshape(h, w),
         )
+
+
+def class_margin(class_scores: F32Array) -> F32Array:
+    """(n,) second-smallest minus smallest of (n, C) per-class scores (lower = better):
+    the margin of the call; NaN with fewer than two classes or a NaN row."""
+    if class_scores.shape[1] < 2:
+        return np.full(class_scores.shape[0], np.nan, np.float32)
+    two = np.partition(class_scores, 1, axis=1)[:, :2]  # NaNs sort last
+    return np.asarray(two[:, 1] - two[:, 0], dtype=np.float32)
 
 
 def confidence(score: F32Array, method: Method) -> F32Array:

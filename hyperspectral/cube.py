@@ -359,8 +359,8 @@ def parse_envi_header(text: str, what: str) -> EnviHeader:
 def read_envi_header(header: Path) -> EnviHeader:
     """:func:`parse_envi_header` of a file (UTF-8, else Latin-1)."""
     try:
-        with header.open("rb") as f:
-            raw = f.read(MAX_HEADER_BYTES + 1)
+        with header.open("rb") as f:  # read(n) allocates n bytes first: n = the file's size
+            raw = f.read(min(MAX_HEADER_BYTES, header.stat().st_size) + 1)
     except FileNotFoundError:
         raise HyperspectralError(f"{header}: no such file") from None
     except IsADirectoryError:
@@ -505,9 +505,77 @@ def open_envi(path: Path) -> Cube:
 # --- MATLAB -----------------------------------------------------------------------------
 
 
+MAT_CUBE_NAMES = ("Y", "data", "V", "cube", "X")
+"""Variable names taken for the cube first, when their shape fits (Jasper Ridge: Y,
+Samson: V)."""
+
+
+def _mat_image_size(arrays: dict[str, npt.NDArray[Any]], path: Path) -> tuple[int, int] | None:
+    rows = _scalar(arrays, ("nRow", "lines", "rows"), path)
+    cols = _scalar(arrays, ("nCol", "cols", "samples"), path)
+    return None if rows is None or cols is None else (rows, cols)
+
+
+def _mat_pixels(values: npt.NDArray[Any], size: tuple[int, int] | None) -> int | None:
+    """Which axis of a 2-D variable counts pixels (0 or 1), or None when neither fits the
+    image size (``nRow × nCol``; without one: a square number of pixels, more than bands)."""
+    for axis in (1, 0):
+        n, other = values.shape[axis], values.shape[1 - axis]
+        fits = n == size[0] * size[1] if size else math.isqrt(n) ** 2 == n and n > other
+        if fits and n > 1:
+            return axis
+    return None
+
+
+def _mat_candidates(arrays: dict[str, npt.NDArray[Any]], size: tuple[int, int] | None) -> list[str]:
+    """Numeric variables that can be a cube: 3-D, or 2-D with a pixel axis."""
+    return [
+        name
+        for name, v in arrays.items()
+        if v.dtype.kind in "iuf"
+        and 0 not in v.shape
+        and (v.ndim == 3 or (v.ndim == 2 and _mat_pixels(v, size) is not None))
+    ]
+
+
+def _mat_variable_list(arrays: dict[str, npt.NDArray[Any]]) -> str:
+    return ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in arrays.items())
+
+
+def guess_mat_variable(arrays: dict[str, npt.NDArray[Any]], path: Path) -> str:
+    """The cube variable of a .mat file: a candidate (:func:`_mat_candidates`) named as in
+    :data:`MAT_CUBE_NAMES`, else the largest candidate; an error listing the variables
+    (name and shape) when there is none or two are equally large."""
+    size = _mat_image_size(arrays, path)
+    candidates = _mat_candidates(arrays, size)
+    for name in MAT_CUBE_NAMES:
+        if name in candidates:
+            return name
+    ranked = sorted(candidates, key=lambda k: -arrays[k].size)
+    if not ranked or (len(ranked) > 1 and arrays[ranked[0]].size == arrays[ranked[1]].size):
+        why = (
+            "no cube variable" if not ranked else f"which is the cube, {ranked[0]} or {ranked[1]}?"
+        )
+        raise HyperspectralError(
+            f"{path}: {why} (want lines x samples x bands, or bands x pixels with nRow/nCol; "
+            f"hsi unmix takes --variable NAME); variables: {_mat_variable_list(arrays)}"
+        )
+    return ranked[0]
+
+
+def mat_columns_to_image(values: npt.NDArray[Any], rows: int, cols: int) -> npt.NDArray[Any]:
+    """(rows, cols, c) image of a (c, rows·cols) matrix whose pixels are in MATLAB column
+    order (down the first column first), as unmixing data sets store them."""
+    return values.T.reshape(cols, rows, -1).transpose(1, 0, 2)
+
+
 def open_mat(path: Path, variable: str | None = None, shape: tuple[int, int] | None = None) -> Cube:
-    """A cube from a MATLAB v5 file: a 3-D array, or a (bands, pixels) matrix with
-    ``lines``/``cols`` (or ``nRow``/``nCol``) beside it, pixels in MATLAB column order."""
+    """A cube from a MATLAB v5 file: a 3-D (lines, samples, bands) array, or a (bands,
+    pixels) or (pixels, bands) matrix with ``nRow``/``nCol`` (or ``lines``/``cols``) beside
+    it, pixels in MATLAB column order; without an image size a square image is assumed.
+    ``variable`` names the cube, else :func:`guess_mat_variable` picks it. Values are
+    divided by ``maxValue`` where the file has one (Jasper Ridge and Samson: digital
+    numbers to reflectance)."""
     from scipy.io import loadmat
 
     try:
@@ -518,10 +586,12 @@ def open_mat(path: Path, variable: str | None = None, shape: tuple[int, int] | N
         raise HyperspectralError(f"{path}: not a MATLAB v5 file ({err})") from None
     arrays = {k: v for k, v in mat.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
     if variable is None:
-        three_d = [k for k, v in arrays.items() if v.ndim == 3]
-        variable = three_d[0] if three_d else ("Y" if "Y" in arrays else None)
-    if variable is None or variable not in arrays:
-        raise HyperspectralError(f"{path}: no cube variable (have {', '.join(arrays)})")
+        variable = guess_mat_variable(arrays, path)
+    elif variable not in arrays:
+        raise HyperspectralError(
+            f"{path}: --variable {variable!r} is not in the file (it has: "
+            f"{_mat_variable_list(arrays)})"
+        )
     values = arrays[variable]
     if values.dtype.kind not in "iufb":
         raise HyperspectralError(
@@ -533,18 +603,20 @@ def open_mat(path: Path, variable: str | None = None, shape: tuple[int, int] | N
             "or (bands, pixels)"
         )
     if values.ndim == 2:
-        rows = shape[0] if shape else _scalar(arrays, ("nRow", "lines", "rows"), path)
-        cols = shape[1] if shape else _scalar(arrays, ("nCol", "cols", "samples"), path)
-        if rows is None or cols is None:
-            side = math.isqrt(values.shape[1])
-            if side * side != values.shape[1]:
-                raise HyperspectralError(f"{path}: {variable} is 2-D and the image size is unknown")
-            rows = cols = side
-        if rows < 1 or cols < 1 or rows * cols != values.shape[1]:
+        size = shape or _mat_image_size(arrays, path)
+        axis = _mat_pixels(values, size)
+        if axis is None:
             raise HyperspectralError(
-                f"{path}: {variable} has {values.shape[1]} pixels, not {rows} x {cols}"
+                f"{path}: {variable} is {values.shape[0]} x {values.shape[1]}, and neither "
+                + (
+                    f"is the {size[0]} x {size[1]} pixels of nRow x nCol"
+                    if size
+                    else "is a square number of pixels (give nRow/nCol in the file)"
+                )
             )
-        values = values.T.reshape(cols, rows, -1).transpose(1, 0, 2)
+        pixels = values.shape[axis]
+        rows, cols = size or (math.isqrt(pixels), math.isqrt(pixels))
+        values = mat_columns_to_image(values if axis == 1 else values.T, rows, cols)
     data = values.astype(np.float32)
     scale = _scalar(arrays, ("maxValue",), path, integer=False)
     if scale is not None and scale != 0:

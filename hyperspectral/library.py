@@ -41,29 +41,6 @@ BUNDLED_FILE: Final = "usgs_splib07_mine.csv"
 MISSING_BELOW: Final = -1e30
 """USGS marks missing points with -1.23e34."""
 
-CONTAMINATION_WEIGHTS: Final = MappingProxyType(
-    {
-        "jarosite": 1.0,
-        "schwertmannite": 1.0,
-        "copiapite": 1.0,
-        "amd_precipitate": 1.0,
-        "pyrite": 0.8,
-        "ferrihydrite": 0.7,
-        "goethite": 0.5,
-        "alunite": 0.3,
-        "gypsum": 0.3,
-        "hematite": 0.3,
-    }
-)
-"""Weight of each class in the contamination index (0–1), others 0.
-
-1.0: minerals that form only in acid mine drainage or are its direct precipitate
-(jarosite pH < 3, schwertmannite pH 3–4, copiapite: soluble Fe sulphate, AMD
-assemblages and sludges); 0.8: pyrite, the sulphide that generates the acid; 0.7:
-ferrihydrite (AMD precipitate at pH > 5, carries adsorbed metals); 0.5: goethite
-(weathered sulphides, gossans; also natural); 0.3: alunite (acid-sulphate
-alteration), gypsum (neutralised AMD), hematite (oxidised iron, often natural)."""
-
 
 @dataclass(frozen=True)
 class SpectralLibrary:
@@ -218,7 +195,9 @@ def parse_csv(text: str, source: str) -> SpectralLibrary:
 
 def load_sli(path: Path) -> SpectralLibrary:
     """An ENVI spectral library (``.sli`` with its ``.hdr``); USGS wavelength/resolution
-    rows (names starting ``Wavelengths``/``Resolution``) are dropped."""
+    rows (names starting ``Wavelengths``/``Resolution``) and splib07's 680 ``error bars to
+    preceding`` rows (the uncertainty of the spectrum before, not a material: as a class
+    they won pixels) are dropped."""
     from spectral.io import envi
 
     from hyperspectral.cube import wavelengths_to_nm
@@ -244,7 +223,8 @@ def load_sli(path: Path) -> SpectralLibrary:
             fwhm = fwhm * 1000.0
     spectra = np.asarray(lib.spectra, dtype=np.float64).copy()
     spectra[spectra < MISSING_BELOW] = np.nan
-    keep = [i for i, n in enumerate(lib.names) if not n.startswith(("Wavelengths", "Resolution"))]
+    not_spectra = ("wavelengths", "resolution", "error bars")
+    keep = [i for i, n in enumerate(lib.names) if not n.lower().startswith(not_spectra)]
     names = tuple(str(lib.names[i]).strip() for i in keep)
     return SpectralLibrary(names, names, wl, fwhm, spectra[keep], source=str(header))
 

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.contamination import ContaminationMap
 from hyperspectral.errors import HyperspectralError
+from hyperspectral.labels import read_labels as read_labels
 from smartmine.atomic import atomic_set, clean_debris
 from smartmine.paths import check_output_path
 
@@ -266,79 +268,6 @@ def train(
     return TrainedModel(net, mean, std, config, [str(i) for i in range(n_classes)])
 
 
-def read_labels(path: Path, shape: tuple[int, int]) -> tuple[I64Array, list[str]]:
-    """Label raster (0 = unlabelled) as (h, w) int64 with −1 for unlabelled, classes 0..C−1.
-
-    ``.npy`` files are read without pickle (``allow_pickle=False``: a pickled object array
-    could run code), and every format must hold whole numbers 0..65535 of ``shape``."""
-    suffix = path.suffix.lower()
-    names: list[str] = []
-    if not path.is_file():
-        raise HyperspectralError(f"{path}: no such label file")
-    if suffix == ".npy":
-        try:
-            raw = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            reason = "objects (pickled), not numbers" if "allow_pickle" in str(err) else str(err)
-            raise HyperspectralError(f"{path}: not a label array ({reason})") from None
-        except (OSError, EOFError) as err:
-            raise HyperspectralError(f"{path}: not a .npy file ({err})") from None
-        if not isinstance(raw, np.ndarray):
-            raise HyperspectralError(f"{path}: not a single label array")
-    elif suffix == ".mat":
-        from scipy.io import loadmat
-
-        try:
-            mat = loadmat(str(path))
-        except Exception as err:  # scipy raises several classes for a bad file
-            raise HyperspectralError(f"{path}: not a MATLAB v5 file ({err})") from None
-        arrays = [
-            v for k, v in mat.items() if not k.startswith("__") and getattr(v, "ndim", 0) == 2
-        ]
-        arrays = [v for v in arrays if v.shape == shape] or arrays
-        if not arrays:
-            raise HyperspectralError(f"{path}: no 2-D label array")
-        raw = arrays[0]
-    elif suffix in {".tif", ".tiff"}:
-        import rasterio
-        from rasterio.errors import RasterioError
-
-        try:
-            with rasterio.open(path) as src:
-                raw = src.read(1)
-        except RasterioError as err:
-            raise HyperspectralError(f"{path}: not a readable GeoTIFF ({err})") from None
-    else:
-        from hyperspectral.cube import open_envi
-
-        image = open_envi(path)
-        raw = np.asarray(image.data)[..., 0]
-        class_names = image.metadata.get("class names", [])
-        names = list(class_names)[1:] if isinstance(class_names, list) else []
-    raw = np.asarray(raw)
-    if raw.dtype.kind not in "iufb":
-        raise HyperspectralError(f"{path}: labels are {raw.dtype}, not numbers")
-    if raw.shape != shape:
-        raise HyperspectralError(f"{path}: labels are {raw.shape}, the cube {shape}")
-    if raw.dtype.kind == "f" and (not np.isfinite(raw).all() or (raw != np.round(raw)).any()):
-        raise HyperspectralError(f"{path}: labels must be whole numbers (NaN or fractions)")
-    if raw.size and (raw.min() < 0 or raw.max() > 65535):
-        raise HyperspectralError(
-            f"{path}: labels must be 0..65535 (have {raw.min()}..{raw.max()}; 0 = unlabelled)"
-        )
-    raw = raw.astype(np.int64)
-    present = np.unique(raw[raw > 0])
-    remap = -np.ones(int(raw.max(initial=0)) + 1, np.int64)
-    remap[present] = np.arange(len(present))
-    if not names:
-        names = [f"class_{int(v)}" for v in present]
-    else:
-        names = [
-            names[int(v) - 1] if int(v) - 1 < len(names) else f"class_{int(v)}" for v in present
-        ]
-    return remap[raw], names
-
-
 def check_train_args(args: argparse.Namespace) -> None:
     """The options of ``hsi train`` in range, and ``--out`` a place a file can go."""
     if args.patch % 2 == 0 or not 1 <= args.patch <= 31:
@@ -492,28 +421,39 @@ def predict_tiled(
 
 
 def classify_with_model(
-    model_path: Path, cube_path: Path, out_dir: Path, overwrite: bool = False
+    model_path: Path,
+    cube_path: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    labels: Path | None = None,
+    contamination_path: str | Path = "",
 ) -> Path:
-    """Class map, probabilities and heat map of a cube from a trained model."""
+    """Class map, probabilities and heat map of a cube from a trained model (heat
+    weights by the mineral of each class name, or ``contamination_path``'s); with
+    ``labels`` (a reference raster, read before any work) the agreement by class name,
+    the confusion matrix and the per-class table in the report, as for the library."""
     from hyperspectral import outputs
+    from hyperspectral.contamination import weights_for
     from hyperspectral.cube import open_cube
-    from hyperspectral.library import CONTAMINATION_WEIGHTS
 
     out = Path(out_dir)
     outputs.check_output_folder(out, overwrite)
     model = load_model(model_path)
+    weights, contamination = weights_for(model.classes, contamination_path)  # before any work
     cube = open_cube(cube_path)
     bands = cube.shape[2]
     if bands != len(model.mean):
         raise HyperspectralError(f"{cube_path}: {bands} bands, the model wants {len(model.mean)}")
+    truth = None if labels is None else read_labels(Path(labels), cube.shape[:2])
     proba, valid = predict_tiled(model, cube)
     if not valid.any():
         raise HyperspectralError(f"{cube.source}: no pixel holds data (all NaN or constant)")
-    labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
-    weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in model.classes], np.float32)
+    classes = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
     heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
     with outputs.products_folder(out, overwrite) as tmp:
-        _write_model_products(tmp, model, cube, labels, proba, heat, model_path, cube_path)
+        _write_model_products(
+            tmp, model, cube, classes, proba, heat, model_path, cube_path, contamination, truth
+        )
     return out
 
 
@@ -526,8 +466,11 @@ def _write_model_products(
     heat: F32Array,
     model_path: Path,
     cube_path: Path,
+    contamination: ContaminationMap,
+    truth: tuple[I64Array, list[str]] | None = None,
 ) -> None:
     from hyperspectral import outputs
+    from hyperspectral.labels import compare_with_labels
 
     outputs.write_envi_classification(
         out / "class_map.hdr", labels, model.classes, cube.georef, "smartmine CNN classification"
@@ -535,12 +478,23 @@ def _write_model_products(
     outputs.write_geotiff(
         out / "class_probability.tif", proba, cube.georef, band_names=model.classes
     )
-    outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+    if contamination.mapped:  # else an all-zero heat map would read as "clean"
+        outputs.write_geotiff(out / "heat_map.tif", heat, cube.georef, nodata=float("nan"))
+        outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     outputs.class_map_png(
         out / "class_map.png", labels, model.classes, f"{Path(cube_path).name} (CNN)"
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = outputs.class_report(labels, model.classes, cube, heat)
+    report = outputs.class_report(
+        labels, model.classes, cube, heat if contamination.mapped else None
+    )
+    contamination.add_to_report(report)
     report.update({"cube": str(cube_path), "model": str(model_path)})
+    tables: list[Any] = []
+    if truth is not None:  # agreement by class name, as for the library classifier
+        entries, table = compare_with_labels(truth, labels, model.classes, out)
+        report.update(entries)
+        tables.append(table)
     title = "Hyperspectral classification (CNN)"
-    outputs.write_hsi_report(out, title, report, asdict(model.config))
+    outputs.write_hsi_report(
+        out, title, report, asdict(model.config), [contamination.table(), *tables]
+    )

@@ -9,7 +9,8 @@ where the poses' world frame is: the DEM's CRS, or a local ENU plane at a WGS84 
 
 - ``class_map.tif``: classes on the DEM grid (Cloud-Optimized GeoTIFF, the DEM's CRS;
   0 = unclassified, 255 (or 65535) = not seen, the nodata value), ``class_map.png``
-- ``heat_map.tif``: contamination index 0–1 (NaN = not seen), ``heat_map.png``
+- ``heat_map.tif``: contamination index 0–1 (NaN = not seen), ``heat_map.png``; left out
+  (with a warning in the report) when no class of the library has a contamination weight
 - ``similarity.tif``: similarity 0–1 of the mapped class; ``views.tif``: frames that saw
   each cell
 - ``report.json`` / ``report.html``: per-class area in m², extent of the seen cells,
@@ -33,6 +34,7 @@ import numpy.typing as npt
 
 from hyperspectral.calibrate import continuum_removed
 from hyperspectral.classify import confidence
+from hyperspectral.contamination import weights_for
 from hyperspectral.cube import HSI_TOPIC, WAVELENGTH_TOPIC, Cube, check_wavelengths
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.ortho import (
@@ -222,6 +224,7 @@ def run(
     images, count, wavelengths = _bag_images(bag, config.camera)
     probe = Cube(np.zeros((1, 1, len(wavelengths)), np.float32), wavelengths, source=str(bag))
     classifier = build_classifier(config.classify, probe)
+    weights, contamination = weights_for(classifier.classes, config.classify.contamination)
     divisor = irradiance_divisor(config.classify, wavelengths)
     ortho = Orthorectifier(
         dem,
@@ -243,7 +246,7 @@ def run(
             block = continuum_removed(block, wavelengths)
         tile = classifier.classify_block(np.asarray(block, np.float32), valid)
         similarity = confidence(tile.best_score, config.classify.method)
-        heat = contamination_index(tile.labels, similarity, classifier.classes)
+        heat = contamination_index(tile.labels, similarity, weights)
         heat[np.isnan(tile.best_score)] = np.nan
         ortho.add(OrthoFrame(image.stamp_ns, image.camera, pose, tile.labels, heat, similarity))
     if frames == 0:
@@ -252,7 +255,8 @@ def run(
         raise HyperspectralError(no_pose[0])
     names = list(classifier.classes)
     with products_folder(out, overwrite) as tmp:
-        report = write_products(ortho, names, tmp)
+        report = write_products(ortho, names, tmp, heat=contamination.mapped)
+        contamination.add_to_report(report)
         report.update(
             {
                 "bag": str(bag),
@@ -266,7 +270,7 @@ def run(
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
-        tables = []
+        tables = [contamination.table()]
         if config.reference:
             zones, table = zone_accuracy(
                 ortho, names, Path(config.reference), config.reference_margin_m
@@ -280,8 +284,11 @@ def run(
     return out
 
 
-def write_products(ortho: Orthorectifier, names: list[str], out: Path) -> dict[str, Any]:
-    """The GeoTIFFs and previews; returns the report's summary (classes with m²)."""
+def write_products(
+    ortho: Orthorectifier, names: list[str], out: Path, heat: bool = True
+) -> dict[str, Any]:
+    """The GeoTIFFs and previews; returns the report's summary (classes with m²).
+    ``heat``: write the heat map (False: no class has a contamination weight)."""
     from hyperspectral import outputs
 
     out.mkdir(parents=True, exist_ok=True)
@@ -298,10 +305,16 @@ def write_products(ortho: Orthorectifier, names: list[str], out: Path) -> dict[s
     outputs.write_geotiff(
         out / "class_map.tif", labels, georef, nodata=nodata, colormap=colours if small else None
     )
-    heat = ortho.grid(ortho.heat, np.nan)
-    outputs.write_geotiff(
-        out / "heat_map.tif", heat, georef, nodata=float("nan"), band_names=["contamination_index"]
-    )
+    if heat:
+        heat_grid = ortho.grid(ortho.heat, np.nan)
+        outputs.write_geotiff(
+            out / "heat_map.tif",
+            heat_grid,
+            georef,
+            nodata=float("nan"),
+            band_names=["contamination_index"],
+        )
+        outputs.heat_map_png(out / "heat_map.png", heat_grid, "contamination index 0-1")
     outputs.write_geotiff(
         out / "similarity.tif",
         ortho.grid(ortho.similarity, np.nan),
@@ -319,7 +332,6 @@ def write_products(ortho: Orthorectifier, names: list[str], out: Path) -> dict[s
         names,
         "orthorectified",
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
     counts = np.bincount(labels16[seen].astype(np.int64), minlength=len(names) + 1)
     area = georef.pixel_area_m2
     classes = [
@@ -343,8 +355,12 @@ def write_products(ortho: Orthorectifier, names: list[str], out: Path) -> dict[s
         "cells_seen": int(seen.sum()),
         "area_seen_m2": round(float(seen.sum()) * area, 3),
         "extent_seen_wsen": None if extent is None else [round(v, 3) for v in extent],
-        "heat_mean": round(float(np.nanmean(heat)), 5) if np.isfinite(heat).any() else None,
+        "heat_mean": _heat_mean(heat_grid) if heat else None,
     }
+
+
+def _heat_mean(heat: npt.NDArray[np.float32]) -> float | None:
+    return round(float(np.nanmean(heat)), 5) if np.isfinite(heat).any() else None
 
 
 def reference_zones(

@@ -18,14 +18,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hyperspectral.contamination import MINERAL_WEIGHTS
 from hyperspectral.cube import Cube, GeoReference
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.library import CONTAMINATION_WEIGHTS
 from smartmine.atomic import atomic_path, atomic_set, partial_dir
 from smartmine.paths import check_output_path
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
+PREVIEW_MAX_SIDE = 1024
+"""PNG previews of bigger maps are decimated to this many pixels on the longer side."""
 
 
 PRODUCT_NAMES = frozenset(
@@ -38,6 +40,8 @@ PRODUCT_NAMES = frozenset(
         "class_probability.tif",
         "heat_map.tif",
         "heat_map.png",
+        "margin.tif",
+        "ambiguous.tif",
         "similarity.tif",
         "views.tif",
         "confusion.png",
@@ -49,9 +53,12 @@ PRODUCT_NAMES = frozenset(
 """Every file ``hsi classify`` and ``hsi ortho`` write into ``--out``."""
 
 
-def check_output_folder(out: Path, overwrite: bool) -> None:
+def check_output_folder(
+    out: Path, overwrite: bool, products: frozenset[str] = PRODUCT_NAMES
+) -> None:
     """Refuse an ``--out`` that holds products already (unless ``overwrite``) or that
-    cannot be a folder: checked before any work, so nothing old is reported as new."""
+    cannot be a folder: checked before any work, so nothing old is reported as new.
+    ``products``: the file names the command writes (``hsi unmix`` has its own)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise HyperspectralError(f"--out {out}: exists and is not a folder")
@@ -64,7 +71,7 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
         foreign = sorted(
             p.name
             for p in out.iterdir()
-            if p.name not in PRODUCT_NAMES and ".partial-" not in p.name and ".tiles-" not in p.name
+            if p.name not in products and ".partial-" not in p.name and ".tiles-" not in p.name
         )
         if foreign:  # --overwrite replaces the folder as a whole: never the user's files
             raise HyperspectralError(
@@ -75,12 +82,14 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def products_folder(out: Path, overwrite: bool) -> Iterator[Path]:
+def products_folder(
+    out: Path, overwrite: bool, products: frozenset[str] = PRODUCT_NAMES
+) -> Iterator[Path]:
     """A temporary folder beside ``out`` that replaces it as a whole on success; on
     failure nothing changes (no partial products, no new parent folders, the old
     products stay)."""
     out = Path(out)
-    check_output_folder(out, overwrite)
+    check_output_folder(out, overwrite, products)
     created = [p for p in [out.absolute(), *out.absolute().parents] if not p.exists()][1:]
     try:
         with atomic_path(out, overwrite=True) as tmp:
@@ -159,9 +168,29 @@ def envi_map_info(georef: GeoReference) -> list[str]:
     return info
 
 
+GDAL_CACHE_MB = 32
+"""GDAL's block cache while products are written and turned into COGs (its default is
+5 % of the machine's memory, which a big raster fills: it was most of ``hsi classify``'s
+peak). Whole blocks are written and read through it, so a small cache costs no speed."""
+
+
+def _gdal_env() -> Any:
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+
+
 class TiledGeoTiff:
     """A GeoTIFF written block by block (bounded memory), turned into a Cloud-Optimized
-    GeoTIFF at ``path`` on success; nothing is left at ``path`` on failure."""
+    GeoTIFF at ``path`` on success; nothing is left at ``path`` on failure.
+
+    Lines are written into an uncompressed, band-interleaved tiled temporary (partial
+    blocks rewritten in place), its overviews are built inside that file, and GDAL copies
+    it with them into the COG layout (``COPY_SRC_OVERVIEWS``, what ``rio_cogeo`` does). Band
+    interleaving keeps every step to a few blocks of one band: the COG driver and
+    ``cog_translate`` held whole rows of blocks of every band (+100 MB for 18 classes on
+    1000 x 1000 px, growing with the library). GDAL's cache is bounded by
+    :data:`GDAL_CACHE_MB` throughout."""
 
     def __init__(
         self,
@@ -185,7 +214,7 @@ class TiledGeoTiff:
             "tiled": True,
             "blockxsize": 256,
             "blockysize": 256,
-            "compress": "deflate",
+            "interleave": "band",
             "BIGTIFF": "IF_SAFER",
         }
         if nodata is not None:
@@ -209,6 +238,8 @@ class TiledGeoTiff:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="rio_cogeo")
 
+        self._env = _gdal_env()
+        self._env.__enter__()
         self._tmpdir = partial_dir(self.path)  # a killed run's is removed by the next
         self._dst = rasterio.open(self._tmpdir / "raw.tif", "w", **self.profile)
         if self.band_names:
@@ -226,33 +257,54 @@ class TiledGeoTiff:
 
         data = block[..., None] if block.ndim == 2 else block
         window = Window(0, start_line, data.shape[1], data.shape[0])
-        self._dst.write(np.moveaxis(data, -1, 0).astype(self.profile["dtype"]), window=window)
+        bands = np.ascontiguousarray(np.moveaxis(data, -1, 0), dtype=self.profile["dtype"])
+        self._dst.write(bands, window=window)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         import shutil
 
-        import rasterio
-        from rio_cogeo.cogeo import cog_translate
-        from rio_cogeo.profiles import cog_profiles
-
         try:
             self._dst.close()
             if exc_type is None:
-                with (
-                    rasterio.open(self._tmpdir / "raw.tif") as src,
-                    atomic_path(self.path, overwrite=True) as tmp,
-                ):
-                    cog_translate(
-                        src,
-                        str(tmp),
-                        cog_profiles.get("deflate"),  # type: ignore[no-untyped-call]
-                        in_memory=False,
-                        quiet=True,
-                        overview_resampling="nearest",
-                    )
+                with atomic_path(self.path, overwrite=True) as tmp:
+                    cog_from_file(self._tmpdir / "raw.tif", tmp)
         finally:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._env.__exit__(None, None, None)
             self._warnings.__exit__(None, None, None)
+
+
+COG_BLOCK = 512
+
+
+def cog_from_file(raw: Path, out: Path) -> None:
+    """A Cloud-Optimized GeoTIFF ``out`` of the (tiled, band-interleaved) GeoTIFF ``raw``:
+    nearest-neighbour overviews built into ``raw`` (halving until the smaller side fits
+    one block, as ``rio_cogeo``), then copied with them into the COG layout (deflate,
+    512 px blocks). Both steps read the file block by block."""
+    import rasterio
+    import rasterio.shutil
+    from rasterio.enums import Resampling
+
+    with rasterio.open(raw, "r+") as src:
+        factors, factor = [], 2
+        while min(src.width, src.height) // (factor // 2) > COG_BLOCK:
+            factors.append(factor)
+            factor *= 2
+        if factors:
+            src.build_overviews(factors, Resampling.nearest)
+    rasterio.shutil.copy(
+        raw,
+        out,
+        driver="GTiff",
+        COPY_SRC_OVERVIEWS="YES",
+        TILED="YES",
+        BLOCKXSIZE=COG_BLOCK,
+        BLOCKYSIZE=COG_BLOCK,
+        COMPRESS="DEFLATE",
+        INTERLEAVE="BAND",
+        BIGTIFF="IF_SAFER",
+    )
 
 
 def write_geotiff(
@@ -270,6 +322,104 @@ def write_geotiff(
     with TiledGeoTiff(path, h, w, n, data.dtype.name, georef, nodata, band_names, cmap) as tif:
         tif.write(0, data)
     return path
+
+
+class EnviClassificationWriter:
+    """The ENVI Classification file of :func:`write_envi_classification`, written line
+    block by line block (the labels never whole in memory): data appended to a
+    temporary ``.img``, the header written last, both renamed on success
+    (``smartmine.atomic.atomic_set``); nothing at ``path`` on failure."""
+
+    def __init__(
+        self,
+        path: Path,
+        lines: int,
+        samples: int,
+        class_names: list[str],
+        georef: GeoReference | None,
+        description: str,
+        dtype: type[np.unsignedinteger[Any]] = np.uint16,
+    ) -> None:
+        self.path = Path(path)
+        self.shape = (lines, samples)
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.metadata = envi_classification_metadata(
+            lines, samples, self.dtype, class_names, georef, description
+        )
+        self._written = 0
+
+    def __enter__(self) -> EnviClassificationWriter:
+        self._set = atomic_set([self.path.with_suffix(".img"), self.path])
+        self._img_tmp, self._hdr_tmp = self._set.__enter__()
+        self._file = Path(self._img_tmp).open("wb")
+        return self
+
+    def write(self, start_line: int, labels: npt.NDArray[Any]) -> None:
+        """Lines ``start_line..`` (in order, no gaps: the file is appended to)."""
+        if start_line != self._written or labels.shape[1] != self.shape[1]:
+            raise ValueError(f"{self.path}: lines {start_line}.. written out of order")
+        self._file.write(np.ascontiguousarray(labels, dtype=self.dtype).tobytes())
+        self._written += labels.shape[0]
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from spectral.io import envi
+
+        self._file.close()
+        if exc_type is None:
+            if self._written != self.shape[0]:
+                raise ValueError(f"{self.path}: {self._written} of {self.shape[0]} lines")
+            envi.write_envi_header(str(self._hdr_tmp), self.metadata)
+        self._set.__exit__(exc_type, exc, tb)
+
+
+def envi_classification_metadata(
+    lines: int,
+    samples: int,
+    dtype: np.dtype[Any],
+    class_names: list[str],
+    georef: GeoReference | None,
+    description: str,
+) -> dict[str, Any]:
+    """The header ``spectral.envi.save_classification`` writes for our class maps."""
+    from spectral.io.envi import dtype_to_envi
+
+    names = ["Unclassified", *class_names]
+    metadata: dict[str, Any] = {
+        "description": description,
+        "samples": samples,
+        "lines": lines,
+        "bands": 1,
+        "header offset": 0,
+        "file type": "ENVI Classification",
+        "data type": dtype_to_envi[dtype.char],
+        "interleave": "bip",
+        "byte order": 0,
+        "data ignore value": 0,
+    }
+    if georef is not None:
+        metadata["map info"] = envi_map_info(georef)
+    metadata["class names"] = names
+    metadata["classes"] = str(len(names))
+    metadata["class lookup"] = [int(v) for v in class_colours(len(class_names)).ravel()]
+    return metadata
+
+
+def read_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> npt.NDArray[Any]:
+    """Band 1 of a GeoTIFF, decimated (nearest) so its longer side is at most
+    ``max_side``: GDAL reads it from the COG's overviews, never the whole raster.
+    Rasters already that small come back whole (the previews of small maps are exact)."""
+    import warnings
+
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # said in the report
+        with _gdal_env(), rasterio.open(path) as src:
+            factor = max(1, -(-max(src.height, src.width) // max_side))
+            shape = (-(-src.height // factor), -(-src.width // factor))
+            return np.asarray(src.read(1, out_shape=shape, resampling=Resampling.nearest))
 
 
 def _put_text(image: U8Array, text: str, org: tuple[int, int], scale: float = 0.45) -> None:
@@ -324,10 +474,10 @@ def heat_map_png(path: Path, heat: npt.NDArray[np.float32], title: str) -> Path:
     coloured = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
     coloured[~np.isfinite(heat)] = 128
     rgb = _scaled(np.asarray(coloured, np.uint8))
-    canvas = np.full((rgb.shape[0] + 30, rgb.shape[1] + 90, 3), 255, np.uint8)
-    canvas[30:, : rgb.shape[1]] = rgb
+    bar_h = max(rgb.shape[0] - 20, 60)  # thin maps (a few lines): the bar still fits
+    canvas = np.full((max(rgb.shape[0], bar_h + 20) + 30, rgb.shape[1] + 90, 3), 255, np.uint8)
+    canvas[30 : 30 + rgb.shape[0], : rgb.shape[1]] = rgb
     _put_text(canvas, title, (5, 20), 0.5)
-    bar_h = rgb.shape[0] - 20
     ramp = np.linspace(255, 0, bar_h).astype(np.uint8)[:, None].repeat(20, axis=1)
     bar = cv2.applyColorMap(ramp, cv2.COLORMAP_INFERNO)[..., ::-1]
     x = rgb.shape[1] + 10
@@ -420,9 +570,10 @@ HEAT_INDEX_DOC = (
     "contamination index = sum over classes of weight(class) x membership(class); "
     "library classifiers: membership = similarity of the winning class (SAM: 1 - angle/"
     "(pi/2); SID: exp(-SID)), 0 for others; trained model: softmax probabilities. "
-    "Weights: "
-    + ", ".join(f"{k} {v}" for k, v in CONTAMINATION_WEIGHTS.items())
-    + "; all other classes 0."
+    "Weights by the mineral each class name names (table 'contamination weights'; "
+    "a mixture takes its heaviest mineral): "
+    + ", ".join(f"{mineral} {weight:g}" for mineral, (weight, _) in MINERAL_WEIGHTS.items())
+    + "; all other minerals and unrecognised names 0; --contamination FILE overrides."
 )
 
 
@@ -438,7 +589,9 @@ def write_hsi_report(
     from smartmine.report import Report, Table, write_report
 
     classes = info.pop("classes")
+    warnings = list(info.pop("warnings", []))
     columns = ["label", "name", "pixels"] + (["area_m2"] if info.get("georeferenced") else [])
+    columns += ["ambiguous"] if classes and "ambiguous" in classes[0] else []
     rows = [[c[k] for k in columns] for c in classes]
     figures = {
         caption: out / name
@@ -456,27 +609,73 @@ def write_hsi_report(
         figures=figures,
         notes=[HEAT_INDEX_DOC, f"coordinates: {info['coordinates']}"],
         config=config,
+        warnings=warnings,
     )
     json_path, _ = write_report(report, out)
     return json_path
+
+
+class ClassTally:
+    """Per-class pixel counts, ambiguous pixels and heat statistics accumulated tile by
+    tile (the report's numbers without the whole maps in memory)."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.counts = np.zeros(n_classes + 1, np.int64)
+        self.ambiguous = np.zeros(n_classes + 1, np.int64)
+        self.lines = 0
+        self.samples = 0
+        self.heat_sum = 0.0
+        self.heat_pixels = 0
+        self.heat_above_0_5 = 0
+
+    def add(
+        self,
+        labels: npt.NDArray[np.uint16],
+        heat: F32Array | None = None,
+        ambiguous: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        """One tile of whole lines: labels (0..C), its heat map and ambiguous mask."""
+        size = len(self.counts)
+        self.counts += np.bincount(labels.ravel(), minlength=size)[:size]
+        if ambiguous is not None:
+            self.ambiguous += np.bincount(labels[ambiguous], minlength=size)[:size]
+        self.lines += labels.shape[0]
+        self.samples = labels.shape[1]
+        if heat is not None:
+            finite = heat[np.isfinite(heat)]
+            self.heat_sum += float(finite.sum(dtype=np.float64))
+            self.heat_pixels += finite.size
+            self.heat_above_0_5 += int((finite > 0.5).sum())
 
 
 def class_report(
     labels: npt.NDArray[np.uint16], names: list[str], cube: Cube, heat: F32Array | None = None
 ) -> dict[str, Any]:
     """Pixel counts and areas per class, the CRS or 'image coordinates'."""
+    tally = ClassTally(len(names))
+    tally.add(labels, heat)
+    return tally_report(tally, names, cube)
+
+
+def tally_report(
+    tally: ClassTally, names: list[str], cube: Cube, with_ambiguous: bool = False
+) -> dict[str, Any]:
+    """:func:`class_report` from counts accumulated tile by tile; ``with_ambiguous``:
+    each class also says how many of its pixels were near-ties (``ambiguous``)."""
     georef = cube.georef
-    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
+    counts = tally.counts
     area = georef.pixel_area_m2 if georef else None
     classes = []
     for i, name in enumerate(["unclassified", *names]):
         entry: dict[str, Any] = {"label": i, "name": name, "pixels": int(counts[i])}
         if area is not None:
             entry["area_m2"] = round(float(counts[i]) * area, 3)
+        if with_ambiguous:
+            entry["ambiguous"] = int(tally.ambiguous[i])
         classes.append(entry)
     report: dict[str, Any] = {
-        "lines": int(labels.shape[0]),
-        "samples": int(labels.shape[1]),
+        "lines": int(tally.lines),
+        "samples": int(tally.samples),
         "crs": f"EPSG:{georef.epsg}" if georef else None,
         "georeferenced": georef is not None,
         "coordinates": "map (CRS above)" if georef else "image coordinates (line, sample); no CRS",
@@ -484,8 +683,8 @@ def class_report(
         "classes": classes,
     }
     if georef is not None:
-        report["extent_corners"] = georef.corners(*labels.shape).round(3).tolist()
-    if heat is not None and np.isfinite(heat).any():
-        report["heat_mean"] = round(float(np.nanmean(heat)), 5)
-        report["heat_above_0_5_pixels"] = int(np.nansum(heat > 0.5))
+        report["extent_corners"] = georef.corners(tally.lines, tally.samples).round(3).tolist()
+    if tally.heat_pixels:
+        report["heat_mean"] = round(tally.heat_sum / tally.heat_pixels, 5)
+        report["heat_above_0_5_pixels"] = tally.heat_above_0_5
     return report

@@ -25,21 +25,38 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.calibrate import continuum_removed, good_band_mask
-from hyperspectral.classify import LibraryClassifier, confidence
+from hyperspectral.classify import ClassifiedTile, LibraryClassifier, confidence
+from hyperspectral.contamination import read_overrides, weights_for
 from hyperspectral.cube import Cube, open_cube, tile_lines_for
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.library import CONTAMINATION_WEIGHTS, SpectralLibrary, load_library
-from hyperspectral.outputs import class_report, write_hsi_report
+from hyperspectral.labels import compare_with_labels, read_labels
+from hyperspectral.library import SpectralLibrary, load_library
+from hyperspectral.outputs import write_hsi_report
 from smartmine.atomic import write_text_atomic
 from smartmine.progress import progress
 
 F32Array = npt.NDArray[np.float32]
+COMPAT_MODES = ("pycoal",)
+
+
+class Classifier(Protocol):
+    """What the tile loop needs of a classifier (``LibraryClassifier``, the pycoal one)."""
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+    @property
+    def library(self) -> SpectralLibrary: ...
+    @property
+    def band_mask(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def method(self) -> Literal["sam", "sid"]: ...
+    def classify_block(self, block: F32Array, valid: npt.NDArray[np.bool_]) -> ClassifiedTile: ...
 
 
 @dataclass
@@ -70,14 +87,42 @@ class ClassifyConfig:
     """Leave out library spectra with missing points within the cube's wavelength range
     (gaps would be bridged by resampling, inventing data; else SAM uses each spectrum's
     valid bands, which favours spectra missing the informative bands)."""
+    # hsicompat (issue 20): reproduce another tool's classifier
+    compat: str = ""
+    """"pycoal": pycoal's SAM (pixels resampled onto the raw ENVI library, every band,
+    sentinels kept, its no-data rule; classes = spectrum names) to check its class maps
+    pixel for pixel; ``drop_bad_bands``/``skip_incomplete_spectra`` do not apply, and
+    SID, continuum removal, irradiance, class subsets and per-class thresholds are
+    refused. Empty = our own classifier."""
+
+    # hsiheat (issue 20): contamination weights
+    contamination: str = ""
+    """CSV/JSON of contamination weights (mineral, class name or class-name prefix ->
+    0..1) overriding the built-in ones by mineral; empty = built-in
+    (:mod:`hyperspectral.contamination`)."""
+
+    # --- hsimem (issue 20): near-ties made visible ---
+    ambiguous_margin: float | None = None
+    """A pixel whose best class beats the runner-up class by less than this (score units:
+    SAM radians, SID divergence) is flagged in ambiguous.tif and counted per class; its
+    label is kept. None = the method's default (:data:`AMBIGUOUS_MARGIN_DEFAULT`), 0 = off."""
+
+
+AMBIGUOUS_MARGIN_DEFAULT: dict[str, float] = {"sam": 0.005, "sid": 0.0007}
+"""SAM 0.005 rad: on the four AVIRIS-NG mine cubes against splib06 (all bands, pycoal's
+arithmetic), every pixel whose call differs from pycoal's had a margin below 0.0046 rad
+(90 % below 0.0023): a call that close is decided by preprocessing (resampling, bands),
+not by the spectrum. It flags 7 % of those cubes' data pixels with the bundled library.
+SID 0.0007: flags the same share with the bundled library (docs/notes/issue-20-mem.md)."""
 
 
 def contamination_index(
-    labels: npt.NDArray[np.uint16], membership: F32Array, classes: tuple[str, ...]
+    labels: npt.NDArray[np.uint16], membership: F32Array, weights: F32Array
 ) -> F32Array:
-    """Heat map 0–1 from labels (1..C, 0 none) and the winning class's membership."""
-    weights = np.array([0.0, *(CONTAMINATION_WEIGHTS.get(c, 0.0) for c in classes)], np.float32)
-    return np.asarray(weights[labels] * np.nan_to_num(membership), dtype=np.float32)
+    """Heat map 0–1 from labels (1..C, 0 none), the winning class's membership and the
+    weight per class (``contamination.weights_for``, computed once per run, not per tile)."""
+    table = np.concatenate((np.zeros(1, np.float32), np.asarray(weights, np.float32)))
+    return np.asarray(table[labels] * np.nan_to_num(membership), dtype=np.float32)
 
 
 def prepare_library(config: ClassifyConfig, cube: Cube) -> SpectralLibrary:
@@ -106,9 +151,15 @@ def band_mask(
     return np.asarray(mask, bool)
 
 
-def build_classifier(config: ClassifyConfig, cube: Cube) -> LibraryClassifier:
+def build_classifier(config: ClassifyConfig, cube: Cube) -> Classifier:
     """The configured library classifier for the cube's bands (library resampled, bad
-    bands masked, global and per-class thresholds combined)."""
+    bands masked, global and per-class thresholds combined), or pycoal's
+    (``config.compat == "pycoal"``: raw library, every band, see ``pycoal_compat``)."""
+    if config.compat == "pycoal":
+        from hyperspectral.pycoal_compat import PycoalClassifier
+
+        check_compat(config)
+        return PycoalClassifier(config.library, cube.require_wavelengths(), config.threshold)
     library = prepare_library(config, cube)
     if config.continuum_removal:  # pixels are continuum-removed: so must the library be
         import dataclasses
@@ -173,8 +224,6 @@ def read_labels_for(
     """The ``--labels`` raster checked against the cube before any work, or None."""
     if not config.labels:
         return None
-    from hyperspectral.model import read_labels
-
     return read_labels(Path(config.labels), shape)
 
 
@@ -187,96 +236,195 @@ def check_classify_config(config: ClassifyConfig) -> None:
     for option, value in checks:
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise HyperspectralError(f"{option} = {value}: want a finite score >= 0")
+    margin = config.ambiguous_margin
+    if margin is not None and not (math.isfinite(margin) and margin >= 0):
+        raise HyperspectralError(f"--ambiguous-margin = {margin}: want a finite score >= 0")
     if not (math.isfinite(config.tile_mb) and 0.01 <= config.tile_mb <= 1e5):
         raise HyperspectralError(f"--tile-mb {config.tile_mb}: want 0.01..100000 MB")
+    if config.contamination:  # hsiheat: a bad weights file fails before any work
+        read_overrides(Path(config.contamination))
+    check_compat(config)
+
+
+def check_compat(config: ClassifyConfig) -> None:
+    """``--compat`` known, and no option that contradicts what it reproduces."""
+    if not config.compat:
+        return
+    if config.compat not in COMPAT_MODES:
+        raise HyperspectralError(
+            f"--compat {config.compat}: unknown (want {', '.join(COMPAT_MODES)})"
+        )
+    contradicting = [
+        ("--method sid", config.method != "sam", "pycoal's classifier is SAM"),
+        ("--continuum-removal", config.continuum_removal, "pycoal classified reflectance as is"),
+        ("--irradiance", bool(config.irradiance), "pycoal classified reflectance as is"),
+        ("--classes", bool(config.classes), "pycoal used every spectrum of the library file"),
+        ("--class-threshold", bool(config.class_thresholds), "pycoal had one threshold"),
+        (
+            f"--library {config.library}",
+            config.library == "bundled" or not config.library.lower().endswith((".hdr", ".sli")),
+            "pycoal read an ENVI spectral library (.hdr/.sli), e.g. USGS splib06",
+        ),
+    ]
+    for option, present, why in contradicting:
+        if present:
+            raise HyperspectralError(f"{option} contradicts --compat pycoal ({why})")
+
+
+def ambiguous_limit(config: ClassifyConfig) -> float:
+    """The margin below which a call is flagged ambiguous (score units of the method)."""
+    if config.ambiguous_margin is not None:
+        return float(config.ambiguous_margin)
+    return AMBIGUOUS_MARGIN_DEFAULT[config.method]
+
+
+class _TileProducts:
+    """The per-pixel products of a classification, each written tile by tile: ENVI class
+    map, class map / per-class scores / heat / margin / ambiguous COGs; and the report's
+    per-class counts accumulated on the way (nothing the size of the image in memory)."""
+
+    def __init__(
+        self,
+        out: Path,
+        config: ClassifyConfig,
+        cube: Cube,
+        classes: tuple[str, ...],
+        heat: bool = True,
+    ) -> None:
+        from hyperspectral import outputs
+
+        lines, samples, _bands = cube.shape
+        names = list(classes)
+        georef = cube.georef
+        n = len(names)
+        self.config = config
+        self.label_dtype = np.uint8 if n < 255 else np.uint16
+        unit = "rad" if config.method == "sam" else "sid"
+        nan = float("nan")
+        colours = outputs.class_colours(n) if self.label_dtype == np.uint8 else None
+        self.envi = outputs.EnviClassificationWriter(
+            out / "class_map.hdr",
+            lines,
+            samples,
+            names,
+            georef,
+            f"smartmine {config.method.upper()} classification",
+        )
+        tif = outputs.TiledGeoTiff
+        self.class_map = tif(
+            out / "class_map.tif", lines, samples, 1, self.label_dtype.__name__, georef,
+            colormap=colours,
+        )  # fmt: skip
+        self.scores = tif(
+            out / "class_scores.tif", lines, samples, n, "float32", georef, nan, names
+        )
+        self.heat = None if not heat else tif(
+            out / "heat_map.tif", lines, samples, 1, "float32", georef, nan,
+            ["contamination_index"],
+        )  # fmt: skip
+        """None where no class of the library has a contamination weight."""
+        self.margin = tif(
+            out / "margin.tif", lines, samples, 1, "float32", georef, nan, [f"margin_{unit}"]
+        )
+        self.ambiguous = tif(
+            out / "ambiguous.tif", lines, samples, 1, "uint8", georef, 255.0,
+            ["ambiguous (1), clear call (0), no data (255)"],
+        )  # fmt: skip
+        self.tally = outputs.ClassTally(n)
+        self.limit = ambiguous_limit(config)
+
+    def writers(self) -> list[Any]:
+        heat = [] if self.heat is None else [self.heat]
+        return [self.envi, self.class_map, self.scores, *heat, self.margin, self.ambiguous]
+
+    def write(self, start: int, tile: ClassifiedTile, weights: F32Array) -> None:
+        """One tile's products (lines ``start..``) and its counts."""
+        method = self.config.method
+        membership = confidence(tile.best_score, method)
+        heat = contamination_index(tile.labels, membership, weights)
+        no_data = np.isnan(tile.best_score)
+        heat[no_data] = np.nan
+        with np.errstate(invalid="ignore"):
+            ambiguous = tile.margin < self.limit  # NaN margins (no data, one class): False
+        flags = ambiguous.astype(np.uint8)
+        flags[no_data] = 255
+        self.envi.write(start, tile.labels)
+        self.class_map.write(start, tile.labels.astype(self.label_dtype))
+        self.scores.write(start, confidence(tile.class_scores, method))
+        if self.heat is not None:
+            self.heat.write(start, heat)
+        self.margin.write(start, tile.margin)
+        self.ambiguous.write(start, flags)
+        self.tally.add(tile.labels, heat if self.heat is not None else None, ambiguous)
 
 
 def _classify_into(
     out: Path,
     config: ClassifyConfig,
     cube: Cube,
-    classifier: LibraryClassifier,
+    classifier: Classifier,
     divisor: npt.NDArray[np.float32] | None,
     truth: tuple[npt.NDArray[np.int64], list[str]] | None,
     cube_path: Path,
     started: float,
 ) -> None:
-    """Every product of a library classification, written into ``out`` (a fresh folder)."""
+    """Every product of a library classification, written into ``out`` (a fresh folder).
+
+    Memory: one tile of the cube (``tile_mb``) and that tile's per-pixel results; every
+    product is written tile by tile, COGs are built from the written files and the PNG
+    previews from their overviews (issue 20)."""
+    import contextlib
+
     from hyperspectral import outputs
 
     library, mask = classifier.library, classifier.band_mask
     lines, samples, bands = cube.shape
-    n_classes = len(classifier.classes)
     names = list(classifier.classes)
-    georef = cube.georef
     wl = cube.require_wavelengths()
-    # in memory: labels and heat (6 bytes per pixel); the cube and per-class scores stream
-    labels = np.zeros((lines, samples), np.uint16)
-    heat = np.full((lines, samples), np.nan, np.float32)
     step = tile_lines_for(samples, bands, config.tile_mb)
     valid_pixels = 0
-    with outputs.TiledGeoTiff(
-        out / "class_scores.tif",
-        lines,
-        samples,
-        n_classes,
-        "float32",
-        georef,
-        nodata=float("nan"),
-        band_names=names,
-    ) as scores_tif:
+    plain = divisor is None and not config.continuum_removal and cube.ignore_value is None
+    fused = classifier if plain and isinstance(classifier, LibraryClassifier) else None
+    weights, contamination = weights_for(classifier.classes, config.contamination)  # hsiheat
+    products = _TileProducts(out, config, cube, classifier.classes, heat=contamination.mapped)
+    with contextlib.ExitStack() as stack:
+        for writer in products.writers():
+            stack.enter_context(writer)
         tiles = progress(cube.tiles(step), total=-(-lines // step), desc="classify", unit="tile")
         for start, block in tiles:
+            if fused is not None:  # the data mask found in the classifier's norm pass
+                tile = fused.classify_block(block)
+                valid_pixels += int(np.count_nonzero(~np.isnan(tile.best_score)))
+                products.write(start, tile, weights)
+                continue
             valid = cube.valid_mask(block)
             valid_pixels += int(valid.sum())
             if divisor is not None:
                 block = block / divisor
             if config.continuum_removal:
                 block = continuum_removed(block, wl).astype(np.float32)
-            tile = classifier.classify_block(block, valid)
-            stop = start + block.shape[0]
-            labels[start:stop] = tile.labels
-            membership = confidence(tile.best_score, config.method)
-            tile_heat = contamination_index(tile.labels, membership, classifier.classes)
-            tile_heat[np.isnan(tile.best_score)] = np.nan
-            heat[start:stop] = tile_heat
-            scores_tif.write(start, confidence(tile.class_scores, config.method))
-        if valid_pixels == 0:
+            products.write(start, classifier.classify_block(block, valid), weights)
+        if valid_pixels == 0 and config.compat != "pycoal":  # pycoal writes all 'No data'
             raise HyperspectralError(
                 f"{cube.source}: no pixel holds data (every one is NaN, infinite, the "
                 "'data ignore value' or the same in every band)"
             )
-    outputs.write_envi_classification(
-        out / "class_map.hdr",
-        labels,
-        names,
-        georef,
-        f"smartmine {config.method.upper()} classification",
-    )
-    colours = outputs.class_colours(n_classes)
-    label_dtype = np.uint8 if n_classes < 255 else np.uint16
-    outputs.write_geotiff(
-        out / "class_map.tif",
-        labels.astype(label_dtype),
-        georef,
-        nodata=None,
-        colormap=colours if label_dtype == np.uint8 else None,
-    )
-    outputs.write_geotiff(
-        out / "heat_map.tif",
-        heat,
-        georef,
-        nodata=float("nan"),
-        band_names=["contamination_index"],
-    )
     outputs.class_map_png(
         out / "class_map.png",
-        labels,
+        outputs.read_preview(out / "class_map.tif"),
         names,
         f"{cube_path.name} ({config.method.upper()})",
     )
-    outputs.heat_map_png(out / "heat_map.png", heat, "contamination index 0-1")
-    report = class_report(labels, names, cube, heat)
+    if contamination.mapped:  # hsiheat: else no heat map (an all-zero one reads "clean")
+        heat_preview = outputs.read_preview(out / "heat_map.tif")
+        outputs.heat_map_png(out / "heat_map.png", heat_preview, "contamination index 0-1")
+    tally = products.tally
+    report = outputs.tally_report(tally, names, cube, with_ambiguous=True)
+    contamination.add_to_report(report)  # hsiheat
+    if valid_pixels == 0:  # --compat pycoal: the all-'No data' map pycoal writes
+        report.setdefault("warnings", []).append(
+            f"{cube.source}: no pixel holds data; the class map is all no data, as pycoal writes it"
+        )
     report.update(
         {
             "cube": str(cube_path),
@@ -286,13 +434,17 @@ def _classify_into(
             "bands_used": int(mask.sum()),
             "bands": bands,
             "valid_pixels": valid_pixels,
+            "ambiguous_margin": products.limit,
+            "margin_unit": "radians (SAM angle)" if config.method == "sam" else "SID",
+            "ambiguous_pixels": int(tally.ambiguous.sum()),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
-    tables = []
-    if truth is not None:
+    tables = [contamination.table()]  # hsiheat
+    if truth is not None:  # the labels read back from the written map (file-backed pages)
+        labels = np.memmap(out / "class_map.img", np.dtype("<u2"), "r", shape=(lines, samples))
         agreement, table = compare_with_labels(truth, labels, names, out)
-        report["agreement_with_labels"] = agreement
+        report.update(agreement)  # hsicompat: None + agreement_reason when nothing compared
         tables.append(table)
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     write_hsi_report(
@@ -302,36 +454,3 @@ def _classify_into(
         asdict(config),
         tables,
     )
-
-
-def compare_with_labels(
-    reference: tuple[npt.NDArray[np.int64], list[str]],
-    labels: npt.NDArray[np.uint16],
-    names: list[str],
-    out: Path,
-) -> tuple[float, Any]:
-    """Agreement (share of labelled pixels whose reference class name equals ours,
-    case-insensitive) and a per-reference-class table; writes confusion.png."""
-    from hyperspectral import outputs
-    from smartmine.report import Table
-
-    truth, truth_names = reference
-    ours = ["unclassified", *names]
-    matrix = np.zeros((len(truth_names), len(ours)), np.int64)
-    mask = truth >= 0
-    np.add.at(matrix, (truth[mask], labels[mask].astype(np.int64)), 1)
-    lookup = {n.lower(): i for i, n in enumerate(ours)}
-    rows, agree = [], 0
-    for t, name in enumerate(truth_names):
-        same = lookup.get(name.lower())
-        hits = int(matrix[t, same]) if same is not None else 0
-        agree += hits
-        total = int(matrix[t].sum())
-        rows.append([name, total, hits, round(hits / total, 4) if total else None])
-    used = np.flatnonzero(matrix.sum(axis=0))  # only the classes we predicted there
-    outputs.confusion_png(
-        out / "confusion.png", matrix[:, used], truth_names, [ours[i] for i in used]
-    )
-    agreement = agree / max(1, int(mask.sum()))
-    columns = ["reference class", "pixels", "same class", "agreement"]
-    return round(agreement, 6), Table("agreement with the reference labels", columns, rows)

@@ -2,11 +2,13 @@
 
 ``hsi_classifier``: a cube (``sensor_msgs/Image``, encoding ``32FC<bands>``) in, the class
 image (``mono16``: 0 unclassified, 1..C the classes), the contamination heat map
-(``32FC1``, 0–1, NaN = no data) and, once, the class names (latched ``std_msgs/String``,
-JSON) out, stamped and framed like the cube. Band centres come from the latched
-``/hyperspectral/wavelengths`` (``std_msgs/Float32MultiArray``) or the ``wavelengths_nm``
-parameter; cubes arriving before any are counted in ``waiting_for_wavelengths`` (the last
-one is held and classified when the wavelengths come).
+(``32FC1``, 0–1, NaN = no data; all NaN when no class of the library or model has a
+contamination weight, see ``HsiClassifier.heat_warning``) and, once, the class names
+(latched ``std_msgs/String``, JSON) out, stamped and framed like the cube. Band centres
+come from the latched ``/hyperspectral/wavelengths`` (``std_msgs/Float32MultiArray``) or
+the ``wavelengths_nm`` parameter; cubes arriving before any are counted in
+``waiting_for_wavelengths`` (the last one is held and classified when the wavelengths
+come).
 
 ``hsi_capture``: drives a camera (:mod:`hyperspectral.capture`) from a trigger input:
 each ``geometry_msgs/PoseStamped`` (GNSS or SLAM pose) that is ``distance_m`` from the
@@ -52,6 +54,11 @@ class HsiClassifierParams:
         "",
         "CSV of the illumination spectrum (column irradiance_rel, e.g. the simulator's "
         "spectra.csv): cubes are divided by it first; empty = cubes are reflectance",
+    )
+    contamination_csv: str = param(
+        "",
+        "CSV/JSON of contamination weights (mineral, class name or prefix -> 0..1) over "
+        "the built-in ones by mineral; empty = built-in",
     )
 
 
@@ -107,12 +114,35 @@ class HsiClassifier(Processor[HsiClassifierParams]):
         self._held: Any = None
         self._irradiance: np.ndarray | None = None
         self.waiting_for_wavelengths = 0
+        self._weights: np.ndarray | None = None
+        self.heat_warning: str | None = None
+        """Set when no class has a contamination weight: the heat map is NaN ("not
+        known"), never 0 ("clean")."""
+        if self.params.contamination_csv:  # a bad file fails at start, not on a frame
+            from pathlib import Path
+
+            from hyperspectral.contamination import read_overrides
+
+            read_overrides(Path(self.params.contamination_csv))
         if self.params.model:
             from pathlib import Path
 
             from hyperspectral.model import load_model
 
             self._model = load_model(Path(self.params.model))
+            self._set_weights(self._model.classes)
+
+    def _set_weights(self, classes: Any) -> None:
+        """Contamination weights per class, once per classifier (not per frame)."""
+        import logging
+
+        from hyperspectral.contamination import weights_for
+
+        weights, cmap = weights_for(list(classes), self.params.contamination_csv)
+        self._weights = weights
+        self.heat_warning = cmap.warning
+        if cmap.warning:
+            logging.getLogger(__name__).warning("hsi_classifier: %s", cmap.warning)
 
     def _library_classifier(self, bands: int) -> Any:
         from hyperspectral.calibrate import good_band_mask
@@ -134,6 +164,7 @@ class HsiClassifier(Processor[HsiClassifierParams]):
                 mask &= good_band_mask(self.wavelengths)
             threshold = self.params.threshold or None
             self._classifier = LibraryClassifier(lib, self.params.method, threshold, mask)
+            self._set_weights(self._classifier.classes)
         return self._classifier
 
     def _to_reflectance(self, cube: np.ndarray) -> np.ndarray:
@@ -150,7 +181,6 @@ class HsiClassifier(Processor[HsiClassifierParams]):
     def _classify(self, message: Any) -> list[Output]:
         from hyperspectral.classify import confidence
         from hyperspectral.cube import Cube
-        from hyperspectral.library import CONTAMINATION_WEIGHTS
         from hyperspectral.pipeline import contamination_index
 
         cube = np.asarray(image_to_numpy(message), dtype=np.float32)
@@ -164,15 +194,19 @@ class HsiClassifier(Processor[HsiClassifierParams]):
             proba = self._model.predict_proba(cube).reshape(h, w, -1)
             names = list(self._model.classes)
             labels = np.where(valid, proba.argmax(axis=-1) + 1, 0).astype(np.uint16)
-            weights = np.array([CONTAMINATION_WEIGHTS.get(c, 0.0) for c in names], np.float32)
-            heat = np.where(valid, proba @ weights, np.nan).astype(np.float32)
+            assert self._weights is not None
+            heat = np.where(valid, proba @ self._weights, np.nan).astype(np.float32)
         else:
             clf = self._library_classifier(cube.shape[2])
             tile = clf.classify_block(cube, valid)
             names = list(clf.classes)
             labels = tile.labels
-            heat = contamination_index(labels, confidence(tile.best_score, clf.method), clf.classes)
+            assert self._weights is not None
+            membership = confidence(tile.best_score, clf.method)
+            heat = contamination_index(labels, membership, self._weights)
             heat[~valid] = np.nan
+        if self.heat_warning:
+            heat = np.full(labels.shape, np.nan, np.float32)
         stamp = header_stamp_ns(message)
         frame = message.header.frame_id
         out: list[Output] = []

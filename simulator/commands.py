@@ -42,7 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(
             "--config",
             type=Path,
-            help="JSON file of configuration overrides (see scene.json 'config')",
+            help="JSON file of configuration overrides (see scene.json 'config'); e.g. "
+            '{"hsi": {"spectra": "library", "library": "s07_AV95_envi.hdr", "variants": 8, '
+            '"brightness_sigma": 0.15, "distortion_rel": 0.03}} draws the zone spectra from '
+            "another spectral library (other samples than the bundled ones) with variability",
         )
         p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
         p.add_argument(
@@ -85,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     from simulator.config import MAX_FRAMES, apply_overrides, default_config
     from simulator.errors import SimulatorError
     from simulator.writer import finish_run, run_simulation
+    from smartmine.cli import EXIT_WARNINGS
     from smartmine.paths import check_output_path
 
     for flag, number in (
@@ -165,6 +169,13 @@ def _run(args: argparse.Namespace) -> int:
     exporting = args.export_images is not None
     result = run_simulation(config, args.out, overwrite=args.overwrite, finish=not exporting)
     seconds = time.perf_counter() - started
+    fallback = result.extras.get("hsi_fallback", ())
+    if fallback:  # hsi.spectra: library without a sample of these zones' minerals
+        print(
+            f"warning: {config.hsi.library} holds no other sample for zone(s) "
+            f"{', '.join(fallback)}: their spectra come from the bundled library "
+            "(scene.json zones_from_bundled_library; hsi.unmatched: error stops instead)"
+        )
     for topic, n in result.counts.items():
         print(f"{topic}: {n}")
     print(
@@ -189,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{exported.gcp_observations} GCP observations of {exported.markers_seen} markers "
             f"-> {args.export_images}"
         )
-    return 0
+    return EXIT_WARNINGS if fallback else 0
 
 
 def _coverage_line(frames: int, rate_hz: float, path_info: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 from simulator.errors import SimulatorError
@@ -90,9 +91,34 @@ class HsiConfig:
     spectra: str = "measured"
     """Zone spectra: ``measured`` (USGS splib07 spectra bundled with the hyperspectral
     library, resampled to the bands) or ``synthetic`` (the stand-ins of
-    hyperspectral.spectra, as before)."""
+    hyperspectral.spectra, as before) or ``library``: drawn from ``library`` (below)."""
     offset_m: list[float] = field(default_factory=lambda: [0.0, 0.06, 0.0])
     """hsi_optical_frame origin in camera_link (FLU), metres."""
+    # --- issue 20 (helper hsisim): zone spectra from another library, variability ---
+    library: str = ""
+    """``spectra: library``: an ENVI (``.hdr``/``.sli``) or CSV spectral library (a path
+    relative to the working directory or absolute) the zone
+    spectra are drawn from instead of the bundled one (e.g. USGS splib06/splib07): each
+    zone's minerals found by name (hyperspectral.minerals.mineral_of), mixtures left out,
+    so a classifier using the bundled library meets other samples, not its own spectra."""
+    exclude: str = "sample"
+    """Which spectra of ``library`` the bundled library rules out: ``sample`` (every
+    spectrum of a sample id it holds, e.g. all measurements of Jarosite GDS99),
+    ``spectrum`` (only the same name) or ``none``."""
+    unmatched: str = "bundled"
+    """A zone mineral with no sample left in ``library``: ``bundled`` draws it from the
+    bundled library (named in scene.json: its check stays circular) or ``error``."""
+    variants: int = 1
+    """Spectra per zone (1: no variability, as before). Each variant draws one sample per
+    mineral, a brightness factor and a smooth distortion; ground patches of ``patch_m``
+    pick one variant each."""
+    brightness_sigma: float = 0.0
+    """Log-normal sigma of a variant's brightness (0.15: about ±15 %)."""
+    distortion_rel: float = 0.0
+    """RMS of a variant's smooth multiplicative spectral distortion (0.03: 3 %)."""
+    patch_m: float = 2.0
+    """Size of the ground squares sharing one variant, metres (2 m: about one
+    hyperspectral pixel of the open-pit survey, 64 px over 65° from ~140 m)."""
 
 
 @dataclass
@@ -436,7 +462,31 @@ def validate(config: SimConfig) -> None:
     )
     need(1 <= hsi.supersample <= 16, "hsi.supersample must be 1..16")
     need(hsi.every >= 1, "hsi.every must be >= 1")
-    need(hsi.spectra in ("measured", "synthetic"), "hsi.spectra must be measured or synthetic")
+    need(
+        hsi.spectra in ("measured", "synthetic", "library"),
+        "hsi.spectra must be measured, synthetic or library",
+    )
+    need(
+        hsi.spectra != "library" or bool(hsi.library),
+        "hsi.library must name a spectral library file (.hdr/.sli/.csv) with hsi.spectra: library",
+    )
+    need(
+        hsi.spectra != "library" or Path(hsi.library).is_file(),
+        f"hsi.library: {hsi.library}: no such file",
+    )
+    need(
+        hsi.exclude in ("sample", "spectrum", "none"),
+        "hsi.exclude must be sample, spectrum or none",
+    )
+    need(hsi.unmatched in ("bundled", "error"), "hsi.unmatched must be bundled or error")
+    need(1 <= hsi.variants <= 64, f"hsi.variants {hsi.variants} must be 1..64")
+    need(
+        finite(hsi.brightness_sigma, hsi.distortion_rel, hsi.patch_m)
+        and 0.0 <= hsi.brightness_sigma <= 1.0
+        and 0.0 <= hsi.distortion_rel <= 0.3
+        and hsi.patch_m > 0.0,
+        "hsi.brightness_sigma must be 0..1, hsi.distortion_rel 0..0.3, hsi.patch_m > 0",
+    )
     need(hsi.mode in ("snapshot", "pushbroom"), "hsi.mode must be snapshot or pushbroom")
     need(config.imu.rate_hz > 0.0, "imu.rate_hz must be positive")
     need(config.gnss.rate_hz > 0.0, "gnss.rate_hz must be positive")

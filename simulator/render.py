@@ -52,7 +52,7 @@ import numpy.typing as npt
 from simulator.camera import CameraModel
 from simulator.compiled import jit, noise_key
 from simulator.config import SimConfig
-from simulator.hsi import HsiRender, mix, zone_spectra
+from simulator.hsi import HsiRender, Variability, mix, patch_variant, zone_variants
 from simulator.mesh import MARKER_ZONE, ZONES
 from simulator.scene import Scene
 from simulator.sensor_model import depth_image, sensor_rgb
@@ -184,7 +184,18 @@ class Renderer:
         irradiance = solar_irradiance if scene.lighting == "sun" else halogen_irradiance
         self.irradiance = irradiance(self.wavelengths_nm)
         self.zone_rgb = zone_rgb_table()
-        self.zone_refl = zone_spectra(self.wavelengths_nm, hsi.spectra)
+        self.zone_set = zone_variants(
+            self.wavelengths_nm,
+            hsi.spectra,
+            Variability(
+                hsi.variants, hsi.brightness_sigma, hsi.distortion_rel, hsi.patch_m, config.seed
+            ),
+            hsi.library,
+            hsi.exclude,
+            hsi.unmatched,
+        )
+        """The zones' spectra and their variants (hsi.variants), and where they came from."""
+        self.zone_refl = self.zone_set.mean
         self.exposure = 0.8 if scene.lighting == "sun" else 1.0
         self.marker_of_face = scene.marker_of_face
         # build the BVH and commit the scene up front (queries from threads are safe after)
@@ -384,17 +395,27 @@ class Renderer:
         hc = self.config.hsi
         stream = [self.config.seed, STREAM_HSI_NOISE, frame_index] + ([1] if line else [])
         lamps = self._lamp_mixture(surf, zone, weight)  # zeroes the glowing rows of weight
+        variants = self.zone_set.variants
+        if variants > 1:  # each ground patch its zone's variant (row zone·variants + v)
+            v = np.zeros(len(dirs), dtype=np.int64)
+            v[surf.hits.rows] = patch_variant(
+                surf.hits.points, hc.patch_m, variants, self.config.seed
+            )
+            zone = zone * variants + v
+            if lamps is not None:
+                lamps = (lamps[0] * variants + v, lamps[1], lamps[2])
         return mix(
             zone,
             weight,
             (1 if line else cam.height, cam.width),
             k * k,
-            self.zone_refl,
+            self.zone_set.table,
             self.irradiance,
             hc.noise_floor,
             hc.noise_rel,
             noise_key(*stream),
             lamps,
+            variants,
         )
 
     def _lamp_mixture(

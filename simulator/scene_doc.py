@@ -184,7 +184,29 @@ def hyperspectral_section(sim: Simulation) -> Section:
         "spectra": "USGS splib07 (bundled, hyperspectral.library.MEASURED_STAND_INS), "
         "resampled to the bands"
         if hc.spectra == "measured"
+        else f"{hc.library} (samples found by mineral, hsi.exclude: {hc.exclude}), "
+        "resampled to the bands"
+        if hc.spectra == "library"
         else "hyperspectral.spectra (synthetic, literature band positions)",
+        **variability_section(sim),
+    }
+
+
+def variability_section(sim: Simulation) -> Section:
+    """Zone spectra variants and their samples (hsi.variants > 1 or hsi.spectra: library);
+    empty otherwise, so the default scene.json stays as it was."""
+    zones, hc = sim.renderer.zone_set, sim.config.hsi
+    if not zones.samples:
+        return {}
+    return {
+        "variability": {
+            "variants_per_zone": zones.variants,
+            "brightness_sigma": hc.brightness_sigma,
+            "distortion_rel": hc.distortion_rel,
+            "patch_m": hc.patch_m,
+        },
+        "zone_samples": {zone: list(names) for zone, names in zones.samples.items()},
+        "zones_from_bundled_library": list(zones.fallback),
     }
 
 

@@ -183,7 +183,7 @@ def run_simulation(
         len(clocks.frame_t),
         clocks.end_s,
         sim.trajectory.path.length,
-        {"path": sim.path_info},
+        {"path": sim.path_info, "hsi_fallback": sim.renderer.zone_set.fallback},
     )
 
 

@@ -48,6 +48,8 @@ class Report:
     config: dict[str, Any] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     """What did not work (a degenerate result): first in report.json and the page."""
+    warnings: list[str] = field(default_factory=list)
+    """What finished but needs a look (exit 3): after ``failed``, before everything else."""
 
 
 def to_jsonable(value: Any) -> Any:
@@ -121,6 +123,7 @@ def render_html(report: Report) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}"
         f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(report.title)}</h1>",
         *(f"<p><b>FAILED:</b> {html.escape(line)}</p>" for line in report.failed),
+        *(f"<p><b>Warning:</b> {html.escape(line)}</p>" for line in report.warnings),
         _key_values(report.summary),
     ]
     parts += [f"<p><b>Note:</b> {html.escape(note)}</p>" for note in report.notes]
@@ -140,6 +143,7 @@ def write_report(report: Report, out_dir: str | Path) -> tuple[Path, Path]:
     out = Path(out_dir)
     doc = {
         **({"failed": report.failed} if report.failed else {}),
+        **({"warnings": report.warnings} if report.warnings else {}),
         "title": report.title,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "summary": report.summary,

@@ -780,43 +780,105 @@ TRAIN: list[BadInput] = [
     ),
 ]
 
-UM = ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/ab.tif", "--classes")
+UM = ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/out", "--endmembers", "bundled", "--classes")
+UMX = ("hsi", "unmix", "{d}/cube.mat", "--out", "{d}/out")
+
+
+def _mat(d: Path, **arrays: object) -> None:
+    from scipy.io import savemat
+
+    savemat(str(d / "cube.mat"), arrays)
+
+
+def _mat_no_cube(d: Path) -> None:
+    _mat(d, M=np.ones((5, 2)), labels=np.zeros((3, 3)))
+
+
+def _mat_cube(d: Path) -> None:
+    rng = np.random.default_rng(0)
+    _mat(d, Y=rng.random((5, 16)), nRow=4, nCol=4)
+
+
 UNMIX: list[BadInput] = [
     BadInput("unmix-unknown-class", (*UM, "unobtainium"), ("unobtainium",), _cube),
     BadInput(
         "unmix-no-wavelengths",
         (*UM, "jarosite"),
-        ("{d}/cube.hdr", "--wavelengths FILE"),
+        ("--wavelengths FILE",),
         cube_with("wavelength", None),
     ),
     BadInput(
         "unmix-out-exists",
         (*UM, "jarosite"),
-        ("{d}/ab.tif", "--overwrite"),
-        both(_cube, with_file("ab.tif", "old")),
+        ("{d}/out", "--overwrite"),
+        both(_cube, with_file("out/report.json", "{}")),
+    ),
+    BadInput(
+        "unmix-out-is-a-file",
+        ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/afile", "--extract", "2"),
+        ("{d}/afile",),
+        both(_cube, _afile),
     ),
     BadInput(
         "unmix-out-under-a-file",
-        ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/afile/ab.tif", "--classes", "jarosite"),
+        ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/afile/o", "--extract", "2"),
         ("{d}/afile",),
         both(_cube, _afile),
     ),
     BadInput("unmix-all-nan", (*UM, "jarosite"), ("{d}/cube.hdr", "no pixel"), _nan_cube),
     BadInput(
+        "unmix-extract-all-nan",
+        (*UMX[:2], "{d}/cube.hdr", *UMX[3:], "--extract", "2"),
+        ("{d}/cube.hdr", "no pixel"),
+        _nan_cube,
+    ),
+    BadInput(
         "unmix-wavelengths-mismatch",
-        (
-            "hsi",
-            "unmix",
-            "{d}/cube.hdr",
-            "--out",
-            "{d}/ab.tif",
-            "--wavelengths",
-            "{d}/wl.txt",
-            "--classes",
-            "jarosite",
-        ),
+        (*UM[:5], "--wavelengths", "{d}/wl.txt", *UM[5:], "jarosite"),
         ("{d}/wl.txt", "bands"),
         with_file("wl.txt", "500\n600\n", _cube),
+    ),
+    BadInput(
+        "unmix-mat-without-a-cube",
+        (*UMX, "--extract", "2"),
+        ("{d}/cube.mat", "no cube variable", "--variable", "M 5x2", "labels 3x3"),
+        _mat_no_cube,
+    ),
+    BadInput(
+        "unmix-mat-two-equal-cubes",
+        (*UMX, "--extract", "2"),
+        ("which is the cube", "a 3x4x5", "b 3x4x5"),
+        lambda d: _mat(d, a=np.ones((3, 4, 5)), b=np.ones((3, 4, 5))),
+    ),
+    BadInput(
+        "unmix-mat-missing-variable",
+        (*UMX, "--extract", "2", "--variable", "Z"),
+        ("{d}/cube.mat", "'Z'", "Y 5x16"),
+        _mat_cube,
+    ),
+    BadInput(
+        "unmix-endmembers-wrong-bands",
+        (*UMX, "--endmembers", "{d}/em.csv"),
+        ("{d}/em.csv", "3 bands", "cube 5"),
+        both(_mat_cube, with_file("em.csv", "band,a,b\n1,0.1,0.2\n2,0.2,0.3\n3,0.3,0.1\n")),
+    ),
+    BadInput(
+        "unmix-truth-wrong-bands",
+        (*UMX, "--extract", "2", "--truth", "{d}/em.csv"),
+        ("--truth", "{d}/em.csv", "3 bands"),
+        both(_mat_cube, with_file("em.csv", "band,a,b\n1,0.1,0.2\n2,0.2,0.3\n3,0.3,0.1\n")),
+    ),
+    BadInput(
+        "unmix-variable-on-envi",
+        ("hsi", "unmix", "{d}/cube.hdr", "--out", "{d}/out", "--extract", "2", "--variable", "Y"),
+        ("--variable",),
+        _cube,
+    ),
+    BadInput(
+        "unmix-too-few-endmembers",
+        (*UMX, "--extract", "1"),
+        ("--extract 1",),
+        _mat_cube,
     ),
 ]
 
@@ -1037,8 +1099,8 @@ UNWRITABLE: list[BadInput] = [
     ),
     BadInput(
         "unmix-out-in-proc",
-        ("hsi", "unmix", HDR, "--out", "/proc/1/a.tif", "--classes", "jarosite"),
-        ("/proc/1/a.tif",),
+        ("hsi", "unmix", HDR, "--out", "/proc/1/a", "--extract", "2"),
+        ("/proc/1/a",),
         _cube,
     ),
     BadInput(

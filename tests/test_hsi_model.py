@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from scipy.io import loadmat
 
 from hyperspectral.model import disjoint_halves, metrics
-from smartmine.cli import main
+from smartmine.cli import EXIT_WARNINGS, main
 from tests.conftest import shared
 from tests.test_hsi_classify import class_rows
 
@@ -62,10 +63,21 @@ def test_train_and_classify_jasper_spatially_disjoint(tmp_path: Path) -> None:
     state = torch.load(str(model), weights_only=True)
     assert "state_dict" in state
     out = tmp_path / "cls"
-    assert main(["hsi", "classify", str(cube), "--model", str(model), "--out", str(out)]) == 0
+    args = ["hsi", "classify", str(cube), "--model", str(model), "--out", str(out)]
+    # its classes (class_1..4 of the .npy) name no contamination mineral: no heat map, exit 3
+    assert main(args) == EXIT_WARNINGS
     classified = json.loads((out / "report.json").read_text())
     assert sum(c["pixels"] for c in class_rows(classified)) == 10000
     assert classified["summary"]["crs"] is None
+    assert "no class of the library" in classified["warnings"][0]
+    assert not (out / "heat_map.tif").exists()
+    weights = tmp_path / "w.csv"
+    weights.write_text("class_3,0.5\n")  # a class name of the model (dirt)
+    args[-1] = str(tmp_path / "cls2")
+    assert main([*args, "--contamination", str(weights)]) == 0
+    with rasterio.open(tmp_path / "cls2" / "heat_map.tif") as r:
+        heat = r.read(1)
+    assert 0 < np.nanmax(heat) <= 0.5
 
 
 def test_model_file_that_is_not_ours_is_refused(

@@ -137,10 +137,11 @@ def footprint_wgs84(
 
 def classes_entry(hsi_classes: list[dict[str, Any]], class_map: Path) -> list[dict[str, Any]]:
     """run.json ``classes``: the mapped classes (area > 0) with their map colour, whether
-    they are contamination (hyperspectral.library's weights) and area from the class map."""
+    they are contamination (the weight of the mineral the class name names,
+    hyperspectral.contamination) and area from the class map."""
     import rasterio
 
-    from hyperspectral.library import CONTAMINATION_WEIGHTS
+    from hyperspectral.contamination import class_weight
 
     with rasterio.open(class_map) as src:
         try:
@@ -158,7 +159,7 @@ def classes_entry(hsi_classes: list[dict[str, Any]], class_map: Path) -> list[di
                 "value": value,
                 "name": str(c["name"]),
                 "colour": f"#{r:02x}{g:02x}{b:02x}",
-                "contamination": CONTAMINATION_WEIGHTS.get(str(c["name"]), 0.0) > 0,
+                "contamination": class_weight(str(c["name"])) > 0,
                 "area_m2": float(c["area_m2"]),
             }
         )

@@ -245,10 +245,10 @@ def hsi_figures(hsi_dir: Path, sim_dir: Path) -> list[Figure]:
 
 
 def _zone_figure(zone: str, row: dict[str, Any], source: str, where: str) -> Figure:
-    from hyperspectral.library import CONTAMINATION_WEIGHTS
+    from hyperspectral.contamination import class_weight
 
     cells = int(row["cells"])
-    contamination = CONTAMINATION_WEIGHTS.get(zone, 0.0) >= 1.0
+    contamination = class_weight(zone) >= 1.0  # by the mineral the zone's name names
     goal = ZONE_GOAL if contamination and cells >= ZONE_MIN_CELLS else None
     note = f"{row['correct']}/{cells} pure cells"
     if contamination and goal is None:
