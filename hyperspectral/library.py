@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
+from hyperspectral.minerals import known_minerals, sample_mineral
 from hyperspectral.resample import resample
 
 F64Array = npt.NDArray[np.float64]
@@ -86,13 +87,17 @@ class SpectralLibrary:
         )
 
     def subset(self, selected: list[int] | list[str]) -> SpectralLibrary:
-        """A library of the given spectra (indices, names or classes; a class takes all)."""
+        """A library of the given spectra (indices, names or classes; a class takes all;
+        a mineral no class or name matches takes every pure sample of it, so
+        ``jarosite`` picks the 27 jarosite spectra of the USGS splib07 ENVI library)."""
         idx: list[int] = []
         for item in selected:
             if isinstance(item, int):
                 idx.append(item)
             elif item in self.classes and item not in self.names:
                 idx.extend(i for i, c in enumerate(self.classes) if c == item)
+            elif samples := self._samples_of(item):
+                idx.extend(samples)
             else:
                 idx.append(self.index(item))
         return replace(
@@ -101,6 +106,17 @@ class SpectralLibrary:
             classes=tuple(self.classes[i] for i in idx),
             spectra=self.spectra[idx],
         )
+
+    def _samples_of(self, mineral: str) -> list[int]:
+        """Spectra that are pure samples of ``mineral`` when it names no spectrum, class
+        or unique prefix (else [])."""
+        key = mineral.lower()
+        if key not in known_minerals() or mineral in self.names or mineral in self.classes:
+            return []
+        prefixed = [n for n in self.names if n.lower().startswith(key)]
+        if len(prefixed) == 1:
+            return []
+        return [i for i, n in enumerate(self.names) if sample_mineral(n) == key]
 
     def resample(
         self, wavelengths_nm: npt.ArrayLike, fwhm_nm: npt.ArrayLike | None = None

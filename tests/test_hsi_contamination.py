@@ -99,6 +99,59 @@ def _run(args: list[str]) -> int:
     return main(["hsi", *[str(a) for a in args]])
 
 
+MINE_MINERALS = [
+    "jarosite",
+    "schwertmannite",
+    "copiapite",
+    "ferrihydrite",
+    "goethite",
+    "hematite",
+    "calcite",
+    "gypsum",
+    "kaolinite",
+    "alunite",
+    "muscovite",
+    "montmorillonite",
+    "quartz",
+    "vegetation",
+    "water",
+]
+
+
+def test_the_full_usgs_library_subset_by_mineral_finds_jarosite_by_default(
+    tmp_path: Path,
+) -> None:
+    """``--classes jarosite ...`` on splib07 (each spectrum its own class) takes every pure
+    sample of each mineral (jarosite: 27 of them); with default options (bad bands
+    dropped) the heat map is hot on pycoal's jarosite/schwertmannite/sludge pixels.
+    Measured: 137 spectra; heat > 0.5 on 18 px, 10 of pycoal's 21 AMD pixels."""
+    lib = shared("hyperspectral", "usgs_speclib_envi", "s07_AV95_envi.hdr")
+    out = tmp_path / "out"
+    rc = _run(
+        [
+            "classify",
+            shared(*AVIRIS, CUBE),
+            "--library",
+            lib,
+            "--classes",
+            *MINE_MINERALS,
+            "--out",
+            out,
+        ]
+    )
+    assert rc == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert 100 < summary["library_spectra"] < 200  # pure samples only, no mixtures
+    with rasterio.open(out / "class_map.tif") as r:
+        labels = r.read(1)
+    with rasterio.open(out / "heat_map.tif") as r:
+        heat = r.read(1)
+    ref, ref_names = read_labels(shared(*AVIRIS, PYCOAL_CLASSES), (10, 10))
+    pycoal_amd = weights_for(ref_names)[0][ref] >= 1.0
+    assert int(((heat > 0.5) & pycoal_amd).sum()) >= 5, int(((heat > 0.5) & pycoal_amd).sum())
+    assert int((labels > 0).sum()) == 100
+
+
 def test_classify_with_splib07_names_writes_the_heat_map_and_the_mapping(tmp_path: Path) -> None:
     """A user CSV library named as in splib07 ('Jarosite JR2501 (K) BECKb AREF'), default
     options: heat map non-zero on its jarosite pixels, the mapping in both reports."""
