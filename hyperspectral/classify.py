@@ -54,6 +54,16 @@ class ClassifiedTile:
     class's (SAM: radians of angle, SID: divergence; >= 0, 0 = a tie); NaN where no data
     or the library has one class. Small margins are near-ties of similar spectra."""
 
+    def as_image(self, lines: int, samples: int) -> ClassifiedTile:
+        """The per-pixel results of ``lines * samples`` pixels as (lines, samples) rasters."""
+        return ClassifiedTile(
+            self.labels.reshape(lines, samples),
+            self.best_score.reshape(lines, samples),
+            self.class_scores.reshape(lines, samples, -1),
+            self.best_spectrum.reshape(lines, samples),
+            self.margin.reshape(lines, samples),
+        )
+
 
 class LibraryClassifier:
     """Classify spectra on the library's bands (resample the library to the sensor first).
@@ -297,14 +307,7 @@ class LibraryClassifier:
         """Classify a (h, w, bands) tile (``valid`` None: see :meth:`classify_pixels`)."""
         h, w, bands = block.shape
         mask = None if valid is None else valid.reshape(-1)
-        out = self.classify_pixels(block.reshape(-1, bands), mask)
-        return ClassifiedTile(
-            out.labels.reshape(h, w),
-            out.best_score.reshape(h, w),
-            out.class_scores.reshape(h, w, -1),
-            out.best_spectrum.reshape(h, w),
-            out.margin.reshape(h, w),
-        )
+        return self.classify_pixels(block.reshape(-1, bands), mask).as_image(h, w)
 
 
 def class_margin(class_scores: F32Array) -> F32Array:

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from hyperspectral.classify import ClassifiedTile
+from hyperspectral.classify import ClassifiedTile, class_margin
 from hyperspectral.cube import Cube, wavelengths_to_nm
 from hyperspectral.errors import HyperspectralError
 from hyperspectral.library import SpectralLibrary
@@ -179,21 +179,12 @@ class PycoalClassifier:
         data = ~nodata
         best[data] = angle[rows, j][data]
         per_class[data] = class_angle[data]
-        if class_angle.shape[1] > 1:
-            two = np.partition(class_angle, 1, axis=1)[:, :2]
-            margin[data] = (two[:, 1] - two[:, 0])[data]
+        margin[data] = class_margin(class_angle)[data]
 
     def classify_block(self, block: F32Array, valid: BoolArray) -> ClassifiedTile:
         """Classify a (h, w, bands) tile (``valid`` unused: pycoal's no-data rule)."""
         h, w, bands = block.shape
-        out = self.classify_pixels(block.reshape(-1, bands))
-        return ClassifiedTile(
-            labels=out.labels.reshape(h, w),
-            best_score=out.best_score.reshape(h, w),
-            class_scores=out.class_scores.reshape(h, w, -1),
-            best_spectrum=out.best_spectrum.reshape(h, w),
-            margin=np.asarray(out.margin).reshape(h, w),
-        )
+        return self.classify_pixels(block.reshape(-1, bands)).as_image(h, w)
 
 
 def classify_like_pycoal(
