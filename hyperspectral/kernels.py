@@ -17,12 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 
-def _jit(fn: Any) -> Any:
-    """``fn`` compiled by numba, cached on disk where a cache folder is writable."""
+def jit(fn: Any, fastmath: set[str] | bool = False) -> Any:
+    """``fn`` compiled by numba (``fastmath`` flags, e.g. reassociation so its sums
+    vectorise), cached on disk where a cache folder is writable."""
+    options: dict[str, Any] = {"nogil": True, "error_model": "numpy", "fastmath": fastmath}
     try:
-        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+        return numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
+        return numba.njit(cache=False, **options)(fn)
 
 
 def _sam_reduce_py(
@@ -66,7 +68,7 @@ def _sam_reduce_py(
         second_cos[i] = b2 * s if n_classes > 1 else np.nan
 
 
-sam_reduce = _jit(_sam_reduce_py)
+sam_reduce = jit(_sam_reduce_py)
 
 
 def _inverse_norms_valid_py(
@@ -97,17 +99,7 @@ def _inverse_norms_valid_py(
         out[i] = np.float32(1.0) / np.sqrt(acc) if good else np.float32(np.nan)
 
 
-def _fast_sum(fn: Any) -> Any:
-    """``fn`` compiled with reassociation allowed (its sums vectorise), cached where a
-    cache folder is writable."""
-    flags = {"reassoc", "contract"}
-    try:
-        return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=flags)(fn)
-    except RuntimeError:  # no cache locator
-        return numba.njit(cache=False, nogil=True, error_model="numpy", fastmath=flags)(fn)
-
-
-inverse_norms_valid = _fast_sum(_inverse_norms_valid_py)
+inverse_norms_valid = jit(_inverse_norms_valid_py, fastmath={"reassoc", "contract"})
 
 
 def _varying_finite_py(
@@ -127,4 +119,4 @@ def _varying_finite_py(
         ok[i] = bad == 0 and varies != 0
 
 
-varying_finite = _jit(_varying_finite_py)
+varying_finite = jit(_varying_finite_py)

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hyperspectral.errors import HyperspectralError
-from hyperspectral.kernels import _jit
+from hyperspectral.kernels import jit
 
 F64Array = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -60,7 +60,7 @@ def _solve_passive_py(
         s[idx[r]] = v / work[r, r]
 
 
-_solve_passive = _jit(_solve_passive_py)
+_solve_passive = jit(_solve_passive_py)
 
 
 def _fcls_py(
@@ -141,7 +141,7 @@ def _fcls_py(
             out[p, i] = x[i]
 
 
-_fcls_kernel = _jit(_fcls_py)
+_fcls_kernel = jit(_fcls_py)
 
 
 def check_endmembers(endmembers: npt.ArrayLike, bands: int, what: str) -> F64Array:
